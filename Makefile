@@ -1,0 +1,50 @@
+# Two commands for a fresh machine:  `make test`  and  `make book`.
+# Each creates (or reuses) .venv and installs what it needs.  Torch is pinned to the local CPU
+# wheel (torch==2.13.0) here; pyproject.toml only asks for torch>=2.4 so Colab keeps its own build.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+TORCH_SPEC ?= torch==2.13.0
+STAMP  := $(VENV)/.installed-stamp
+export OMP_NUM_THREADS ?= 2
+export TOKENIZERS_PARALLELISM := false
+export HF_HUB_OFFLINE := 1
+export HF_DATASETS_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+
+.PHONY: test test-fast book book-fast lint clean-book bench env
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet "$(TORCH_SPEC)"
+	$(BIN)/python -m pip install --quiet -e ".[book,dev]"
+	$(BIN)/python -m ipykernel install --sys-prefix --name python3 >/dev/null
+	touch $(STAMP)
+
+env: $(STAMP)
+
+## make test: lint, unit tests, and every notebook executed in fast mode
+test: $(STAMP)
+	$(BIN)/ruff check netgpt_lite tests scripts
+	NETGPT_LITE_FAST=1 $(BIN)/python -m pytest -n 2 --dist loadfile -q
+
+## make book: the rendered book with every chapter executed (full mode) -> book/_build/html/index.html
+book: $(STAMP)
+	PATH="$(abspath $(BIN)):$$PATH" PLOTLY_RENDERER=notebook $(BIN)/jupyter-book build -W -n --keep-going book
+	@echo "open book/_build/html/index.html"
+
+## make book-fast: the same build with NETGPT_LITE_FAST=1 (what CI runs)
+book-fast: $(STAMP)
+	PATH="$(abspath $(BIN)):$$PATH" NETGPT_LITE_FAST=1 PLOTLY_RENDERER=notebook $(BIN)/jupyter-book build -W -n --keep-going book
+
+lint: $(STAMP)
+	$(BIN)/ruff check netgpt_lite tests scripts
+
+bench: $(STAMP)
+	for f in scripts/bench_*.py; do $(BIN)/python $$f; done
+
+clean-book:
+	rm -rf book/_build

@@ -1,0 +1,7 @@
+"""``python -m netgpt_lite`` runs the command line."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())

@@ -1,0 +1,66 @@
+"""How the library and the book run: fast mode, seeding, and the compute device.
+
+The book executes every chapter twice in its life: quickly in CI and the test suite
+(``NETGPT_LITE_FAST=1``: smaller data, fewer steps, the same assertions) and fully when the
+rendered book is built.  Chapters ask :func:`fast_mode` instead of reading the environment
+themselves so the switch has one spelling.
+
+Example:
+    >>> from netgpt_lite.runtime import fast_mode, pick
+    >>> n_steps = pick(fast=20, full=200)
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from typing import TypeVar
+
+import numpy as np
+
+T = TypeVar("T")
+
+FAST_ENV_VAR = "NETGPT_LITE_FAST"
+
+
+def fast_mode() -> bool:
+    """True when ``NETGPT_LITE_FAST`` is set to a truthy value (1, true, yes, on)."""
+    return os.environ.get(FAST_ENV_VAR, "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def pick(fast: T, full: T) -> T:
+    """Return ``fast`` in fast mode and ``full`` otherwise (a chapter's size knob)."""
+    return fast if fast_mode() else full
+
+
+def set_seed(seed: int) -> np.random.Generator:
+    """Seed Python, NumPy and torch (when importable) and return a fresh ``Generator``.
+
+    Library code takes a ``seed`` or a ``Generator`` argument instead of relying on global
+    state; this helper is for notebooks and scripts that drive torch training.
+
+    Example:
+        >>> rng = set_seed(0)
+        >>> float(rng.random()) == float(np.random.default_rng(0).random())
+        True
+    """
+    if seed < 0:
+        raise ValueError(f"seed must be >= 0, got {seed}")
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    try:
+        import torch
+    except ImportError:  # pragma: no cover - torch is a dependency, but keep numpy-only use possible
+        pass
+    else:
+        torch.manual_seed(seed)
+    return np.random.default_rng(seed)
+
+
+def torch_device(prefer: str | None = None) -> str:
+    """Pick ``"cuda"`` when available (or when asked), else ``"cpu"``."""
+    import torch
+
+    if prefer is not None:
+        return prefer
+    return "cuda" if torch.cuda.is_available() else "cpu"

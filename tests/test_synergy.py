@@ -1,0 +1,219 @@
+"""Tests of the synergy loop: persistence, resume after SIGKILL, determinism, the decomposition.
+
+The loop is exercised with cheap fake stages (a one-number "edge skill" and a threshold) so the
+machinery is tested in seconds; the real stages have their own smoke test below.  Run as a script
+(``python tests/test_synergy.py OUT [--resume]``) this file runs the fake loop in a subprocess,
+which the SIGKILL tests kill at a known point (``NETGPT_LITE_SYNERGY_HOOK``) or at a random time.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from netgpt_lite.synergy import (
+    HOOK_ENV_VAR,
+    SynergyConfig,
+    SynergyStages,
+    atomic_write_dir,
+    atomic_write_json,
+    decompose_gain,
+    load_log,
+    read_state,
+    run_synergy,
+)
+
+FAKE_CFG = SynergyConfig(rounds=4, requests_per_round=40, eval_requests=50, seed=3, warmup_tasks=16)
+SLEEP_ENV = "FAKE_SYNERGY_SLEEP_S"
+
+
+# --- fake stages: a scalar edge skill and a threshold ----------------------------------------------
+def _stream(seed: int, r: int, n: int) -> tuple[list[str], np.ndarray]:
+    rng = np.random.default_rng([seed, r])
+    return [f"r{r:03d}-{i:04d}" for i in range(n)], rng.random(n)
+
+
+def _score(system: dict, difficulty: np.ndarray) -> np.ndarray:
+    return np.clip(system["skill"] - 0.5 * difficulty + 0.3, 0.0, 1.0)
+
+
+def _route(system: dict, cfg: SynergyConfig, r: int) -> list[dict]:
+    time.sleep(float(os.environ.get(SLEEP_ENV, "0")))
+    ids, difficulty = _stream(cfg.seed, r, cfg.requests_per_round)
+    scores = _score(system, difficulty)
+    return [{"request_id": i, "round": r, "difficulty": float(d), "score": float(s)}
+            for i, d, s in zip(ids, difficulty, scores) if s < system["threshold"]]
+
+
+def _improve(system: dict, log, cfg: SynergyConfig, r: int) -> dict:
+    time.sleep(float(os.environ.get(SLEEP_ENV, "0")))
+    skill = 0.2 + 0.002 * len(log) + 0.01 * float(np.sum(log["difficulty"]) if len(log) else 0.0)
+    return {"skill": min(skill, 1.0), "threshold": max(0.3, system["threshold"] - 0.05)}
+
+
+def _evaluate(system: dict, cfg: SynergyConfig) -> dict:
+    _, difficulty = _stream(cfg.seed, 10_000, cfg.eval_requests)
+    cloud = _score(system, difficulty) < system["threshold"]
+    return {"offload_rate": float(cloud.mean()), "skill": system["skill"]}
+
+
+def _save(system: dict, folder: Path) -> None:
+    (folder / "system.json").write_text(json.dumps(system))
+
+
+def _load(folder: Path, cfg: SynergyConfig) -> dict:
+    return json.loads((folder / "system.json").read_text())
+
+
+FAKE = SynergyStages(init=lambda cfg: {"skill": 0.2, "threshold": 0.6}, route=_route, improve=_improve,
+                     evaluate=_evaluate, save=_save, load=_load,
+                     mix=lambda edge, routing: {"skill": edge["skill"], "threshold": routing["threshold"]})
+
+
+def _expected_ids(cfg: SynergyConfig, tmp: Path) -> list[str]:
+    ref = run_synergy(cfg, tmp / "reference", stages=FAKE)
+    return list(load_log(ref.out_dir)["request_id"])
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    out = tmp_path_factory.mktemp("ref") / "run"
+    result = run_synergy(FAKE_CFG, out, stages=FAKE)
+    return result, load_log(out).to_list()
+
+
+# --- atomic writes ----------------------------------------------------------------------------------
+def test_atomic_write_json_replaces_whole_file(tmp_path):
+    path = atomic_write_json(tmp_path / "s.json", {"a": 1})
+    atomic_write_json(path, {"b": [1, 2]})
+    assert json.loads(path.read_text()) == {"b": [1, 2]}
+    assert [p.name for p in tmp_path.iterdir()] == ["s.json"]  # no temporary left behind
+
+
+def test_atomic_write_dir_never_overwrites_and_leaves_nothing_on_failure(tmp_path):
+    atomic_write_dir(tmp_path / "a", lambda d: (d / "x").write_text("1"))
+    with pytest.raises(FileExistsError):
+        atomic_write_dir(tmp_path / "a", lambda d: None)
+
+    def broken(folder: Path) -> None:
+        (folder / "half").write_text("partial")
+        raise OSError("disk full")
+
+    with pytest.raises(OSError):
+        atomic_write_dir(tmp_path / "b", broken)
+    assert not (tmp_path / "b").exists()  # a reader never sees a half-written folder
+
+
+# --- the loop -----------------------------------------------------------------------------------------
+def test_run_logs_every_cloud_answer_once_and_commits_each_round(reference):
+    result, rows = reference
+    ids = [row["request_id"] for row in rows]
+    assert len(ids) == len(set(ids)) == result.n_logged > 0
+    assert [m["round"] for m in result.rounds] == list(range(FAKE_CFG.rounds + 1))
+    assert len(result.checkpoints) == FAKE_CFG.rounds + 1
+    assert [m["n_logged"] for m in result.rounds] == sorted(m["n_logged"] for m in result.rounds)
+    # the loop really feeds the log back: the edge improved and offloads less than at round 0
+    assert result.rounds[-1]["skill"] > result.rounds[0]["skill"]
+    assert result.rounds[-1]["offload_rate"] < result.rounds[0]["offload_rate"]
+
+
+def test_same_seed_same_run_and_other_seed_differs(reference, tmp_path):
+    result, rows = reference
+    again = run_synergy(FAKE_CFG, tmp_path / "a", stages=FAKE)
+    assert again.rounds == result.rounds and load_log(again.out_dir).to_list() == rows
+    other = run_synergy(dataclasses.replace(FAKE_CFG, seed=4), tmp_path / "b", stages=FAKE)
+    assert load_log(other.out_dir)["request_id"] != [r["request_id"] for r in rows] or other.rounds != result.rounds
+
+
+def test_refuses_to_overwrite_a_run_and_resume_checks_settings(reference, tmp_path):
+    result, _ = reference
+    with pytest.raises(ValueError, match="resume"):
+        run_synergy(FAKE_CFG, result.out_dir, stages=FAKE)
+    with pytest.raises(ValueError, match="seed"):
+        run_synergy(dataclasses.replace(FAKE_CFG, seed=9), result.out_dir, stages=FAKE, resume=True)
+
+
+def test_resume_extends_a_finished_run_to_more_rounds(reference, tmp_path):
+    result, rows = reference
+    short = run_synergy(dataclasses.replace(FAKE_CFG, rounds=2), tmp_path / "s", stages=FAKE)
+    assert short.rounds == result.rounds[:3]
+    longer = run_synergy(FAKE_CFG, tmp_path / "s", stages=FAKE, resume=True)
+    assert longer.rounds == result.rounds and load_log(longer.out_dir).to_list() == rows
+
+
+def test_decomposition_table_mixes_edge_and_routing(reference):
+    result, _ = reference
+    rows = decompose_gain(result.out_dir, FAKE_CFG, stages=FAKE)
+    table = {(r["edge_round"], r["routing_round"]): r for r in rows}
+    last = FAKE_CFG.rounds
+    assert table[(0, 0)]["offload_rate"] == result.rounds[0]["offload_rate"]
+    assert table[(last, last)]["offload_rate"] == result.rounds[-1]["offload_rate"]
+    assert table[(last, 0)]["skill"] == result.rounds[-1]["skill"]  # better edge, old thresholds
+    assert table[(0, last)]["skill"] == result.rounds[0]["skill"]
+
+
+@pytest.mark.parametrize("bad", [{"rounds": 0}, {"requests_per_round": 2}, {"policy": "magic"},
+                                 {"trace": "moon"}, {"seed": -1}, {"scorer_refresh_every": 1.5}])
+def test_config_rejects_invalid_settings_naming_the_field(bad):
+    with pytest.raises(ValueError, match=next(iter(bad))):
+        SynergyConfig(**bad)
+
+
+# --- SIGKILL in the middle of a round, then --resume ------------------------------------------------
+def _spawn(out: Path, hook: str | None, sleep_s: float = 0.0) -> subprocess.Popen:
+    env = {**os.environ, SLEEP_ENV: str(sleep_s), "OMP_NUM_THREADS": "1"}
+    env.pop(HOOK_ENV_VAR, None)
+    if hook:
+        env[HOOK_ENV_VAR] = hook
+    return subprocess.Popen([sys.executable, __file__, str(out)], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL, text=True)
+
+
+def _check_resumed(out: Path, reference) -> None:
+    result, rows = reference
+    resumed = run_synergy(FAKE_CFG, out, stages=FAKE, resume=True)
+    got = load_log(out).to_list()
+    ids = [row["request_id"] for row in got]
+    assert len(ids) == len(set(ids)), "a request was logged twice"
+    assert ids == [row["request_id"] for row in rows], "a request was dropped or reordered"
+    assert got == rows and resumed.rounds == result.rounds
+    assert not [p for p in out.rglob(".tmp-*")], "temporary files survived the resume"
+
+
+@pytest.mark.parametrize("hook", ["mid_write:round_002", "checkpointed:3", "committed:1"])
+def test_sigkill_mid_round_then_resume_logs_each_request_once(hook, reference, tmp_path):
+    out = tmp_path / "run"
+    proc = _spawn(out, hook)
+    line = proc.stdout.readline()  # the child blocks at the hook after printing this line
+    assert line.strip() == f"HOOK {hook}"
+    os.kill(proc.pid, signal.SIGKILL)
+    assert proc.wait(timeout=10) == -signal.SIGKILL
+    committed = read_state(out)["last_completed_round"]
+    assert committed < FAKE_CFG.rounds  # the kill really interrupted the run
+    _check_resumed(out, reference)
+
+
+def test_sigkill_at_a_random_time_then_resume(reference, tmp_path):
+    out = tmp_path / "run"
+    proc = _spawn(out, None, sleep_s=0.15)
+    rng = np.random.default_rng(0)
+    deadline = time.monotonic() + 20
+    while read_state(out) is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    time.sleep(float(rng.uniform(0.1, 0.6)))
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=10)
+    _check_resumed(out, reference)
+
+
+if __name__ == "__main__":  # the child process of the SIGKILL tests
+    run_synergy(FAKE_CFG, sys.argv[1], stages=FAKE, resume="--resume" in sys.argv)
