@@ -187,6 +187,14 @@ def value_accepted(value: Any, acceptable: list, spec: dict) -> bool:
     return value in acceptable
 
 
+def _outside_enum(value: Any, spec: dict) -> bool:
+    """Whether the doc lists an enum (of the value, or of its items) that the value breaks."""
+    if "enum" in spec:
+        return value not in spec["enum"]
+    items_enum = spec.get("items", {}).get("enum")
+    return items_enum is not None and isinstance(value, list) and any(v not in items_enum for v in value)
+
+
 def _value_problems(arguments: dict, params: dict, properties: dict) -> tuple[list[tuple[str, str]], float]:
     problems, matched = [], 0
     for key, value in arguments.items():
@@ -196,7 +204,7 @@ def _value_problems(arguments: dict, params: dict, properties: dict) -> tuple[li
         elif value_accepted(value, params[key], spec):
             matched += 1
         else:
-            kind = "invalid_enum" if "enum" in spec and value not in spec["enum"] else "wrong_value"
+            kind = "invalid_enum" if _outside_enum(value, spec) else "wrong_value"
             problems.append((kind, f"argument {key!r}={value!r} is not one of {params[key]}"))
     for key, acceptable in params.items():
         if key in arguments:
@@ -334,9 +342,9 @@ def bfcl_variants(case: dict) -> list[tuple[str, dict, tuple[str, ...]]]:
         return w is not None and not value_accepted(w, params[k], properties[k])
 
     if key := _first_arg(gold, properties, (*_SCALAR_TYPES, "array"), has_wrong_value):
-        with_args(
-            "wrong_value", ("wrong_value",), **{key: _perturbed(gold["arguments"][key], properties[key])}
-        )
+        wrong = _perturbed(gold["arguments"][key], properties[key])
+        allowed = ("invalid_enum",) if _outside_enum(wrong, properties[key]) else ("wrong_value",)
+        with_args("wrong_value", allowed, **{key: wrong})
     return variants
 
 

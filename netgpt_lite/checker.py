@@ -18,9 +18,10 @@ this order and the first failing stage names the verdict:
    whose value is the schema ``default``: writing the default explicitly is the same call.
 
 Value rules (:func:`values_equal`): numbers compare by value (``500 == 500.0``, relative
-tolerance 1e-9) but booleans are never numbers; strings compare after case folding and collapsing
-runs of whitespace (``"New  York" == "new york"``) -- enum strings are still checked exactly by
-the schema stage; lists compare element-wise in order; objects key by key.
+tolerance 1e-9; JSON Schema 2020-12 also counts ``5.0`` as an integer, unlike BFCL) but booleans
+are never numbers; strings compare after case folding and collapsing runs of whitespace
+(``"New  York" == "new york"``) -- enum strings are still checked exactly by the schema stage;
+lists compare element-wise in order; objects key by key.
 
 Example:
     >>> tools = [{"type": "function", "function": {"name": "get_weather", "parameters": {

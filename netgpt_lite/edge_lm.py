@@ -237,9 +237,17 @@ def save_edge_model(model, tokenizer, path: str | Path) -> Path:
     """Save model (safetensors) and tokenizer into one folder; returns the folder."""
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
+    from transformers.utils import logging as hf_logging
+
     _set_generation_ids(model, tokenizer)
-    model.save_pretrained(path)
-    tokenizer.save_pretrained(path)
+    bars_were_on = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()  # no "Writing model shards" bar for a 3 MB file
+    try:
+        model.save_pretrained(path)
+        tokenizer.save_pretrained(path)
+    finally:
+        if bars_were_on:
+            hf_logging.enable_progress_bar()
     return path
 
 

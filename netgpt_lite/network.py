@@ -34,9 +34,11 @@ def positive_array(name: str, values, *, allow_zero: bool = False) -> np.ndarray
         ValueError: naming ``name`` and the allowed range, e.g. ``rtt_ms must be finite and > 0``.
     """
     arr = np.asarray(values, dtype=float)
-    finite = np.isfinite(arr)
-    ok = finite & ((arr >= 0) if allow_zero else (arr > 0))
-    if not ok.all():
+    if arr.size == 0:
+        return arr
+    lo, hi = arr.min(), arr.max()  # NaN propagates into both: one fast pass each
+    if not ((lo >= 0 if allow_zero else lo > 0) and hi < np.inf):
+        ok = np.isfinite(arr) & ((arr >= 0) if allow_zero else (arr > 0))
         bad = arr[~ok].flat[0]
         bound = ">= 0, allowed range [0, inf)" if allow_zero else "> 0, allowed range (0, inf)"
         raise ValueError(f"{name} must be finite and {bound}; got {bad}")

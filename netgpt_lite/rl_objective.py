@@ -63,7 +63,9 @@ class AnchoredRLSettings:
         if not self.beta >= 0.0:
             raise ValueError(f"beta must be >= 0, got {self.beta}; use 0 to switch the reverse-KL term off")
         if not self.gamma >= 0.0:
-            raise ValueError(f"gamma must be >= 0, got {self.gamma}; use 0 to switch the forward-KL anchor off")
+            raise ValueError(
+                f"gamma must be >= 0, got {self.gamma}; use 0 to switch the forward-KL anchor off"
+            )
         if self.kl_estimator not in KL_ESTIMATORS:
             raise ValueError(f"kl_estimator must be one of {KL_ESTIMATORS}, got {self.kl_estimator!r}")
 
@@ -81,7 +83,9 @@ def group_advantages(rewards: torch.Tensor, group_size: int, eps: float = 1e-4) 
         ``[n_groups * group_size]`` advantages (zero for every member of a group whose rewards are all equal).
     """
     if group_size < 2 or rewards.numel() % group_size:
-        raise ValueError(f"group_size must be >= 2 and divide the {rewards.numel()} rewards, got {group_size}")
+        raise ValueError(
+            f"group_size must be >= 2 and divide the {rewards.numel()} rewards, got {group_size}"
+        )
     grouped = rewards.reshape(-1, group_size)  # [n_groups, G]
     mean = grouped.mean(dim=1, keepdim=True)
     std = grouped.std(dim=1, keepdim=True)  # unbiased, as in TRL
@@ -192,6 +196,21 @@ def entropy_from_logits(logits: torch.Tensor) -> torch.Tensor:
     """Entropy of the softmax over the last axis (nats): ``[..., vocab]`` in, ``[...]`` out."""
     logp = logits.log_softmax(dim=-1)
     return -(logp.exp() * logp).sum(dim=-1)
+
+
+def completion_logprobs(model, prompt_ids, prompt_mask, completion_ids, completion_mask, temperature=1.0):
+    """Log-prob and entropy of every completion token under ``model``: two ``[B, T]`` tensors.
+
+    Logits are divided by the sampling temperature, as TRL does, so old/new/ref log-probs match sampling.
+    """
+    import torch
+
+    ids = torch.cat([prompt_ids, completion_ids], dim=1)  # [B, P + T]
+    mask = torch.cat([prompt_mask, completion_mask], dim=1)
+    n_prompt = prompt_ids.shape[1]
+    logits = model(input_ids=ids, attention_mask=mask).logits[:, n_prompt - 1 : -1] / temperature  # [B, T, V]
+    logp = logits.log_softmax(-1).gather(-1, completion_ids.unsqueeze(-1)).squeeze(-1)  # [B, T]
+    return logp, entropy_from_logits(logits.detach())
 
 
 # --- the composite loss -----------------------------------------------------------------------------------

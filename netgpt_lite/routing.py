@@ -380,7 +380,7 @@ class PolicyNet:
 
     name = "policynet"
 
-    def __init__(self, hidden: int = 16, epochs: int = 300, lr: float = 1e-2, temperature: float = 0.05,
+    def __init__(self, hidden: int = 16, epochs: int = 400, lr: float = 1e-2, temperature: float = 0.05,
                  seed: int = 0) -> None:
         for field_name, value in (("hidden", hidden), ("epochs", epochs)):
             if int(value) < 1:

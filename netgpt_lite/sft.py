@@ -209,3 +209,74 @@ def loss_curve(log_history: list[dict]) -> tuple[np.ndarray, np.ndarray]:
 def train_runtime_s(log_history: list[dict]) -> float:
     """Wall time of the training loop in seconds, as the trainer measured it (nan if absent)."""
     return next((float(h["train_runtime"]) for h in reversed(log_history) if "train_runtime" in h), float("nan"))
+
+
+def train_edge_checkpoint(
+    out_dir,
+    n_train: int = 3000,
+    data_seed: int = 0,
+    settings: SFTSettings = SFTSettings(),  # noqa: B008
+    model_config=None,
+    vocab_size: int = 1024,
+    n_test: int = 600,
+    n_logs: int = 600,
+    command: str = "",
+) -> dict:
+    """The whole ``netgpt-lite train-edge`` recipe: tokenizer, model, SFT, evaluation, manifest.
+
+    Trains the tokenizer and the model from scratch on ``n_train`` train-split tasks (task seed
+    ``data_seed``), saves them to ``out_dir``, evaluates on the test split
+    (:func:`netgpt_lite.scoring.evaluate_edge`) and writes ``out_dir/manifest.json``.  Returns the manifest.
+    """
+    import datetime
+    import hashlib
+    import json
+    import platform
+    import time
+
+    import tokenizers
+    import torch
+    import transformers
+    import trl
+
+    from netgpt_lite import __version__
+    from netgpt_lite.edge_agent import EdgeAgent
+    from netgpt_lite.edge_lm import EdgeModelConfig, build_model, n_parameters, sft_dataset, task_texts
+    from netgpt_lite.edge_lm import train_tokenizer as make_tokenizer
+    from netgpt_lite.scoring import evaluate_edge
+    from netgpt_lite.tool_tasks import generate_tasks
+
+    model_config = model_config or EdgeModelConfig()
+    tasks = generate_tasks("train", n_train, seed=data_seed)
+    tokenizer = make_tokenizer(task_texts(tasks), vocab_size=vocab_size)
+    model = build_model(tokenizer, model_config, seed=settings.seed)
+    start = time.perf_counter()
+    model, history = train_sft(model, tokenizer, sft_dataset(tasks, tokenizer), settings, out_dir=out_dir)
+    wall_s = time.perf_counter() - start
+    metrics = evaluate_edge(EdgeAgent(model, tokenizer), "test", n_test, seed=0, n_logs=n_logs)
+    weights = Path(out_dir) / "model.safetensors"
+    steps, losses = loss_curve(history)
+    manifest = {
+        "command": command,
+        "data_seed": data_seed,
+        "n_train_tasks": n_train,
+        "n_epochs": settings.n_epochs,
+        "n_steps": int(max((h.get("step", 0) for h in history), default=0)),
+        "training_time_s": round(wall_s, 1),
+        "train_runtime_s": round(train_runtime_s(history), 1),
+        "threads": torch.get_num_threads(),
+        "machine": f"{platform.machine()} {platform.system()}, {settings.resolved_device()}",
+        "versions": {"netgpt_lite": __version__, "torch": torch.__version__, "transformers": transformers.__version__,
+                     "trl": trl.__version__, "tokenizers": tokenizers.__version__},  # fmt: skip
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "sft_settings": dataclasses.asdict(settings),
+        "model_config": dataclasses.asdict(model_config),
+        "n_parameters": n_parameters(model),
+        "bpe_vocab_size": vocab_size,
+        "vocab_size": len(tokenizer),
+        "loss_curve": {"step": steps.tolist(), "loss": [round(x, 4) for x in losses]},
+        "metrics": metrics,
+        "sha256_model_safetensors": hashlib.sha256(weights.read_bytes()).hexdigest(),
+    }
+    (Path(out_dir) / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=False) + "\n")
+    return manifest

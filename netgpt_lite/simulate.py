@@ -39,6 +39,8 @@ from netgpt_lite.routing import RoutingContext, n_fallback_sorted, route
 from netgpt_lite.threshold_theory import UtilityWeights
 
 MIXED = "mixed"  # regime name meaning "a Markov chain over all regimes"
+LOG_UNIFORM = "log_uniform"  # exploration logs: bandwidth and RTT drawn independently, log-uniformly
+LOG_UNIFORM_RANGES = {"bandwidth_mbps": (0.05, 300.0), "rtt_ms": (10.0, 3000.0), "price_multiplier": (1.0, 3.0)}
 
 
 @dataclass(frozen=True)
@@ -153,8 +155,10 @@ class SimulationConfig:
 
     Attributes:
         n_requests: requests in the stream (>= 1); they arrive evenly over one day.
-        regime: a name from ``network.REGIMES`` (that regime with jitter) or ``"mixed"`` (a Markov
-            chain over all regimes).
+        regime: a name from ``network.REGIMES`` (that regime with jitter), ``"mixed"`` (a Markov
+            chain over all regimes) or ``"log_uniform"`` (every request an independent log-uniform
+            draw over :data:`LOG_UNIFORM_RANGES`, price multiplier included: exploration logs that
+            vary bandwidth, RTT and price separately, which a learned policy needs to tell apart).
         pricing: a name from ``pricing.PRICING_SCHEDULES``.
         stay_prob: per-request probability that the Markov chain stays in its regime.
         jitter: log-normal sigma of bandwidth and RTT around the regime's values.
@@ -175,8 +179,8 @@ class SimulationConfig:
     def __post_init__(self) -> None:
         if self.n_requests < 1:
             raise ValueError(f"n_requests must be >= 1; got {self.n_requests}")
-        if self.regime != MIXED and self.regime not in REGIMES:
-            raise ValueError(f"regime must be 'mixed' or one of {list(REGIMES)}; got {self.regime!r}")
+        if self.regime not in (MIXED, LOG_UNIFORM, *REGIMES):
+            raise ValueError(f"regime must be 'mixed', 'log_uniform' or one of {list(REGIMES)}; got {self.regime!r}")
         if self.pricing not in PRICING_SCHEDULES:
             raise ValueError(f"pricing must be one of {list(PRICING_SCHEDULES)}; got {self.pricing!r}")
         if self.seed < 0:
@@ -214,10 +218,18 @@ def make_stream(table: ProposalTable, config: SimulationConfig) -> Stream:
     rng = np.random.default_rng(config.seed)
     n = config.n_requests
     step_s = SECONDS_PER_DAY / n
-    regimes = tuple(REGIMES) if config.regime == MIXED else (config.regime,)
-    trace = markov_trace(n, rng, step_s=step_s, regimes=regimes, stay_prob=config.stay_prob, jitter=config.jitter)
+    if config.regime == LOG_UNIFORM:
+        (b0, b1), (r0, r1) = LOG_UNIFORM_RANGES["bandwidth_mbps"], LOG_UNIFORM_RANGES["rtt_ms"]
+        trace = NetworkTrace(step_s * np.arange(n, dtype=float), np.exp(rng.uniform(np.log(b0), np.log(b1), n)),
+                             np.exp(rng.uniform(np.log(r0), np.log(r1), n)))
+    else:
+        regimes = tuple(REGIMES) if config.regime == MIXED else (config.regime,)
+        trace = markov_trace(n, rng, step_s=step_s, regimes=regimes, stay_prob=config.stay_prob, jitter=config.jitter)
     load = cloud_load(trace.t_s, rng)
     p_in, p_out = PRICING_SCHEDULES[config.pricing].prices_at(trace.t_s, load)
+    if config.regime == LOG_UNIFORM:
+        factor = np.exp(rng.uniform(*np.log(LOG_UNIFORM_RANGES["price_multiplier"]), n))
+        p_in, p_out = p_in * factor, p_out * factor
     return Stream(
         row=rng.integers(0, len(table), n), cloud_draw=rng.integers(0, table.n_cloud_draws, n), trace=trace,
         load=load, usd_per_1k_input=np.asarray(p_in, float), usd_per_1k_output=np.asarray(p_out, float),
@@ -326,3 +338,17 @@ def frontier_grid(
         "success": np.broadcast_to(success, shape), "cost_usd": np.broadcast_to(cost_usd, shape),
         "offload": np.broadcast_to(m / n, shape), "latency_ms": latency_ms, "utility": utility,
     }
+
+
+def sweep_stream(table: ProposalTable, stream: Stream, thresholds) -> dict[str, np.ndarray]:
+    """Fixed-threshold sweep on a stream (each request keeps its own network state and price):
+    mean success, schema-valid rate, offload, cost, latency and utility per threshold, shape (T,)."""
+    both = outcomes(table, stream)
+    scores = table.edge_score[stream.row]
+    order = np.argsort(scores, kind="stable")
+    m = n_fallback_sorted(scores[order], thresholds)
+    out = {"threshold": np.asarray(thresholds, float), "offload": m / len(order)}
+    for key in ("success", "schema_valid", "cost_usd", "latency_ms", "utility"):
+        edge, cloud = np.asarray(both[f"edge_{key}"], float)[order], np.asarray(both[f"cloud_{key}"], float)[order]
+        out[key] = (edge.sum() + np.concatenate([[0.0], np.cumsum(cloud - edge)])[m]) / len(order)
+    return out

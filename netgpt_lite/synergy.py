@@ -55,6 +55,8 @@ class SynergyConfig:
         trace: a regime name from ``network.REGIMES``, ``"markov"``, or a path to a trace CSV.
         pricing: a schedule name from ``pricing.PRICING_SCHEDULES``.
         policy: routing policy, ``"funcdyn"`` or ``"policynet"``.
+        initial_edge: the round-0 edge: ``"shipped"`` (the packaged checkpoint; trained from scratch
+            if none is shipped), ``"scratch"``, or a folder saved by ``edge_lm.save_edge_model``.
         warmup_tasks: SFT examples that train the round-0 edge from scratch, >= 16.
         warmup_epochs: SFT epochs of the round-0 edge, >= 1.
 
@@ -73,6 +75,7 @@ class SynergyConfig:
     trace: str = "markov"
     pricing: str = "flat"
     policy: str = "funcdyn"
+    initial_edge: str = "shipped"
     warmup_tasks: int = 600
     warmup_epochs: int = 4
 
@@ -91,10 +94,11 @@ class SynergyConfig:
         if self.trace not in REGIMES and self.trace != "markov" and not is_csv:
             raise ValueError(f"trace must be 'markov', a regime in {sorted(REGIMES)} or an existing .csv "
                              f"file with columns t, bandwidth_mbps, rtt_ms; got {self.trace!r}")
-        try:
-            from .pricing import PRICING_SCHEDULES
-        except ImportError:  # pragma: no cover - pricing lands with chapter 1
-            return
+        if self.initial_edge not in ("shipped", "scratch") and not (Path(self.initial_edge) / "config.json").exists():
+            raise ValueError(f"initial_edge must be 'shipped', 'scratch' or a saved edge model folder; "
+                             f"got {self.initial_edge!r} (no config.json there)")
+        from .pricing import PRICING_SCHEDULES
+
         if self.pricing not in PRICING_SCHEDULES:
             raise ValueError(f"pricing must be one of {sorted(PRICING_SCHEDULES)}; got {self.pricing!r}")
 
@@ -133,6 +137,7 @@ class SynergyResult:
     rounds: list[dict] = field(default_factory=list)
     checkpoints: list[str] = field(default_factory=list)
     n_logged: int = 0
+    seconds_per_round: list[float] = field(default_factory=list)
 
 
 # --- atomic writes ------------------------------------------------------------------------------
@@ -311,13 +316,14 @@ def run_synergy(config: SynergyConfig, out_dir: str | Path, *, stages: SynergySt
     first = state["last_completed_round"] + 1
     for r in tqdm(range(first, config.rounds + 1), desc="synergy rounds", disable=not progress):
         system, state = _run_round(system, state, config, stages, out, r)
-    return SynergyResult(config=config, out_dir=out, rounds=state["rounds"],
-                         checkpoints=state["checkpoints"], n_logged=len(state["logged_ids"]))
+    return SynergyResult(config=config, out_dir=out, rounds=state["rounds"], checkpoints=state["checkpoints"],
+                         n_logged=len(state["logged_ids"]), seconds_per_round=state.get("seconds_per_round", []))
 
 
 def _run_round(system: Any, state: dict, config: SynergyConfig, stages: SynergyStages, out: Path,
                r: int) -> tuple[Any, dict]:
     """One round: route -> log shard -> improve -> checkpoint -> evaluate -> commit state."""
+    start = time.perf_counter()
     records = stages.route(system, config, r)
     ids = [rec["request_id"] for rec in records]
     seen = set(state["logged_ids"])
@@ -335,6 +341,7 @@ def _run_round(system: Any, state: dict, config: SynergyConfig, stages: SynergyS
     new_state["checkpoints"] = state["checkpoints"] + [str(ckpt.relative_to(out))]
     new_state["rounds"] = state["rounds"] + [metrics]
     new_state["last_completed_round"] = r
+    new_state["seconds_per_round"] = state.get("seconds_per_round", []) + [round(time.perf_counter() - start, 2)]
     _commit(out, new_state)
     _hook("committed", r)
     return system, new_state
@@ -397,6 +404,7 @@ def write_summary(result: SynergyResult, *, stages: SynergyStages | None = None)
     first, last = result.rounds[0], result.rounds[-1]
     summary = {
         "config": asdict(result.config), "n_logged": result.n_logged, "rounds": result.rounds,
+        "seconds_per_round": result.seconds_per_round,
         "round_0_vs_always_cloud": compare_with_always_cloud(first) if "always_cloud_offload_rate" in first else {},
         "last_vs_always_cloud": compare_with_always_cloud(last) if "always_cloud_offload_rate" in last else {},
         "decomposition": decompose_gain(result.out_dir, result.config, stages=stages),

@@ -13,8 +13,9 @@ seen in training. Each workflow has four goal templates (three train, one test).
 
 Example:
     >>> import numpy as np
-    >>> KINDS["bandwidth"][1](500, 2, np.random.default_rng(0))
-    'half a gigabit'
+    >>> say_percent = KINDS["percent"][1]
+    >>> [say_percent(50, level, np.random.default_rng(0)) for level in (0, 1, 2)]
+    ['50%', '50 percent', 'half']
 """
 
 from __future__ import annotations
@@ -60,11 +61,13 @@ def _say_time(hhmm: str, level: int, rng: np.random.Generator) -> tuple[str, str
 
 
 def _sample_time(rng: np.random.Generator) -> str:
-    return f"{int(rng.integers(5, 23)):02d}:{_choice(rng, (0, 15, 30, 45)):02d}"  # >= 05:00 so "now" stays today
+    return (
+        f"{int(rng.integers(5, 23)):02d}:{_choice(rng, (0, 15, 30, 45)):02d}"  # >= 05:00 so "now" stays today
+    )
 
 
 _LEVEL_WORDS = {  # priority / urgency
-    "high": (["high"], ["high", "urgent"], ["top", "critical", "highest"]),
+    "high": (["high"], ["high", "elevated"], ["top", "critical", "highest"]),
     "medium": (["medium"], ["medium", "normal"], ["regular", "standard", "middle"]),
     "low": (["low"], ["low", "background"], ["lowest", "best-effort", "no-rush"]),
 }
@@ -76,7 +79,7 @@ KINDS: dict[str, tuple[callable, callable]] = {
     "site": (lambda r: _choice(r, SITES), lambda v, level, r: v),
     "slice": (lambda r: f"slice-{int(r.integers(1, 10))}", lambda v, level, r: v),
     "model": (lambda r: _choice(r, MODELS),
-              lambda v, level, r: v if level == 0 else _choice(r, (f"the {v} model", v.replace("-", " ")))),
+              lambda v, level, r: (v, f"{v} model", v.replace("-", " "))[level]),
     "kpi_metric": (lambda r: _choice(r, ("throughput", "latency", "packet_loss", "prb_usage")), _words({
         "throughput": (["throughput"], ["data rate", "throughput"], ["how much data it carries", "its data rate"]),
         "latency": (["latency"], ["delay", "latency"], ["how slow it responds", "its round-trip delay"]),
@@ -115,7 +118,7 @@ KINDS: dict[str, tuple[callable, callable]] = {
         "normal": (["normal mode"], ["the normal mode", "mode normal"], ["its regular mode", "default power"]),
         "boost": (["boost mode"], ["the boost mode", "mode boost"], ["maximum-capacity mode", "full power"]),
     })),
-    "uplink": (lambda r: "uplink", lambda v, level, r: ("uplink", "upload", "upload speed")[level]),
+    "uplink": (lambda r: "uplink", lambda v, level, r: ("uplink", "upload", "upload direction")[level]),
     "test_seconds": (lambda r: _choice(r, (5, 20, 30, 60)), _number("{} seconds", "{} s", {
         5: ["five seconds"], 20: ["twenty seconds"], 30: ["half a minute"], 60: ["a minute", "one minute"]})),
     "issue": (lambda r: _choice(r, ("outage", "degradation", "hardware", "configuration")), _words({
@@ -175,7 +178,7 @@ SPECS: dict[str, tuple[dict, dict, tuple[str, ...]]] = {
         "Put {cell_id} in {mode}{duration_minutes}.", "Switch {cell_id} to {mode}{duration_minutes}.",
         "Set the power of {cell_id} to {mode}{duration_minutes}.",
         "Run {cell_id} in {mode}{duration_minutes}.", "I want {mode} on {cell_id}{duration_minutes}.")),
-    "run_speed_test": ({"site": "site"}, {"direction": ("uplink", " of the {}"), "duration_seconds": ("test_seconds", " lasting {}")}, (
+    "run_speed_test": ({"site": "site"}, {"direction": ("uplink", " for the {}"), "duration_seconds": ("test_seconds", " lasting {}")}, (
         "Run a speed test at {site}{direction}{duration_seconds}.",
         "Measure throughput at {site}{direction}{duration_seconds}.",
         "Test the speed at {site}{direction}{duration_seconds}.",
@@ -196,14 +199,14 @@ SPECS: dict[str, tuple[dict, dict, tuple[str, ...]]] = {
     "start_fl_round": ({"model_name": "model", "n_clients": "n_clients"}, {"local_epochs": ("epochs", " and {}")}, (
         "Start an FL round of {model_name} with {n_clients}{local_epochs}.",
         "Begin federated training of {model_name} now on {n_clients}{local_epochs}.",
-        "Launch a {model_name} training round with {n_clients}{local_epochs}.",
+        "Launch a round of {model_name} training with {n_clients}{local_epochs}.",
         "Kick off {model_name} federated learning right away, {n_clients}{local_epochs}.",
         "Train {model_name} now across {n_clients}{local_epochs}.")),
     "schedule_fl_round": ({"model_name": "model", "start_time": "time", "n_clients": "n_clients"},
                           {"local_epochs": ("epochs", " and {}")}, (
         "Schedule an FL round of {model_name} {start_time} with {n_clients}{local_epochs}.",
         "Plan federated training of {model_name} {start_time} on {n_clients}{local_epochs}.",
-        "Queue a {model_name} training round {start_time} with {n_clients}{local_epochs}.",
+        "Queue a round of {model_name} training {start_time} with {n_clients}{local_epochs}.",
         "Book {model_name} federated learning {start_time}, {n_clients}{local_epochs}.",
         "Later today, {start_time}, train {model_name} across {n_clients}{local_epochs}.")),
     "aggregate_models": ({"round_id": "round"}, {"method": ("agg_method", " using {}")}, (
@@ -224,12 +227,12 @@ SPECS: dict[str, tuple[dict, dict, tuple[str, ...]]] = {
 WORKFLOWS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "fl_deploy": (("Train {model_name} on {n_clients}, then deploy it to {site}.",
                    "Run one FL round of {model_name} with {n_clients} and ship the result to {site}.",
-                   "Get a fresh {model_name} trained by {n_clients} and deployed at {site}.",
-                   "{site} should receive a {model_name} newly trained with {n_clients}."),
+                   "Get {model_name} freshly trained by {n_clients} and deployed at {site}.",
+                   "{site} should receive {model_name} newly trained with {n_clients}."),
                   ("select_fl_clients", "start_fl_round", "aggregate_models", "deploy_model")),
     "fl_eval": (("Train {model_name} with {n_clients} {start_time}, merge with {method}, then evaluate it.",
                  "Schedule {model_name} training {start_time} on {n_clients}, aggregate by {method}, evaluate.",
-                 "Plan a {model_name} round {start_time} with {n_clients}; combine using {method}; test it.",
+                 "Plan a round of {model_name} {start_time} with {n_clients}; combine using {method}; test it.",
                  "I want {model_name} scored after a {start_time} round of {n_clients} merged with {method}."),
                 ("schedule_fl_round", "aggregate_models", "evaluate_global_model")),
     "congestion": (("{cell_id} at {site} seems congested: check PRB usage, set {mode}, then speed-test {site}.",

@@ -39,9 +39,10 @@ class ProofResult:
     assumptions: str = ASSUMPTIONS
 
     def _repr_markdown_(self) -> str:  # shown nicely in notebooks
-        import sympy as sp
 
-        return f"**{'proved' if self.verdict else 'NOT proved'}**: {self.claim}  \n$${sp.latex(self.expression)}$$"
+        return (
+            f"**{'proved' if self.verdict else 'NOT proved'}**: {self.claim}  \n$${latex(self.expression)}$$"
+        )
 
 
 @lru_cache(maxsize=1)
@@ -54,9 +55,18 @@ def sym() -> SimpleNamespace:
     ns = SimpleNamespace(**{n: sp.Symbol(n, **pos) for n in names.split()})
     ns.b, ns.s, ns.kappa = sp.symbols("b s kappa", real=True)
     ns.g, ns.g_inv = sp.Function("g"), sp.Function("g^{-1}")
-    ns.g_prime = sp.Symbol(r"g'(\tau^*)", positive=True)  # the slope of g at tau*, > 0
-    ns.g_prime_s = sp.Symbol("g'(s)", positive=True)  # the slope of g at a score s, > 0
+    ns.g_prime = sp.Symbol("gprime_tau", positive=True)  # g'(tau*), the slope of g at tau*, > 0
+    ns.g_prime_s = sp.Symbol("gprime_s", positive=True)  # g'(s), the slope of g at a score s, > 0
     return ns
+
+
+def latex(expr) -> str:
+    """LaTeX of a SymPy expression with the book's symbol names (g'(tau*), RTT upright)."""
+    import sympy as sp
+
+    z = sym()
+    names = {z.g_prime: r"g'(\tau^*)", z.g_prime_s: "g'(s)", z.RTT: r"\mathrm{RTT}"}
+    return sp.latex(expr, symbol_names=names)
 
 
 def cloud_time_expr():
@@ -147,8 +157,12 @@ def prove_logistic_monotonicity() -> list[ProofResult]:
     d = derivation()
     k = d["kappa"]
     dtau_dk = sp.simplify(sp.diff(d["tau_logistic"], z.kappa))
-    inner = _sign_claim("logistic: d tau*/d kappa > 0 for kappa in (0, 1)", dtau_dk.subs(z.kappa, 1 / (1 + z.m)), 1)
-    results = [ProofResult(inner.claim, dtau_dk, inner.verdict, ASSUMPTIONS + "; 0 < kappa < 1 (kappa = 1/(1+m))")]
+    inner = _sign_claim(
+        "logistic: d tau*/d kappa > 0 for kappa in (0, 1)", dtau_dk.subs(z.kappa, 1 / (1 + z.m)), 1
+    )
+    results = [
+        ProofResult(inner.claim, dtau_dk, inner.verdict, ASSUMPTIONS + "; 0 < kappa < 1 (kappa = 1/(1+m))")
+    ]
     for v, text, sign in [("B", "bandwidth", 1), ("RTT", "RTT", -1), ("p_in", "input price", -1)]:
         var = getattr(z, v)
         full = sp.diff(d["tau_logistic"].subs(z.kappa, k), var)
@@ -157,7 +171,9 @@ def prove_logistic_monotonicity() -> list[ProofResult]:
         verdict = chain_exact and inner.verdict and factor.verdict
         word = "rises" if sign > 0 else "falls"
         expr = sp.Mul(dtau_dk, factor.expression, evaluate=False)
-        results.append(ProofResult(f"logistic: tau* {word} with {text}", expr, verdict, results[0].assumptions))
+        results.append(
+            ProofResult(f"logistic: tau* {word} with {text}", expr, verdict, results[0].assumptions)
+        )
     return results
 
 
@@ -205,7 +221,11 @@ def prove_deadline_monotonicity() -> list[ProofResult]:
     for slack in (True, False):
         k = deadline_kappa_expr(slack)
         region = "deadline reachable" if slack else "deadline missed for sure"
-        for v, text, sign in [("B", "bandwidth", 1), ("m", "mean RTT jitter", -1), ("RTT", "minimum RTT", -1)]:
+        for v, text, sign in [
+            ("B", "bandwidth", 1),
+            ("m", "mean RTT jitter", -1),
+            ("RTT", "minimum RTT", -1),
+        ]:
             deriv = k.diff(getattr(z, v))
             if slack:  # write D = T_c + x with x > 0 so that the sign is decidable
                 deriv = deriv.subs(z.D, cloud_time_expr() + z.x)
@@ -235,7 +255,9 @@ def prove_budget_threshold() -> list[ProofResult]:
         sp.Eq(z.g_inv(g_star), z.g_inv(shaped)),
         sp.simplify(g_star.subs(z.C_c, cost_expr()) - shaped) == 0,
     )
-    tighter = _sign_claim("budget: tau* falls as the multiplier mu grows", sp.diff(g_star, z.mu) / z.g_prime, -1)
+    tighter = _sign_claim(
+        "budget: tau* falls as the multiplier mu grows", sp.diff(g_star, z.mu) / z.g_prime, -1
+    )
     return [same, tighter]
 
 
@@ -260,7 +282,24 @@ def threshold_expr():
     return sp.Piecewise((0, k <= g0), (1, k >= g1), (d["tau_logistic"].subs(z.kappa, k), True))
 
 
-_ARGS = "B RTT p_in p_out q_c R lambda_T lambda_C S_req S_resp n_in n_out Q v_c a b".split()
+_ARGS = [
+    "B",
+    "RTT",
+    "p_in",
+    "p_out",
+    "q_c",
+    "R",
+    "lambda_T",
+    "lambda_C",
+    "S_req",
+    "S_resp",
+    "n_in",
+    "n_out",
+    "Q",
+    "v_c",
+    "a",
+    "b",
+]
 
 
 @lru_cache(maxsize=1)

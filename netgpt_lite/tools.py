@@ -5,8 +5,9 @@ Each tool is a typed Python function with a Google-style docstring. Its JSON sch
 so the schema and the stub cannot drift apart: ``Literal[...]`` becomes an ``enum``, arguments
 without a default are ``required``, the docstring gives the descriptions. ``get_json_schema``
 cannot express numeric ranges or string patterns, so one small documented post-processing step
-(:func:`tool_schema`) adds ``minimum``/``maximum`` and ``pattern`` from the ``@_tool(...)``
-decorator and drops the non-OpenAI ``return`` key.
+(:func:`tool_schema`) adds ``minimum``/``maximum`` and ``pattern`` from the ``@tool_constraints(...)``
+decorator, each optional argument's ``default`` from the signature, and drops the non-OpenAI
+``return`` key.
 
 Some tools are deliberately similar (``get_cell_kpi`` vs ``get_cell_alarms``, ``start_fl_round``
 vs ``schedule_fl_round``): choosing between them is part of the task. The stubs return plausible,
@@ -21,6 +22,7 @@ Example:
 from __future__ import annotations
 
 import functools
+import inspect
 import json
 import zlib
 from collections.abc import Callable
@@ -31,7 +33,7 @@ ModelName = Literal["traffic-predictor", "anomaly-detector", "beam-selector", "e
 Level = Literal["low", "medium", "high"]
 
 
-def _tool(**constraints: tuple[int, int] | str) -> Callable:
+def tool_constraints(**constraints: tuple[int, int] | str) -> Callable:
     """Attach numeric ranges ``arg=(minimum, maximum)`` or string patterns ``arg="regex"`` to a tool."""
 
     def wrap(fn: Callable) -> Callable:
@@ -47,7 +49,7 @@ def _unit(*parts: object) -> float:
 
 
 # --- network operations --------------------------------------------------------------------------
-@_tool(window_minutes=(1, 1440))
+@tool_constraints(window_minutes=(1, 1440))
 def get_cell_kpi(
     cell_id: str,
     metric: Literal["throughput", "latency", "packet_loss", "prb_usage"],
@@ -64,8 +66,10 @@ def get_cell_kpi(
     return {"cell_id": cell_id, "metric": metric, "value": round(scale * _unit(cell_id, metric), 2)}
 
 
-@_tool(hours=(1, 168))
-def get_cell_alarms(cell_id: str, severity: Literal["minor", "major", "critical"] = "major", hours: int = 24) -> dict:
+@tool_constraints(hours=(1, 168))
+def get_cell_alarms(
+    cell_id: str, severity: Literal["minor", "major", "critical"] = "major", hours: int = 24
+) -> dict:
     """List the active fault alarms of a radio cell at or above a severity.
 
     Args:
@@ -77,7 +81,7 @@ def get_cell_alarms(cell_id: str, severity: Literal["minor", "major", "critical"
     return {"cell_id": cell_id, "alarms": [f"{severity}-{k + 1}" for k in range(n_alarms)]}
 
 
-@_tool(bandwidth_mbps=(1, 10000), latency_ms=(1, 1000))
+@tool_constraints(bandwidth_mbps=(1, 10000), latency_ms=(1, 1000))
 def configure_slice(slice_id: str, bandwidth_mbps: int, priority: Level, latency_ms: int = 50) -> dict:
     """Create or update a network slice with a guaranteed bandwidth, a priority and a latency target.
 
@@ -90,7 +94,7 @@ def configure_slice(slice_id: str, bandwidth_mbps: int, priority: Level, latency
     return {"slice_id": slice_id, "status": "ok", "bandwidth_mbps": bandwidth_mbps, "priority": priority}
 
 
-@_tool(percent=(1, 100))
+@tool_constraints(percent=(1, 100))
 def reroute_traffic(from_site: str, to_site: str, percent: int) -> dict:
     """Move a share of the traffic of one site to a neighbouring site.
 
@@ -102,8 +106,10 @@ def reroute_traffic(from_site: str, to_site: str, percent: int) -> dict:
     return {"status": "ok", "moved_percent": percent, "to_site": to_site}
 
 
-@_tool(start_time=TIME_PATTERN, duration_minutes=(10, 720))
-def schedule_maintenance(site: str, start_time: str, duration_minutes: int, notify_users: bool = True) -> dict:
+@tool_constraints(start_time=TIME_PATTERN, duration_minutes=(10, 720))
+def schedule_maintenance(
+    site: str, start_time: str, duration_minutes: int, notify_users: bool = True
+) -> dict:
     """Schedule a maintenance window at a site (the site is taken offline).
 
     Args:
@@ -115,7 +121,7 @@ def schedule_maintenance(site: str, start_time: str, duration_minutes: int, noti
     return {"status": "scheduled", "site": site, "window_id": int(900 * _unit(site, start_time)) + 100}
 
 
-@_tool(duration_minutes=(10, 1440))
+@tool_constraints(duration_minutes=(10, 1440))
 def set_power_mode(cell_id: str, mode: Literal["eco", "normal", "boost"], duration_minutes: int = 60) -> dict:
     """Set the power mode of a radio cell for a while.
 
@@ -127,8 +133,10 @@ def set_power_mode(cell_id: str, mode: Literal["eco", "normal", "boost"], durati
     return {"cell_id": cell_id, "status": "ok", "mode": mode}
 
 
-@_tool(duration_seconds=(5, 120))
-def run_speed_test(site: str, direction: Literal["downlink", "uplink"] = "downlink", duration_seconds: int = 10) -> dict:
+@tool_constraints(duration_seconds=(5, 120))
+def run_speed_test(
+    site: str, direction: Literal["downlink", "uplink"] = "downlink", duration_seconds: int = 10
+) -> dict:
     """Run an active throughput test at a site.
 
     Args:
@@ -136,10 +144,16 @@ def run_speed_test(site: str, direction: Literal["downlink", "uplink"] = "downli
         direction: Link direction to test.
         duration_seconds: Test length in seconds.
     """
-    return {"site": site, "direction": direction, "throughput_mbps": round(50 + 900 * _unit(site, direction), 1)}
+    return {
+        "site": site,
+        "direction": direction,
+        "throughput_mbps": round(50 + 900 * _unit(site, direction), 1),
+    }
 
 
-def open_ticket(site: str, issue: Literal["outage", "degradation", "hardware", "configuration"], urgency: Level) -> dict:
+def open_ticket(
+    site: str, issue: Literal["outage", "degradation", "hardware", "configuration"], urgency: Level
+) -> dict:
     """Open a trouble ticket for the field team.
 
     Args:
@@ -151,7 +165,7 @@ def open_ticket(site: str, issue: Literal["outage", "degradation", "hardware", "
 
 
 # --- federated learning --------------------------------------------------------------------------
-@_tool(n_clients=(2, 200))
+@tool_constraints(n_clients=(2, 200))
 def select_fl_clients(
     n_clients: int, strategy: Literal["random", "battery", "bandwidth"] = "random", region: str = "all"
 ) -> dict:
@@ -165,7 +179,7 @@ def select_fl_clients(
     return {"selected": n_clients, "strategy": strategy, "region": region}
 
 
-@_tool(n_clients=(2, 200), local_epochs=(1, 20))
+@tool_constraints(n_clients=(2, 200), local_epochs=(1, 20))
 def start_fl_round(model_name: ModelName, n_clients: int, local_epochs: int = 1) -> dict:
     """Start a federated-learning round now.
 
@@ -177,7 +191,7 @@ def start_fl_round(model_name: ModelName, n_clients: int, local_epochs: int = 1)
     return {"status": "running", "round_id": int(90 * _unit(model_name, n_clients)) + 10}
 
 
-@_tool(start_time=TIME_PATTERN, n_clients=(2, 200), local_epochs=(1, 20))
+@tool_constraints(start_time=TIME_PATTERN, n_clients=(2, 200), local_epochs=(1, 20))
 def schedule_fl_round(model_name: ModelName, start_time: str, n_clients: int, local_epochs: int = 1) -> dict:
     """Schedule a federated-learning round to start later today.
 
@@ -190,7 +204,7 @@ def schedule_fl_round(model_name: ModelName, start_time: str, n_clients: int, lo
     return {"status": "scheduled", "round_id": int(90 * _unit(model_name, start_time)) + 10}
 
 
-@_tool(round_id=(1, 999))
+@tool_constraints(round_id=(1, 999))
 def aggregate_models(round_id: int, method: Literal["fedavg", "fedprox", "median"] = "fedavg") -> dict:
     """Aggregate the client updates of a finished round into a new global model.
 
@@ -202,7 +216,9 @@ def aggregate_models(round_id: int, method: Literal["fedavg", "fedprox", "median
 
 
 def evaluate_global_model(
-    model_name: ModelName, split: Literal["validation", "test"] = "test", metric: Literal["accuracy", "loss"] = "accuracy"
+    model_name: ModelName,
+    split: Literal["validation", "test"] = "test",
+    metric: Literal["accuracy", "loss"] = "accuracy",
 ) -> dict:
     """Evaluate the current global model of a federated task on held-out data.
 
@@ -215,7 +231,7 @@ def evaluate_global_model(
     return {"model_name": model_name, metric: round(value, 3)}
 
 
-@_tool(version=(1, 999))
+@tool_constraints(version=(1, 999))
 def deploy_model(model_name: ModelName, site: str, version: int = 1) -> dict:
     """Deploy a trained global model to the edge servers of a site.
 
@@ -260,8 +276,8 @@ def tool_schema(fn: Callable) -> dict:
     """Derive the OpenAI-format schema of one tool function.
 
     ``transformers.utils.get_json_schema`` reads the type hints and the Google-style docstring;
-    this function then adds the ranges/patterns declared with ``@_tool`` and drops the ``return``
-    entry (not part of the OpenAI format).
+    this function then adds the ranges/patterns declared with ``@tool_constraints``, the ``default`` of each
+    optional argument (read from the signature), and drops the ``return`` entry (not OpenAI format).
 
     Example:
         >>> s = tool_schema(set_power_mode)["function"]["parameters"]
@@ -273,6 +289,9 @@ def tool_schema(fn: Callable) -> dict:
     schema = get_json_schema(fn)
     schema["function"].pop("return", None)
     properties = schema["function"]["parameters"]["properties"]
+    for arg, param in inspect.signature(fn).parameters.items():
+        if param.default is not inspect.Parameter.empty:
+            properties[arg]["default"] = param.default
     for arg, constraint in getattr(fn, "__schema_constraints__", {}).items():
         if isinstance(constraint, str):
             properties[arg]["pattern"] = constraint
@@ -323,7 +342,8 @@ def call_tool(tool_call: dict) -> dict:
     try:
         jsonschema.validate(tool_call["arguments"], schema["function"]["parameters"])
     except jsonschema.ValidationError as err:
-        raise ValueError(f"arguments of {tool_call['name']} do not validate: {err.message}") from None
+        where = "/".join(map(str, err.absolute_path)) or "arguments"
+        raise ValueError(f"{tool_call['name']}: {where}: {err.message}") from None
     return TOOL_FUNCTIONS[tool_call["name"]](**tool_call["arguments"])
 
 

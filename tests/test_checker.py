@@ -276,3 +276,13 @@ def test_bare_function_docs_and_parameterless_tools():
     assert check_call({"name": "noop", "arguments": {}}, tools, {"name": "noop", "arguments": {}}).correct
     extra = check_call({"name": "noop", "arguments": {"x": 1}}, tools, {"name": "noop", "arguments": {}})
     assert extra.error_type == "unexpected_argument"
+
+
+def test_generated_tasks_gold_calls_are_ok_and_other_tools_are_not():
+    tool_tasks = pytest.importorskip("netgpt_lite.tool_tasks")
+    format_tool_call = tool_tasks.format_tool_call
+    for task in tool_tasks.generate_tasks("train", 40, seed=1):
+        assert check_completion(format_tool_call(task.gold), task.tools, task.gold).correct
+        others = [t["function"]["name"] for t in task.tools if t["function"]["name"] != task.gold["name"]]
+        verdict = check_call({"name": others[0], "arguments": task.gold["arguments"]}, task.tools, task.gold)
+        assert not verdict.correct and reward(verdict) <= 0.0

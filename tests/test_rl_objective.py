@@ -94,7 +94,9 @@ def test_forward_kl_gradient_equals_cross_entropy_gradient_on_full_distributions
 
 def test_forward_kl_on_sft_targets_has_the_cross_entropy_gradient() -> None:
     gen = torch.Generator().manual_seed(7)
-    logits = torch.randn(3, 5, 11, generator=gen, dtype=torch.float64, requires_grad=True)  # [batch, seq, vocab]
+    logits = torch.randn(
+        3, 5, 11, generator=gen, dtype=torch.float64, requires_grad=True
+    )  # [batch, seq, vocab]
     targets = torch.randint(0, 11, (3, 5), generator=gen)
     logits_sft = torch.randn(3, 5, 11, generator=gen, dtype=torch.float64)
     logp = logits.log_softmax(-1).gather(-1, targets.unsqueeze(-1)).squeeze(-1)  # [batch, seq]
@@ -147,7 +149,9 @@ def test_composite_adds_weighted_terms() -> None:
     sft_ref = logp_old[:2, :3]
     sft_mask = torch.ones(2, 3, dtype=torch.float64)
     s = AnchoredRLSettings(epsilon=0.2, beta=0.3, gamma=0.7, kl_estimator="k3")
-    loss, stats = anchored_loss(logp_new, logp_old, logp_ref, advantages, mask, s, sft_theta, sft_ref, sft_mask)
+    loss, stats = anchored_loss(
+        logp_new, logp_old, logp_ref, advantages, mask, s, sft_theta, sft_ref, sft_mask
+    )
     expected = stats["clipped_pg"] + 0.3 * stats["reverse_kl"] + 0.7 * stats["forward_kl"]
     assert math.isclose(float(loss), expected, rel_tol=1e-9)
     with pytest.raises(ValueError, match="SFT-side"):
@@ -205,7 +209,9 @@ def test_group_advantages_properties(rewards: list[float], scale: float, shift: 
         if float(r_g.std()) > 1e-3:  # eps=0: exactly unit std, and invariant to a positive affine change
             adv = group_advantages(r_g, group_size=4, eps=0.0)
             assert math.isclose(float(adv.std()), 1.0, rel_tol=1e-9)
-            torch.testing.assert_close(group_advantages(scale * r_g + shift, 4, eps=0.0), adv, atol=1e-6, rtol=1e-6)
+            torch.testing.assert_close(
+                group_advantages(scale * r_g + shift, 4, eps=0.0), adv, atol=1e-6, rtol=1e-6
+            )
 
 
 def test_zero_variance_groups_give_zero_advantages_and_are_counted() -> None:
@@ -218,7 +224,8 @@ def test_zero_variance_groups_give_zero_advantages_and_are_counted() -> None:
 
 
 @pytest.mark.parametrize(
-    ("field", "value"), [("epsilon", 0.0), ("epsilon", 1.0), ("beta", -0.1), ("gamma", -1.0), ("kl_estimator", "k4")]
+    ("field", "value"),
+    [("epsilon", 0.0), ("epsilon", 1.0), ("beta", -0.1), ("gamma", -1.0), ("kl_estimator", "k4")],
 )
 def test_settings_validation_names_the_field(field: str, value) -> None:
     with pytest.raises(ValueError, match=field):

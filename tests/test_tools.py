@@ -12,7 +12,7 @@ from netgpt_lite import tools
 from netgpt_lite.tools import SIMILAR_TOOLS, TOOL_FUNCTIONS, call_tool, tool_schema, tool_schemas
 
 
-@tools._tool(speed_mbps=(1, 100), at=tools.TIME_PATTERN)
+@tools.tool_constraints(speed_mbps=(1, 100), at=tools.TIME_PATTERN)
 def _toy(cell_id: str, level: Literal["a", "b"], speed_mbps: int, at: str, verbose: bool = False) -> dict:
     """A toy tool.
 
@@ -37,7 +37,7 @@ def test_schema_derived_from_type_hints_and_docstring():
     assert props["speed_mbps"]["type"] == "integer"
     assert (props["speed_mbps"]["minimum"], props["speed_mbps"]["maximum"]) == (1, 100)
     assert props["at"]["pattern"] == tools.TIME_PATTERN
-    assert props["verbose"]["type"] == "boolean"
+    assert props["verbose"] == {"type": "boolean", "description": "Talk more.", "default": False}
     assert fn["parameters"]["required"] == ["cell_id", "level", "speed_mbps", "at"]
 
 
@@ -45,7 +45,7 @@ def test_catalog_size_and_schema_validity():
     schemas = tool_schemas()
     assert len(schemas) >= 12 and len(schemas) == len(TOOL_FUNCTIONS)
     assert [s["function"]["name"] for s in schemas] == list(TOOL_FUNCTIONS)
-    assert tools.TOOLS == schemas
+    assert schemas == tools.TOOLS
     n_enum = n_range = 0
     for schema in schemas:
         jsonschema.Draft202012Validator.check_schema(schema["function"]["parameters"])
@@ -63,7 +63,9 @@ def test_required_matches_signature_defaults(name):
     params = inspect.signature(TOOL_FUNCTIONS[name]).parameters
     required = [p for p, v in params.items() if v.default is inspect.Parameter.empty]
     assert schema["function"]["parameters"].get("required", []) == required
-    assert list(schema["function"]["parameters"]["properties"]) == list(params)
+    props = schema["function"]["parameters"]["properties"]
+    assert list(props) == list(params)
+    assert all(props[p].get("default") == v.default for p, v in params.items() if p not in required)
 
 
 def test_similar_tools_exist_and_are_symmetric_enough():
@@ -78,7 +80,9 @@ def test_call_tool_runs_stub_deterministically_and_validates():
     call = {"name": "start_fl_round", "arguments": {"model_name": "energy-saver", "n_clients": 20}}
     first, second = call_tool(call), call_tool(call)
     assert first == second and 10 <= first["round_id"] <= 99
-    other = call_tool({"name": "start_fl_round", "arguments": {"model_name": "beam-selector", "n_clients": 20}})
+    other = call_tool(
+        {"name": "start_fl_round", "arguments": {"model_name": "beam-selector", "n_clients": 20}}
+    )
     assert isinstance(other["round_id"], int)
     with pytest.raises(ValueError, match="n_clients"):
         call_tool({"name": "start_fl_round", "arguments": {"model_name": "energy-saver", "n_clients": 1000}})

@@ -1,0 +1,109 @@
+"""Figures of chapter 2 (the fallback threshold): pure builders, data in, ``go.Figure`` out.
+
+The heatmap's price slider is a Plotly ``layout.sliders`` that toggles trace visibility, so it
+works in the static HTML book without a kernel.
+
+Example:
+    >>> import numpy as np
+    >>> tau = np.zeros((2, 3, 4))
+    >>> fig = threshold_heatmap_figure(np.arange(1, 5.0), np.arange(1, 4.0), ["low", "high"], tau)
+    >>> len(fig.data), len(fig.layout.sliders[0].steps)
+    (2, 2)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import plotly.graph_objects as go
+
+
+def threshold_heatmap_figure(
+    bandwidth_mbps: np.ndarray, rtt_ms: np.ndarray, price_labels: Sequence[str], tau: np.ndarray
+) -> go.Figure:
+    """tau* over (bandwidth, RTT) as a heatmap, one frame per price chosen with a slider.
+
+    Args:
+        bandwidth_mbps: x grid (n_bw,), drawn on a log axis.
+        rtt_ms: y grid (n_rtt,), drawn on a log axis.
+        price_labels: one label per price (n_price,).
+        tau: thresholds of shape (n_price, n_rtt, n_bw).
+    """
+    tau = np.asarray(tau)
+    if tau.shape != (len(price_labels), len(rtt_ms), len(bandwidth_mbps)):
+        raise ValueError(f"tau must have shape (n_price, n_rtt, n_bw); got {tau.shape}")
+    fig = go.Figure()
+    for i, label in enumerate(price_labels):
+        fig.add_trace(
+            go.Heatmap(
+                x=bandwidth_mbps,
+                y=rtt_ms,
+                z=tau[i],
+                zmin=0.0,
+                zmax=1.0,
+                colorscale="Viridis",
+                colorbar={"title": "tau*"},
+                visible=i == 0,
+                name=label,
+                hovertemplate="B=%{x:.3g} Mbps<br>RTT=%{y:.3g} ms<br>tau*=%{z:.3f}<extra></extra>",
+            )
+        )
+    steps = [
+        {
+            "method": "restyle",
+            "args": [{"visible": [j == i for j in range(len(price_labels))]}],
+            "label": label,
+        }
+        for i, label in enumerate(price_labels)
+    ]
+    fig.update_layout(
+        title="Optimal threshold tau*(bandwidth, RTT); slide the price",
+        xaxis={"title": "bandwidth (Mbps)", "type": "log"},
+        yaxis={"title": "RTT (ms)", "type": "log"},
+        sliders=[{"active": 0, "currentvalue": {"prefix": "price: "}, "steps": steps, "pad": {"t": 50}}],
+    )
+    return fig
+
+
+def offload_curves_figure(
+    x: np.ndarray, offload_by_label: Mapping[str, np.ndarray], x_title: str, log_x: bool = True
+) -> go.Figure:
+    """Share of tasks that fall back to the cloud against one network variable, one line per setting."""
+    fig = go.Figure()
+    for label, fraction in offload_by_label.items():
+        fig.add_trace(go.Scatter(x=x, y=fraction, mode="lines", name=label))
+    fig.update_layout(
+        title=f"Offload fraction vs {x_title}",
+        xaxis={"title": x_title, "type": "log" if log_x else "linear"},
+        yaxis={"title": "fraction sent to the cloud", "range": [0, 1]},
+    )
+    return fig
+
+
+def utility_vs_threshold_figure(
+    thresholds: np.ndarray, utility_by_label: Mapping[str, np.ndarray], tau_star_by_label: Mapping[str, float]
+) -> go.Figure:
+    """Expected utility against the threshold, with a marker at the optimal tau* of each curve."""
+    fig = go.Figure()
+    for label, utility in utility_by_label.items():
+        fig.add_trace(go.Scatter(x=thresholds, y=utility, mode="lines", name=label, legendgroup=label))
+        tau = float(tau_star_by_label[label])
+        u_star = float(np.interp(tau, thresholds, utility))
+        fig.add_trace(
+            go.Scatter(
+                x=[tau],
+                y=[u_star],
+                mode="markers",
+                marker={"size": 10, "symbol": "x"},
+                name=f"tau* ({label})",
+                legendgroup=label,
+                showlegend=False,
+            )
+        )
+    fig.update_layout(
+        title="Expected utility vs threshold: one maximum, at tau*",
+        xaxis_title="threshold tau (fall back iff score < tau)",
+        yaxis_title="expected utility per task",
+    )
+    return fig

@@ -1,0 +1,164 @@
+"""Tests for the RL trainers on a tiny (untrained) edge model: settings, data, loop mechanics, CLI, figures."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from netgpt_lite.edge_lm import (
+    EdgeModelConfig,
+    build_model,
+    format_completion,
+    save_edge_model,
+    train_tokenizer,
+)
+from netgpt_lite.edge_lm import task_texts as lm_texts
+from netgpt_lite.rl import (
+    ABLATIONS,
+    METRICS,
+    RLSettings,
+    encode_pairs,
+    judge,
+    rl_dataset,
+    to_grpo_config,
+    train_minimal,
+)
+from netgpt_lite.rl_objective import completion_logprobs
+from netgpt_lite.tool_tasks import generate_tasks
+
+TINY = EdgeModelConfig(hidden_size=32, n_layers=1, n_heads=2, intermediate_size=64)
+FAST = {"prompts_per_step": 2, "group_size": 4, "max_completion_tokens": 12, "sft_batch_size": 4}
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    tasks = generate_tasks("train", 24, seed=0)
+    tokenizer = train_tokenizer(lm_texts(tasks), vocab_size=400)
+    return tasks, tokenizer, rl_dataset(tasks, tokenizer)
+
+
+def _model(tokenizer, seed: int = 0):
+    return build_model(tokenizer, TINY, seed=seed)
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("steps", 0), ("group_size", 1), ("learning_rate", 0.0), ("temperature", 0.0), ("device", "tpu")],
+)
+def test_settings_validation_names_the_field(field, value) -> None:
+    with pytest.raises(ValueError, match=field):
+        RLSettings(**{field: value})
+
+
+def test_replace_routes_objective_weights() -> None:
+    s = RLSettings().replace(beta=0.0, gamma=0.5, steps=3)
+    assert (s.objective.beta, s.objective.gamma, s.steps) == (0.0, 0.5, 3)
+    with pytest.raises(ValueError, match="gamma"):
+        RLSettings().replace(gamma=-1.0)
+    assert ABLATIONS["plain_pg"] == {"beta": 0.0, "gamma": 0.0}
+
+
+def test_rl_dataset_and_judge(tiny) -> None:
+    tasks, tokenizer, ds = tiny
+    assert {"prompt", "completion", "tools", "gold"} <= set(ds.column_names)
+    assert ds[0]["completion"] == format_completion(tasks[0].gold)
+    scores = judge([ds[0]["completion"], "no call here"], ds["tools"][:2], ds["gold"][:2])
+    assert scores["reward"].tolist() == [1.0, -0.5]
+    assert scores["exact_match"].tolist() == [1.0, 0.0] and scores["schema_valid"].tolist() == [1.0, 0.0]
+
+
+def test_encode_pairs_masks_padding_and_ends_with_eos(tiny) -> None:
+    _, tokenizer, ds = tiny
+    p_ids, p_mask, c_ids, c_mask = encode_pairs(tokenizer, ds["prompt"][:3], ds["completion"][:3])
+    assert bool((p_ids[p_mask == 0] == tokenizer.pad_token_id).all())
+    assert bool((p_mask[:, -1] == 1).all())  # left padding: the prompt ends at the last column
+    last = c_mask.sum(1) - 1
+    assert bool((c_ids[torch.arange(3), last] == tokenizer.eos_token_id).all())
+    logp, entropy = completion_logprobs(_model(tokenizer), p_ids, p_mask, c_ids, c_mask)
+    assert logp.shape == c_ids.shape == entropy.shape and bool((logp <= 0).all())
+
+
+def test_without_reward_signal_dynamic_sampling_skips_the_update(tiny) -> None:
+    _, tokenizer, ds = tiny
+    model = _model(tokenizer)
+    before = [p.detach().clone() for p in model.parameters()]
+    model, history = train_minimal(model, tokenizer, ds, ds, RLSettings(steps=2, **FAST))
+    assert all(h["frac_zero_std"] == 1.0 for h in history[:-1])  # an untrained model is always invalid
+    assert all(set(METRICS) <= set(h) for h in history[:-1])
+    assert all(torch.equal(a, b) for a, b in zip(before, model.parameters()))
+
+
+def test_forward_kl_anchor_alone_is_sft_toward_logged_answers(tiny) -> None:
+    _, tokenizer, ds = tiny
+    model = _model(tokenizer)
+    batch = encode_pairs(tokenizer, ds["prompt"][:8], ds["completion"][:8])
+    with torch.no_grad():
+        logp_before = completion_logprobs(model, *batch)[0][batch[3].bool()].sum()
+    settings = RLSettings(steps=3, dynamic_sampling=False, learning_rate=3e-3, **FAST).replace(beta=0.0, gamma=1.0)
+    model, history = train_minimal(model, tokenizer, ds, ds, settings)
+    with torch.no_grad():
+        logp_after = completion_logprobs(model, *batch)[0][batch[3].bool()].sum()
+    assert float(logp_after) > float(logp_before)
+    assert history[1]["kl_to_sft"] > 0  # the policy has moved away from its starting point
+
+
+def test_same_seed_same_history(tiny) -> None:
+    _, tokenizer, ds = tiny
+    settings = RLSettings(steps=1, dynamic_sampling=False, **FAST)
+    runs = [train_minimal(_model(tokenizer), tokenizer, ds, ds, settings)[1] for _ in range(2)]
+    drop = {"seconds"}
+    assert [{k: v for k, v in h.items() if k not in drop} for h in runs[0]] == [
+        {k: v for k, v in h.items() if k not in drop} for h in runs[1]
+    ]
+
+
+def test_grpo_config_avoids_the_cpu_pitfalls() -> None:
+    s = RLSettings(steps=5, prompts_per_step=4, group_size=8, updates_per_step=2, device="cpu").replace(beta=0.1)
+    cfg = to_grpo_config(s, "/tmp/netgpt_rl_cfg_test")
+    assert cfg.bf16 is False and cfg.use_cpu is True
+    assert cfg.num_generations == 8 and cfg.per_device_train_batch_size == 32
+    assert cfg.beta == 0.1 and cfg.num_iterations == 2 and cfg.max_steps == 10
+    assert cfg.learning_rate == s.learning_rate and cfg.max_completion_length == 64
+
+
+@pytest.mark.slow
+def test_trl_trainer_runs_and_logs_the_metrics(tiny, tmp_path) -> None:
+    from netgpt_lite.rl import train_trl
+
+    _, tokenizer, ds = tiny
+    save_edge_model(_model(tokenizer), tokenizer, tmp_path / "sft")
+    settings = RLSettings(steps=2, updates_per_step=1, device="cpu", learning_rate=3e-3, **FAST)
+    _, history = train_trl(tmp_path / "sft", ds, ds, settings.replace(beta=0.04, gamma=1.0))
+    assert len(history) == 2 and all(set(METRICS) <= set(h) for h in history)
+    assert history[0]["forward_kl"] == 0.0  # before the first update the policy is the SFT model
+    # an untrained model earns no reward signal: only the anchor moves it, toward the logged answers
+    assert history[1]["forward_kl"] < 0.0 and history[1]["kl_to_sft"] > 0.0
+
+
+def test_cli_writes_checkpoint_metrics_and_manifest(tiny, tmp_path) -> None:
+    from netgpt_lite.cli import main
+
+    _, tokenizer, _ = tiny
+    save_edge_model(_model(tokenizer), tokenizer, tmp_path / "sft")
+    out = tmp_path / "rl"
+    argv = ["rl", "--from", str(tmp_path / "sft"), "--steps", "1", "--prompts-per-step", "2", "--group-size", "2",
+            "--n-prompts", "4", "--n-eval", "2", "--out", str(out)]  # fmt: skip
+    assert main(argv) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert "eval_exact_match" in metrics[0] and "reward" in metrics[0]
+    assert json.loads((out / "manifest.json").read_text())["settings"]["steps"] == 1
+    assert (out / "model.safetensors").exists()
+    assert main(["rl", "--steps", "1", "--beta", "-1", "--out", str(out)]) == 2  # invalid input: exit 2
+
+
+def test_figures_draw_histories() -> None:
+    from netgpt_lite.figures.rl import ablation_figure, training_curves_figure
+
+    history = [{"step": i, "reward": 0.1 * i, "exact_match": 0.5, "schema_valid": 1.0, "kl_to_sft": 0.01 * i}
+               for i in range(3)]  # fmt: skip
+    assert len(training_curves_figure(history).data) == 4
+    runs = [{"seed": s, "history": [{"step": 0, "eval_exact_match": 0.5 + s / 10}]} for s in range(2)]
+    fig = ablation_figure({"variants": {"full": {"runs": runs}}}, metrics=("eval_exact_match",))
+    assert [round(y, 6) for y in fig.data[-1].y] == [0.55]  # mean over the two seeds

@@ -1,0 +1,113 @@
+"""The simulator: deterministic for a seed, consistent logs, and a vectorised sweep equal to direct routing."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from netgpt_lite import metrics
+from netgpt_lite.routing import AlwaysCloud, AlwaysEdge, FixedThreshold, route
+from netgpt_lite.simulate import (
+    ProposalTable,
+    SimulationConfig,
+    frontier_grid,
+    make_stream,
+    outcomes,
+    simulate,
+    stream_context,
+    synthetic_table,
+)
+
+TABLE = synthetic_table(300, seed=0)
+
+
+def _log(seed: int, policy=None, **kw):
+    stream = make_stream(TABLE, SimulationConfig(n_requests=400, seed=seed, **kw))
+    return simulate(policy or FixedThreshold(0.5), TABLE, stream)
+
+
+def test_same_seed_same_log_and_different_seed_differs():
+    a, b, c = _log(3, pricing="surge"), _log(3, pricing="surge"), _log(4, pricing="surge")
+    for key in a:
+        np.testing.assert_array_equal(a[key], b[key])
+    assert not np.array_equal(a["bandwidth_mbps"], c["bandwidth_mbps"])
+    assert not np.array_equal(a["task_id"], c["task_id"])
+
+
+def test_log_is_consistent():
+    log = _log(0)
+    fb = log["fallback"]
+    np.testing.assert_array_equal(fb, route(log["score"], log["threshold"]))
+    assert (log["cost_usd"][~fb] == 0).all() and (log["cost_usd"][fb] > 0).all()
+    assert set(log["route"][fb]) == {"cloud"} and set(log["route"][~fb]) == {"edge"}
+    assert (log["latency_ms"] > 0).all()
+    s = metrics.summarize(log)
+    assert s["offload_rate"] == pytest.approx(fb.mean())
+
+
+def test_cloud_fallback_pays_edge_time_plus_network_time():
+    stream = make_stream(TABLE, SimulationConfig(n_requests=200, seed=1, regime="satellite"))
+    both = outcomes(TABLE, stream)
+    assert (both["cloud_latency_ms"] > both["edge_latency_ms"] + 0.6 * 650).all()  # RTT jitter stays > 0.6x
+    edge, cloud = simulate(AlwaysEdge(), TABLE, stream), simulate(AlwaysCloud(), TABLE, stream)
+    assert edge["cost_usd"].sum() == 0 and cloud["fallback"].all()
+    w = stream.config.weights
+    expected = w.reward * cloud["success"] - w.lambda_latency_per_ms * cloud["latency_ms"] - w.lambda_cost_per_usd * cloud["cost_usd"]
+    np.testing.assert_allclose(cloud["utility"], expected)
+
+
+def test_regime_and_pricing_shape_the_stream():
+    stream = make_stream(TABLE, SimulationConfig(n_requests=500, seed=2, regime="4g"))
+    assert set(stream.trace.regime) == {"4g"}
+    mixed = make_stream(TABLE, SimulationConfig(n_requests=2000, seed=2, stay_prob=0.95))
+    assert len(set(mixed.trace.regime)) >= 4
+    peak = make_stream(TABLE, SimulationConfig(n_requests=240, seed=2, pricing="peak_offpeak"))
+    assert peak.usd_per_1k_input.max() == pytest.approx(2 * peak.usd_per_1k_input.min())
+    explore = make_stream(TABLE, SimulationConfig(n_requests=2000, seed=2, regime="log_uniform"))
+    assert abs(np.corrcoef(np.log(explore.trace.bandwidth_mbps), np.log(explore.trace.rtt_ms))[0, 1]) < 0.1
+
+
+def test_config_validation_names_the_field():
+    for kw, name in [({"n_requests": 0}, "n_requests"), ({"regime": "moon"}, "regime"),
+                     ({"pricing": "free"}, "pricing"), ({"seed": -1}, "seed")]:
+        with pytest.raises(ValueError, match=name):
+            SimulationConfig(**kw)
+
+
+def test_frontier_grid_equals_direct_routing():
+    table = synthetic_table(120, seed=5, n_cloud_draws=1)
+    bw, rtt, taus = np.array([0.5, 30.0]), np.array([20.0, 650.0]), np.array([0.0, 0.3, 0.7, np.inf])
+    grid = frontier_grid(table, bw, rtt, taus)
+    assert grid["utility"].shape == (2, 2, 4)
+    for i, b in enumerate(bw):
+        for j, r in enumerate(rtt):
+            # a one-state stream: every request of the table once, at (b, r), flat default price
+            stream = make_stream(table, SimulationConfig(n_requests=len(table), regime="4g", jitter=0.0))
+            stream = dataclasses.replace(
+                stream, row=np.arange(len(table)), cloud_draw=np.zeros(len(table), int),
+                trace=dataclasses.replace(stream.trace, bandwidth_mbps=np.full(len(table), b), rtt_ms=np.full(len(table), r)),
+            )
+            for k, tau in enumerate(taus):
+                log = simulate(FixedThreshold(min(tau, 1.0)) if np.isfinite(tau) else AlwaysCloud(), table, stream)
+                assert grid["success"][i, j, k] == pytest.approx(log["success"].mean())
+                assert grid["cost_usd"][i, j, k] == pytest.approx(log["cost_usd"].mean())
+                assert grid["latency_ms"][i, j, k] == pytest.approx(log["latency_ms"].mean())
+                assert grid["utility"][i, j, k] == pytest.approx(log["utility"].mean())
+    assert grid["offload"][0, 0, 0] == 0 and grid["offload"][0, 0, -1] == 1
+
+
+def test_proposal_table_roundtrip_and_validation(tmp_path):
+    path = TABLE.save(tmp_path / "t.npz")
+    back = ProposalTable.load(path)
+    assert back.source == "synthetic" and len(back) == len(TABLE)
+    np.testing.assert_array_equal(back.edge_score, TABLE.edge_score)
+    np.testing.assert_array_equal(back.cloud_correct, TABLE.cloud_correct)
+    with pytest.raises(ValueError, match="edge_score"):
+        dataclasses.replace(TABLE, edge_score=TABLE.edge_score + 2)
+
+
+def test_stream_context_hides_nothing_the_policy_needs():
+    stream = make_stream(TABLE, SimulationConfig(n_requests=50, seed=0))
+    ctx = stream_context(TABLE, stream)
+    assert len(ctx) == 50 and ctx.edge_correct is not None
+    np.testing.assert_array_equal(ctx.scores, TABLE.edge_score[stream.row])
