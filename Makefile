@@ -33,12 +33,12 @@ test: $(STAMP)
 
 ## make book: the rendered book with every chapter executed (full mode) -> book/_build/html/index.html
 book: $(STAMP)
-	PATH="$(abspath $(BIN)):$$PATH" PLOTLY_RENDERER=notebook $(BIN)/jupyter-book build -W -n --keep-going book
+	PATH="$(abspath $(BIN)):$$PATH" PLOTLY_RENDERER=notebook $(BIN)/jupyter-book build -W --keep-going book
 	@echo "open book/_build/html/index.html"
 
 ## make book-fast: the same build with NETGPT_LITE_FAST=1 (what CI runs)
 book-fast: $(STAMP)
-	PATH="$(abspath $(BIN)):$$PATH" NETGPT_LITE_FAST=1 PLOTLY_RENDERER=notebook $(BIN)/jupyter-book build -W -n --keep-going book
+	PATH="$(abspath $(BIN)):$$PATH" NETGPT_LITE_FAST=1 PLOTLY_RENDERER=notebook $(BIN)/jupyter-book build -W --keep-going book
 
 lint: $(STAMP)
 	$(BIN)/ruff check netgpt_lite tests scripts

@@ -218,7 +218,7 @@ def _add_frontier(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--pricing", default="flat", help="pricing schedule: flat, peak_offpeak or surge")
     p.add_argument("--seeds", type=int, default=3, help="number of seeds (0..K-1); mean and std over them")
     p.add_argument("--n-requests", type=int, default=2000, help="requests per evaluation stream")
-    p.add_argument("--n-logs", type=int, default=4000, help="exploration log requests the policies are fitted on")
+    p.add_argument("--n-logs", type=int, default=8000, help="exploration log requests the policies are fitted on")
     p.add_argument("--n-tasks", type=int, default=300, help="test (and validation) tasks run through the edge model")
     p.add_argument("--synthetic", action="store_true", help="use SYNTHETIC proposal tables instead of the edge model")
     p.add_argument("--policynet-epochs", type=int, default=400, help="PolicyNet training epochs")

@@ -81,7 +81,7 @@ class EdgeAgent:
         batch_size: Default number of prompts generated together.
         score: ``"mean"`` (geometric-mean token probability) or ``"min"`` (least likely token).
         latency: ``network.LatencyModel`` giving the modelled edge time (default: the library default).
-        template_kwargs: Extra chat-template variables (e.g. ``{"tool_arguments": False}``).
+        template_kwargs: Extra chat-template variables (e.g. ``{"tool_arguments": True}``).
     """
 
     agent = "edge"

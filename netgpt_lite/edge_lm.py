@@ -9,9 +9,11 @@ real Hugging Face causal LM folder or Hub id:
   the model has to produce them), and wraps it as a ``PreTrainedTokenizerFast`` with
   ``<|pad|>``/``<|bos|>``/``<|eos|>``, left padding (for batched generation) and a Jinja chat
   template (:data:`CHAT_TEMPLATE`).
-* The chat template renders tools *compactly*: one ``name(arg1,arg2)`` per offered tool, never
-  the full JSON schema (a 1M-parameter model cannot read 500-token schemas; prompts stay at
-  ~20-80 tokens).  Pass ``tool_arguments=False`` to :func:`render_prompt` for names only.
+* The chat template renders tools *compactly*: just the offered tool names, never the full JSON
+  schema (a 1M-parameter model cannot read 500-token schemas).  Measured on 3,000 train tasks: names
+  only give prompts of median 44 / max 97 tokens; names with argument names (``name(arg1,arg2)``,
+  pass ``tool_arguments=True`` to :func:`render_prompt`) median 91 / max 159, which doubles the SFT
+  cost per example -- so the shipped model uses names only and learns each tool's arguments.
 * The completion is the Hermes form ``<tool_call>{"name":...,"arguments":{...}}</tool_call>``
   (compact JSON, ``name`` first, argument keys sorted), see :func:`format_completion`; the
   tokenizer's eos follows it.
@@ -38,12 +40,12 @@ ROLE_MARKERS = ("<|system|>", "<|user|>", "<|assistant|>", "<|tool|>", "<|tools|
 CALL_OPEN, CALL_CLOSE = "<tool_call>", "</tool_call>"
 SHIPPED_MODEL_DIR = "edge_model"  # inside the package's data folder
 
-# One line per offered tool: name(arg1,arg2,...); then each message as <|role|>content.  An assistant
+# The offered tool names (with tool_arguments=True: name(arg1,arg2,...)); then each message as <|role|>content.  An assistant
 # message that carries OpenAI-style tool_calls renders them in the same Hermes form the model emits.
 CHAT_TEMPLATE = (
     "{{ bos_token }}"
     "{% if tools %}<|tools|>{% for t in tools %}{% set f = t.function if t.function is defined else t %}"
-    "{{ f.name }}{% if tool_arguments is not defined or tool_arguments %}("
+    "{{ f.name }}{% if tool_arguments is defined and tool_arguments %}("
     "{% for k in f.parameters.properties %}{{ k }}{% if not loop.last %},{% endif %}{% endfor %})"
     "{% endif %}{% if not loop.last %} {% endif %}{% endfor %}{% endif %}"
     "{% for m in messages %}<|{{ m.role }}|>{% if m.content %}{{ m.content }}{% endif %}"
@@ -158,6 +160,8 @@ def render_prompt(tokenizer, messages: Sequence[dict], tools: Sequence[dict], **
         >>> tools = [{"type": "function", "function": {"name": "ping",
         ...     "parameters": {"type": "object", "properties": {"site": {"type": "string"}}}}}]
         >>> render_prompt(tok, [{"role": "user", "content": "ping site A"}], tools)
+        '<|bos|><|tools|>ping<|user|>ping site A<|assistant|>'
+        >>> render_prompt(tok, [{"role": "user", "content": "ping site A"}], tools, tool_arguments=True)
         '<|bos|><|tools|>ping(site)<|user|>ping site A<|assistant|>'
     """
     return tokenizer.apply_chat_template(

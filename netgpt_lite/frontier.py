@@ -132,7 +132,7 @@ def exploration_logs(log_table: ProposalTable, config: SimulationConfig, n_logs:
     return stream_context(log_table, stream), outcomes(log_table, stream), stream
 
 
-def fit_policies(log_table: ProposalTable, config: SimulationConfig, seed: int = 0, n_logs: int = 4000,
+def fit_policies(log_table: ProposalTable, config: SimulationConfig, seed: int = 0, n_logs: int = 8000,
                  cloud_fraction: float = 0.3, budget_share: float = 0.5, policynet_epochs: int = 400) -> dict:
     """Fit every policy on exploration logs (seeded).  The cascade's budget is ``budget_share`` of the
     always-cloud cost in the logs; the calibrated quantile targets ``cloud_fraction``."""
@@ -225,7 +225,7 @@ def aggregate(runs: list[dict]) -> dict:
 
 
 def run_frontier(test_table: ProposalTable, log_table: ProposalTable, regime: str = "mixed", pricing: str = "flat",
-                 seeds=(0, 1, 2), n_requests: int = 2000, n_logs: int = 4000, policynet_epochs: int = 400,
+                 seeds=(0, 1, 2), n_requests: int = 2000, n_logs: int = 8000, policynet_epochs: int = 400,
                  keep_runs: bool = False) -> dict:
     """Every policy on ``regime`` x ``pricing``, mean and std over ``seeds``: a JSON-able dict with
     ``policies`` (metrics), ``per_regime``, ``sweep`` (APGR, CPT, AIQ) and ``goals``; with
@@ -300,7 +300,7 @@ def explorer_grid(table: ProposalTable, policies: dict, bandwidth_mbps, rtt_ms, 
 
 
 def main_table(test_table: ProposalTable, log_table: ProposalTable, regimes, pricings, seeds=(0, 1, 2),
-               n_requests: int = 2000, n_logs: int = 4000, policynet_epochs: int = 400,
+               n_requests: int = 2000, n_logs: int = 8000, policynet_epochs: int = 400,
                fitted: dict | None = None) -> tuple[dict, dict]:
     """E3: policies x regimes x pricing schedules, mean and std over ``seeds``.
 

@@ -48,6 +48,7 @@ class ReproduceConfig:
         policynet_epochs: PolicyNet training epochs.
         rl_steps, rl_eval: RL steps and evaluation tasks per E5 run.
         synergy_rounds, synergy_requests: rounds and requests per round of E4/E6.
+        synergy_eval: held-out evaluation requests and labelled calibration tasks of E4/E6.
         seed: the run's base seed.
     """
 
@@ -61,6 +62,7 @@ class ReproduceConfig:
     rl_eval: int = 200
     synergy_rounds: int = 4
     synergy_requests: int = 400
+    synergy_eval: int = 300
     seed: int = 0
     regimes: tuple[str, ...] = ("5g_good", "4g", "congested", "satellite", "near_outage")
     pricings: tuple[str, ...] = ("flat", "peak_offpeak", "surge")
@@ -70,7 +72,7 @@ class ReproduceConfig:
         if not self.seeds or any(s < 0 for s in self.seeds):
             raise ValueError(f"seeds must be a non-empty tuple of integers >= 0; got {self.seeds}")
         for name in ("n_test", "n_logs", "n_requests", "policynet_epochs", "rl_steps", "rl_eval",
-                     "synergy_rounds", "synergy_requests"):
+                     "synergy_rounds", "synergy_requests", "synergy_eval"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1; got {getattr(self, name)}")
 
@@ -80,7 +82,7 @@ class ReproduceConfig:
         if not fast:
             return cls(seed=seed)
         return cls(fast=True, seed=seed, n_test=200, n_logs=200, n_requests=400, policynet_epochs=100,
-                   rl_steps=3, rl_eval=32, synergy_rounds=2, synergy_requests=96)
+                   rl_steps=3, rl_eval=32, synergy_rounds=2, synergy_requests=96, synergy_eval=96)
 
 
 # --- E1 + E2: frontiers and thresholds --------------------------------------------------------------
@@ -168,7 +170,7 @@ def run_e4_e6(cfg: ReproduceConfig, out_dir: Path) -> dict:
     from netgpt_lite.synergy import run_synergy, synergy_config, write_summary
 
     base = synergy_config(fast=cfg.fast, rounds=cfg.synergy_rounds, requests_per_round=cfg.synergy_requests,
-                          seed=cfg.seed)
+                          eval_requests=cfg.synergy_eval, calibration_tasks=cfg.synergy_eval, seed=cfg.seed)
     runs = {}
     for name, k in (("refresh_on", 1), ("refresh_off", 0)):
         config = dataclasses.replace(base, scorer_refresh_every=k)
@@ -205,21 +207,12 @@ def manifest(cfg: ReproduceConfig, started: float) -> dict:
     }
 
 
-def reproduce(out_dir: str | Path, fast: bool = False, seed: int = 0, progress: bool = True) -> dict:
-    """Run E1-E6, write ``results.json`` and ``report.html`` into ``out_dir``; return the results.
-
-    Synergy runs (E4/E6) live in ``out_dir/synergy_*`` and resume if the command is run again.
-    """
+def run_experiments(cfg: ReproduceConfig, out_dir: str | Path, progress: bool = True) -> dict:
+    """Run E1-E6 with ``cfg`` (synergy runs go to ``out_dir/synergy_*`` and resume if rerun); JSON-able results."""
     from tqdm.auto import tqdm
 
-    from netgpt_lite.synergy import atomic_write_json
-
-    cfg, started, out = ReproduceConfig.preset(fast, seed), time.time(), Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    results: dict = {}
-    steps = ["tables", "E3", "E1", "E2", "E5", "E4+E6"]
-    bar = tqdm(steps, desc="reproduce", disable=not progress)
-    timings = {}
+    started, out, results, timings = time.time(), Path(out_dir), {}, {}
+    bar = tqdm(["tables", "E3", "E1", "E2", "E5", "E4+E6"], desc="reproduce", disable=not progress)
     for step in bar:
         bar.set_postfix_str(step)
         t0 = time.time()
@@ -240,7 +233,17 @@ def reproduce(out_dir: str | Path, fast: bool = False, seed: int = 0, progress: 
             results["E4"], results["E6"] = synergy["refresh_on"], {k: v["rounds"] for k, v in synergy.items()}
         timings[step] = round(time.time() - t0, 1)
     results["manifest"] = {**manifest(cfg, started), "seconds_per_step": timings}
-    results = json.loads(json.dumps(results, default=_jsonable))
+    return json.loads(json.dumps(results, default=_jsonable))
+
+
+def reproduce(out_dir: str | Path, fast: bool = False, seed: int = 0, progress: bool = True) -> dict:
+    """Run E1-E6 (:func:`run_experiments` with the fast or full preset); write ``results.json`` and
+    ``report.html`` into ``out_dir``; return the results."""
+    from netgpt_lite.synergy import atomic_write_json
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    results = run_experiments(ReproduceConfig.preset(fast, seed), out, progress)
     atomic_write_json(out / "results.json", results)
     write_report(results, out / "report.html")
     return results

@@ -252,12 +252,12 @@ def train_minimal(model, tokenizer, prompts, sft_examples, settings: RLSettings 
 
 # --- the TRL trainer ---------------------------------------------------------------------------------
 def exact_match_reward(completions, tools, gold, **kwargs) -> list[float]:
-    """1.0 for an exact tool_call, else 0.0 (a TRL reward function; logged with weight 0)."""
+    """TRL reward function: 1.0 for an exact tool_call, else 0.0 (logged with weight 0)."""
     return judge(list(completions), list(tools), list(gold))["exact_match"].tolist()
 
 
 def schema_valid_reward(completions, tools, gold, **kwargs) -> list[float]:
-    """1.0 for a schema-valid tool_call, else 0.0 (a TRL reward function; logged with weight 0)."""
+    """TRL reward function: 1.0 for a schema-valid tool_call, else 0.0 (logged with weight 0)."""
     return judge(list(completions), list(tools), list(gold))["schema_valid"].tolist()
 
 
@@ -299,7 +299,8 @@ def anchored_grpo_trainer_class():
             self.sft_examples, self.gamma, self.sft_batch_size = sft_examples, gamma, sft_batch_size
             self._sft_rng = np.random.default_rng(seed)
             # the SFT model: TRL's reference when beta > 0, else a frozen copy of the starting policy
-            self.sft_model = self.ref_model or copy.deepcopy(self.model).eval().requires_grad_(False)
+            self.sft_model = self.ref_model if self.ref_model is not None else copy.deepcopy(self.model)
+            self.sft_model.eval().requires_grad_(False)
 
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
             loss = super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
@@ -329,9 +330,7 @@ def anchored_grpo_trainer_class():
 def train_trl(model_dir, prompts, sft_examples, settings: RLSettings = RLSettings(), out_dir=None):  # noqa: B008
     """Run :func:`anchored_grpo_trainer_class` from a saved SFT folder (TRL rebuilds the reference from it).
 
-    Returns:
-        ``(model, history)``: the trained model and one dict per step with :data:`METRICS` (as in
-        :func:`train_minimal`) plus TRL's own keys.
+    Returns ``(model, history)``: one dict per step with :data:`METRICS` (as in :func:`train_minimal`) and TRL's keys.
     """
     import tempfile
 
@@ -422,17 +421,19 @@ def run_ablation(model_dir=None, settings: RLSettings = RLSettings(), seeds=(0, 
         runs = [{"seed": s, "history": run_rl(model_dir, settings.replace(seed=s, **ABLATIONS[name]),
                  "minimal", n_prompts, n_eval, eval_every)} for s in seeds]  # fmt: skip
         out[name] = {"weights": dataclasses.asdict(settings.replace(**ABLATIONS[name]).objective), "runs": runs}
-    summary = {}
-    for name, v in out.items():
-        change = [r["history"][-1]["eval_exact_match"] - r["history"][0]["eval_exact_match"] for r in v["runs"]]
-        final_valid = [r["history"][-1]["eval_schema_valid"] for r in v["runs"]]
-        kl = [r["history"][-2]["kl_to_sft"] for r in v["runs"]]
-        summary[name] = {"exact_match_change_mean": float(np.mean(change)), "exact_match_change_std":
-                         float(np.std(change, ddof=1)) if len(change) > 1 else 0.0,
-                         "schema_valid_final_mean": float(np.mean(final_valid)), "kl_to_sft_last_mean": float(np.mean(kl))}  # fmt: skip
+    summary = {name: ablation_summary(v["runs"]) for name, v in out.items()}
     manifest = {"settings": dataclasses.asdict(settings), "seeds": list(seeds), "n_prompts": n_prompts,
                 "n_eval": n_eval, "model_dir": str(model_dir or "shipped"), "wall_s": round(time.time() - start, 1),
                 "finished_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "versions": {
                     "netgpt_lite": netgpt_lite.__version__, "torch": torch.__version__, "python": platform.python_version(),
                     "transformers": transformers.__version__}}  # fmt: skip
     return {"manifest": manifest, "variants": out, "summary": summary}
+
+
+def ablation_summary(runs: list[dict]) -> dict[str, float]:
+    """Change of test exact match from step 0 to the end (mean, std over seeds), final schema-valid, last KL."""
+    change = [r["history"][-1]["eval_exact_match"] - r["history"][0]["eval_exact_match"] for r in runs]
+    return {"exact_match_change_mean": float(np.mean(change)),
+            "exact_match_change_std": float(np.std(change, ddof=1)) if len(change) > 1 else 0.0,
+            "schema_valid_final_mean": float(np.mean([r["history"][-1]["eval_schema_valid"] for r in runs])),
+            "kl_to_sft_last_mean": float(np.mean([r["history"][-2]["kl_to_sft"] for r in runs]))}  # fmt: skip

@@ -112,6 +112,7 @@ class SFTSettings:
             max_length=self.max_length,
             completion_only_loss=True,  # loss on the tool_call tokens, never on the prompt
             packing=False,
+            train_sampling_strategy="group_by_length",  # batches of similar length: ~30% less padding
             seed=self.seed,
             data_seed=self.seed,
             logging_steps=self.logging_steps,

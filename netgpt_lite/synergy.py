@@ -14,13 +14,10 @@ and finally ``state.json``; every write goes to a temporary sibling, is fsync'ed
 renamed into place, so a reader sees the old file or the new one, never half of one.
 ``state.json`` is the commit point: a round whose state was not written did not happen, and
 ``resume=True`` deletes its leftovers and runs it again from the previous checkpoint.  Each
-round's request stream depends only on ``(seed, round)``, so no request is logged twice or
-dropped.  This follows the write-ahead / rename-to-commit discipline of databases.
+round's request stream depends only on ``(seed, round)``, so no request is logged twice or dropped.
 
 Example:
-    >>> cfg = SynergyConfig(rounds=3, requests_per_round=64)   # doctest: +SKIP
-    >>> result = run_synergy(cfg, "runs/syn")                   # doctest: +SKIP
-    >>> result.rounds[-1]["offload_rate"]                      # doctest: +SKIP
+    >>> result = run_synergy(SynergyConfig(rounds=3), "runs/syn")  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -48,6 +45,7 @@ class SynergyConfig:
         rounds: improvement rounds after the round-0 evaluation, >= 1.
         requests_per_round: requests routed (and possibly logged) per round, >= 8.
         eval_requests: size of the fixed held-out evaluation stream, >= 8.
+        calibration_tasks: labelled requests the calibration map and policy are refitted on, >= 16.
         scorer_refresh_every: refresh the learned scorer every k rounds; 0 never refreshes it.
         sft_epochs: SFT epochs of the edge on the accumulated cloud answers per round, >= 0.
         rl_steps: SFT-anchored RL steps per round after SFT, >= 0 (0 skips RL).
@@ -68,6 +66,7 @@ class SynergyConfig:
     rounds: int = 4
     requests_per_round: int = 400
     eval_requests: int = 300
+    calibration_tasks: int = 300
     scorer_refresh_every: int = 1
     sft_epochs: int = 2
     rl_steps: int = 10
@@ -80,12 +79,15 @@ class SynergyConfig:
     warmup_epochs: int = 4
 
     def __post_init__(self) -> None:
-        minimums = {"rounds": 1, "requests_per_round": 8, "eval_requests": 8, "scorer_refresh_every": 0,
-                    "sft_epochs": 0, "rl_steps": 0, "seed": 0, "warmup_tasks": 16, "warmup_epochs": 1}
+        minimums = {"rounds": 1, "requests_per_round": 8, "eval_requests": 8, "calibration_tasks": 16,
+                    "scorer_refresh_every": 0, "sft_epochs": 0, "rl_steps": 0, "seed": 0, "warmup_tasks": 16,
+                    "warmup_epochs": 1}
         for name, low in minimums.items():
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < low:
                 raise ValueError(f"{name} must be an integer >= {low}; got {value!r}")
+        if self.rounds > 800:  # round seeds must not collide with the held-out streams' (synergy_stages)
+            raise ValueError(f"rounds must be <= 800; got {self.rounds}")
         if self.policy not in POLICIES:
             raise ValueError(f"policy must be one of {POLICIES}; got {self.policy!r}")
         from .network import REGIMES
@@ -109,14 +111,11 @@ class SynergyStages:
 
     Attributes:
         init: ``(config) -> system``, the round-0 system (edge, scorer, calibration, policy).
-        route: ``(system, config, round) -> list[dict]``: route round ``round``'s request stream
-            and return one record per cloud-answered request, each with a unique ``request_id``.
+        route: ``(system, config, round) -> list[dict]``: one record per cloud-answered request (``request_id``).
         improve: ``(system, log, config, round) -> system``: learn from the whole log so far.
         evaluate: ``(system, config) -> dict[str, float]``: metrics on the held-out stream.
-        save: ``(system, folder) -> None`` writes a checkpoint into an existing empty folder.
-        load: ``(folder, config) -> system`` reads it back.
-        mix: ``(edge_from, routing_from) -> system``: the edge of one system with the scorer,
-            calibration and thresholds of another (for the gain decomposition).
+        save, load: ``(system, folder) -> None`` writes a checkpoint; ``(folder, config) -> system`` reads it.
+        mix: ``(edge_from, routing_from) -> system``: one system's edge, another's routing (decomposition).
     """
 
     init: Callable[[SynergyConfig], Any]
@@ -141,7 +140,8 @@ class SynergyResult:
 
 
 # --- atomic writes ------------------------------------------------------------------------------
-def _fsync_dir(path: Path) -> None:
+def _fsync(path: Path) -> None:
+    """Flush a file's (or a folder's entries') data to the disk."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -154,8 +154,7 @@ def atomic_write_json(path: str | Path, payload: dict) -> Path:
 
     Example:
         >>> import tempfile
-        >>> p = atomic_write_json(Path(tempfile.mkdtemp()) / "s.json", {"a": 1})
-        >>> json.loads(p.read_text())
+        >>> json.loads(atomic_write_json(Path(tempfile.mkdtemp()) / "s.json", {"a": 1}).read_text())
         {'a': 1}
     """
     path = Path(path)
@@ -165,7 +164,7 @@ def atomic_write_json(path: str | Path, payload: dict) -> Path:
         fh.flush()
         os.fsync(fh.fileno())
     os.replace(tmp, path)
-    _fsync_dir(path.parent)
+    _fsync(path.parent)
     return path
 
 
@@ -180,17 +179,17 @@ def atomic_write_dir(path: str | Path, write: Callable[[Path], None]) -> Path:
     tmp = path.with_name(f".tmp-{path.name}-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    write(tmp)
+    try:
+        write(tmp)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     for root, _dirs, files in os.walk(tmp):
         for name in files:
-            fd = os.open(Path(root) / name, os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
+            _fsync(Path(root) / name)
     _hook("mid_write", path.name)
     os.rename(tmp, path)
-    _fsync_dir(path.parent)
+    _fsync(path.parent)
     return path
 
 
@@ -206,8 +205,7 @@ def _hook(point: str, tag: object) -> None:
 def load_log(out_dir: str | Path):
     """The request log of a run: every committed round's shard, concatenated in round order.
 
-    Returns:
-        A ``datasets.Dataset`` (empty, with no columns, before any request was logged).
+    Returns a ``datasets.Dataset`` (empty, with no columns, before any request was logged).
     """
     return _read_shards(Path(out_dir), (read_state(out_dir) or {}).get("log_shards", []))
 
@@ -253,10 +251,6 @@ def _clean_uncommitted(out: Path, state: dict) -> None:
 
 
 # --- the loop -----------------------------------------------------------------------------------
-def _commit(out: Path, state: dict) -> None:
-    atomic_write_json(out / STATE_FILE, state)
-
-
 def _start(config: SynergyConfig, stages: SynergyStages, out: Path) -> tuple[Any, dict]:
     """Round 0: build, checkpoint and evaluate the initial system; commit it."""
     system = stages.init(config)
@@ -264,7 +258,7 @@ def _start(config: SynergyConfig, stages: SynergyStages, out: Path) -> tuple[Any
     metrics = {"round": 0, "n_logged": 0, **stages.evaluate(system, config)}
     state = {"config": asdict(config), "last_completed_round": 0, "logged_ids": [], "log_shards": [],
              "checkpoints": [str(ckpt.relative_to(out))], "rounds": [metrics]}
-    _commit(out, state)
+    atomic_write_json(out / STATE_FILE, state)
     return system, state
 
 
@@ -289,11 +283,8 @@ def run_synergy(config: SynergyConfig, out_dir: str | Path, *, stages: SynergySt
         resume: continue a killed (or shorter) run from its last completed round.
         progress: show a tqdm bar over rounds.
 
-    Returns:
-        A :class:`SynergyResult` whose ``rounds[r]`` holds round ``r``'s held-out metrics.
-
-    Raises:
-        ValueError: ``out_dir`` already holds a run and ``resume`` is False, or the settings differ.
+    Returns a :class:`SynergyResult` whose ``rounds[r]`` holds round ``r``'s held-out metrics; raises
+    ``ValueError`` when ``out_dir`` holds a run and ``resume`` is False, or the settings differ.
     """
     if stages is None:
         from .synergy_stages import default_stages
@@ -326,8 +317,7 @@ def _run_round(system: Any, state: dict, config: SynergyConfig, stages: SynergyS
     start = time.perf_counter()
     records = stages.route(system, config, r)
     ids = [rec["request_id"] for rec in records]
-    seen = set(state["logged_ids"])
-    if len(set(ids)) != len(ids) or seen.intersection(ids):
+    if len(set(ids)) != len(ids) or set(state["logged_ids"]).intersection(ids):
         raise RuntimeError(f"round {r} would log a request twice; request ids must be unique across rounds")
     _hook("routed", r)
     shard = atomic_write_dir(out / "log" / f"round_{r:03d}", lambda d: _save_shard(records, d))
@@ -342,7 +332,7 @@ def _run_round(system: Any, state: dict, config: SynergyConfig, stages: SynergyS
     new_state["rounds"] = state["rounds"] + [metrics]
     new_state["last_completed_round"] = r
     new_state["seconds_per_round"] = state.get("seconds_per_round", []) + [round(time.perf_counter() - start, 2)]
-    _commit(out, new_state)
+    atomic_write_json(out / STATE_FILE, new_state)
     _hook("committed", r)
     return system, new_state
 
@@ -386,22 +376,21 @@ def synergy_config(fast: bool | None = None, **overrides) -> SynergyConfig:
     from .runtime import fast_mode
 
     fast = fast_mode() if fast is None else fast
-    preset = (dict(rounds=2, requests_per_round=96, eval_requests=96, sft_epochs=2, rl_steps=2,
+    preset = (dict(rounds=2, requests_per_round=96, eval_requests=96, calibration_tasks=96, sft_epochs=2, rl_steps=2,
                    warmup_tasks=300, warmup_epochs=3) if fast else {})
     return SynergyConfig(**{**preset, **overrides})
 
 
 def compare_with_always_cloud(metrics: dict) -> dict:
     """Cloud calls saved and success given up relative to AlwaysCloud on the same held-out stream."""
-    return {"cloud_calls_saved_vs_always_cloud": 1.0 - metrics["offload_rate"] / max(
-                metrics["always_cloud_offload_rate"], 1e-12),
+    saved = 1.0 - metrics["offload_rate"] / max(metrics["always_cloud_offload_rate"], 1e-12)
+    return {"cloud_calls_saved_vs_always_cloud": saved,
             "success_gap_vs_always_cloud": metrics["task_success"] - metrics["always_cloud_task_success"]}
 
 
 def write_summary(result: SynergyResult, *, stages: SynergyStages | None = None) -> dict:
-    """Summarise a finished run into ``summary.json``: rounds, the comparison with AlwaysCloud at
-    round 0 and at the last round, and the gain decomposition (:func:`decompose_gain`)."""
-    first, last = result.rounds[0], result.rounds[-1]
+    """Write ``summary.json``: rounds, AlwaysCloud comparisons at round 0 and last, the decomposition."""
+    first, last = result.rounds[0], result.rounds[-1]  # (fake stages may not report AlwaysCloud)
     summary = {
         "config": asdict(result.config), "n_logged": result.n_logged, "rounds": result.rounds,
         "seconds_per_round": result.seconds_per_round,

@@ -36,7 +36,6 @@ from pathlib import Path
 import numpy as np
 
 SCORER_HOLDOUT_SHARE = 0.2  # share of logged requests kept out of SFT/RL to fit the scorer on
-CALIBRATION_TASKS = 300  # size of the labelled calibration set (deployment distribution)
 POLICYNET_WORLDS = 4  # copies of the calibration set under different network/price draws for PolicyNet
 
 
@@ -137,7 +136,7 @@ def fit_policy(system: EdgeCloudSystem, config):
     from netgpt_lite.simulate import outcomes, stream_context
     from netgpt_lite.threshold_theory import UtilityWeights
 
-    tasks = deployment_tasks(config, CALIBRATION_SEGMENT, CALIBRATION_TASKS)
+    tasks = deployment_tasks(config, CALIBRATION_SEGMENT, config.calibration_tasks)
     agent = _agent(system)
     outputs = agent.run(tasks)
     table, _ = proposal_table(tasks, outputs, edge_scores(system, agent, outputs), config.seed)
@@ -242,11 +241,15 @@ def improve(system: EdgeCloudSystem, log, config, r: int) -> EdgeCloudSystem:
 def train_edge(model, tokenizer, examples, config, r: int):
     """SFT on (task, cloud call) pairs, then ``config.rl_steps`` of RL; returns (model, KL to the SFT model)."""
     from netgpt_lite.rl import RLSettings, rl_dataset, train_minimal
-    from netgpt_lite.sft import SFTSettings, train_sft
+    from netgpt_lite.sft import SFTSettings, token_lengths, train_sft
 
     tasks, calls = [t for t, _ in examples], [c for _, c in examples]
     data = rl_dataset(tasks, tokenizer, answers=calls)
     settings = SFTSettings(n_epochs=config.sft_epochs, learning_rate=2e-3, seed=config.seed + r, show_progress=False)
+    fits = np.flatnonzero(token_lengths(data, tokenizer) <= settings.max_length)  # never let TRL truncate
+    data = data.select(fits.tolist())
+    if len(data) == 0:
+        return model, 0.0
     model, _ = train_sft(copy.deepcopy(model), tokenizer, data.select_columns(["prompt", "completion"]), settings)
     if config.rl_steps == 0 or len(data) < 8:
         return model, 0.0

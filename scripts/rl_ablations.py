@@ -29,6 +29,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--variants", nargs="+", default=None, help="subset of ABLATIONS (default: all)")
     parser.add_argument("--lr", type=float, default=3e-4)
+    parser.add_argument("--prompts-per-step", type=int, default=8)
+    parser.add_argument("--max-completion-tokens", type=int, default=64)
     parser.add_argument("--beta", type=float, default=0.04)
     parser.add_argument("--gamma", type=float, default=0.1)
     parser.add_argument("--n-prompts", type=int, default=512)
@@ -43,7 +45,8 @@ def main(argv: list[str] | None = None) -> None:
 
     from netgpt_lite.rl import ABLATIONS, RLSettings, run_ablation
 
-    settings = RLSettings(steps=args.steps, learning_rate=args.lr).replace(beta=args.beta, gamma=args.gamma)
+    settings = RLSettings(steps=args.steps, learning_rate=args.lr, prompts_per_step=args.prompts_per_step,
+                          max_completion_tokens=args.max_completion_tokens).replace(beta=args.beta, gamma=args.gamma)  # fmt: skip
     results = run_ablation(args.from_dir, settings, tuple(args.seeds), tuple(args.variants or ABLATIONS),
                            args.n_prompts, args.n_eval, args.eval_every)  # fmt: skip
     results["manifest"]["command"] = "python scripts/rl_ablations.py " + " ".join(argv or sys.argv[1:])

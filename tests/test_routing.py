@@ -134,7 +134,7 @@ def test_invalid_parameters_name_the_field():
             make()
 
 
-def _training_logs(seed: int, n: int = 4000):
+def _training_logs(seed: int, n: int = 8000):
     table = synthetic_table(800, seed=seed)
     stream = make_stream(table, SimulationConfig(n_requests=n, regime="log_uniform", seed=seed))
     both = outcomes(table, stream)
@@ -145,11 +145,11 @@ def test_policynet_learns_a_threshold_that_rises_with_bandwidth_and_falls_with_r
     ctx, both = _training_logs(0)
     net = PolicyNet(seed=0).fit(ctx, both["edge_utility"], both["cloud_utility"])
     assert net.losses[-1] < net.losses[0]
-    probe = RoutingContext.constant(np.full(5, 0.5), 30.0, 60.0, n_input_tokens=1000.0)
-    by_bw = net.thresholds(probe.with_network(np.array([0.05, 0.2, 1.0, 5.0, 30.0]), 100.0))
-    by_rtt = net.thresholds(probe.with_network(30.0, np.array([20.0, 60.0, 200.0, 650.0, 2500.0])))
-    assert by_bw[-1] > by_bw[0] + 0.05 and np.corrcoef(np.arange(5), by_bw)[0, 1] > 0.8
-    assert by_rtt[0] > by_rtt[-1] + 0.1 and np.corrcoef(np.arange(5), by_rtt)[0, 1] < -0.8
+    probe = RoutingContext.constant(np.full(6, 0.5), 30.0, 60.0, n_input_tokens=1000.0)
+    by_bw = net.thresholds(probe.with_network(np.array([0.05, 0.1, 0.2, 1.0, 5.0, 30.0]), 100.0))
+    by_rtt = net.thresholds(probe.with_network(30.0, np.array([20.0, 60.0, 200.0, 650.0, 1500.0, 2500.0])))
+    assert by_bw[-1] > by_bw[0] + 0.05 and np.corrcoef(np.arange(6), by_bw)[0, 1] > 0.8
+    assert by_rtt[0] > by_rtt[-1] + 0.1 and np.corrcoef(np.arange(6), by_rtt)[0, 1] < -0.8
 
 
 def test_policynet_is_seeded():

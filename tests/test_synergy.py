@@ -111,6 +111,7 @@ def test_atomic_write_dir_never_overwrites_and_leaves_nothing_on_failure(tmp_pat
     with pytest.raises(OSError):
         atomic_write_dir(tmp_path / "b", broken)
     assert not (tmp_path / "b").exists()  # a reader never sees a half-written folder
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a"]  # and the temporary is gone
 
 
 # --- the loop -----------------------------------------------------------------------------------------
@@ -217,3 +218,27 @@ def test_sigkill_at_a_random_time_then_resume(reference, tmp_path):
 
 if __name__ == "__main__":  # the child process of the SIGKILL tests
     run_synergy(FAKE_CFG, sys.argv[1], stages=FAKE, resume="--resume" in sys.argv)
+
+
+# --- the real stages (edge LM, simulated cloud, SFT, RL, scorer, FuncDyn) on a tiny budget ------------------
+@pytest.mark.slow
+def test_real_stages_one_small_round(tmp_path):
+    from netgpt_lite.edge_lm import shipped_model_path
+
+    if not (shipped_model_path() / "config.json").exists():
+        pytest.skip("no shipped edge model")
+    cfg = SynergyConfig(rounds=1, requests_per_round=32, eval_requests=16, calibration_tasks=24, sft_epochs=1,
+                        rl_steps=1, trace="4g", seed=0)
+    result = run_synergy(cfg, tmp_path / "run")
+    log = load_log(tmp_path / "run")
+    first, last = result.rounds
+    assert len(log) == result.n_logged == last["n_logged"]
+    assert all(s < t for s, t in zip(log["edge_score"], log["threshold"]))  # only fallbacks are logged
+    for m in result.rounds:
+        assert 0 <= m["offload_rate"] <= 1 and m["always_cloud_offload_rate"] == 1.0
+        assert m["cost_per_1k_requests_usd"] <= m["always_cloud_cost_per_1k_requests_usd"] + 1e-12
+    if len(log) >= 8:
+        assert last["kl_to_sft"] > 0  # the round's RL moved the edge away from its SFT model
+    table = {(r["edge_round"], r["routing_round"]): r for r in decompose_gain(tmp_path / "run", cfg)}
+    assert table[(0, 0)]["offload_rate"] == first["offload_rate"]  # checkpoints reproduce the run exactly
+    assert table[(1, 1)]["task_success"] == last["task_success"]

@@ -1,0 +1,105 @@
+"""Tests of ``netgpt-lite reproduce``: the experiments on synthetic tables, the report, the CLI wiring."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from netgpt_lite import reproduce as rp
+from netgpt_lite.cli import build_parser
+from netgpt_lite.frontier import fit_policies
+from netgpt_lite.simulate import SimulationConfig, synthetic_table
+
+CFG = rp.ReproduceConfig(fast=True, seeds=(0, 1), n_test=200, n_logs=200, n_requests=200, policynet_epochs=10,
+                         regimes=("5g_good", "near_outage"), pricings=("flat", "surge"))
+
+
+@pytest.fixture(scope="module")
+def experiments():
+    log_table, test_table = synthetic_table(300, 1), synthetic_table(300, 0)
+    e3, fitted = rp.run_e3(CFG, test_table, log_table)
+    policies = fitted[0]
+    return {"E3": e3, "E1": rp.run_e1(CFG, test_table, policies, e3["cells"]),
+            "E2": rp.run_e2(CFG, test_table, policies), "tables": {"test_source": test_table.source}}
+
+
+def test_config_validates_and_presets_differ():
+    with pytest.raises(ValueError, match="seeds"):
+        rp.ReproduceConfig(seeds=())
+    with pytest.raises(ValueError, match="rl_steps"):
+        rp.ReproduceConfig(rl_steps=0)
+    fast, full = rp.ReproduceConfig.preset(True), rp.ReproduceConfig.preset(False)
+    assert fast.fast and not full.fast and len(full.seeds) >= 3
+    assert fast.n_requests < full.n_requests and fast.synergy_rounds <= full.synergy_rounds
+
+
+def test_e3_has_every_cell_policy_and_mean_std(experiments):
+    e3 = experiments["E3"]
+    assert set(e3["cells"]) == {f"{r}/{p}" for r in CFG.regimes for p in CFG.pricings}
+    rows = e3["rows"]
+    assert {r["policy"] for r in rows} >= {"always_cloud", "funcdyn", "policynet", "oracle"}
+    assert all("±" in r["task_success"] for r in rows)
+    cloud = e3["cells"]["5g_good/flat"]["policies"]["always_cloud"]
+    assert cloud["offload_rate"]["mean"] == 1.0
+
+
+def test_e1_sweeps_span_edge_to_cloud(experiments):
+    for regime, e1 in experiments["E1"].items():
+        offload = np.array(e1["sweep"]["offload"])
+        assert offload[0] == 0.0 and offload[-1] >= 0.99, regime  # tau = 0 keeps all, tau = 1 sends all
+        assert np.all(np.diff(offload) >= 0)
+        assert e1["points"]["always_edge"]["offload"] == 0.0
+
+
+def test_e2_funcdyn_threshold_is_monotone_and_utility_has_one_peak(experiments):
+    e2 = experiments["E2"]
+    for axis in ("bandwidth_mbps", "rtt_ms", "price_multiplier"):
+        assert e2[axis]["funcdyn_monotone"], axis
+        tau = np.array(e2[axis]["curves"]["funcdyn"]["threshold"])
+        offload = np.array(e2[axis]["curves"]["funcdyn"]["offload"])
+        assert np.all((tau >= 0) & (tau <= 1)) and np.all((offload >= 0) & (offload <= 1))
+    assert e2["bandwidth_mbps"]["curves"]["funcdyn"]["threshold"][-1] > e2["bandwidth_mbps"]["curves"]["funcdyn"][
+        "threshold"][0]  # better network -> offload more
+    assert e2["utility_vs_threshold"]["n_local_maxima"] >= 1
+
+
+def test_report_is_self_contained_with_plotly_once(experiments, tmp_path):
+    rounds = [{"round": r, "offload_rate": 0.9 - 0.2 * r, "task_success": 0.95, "schema_valid_rate": 1.0,
+               "kl_to_sft": 0.01 * r, "always_cloud_task_success": 0.96} for r in range(3)]
+    decomposition = [{"edge_round": e, "routing_round": k, "offload_rate": 0.9 - 0.2 * e - 0.1 * k}
+                     for e in (0, 2) for k in (0, 2)]
+    history = [{"step": 0, "eval_exact_match": 0.5, "eval_schema_valid": 1.0, "kl_to_sft": 0.0},
+               {"step": 1, "eval_exact_match": 0.55, "eval_schema_valid": 1.0, "kl_to_sft": 0.02}]
+    results = {**experiments, "E4": {"rounds": rounds, "decomposition": decomposition},
+               "E5": {"variants": {"full": {"runs": [{"seed": 0, "history": history}]}}},
+               "E6": {"refresh_on": rounds, "refresh_off": rounds},
+               "manifest": {"mode": "fast", "finished_utc": "now", "wall_s": 1.0, "peak_rss_mb": 1.0}}
+    results = json.loads(json.dumps(results, default=rp._jsonable))
+    page = rp.write_report(results, tmp_path / "report.html").read_text()
+    assert page.count("plotly.js v") == 1  # the library is inlined exactly once
+    assert "cdn.plot.ly" not in page.split("</script>", 1)[1]  # figures do not fetch it again
+    for title in rp.report_figures(results):
+        assert title in page
+    assert "E3 main table" in page and "funcdyn" in page
+
+
+def test_cli_parses_reproduce_and_synergy():
+    args = build_parser().parse_args(["reproduce", "--out", "x", "--fast"])
+    assert args.fast and args.out == "x" and args.func.__name__ == "_run_reproduce"
+    args = build_parser().parse_args(["synergy", "--rounds", "3", "--trace", "4g", "--pricing", "surge",
+                                      "--out", "y", "--resume"])
+    assert (args.rounds, args.trace, args.pricing, args.resume) == (3, "4g", "surge", True)
+
+
+def test_synergy_cli_rejects_bad_trace_with_one_line(capsys, tmp_path):
+    from netgpt_lite.cli import main
+
+    assert main(["synergy", "--rounds", "1", "--trace", "moon", "--out", str(tmp_path / "o")]) == 2
+    assert "trace must be" in capsys.readouterr().err
+
+
+def test_policies_fit_on_synthetic_logs_cover_e2_inputs():
+    policies = fit_policies(synthetic_table(200, 3), SimulationConfig(), seed=0, n_logs=300, policynet_epochs=5)
+    assert {"funcdyn", "policynet"} <= set(policies)
