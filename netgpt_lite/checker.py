@@ -195,7 +195,7 @@ def _parse(text: str) -> dict | None:
 def parse_tool_call(text: Any) -> dict | None:
     """Parse a completion into a tool_call ``{"name": str, "arguments": dict}``; never raises.
 
-    Accepts plain JSON, fenced ```` ```json ```` blocks, Hermes ``<tool_call>...</tool_call>``
+    Accepts plain JSON, fenced Markdown ``json`` code blocks, Hermes ``<tool_call>...</tool_call>``
     tags, ``"parameters"`` instead of ``"arguments"``, OpenAI ``{"function": {...}}`` and
     arguments given as a JSON string, and finally the first JSON object inside prose.  Only
     ``json`` decodes (no ``eval``); NaN, Infinity and overflowing numbers are rejected, and so

@@ -153,9 +153,9 @@ def _add_train_edge(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, help="output folder (model, tokenizer, manifest.json)")
     p.add_argument("--n-train", type=int, default=3000, help="train-split tasks for SFT (default 3000)")
     p.add_argument("--data-seed", type=int, default=0, help="task seed of the SFT data (default 0)")
-    p.add_argument("--epochs", type=float, default=4.0, help="SFT epochs (default 4)")
+    p.add_argument("--epochs", type=float, default=8.0, help="SFT epochs (default 8, the shipped checkpoint's)")
     p.add_argument("--lr", type=float, default=3e-3, help="peak learning rate (default 3e-3)")
-    p.add_argument("--batch-size", type=int, default=32, help="SFT batch size (default 32)")
+    p.add_argument("--batch-size", type=int, default=16, help="SFT batch size (default 16)")
     p.add_argument("--hidden-size", type=int, default=128, help="model width (default 128)")
     p.add_argument("--layers", type=int, default=3, help="decoder blocks (default 3)")
     p.add_argument("--seed", type=int, default=0, help="model init and data-order seed (default 0)")
@@ -279,8 +279,12 @@ def _add_rl(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_rl(args: argparse.Namespace) -> int:
+    import dataclasses
     import time
     from pathlib import Path
+
+    import torch
+    import transformers
 
     from netgpt_lite.rl import RLSettings, run_rl
 
@@ -291,9 +295,10 @@ def _run_rl(args: argparse.Namespace) -> int:
     out = Path(args.out)
     history = run_rl(args.from_dir, settings, args.trainer, args.n_prompts, args.n_eval, args.eval_every, out)
     (out / "metrics.json").write_text(json.dumps(history, indent=1))
-    manifest = {"command": "netgpt-lite " + " ".join(sys.argv[1:]), "trainer": args.trainer,
-                "from": args.from_dir or "shipped", "settings": settings.replace().__dict__ | {
-                    "objective": settings.objective.__dict__}, "wall_s": round(time.time() - start, 1),
+    manifest = {"command": "netgpt-lite rl", "arguments": {k: v for k, v in vars(args).items() if k != "func"},
+                "trainer": args.trainer,
+                "from": args.from_dir or "shipped", "settings": dataclasses.asdict(settings),
+                "wall_s": round(time.time() - start, 1), "versions": {m.__name__: m.__version__ for m in (torch, transformers)},
                 "finished_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}  # fmt: skip
     (out / "manifest.json").write_text(json.dumps(manifest, indent=1))
     first, last = history[0], history[-1]
@@ -323,7 +328,8 @@ def _add_synergy(sub: argparse._SubParsersAction) -> None:
 def _run_synergy(args: argparse.Namespace) -> int:
     import dataclasses
 
-    from netgpt_lite.synergy import run_synergy, synergy_config, write_summary
+    from netgpt_lite.synergy import run_synergy
+    from netgpt_lite.synergy_stages import synergy_config, write_summary
 
     overrides = {"requests_per_round": args.requests_per_round, "scorer_refresh_every": args.scorer_refresh_every,
                  "rl_steps": args.rl_steps}

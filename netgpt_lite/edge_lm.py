@@ -262,13 +262,20 @@ def load_edge_model(path: str | Path | None = None, device: str = "cpu"):
     (e.g. a small Qwen in Colab) can be used for batched generation through the same path.
     """
     from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers.utils import logging as hf_logging
 
     source = str(shipped_model_path() if path is None else path)
     tokenizer = AutoTokenizer.from_pretrained(source)
     tokenizer.padding_side = "left"
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
-    model = AutoModelForCausalLM.from_pretrained(source).to(device)
+    bars_were_on = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()  # no "Loading weights" bar in notebooks
+    try:
+        model = AutoModelForCausalLM.from_pretrained(source).to(device)
+    finally:
+        if bars_were_on:
+            hf_logging.enable_progress_bar()
     _set_generation_ids(model, tokenizer)
     model.eval()
     return model, tokenizer

@@ -33,6 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from netgpt_lite import metrics
+from netgpt_lite.policy_net import PolicyNet
 from netgpt_lite.routing import (
     AlwaysCloud,
     AlwaysEdge,
@@ -41,7 +42,6 @@ from netgpt_lite.routing import (
     FixedThreshold,
     FuncDyn,
     Oracle,
-    PolicyNet,
     n_fallback_sorted,
     sweep_candidates,
 )

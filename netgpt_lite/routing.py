@@ -14,7 +14,8 @@ Policies (DESIGN.md section 3), from network-blind to network-aware to the limit
   success subject to mean cloud cost <= budget;
 * :class:`FuncDyn` - the closed form of chapter 2, tau*(z, p) = g^-1(kappa(z, p)), with g fitted on
   logs and evaluated per request from the measured network state and price;
-* :class:`PolicyNet` - a small MLP that learns the threshold from logs without being told the formula;
+* :class:`~netgpt_lite.policy_net.PolicyNet` - a small MLP that learns the threshold from logs without
+  being told the formula (its own module, :mod:`netgpt_lite.policy_net`, since it needs torch);
 * :class:`Oracle` - knows whether the edge answer is right: the physical limit of routing.
 
 Example:
@@ -358,95 +359,10 @@ class Oracle:
         return np.where(~context.edge_correct & worth_it, ALWAYS_CLOUD, 0.0)
 
 
-def policy_features(context: RoutingContext) -> np.ndarray:
-    """PolicyNet's inputs, (n, 6): log bandwidth, log RTT, prices (USD per 1M tokens), the task kind
-    and log prompt tokens.  Not the score: the network outputs a threshold the score is compared to."""
-    return np.stack([np.log(context.bandwidth_mbps), np.log(context.rtt_ms), 1000.0 * context.usd_per_1k_input,
-                     1000.0 * context.usd_per_1k_output, context.is_next_step,
-                     np.log1p(context.n_input_tokens)], axis=1)
+def __getattr__(name: str):
+    # PolicyNet lives in its own module (it needs torch); keep ``from netgpt_lite.routing import PolicyNet``
+    if name in ("PolicyNet", "policy_features"):
+        from netgpt_lite import policy_net
 
-
-def _stretched_sigmoid(z, margin: float = 0.1):
-    """(1 + 2 margin) sigmoid(z) - margin: reaches 0 and 1 at finite z (a plain sigmoid never outputs
-    exactly 0, so scores of 0 -- invalid edge output -- would always fall back, even near an outage)."""
-    import torch
-
-    return (1.0 + 2.0 * margin) * torch.sigmoid(z) - margin
-
-
-class PolicyNet:
-    """A small MLP tau_psi(features) in [0, 1] (a stretched sigmoid, clipped), trained to maximise
-    empirical utility on logs.
-
-    Training never sees the closed form.  For logged request i with edge utility U_e,i and cloud
-    utility U_c,i (both outcomes are in the logs), the relaxed routing indicator
-    sigma((tau_psi(x_i) - s_i) / temperature) replaces 1{s_i < tau}, and Adam maximises
-    mean_i [sigma(.) (U_c,i - U_e,i)].  Seeded (``torch.random.fork_rng``); trains in seconds.
-
-    Example:
-        >>> net = PolicyNet(hidden=16, epochs=50, seed=0)  # then net.fit(context, edge_u, cloud_u)
-    """
-
-    name = "policynet"
-
-    def __init__(self, hidden: int = 16, epochs: int = 400, lr: float = 1e-2, temperature: float = 0.05,
-                 seed: int = 0) -> None:
-        for field_name, value in (("hidden", hidden), ("epochs", epochs)):
-            if int(value) < 1:
-                raise ValueError(f"{field_name} must be an integer >= 1; got {value}")
-        for field_name, value in (("lr", lr), ("temperature", temperature)):
-            positive_array(field_name, value)
-        if seed < 0:
-            raise ValueError(f"seed must be >= 0; got {seed}")
-        self.hidden, self.epochs, self.lr, self.temperature, self.seed = int(hidden), int(epochs), lr, temperature, seed
-        self.model = None
-        self.losses: list[float] = []
-
-    def fit(self, context: RoutingContext, edge_utility, cloud_utility) -> PolicyNet:
-        """Train on logged requests (``context`` plus both utilities per request); returns self.
-
-        A seeded 20% of the logs is held out; every 10 epochs the exact (unrelaxed) utility gain on
-        it is measured and the best weights are kept (early stopping against the label noise)."""
-        import copy
-
-        import torch
-
-        x = policy_features(context)
-        self.mean_, self.std_ = x.mean(axis=0), x.std(axis=0) + 1e-6
-        gain = np.asarray(cloud_utility, float) - np.asarray(edge_utility, float)
-        held_out = np.random.default_rng(self.seed).random(len(gain)) < 0.2
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(self.seed)
-            self.model = torch.nn.Sequential(
-                torch.nn.Linear(x.shape[1], self.hidden), torch.nn.Tanh(),
-                torch.nn.Linear(self.hidden, self.hidden), torch.nn.Tanh(), torch.nn.Linear(self.hidden, 1))
-            xt = torch.tensor((x - self.mean_) / self.std_, dtype=torch.float32)
-            st = torch.tensor(context.scores, dtype=torch.float32)
-            gt = torch.tensor(gain, dtype=torch.float32)
-            fit_rows, val_rows = torch.tensor(~held_out), torch.tensor(held_out)
-            opt = torch.optim.Adam(self.model.parameters(), lr=self.lr)
-            best = (-np.inf, None)
-            for epoch in range(self.epochs):
-                tau = _stretched_sigmoid(self.model(xt).squeeze(-1))
-                relaxed = torch.sigmoid((tau - st) / self.temperature) * gt
-                loss = -relaxed[fit_rows].mean()
-                opt.zero_grad()
-                loss.backward()
-                opt.step()
-                self.losses.append(loss.item())
-                if epoch % 10 == 9 or epoch == self.epochs - 1:
-                    with torch.no_grad():  # the exact routing rule on held-out logs
-                        val = float(((st < tau.clamp(0, 1)).float() * gt)[val_rows].mean())
-                    if val > best[0]:
-                        best = (val, copy.deepcopy(self.model.state_dict()))
-            self.model.load_state_dict(best[1])
-        return self
-
-    def thresholds(self, context: RoutingContext) -> np.ndarray:
-        import torch
-
-        if self.model is None:
-            raise ValueError("PolicyNet is not trained: call fit(context, edge_utility, cloud_utility) first")
-        x = torch.tensor((policy_features(context) - self.mean_) / self.std_, dtype=torch.float32)
-        with torch.no_grad():
-            return _stretched_sigmoid(self.model(x).squeeze(-1)).clamp(0.0, 1.0).double().numpy()
+        return getattr(policy_net, name)
+    raise AttributeError(f"module 'netgpt_lite.routing' has no attribute {name!r}")

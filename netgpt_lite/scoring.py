@@ -187,17 +187,17 @@ def hidden_states(model, tokenizer, texts: Sequence[str], batch_size: int = 64) 
 
 
 def scorer_features(agent, outputs: Sequence) -> np.ndarray:
-    """Learned-scorer inputs: pooled hidden state of prompt + completion, then 5 scalar features.
+    """Learned-scorer inputs: pooled hidden state of prompt + completion, then 7 scalar features.
 
-    The scalars are mean and min self-confidence, schema validity, the completion's length in
+    The scalars are mean and min self-confidence, their logs (floored at log 1e-6: a linear model
+    needs the log scale to tell 0.99 from 0.999), schema validity, the completion's length in
     tokens / 64, and the prompt's length / 128.
     """
     texts = [o.prompt + o.completion for o in outputs]
     pooled = hidden_states(agent.model, agent.tokenizer, texts)
-    scalars = np.array(
-        [[o.confidence("mean"), o.confidence("min"), float(o.schema_valid), o.n_output_tokens / 64,
-          o.n_input_tokens / 128] for o in outputs]  # fmt: skip
-    )
+    conf = np.array([[o.confidence("mean"), o.confidence("min")] for o in outputs]).reshape(-1, 2)
+    other = np.array([[float(o.schema_valid), o.n_output_tokens / 64, o.n_input_tokens / 128] for o in outputs])
+    scalars = np.hstack([conf, np.log(np.maximum(conf, 1e-6)), other.reshape(-1, 3)])
     return np.hstack([pooled, scalars])
 
 

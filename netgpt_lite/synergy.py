@@ -68,8 +68,8 @@ class SynergyConfig:
     eval_requests: int = 300
     calibration_tasks: int = 300
     scorer_refresh_every: int = 1
-    sft_epochs: int = 2
-    rl_steps: int = 10
+    sft_epochs: int = 3
+    rl_steps: int = 4
     seed: int = 0
     trace: str = "markov"
     pricing: str = "flat"
@@ -203,10 +203,7 @@ def _hook(point: str, tag: object) -> None:
 
 # --- the request log ----------------------------------------------------------------------------
 def load_log(out_dir: str | Path):
-    """The request log of a run: every committed round's shard, concatenated in round order.
-
-    Returns a ``datasets.Dataset`` (empty, with no columns, before any request was logged).
-    """
+    """The request log of a run as a ``datasets.Dataset``: the committed shards, in round order."""
     return _read_shards(Path(out_dir), (read_state(out_dir) or {}).get("log_shards", []))
 
 
@@ -337,6 +334,27 @@ def _run_round(system: Any, state: dict, config: SynergyConfig, stages: SynergyS
     return system, new_state
 
 
+def fork_run(src_dir: str | Path, out_dir: str | Path, at_round: int, config: SynergyConfig) -> Path:
+    """Copy a run's committed rounds ``0..at_round`` into ``out_dir`` under new settings ``config``, so that
+    ``run_synergy(config, out_dir, resume=True)`` continues from there (a what-if branch).  Exact when the
+    two settings behave the same up to ``at_round`` (e.g. scorer refresh on/off up to round 1)."""
+    src, out, state = Path(src_dir), Path(out_dir), read_state(src_dir)
+    if state is None or not 0 <= at_round <= state["last_completed_round"]:
+        raise ValueError(f"at_round must be a committed round of {str(src)!r}; got {at_round}")
+    if read_state(out) is not None:
+        raise ValueError(f"out_dir {str(out)!r} already holds a synergy run; pick a new one")
+    shards, ckpts = state["log_shards"][:at_round], state["checkpoints"][: at_round + 1]
+    for rel in shards + ckpts:
+        if not (out / rel).exists():
+            atomic_write_dir(out / rel, lambda d, rel=rel: shutil.copytree(src / rel, d, dirs_exist_ok=True))
+    ids = list(_read_shards(out, shards)["request_id"]) if shards and len(_read_shards(out, shards)) else []
+    atomic_write_json(out / STATE_FILE, {
+        "config": asdict(config), "last_completed_round": at_round, "logged_ids": ids, "log_shards": shards,
+        "checkpoints": ckpts, "rounds": state["rounds"][: at_round + 1],
+        "seconds_per_round": state.get("seconds_per_round", [])[:at_round]})
+    return out
+
+
 def decompose_gain(out_dir: str | Path, config: SynergyConfig, *, stages: SynergyStages | None = None,
                    round_a: int = 0, round_b: int | None = None) -> list[dict]:
     """Separate a better edge from moved thresholds: evaluate every (edge, routing) pairing.
@@ -363,40 +381,3 @@ def decompose_gain(out_dir: str | Path, config: SynergyConfig, *, stages: Synerg
             rows.append({"edge_round": edge_round, "routing_round": routing_round,
                          **stages.evaluate(mixed, config)})
     return rows
-
-
-# --- presets and the run summary ----------------------------------------------------------------
-def synergy_config(fast: bool | None = None, **overrides) -> SynergyConfig:
-    """The book's settings: small in fast mode (``NETGPT_LITE_FAST=1`` or ``fast=True``), full otherwise.
-
-    Example:
-        >>> synergy_config(fast=True, rounds=2).rounds
-        2
-    """
-    from .runtime import fast_mode
-
-    fast = fast_mode() if fast is None else fast
-    preset = (dict(rounds=2, requests_per_round=96, eval_requests=96, calibration_tasks=96, sft_epochs=2, rl_steps=2,
-                   warmup_tasks=300, warmup_epochs=3) if fast else {})
-    return SynergyConfig(**{**preset, **overrides})
-
-
-def compare_with_always_cloud(metrics: dict) -> dict:
-    """Cloud calls saved and success given up relative to AlwaysCloud on the same held-out stream."""
-    saved = 1.0 - metrics["offload_rate"] / max(metrics["always_cloud_offload_rate"], 1e-12)
-    return {"cloud_calls_saved_vs_always_cloud": saved,
-            "success_gap_vs_always_cloud": metrics["task_success"] - metrics["always_cloud_task_success"]}
-
-
-def write_summary(result: SynergyResult, *, stages: SynergyStages | None = None) -> dict:
-    """Write ``summary.json``: rounds, AlwaysCloud comparisons at round 0 and last, the decomposition."""
-    first, last = result.rounds[0], result.rounds[-1]  # (fake stages may not report AlwaysCloud)
-    summary = {
-        "config": asdict(result.config), "n_logged": result.n_logged, "rounds": result.rounds,
-        "seconds_per_round": result.seconds_per_round,
-        "round_0_vs_always_cloud": compare_with_always_cloud(first) if "always_cloud_offload_rate" in first else {},
-        "last_vs_always_cloud": compare_with_always_cloud(last) if "always_cloud_offload_rate" in last else {},
-        "decomposition": decompose_gain(result.out_dir, result.config, stages=stages),
-    }
-    atomic_write_json(Path(result.out_dir) / "summary.json", summary)
-    return summary

@@ -74,7 +74,7 @@ def world_stream(config, n: int, segment: int, trace: str | None = None):
     rng = np.random.default_rng([config.seed, segment])
     trace, step_s = trace or config.trace, SECONDS_PER_DAY / n
     if trace == "markov":
-        net = markov_trace(n, rng, step_s=step_s, stay_prob=0.98)
+        net = markov_trace(n, rng, step_s=step_s, stay_prob=0.9)  # ~10 requests per regime visit
     elif trace in REGIMES:
         net = markov_trace(n, rng, step_s=step_s, regimes=(trace,))
     else:  # replay the CSV cyclically, one sample per request
@@ -253,10 +253,20 @@ def train_edge(model, tokenizer, examples, config, r: int):
     model, _ = train_sft(copy.deepcopy(model), tokenizer, data.select_columns(["prompt", "completion"]), settings)
     if config.rl_steps == 0 or len(data) < 8:
         return model, 0.0
-    sft_model = copy.deepcopy(model).eval()
+    model.requires_grad_(True)  # (the SFT trainer may hand the model back with frozen parameters)
+    sft_model = _frozen_copy(model)
     rl = RLSettings(steps=config.rl_steps, prompts_per_step=8, sft_batch_size=min(16, len(data)), seed=config.seed + r)
     model, _ = train_minimal(model, tokenizer, data, data, rl, ref_model=sft_model)
     return model, kl_to_reference(model, sft_model, tokenizer, data["prompt"][:64], data["completion"][:64])
+
+
+def _frozen_copy(model):
+    """An independent, frozen copy of ``model`` (fresh tensors: nothing shared with the trained model)."""
+    from transformers import AutoModelForCausalLM
+
+    ref = AutoModelForCausalLM.from_config(model.config)
+    ref.load_state_dict({k: v.detach().clone() for k, v in model.state_dict().items()})
+    return ref.eval().requires_grad_(False)
 
 
 def kl_to_reference(model, ref_model, tokenizer, prompts, completions) -> float:
@@ -342,3 +352,45 @@ def default_stages():
 
     return SynergyStages(init=init_system, route=route_round, improve=improve, evaluate=evaluate_system,
                          save=save_system, load=load_system, mix=mix_systems)
+
+
+# --- presets and the run summary ----------------------------------------------------------------
+def synergy_config(fast: bool | None = None, **overrides):
+    """The book's settings: small in fast mode (``NETGPT_LITE_FAST=1`` or ``fast=True``), full otherwise.
+
+    Example:
+        >>> synergy_config(fast=True, rounds=2).rounds
+        2
+    """
+    from netgpt_lite.runtime import fast_mode
+    from netgpt_lite.synergy import SynergyConfig
+
+    fast = fast_mode() if fast is None else fast
+    preset = (dict(rounds=2, requests_per_round=96, eval_requests=96, calibration_tasks=96, sft_epochs=2, rl_steps=1,
+                   warmup_tasks=300, warmup_epochs=3) if fast else {})
+    return SynergyConfig(**{**preset, **overrides})
+
+
+def compare_with_always_cloud(metrics: dict) -> dict:
+    """Cloud calls saved and success given up relative to AlwaysCloud on the same held-out stream."""
+    saved = 1.0 - metrics["offload_rate"] / max(metrics["always_cloud_offload_rate"], 1e-12)
+    return {"cloud_calls_saved_vs_always_cloud": saved,
+            "success_gap_vs_always_cloud": metrics["task_success"] - metrics["always_cloud_task_success"]}
+
+
+def write_summary(result, *, stages=None) -> dict:
+    """Write ``summary.json``: rounds, AlwaysCloud comparisons at round 0 and last, the decomposition."""
+    from dataclasses import asdict
+
+    from netgpt_lite.synergy import atomic_write_json, decompose_gain
+
+    first, last = result.rounds[0], result.rounds[-1]  # (fake stages may not report AlwaysCloud)
+    summary = {
+        "config": asdict(result.config), "n_logged": result.n_logged, "rounds": result.rounds,
+        "seconds_per_round": result.seconds_per_round,
+        "round_0_vs_always_cloud": compare_with_always_cloud(first) if "always_cloud_offload_rate" in first else {},
+        "last_vs_always_cloud": compare_with_always_cloud(last) if "always_cloud_offload_rate" in last else {},
+        "decomposition": decompose_gain(result.out_dir, result.config, stages=stages),
+    }
+    atomic_write_json(Path(result.out_dir) / "summary.json", summary)
+    return summary

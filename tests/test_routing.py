@@ -6,6 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from netgpt_lite.network import LatencyModel
+from netgpt_lite.policy_net import PolicyNet
 from netgpt_lite.routing import (
     ALWAYS_CLOUD,
     AlwaysCloud,
@@ -15,7 +16,6 @@ from netgpt_lite.routing import (
     FixedThreshold,
     FuncDyn,
     Oracle,
-    PolicyNet,
     RoutingContext,
     decide,
     n_fallback_sorted,
@@ -141,15 +141,27 @@ def _training_logs(seed: int, n: int = 8000):
     return stream_context(table, stream), both
 
 
+@pytest.mark.slow  # three PolicyNets on 8,000 logs each: ~10 s on an idle core, more on a busy machine
 def test_policynet_learns_a_threshold_that_rises_with_bandwidth_and_falls_with_rtt():
-    ctx, both = _training_logs(0)
-    net = PolicyNet(seed=0).fit(ctx, both["edge_utility"], both["cloud_utility"])
-    assert net.losses[-1] < net.losses[0]
+    """Trained on noisy 0/1 outcomes, one net's bandwidth effect (small: a few kB only matter below
+    ~1 Mbps) is noisy, so the shape is checked on the mean of three nets fitted on independent logs."""
     probe = RoutingContext.constant(np.full(6, 0.5), 30.0, 60.0, n_input_tokens=1000.0)
-    by_bw = net.thresholds(probe.with_network(np.array([0.05, 0.1, 0.2, 1.0, 5.0, 30.0]), 100.0))
-    by_rtt = net.thresholds(probe.with_network(30.0, np.array([20.0, 60.0, 200.0, 650.0, 1500.0, 2500.0])))
+    by_bw, by_rtt = np.zeros(6), np.zeros(6)
+    for seed in (0, 1, 2):
+        ctx, both = _training_logs(seed)
+        net = PolicyNet(seed=0).fit(ctx, both["edge_utility"], both["cloud_utility"])
+        assert net.losses[-1] < net.losses[0]
+        by_bw += net.thresholds(probe.with_network(np.array([0.05, 0.1, 0.2, 1.0, 5.0, 30.0]), 100.0)) / 3
+        by_rtt += net.thresholds(probe.with_network(30.0, np.array([20.0, 60.0, 200.0, 650.0, 1500.0, 2500.0]))) / 3
+    print("bandwidth sweep", by_bw.round(3), "RTT sweep", by_rtt.round(3))
     assert by_bw[-1] > by_bw[0] + 0.05 and np.corrcoef(np.arange(6), by_bw)[0, 1] > 0.8
     assert by_rtt[0] > by_rtt[-1] + 0.1 and np.corrcoef(np.arange(6), by_rtt)[0, 1] < -0.8
+
+
+def test_policynet_is_reexported_from_routing():
+    from netgpt_lite import routing
+
+    assert routing.PolicyNet is PolicyNet
 
 
 def test_policynet_is_seeded():

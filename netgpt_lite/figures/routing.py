@@ -126,17 +126,17 @@ def frontier_explorer_figure(grid: Mapping, bandwidth_index: int = 0, rtt_index:
         visible = i == bandwidth_index
         fig.add_scatter(**data[0], mode="lines", line={"color": "#555"}, name="utility (fixed tau)", row=1, col=2,
                         visible=visible, showlegend=False)
-        fig.add_scatter(**data[1], mode="markers+text", text=names, textposition="top center", row=1, col=1,
+        fig.add_scatter(**data[1], mode="markers+text", text=names, textposition="top center", cliponaxis=False, row=1, col=1,
                         marker={"color": colors, "size": 10}, visible=visible, showlegend=False, name="policies")
         fig.add_scatter(**data[2], mode="markers", text=names, row=1, col=2, marker={"color": colors, "size": 10},
                         visible=visible, showlegend=False, name="policies")
     dynamic = list(range(1, 1 + 3 * len(bw)))
-    bw_steps = [{"label": f"{b:g}", "method": "restyle",
+    bw_steps = [{"label": f"{b:.3g}", "method": "restyle",
                  "args": [{"visible": [True] + [k // 3 == i for k in range(3 * len(bw))]}]} for i, b in enumerate(bw)]
     rtt_steps = []
     for j, r in enumerate(rtt):
         per_trace = [d for i in range(len(bw)) for d in _explorer_data(grid, i, j, names)]
-        rtt_steps.append({"label": f"{r:g}", "method": "restyle",
+        rtt_steps.append({"label": f"{r:.3g}", "method": "restyle",
                           "args": [{"x": [d["x"] for d in per_trace], "y": [d["y"] for d in per_trace]}, dynamic]})
     fig.update_layout(
         sliders=[{"active": bandwidth_index, "steps": bw_steps, "currentvalue": {"prefix": "bandwidth (Mbps): "},
