@@ -199,7 +199,7 @@ def accuracy_report(tasks: Sequence, outputs: Sequence[EdgeOutput]) -> dict:
     """Exact match and schema-valid rate, overall and by difficulty and kind, plus error-type counts.
 
     Example:
-        >>> # accuracy_report(tasks, agent.run(tasks))["by_difficulty"]["easy"]["exact_match"]  # doctest: +SKIP
+        >>> # accuracy_report(tasks, agent.run(tasks))["by_difficulty"]["easy"]["exact_match"]
     """
     checked = verdicts(tasks, outputs)
 

@@ -292,7 +292,7 @@ def score_report(agent, test_tasks, test_outputs, scorer_tasks, calibration_task
 
     Example:
         >>> # r = score_report(agent, test, agent.run(test), generate_tasks("train", 600, seed=1),
-        >>> #                  generate_tasks("validation", 300))             # doctest: +SKIP
+        >>> #                  generate_tasks("validation", 300))
         >>> # r.metrics["scores"]["self_mean"]["auroc"]
     """
     from netgpt_lite.edge_agent import verdicts

@@ -11,11 +11,16 @@ place that turns them into TRL's ``SFTConfig`` and avoids the pitfalls measured 
 checkpointing off (TRL defaults it on), no checkpoints saved, ``report_to="none"``.  TRL is imported
 inside :func:`train_sft` because ``import trl`` costs ~10 s.
 
+Measured here (3,000 train tasks, the 0.77 M-parameter default model): 4 epochs of batch 32 (376 steps)
+teach the format and the tool choice but not yet to *copy* argument values from the request (validation
+exact match ~0%); 8 epochs of batch 16 (1,504 steps, the shipped checkpoint, ``train_edge_checkpoint``)
+reach ~55% on validation tasks.  Copying is learned abruptly, after enough optimiser steps.
+
 Example:
     >>> settings = SFTSettings(n_epochs=4, batch_size=32, learning_rate=3e-3, seed=0)
     >>> settings.replace(max_steps=5).max_steps
     5
-    >>> # model, log_history = train_sft(model, tokenizer, dataset, settings)   # doctest: +SKIP
+    >>> # model, log_history = train_sft(model, tokenizer, dataset, settings)
     >>> # steps, losses = loss_curve(log_history)
 """
 

@@ -4,7 +4,10 @@ Greedy decoding of the shipped edge checkpoint on test-split tasks, batch 1 vs 8
 KV cache on (what ``EdgeAgent`` uses) and, for batch 32, off.  Prints median of ``--repeats`` runs.
 The machine may be shared: the load average is printed next to the numbers.
 
-    OMP_NUM_THREADS=2 python scripts/bench_generation.py --n 64
+    OMP_NUM_THREADS=1 python scripts/bench_generation.py --n 64
+
+On a 2-core machine shared with other jobs, OMP_NUM_THREADS=2 was several times slower than 1 (threads
+wait for each other when the cores are busy): measure with 1 thread there.
 """
 
 from __future__ import annotations

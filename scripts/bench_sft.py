@@ -4,7 +4,8 @@ Reads the shipped manifest's settings, regenerates the same training tasks, trai
 model from scratch and times ``train_sft`` (no evaluation).  Aim: < 5 min on 2 CPU cores.  The
 machine may be shared with other jobs: the load average is printed with the result.
 
-    OMP_NUM_THREADS=2 python scripts/bench_sft.py
+    OMP_NUM_THREADS=1 python scripts/bench_sft.py            # the full recipe (8 epochs)
+    OMP_NUM_THREADS=1 python scripts/bench_sft.py --epochs 1 # one epoch, to extrapolate
 """
 
 from __future__ import annotations
