@@ -114,13 +114,21 @@ def edge_table(split: str = "test", n: int = 300, seed: int = 0, n_cloud_draws: 
     return table
 
 
-def default_tables(n_test: int = 300, n_logs: int = 300, seed: int = 0) -> tuple[ProposalTable, ProposalTable]:
-    """``(log_table, test_table)``: validation and test tasks through the shipped edge model, or
-    SYNTHETIC tables (``source == "synthetic"``) when no checkpoint is shipped."""
+def default_tables(n_test: int = 300, n_logs: int = 300, seed: int = 0,
+                   eval_split: str = "validation") -> tuple[ProposalTable, ProposalTable]:
+    """``(log_table, eval_table)`` through the shipped edge model, or SYNTHETIC tables
+    (``source == "synthetic"``) when no checkpoint is shipped.
+
+    Both default to the *deployment workload the edge was trained for*: validation tasks (the training
+    phrasings with new values), the logs with ``seed`` and the evaluation stream with ``seed + 1``
+    (different tasks).  ``eval_split="test"`` evaluates on the held-out phrasings instead, where the
+    shipped edge is mostly wrong and the score distribution shifts; chapter 7 is about that shift.
+    """
     from netgpt_lite.edge_lm import shipped_model_path
 
     if (shipped_model_path() / "config.json").exists():
-        return edge_table("validation", n_logs, seed), edge_table("test", n_test, seed)
+        eval_seed = seed + 1 if eval_split == "validation" else seed
+        return edge_table("validation", n_logs, seed), edge_table(eval_split, n_test, eval_seed)
     return synthetic_table(n_logs, seed + 1), synthetic_table(n_test, seed)
 
 

@@ -1,11 +1,11 @@
 """SFT-anchored RL of the edge model: a from-scratch loop and a TRL ``GRPOTrainer`` subclass (chapter 6).
 
-Both optimise :mod:`netgpt_lite.rl_objective`'s ``clipped_pg + beta * reverse_kl + gamma * forward_kl`` from the
-SFT edge model.  :func:`train_minimal` is one readable loop (CleanRL-style: sample a group per prompt, reward
-with the chapter-3 checker, group-normalise, score old/ref log-probs, a few clipped updates); :func:`train_trl`
-runs TRL's ``GRPOTrainer`` (scales to real models and GPUs with accelerate) with ``gamma * forward_kl`` on
+Both optimise the composite objective of :mod:`netgpt_lite.rl_objective`,
+``clipped_pg + beta * reverse_kl + gamma * forward_kl``, starting from the SFT edge model.
+:func:`train_minimal` is one readable loop (CleanRL-style: sample a group per prompt, reward with the
+chapter-3 checker, group-normalise, score old/ref log-probs, a few clipped updates); :func:`train_trl` runs TRL's ``GRPOTrainer`` (scales to real models and GPUs with accelerate) with ``gamma * forward_kl`` on
 SFT-side examples added to its loss (:func:`anchored_grpo_trainer_class`).  Prompts and logged cloud answers
-are ``datasets.Dataset``s (:func:`rl_dataset`); the reward is :func:`netgpt_lite.checker.reward`.
+are ``datasets.Dataset`` objects (:func:`rl_dataset`); the reward is :func:`netgpt_lite.checker.reward`.
 
 Example:
     >>> settings = RLSettings(steps=2, prompts_per_step=2, group_size=4)

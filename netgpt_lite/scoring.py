@@ -61,7 +61,7 @@ def auroc(scores, labels) -> float:
 
 
 def expected_calibration_error(probs, labels, n_bins: int = 10) -> float:
-    """ECE with ``n_bins`` equal-width bins on [0, 1]: sum_b (n_b / n) |mean(prob_b) - mean(label_b)|.
+    """ECE with ``n_bins`` equal-width bins on [0, 1]: ``sum_b (n_b / n) * abs(mean(prob_b) - mean(label_b))``.
 
     Bin b holds probabilities in ``[b/n_bins, (b+1)/n_bins)``, the last bin includes 1.  Empty bins
     contribute nothing.  A perfectly calibrated predictor has ECE near 0 (sampling noise only).

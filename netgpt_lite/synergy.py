@@ -250,8 +250,9 @@ def _clean_uncommitted(out: Path, state: dict) -> None:
 # --- the loop -----------------------------------------------------------------------------------
 def _start(config: SynergyConfig, stages: SynergyStages, out: Path) -> tuple[Any, dict]:
     """Round 0: build, checkpoint and evaluate the initial system; commit it."""
-    system = stages.init(config)
-    ckpt = atomic_write_dir(out / "checkpoints" / "round_000", lambda d: stages.save(system, d))
+    built = stages.init(config)
+    ckpt = atomic_write_dir(out / "checkpoints" / "round_000", lambda d: stages.save(built, d))
+    system = stages.load(ckpt, config)  # go on from what is on disk, exactly as a resumed run would
     metrics = {"round": 0, "n_logged": 0, **stages.evaluate(system, config)}
     state = {"config": asdict(config), "last_completed_round": 0, "logged_ids": [], "log_shards": [],
              "checkpoints": [str(ckpt.relative_to(out))], "rounds": [metrics]}
@@ -321,8 +322,9 @@ def _run_round(system: Any, state: dict, config: SynergyConfig, stages: SynergyS
     _hook("logged", r)
     new_state = {**state, "logged_ids": state["logged_ids"] + ids,
                  "log_shards": state["log_shards"] + [str(shard.relative_to(out))]}
-    system = stages.improve(system, _read_shards(out, new_state["log_shards"]), config, r)
-    ckpt = atomic_write_dir(out / "checkpoints" / f"round_{r:03d}", lambda d: stages.save(system, d))
+    improved = stages.improve(system, _read_shards(out, new_state["log_shards"]), config, r)
+    ckpt = atomic_write_dir(out / "checkpoints" / f"round_{r:03d}", lambda d: stages.save(improved, d))
+    system = stages.load(ckpt, config)  # evaluate and continue from what is on disk (= what resume sees)
     _hook("checkpointed", r)
     metrics = {"round": r, "n_logged": len(new_state["logged_ids"]), **stages.evaluate(system, config)}
     new_state["checkpoints"] = state["checkpoints"] + [str(ckpt.relative_to(out))]
