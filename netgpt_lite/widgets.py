@@ -43,9 +43,10 @@ def frontier_explorer_widget(table, policies: dict, bandwidth_mbps: float = 30.0
         sweep = {k: grid[k][0, 0] for k in ("cost_usd", "success", "utility")} | {"threshold": taus}
         points = operating_points(table, policies, bw.value, rtt.value, p.usd_per_1k_input, p.usd_per_1k_output)
         title = f"bandwidth {bw.value:.3g} Mbps, RTT {rtt.value:.3g} ms, price x{price.value:g}"
-        out.clear_output(wait=True)
-        with out:
-            live_explorer_figure(points, sweep, title).show()
+        # Replace the output area's content through widget state only (no output capture with
+        # `with out:` / clear_output): headless executors such as nbclient can lose capture messages.
+        out.outputs = ()
+        out.append_display_data(live_explorer_figure(points, sweep, title))
 
     for w in (bw, rtt, price):
         w.observe(redraw, names="value")
