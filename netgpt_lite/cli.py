@@ -51,9 +51,9 @@ def _add_threshold(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_threshold(args: argparse.Namespace) -> int:
-    from netgpt_lite.network import REGIMES, LatencyModel, cloud_time_ms
-    from netgpt_lite.pricing import Price, request_cost_usd
-    from netgpt_lite.threshold_theory import (
+    from netgpt_lite.network.pricing import Price, request_cost_usd
+    from netgpt_lite.network.state import REGIMES, LatencyModel, cloud_time_ms
+    from netgpt_lite.theory.threshold import (
         Deadline,
         LogisticCalibration,
         UtilityWeights,
@@ -126,7 +126,7 @@ def _add_tasks(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_tasks(args: argparse.Namespace) -> int:
-    from netgpt_lite.tool_tasks import difficulty_counts, generate_tasks, kind_counts, write_jsonl
+    from netgpt_lite.tasks.generate import difficulty_counts, generate_tasks, kind_counts, write_jsonl
 
     tasks = generate_tasks(args.split, args.n, seed=args.seed)
     path = write_jsonl(tasks, args.out)
@@ -134,8 +134,8 @@ def _run_tasks(args: argparse.Namespace) -> int:
     print(f"wrote {len(tasks)} {args.split} tasks (seed {args.seed}, {n_templates} templates) to {path}: "
           f"{difficulty_counts(tasks)} {kind_counts(tasks)}")  # fmt: skip
     if args.check_cloud:
-        from netgpt_lite.agents import SimulatedCloud
-        from netgpt_lite.checker import check_completion
+        from netgpt_lite.agents.cloud_sim import SimulatedCloud
+        from netgpt_lite.tasks.checker import check_completion
 
         proposals = SimulatedCloud(seed=args.seed).propose(tasks)
         correct: dict[str, list[bool]] = {}
@@ -165,8 +165,8 @@ def _add_train_edge(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_train_edge(args: argparse.Namespace) -> int:
-    from netgpt_lite.edge_lm import EdgeModelConfig
-    from netgpt_lite.sft import SFTSettings, train_edge_checkpoint
+    from netgpt_lite.edge.sft import SFTSettings, train_edge_checkpoint
+    from netgpt_lite.edge.tiny_lm import EdgeModelConfig
 
     settings = SFTSettings(n_epochs=args.epochs, learning_rate=args.lr, batch_size=args.batch_size,
                            seed=args.seed, show_progress=not args.quiet)  # fmt: skip
@@ -192,8 +192,8 @@ def _add_eval_edge(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_eval_edge(args: argparse.Namespace) -> int:
-    from netgpt_lite.edge_agent import EdgeAgent
-    from netgpt_lite.scoring import evaluate_edge
+    from netgpt_lite.edge.agent import EdgeAgent
+    from netgpt_lite.edge.scoring import evaluate_edge
 
     result = evaluate_edge(EdgeAgent.from_pretrained(args.model), args.split, args.n, args.seed, args.n_logs)
     if args.json:
@@ -230,8 +230,10 @@ def _add_frontier(sub: argparse._SubParsersAction) -> None:
 def _frontier(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from netgpt_lite.frontier import default_tables, explorer_grid, run_frontier
-    from netgpt_lite.simulate import SimulationConfig, synthetic_table
+    from netgpt_lite.experiments.frontier import run_frontier
+    from netgpt_lite.routing.explorer import explorer_grid
+    from netgpt_lite.routing.simulator import SimulationConfig, synthetic_table
+    from netgpt_lite.routing.tables import default_tables
 
     SimulationConfig(regime=args.regime, pricing=args.pricing)  # validates both names before any work
     for name in ("seeds", "n_requests", "n_logs", "n_tasks", "policynet_epochs"):
@@ -248,7 +250,7 @@ def _frontier(args: argparse.Namespace) -> int:
     with open(args.out, "w") as fh:
         json.dump(result, fh, indent=2, sort_keys=True)
     if args.html is not None:
-        from netgpt_lite.figures.routing import frontier_explorer_figure
+        from netgpt_lite.viz.routing import frontier_explorer_figure
 
         grid = explorer_grid(test_table, runs[0]["policies"], np.geomspace(0.05, 300.0, 8), np.geomspace(10.0, 3000.0, 8))
         frontier_explorer_figure(grid, 5, 2).write_html(args.html, include_plotlyjs=True)
@@ -286,7 +288,8 @@ def _run_rl(args: argparse.Namespace) -> int:
     import torch
     import transformers
 
-    from netgpt_lite.rl import RLSettings, run_rl
+    from netgpt_lite.experiments.rl_ablation import run_rl
+    from netgpt_lite.rl.minimal import RLSettings
 
     settings = RLSettings(steps=args.steps, prompts_per_step=args.prompts_per_step, group_size=args.group_size,
                           learning_rate=args.lr, seed=args.seed).replace(beta=args.beta, gamma=args.gamma,
@@ -328,8 +331,8 @@ def _add_synergy(sub: argparse._SubParsersAction) -> None:
 def _run_synergy(args: argparse.Namespace) -> int:
     import dataclasses
 
-    from netgpt_lite.synergy import run_synergy
-    from netgpt_lite.synergy_stages import synergy_config, write_summary
+    from netgpt_lite.synergy.loop import run_synergy
+    from netgpt_lite.synergy.stages import synergy_config, write_summary
 
     overrides = {"requests_per_round": args.requests_per_round, "scorer_refresh_every": args.scorer_refresh_every,
                  "rl_steps": args.rl_steps}
@@ -350,7 +353,7 @@ def _add_reproduce(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_reproduce(args: argparse.Namespace) -> int:
-    from netgpt_lite.reproduce import reproduce
+    from netgpt_lite.experiments.reproduce import reproduce
 
     results = reproduce(args.out, fast=args.fast, seed=args.seed, progress=True)
     m = results["manifest"]

@@ -2,7 +2,7 @@
 
 The sweep sorts the scores once; each threshold's fallback set is then a prefix of the sorted requests,
 so every mean over it is a cumulative-sum lookup, broadcast over the whole grid
-(:func:`netgpt_lite.simulate.frontier_grid`).  The script checks a few grid points against a direct
+(:func:`netgpt_lite.routing.simulator.frontier_grid`).  The script checks a few grid points against a direct
 loop (route every request, average) and reports the best of ``--repeats`` timings.
 
 Usage:
@@ -17,11 +17,11 @@ import time
 
 import numpy as np
 
-from netgpt_lite.network import LatencyModel, cloud_time_ms, edge_time_ms
-from netgpt_lite.pricing import request_cost_usd
-from netgpt_lite.routing import route
-from netgpt_lite.simulate import frontier_grid, synthetic_table
-from netgpt_lite.threshold_theory import UtilityWeights
+from netgpt_lite.network.pricing import request_cost_usd
+from netgpt_lite.network.state import LatencyModel, cloud_time_ms, edge_time_ms
+from netgpt_lite.routing.policies import route
+from netgpt_lite.routing.simulator import frontier_grid, synthetic_table
+from netgpt_lite.theory.threshold import UtilityWeights
 
 
 def direct_utility(table, bandwidth_mbps: float, rtt_ms: float, threshold: float) -> float:

@@ -27,8 +27,8 @@ def main() -> None:
 
     import torch
 
-    from netgpt_lite.edge_agent import EdgeAgent
-    from netgpt_lite.tool_tasks import generate_tasks
+    from netgpt_lite.edge.agent import EdgeAgent
+    from netgpt_lite.tasks.generate import generate_tasks
 
     agent = EdgeAgent.from_pretrained(args.model, device="cpu")
     tasks = generate_tasks("test", args.n, seed=0)

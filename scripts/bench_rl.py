@@ -26,8 +26,10 @@ def main() -> None:
     parser.add_argument("--trainers", default="minimal,trl")
     args = parser.parse_args()
 
-    from netgpt_lite.edge_lm import load_edge_model, shipped_model_path
-    from netgpt_lite.rl import RLSettings, experiment_data, train_minimal, train_trl
+    from netgpt_lite.edge.tiny_lm import load_edge_model, shipped_model_path
+    from netgpt_lite.experiments.rl_ablation import experiment_data
+    from netgpt_lite.rl.minimal import RLSettings, train_minimal
+    from netgpt_lite.rl.trl_trainer import train_trl
 
     model_dir = args.from_dir or shipped_model_path()
     settings = RLSettings(steps=args.steps, prompts_per_step=args.prompts_per_step, group_size=args.group_size,

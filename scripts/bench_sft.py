@@ -23,7 +23,8 @@ def main() -> None:
 
     import torch
 
-    from netgpt_lite.edge_lm import (
+    from netgpt_lite.edge.sft import SFTSettings, train_runtime_s, train_sft
+    from netgpt_lite.edge.tiny_lm import (
         EdgeModelConfig,
         build_model,
         sft_dataset,
@@ -31,8 +32,7 @@ def main() -> None:
         task_texts,
         train_tokenizer,
     )
-    from netgpt_lite.sft import SFTSettings, train_runtime_s, train_sft
-    from netgpt_lite.tool_tasks import generate_tasks
+    from netgpt_lite.tasks.generate import generate_tasks
 
     manifest = json.loads((shipped_model_path() / "manifest.json").read_text())
     settings = SFTSettings(**{**manifest["sft_settings"], "show_progress": False})

@@ -1,6 +1,6 @@
 """Benchmark: the numeric fallback threshold on 1,000,000 network states, one core.
 
-Times :func:`netgpt_lite.threshold_theory.optimal_threshold` (hand-written numpy) and the SymPy
+Times :func:`netgpt_lite.theory.threshold.optimal_threshold` (hand-written numpy) and the SymPy
 closed form compiled with ``lambdify`` on the same random states (bandwidth 0.01-10,000 Mbps,
 RTT 0.1-5,000 ms, prices 0-100 USD per 1M tokens), and prints the median of several runs.
 Not a test: the number depends on the machine.  Target: under 0.1 s per million states.
@@ -19,7 +19,8 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")  # one core (set before numpy load
 
 import numpy as np  # noqa: E402
 
-from netgpt_lite.threshold_theory import optimal_threshold, optimal_threshold_lambdified  # noqa: E402
+from netgpt_lite.theory.proofs import optimal_threshold_lambdified
+from netgpt_lite.theory.threshold import optimal_threshold  # noqa: E402
 
 
 def _median_seconds(fn, repeats: int) -> tuple[float, float]:

@@ -1,12 +1,12 @@
 """How well do the book's checkers agree with BFCL's rules on 400 real BFCL cases?
 
 For every case, calls are derived from the first acceptable value of each parameter
-(:func:`netgpt_lite.bfcl.bfcl_variants`): variants BFCL must accept and corruptions it must
+(:func:`netgpt_lite.tasks.bfcl.bfcl_variants`): variants BFCL must accept and corruptions it must
 reject.  The script reports, per variant kind:
 
 (a)/(b) how often :func:`check_bfcl` judges the call as expected (accepted, or rejected with the
         expected error type);
-(c)     how often the generic :func:`netgpt_lite.checker.check_completion` -- given the case as
+(c)     how often the generic :func:`netgpt_lite.tasks.checker.check_completion` -- given the case as
         OpenAI tools and the first acceptable values as its single gold call -- reaches the same
         accept/reject decision, and the same error type.
 
@@ -21,7 +21,7 @@ import json
 from collections import defaultdict
 from pathlib import Path
 
-from netgpt_lite.bfcl import (
+from netgpt_lite.tasks.bfcl import (
     ACCEPT_VARIANTS,
     REJECT_VARIANTS,
     bfcl_case_to_tools,
@@ -32,7 +32,7 @@ from netgpt_lite.bfcl import (
     load_bfcl_cases,
     openai_name,
 )
-from netgpt_lite.checker import check_completion
+from netgpt_lite.tasks.checker import check_completion
 
 
 def measure(cases: list[dict]) -> tuple[dict[str, dict[str, int]], list[tuple]]:

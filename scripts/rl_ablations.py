@@ -43,7 +43,8 @@ def main(argv: list[str] | None = None) -> None:
     if args.sft_tasks:
         args.from_dir = str(train_sft_start(args.sft_tasks, args.sft_epochs, Path(tempfile.mkdtemp()) / "sft"))
 
-    from netgpt_lite.rl import ABLATIONS, RLSettings, run_ablation
+    from netgpt_lite.experiments.rl_ablation import ABLATIONS, run_ablation
+    from netgpt_lite.rl.minimal import RLSettings
 
     settings = RLSettings(steps=args.steps, learning_rate=args.lr, prompts_per_step=args.prompts_per_step,
                           max_completion_tokens=args.max_completion_tokens).replace(beta=args.beta, gamma=args.gamma)  # fmt: skip
@@ -60,9 +61,9 @@ def main(argv: list[str] | None = None) -> None:
 
 def train_sft_start(n_tasks: int, n_epochs: float, out_dir: Path) -> Path:
     """The SFT edge the RL runs start from, trained on ``n_tasks`` logged answers (seed 0: the RL "logged" set)."""
-    from netgpt_lite.edge_lm import build_model, sft_dataset, task_texts, train_tokenizer
-    from netgpt_lite.sft import SFTSettings, train_sft
-    from netgpt_lite.tool_tasks import generate_tasks
+    from netgpt_lite.edge.sft import SFTSettings, train_sft
+    from netgpt_lite.edge.tiny_lm import build_model, sft_dataset, task_texts, train_tokenizer
+    from netgpt_lite.tasks.generate import generate_tasks
 
     tasks = generate_tasks("train", n_tasks, seed=0)
     tokenizer = train_tokenizer(task_texts(tasks))

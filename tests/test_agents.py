@@ -8,16 +8,11 @@ import functools
 import numpy as np
 import pytest
 
-from netgpt_lite.agents import (
-    DEFAULT_NETWORK,
-    CloudConfig,
-    Proposal,
-    SimulatedCloud,
-    cloud_outcomes,
-)
-from netgpt_lite.checker import check_completion, parse_tool_call
-from netgpt_lite.network import REGIMES, NetworkState, cloud_time_ms
-from netgpt_lite.tool_tasks import DIFFICULTIES, format_tool_call, generate_tasks
+from netgpt_lite.agents.cloud_sim import CloudConfig, SimulatedCloud, cloud_outcomes
+from netgpt_lite.agents.proposal import DEFAULT_NETWORK, Proposal
+from netgpt_lite.network.state import REGIMES, NetworkState, cloud_time_ms
+from netgpt_lite.tasks.checker import check_completion, parse_tool_call
+from netgpt_lite.tasks.generate import DIFFICULTIES, format_tool_call, generate_tasks
 
 
 @functools.cache

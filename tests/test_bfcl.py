@@ -1,4 +1,4 @@
-"""Tests for netgpt_lite.bfcl: BFCL's AST rules on crafted cases and on the 400 shipped cases."""
+"""Tests for netgpt_lite.tasks.bfcl: BFCL's AST rules on crafted cases and on the 400 shipped cases."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from netgpt_lite.bfcl import (
+from netgpt_lite.tasks.bfcl import (
     ACCEPT_VARIANTS,
     REJECT_VARIANTS,
     bfcl_case_to_tools,
@@ -17,7 +17,7 @@ from netgpt_lite.bfcl import (
     load_bfcl_cases,
     value_accepted,
 )
-from netgpt_lite.checker import ERROR_TYPES, check_call
+from netgpt_lite.tasks.checker import ERROR_TYPES, check_call
 
 BFCL_DIR = Path(__file__).resolve().parents[2] / "shared" / "bfcl"  # /work/main/../shared/bfcl
 needs_data = pytest.mark.skipif(

@@ -1,4 +1,4 @@
-"""Tests for netgpt_lite.checker: parsing, schema sub-errors, gold comparison, rewards."""
+"""Tests for netgpt_lite.tasks.checker: parsing, schema sub-errors, gold comparison, rewards."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from netgpt_lite.checker import (
+from netgpt_lite.tasks.checker import (
     ERROR_TYPES,
     INVALID_REWARD,
     SCHEMA_ERRORS,
@@ -279,7 +279,7 @@ def test_bare_function_docs_and_parameterless_tools():
 
 
 def test_generated_tasks_gold_calls_are_ok_and_other_tools_are_not():
-    tool_tasks = pytest.importorskip("netgpt_lite.tool_tasks")
+    tool_tasks = pytest.importorskip("netgpt_lite.tasks.generate")
     format_tool_call = tool_tasks.format_tool_call
     for task in tool_tasks.generate_tasks("train", 40, seed=1):
         assert check_completion(format_tool_call(task.gold), task.tools, task.gold).correct

@@ -5,8 +5,8 @@ import json
 import pytest
 
 from netgpt_lite.cli import main
-from netgpt_lite.frontier import POLICY_ORDER
-from netgpt_lite.metrics import SUMMARY_KEYS
+from netgpt_lite.experiments.frontier import POLICY_ORDER
+from netgpt_lite.routing.metrics import SUMMARY_KEYS
 
 
 def test_frontier_writes_results_json_and_html(tmp_path, capsys):

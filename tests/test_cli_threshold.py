@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from netgpt_lite.cli import main
-from netgpt_lite.threshold_theory import Deadline, optimal_threshold
+from netgpt_lite.theory.threshold import Deadline, optimal_threshold
 
 
 def _json(capsys, argv):

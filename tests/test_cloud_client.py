@@ -1,4 +1,4 @@
-"""Tests for netgpt_lite.cloud_client against a fake chat-completions server on 127.0.0.1."""
+"""Tests for netgpt_lite.agents.cloud_openai against a fake chat-completions server on 127.0.0.1."""
 
 from __future__ import annotations
 
@@ -11,15 +11,15 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from netgpt_lite.checker import check_completion, parse_tool_call
-from netgpt_lite.cloud_client import (
+from netgpt_lite.agents.cloud_openai import (
     CloudClientConfig,
     CloudRequestError,
     OpenAICompatibleCloud,
     parse_chat_response,
     retry_after_s,
 )
-from netgpt_lite.tool_tasks import Task
+from netgpt_lite.tasks.checker import check_completion, parse_tool_call
+from netgpt_lite.tasks.generate import Task
 
 SECRET = "sk-test-0123456789-secret"
 KEY_ENV = "NETGPT_LITE_TEST_API_KEY"
@@ -248,7 +248,7 @@ def test_invalid_json_body_fails_clearly(serve):
 def test_propose_degrades_visibly_and_never_leaks_the_key(serve, caplog):
     server = serve({"status": 503, "headers": {"Retry-After": "0"}, "body": {"error": {"message": "down"}}})
     client, _ = make_client(server, max_retries=1)
-    with caplog.at_level(logging.DEBUG, logger="netgpt_lite.cloud_client"):
+    with caplog.at_level(logging.DEBUG, logger="netgpt_lite.agents.cloud_openai"):
         proposals = client.propose(TASKS[:2])
     assert [(p.tool_call, p.score, p.completion) for p in proposals] == [(None, 0.0, "")] * 2
     assert [f.task_id for f in client.failures] == [t.task_id for t in TASKS[:2]]

@@ -1,15 +1,15 @@
-"""Tests for netgpt_lite.edge_agent: batched generation, parsing, validation, scores and proposals."""
+"""Tests for netgpt_lite.edge.agent: batched generation, parsing, validation, scores and proposals."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from netgpt_lite.agents import Proposal
-from netgpt_lite.edge_agent import EdgeAgent, EdgeOutput, accuracy_report, verdicts
-from netgpt_lite.edge_lm import EdgeModelConfig, build_model, task_texts, train_tokenizer
-from netgpt_lite.network import LatencyModel
-from netgpt_lite.tool_tasks import generate_tasks
+from netgpt_lite.agents.proposal import Proposal
+from netgpt_lite.edge.agent import EdgeAgent, EdgeOutput, accuracy_report, verdicts
+from netgpt_lite.edge.tiny_lm import EdgeModelConfig, build_model, task_texts, train_tokenizer
+from netgpt_lite.network.state import LatencyModel
+from netgpt_lite.tasks.generate import generate_tasks
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""Tests for netgpt_lite.edge_lm: tokenizer round trip, chat template, model build, save/load, shipped checkpoint."""
+"""Tests for netgpt_lite.edge.tiny_lm: tokenizer round trip, chat template, model build, save/load, shipped checkpoint."""
 
 from __future__ import annotations
 
@@ -8,8 +8,7 @@ import json
 import pytest
 import torch
 
-from netgpt_lite.checker import parse_tool_call
-from netgpt_lite.edge_lm import (
+from netgpt_lite.edge.tiny_lm import (
     EOS,
     EdgeModelConfig,
     build_model,
@@ -23,7 +22,8 @@ from netgpt_lite.edge_lm import (
     task_texts,
     train_tokenizer,
 )
-from netgpt_lite.tool_tasks import generate_tasks
+from netgpt_lite.tasks.checker import parse_tool_call
+from netgpt_lite.tasks.generate import generate_tasks
 
 TINY = EdgeModelConfig(hidden_size=32, n_layers=1, n_heads=2, intermediate_size=64, max_positions=256)
 

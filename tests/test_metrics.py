@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from netgpt_lite import metrics
+from netgpt_lite.routing import metrics
 
 
 def test_summarize_hand_computed():

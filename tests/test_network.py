@@ -9,17 +9,19 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from netgpt_lite.network import (
-    EXAMPLE_TRACE_CSV,
+from netgpt_lite.network.state import (
     REGIMES,
     LatencyModel,
     NetworkState,
-    NetworkTrace,
     cloud_time_ms,
-    commute_trace,
     edge_time_ms,
-    markov_trace,
     nearest_regime,
+)
+from netgpt_lite.network.traces import (
+    EXAMPLE_TRACE_CSV,
+    NetworkTrace,
+    commute_trace,
+    markov_trace,
     read_trace_csv,
     write_trace_csv,
 )

@@ -1,4 +1,4 @@
-"""Tests for netgpt_lite.pricing: Price validation, schedules, request cost."""
+"""Tests for netgpt_lite.network.pricing: Price validation, schedules, request cost."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from netgpt_lite.pricing import (
+from netgpt_lite.network.pricing import (
     PRICING_SCHEDULES,
     FlatPricing,
     PeakOffPeakPricing,

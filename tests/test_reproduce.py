@@ -7,10 +7,10 @@ import json
 import numpy as np
 import pytest
 
-from netgpt_lite import reproduce as rp
 from netgpt_lite.cli import build_parser
-from netgpt_lite.frontier import fit_policies
-from netgpt_lite.simulate import SimulationConfig, synthetic_table
+from netgpt_lite.experiments import reproduce as rp
+from netgpt_lite.experiments.frontier import fit_policies
+from netgpt_lite.routing.simulator import SimulationConfig, synthetic_table
 
 CFG = rp.ReproduceConfig(fast=True, seeds=(0, 1), n_test=200, n_logs=200, n_requests=200, policynet_epochs=10,
                          regimes=("5g_good", "near_outage"), pricings=("flat", "surge"))

@@ -7,26 +7,19 @@ import json
 import pytest
 import torch
 
-from netgpt_lite.edge_lm import (
+from netgpt_lite.edge.tiny_lm import (
     EdgeModelConfig,
     build_model,
     format_completion,
     save_edge_model,
     train_tokenizer,
 )
-from netgpt_lite.edge_lm import task_texts as lm_texts
-from netgpt_lite.rl import (
-    ABLATIONS,
-    METRICS,
-    RLSettings,
-    encode_pairs,
-    judge,
-    rl_dataset,
-    to_grpo_config,
-    train_minimal,
-)
-from netgpt_lite.rl_objective import completion_logprobs
-from netgpt_lite.tool_tasks import generate_tasks
+from netgpt_lite.edge.tiny_lm import task_texts as lm_texts
+from netgpt_lite.experiments.rl_ablation import ABLATIONS
+from netgpt_lite.rl.minimal import METRICS, RLSettings, encode_pairs, judge, rl_dataset, train_minimal
+from netgpt_lite.rl.objective import completion_logprobs
+from netgpt_lite.rl.trl_trainer import to_grpo_config
+from netgpt_lite.tasks.generate import generate_tasks
 
 TINY = EdgeModelConfig(hidden_size=32, n_layers=1, n_heads=2, intermediate_size=64)
 FAST = {"prompts_per_step": 2, "group_size": 4, "max_completion_tokens": 12, "sft_batch_size": 4}
@@ -125,7 +118,7 @@ def test_grpo_config_avoids_the_cpu_pitfalls() -> None:
 
 @pytest.mark.slow
 def test_trl_trainer_runs_and_logs_the_metrics(tiny, tmp_path) -> None:
-    from netgpt_lite.rl import train_trl
+    from netgpt_lite.rl.trl_trainer import train_trl
 
     _, tokenizer, ds = tiny
     save_edge_model(_model(tokenizer), tokenizer, tmp_path / "sft")
@@ -154,7 +147,7 @@ def test_cli_writes_checkpoint_metrics_and_manifest(tiny, tmp_path) -> None:
 
 
 def test_figures_draw_histories() -> None:
-    from netgpt_lite.figures.rl import ablation_figure, training_curves_figure
+    from netgpt_lite.viz.rl import ablation_figure, training_curves_figure
 
     history = [{"step": i, "reward": 0.1 * i, "exact_match": 0.5, "schema_valid": 1.0, "kl_to_sft": 0.01 * i}
                for i in range(3)]  # fmt: skip
@@ -165,7 +158,7 @@ def test_figures_draw_histories() -> None:
 
 
 def test_experiment_data_practises_on_requests_sft_never_saw(tiny) -> None:
-    from netgpt_lite.rl import experiment_data
+    from netgpt_lite.experiments.rl_ablation import experiment_data
 
     _, tokenizer, _ = tiny
     prompts, logged, eval_tasks = experiment_data(tokenizer, n_prompts=64, n_logged=64, n_eval=8)
@@ -175,7 +168,7 @@ def test_experiment_data_practises_on_requests_sft_never_saw(tiny) -> None:
 
 
 def test_ablation_summary_is_computed_from_the_runs() -> None:
-    from netgpt_lite.rl import ablation_summary
+    from netgpt_lite.experiments.rl_ablation import ablation_summary
 
     runs = [{"history": [{"eval_exact_match": 0.5, "eval_schema_valid": 0.9}, {"kl_to_sft": 0.1},
                          {"eval_exact_match": 0.5 + d, "eval_schema_valid": 0.8}]} for d in (0.1, 0.3)]  # fmt: skip

@@ -9,7 +9,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from netgpt_lite.rl_objective import (
+from netgpt_lite.rl.objective import (
     AnchoredRLSettings,
     anchored_loss,
     clipped_pg_per_token,

@@ -5,9 +5,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from netgpt_lite.network import LatencyModel
-from netgpt_lite.policy_net import PolicyNet
-from netgpt_lite.routing import (
+from netgpt_lite.network.state import LatencyModel
+from netgpt_lite.routing.policies import (
     ALWAYS_CLOUD,
     AlwaysCloud,
     AlwaysEdge,
@@ -22,8 +21,15 @@ from netgpt_lite.routing import (
     quantile_threshold,
     route,
 )
-from netgpt_lite.simulate import SimulationConfig, make_stream, outcomes, stream_context, synthetic_table
-from netgpt_lite.threshold_theory import LogisticCalibration, UtilityWeights, Workload, optimal_threshold
+from netgpt_lite.routing.policy_net import PolicyNet
+from netgpt_lite.routing.simulator import (
+    SimulationConfig,
+    make_stream,
+    outcomes,
+    stream_context,
+    synthetic_table,
+)
+from netgpt_lite.theory.threshold import LogisticCalibration, UtilityWeights, Workload, optimal_threshold
 
 scores_st = st.lists(st.floats(0.0, 1.0), min_size=1, max_size=50)
 

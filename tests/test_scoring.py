@@ -1,4 +1,4 @@
-"""Tests for netgpt_lite.scoring: AUROC, ECE, calibration maps (monotone, invertible) and the learned scorer."""
+"""Tests for netgpt_lite.edge.scoring: AUROC, ECE, calibration maps (monotone, invertible) and the learned scorer."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from netgpt_lite.scoring import (
+from netgpt_lite.edge.scoring import (
     IsotonicCalibration,
     LearnedScorer,
     PlattCalibration,
@@ -100,8 +100,8 @@ def test_learned_scorer_ranks_held_out_data():
 
 
 def test_shipped_edge_scores_rank_right_above_wrong_on_held_out_tasks():
-    from netgpt_lite.edge_agent import EdgeAgent
-    from netgpt_lite.tool_tasks import generate_tasks
+    from netgpt_lite.edge.agent import EdgeAgent
+    from netgpt_lite.tasks.generate import generate_tasks
 
     agent = EdgeAgent.from_pretrained(device="cpu")
     test = generate_tasks("validation", 80, seed=11)

@@ -1,13 +1,20 @@
-"""Tests for netgpt_lite.sft: settings validation, the SFTConfig mapping, and a tiny SFT smoke run."""
+"""Tests for netgpt_lite.edge.sft: settings validation, the SFTConfig mapping, and a tiny SFT smoke run."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
-from netgpt_lite.edge_lm import EdgeModelConfig, build_model, sft_dataset, task_texts, train_tokenizer
-from netgpt_lite.sft import SFTSettings, check_lengths, loss_curve, token_lengths, train_runtime_s, train_sft
-from netgpt_lite.tool_tasks import generate_tasks
+from netgpt_lite.edge.sft import (
+    SFTSettings,
+    check_lengths,
+    loss_curve,
+    token_lengths,
+    train_runtime_s,
+    train_sft,
+)
+from netgpt_lite.edge.tiny_lm import EdgeModelConfig, build_model, sft_dataset, task_texts, train_tokenizer
+from netgpt_lite.tasks.generate import generate_tasks
 
 TINY = EdgeModelConfig(hidden_size=32, n_layers=1, n_heads=2, intermediate_size=64)
 SMOKE = SFTSettings(max_steps=20, batch_size=8, learning_rate=1e-2, logging_steps=5, show_progress=False, seed=3)

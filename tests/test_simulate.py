@@ -5,9 +5,9 @@ import dataclasses
 import numpy as np
 import pytest
 
-from netgpt_lite import metrics
-from netgpt_lite.routing import AlwaysCloud, AlwaysEdge, FixedThreshold, route
-from netgpt_lite.simulate import (
+from netgpt_lite.routing import metrics
+from netgpt_lite.routing.policies import AlwaysCloud, AlwaysEdge, FixedThreshold, route
+from netgpt_lite.routing.simulator import (
     ProposalTable,
     SimulationConfig,
     frontier_grid,

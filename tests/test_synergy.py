@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from netgpt_lite.synergy import (
+from netgpt_lite.synergy.loop import (
     HOOK_ENV_VAR,
     SynergyConfig,
     SynergyStages,
@@ -181,7 +181,7 @@ def test_config_rejects_invalid_settings_naming_the_field(bad):
 
 
 def test_presets_and_always_cloud_comparison():
-    from netgpt_lite.synergy_stages import compare_with_always_cloud, synergy_config
+    from netgpt_lite.synergy.stages import compare_with_always_cloud, synergy_config
 
     fast, full = synergy_config(fast=True), synergy_config(fast=False, rounds=3)
     assert fast.requests_per_round < full.requests_per_round and full.rounds == 3
@@ -246,7 +246,7 @@ if __name__ == "__main__":  # the child process of the SIGKILL tests
 # --- the real stages (edge LM, simulated cloud, SFT, RL, scorer, FuncDyn) on a tiny budget ------------------
 @pytest.mark.slow
 def test_real_stages_one_small_round(tmp_path):
-    from netgpt_lite.edge_lm import shipped_model_path
+    from netgpt_lite.edge.tiny_lm import shipped_model_path
 
     if not (shipped_model_path() / "config.json").exists():
         pytest.skip("no shipped edge model")

@@ -11,8 +11,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from netgpt_lite.network import REGIMES, LatencyModel
-from netgpt_lite.threshold_theory import (
+from netgpt_lite.network.state import REGIMES, LatencyModel
+from netgpt_lite.theory.proofs import optimal_threshold_lambdified
+from netgpt_lite.theory.threshold import (
     Deadline,
     LogisticCalibration,
     UtilityWeights,
@@ -21,7 +22,6 @@ from netgpt_lite.threshold_theory import (
     kappa,
     offload_fraction,
     optimal_threshold,
-    optimal_threshold_lambdified,
     synthetic_scores,
     threshold_for_cloud_fraction,
 )
@@ -85,8 +85,8 @@ def test_kappa_matches_the_formula():
 
 
 def test_fused_kappa_equals_the_network_and_pricing_modules():
-    from netgpt_lite.network import cloud_time_ms
-    from netgpt_lite.pricing import request_cost_usd
+    from netgpt_lite.network.pricing import request_cost_usd
+    from netgpt_lite.network.state import cloud_time_ms
 
     rng = np.random.default_rng(2)
     bw, rtt = 10 ** rng.uniform(-2, 4, 500), rng.uniform(0.1, 5000, 500)
@@ -201,7 +201,7 @@ def test_lambdified_sympy_matches_numpy_on_random_inputs():
 
 def test_numpy_path_does_not_import_sympy():
     code = (
-        "import sys; from netgpt_lite.threshold_theory import optimal_threshold; "
+        "import sys; from netgpt_lite.theory.threshold import optimal_threshold; "
         "optimal_threshold(50.0, 40.0, 0.003, 0.015); assert 'sympy' not in sys.modules"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
@@ -287,7 +287,7 @@ def test_offload_fraction_is_a_cdf():
 
 
 def test_all_symbolic_claims_are_proved():
-    from netgpt_lite.threshold_proofs import all_proofs
+    from netgpt_lite.theory.proofs import all_proofs
 
     results = all_proofs()
     assert len(results) >= 15
@@ -297,7 +297,7 @@ def test_all_symbolic_claims_are_proved():
 
 def test_sign_check_can_fail():
     """The verdict is SymPy's sign answer, not a constant: a false claim is reported as not proved."""
-    from netgpt_lite.threshold_proofs import _sign_claim, kappa_expr, sym
+    from netgpt_lite.theory.proofs import _sign_claim, kappa_expr, sym
 
     z = sym()
     assert not _sign_claim("tau* rises with RTT (false)", kappa_expr().diff(z.RTT), +1).verdict
@@ -307,7 +307,7 @@ def test_sign_check_can_fail():
 def test_derivation_steps():
     import sympy as sp
 
-    from netgpt_lite.threshold_proofs import cloud_time_expr, cost_expr, derivation, inverse_derivative, sym
+    from netgpt_lite.theory.proofs import cloud_time_expr, cost_expr, derivation, inverse_derivative, sym
 
     z, d = sym(), derivation()
     expected = z.q_c - (z.lambda_T * cloud_time_expr() + z.lambda_C * cost_expr()) / z.R

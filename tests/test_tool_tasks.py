@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from netgpt_lite.tool_tasks import (
+from netgpt_lite.tasks.generate import (
     DIFFICULTIES,
     SPLITS,
     Task,
@@ -24,7 +24,7 @@ from netgpt_lite.tool_tasks import (
     template_ids,
     write_jsonl,
 )
-from netgpt_lite.tools import SIMILAR_TOOLS, TOOL_FUNCTIONS, tool_schemas
+from netgpt_lite.tasks.tools import SIMILAR_TOOLS, TOOL_FUNCTIONS, tool_schemas
 
 
 @functools.cache

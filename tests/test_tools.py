@@ -8,8 +8,8 @@ from typing import Literal
 import jsonschema
 import pytest
 
-from netgpt_lite import tools
-from netgpt_lite.tools import SIMILAR_TOOLS, TOOL_FUNCTIONS, call_tool, tool_schema, tool_schemas
+from netgpt_lite.tasks import tools
+from netgpt_lite.tasks.tools import SIMILAR_TOOLS, TOOL_FUNCTIONS, call_tool, tool_schema, tool_schemas
 
 
 @tools.tool_constraints(speed_mbps=(1, 100), at=tools.TIME_PATTERN)

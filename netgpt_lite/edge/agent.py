@@ -1,0 +1,219 @@
+"""The edge agent: a causal LM that answers tool-calling tasks first and scores its own answer.
+
+:class:`EdgeAgent` wraps any Hugging Face causal LM and its tokenizer (by default the tiny edge
+model shipped in ``netgpt_lite/data/edge_model``; a local folder or a Hub id works too):
+
+1. render each task with the tokenizer's chat template (:func:`netgpt_lite.edge.tiny_lm.render_prompt`);
+2. generate greedily, in left-padded batches with the KV cache, keeping each chosen token's log-prob;
+3. parse the completion with :func:`netgpt_lite.tasks.checker.parse_tool_call` and validate the call
+   against the task's tools (JSON schema; the gold call is never looked at);
+4. score it: ``exp(mean token log-prob)`` of the generated tokens (eos included) -- the geometric
+   mean probability of the answer -- or ``exp(min token log-prob)`` with ``score="min"``; the score
+   is 0 when the call does not parse or is schema-invalid.  Malformed output never raises.
+
+``propose`` returns one :class:`netgpt_lite.agents.Proposal` per task.  Its ``latency_ms`` is the
+*modelled* edge time ``network.edge_time_ms(n_output_tokens, latency)`` (a phone-class device, not
+this machine); the measured wall time of the batch is kept in :attr:`EdgeOutput.wall_ms`.
+
+Example:
+    >>> from netgpt_lite.tasks.generate import generate_tasks
+    >>> agent = EdgeAgent.from_pretrained()          # the shipped checkpoint   # doctest: +SKIP
+    >>> p = agent.propose(generate_tasks("test", 4))[0]                        # doctest: +SKIP
+    >>> 0.0 <= p.score <= 1.0                                                  # doctest: +SKIP
+    True
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from netgpt_lite.edge.tiny_lm import load_edge_model, render_prompt
+from netgpt_lite.tasks.checker import check_call, parse_tool_call
+
+SCORES = ("mean", "min")
+
+
+@dataclass(frozen=True)
+class EdgeOutput:
+    """Everything the edge produced for one task (the raw material of scores and proposals).
+
+    Attributes:
+        prompt: The rendered prompt text.
+        completion: Generated text (eos and padding removed).
+        tool_call: The parsed call, or None when it does not parse.
+        schema_valid: The call names an offered tool and its arguments validate against its schema.
+        token_logprobs: Log-probability of each generated token (eos included), shape ``(n_output_tokens,)``.
+        n_input_tokens: Prompt length in tokens (padding excluded).
+        n_output_tokens: Generated tokens, eos included.
+        wall_ms: Measured wall time of this task's batch divided by the batch size.
+    """
+
+    prompt: str
+    completion: str
+    tool_call: dict | None
+    schema_valid: bool
+    token_logprobs: np.ndarray = field(repr=False)
+    n_input_tokens: int
+    n_output_tokens: int
+    wall_ms: float
+
+    def confidence(self, score: str = "mean") -> float:
+        """Self-confidence in [0, 1]: exp of the mean (or min) token log-prob; 0 if invalid or empty."""
+        if score not in SCORES:
+            raise ValueError(f"score must be one of {SCORES}, got {score!r}")
+        if not self.schema_valid or self.token_logprobs.size == 0:
+            return 0.0
+        reduce = np.mean if score == "mean" else np.min
+        return float(np.clip(np.exp(reduce(self.token_logprobs)), 0.0, 1.0))
+
+
+class EdgeAgent:
+    """A small causal LM answering tool-calling tasks, with a self-confidence score.
+
+    Args:
+        model: A causal LM (``transformers``), e.g. from :func:`netgpt_lite.edge.tiny_lm.load_edge_model`.
+        tokenizer: Its tokenizer; left padding and a pad token are enforced.
+        max_new_tokens: Generation budget per task (the shipped model's calls are <= ~45 tokens).
+        batch_size: Default number of prompts generated together.
+        score: ``"mean"`` (geometric-mean token probability) or ``"min"`` (least likely token).
+        latency: ``network.LatencyModel`` giving the modelled edge time (default: the library default).
+        template_kwargs: Extra chat-template variables (e.g. ``{"tool_arguments": True}``).
+    """
+
+    agent = "edge"
+
+    def __init__(
+        self,
+        model,
+        tokenizer,
+        *,
+        max_new_tokens: int = 64,
+        batch_size: int = 32,
+        score: str = "mean",
+        latency=None,
+        template_kwargs: dict | None = None,
+    ) -> None:
+        from netgpt_lite.network.state import LatencyModel
+
+        if max_new_tokens < 1 or batch_size < 1:
+            raise ValueError(f"max_new_tokens and batch_size must be >= 1, got {max_new_tokens}, {batch_size}")
+        if score not in SCORES:
+            raise ValueError(f"score must be one of {SCORES}, got {score!r}")
+        tokenizer.padding_side = "left"  # generation appends on the right: pads must sit on the left
+        if tokenizer.pad_token is None:
+            tokenizer.pad_token = tokenizer.eos_token
+        self.model, self.tokenizer = model.eval(), tokenizer
+        self.max_new_tokens, self.batch_size, self.score = max_new_tokens, batch_size, score
+        self.latency = LatencyModel() if latency is None else latency
+        self.template_kwargs = dict(template_kwargs or {})
+
+    @classmethod
+    def from_pretrained(cls, path=None, device: str | None = None, **kwargs) -> EdgeAgent:
+        """Load an agent from a folder or Hub id (default: the shipped tiny edge checkpoint)."""
+        from netgpt_lite.runtime import torch_device
+
+        model, tokenizer = load_edge_model(path, device=torch_device(device))
+        return cls(model, tokenizer, **kwargs)
+
+    def prompts(self, tasks: Sequence) -> list[str]:
+        """The rendered prompt of every task."""
+        return [render_prompt(self.tokenizer, t.messages, t.tools, **self.template_kwargs) for t in tasks]
+
+    def run(self, tasks: Sequence, batch_size: int | None = None) -> list[EdgeOutput]:
+        """Generate, parse and validate an answer for every task (greedy, batched, KV cache)."""
+        prompts = self.prompts(tasks)
+        size = batch_size or self.batch_size
+        outputs: list[EdgeOutput] = []
+        for start in range(0, len(tasks), size):
+            batch_tasks = tasks[start : start + size]
+            for task, (prompt, text, logprobs, n_in, wall_ms) in zip(
+                batch_tasks, self._generate(prompts[start : start + size])
+            ):
+                call = parse_tool_call(text)
+                valid = call is not None and check_call(call, task.tools, call).schema_valid
+                outputs.append(EdgeOutput(prompt, text, call, valid, logprobs, n_in, len(logprobs), wall_ms))
+        return outputs
+
+    def propose(self, tasks: Sequence, network=None, batch_size: int | None = None) -> list:
+        """One :class:`~netgpt_lite.agents.Proposal` per task (the ``network`` does not affect the edge)."""
+        return self.to_proposals(self.run(tasks, batch_size))
+
+    def to_proposals(self, outputs: Sequence[EdgeOutput]) -> list:
+        """Turn :meth:`run` outputs into Proposals (score = self-confidence, latency = modelled edge time)."""
+        from netgpt_lite.agents.proposal import Proposal
+        from netgpt_lite.network.state import edge_time_ms
+
+        return [
+            Proposal(
+                agent="edge",
+                completion=o.completion,
+                tool_call=o.tool_call,
+                score=o.confidence(self.score),
+                latency_ms=float(edge_time_ms(o.n_output_tokens, self.latency)),
+                n_input_tokens=o.n_input_tokens,
+                n_output_tokens=o.n_output_tokens,
+            )
+            for o in outputs
+        ]
+
+    def _generate(self, prompts: list[str]):
+        """Greedy batched generation; yields ``(prompt, text, token_logprobs, n_input_tokens, wall_ms)``."""
+        import torch
+
+        tok, model = self.tokenizer, self.model
+        enc = tok(prompts, padding=True, return_tensors="pt", add_special_tokens=False).to(model.device)
+        start = time.perf_counter()
+        with torch.no_grad():
+            out = model.generate(
+                **enc,
+                max_new_tokens=self.max_new_tokens,
+                do_sample=False,
+                use_cache=True,
+                output_logits=True,
+                return_dict_in_generate=True,
+                pad_token_id=tok.pad_token_id,
+                eos_token_id=tok.eos_token_id,
+            )
+        wall_ms = 1000.0 * (time.perf_counter() - start) / len(prompts)
+        new_ids = out.sequences[:, enc["input_ids"].shape[1] :]  # (batch, steps)
+        logits = torch.stack(out.logits, dim=1).float()  # (batch, steps, vocab), raw (unprocessed)
+        chosen = torch.log_softmax(logits, dim=-1).gather(-1, new_ids.unsqueeze(-1)).squeeze(-1)
+        n_inputs = enc["attention_mask"].sum(dim=1).tolist()
+        for row, prompt in enumerate(prompts):
+            ids = new_ids[row].tolist()
+            n_out = ids.index(tok.eos_token_id) + 1 if tok.eos_token_id in ids else len(ids)
+            text = tok.decode(ids[:n_out], skip_special_tokens=True)
+            yield prompt, text, chosen[row, :n_out].cpu().numpy(), int(n_inputs[row]), wall_ms
+
+
+def verdicts(tasks: Sequence, outputs: Sequence[EdgeOutput]) -> list:
+    """The checker's :class:`~netgpt_lite.tasks.checker.Verdict` of each output against its task's gold call."""
+    return [check_call(o.tool_call, t.tools, t.gold) for t, o in zip(tasks, outputs)]
+
+
+def accuracy_report(tasks: Sequence, outputs: Sequence[EdgeOutput]) -> dict:
+    """Exact match and schema-valid rate, overall and by difficulty and kind, plus error-type counts.
+
+    Example:
+        >>> # accuracy_report(tasks, agent.run(tasks))["by_difficulty"]["easy"]["exact_match"]
+    """
+    checked = verdicts(tasks, outputs)
+
+    def rates(rows: list[int]) -> dict:
+        return {
+            "n": len(rows),
+            "exact_match": float(np.mean([checked[i].correct for i in rows])) if rows else float("nan"),
+            "schema_valid": float(np.mean([outputs[i].schema_valid for i in rows])) if rows else float("nan"),
+        }
+
+    report = rates(list(range(len(tasks))))
+    for attr, key in (("difficulty", "by_difficulty"), ("kind", "by_kind")):
+        groups = sorted({getattr(t, attr) for t in tasks})
+        report[key] = {g: rates([i for i, t in enumerate(tasks) if getattr(t, attr) == g]) for g in groups}
+    errors = [v.error_type for v in checked]
+    report["error_types"] = {e: errors.count(e) for e in sorted(set(errors))}
+    return report

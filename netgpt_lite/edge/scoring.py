@@ -1,0 +1,344 @@
+"""Scores for "is the edge right?", calibration maps g(s) = P(edge right | s), and their quality metrics.
+
+The router keeps the edge's answer when its calibrated score clears a threshold, so two things
+matter: how well a score *ranks* right above wrong answers (:func:`auroc`), and how well a
+calibration map turns it into a probability (:func:`expected_calibration_error`).
+
+* **Self-confidence** (:func:`self_confidence`): ``exp(mean token log-prob)`` of the edge's own
+  completion (or the min), 0 for unparseable or schema-invalid calls (:class:`~netgpt_lite.edge.agent.EdgeOutput`).
+* **Learned scorer** (:class:`LearnedScorer`): logistic regression on the edge model's mean-pooled
+  last hidden state over prompt + completion, plus the two self-confidences, the completion length
+  and schema validity (:func:`scorer_features`).  It is trained on logged requests whose label is
+  "the edge call matches the cloud's call" (the cloud's answer is what the logs hold; see DESIGN.md §4).
+* **Calibration maps**: :class:`IsotonicCalibration` (monotone, non-parametric) and
+  :class:`PlattCalibration` (``g(s) = sigmoid(a s + b)``; its ``a``, ``b`` feed chapter 2's closed form
+  ``tau* = (logit(kappa) - b) / a``).  Both have ``fit``, ``predict`` and ``inverse(prob)``: the smallest
+  score whose calibrated probability reaches ``prob`` (``+inf`` when none does, ``-inf`` when all do).
+
+Example:
+    >>> import numpy as np
+    >>> s = np.array([0.1, 0.2, 0.6, 0.9]); y = np.array([0, 0, 1, 1])
+    >>> auroc(s, y)
+    1.0
+    >>> iso = IsotonicCalibration().fit(s, y)
+    >>> float(iso.predict([0.8])[0]), float(iso.inverse(0.5))
+    (1.0, 0.4)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+
+def self_confidence(outputs: Sequence, score: str = "mean") -> np.ndarray:
+    """Self-confidence of each :class:`~netgpt_lite.edge.agent.EdgeOutput` (``"mean"`` or ``"min"``)."""
+    return np.array([o.confidence(score) for o in outputs], dtype=float)
+
+
+def _check_scores(scores, labels) -> tuple[np.ndarray, np.ndarray]:
+    s = np.asarray(scores, dtype=float).ravel()
+    y = np.asarray(labels).astype(float).ravel()
+    if s.shape != y.shape or s.size == 0:
+        raise ValueError(f"scores and labels must be non-empty and of equal length, got {s.size} and {y.size}")
+    if not np.all((y == 0) | (y == 1)):
+        raise ValueError("labels must be 0/1 (or booleans)")
+    return s, y
+
+
+def auroc(scores, labels) -> float:
+    """Area under the ROC curve: P(score of a right answer > score of a wrong one), ties count 1/2.
+
+    Raises ValueError when ``labels`` hold only one class (AUROC is undefined then).
+    """
+    from sklearn.metrics import roc_auc_score
+
+    s, y = _check_scores(scores, labels)
+    if y.min() == y.max():
+        raise ValueError("labels must contain both classes (some right and some wrong answers) for AUROC")
+    return float(roc_auc_score(y, s))
+
+
+def expected_calibration_error(probs, labels, n_bins: int = 10) -> float:
+    """ECE with ``n_bins`` equal-width bins on [0, 1]: ``sum_b (n_b / n) * abs(mean(prob_b) - mean(label_b))``.
+
+    Bin b holds probabilities in ``[b/n_bins, (b+1)/n_bins)``, the last bin includes 1.  Empty bins
+    contribute nothing.  A perfectly calibrated predictor has ECE near 0 (sampling noise only).
+
+    Example:
+        >>> expected_calibration_error([0.2, 0.2, 0.8, 0.8, 0.8], [0, 0, 1, 1, 1])
+        0.2
+    """
+    p, y = _check_scores(probs, labels)
+    if n_bins < 1:
+        raise ValueError(f"n_bins must be >= 1, got {n_bins}")
+    if np.any((p < 0) | (p > 1)):
+        raise ValueError("probs must lie in [0, 1]; calibrate scores first")
+    bins = np.minimum((p * n_bins).astype(int), n_bins - 1)
+    ece = 0.0
+    for b in np.unique(bins):
+        in_bin = bins == b
+        ece += in_bin.mean() * abs(p[in_bin].mean() - y[in_bin].mean())
+    return float(round(ece, 12))
+
+
+def reliability_table(probs, labels, n_bins: int = 10) -> dict[str, np.ndarray]:
+    """Per-bin ``bin_center, mean_prob, accuracy, count`` (non-empty bins) for a reliability diagram."""
+    p, y = _check_scores(probs, labels)
+    bins = np.minimum((p * n_bins).astype(int), n_bins - 1)
+    used = np.unique(bins)
+    return {
+        "bin_center": (used + 0.5) / n_bins,
+        "mean_prob": np.array([p[bins == b].mean() for b in used]),
+        "accuracy": np.array([y[bins == b].mean() for b in used]),
+        "count": np.array([(bins == b).sum() for b in used]),
+    }
+
+
+class IsotonicCalibration:
+    """g(s) by isotonic regression: non-decreasing, clipped outside the fitted score range.
+
+    Example:
+        >>> g = IsotonicCalibration().fit([0.1, 0.4, 0.5, 0.9], [0, 1, 0, 1])
+        >>> [round(float(v), 2) for v in g.predict([0.0, 0.45, 1.0])]
+        [0.0, 0.5, 1.0]
+    """
+
+    def fit(self, scores, labels) -> IsotonicCalibration:
+        from sklearn.isotonic import IsotonicRegression
+
+        s, y = _check_scores(scores, labels)
+        self.model_ = IsotonicRegression(increasing=True, out_of_bounds="clip", y_min=0.0, y_max=1.0).fit(s, y)
+        return self
+
+    def predict(self, scores) -> np.ndarray:
+        """Calibrated probability P(edge right | score) for each score."""
+        return self.model_.predict(np.asarray(scores, dtype=float).ravel())
+
+    def inverse(self, prob):
+        """Smallest score whose calibrated probability is >= ``prob`` (broadcasts; +inf if none, -inf if all).
+
+        g interpolates linearly between its knots, so the inverse interpolates too.
+        """
+        xs, ys = self.model_.X_thresholds_, self.model_.y_thresholds_
+        p = np.asarray(prob, dtype=float)
+        if len(ys) == 1:  # a constant map: every score or none reaches prob
+            out = np.where(p <= ys[0], -np.inf, np.inf)
+            return out if out.ndim else float(out)
+        idx = np.clip(np.searchsorted(ys, p, side="left"), 1, len(ys) - 1)  # first knot with g >= prob
+        x0, x1, y0, y1 = xs[idx - 1], xs[idx], ys[idx - 1], ys[idx]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            inside = np.where(y1 > y0, x0 + (p - y0) * (x1 - x0) / (y1 - y0), x1)
+        out = np.where(p <= ys[0], -np.inf, np.where(p > ys[-1], np.inf, inside))
+        return out if out.ndim else float(out)
+
+
+class PlattCalibration:
+    """g(s) = sigmoid(a s + b) fitted by logistic regression on the score (``a`` > 0 when the score ranks).
+
+    ``a`` and ``b`` are exactly the slope and intercept that chapter 2's closed-form threshold uses.
+
+    Example:
+        >>> g = PlattCalibration().fit([0.1, 0.3, 0.4, 0.6, 0.7, 0.9], [0, 0, 1, 0, 1, 1])
+        >>> g.a > 0, abs(float(g.predict([g.inverse(0.5)])[0]) - 0.5) < 1e-9
+        (True, True)
+    """
+
+    def __init__(self, regularization_c: float = 1e4) -> None:
+        if regularization_c <= 0:
+            raise ValueError(f"regularization_c must be > 0, got {regularization_c}")
+        self.regularization_c = regularization_c
+
+    def fit(self, scores, labels) -> PlattCalibration:
+        from sklearn.linear_model import LogisticRegression
+
+        s, y = _check_scores(scores, labels)
+        model = LogisticRegression(C=self.regularization_c).fit(s.reshape(-1, 1), y.astype(int))
+        self.a, self.b = float(model.coef_[0, 0]), float(model.intercept_[0])
+        return self
+
+    def predict(self, scores) -> np.ndarray:
+        z = self.a * np.asarray(scores, dtype=float).ravel() + self.b
+        return 1.0 / (1.0 + np.exp(-z))
+
+    def inverse(self, prob):
+        """Score at which g reaches ``prob``: (logit(prob) - b) / a (broadcasts; needs a > 0)."""
+        if self.a <= 0:
+            raise ValueError(f"inverse needs an increasing map (slope a > 0), got a={self.a:.3g}: the score does not rank")
+        p = np.clip(np.asarray(prob, dtype=float), 1e-12, 1 - 1e-12)
+        s = (np.log(p / (1 - p)) - self.b) / self.a
+        return s if s.ndim else float(s)
+
+
+def hidden_states(model, tokenizer, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
+    """Mean-pooled last hidden state of each text (padding excluded), shape ``(len(texts), hidden_size)``."""
+    import torch
+
+    rows = []
+    for start in range(0, len(texts), batch_size):
+        enc = tokenizer(list(texts[start : start + batch_size]), padding=True, return_tensors="pt",
+                        add_special_tokens=False).to(model.device)  # fmt: skip
+        with torch.no_grad():
+            last = model(**enc, output_hidden_states=True).hidden_states[-1].float()  # (batch, seq, hidden)
+        mask = enc["attention_mask"].unsqueeze(-1).float()
+        rows.append(((last * mask).sum(1) / mask.sum(1)).cpu().numpy())
+    return np.concatenate(rows) if rows else np.zeros((0, model.config.hidden_size))
+
+
+def scorer_features(agent, outputs: Sequence) -> np.ndarray:
+    """Learned-scorer inputs: pooled hidden state of prompt + completion, then 7 scalar features.
+
+    The scalars are mean and min self-confidence, their logs (floored at log 1e-6: a linear model
+    needs the log scale to tell 0.99 from 0.999), schema validity, the completion's length in
+    tokens / 64, and the prompt's length / 128.
+    """
+    texts = [o.prompt + o.completion for o in outputs]
+    pooled = hidden_states(agent.model, agent.tokenizer, texts)
+    conf = np.array([[o.confidence("mean"), o.confidence("min")] for o in outputs]).reshape(-1, 2)
+    other = np.array([[float(o.schema_valid), o.n_output_tokens / 64, o.n_input_tokens / 128] for o in outputs])
+    scalars = np.hstack([conf, np.log(np.maximum(conf, 1e-6)), other.reshape(-1, 3)])
+    return np.hstack([pooled, scalars])
+
+
+class LearnedScorer:
+    """P(edge right | features) by standardised L2 logistic regression (scikit-learn), seeded.
+
+    Example:
+        >>> rng = np.random.default_rng(0); x = rng.normal(size=(200, 3)); y = (x[:, 0] > 0).astype(int)
+        >>> scorer = LearnedScorer(seed=0).fit(x, y)
+        >>> auroc(scorer.predict(x), y) > 0.95
+        True
+    """
+
+    def __init__(self, regularization_c: float = 0.1, seed: int = 0) -> None:
+        if regularization_c <= 0:
+            raise ValueError(f"regularization_c must be > 0, got {regularization_c}; smaller means stronger L2")
+        self.regularization_c, self.seed = regularization_c, seed
+
+    def fit(self, features, labels) -> LearnedScorer:
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.pipeline import make_pipeline
+        from sklearn.preprocessing import StandardScaler
+
+        x = np.asarray(features, dtype=float)
+        _, y = _check_scores(np.zeros(len(x)), labels)
+        if y.min() == y.max():
+            raise ValueError("labels must contain both classes to fit the scorer; log more requests")
+        clf = LogisticRegression(C=self.regularization_c, max_iter=2000, random_state=self.seed)
+        self.model_ = make_pipeline(StandardScaler(), clf).fit(x, y.astype(int))
+        return self
+
+    def predict(self, features) -> np.ndarray:
+        """Score in [0, 1] for each row of features."""
+        return self.model_.predict_proba(np.asarray(features, dtype=float))[:, 1]
+
+
+SCORE_NAMES = ("self_mean", "self_min", "learned")
+
+
+def cloud_labels(tasks: Sequence, outputs: Sequence, cloud=None, seed: int = 0) -> tuple[np.ndarray, np.ndarray, str]:
+    """Labels of logged requests: does the edge call match the cloud's call?  ``(labels, kept, source)``.
+
+    ``cloud`` defaults to ``agents.SimulatedCloud(seed=seed)``.  Requests where the cloud gave no
+    parseable call are dropped (``kept`` is the boolean mask of rows used).  If the agents module
+    is unavailable the gold call stands in for the cloud's and ``source`` says ``"gold"``.
+    """
+    from netgpt_lite.tasks.checker import check_call
+
+    try:
+        if cloud is None:
+            from netgpt_lite.agents.cloud_sim import SimulatedCloud
+
+            cloud = SimulatedCloud(seed=seed)
+        references, source = [p.tool_call for p in cloud.propose(list(tasks))], "cloud"
+    except ImportError:
+        references, source = [t.gold for t in tasks], "gold"
+    kept = np.array([r is not None for r in references])
+    labels = np.array([check_call(o.tool_call, t.tools, r).correct for t, o, r in zip(tasks, outputs, references)
+                       if r is not None], dtype=int)  # fmt: skip
+    return labels, kept, source
+
+
+class ScoreReport:
+    """Scores fitted on logs and measured on test tasks (see :func:`score_report`).
+
+    Attributes:
+        metrics: JSON-ready dict: per score AUROC on test, ECE raw / isotonic / Platt, Platt ``a``, ``b``.
+        scorer: The fitted :class:`LearnedScorer`.
+        calibrations: ``{score_name: {"isotonic": IsotonicCalibration, "platt": PlattCalibration}}``.
+        test_scores: ``{score_name: np.ndarray}`` raw scores on the test tasks.
+        test_labels: 1 where the edge's test answer is right (checked against gold).
+    """
+
+    def __init__(self, metrics, scorer, calibrations, test_scores, test_labels) -> None:
+        self.metrics, self.scorer, self.calibrations = metrics, scorer, calibrations
+        self.test_scores, self.test_labels = test_scores, test_labels
+
+
+def _all_scores(agent, outputs: Sequence, scorer: LearnedScorer | None) -> dict[str, np.ndarray]:
+    scores = {"self_mean": self_confidence(outputs, "mean"), "self_min": self_confidence(outputs, "min")}
+    if scorer is not None:
+        scores["learned"] = scorer.predict(scorer_features(agent, outputs))
+    return scores
+
+
+def score_report(agent, test_tasks, test_outputs, scorer_tasks, calibration_tasks, cloud=None, seed=0) -> ScoreReport:
+    """Fit the learned scorer on ``scorer_tasks`` logs and calibration maps on ``calibration_tasks`` logs
+    (labels: edge call matches the cloud's), then measure every score on the test tasks (labels: gold).
+
+    If the logs hold only right (or only wrong) edge answers nothing can be fitted: ``metrics["scores"]``
+    and ``calibrations`` are then empty and ``scorer`` is None.
+
+    Example:
+        >>> # r = score_report(agent, test, agent.run(test), generate_tasks("train", 600, seed=1),
+        >>> #                  generate_tasks("validation", 300))
+        >>> # r.metrics["scores"]["self_mean"]["auroc"]
+    """
+    from netgpt_lite.edge.agent import verdicts
+
+    fit_out, cal_out = agent.run(scorer_tasks), agent.run(calibration_tasks)
+    fit_y, fit_kept, source = cloud_labels(scorer_tasks, fit_out, cloud, seed)
+    cal_y, cal_kept, _ = cloud_labels(calibration_tasks, cal_out, cloud, seed + 1)
+    fit_x = scorer_features(agent, [o for o, k in zip(fit_out, fit_kept) if k])
+    both = 0 < fit_y.sum() < len(fit_y) and 0 < cal_y.sum() < len(cal_y)  # else nothing can be fitted
+    scorer = LearnedScorer(seed=seed).fit(fit_x, fit_y) if both else None
+    cal_scores = _all_scores(agent, [o for o, k in zip(cal_out, cal_kept) if k], scorer)
+    test_scores = _all_scores(agent, test_outputs, scorer)
+    test_y = np.array([v.correct for v in verdicts(test_tasks, test_outputs)], dtype=int)
+    metrics = {"label_source": source, "n_scorer_logs": len(fit_y), "n_calibration_logs": len(cal_y),
+               "n_test": len(test_y), "test_exact_match": float(test_y.mean()), "scores": {}}  # fmt: skip
+    calibrations = {}
+    for name in SCORE_NAMES if both else ():
+        iso = IsotonicCalibration().fit(cal_scores[name], cal_y)
+        platt = PlattCalibration().fit(cal_scores[name], cal_y)
+        calibrations[name] = {"isotonic": iso, "platt": platt}
+        s = test_scores[name]
+        metrics["scores"][name] = {
+            "auroc": auroc(s, test_y) if 0 < test_y.sum() < len(test_y) else float("nan"),
+            "ece_raw": expected_calibration_error(s, test_y),
+            "ece_isotonic": expected_calibration_error(iso.predict(s), test_y),
+            "ece_platt": expected_calibration_error(platt.predict(s), test_y),
+            "platt_a": platt.a,
+            "platt_b": platt.b,
+        }
+    return ScoreReport(metrics, scorer, calibrations, test_scores, test_y)
+
+
+def evaluate_edge(agent, split: str = "test", n: int = 600, seed: int = 0, n_logs: int = 600) -> dict:
+    """What ``netgpt-lite eval-edge`` prints: accuracy of the edge on ``n`` tasks of ``split`` and the
+    AUROC / ECE of every score, the scorer fitted on ``n_logs`` train and ``n_logs // 2`` validation logs.
+
+    The logs use task seed ``seed + 1`` so that they never repeat the SFT data (drawn with seed 0 by
+    ``train-edge``) nor, for ``split="validation"``, the evaluated tasks themselves.
+    """
+    from netgpt_lite.edge.agent import accuracy_report
+    from netgpt_lite.tasks.generate import generate_tasks
+
+    if n < 2 or n_logs < 10:
+        raise ValueError(f"n must be >= 2 and n_logs >= 10, got n={n}, n_logs={n_logs}")
+    tasks = generate_tasks(split, n, seed=seed)
+    outputs = agent.run(tasks)
+    report = score_report(agent, tasks, outputs, generate_tasks("train", n_logs, seed=seed + 1),
+                          generate_tasks("validation", n_logs // 2, seed=seed + 1), seed=seed)  # fmt: skip
+    return {"split": split, "seed": seed, "accuracy": accuracy_report(tasks, outputs), **report.metrics}

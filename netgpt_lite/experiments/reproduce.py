@@ -1,0 +1,334 @@
+"""``netgpt-lite reproduce``: run experiments E1-E6 and write ``results.json`` plus a static HTML report.
+
+Each experiment calls the library function that owns it (nothing is re-implemented here):
+
+* **E1** quality-cost frontiers per regime: :func:`netgpt_lite.routing.simulator.frontier_grid` (the
+  fixed-threshold sweep) and :func:`netgpt_lite.frontier.operating_points` (every policy) at each
+  regime's nominal network state, plus the anchors' sweep metrics (APGR, CPT, AIQ) from E3.
+* **E2** tau* and offload rate against bandwidth, RTT and price for FuncDyn and PolicyNet
+  (:func:`netgpt_lite.frontier.fallback_share`), and utility against tau at one state (its local maxima counted:
+  the theory's single maximum holds for a smooth calibration map, an empirical table is jagged).
+* **E3** the main table, policies x regimes x pricing, mean +- std over seeds
+  (:func:`netgpt_lite.frontier.main_table`).
+* **E4** offload rate over synergy rounds with success, schema-valid rate and KL-to-SFT, and the gain
+  decomposition (:func:`netgpt_lite.synergy.loop.run_synergy`, :func:`~netgpt_lite.synergy.loop.write_summary`).
+* **E5** RL ablations (:func:`netgpt_lite.rl.run_ablation`).
+* **E6** scorer refresh on vs off: a second synergy run with ``scorer_refresh_every=0``.
+
+``results.json`` carries a manifest (command, seed, versions, start/end time, wall time, peak memory,
+fast or full).  The report is one HTML file with plotly.js inlined once, so it opens offline.
+
+Example:
+    $ netgpt-lite reproduce --out runs/repro --fast
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import html
+import json
+import platform
+import resource
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class ReproduceConfig:
+    """Sizes of the experiments (``fast`` shrinks data and steps, never the experiments themselves).
+
+    Attributes:
+        fast: the fast preset (CI, the book's fast mode) instead of the full one.
+        seeds: evaluation seeds of E3 (>= 1; the book reports >= 3) and E5.
+        n_test, n_logs: tasks in the test / log proposal tables (chapter 5).
+        n_requests: requests per evaluation stream (E3).
+        policynet_epochs: PolicyNet training epochs.
+        rl_steps, rl_eval: RL steps and evaluation tasks per E5 run.
+        synergy_rounds, synergy_requests: rounds and requests per round of E4/E6.
+        synergy_eval: held-out evaluation requests and labelled calibration tasks of E4/E6.
+        seed: the run's base seed.
+    """
+
+    fast: bool = False
+    seeds: tuple[int, ...] = (0, 1, 2)
+    n_test: int = 300
+    n_logs: int = 300
+    n_requests: int = 2000
+    policynet_epochs: int = 400
+    rl_steps: int = 10
+    rl_eval: int = 100
+    synergy_rounds: int = 4
+    synergy_requests: int = 300
+    synergy_eval: int = 300
+    seed: int = 0
+    regimes: tuple[str, ...] = ("5g_good", "4g", "congested", "satellite", "near_outage")
+    pricings: tuple[str, ...] = ("flat", "peak_offpeak", "surge")
+    extra: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.seeds or any(s < 0 for s in self.seeds):
+            raise ValueError(f"seeds must be a non-empty tuple of integers >= 0; got {self.seeds}")
+        for name in ("n_test", "n_logs", "n_requests", "policynet_epochs", "rl_steps", "rl_eval",
+                     "synergy_rounds", "synergy_requests", "synergy_eval"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1; got {getattr(self, name)}")
+
+    @classmethod
+    def preset(cls, fast: bool, seed: int = 0) -> ReproduceConfig:
+        """The documented fast or full preset."""
+        if not fast:
+            return cls(seed=seed)
+        return cls(fast=True, seed=seed, n_test=200, n_logs=200, n_requests=400, policynet_epochs=100,
+                   rl_steps=3, rl_eval=32, synergy_rounds=2, synergy_requests=96, synergy_eval=96)
+
+
+# --- E1 + E2: frontiers and thresholds --------------------------------------------------------------
+def _tables(cfg: ReproduceConfig):
+    """E1-E3 evaluate on the *test* split's unseen phrasings (the harder, shifted workload that the synergy
+    loop of E4 learns), with policies fitted on validation logs; chapter 5 shows the trained-for workload."""
+    from netgpt_lite.routing.tables import default_tables
+
+    return default_tables(n_test=cfg.n_test, n_logs=cfg.n_logs, seed=cfg.seed, eval_split="test")
+
+
+def run_e1(cfg: ReproduceConfig, test_table, policies: dict, e3: dict) -> dict:
+    """E1: fixed-threshold sweep and policy operating points at each regime's nominal state."""
+    from netgpt_lite.network.state import REGIMES
+    from netgpt_lite.routing.explorer import operating_points
+    from netgpt_lite.routing.simulator import frontier_grid
+
+    taus = np.linspace(0.0, 1.0, 41)
+    out = {}
+    for regime in cfg.regimes:
+        z = REGIMES[regime]
+        grid = frontier_grid(test_table, z.bandwidth_mbps, z.rtt_ms, taus)
+        out[regime] = {
+            "sweep": {k: grid[k].reshape(-1).tolist() for k in ("success", "cost_usd", "offload", "utility")},
+            "points": operating_points(test_table, policies, z.bandwidth_mbps, z.rtt_ms),
+            "sweep_metrics": e3.get(f"{regime}/flat", {}).get("sweep", {}),
+        }
+    return out
+
+
+def run_e2(cfg: ReproduceConfig, test_table, policies: dict) -> dict:
+    """E2: FuncDyn's and PolicyNet's thresholds and offload rates against bandwidth, RTT and price."""
+    from netgpt_lite.routing.explorer import fallback_share
+    from netgpt_lite.routing.policies import RoutingContext
+    from netgpt_lite.routing.simulator import frontier_grid
+
+    n_in, req = float(np.median(test_table.cloud_input_tokens)), float(np.median(test_table.request_bytes))
+    axes = {"bandwidth_mbps": np.geomspace(0.05, 500, 40), "rtt_ms": np.geomspace(10, 3000, 40),
+            "price_multiplier": np.geomspace(0.25, 8, 40)}
+    base = {"bandwidth_mbps": 30.0, "rtt_ms": 60.0, "price_multiplier": 1.0}
+    out = {}
+    for axis, values in axes.items():
+        state = {k: np.full(values.size, v) for k, v in base.items()}
+        state[axis] = values
+        ctx = RoutingContext(np.zeros(values.size), state["bandwidth_mbps"], state["rtt_ms"],
+                             0.003 * state["price_multiplier"], 0.015 * state["price_multiplier"], n_in, req, 0.0)
+        curves = {}
+        for name in ("funcdyn", "policynet"):
+            tau = np.clip(policies[name].thresholds(ctx), 0.0, 1.0)
+            curves[name] = {"threshold": tau.tolist(), "offload": fallback_share(test_table.edge_score, tau).tolist()}
+        out[axis] = {"x": values.tolist(), "curves": curves,
+                     "funcdyn_monotone": bool(_monotone(curves["funcdyn"]["threshold"], axis))}
+    taus = np.linspace(0.0, 1.0, 101)
+    utility = frontier_grid(test_table, base["bandwidth_mbps"], base["rtt_ms"], taus)["utility"].reshape(-1)
+    peaks = int(np.sum((utility[1:-1] > utility[:-2]) & (utility[1:-1] >= utility[2:])))
+    out["utility_vs_threshold"] = {"threshold": taus.tolist(), "utility": utility.tolist(), "n_local_maxima": peaks,
+                                   "best_threshold": float(taus[int(np.argmax(utility))])}
+    return out
+
+
+def _monotone(tau, axis: str) -> bool:
+    d = np.diff(np.asarray(tau))
+    return bool((d >= -1e-9).all() if axis == "bandwidth_mbps" else (d <= 1e-9).all())
+
+
+# --- E3, E5, E4 + E6 ----------------------------------------------------------------------------------
+def run_e3(cfg: ReproduceConfig, test_table, log_table) -> tuple[dict, dict]:
+    from netgpt_lite.experiments.frontier import main_table, table_rows
+
+    results, fitted = main_table(test_table, log_table, cfg.regimes, cfg.pricings, seeds=cfg.seeds,
+                                 n_requests=cfg.n_requests, n_logs=max(cfg.n_requests, 1000),
+                                 policynet_epochs=cfg.policynet_epochs)
+    return {"cells": results, "rows": table_rows(results)}, fitted
+
+
+def run_e5(cfg: ReproduceConfig) -> dict:
+    from netgpt_lite.experiments.rl_ablation import run_ablation
+    from netgpt_lite.rl.minimal import RLSettings
+
+    settings = RLSettings(steps=cfg.rl_steps, seed=cfg.seed)
+    seeds = cfg.seeds[:1] if cfg.fast else cfg.seeds
+    return run_ablation(settings=settings, seeds=seeds, n_prompts=max(64, 8 * cfg.rl_steps), n_eval=cfg.rl_eval,
+                        eval_every=max(1, cfg.rl_steps // 4))
+
+
+def run_e4_e6(cfg: ReproduceConfig, out_dir: Path) -> dict:
+    """E4 (scorer refreshed every round) and E6 (never refreshed).  Both settings act identically up to
+    round 1, so the refresh-off run is forked from the refresh-on run there (:func:`synergy.fork_run`)."""
+    from netgpt_lite.synergy.loop import fork_run, read_state, run_synergy
+    from netgpt_lite.synergy.stages import synergy_config, write_summary
+
+    base = synergy_config(fast=cfg.fast, rounds=cfg.synergy_rounds, requests_per_round=cfg.synergy_requests,
+                          eval_requests=cfg.synergy_eval, calibration_tasks=cfg.synergy_eval, seed=cfg.seed)
+    on_cfg, off_cfg = (dataclasses.replace(base, scorer_refresh_every=k) for k in (1, 0))
+    on = run_synergy(on_cfg, out_dir / "synergy_refresh_on", resume=True, progress=True)
+    if read_state(out_dir / "synergy_refresh_off") is None:
+        fork_run(on.out_dir, out_dir / "synergy_refresh_off", at_round=1, config=off_cfg)
+    off = run_synergy(off_cfg, out_dir / "synergy_refresh_off", resume=True, progress=True)
+    return {"refresh_on": write_summary(on), "refresh_off": write_summary(off)}
+
+
+# --- the whole thing -----------------------------------------------------------------------------------
+def manifest(cfg: ReproduceConfig, started: float) -> dict:
+    """Command, seed, versions, times, peak memory and the mode of this run."""
+    import datasets
+    import plotly
+    import sklearn
+    import torch
+    import transformers
+    import trl
+
+    import netgpt_lite
+
+    peak_kb = max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+                  resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+    return {
+        "command": " ".join(["netgpt-lite", *sys.argv[1:]]) if sys.argv and "netgpt" in sys.argv[0] else None,
+        "mode": "fast" if cfg.fast else "full", "seed": cfg.seed, "config": dataclasses.asdict(cfg),
+        "started_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
+        "finished_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "wall_s": round(time.time() - started, 1), "peak_rss_mb": round(peak_kb / 1024, 1),
+        "versions": {"netgpt_lite": netgpt_lite.__version__, "python": platform.python_version(),
+                     "numpy": np.__version__, "torch": torch.__version__, "transformers": transformers.__version__,
+                     "trl": trl.__version__, "datasets": datasets.__version__, "sklearn": sklearn.__version__,
+                     "plotly": plotly.__version__},
+        "machine": {"platform": platform.platform(), "cpus": __import__("os").cpu_count()},
+    }
+
+
+def run_experiments(cfg: ReproduceConfig, out_dir: str | Path, progress: bool = True) -> dict:
+    """Run E1-E6 with ``cfg`` (synergy runs go to ``out_dir/synergy_*`` and resume if rerun); JSON-able results."""
+    from tqdm.auto import tqdm
+
+    from netgpt_lite.synergy.loop import atomic_write_json
+
+    started, out, results, timings = time.time(), Path(out_dir), {}, {}
+    out.mkdir(parents=True, exist_ok=True)
+    bar = tqdm(["tables", "E3", "E1", "E2", "E4+E6", "E5"], desc="reproduce", disable=not progress)
+    for step in bar:
+        bar.set_postfix_str(step)
+        t0 = time.time()
+        if step == "tables":
+            log_table, test_table = _tables(cfg)
+            results["tables"] = {"test_source": test_table.source, "log_source": log_table.source}
+        elif step == "E3":
+            results["E3"], fitted = run_e3(cfg, test_table, log_table)
+            policies = fitted[cfg.seeds[0]]
+        elif step == "E1":
+            results["E1"] = run_e1(cfg, test_table, policies, results["E3"]["cells"])
+        elif step == "E2":
+            results["E2"] = run_e2(cfg, test_table, policies)
+        elif step == "E5":  # the longest step: its result is kept in out_dir and reused if the run is repeated
+            cached = out / "E5.json"
+            config_json = json.loads(json.dumps(dataclasses.asdict(cfg)))  # tuples -> lists, as read back
+            same = cached.exists() and json.loads(cached.read_text()).get("config") == config_json
+            if same:  # reused: report the time it took when it was computed
+                payload = json.loads(cached.read_text())
+                timings["E5 (reused from E5.json, computed in)"] = payload.get("seconds")
+            else:
+                payload = {"config": dataclasses.asdict(cfg), "E5": run_e5(cfg), "seconds": round(time.time() - t0, 1)}
+                atomic_write_json(cached, json.loads(json.dumps(payload, default=_jsonable)))
+            results["E5"] = payload["E5"]
+        else:
+            synergy = run_e4_e6(cfg, out)
+            results["E4"], results["E6"] = synergy["refresh_on"], {k: v["rounds"] for k, v in synergy.items()}
+            on_s, off_s = (synergy[k]["seconds_per_round"] for k in ("refresh_on", "refresh_off"))
+            timings["E4+E6 (sum of the synergy rounds' seconds)"] = round(sum(on_s) + sum(off_s[1:]), 1)  # fork
+        timings[step] = round(time.time() - t0, 1)
+    results["manifest"] = {**manifest(cfg, started), "seconds_per_step": timings}
+    return json.loads(json.dumps(results, default=_jsonable))
+
+
+def reproduce(out_dir: str | Path, fast: bool = False, seed: int = 0, progress: bool = True) -> dict:
+    """Run E1-E6 (:func:`run_experiments` with the fast or full preset); write ``results.json`` and
+    ``report.html`` into ``out_dir``; return the results."""
+    from netgpt_lite.synergy.loop import atomic_write_json
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    results = run_experiments(ReproduceConfig.preset(fast, seed), out, progress)
+    atomic_write_json(out / "results.json", results)
+    write_report(results, out / "report.html")
+    return results
+
+
+def _jsonable(value):
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    return str(value)
+
+
+# --- the static HTML report ------------------------------------------------------------------------------
+def report_figures(results: dict) -> dict:
+    """Title -> Plotly figure for every experiment in ``results`` (pure: reads numbers, draws)."""
+    from netgpt_lite.viz.rl import ablation_figure
+    from netgpt_lite.viz.routing import frontier_figure, threshold_curves_figure
+    from netgpt_lite.viz.synergy import decomposition_figure, refresh_figure, rounds_figure
+    from netgpt_lite.viz.threshold import utility_vs_threshold_figure
+
+    figs = {}
+    e1 = results["E1"]
+    figs["E1 quality-cost frontiers"] = frontier_figure({r: v["sweep"] for r, v in e1.items()},
+                                                        {r: v["points"] for r, v in e1.items()})
+    for axis, label in (("bandwidth_mbps", "bandwidth (Mbps)"), ("rtt_ms", "RTT (ms)"), ("price_multiplier", "price x")):
+        curves = results["E2"][axis]["curves"]
+        figs[f"E2 threshold vs {label}"] = threshold_curves_figure(
+            results["E2"][axis]["x"], {n: c["threshold"] for n, c in curves.items()}, label)
+        figs[f"E2 offload vs {label}"] = threshold_curves_figure(
+            results["E2"][axis]["x"], {n: c["offload"] for n, c in curves.items()}, label, y_title="offload rate")
+    u = results["E2"]["utility_vs_threshold"]
+    figs["E2 utility vs threshold"] = utility_vs_threshold_figure(
+        np.array(u["threshold"]), {"4G-like state": np.array(u["utility"])}, {"4G-like state": u["best_threshold"]})
+    figs["E4 synergy rounds"] = rounds_figure(results["E4"]["rounds"])
+    figs["E4 gain decomposition"] = decomposition_figure(results["E4"]["decomposition"])
+    figs["E5 RL ablations"] = ablation_figure(results["E5"])
+    figs["E6 scorer refresh"] = refresh_figure(results["E6"])
+    return figs
+
+
+def _table_html(rows: list[dict]) -> str:
+    if not rows:
+        return ""
+    head = "".join(f"<th>{html.escape(str(k))}</th>" for k in rows[0])
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in r.values()) + "</tr>" for r in rows)
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def write_report(results: dict, path: str | Path) -> Path:
+    """One self-contained HTML page (plotly.js inlined once) with every figure and the E3 table."""
+    from plotly.offline import get_plotlyjs
+
+    m = results["manifest"]
+    parts = [f"<h1>netgpt-lite: experiments E1-E6 ({m['mode']} mode)</h1>",
+             f"<p>Computed {html.escape(m['finished_utc'])} in {m['wall_s']} s, peak memory {m['peak_rss_mb']} MB; "
+             f"tables: {html.escape(str(results['tables']))}.</p>"]
+    for title, fig in report_figures(results).items():
+        parts.append(f"<h2>{html.escape(title)}</h2>" + fig.to_html(full_html=False, include_plotlyjs=False))
+    parts.append("<h2>E3 main table (mean ± std over seeds)</h2>" + _table_html(results["E3"]["rows"]))
+    parts.append("<h2>Manifest</h2><pre>" + html.escape(json.dumps(m, indent=1)) + "</pre>")
+    page = ("<!DOCTYPE html><html><head><meta charset='utf-8'><title>netgpt-lite results</title>"
+            "<style>body{font-family:sans-serif;max-width:1100px;margin:auto}table{border-collapse:collapse;"
+            "font-size:12px}td,th{border:1px solid #ccc;padding:2px 6px}</style>"
+            f"<script type='text/javascript'>{get_plotlyjs()}</script></head><body>{''.join(parts)}</body></html>")
+    path = Path(path)
+    path.write_text(page, encoding="utf-8")
+    return path

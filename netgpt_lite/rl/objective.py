@@ -1,0 +1,307 @@
+"""The SFT-anchored RL objective as pure torch functions (chapter 6).
+
+Per completion token, the loss the edge model minimises is
+
+    loss = clipped_pg + beta * reverse_kl(pi_theta || pi_ref) + gamma * forward_kl(pi_SFT || pi_theta)
+
+* ``clipped_pg`` is PPO's clipped surrogate with GRPO's group-normalised advantages
+  ``A_i = (r_i - mean(r_group)) / (std(r_group) + eps)``;
+* ``reverse_kl`` is estimated on the policy's own samples with Schulman's k1, k2 or k3
+  (``log_r = log pi_ref(y) - log pi_theta(y)``: k1 = -log_r, k2 = log_r**2 / 2, k3 = exp(log_r) - 1 - log_r);
+  it keeps the policy inside a trust region around the anchor (mode-seeking);
+* ``forward_kl`` is estimated on SFT-side tokens (cloud answers or samples of pi_SFT): the cross-entropy of
+  pi_theta on them minus the SFT entropy, whose gradient is exactly the cross-entropy gradient (mass-covering).
+
+Every function here works on tensors of log-probabilities, so the same code serves the from-scratch loop and
+the TRL trainer in :mod:`netgpt_lite.rl`.  Shapes follow the convention ``[batch, seq]`` for per-token values
+(``batch`` completions, ``seq`` completion positions) with a 0/1 ``mask`` of the same shape for padding.
+It follows PPO (Schulman et al., 2017), GRPO (Shao et al., 2024) and TRL's ``GRPOTrainer`` ("grpo" loss).
+
+Example:
+    >>> import torch
+    >>> from netgpt_lite.rl.objective import group_advantages
+    >>> group_advantages(torch.tensor([1.0, 0.0, 1.0, 1.0, 1.0, 1.0]), group_size=3).round(decimals=2)
+    tensor([ 0.5800, -1.1500,  0.5800,  0.0000,  0.0000,  0.0000])
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # torch is imported inside functions: importing this module stays cheap
+    import torch
+
+KL_ESTIMATORS = ("k1", "k2", "k3")
+
+
+@dataclass(frozen=True)
+class AnchoredRLSettings:
+    """Weights of the SFT-anchored objective.
+
+    Attributes:
+        epsilon: clip range of the probability ratio, in (0, 1): the ratio may move to [1 - eps, 1 + eps].
+        beta: weight of the reverse KL(pi_theta || pi_ref) trust-region term, >= 0 (0 switches it off).
+        gamma: weight of the forward KL(pi_SFT || pi_theta) anchor on SFT-side tokens, >= 0 (0 switches it off).
+        kl_estimator: which per-token estimator of the reverse KL to use: "k1", "k2" or "k3" (TRL uses k3).
+
+    Example:
+        >>> AnchoredRLSettings(epsilon=0.2, beta=0.04, gamma=0.1).gamma
+        0.1
+    """
+
+    epsilon: float = 0.2
+    beta: float = 0.04
+    gamma: float = 0.1
+    kl_estimator: str = "k3"
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.epsilon < 1.0:
+            raise ValueError(
+                f"epsilon must be in (0, 1), got {self.epsilon}; 0.1-0.3 is usual (PPO and GRPO use 0.2)"
+            )
+        if not self.beta >= 0.0:
+            raise ValueError(f"beta must be >= 0, got {self.beta}; use 0 to switch the reverse-KL term off")
+        if not self.gamma >= 0.0:
+            raise ValueError(
+                f"gamma must be >= 0, got {self.gamma}; use 0 to switch the forward-KL anchor off"
+            )
+        if self.kl_estimator not in KL_ESTIMATORS:
+            raise ValueError(f"kl_estimator must be one of {KL_ESTIMATORS}, got {self.kl_estimator!r}")
+
+
+# --- advantages -------------------------------------------------------------------------------------
+def group_advantages(rewards: torch.Tensor, group_size: int, eps: float = 1e-4) -> torch.Tensor:
+    """GRPO advantages: each reward minus its group's mean, divided by the group's std (+ eps).
+
+    Args:
+        rewards: ``[n_groups * group_size]`` rewards, the completions of one prompt next to each other.
+        group_size: completions sampled per prompt (G).
+        eps: added to the std so a zero-variance group gives zero advantages instead of 0/0.
+
+    Returns:
+        ``[n_groups * group_size]`` advantages (zero for every member of a group whose rewards are all equal).
+    """
+    if group_size < 2 or rewards.numel() % group_size:
+        raise ValueError(
+            f"group_size must be >= 2 and divide the {rewards.numel()} rewards, got {group_size}"
+        )
+    grouped = rewards.reshape(-1, group_size)  # [n_groups, G]
+    mean = grouped.mean(dim=1, keepdim=True)
+    std = grouped.std(dim=1, keepdim=True)  # unbiased, as in TRL
+    return ((grouped - mean) / (std + eps)).reshape(-1)
+
+
+def baseline_advantages(rewards: torch.Tensor, baseline: torch.Tensor | float) -> torch.Tensor:
+    """REINFORCE-with-baseline advantages ``r - b`` (e.g. b = a running mean of the reward)."""
+    return rewards - baseline
+
+
+def zero_variance_fraction(rewards: torch.Tensor, group_size: int) -> float:
+    """Fraction of groups whose rewards are all equal: they carry no GRPO learning signal."""
+    grouped = rewards.reshape(-1, group_size)
+    return float((grouped.max(dim=1).values == grouped.min(dim=1).values).float().mean())
+
+
+# --- reductions -----------------------------------------------------------------------------------------
+def sequence_mean(per_token: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """GRPO's reduction: mean over each completion's real tokens, then mean over completions.
+
+    Args:
+        per_token: ``[batch, seq]`` values.
+        mask: ``[batch, seq]`` 1 for real completion tokens, 0 for padding.
+    """
+    mask = mask.to(per_token.dtype)
+    per_sequence = (per_token * mask).sum(dim=-1) / mask.sum(dim=-1).clamp(min=1.0)  # [batch]
+    return per_sequence.mean()
+
+
+def token_mean(per_token: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mean over all real tokens of the batch (``[batch, seq]`` in, scalar out)."""
+    mask = mask.to(per_token.dtype)
+    return (per_token * mask).sum() / mask.sum().clamp(min=1.0)
+
+
+# --- the three terms ------------------------------------------------------------------------------------
+def clipped_pg_per_token(
+    logp_new: torch.Tensor, logp_old: torch.Tensor, advantages: torch.Tensor, epsilon: float
+) -> torch.Tensor:
+    """PPO's clipped surrogate, negated so that lower is better.
+
+    ``-min(ratio * A, clip(ratio, 1 - eps, 1 + eps) * A)`` with ``ratio = pi_theta / pi_old`` per token.  Once the
+    ratio has left the clip region in the direction the advantage pushes it, the gradient is zero.
+
+    Args:
+        logp_new: ``[batch, seq]`` log pi_theta(y_t | ...) of the sampled tokens (with gradient).
+        logp_old: ``[batch, seq]`` the same under the policy that sampled them (no gradient).
+        advantages: ``[batch]`` one advantage per completion (or ``[batch, seq]``).
+        epsilon: clip range in (0, 1).
+    """
+    import torch
+
+    if advantages.dim() == 1:
+        advantages = advantages.unsqueeze(1)  # [batch, 1] broadcasts over seq
+    ratio = (logp_new - logp_old.detach()).exp()
+    clipped = ratio.clamp(1.0 - epsilon, 1.0 + epsilon)
+    return -torch.minimum(ratio * advantages, clipped * advantages)
+
+
+def kl_per_token(logp_theta: torch.Tensor, logp_ref: torch.Tensor, estimator: str = "k3") -> torch.Tensor:
+    """Schulman's per-sample estimators of KL(pi_theta || pi_ref) on tokens sampled from pi_theta.
+
+    With ``log_r = log pi_ref(y) - log pi_theta(y)``: k1 = -log_r (unbiased, can be negative),
+    k2 = log_r**2 / 2 (biased, low variance, >= 0), k3 = exp(log_r) - 1 - log_r (unbiased, >= 0).
+
+    Args:
+        logp_theta: ``[batch, seq]`` log-probs of the sampled tokens under the policy.
+        logp_ref: ``[batch, seq]`` their log-probs under the anchor (reference or old policy).
+        estimator: "k1", "k2" or "k3".
+
+    Example:
+        >>> import torch
+        >>> kl_per_token(torch.tensor([-1.0]), torch.tensor([-1.0]), "k3")
+        tensor([0.])
+    """
+    log_r = logp_ref - logp_theta
+    if estimator == "k1":
+        return -log_r
+    if estimator == "k2":
+        return 0.5 * log_r**2
+    if estimator == "k3":
+        return log_r.exp() - 1.0 - log_r
+    raise ValueError(f"estimator must be one of {KL_ESTIMATORS}, got {estimator!r}")
+
+
+def forward_kl_per_token(logp_theta_on_sft: torch.Tensor, logp_sft_on_sft: torch.Tensor) -> torch.Tensor:
+    """Per-token estimate of KL(pi_SFT || pi_theta) on tokens drawn from the SFT side.
+
+    ``log pi_SFT(y) - log pi_theta(y)`` = cross-entropy of pi_theta on y minus the SFT "entropy" of y.  The second
+    part has no gradient in theta, so the gradient equals the cross-entropy (SFT) gradient on those tokens.
+
+    Args:
+        logp_theta_on_sft: ``[batch, seq]`` log pi_theta of SFT-side tokens (with gradient).
+        logp_sft_on_sft: ``[batch, seq]`` log pi_SFT of the same tokens (no gradient).
+    """
+    return logp_sft_on_sft.detach() - logp_theta_on_sft
+
+
+def exact_kl(logits_p: torch.Tensor, logits_q: torch.Tensor) -> torch.Tensor:
+    """Exact KL(p || q) summed over the last (vocabulary) axis: ``[..., vocab]`` logits in, ``[...]`` out."""
+    logp = logits_p.log_softmax(dim=-1)
+    logq = logits_q.log_softmax(dim=-1)
+    return (logp.exp() * (logp - logq)).sum(dim=-1)
+
+
+def entropy_from_logits(logits: torch.Tensor) -> torch.Tensor:
+    """Entropy of the softmax over the last axis (nats): ``[..., vocab]`` in, ``[...]`` out."""
+    logp = logits.log_softmax(dim=-1)
+    return -(logp.exp() * logp).sum(dim=-1)
+
+
+def completion_logprobs(model, prompt_ids, prompt_mask, completion_ids, completion_mask, temperature=1.0):
+    """Log-prob and entropy of every completion token under ``model``: two ``[B, T]`` tensors.
+
+    Logits are divided by the sampling temperature, as TRL does, so old/new/ref log-probs match sampling.
+    """
+    import torch
+
+    ids = torch.cat([prompt_ids, completion_ids], dim=1)  # [B, P + T]
+    mask = torch.cat([prompt_mask, completion_mask], dim=1)
+    n_prompt = prompt_ids.shape[1]
+    logits = model(input_ids=ids, attention_mask=mask).logits[:, n_prompt - 1 : -1] / temperature  # [B, T, V]
+    logp = logits.log_softmax(-1).gather(-1, completion_ids.unsqueeze(-1)).squeeze(-1)  # [B, T]
+    return logp, entropy_from_logits(logits.detach())
+
+
+# --- the composite loss -----------------------------------------------------------------------------------
+def anchored_loss(
+    logp_new: torch.Tensor,
+    logp_old: torch.Tensor,
+    logp_ref: torch.Tensor | None,
+    advantages: torch.Tensor,
+    mask: torch.Tensor,
+    settings: AnchoredRLSettings,
+    logp_theta_on_sft: torch.Tensor | None = None,
+    logp_sft_on_sft: torch.Tensor | None = None,
+    sft_mask: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, dict[str, float]]:
+    """clipped_pg + beta * reverse_kl + gamma * forward_kl, each reduced GRPO-style over its own tokens.
+
+    Args:
+        logp_new, logp_old, mask: ``[batch, seq]`` policy and sampling-policy log-probs of sampled completions.
+        logp_ref: ``[batch, seq]`` the anchor's log-probs of the same tokens (needed when ``beta > 0``).
+        advantages: ``[batch]`` (e.g. from :func:`group_advantages`).
+        settings: epsilon, beta, gamma and the reverse-KL estimator.
+        logp_theta_on_sft, logp_sft_on_sft, sft_mask: ``[batch_sft, seq_sft]`` SFT-side tokens under
+            pi_theta and pi_SFT (needed when ``gamma > 0``).
+
+    Returns:
+        ``(loss, stats)``: the scalar loss to minimise and the value of each term (floats, for logging).
+    """
+    pg = sequence_mean(clipped_pg_per_token(logp_new, logp_old, advantages, settings.epsilon), mask)
+    loss, stats = pg, {"clipped_pg": float(pg.detach())}
+    if settings.beta > 0:
+        if logp_ref is None:
+            raise ValueError("logp_ref is required when beta > 0 (set beta=0 to drop the reverse-KL term)")
+        reverse = sequence_mean(kl_per_token(logp_new, logp_ref.detach(), settings.kl_estimator), mask)
+        loss = loss + settings.beta * reverse
+        stats["reverse_kl"] = float(reverse.detach())
+    if settings.gamma > 0:
+        if logp_theta_on_sft is None or logp_sft_on_sft is None or sft_mask is None:
+            raise ValueError("SFT-side log-probs and mask are required when gamma > 0 (or set gamma=0)")
+        forward = sequence_mean(forward_kl_per_token(logp_theta_on_sft, logp_sft_on_sft), sft_mask)
+        loss = loss + settings.gamma * forward
+        stats["forward_kl"] = float(forward.detach())
+    stats["loss"] = float(loss.detach())
+    return loss, stats
+
+
+# --- a 3-token toy: mode-seeking versus mass-covering -------------------------------------------------------
+def unimodal_q(center: torch.Tensor, log_width: torch.Tensor, n_tokens: int) -> torch.Tensor:
+    """A one-bump distribution over ``n_tokens`` tokens: softmax of ``-(k - center)**2 / (2 width**2)``."""
+    import torch
+
+    k = torch.arange(n_tokens, dtype=center.dtype)
+    return torch.softmax(-((k - center) ** 2) / (2 * log_width.exp() ** 2), dim=0)
+
+
+def fit_unimodal(
+    p: list[float], direction: str, steps: int = 400, lr: float = 0.05, seed: int = 0
+) -> tuple[list[float], list[float]]:
+    """Fit a one-bump q to a target p by minimising KL(p || q) ("forward") or KL(q || p) ("reverse").
+
+    Forward KL spreads q over every mode of p (mass-covering); reverse KL picks one mode (mode-seeking).
+
+    Args:
+        p: target probabilities (e.g. bimodal ``[0.495, 0.01, 0.495]``), summing to 1.
+        direction: "forward" or "reverse".
+        steps, lr: Adam steps and learning rate.
+        seed: seeds the random starting center.
+
+    Returns:
+        ``(q, losses)``: the fitted probabilities and the KL after every step.
+
+    Example:
+        >>> q, _ = fit_unimodal([0.495, 0.01, 0.495], "reverse", seed=0)
+        >>> max(q) > 0.8
+        True
+    """
+    import torch
+
+    if direction not in ("forward", "reverse"):
+        raise ValueError(f"direction must be 'forward' or 'reverse', got {direction!r}")
+    target = torch.tensor(p, dtype=torch.float64)
+    gen = torch.Generator().manual_seed(seed)
+    center = (torch.rand((), generator=gen, dtype=torch.float64) * (len(p) - 1)).requires_grad_()
+    log_width = torch.full((), -0.7, dtype=torch.float64, requires_grad=True)  # start narrow (width 0.5)
+    opt = torch.optim.Adam([center, log_width], lr=lr)
+    losses = []
+    for _ in range(steps):
+        q = unimodal_q(center, log_width, len(p)).clamp_min(1e-12)
+        first, second = (target, q) if direction == "forward" else (q, target)
+        loss = (first * (first.log() - second.log())).sum()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(float(loss.detach()))
+    return unimodal_q(center, log_width, len(p)).detach().tolist(), losses

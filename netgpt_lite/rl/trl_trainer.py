@@ -1,0 +1,143 @@
+"""SFT-anchored RL of the edge model: a from-scratch loop and a TRL ``GRPOTrainer`` subclass (chapter 6).
+
+Both optimise the composite objective of :mod:`netgpt_lite.rl.objective`,
+``clipped_pg + beta * reverse_kl + gamma * forward_kl``, starting from the SFT edge model.
+:func:`train_minimal` is one readable loop (CleanRL-style: sample a group per prompt, reward with the
+chapter-3 checker, group-normalise, score old/ref log-probs, a few clipped updates); :func:`train_trl` runs TRL's ``GRPOTrainer`` (scales to real models and GPUs with accelerate) with ``gamma * forward_kl`` on
+SFT-side examples added to its loss (:func:`anchored_grpo_trainer_class`).  Prompts and logged cloud answers
+are ``datasets.Dataset`` objects (:func:`rl_dataset`); the reward is :func:`netgpt_lite.tasks.checker.reward`.
+
+Example:
+    >>> settings = RLSettings(steps=2, prompts_per_step=2, group_size=4)
+    >>> settings.objective.beta, settings.objective.gamma
+    (0.04, 0.1)
+    >>> # model, history = train_minimal(model, tokenizer, prompts, sft_examples, settings)  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+
+from netgpt_lite.rl.minimal import RLSettings, encode_pairs, judge
+from netgpt_lite.rl.objective import (
+    completion_logprobs,
+    kl_per_token,
+    token_mean,
+)
+
+
+# --- the TRL trainer ---------------------------------------------------------------------------------
+def exact_match_reward(completions, tools, gold, **kwargs) -> list[float]:
+    """TRL reward function: 1.0 for an exact tool_call, else 0.0 (logged with weight 0)."""
+    return judge(list(completions), list(tools), list(gold))["exact_match"].tolist()
+
+
+def schema_valid_reward(completions, tools, gold, **kwargs) -> list[float]:
+    """TRL reward function: 1.0 for a schema-valid tool_call, else 0.0 (logged with weight 0)."""
+    return judge(list(completions), list(tools), list(gold))["schema_valid"].tolist()
+
+
+def to_grpo_config(settings: RLSettings, output_dir: str):
+    """TRL ``GRPOConfig`` for these settings: the one place the settings meet TRL (ML.md pitfalls 1-4)."""
+    from trl import GRPOConfig
+
+    from netgpt_lite.runtime import torch_device
+
+    on_cpu = torch_device(settings.device) == "cpu"
+    batch = settings.prompts_per_step * settings.group_size
+    return GRPOConfig(
+        output_dir=output_dir, max_steps=settings.steps * settings.updates_per_step,
+        per_device_train_batch_size=batch, steps_per_generation=1, num_generations=settings.group_size,
+        num_iterations=settings.updates_per_step, learning_rate=settings.learning_rate, lr_scheduler_type="constant",
+        max_grad_norm=settings.max_grad_norm, temperature=settings.temperature, top_k=0, top_p=1.0,
+        max_completion_length=settings.max_completion_tokens, beta=settings.objective.beta,
+        epsilon=settings.objective.epsilon, loss_type="grpo", scale_rewards="group",
+        reward_weights=[1.0, 0.0, 0.0], seed=settings.seed, data_seed=settings.seed,
+        bf16=not on_cpu, use_cpu=on_cpu, activation_checkpointing=False, logging_steps=settings.updates_per_step,
+        save_strategy="no", report_to="none", disable_tqdm=True, log_level="warning", dataloader_num_workers=0,
+    )  # fmt: skip
+
+
+def anchored_grpo_trainer_class():
+    """``AnchoredGRPOTrainer``: TRL's ``GRPOTrainer`` plus ``gamma * forward_kl(pi_SFT || pi_theta)``.
+
+    The class is built on first call because ``import trl`` takes ~10 s.  Extra constructor arguments:
+    ``sft_examples`` (a :func:`rl_dataset`), ``gamma``, ``sft_batch_size``, ``seed``.
+    """
+    import torch
+    from trl import GRPOTrainer
+
+    from netgpt_lite.rl.objective import forward_kl_per_token, sequence_mean
+
+    class AnchoredGRPOTrainer(GRPOTrainer):
+        def __init__(self, *args, sft_examples, gamma: float, sft_batch_size: int = 16, seed: int = 0, **kwargs):
+            super().__init__(*args, **kwargs)
+            self.sft_examples, self.gamma, self.sft_batch_size = sft_examples, gamma, sft_batch_size
+            self._sft_rng = np.random.default_rng(seed)
+            # the SFT model: TRL's reference when beta > 0, else a frozen copy of the starting policy
+            self.sft_model = self.ref_model if self.ref_model is not None else copy.deepcopy(self.model)
+            self.sft_model.eval().requires_grad_(False)
+
+        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+            loss = super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+            mode = "train" if model.training else "eval"
+            if self.beta == 0.0:  # TRL logs "kl" only when it uses it; log KL to SFT anyway
+                with torch.no_grad():
+                    args = (inputs["prompt_ids"], inputs["prompt_mask"], inputs["completion_ids"],
+                            inputs["completion_mask"], self.temperature)  # fmt: skip
+                    logp, _ = completion_logprobs(model, *args)
+                    logp_sft, _ = completion_logprobs(self.sft_model, *args)
+                self._metrics[mode]["kl"].append(float(token_mean(kl_per_token(logp, logp_sft), args[3])))
+            if self.gamma > 0:
+                rows = self._sft_rng.choice(len(self.sft_examples), self.sft_batch_size, replace=False).tolist()
+                sft = self.sft_examples[rows]
+                batch = encode_pairs(self.processing_class, sft["prompt"], sft["completion"], loss.device)
+                logp_theta, _ = completion_logprobs(model, *batch)
+                with torch.no_grad():
+                    logp_sft, _ = completion_logprobs(self.sft_model, *batch)
+                forward = sequence_mean(forward_kl_per_token(logp_theta, logp_sft), batch[3])
+                loss = loss + self.gamma * forward / self.current_gradient_accumulation_steps
+                self._metrics[mode]["forward_kl"].append(float(forward.detach()))
+            return loss
+
+    return AnchoredGRPOTrainer
+
+
+def train_trl(model_dir, prompts, sft_examples, settings: RLSettings = RLSettings(), out_dir=None):  # noqa: B008
+    """Run :func:`anchored_grpo_trainer_class` from a saved SFT folder (TRL rebuilds the reference from it).
+
+    Returns ``(model, history)``: one dict per step with :data:`METRICS` (as in :func:`train_minimal`) and TRL's keys.
+    """
+    import tempfile
+
+    import transformers
+    from transformers import AutoTokenizer
+
+    from netgpt_lite.tasks.checker import tool_call_reward
+
+    transformers.logging.set_verbosity_error()
+    tokenizer = AutoTokenizer.from_pretrained(str(model_dir), padding_side="left")
+    trainer_class = anchored_grpo_trainer_class()
+    with tempfile.TemporaryDirectory(prefix="netgpt_rl_") as scratch:
+        trainer = trainer_class(
+            model=str(model_dir), reward_funcs=[tool_call_reward, exact_match_reward, schema_valid_reward],
+            args=to_grpo_config(settings, scratch), train_dataset=prompts.select_columns(["prompt", "tools", "gold"]),
+            processing_class=tokenizer, sft_examples=sft_examples, gamma=settings.objective.gamma,
+            sft_batch_size=settings.sft_batch_size, seed=settings.seed,
+        )  # fmt: skip
+        trainer.remove_callback(transformers.trainer_callback.PrinterCallback)
+        trainer.train()
+    names = {"reward": "reward", "exact_match": "rewards/exact_match_reward/mean", "kl_to_sft": "kl",
+             "schema_valid": "rewards/schema_valid_reward/mean", "entropy": "entropy",
+             "frac_zero_std": "frac_reward_zero_std"}  # fmt: skip
+    logs = [e for e in trainer.state.log_history if "reward" in e]
+    history = [{"step": i, **{k: e.get(v, float("nan")) for k, v in names.items()}, **e,
+                "seconds": e.get("step_time", float("nan")) * settings.updates_per_step} for i, e in enumerate(logs)]  # fmt: skip
+    model = trainer.model.eval()
+    if out_dir is not None:
+        from netgpt_lite.edge.tiny_lm import save_edge_model
+
+        save_edge_model(model, tokenizer, out_dir)
+    return model, history

@@ -1,0 +1,355 @@
+"""The routing simulator: a stream of tasks, a network trace and a price schedule, through a policy.
+
+Running the edge LM is the slow part, so it happens once: a :class:`ProposalTable` holds, per task,
+everything routing needs (the edge score and whether the edge call is right, the cloud's outcome
+in several seeded draws, token counts and bytes on the wire).  A simulation then only samples a
+stream from the table and does array arithmetic:
+
+1. :func:`make_stream` - seeded: which tasks arrive (with replacement), which cloud draw answers
+   each, the network state (``network.markov_trace`` over the regimes, or one regime with jitter),
+   the cloud load and the price (``pricing.PRICING_SCHEDULES``).  The stream spans one day so
+   peak/off-peak prices change along it.
+2. :func:`simulate` - the policy's thresholds, :func:`routing.route`, then per request: success,
+   schema validity, latency (edge time, plus the cloud time on a fallback: the edge always runs
+   first), cost and utility U = R 1{success} - lambda_T latency_ms - lambda_C cost_usd (DESIGN.md 2).
+3. :func:`frontier_grid` - the vectorised threshold sweep over a (bandwidth, RTT) grid.
+
+Tables come from :func:`synthetic_table` (clearly synthetic, for tests and before the edge model
+exists) or from the real edge agent and simulated cloud (:mod:`netgpt_lite.proposal_tables`).
+
+Example:
+    >>> from netgpt_lite.routing import FixedThreshold
+    >>> table = synthetic_table(200, seed=0)
+    >>> stream = make_stream(table, SimulationConfig(n_requests=100, seed=1))
+    >>> log = simulate(FixedThreshold(0.5), table, stream)
+    >>> log["fallback"].shape
+    (100,)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+import numpy as np
+
+from netgpt_lite.network.pricing import PRICING_SCHEDULES, SECONDS_PER_DAY, request_cost_usd
+from netgpt_lite.network.state import REGIMES, LatencyModel, cloud_time_ms, edge_time_ms
+from netgpt_lite.network.traces import NetworkTrace, markov_trace
+from netgpt_lite.routing.policies import RoutingContext, n_fallback_sorted, route
+from netgpt_lite.theory.threshold import UtilityWeights
+
+MIXED = "mixed"  # regime name meaning "a Markov chain over all regimes"
+LOG_UNIFORM = "log_uniform"  # exploration logs: bandwidth and RTT drawn independently, log-uniformly
+LOG_UNIFORM_RANGES = {"bandwidth_mbps": (0.05, 300.0), "rtt_ms": (10.0, 3000.0), "price_multiplier": (1.0, 3.0)}
+
+
+@dataclass(frozen=True)
+class ProposalTable:
+    """Per-task edge and cloud outcomes, computed once (parallel arrays; cloud arrays have one
+    column per seeded cloud draw).
+
+    Attributes:
+        task_id, kind, difficulty: task metadata (string arrays, shape (n,)).
+        edge_score: the edge's score in [0, 1], shape (n,).
+        edge_correct, edge_schema_valid: checker verdicts of the edge call, bool (n,).
+        edge_output_tokens: tokens the edge generated, (n,).
+        cloud_correct, cloud_schema_valid: checker verdicts of each cloud draw, bool (n, k).
+        cloud_input_tokens: billed prompt tokens of a cloud call, (n,).
+        cloud_output_tokens: billed output tokens of each cloud draw, (n, k).
+        request_bytes: bytes uploaded on a fallback, (n,); response_bytes: downloaded, (n, k).
+        source: where the numbers come from, e.g. ``"synthetic"`` or ``"edge:<sha>+simulated_cloud"``.
+    """
+
+    task_id: np.ndarray
+    kind: np.ndarray
+    difficulty: np.ndarray
+    edge_score: np.ndarray
+    edge_correct: np.ndarray
+    edge_schema_valid: np.ndarray
+    edge_output_tokens: np.ndarray
+    cloud_correct: np.ndarray
+    cloud_schema_valid: np.ndarray
+    cloud_input_tokens: np.ndarray
+    cloud_output_tokens: np.ndarray
+    request_bytes: np.ndarray
+    response_bytes: np.ndarray
+    source: str = field(default="synthetic")
+
+    def __post_init__(self) -> None:
+        n = len(np.asarray(self.task_id))
+        if n == 0:
+            raise ValueError("a ProposalTable needs at least one task")
+        for f in fields(self)[:-1]:
+            arr = np.asarray(getattr(self, f.name))
+            if f.name in ("edge_correct", "edge_schema_valid", "cloud_correct", "cloud_schema_valid"):
+                arr = arr.astype(bool)
+            elif f.name not in ("task_id", "kind", "difficulty"):
+                arr = arr.astype(float)
+            if f.name.startswith("cloud_") and f.name != "cloud_input_tokens" or f.name == "response_bytes":
+                arr = arr.reshape(n, -1)
+            if arr.shape[0] != n:
+                raise ValueError(f"{f.name} must have one row per task ({n}); got shape {arr.shape}")
+            object.__setattr__(self, f.name, arr)
+        s = self.edge_score
+        if not ((s >= 0) & (s <= 1)).all():
+            raise ValueError("edge_score must lie in [0, 1]")
+
+    def __len__(self) -> int:
+        return len(self.task_id)
+
+    @property
+    def n_cloud_draws(self) -> int:
+        return self.cloud_correct.shape[1]
+
+    def save(self, path: str | Path) -> Path:
+        """Write the table to an ``.npz`` file (no pickling)."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        arrays = {f.name: np.asarray(getattr(self, f.name)) for f in fields(self)}
+        with path.open("wb") as fh:
+            np.savez_compressed(fh, **{k: (v.astype(str) if v.dtype == object else v) for k, v in arrays.items()})
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> ProposalTable:
+        with np.load(Path(path), allow_pickle=False) as data:
+            kwargs = {f.name: data[f.name] for f in fields(cls)}
+        kwargs["source"] = str(kwargs["source"])
+        return cls(**kwargs)
+
+
+def synthetic_table(n: int, seed: int = 0, n_cloud_draws: int = 4) -> ProposalTable:
+    """A SYNTHETIC table with realistic shapes, for tests and before the real edge model exists.
+
+    Difficulty easy/medium/hard (40/35/25%); the edge is right with probability 0.85/0.55/0.25 and
+    its score is informative but noisy (Beta(5, 2) when right, Beta(2, 4) when wrong; 0 when the
+    output is schema-invalid); the cloud is right with probability 0.97/0.92/0.85; prompts of
+    400-1,600 tokens, tool calls of 20-60 tokens, ~4 bytes per token on the wire.
+    """
+    if n < 1:
+        raise ValueError(f"n must be >= 1; got {n}")
+    rng = np.random.default_rng(seed)
+    level = rng.choice(3, size=n, p=[0.40, 0.35, 0.25])
+    edge_ok = rng.random(n) < np.array([0.85, 0.55, 0.25])[level]
+    invalid = ~edge_ok & (rng.random(n) < 0.3)
+    score = np.where(edge_ok, rng.beta(5, 2, n), rng.beta(2, 4, n))
+    score = np.where(invalid, 0.0, score)
+    cloud_ok = rng.random((n, n_cloud_draws)) < np.array([0.97, 0.92, 0.85])[level][:, None]
+    cloud_valid = cloud_ok | (rng.random((n, n_cloud_draws)) < 0.8)
+    n_in = rng.integers(400, 1600, n).astype(float)
+    n_out = rng.integers(20, 60, (n, n_cloud_draws)).astype(float)
+    kind = np.where(rng.random(n) < 0.4, "next_step", "single_step")
+    return ProposalTable(
+        task_id=np.array([f"synthetic-{i:05d}" for i in range(n)]), kind=kind,
+        difficulty=np.array(["easy", "medium", "hard"])[level], edge_score=score, edge_correct=edge_ok,
+        edge_schema_valid=~invalid, edge_output_tokens=rng.integers(20, 60, n).astype(float),
+        cloud_correct=cloud_ok, cloud_schema_valid=cloud_valid, cloud_input_tokens=n_in,
+        cloud_output_tokens=n_out, request_bytes=4.0 * n_in, response_bytes=4.0 * n_out + 300.0,
+        source="synthetic",
+    )
+
+
+@dataclass(frozen=True)
+class SimulationConfig:
+    """One simulated deployment (validated; vary with ``dataclasses.replace``).
+
+    Attributes:
+        n_requests: requests in the stream (>= 1); they arrive evenly over one day.
+        regime: a name from ``network.REGIMES`` (that regime with jitter), ``"mixed"`` (a Markov
+            chain over all regimes) or ``"log_uniform"`` (every request an independent log-uniform
+            draw over :data:`LOG_UNIFORM_RANGES`, price multiplier included: exploration logs that
+            vary bandwidth, RTT and price separately, which a learned policy needs to tell apart).
+        pricing: a name from ``pricing.PRICING_SCHEDULES``.
+        stay_prob: per-request probability that the Markov chain stays in its regime.
+        jitter: log-normal sigma of bandwidth and RTT around the regime's values.
+        weights: utility weights (the same ones FuncDyn uses).
+        latency: the non-network latency model.
+        seed: drives stream sampling, the trace, the cloud load and which cloud draw answers.
+    """
+
+    n_requests: int = 2000
+    regime: str = MIXED
+    pricing: str = "flat"
+    stay_prob: float = 0.98
+    jitter: float = 0.2
+    weights: UtilityWeights = field(default_factory=UtilityWeights)
+    latency: LatencyModel = field(default_factory=LatencyModel)
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.n_requests < 1:
+            raise ValueError(f"n_requests must be >= 1; got {self.n_requests}")
+        if self.regime not in (MIXED, LOG_UNIFORM, *REGIMES):
+            raise ValueError(f"regime must be 'mixed', 'log_uniform' or one of {list(REGIMES)}; got {self.regime!r}")
+        if self.pricing not in PRICING_SCHEDULES:
+            raise ValueError(f"pricing must be one of {list(PRICING_SCHEDULES)}; got {self.pricing!r}")
+        if self.seed < 0:
+            raise ValueError(f"seed must be >= 0; got {self.seed}")
+
+
+@dataclass(frozen=True)
+class Stream:
+    """A sampled request stream: table rows, cloud draws, and the world each request meets."""
+
+    row: np.ndarray
+    cloud_draw: np.ndarray
+    trace: NetworkTrace
+    load: np.ndarray
+    usd_per_1k_input: np.ndarray
+    usd_per_1k_output: np.ndarray
+    config: SimulationConfig
+
+    def __len__(self) -> int:
+        return len(self.row)
+
+
+def cloud_load(t_s, rng: np.random.Generator) -> np.ndarray:
+    """Cloud utilisation in [0, 1]: a daily cycle peaking at 15:00 plus AR(1) noise (illustrative)."""
+    hour = np.asarray(t_s, dtype=float) / 3600.0
+    noise = np.zeros(len(hour))
+    eps = 0.05 * rng.standard_normal(len(hour))
+    for i in range(1, len(hour)):
+        noise[i] = 0.95 * noise[i - 1] + eps[i]
+    return np.clip(0.5 + 0.35 * np.sin(2 * np.pi * (hour - 9.0) / 24.0) + noise, 0.0, 1.0)
+
+
+def make_stream(table: ProposalTable, config: SimulationConfig) -> Stream:
+    """Sample a seeded stream of ``config.n_requests`` requests from ``table``."""
+    rng = np.random.default_rng(config.seed)
+    n = config.n_requests
+    step_s = SECONDS_PER_DAY / n
+    if config.regime == LOG_UNIFORM:
+        (b0, b1), (r0, r1) = LOG_UNIFORM_RANGES["bandwidth_mbps"], LOG_UNIFORM_RANGES["rtt_ms"]
+        trace = NetworkTrace(step_s * np.arange(n, dtype=float), np.exp(rng.uniform(np.log(b0), np.log(b1), n)),
+                             np.exp(rng.uniform(np.log(r0), np.log(r1), n)))
+    else:
+        regimes = tuple(REGIMES) if config.regime == MIXED else (config.regime,)
+        trace = markov_trace(n, rng, step_s=step_s, regimes=regimes, stay_prob=config.stay_prob, jitter=config.jitter)
+    load = cloud_load(trace.t_s, rng)
+    p_in, p_out = PRICING_SCHEDULES[config.pricing].prices_at(trace.t_s, load)
+    if config.regime == LOG_UNIFORM:
+        factor = np.exp(rng.uniform(*np.log(LOG_UNIFORM_RANGES["price_multiplier"]), n))
+        p_in, p_out = p_in * factor, p_out * factor
+    return Stream(
+        row=rng.integers(0, len(table), n), cloud_draw=rng.integers(0, table.n_cloud_draws, n), trace=trace,
+        load=load, usd_per_1k_input=np.asarray(p_in, float), usd_per_1k_output=np.asarray(p_out, float),
+        config=config,
+    )
+
+
+def stream_context(table: ProposalTable, stream: Stream) -> RoutingContext:
+    """What the policies see for each request of ``stream`` (edge correctness only for the Oracle)."""
+    r = stream.row
+    return RoutingContext(
+        scores=table.edge_score[r], bandwidth_mbps=stream.trace.bandwidth_mbps, rtt_ms=stream.trace.rtt_ms,
+        usd_per_1k_input=stream.usd_per_1k_input, usd_per_1k_output=stream.usd_per_1k_output,
+        n_input_tokens=table.cloud_input_tokens[r], request_bytes=table.request_bytes[r],
+        is_next_step=(table.kind[r] == "next_step").astype(float), edge_correct=table.edge_correct[r],
+    )
+
+
+def outcomes(table: ProposalTable, stream: Stream) -> dict[str, np.ndarray]:
+    """Both counterfactual outcomes of every request: keep the edge answer, or fall back.
+
+    Returns arrays ``edge_*`` and ``cloud_*`` for success, schema_valid, latency_ms, cost_usd and
+    utility (the cloud latency includes the edge's, which always runs first).
+    """
+    r, d, cfg = stream.row, stream.cloud_draw, stream.config
+    w = cfg.weights
+    edge_ms = edge_time_ms(table.edge_output_tokens[r], cfg.latency)
+    out_tokens = table.cloud_output_tokens[r, d]
+    cloud_ms = edge_ms + cloud_time_ms(stream.trace.bandwidth_mbps, stream.trace.rtt_ms, table.request_bytes[r],
+                                       table.response_bytes[r, d], out_tokens, cfg.latency)
+    cost = request_cost_usd(table.cloud_input_tokens[r], out_tokens, (stream.usd_per_1k_input, stream.usd_per_1k_output))
+    res = {
+        "edge_success": table.edge_correct[r], "edge_schema_valid": table.edge_schema_valid[r],
+        "edge_latency_ms": edge_ms, "edge_cost_usd": np.zeros(len(r)),
+        "cloud_success": table.cloud_correct[r, d], "cloud_schema_valid": table.cloud_schema_valid[r, d],
+        "cloud_latency_ms": cloud_ms, "cloud_cost_usd": cost,
+    }
+    for side in ("edge", "cloud"):
+        res[f"{side}_utility"] = (w.reward * res[f"{side}_success"] - w.lambda_latency_per_ms * res[f"{side}_latency_ms"]
+                                  - w.lambda_cost_per_usd * res[f"{side}_cost_usd"])
+    return res
+
+
+def simulate(policy, table: ProposalTable, stream: Stream) -> dict[str, np.ndarray]:
+    """Route ``stream`` with ``policy``; the per-request log as parallel arrays.
+
+    Keys: task_id, t_s, regime, bandwidth_mbps, rtt_ms, usd_per_1k_input, usd_per_1k_output,
+    score, threshold, fallback, route ("edge"/"cloud"), success, schema_valid, latency_ms,
+    cost_usd, utility.  Summarise it with :func:`netgpt_lite.routing.metrics.summarize`.
+    """
+    ctx = stream_context(table, stream)
+    thresholds = np.asarray(policy.thresholds(ctx), dtype=float)
+    fallback = route(ctx.scores, thresholds)
+    both = outcomes(table, stream)
+    log = {
+        "task_id": table.task_id[stream.row], "t_s": stream.trace.t_s, "regime": stream.trace.regime,
+        "bandwidth_mbps": ctx.bandwidth_mbps, "rtt_ms": ctx.rtt_ms, "usd_per_1k_input": ctx.usd_per_1k_input,
+        "usd_per_1k_output": ctx.usd_per_1k_output, "score": ctx.scores, "threshold": thresholds,
+        "fallback": fallback, "route": np.where(fallback, "cloud", "edge"),
+    }
+    for key in ("success", "schema_valid", "latency_ms", "cost_usd", "utility"):
+        log[key] = np.where(fallback, both[f"cloud_{key}"], both[f"edge_{key}"])
+    return log
+
+
+def frontier_grid(
+    table: ProposalTable,
+    bandwidth_mbps,
+    rtt_ms,
+    thresholds,
+    usd_per_1k_input: float = 0.003,
+    usd_per_1k_output: float = 0.015,
+    weights: UtilityWeights = UtilityWeights(),  # noqa: B008 - frozen, immutable default
+    latency: LatencyModel = LatencyModel(),  # noqa: B008
+) -> dict[str, np.ndarray]:
+    """Mean success, cost, latency, utility and offload of every task in ``table`` for every
+    (bandwidth, RTT, threshold) triple, vectorised: arrays of shape (n_bw, n_rtt, n_thresholds).
+
+    Sort the scores once; the fallback set of threshold t is then a prefix of the sorted tasks
+    (:func:`routing.n_fallback_sorted`), so every sum over it is a lookup in a cumulative sum.
+    Cloud outcomes are averaged over the table's cloud draws (expected values).
+    """
+    bw = np.atleast_1d(np.asarray(bandwidth_mbps, float))
+    rtt = np.atleast_1d(np.asarray(rtt_ms, float))
+    order = np.argsort(table.edge_score, kind="stable")
+    n = len(order)
+    m = n_fallback_sorted(table.edge_score[order], thresholds)  # (T,) tasks routed to the cloud
+
+    def prefix(x):  # sums over the first m sorted tasks, for every m
+        x = np.asarray(x, float)
+        return np.concatenate([np.zeros(x.shape[:-1] + (1,)), np.cumsum(x, axis=-1)], axis=-1)
+
+    edge_ok = table.edge_correct[order].astype(float)
+    cloud_ok = table.cloud_correct[order].mean(axis=1)
+    out_tokens = table.cloud_output_tokens[order].mean(axis=1)
+    cost = request_cost_usd(table.cloud_input_tokens[order], out_tokens, (usd_per_1k_input, usd_per_1k_output))
+    success = (edge_ok.sum() + prefix(cloud_ok - edge_ok)[m]) / n  # (T,)
+    cost_usd = prefix(cost)[m] / n
+    cloud_ms = cloud_time_ms(bw[:, None, None], rtt[None, :, None], table.request_bytes[order],
+                             table.response_bytes[order].mean(axis=1), out_tokens, latency)  # (B, R, n)
+    latency_ms = (edge_time_ms(table.edge_output_tokens, latency).sum() + prefix(cloud_ms)[..., m]) / n
+    utility = weights.reward * success - weights.lambda_latency_per_ms * latency_ms - weights.lambda_cost_per_usd * cost_usd
+    shape = latency_ms.shape
+    return {
+        "bandwidth_mbps": bw, "rtt_ms": rtt, "threshold": np.asarray(thresholds, float),
+        "success": np.broadcast_to(success, shape), "cost_usd": np.broadcast_to(cost_usd, shape),
+        "offload": np.broadcast_to(m / n, shape), "latency_ms": latency_ms, "utility": utility,
+    }
+
+
+def sweep_stream(table: ProposalTable, stream: Stream, thresholds) -> dict[str, np.ndarray]:
+    """Fixed-threshold sweep on a stream (each request keeps its own network state and price):
+    mean success, schema-valid rate, offload, cost, latency and utility per threshold, shape (T,)."""
+    both = outcomes(table, stream)
+    scores = table.edge_score[stream.row]
+    order = np.argsort(scores, kind="stable")
+    m = n_fallback_sorted(scores[order], thresholds)
+    out = {"threshold": np.asarray(thresholds, float), "offload": m / len(order)}
+    for key in ("success", "schema_valid", "cost_usd", "latency_ms", "utility"):
+        edge, cloud = np.asarray(both[f"edge_{key}"], float)[order], np.asarray(both[f"cloud_{key}"], float)[order]
+        out[key] = (edge.sum() + np.concatenate([[0.0], np.cumsum(cloud - edge)])[m]) / len(order)
+    return out

@@ -1,0 +1,398 @@
+"""The real stages of the synergy loop: route with the edge LM and the simulated cloud, learn from the log.
+
+:mod:`netgpt_lite.synergy.loop` orchestrates a round and keeps it crash-safe; this module says what a round
+does with the library's parts (DESIGN.md section 6):
+
+* **The world.**  Requests come from the *deployment* distribution: the ``test`` split, whose phrasing
+  templates the round-0 edge never saw in training (so the edge starts weak there and has something
+  to learn from the cloud).  Round ``r`` routes ``requests_per_round`` new tasks, one simulated day,
+  under the run's network trace and pricing schedule.  A fixed held-out stream of the same
+  distribution (other seeds) measures every round.
+* **Route** (:func:`route_round`): the edge answers and scores each request (self-confidence, or the
+  learned scorer once fitted); the policy (FuncDyn or PolicyNet) gives a threshold per request from
+  the network state and price; the requests below it fall back, and the cloud's answers are logged.
+* **Improve** (:func:`improve`): SFT of the edge on the logged cloud answers (TRL, completion-only),
+  then short SFT-anchored RL (:func:`netgpt_lite.rl.train_minimal`) with the checker's reward against
+  the *cloud's* call (the only answer a deployment has); every ``scorer_refresh_every`` rounds the
+  learned scorer is refitted on logged requests held out of training (label: the edge's call matches
+  the cloud's); the calibration map, FuncDyn and PolicyNet are refitted on a small labelled
+  calibration set re-answered by the new edge.  20% of logged requests (by a hash of their id) are
+  held out of SFT/RL so the scorer never learns from answers the edge was trained on.
+
+Example:
+    >>> from netgpt_lite.synergy.loop import SynergyConfig, run_synergy     # doctest: +SKIP
+    >>> run_synergy(SynergyConfig(rounds=2), "runs/syn", stages=default_stages())  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import pickle
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+SCORER_HOLDOUT_SHARE = 0.2  # share of logged requests kept out of SFT/RL to fit the scorer on
+POLICYNET_WORLDS = 4  # copies of the calibration set under different network/price draws for PolicyNet
+
+
+@dataclass
+class EdgeCloudSystem:
+    """Everything that routes: the edge LM, its scorer (None: self-confidence) and the policy."""
+
+    model: object
+    tokenizer: object
+    scorer: object | None
+    policy: object
+    kl_to_sft: float = 0.0
+
+
+# --- seeds and the world ---------------------------------------------------------------------------
+def task_seed(config, segment: int) -> int:
+    """Seed of round ``segment``'s tasks (segments >= 900 are the eval and calibration sets)."""
+    return 1000 * (config.seed + 1) + segment
+
+
+EVAL_SEGMENT, CALIBRATION_SEGMENT = 900, 950
+
+
+def deployment_tasks(config, segment: int, n: int) -> list:
+    from netgpt_lite.tasks.generate import generate_tasks
+
+    return generate_tasks("test", n, seed=task_seed(config, segment))
+
+
+def world_stream(config, n: int, segment: int, trace: str | None = None):
+    """One simulated day of ``n`` requests, in order, under the run's trace and pricing schedule."""
+    from netgpt_lite.network.pricing import PRICING_SCHEDULES, SECONDS_PER_DAY
+    from netgpt_lite.network.state import REGIMES
+    from netgpt_lite.network.traces import NetworkTrace, markov_trace, read_trace_csv
+    from netgpt_lite.routing.simulator import SimulationConfig, Stream, cloud_load
+
+    rng = np.random.default_rng([config.seed, segment])
+    trace, step_s = trace or config.trace, SECONDS_PER_DAY / n
+    if trace == "markov":
+        net = markov_trace(n, rng, step_s=step_s, stay_prob=0.9)  # ~10 requests per regime visit
+    elif trace in REGIMES:
+        net = markov_trace(n, rng, step_s=step_s, regimes=(trace,))
+    else:  # replay the CSV cyclically, one sample per request
+        csv, idx = read_trace_csv(trace), np.arange(n)
+        idx = idx % len(csv)
+        net = NetworkTrace(step_s * np.arange(n), csv.bandwidth_mbps[idx], csv.rtt_ms[idx], csv.regime[idx])
+    load = cloud_load(net.t_s, rng)
+    p_in, p_out = PRICING_SCHEDULES[config.pricing].prices_at(net.t_s, load)
+    sim = SimulationConfig(n_requests=n, pricing=config.pricing, seed=config.seed)
+    return Stream(row=np.arange(n), cloud_draw=np.zeros(n, dtype=int), trace=net, load=load,
+                  usd_per_1k_input=np.asarray(p_in, float), usd_per_1k_output=np.asarray(p_out, float), config=sim)
+
+
+# --- the edge and the table ---------------------------------------------------------------------------
+def _agent(system: EdgeCloudSystem):
+    from netgpt_lite.edge.agent import EdgeAgent
+
+    return EdgeAgent(system.model, system.tokenizer, batch_size=64)
+
+
+def edge_scores(system: EdgeCloudSystem, agent, outputs) -> np.ndarray:
+    """The routing score of each edge output: the learned scorer when fitted, else self-confidence."""
+    from netgpt_lite.edge.scoring import scorer_features, self_confidence
+
+    if system.scorer is None:
+        return self_confidence(outputs)
+    scores = system.scorer.predict(scorer_features(agent, outputs))
+    return np.where([o.schema_valid for o in outputs], scores, 0.0)  # invalid output scores 0
+
+
+def proposal_table(tasks, outputs, scores, cloud_seed: int):
+    """A :class:`~netgpt_lite.routing.simulator.ProposalTable` of real edge outputs and simulated-cloud answers,
+    plus the cloud's calls (what a fallback would log)."""
+    from netgpt_lite.agents.cloud_sim import SimulatedCloud
+    from netgpt_lite.edge.agent import verdicts
+    from netgpt_lite.routing.simulator import ProposalTable
+    from netgpt_lite.tasks.checker import check_call
+
+    cloud = SimulatedCloud(seed=cloud_seed)
+    out = cloud.outcomes(tasks, n_draws=1)
+    calls = [cloud.answer(t)[0] for t in tasks]
+    table = ProposalTable(
+        task_id=np.array([t.task_id for t in tasks]), kind=np.array([t.kind for t in tasks]),
+        difficulty=np.array([t.difficulty for t in tasks]), edge_score=np.clip(scores, 0.0, 1.0),
+        edge_correct=np.array([v.correct for v in verdicts(tasks, outputs)]),
+        edge_schema_valid=np.array([o.schema_valid for o in outputs]),
+        edge_output_tokens=np.array([o.n_output_tokens for o in outputs], float), cloud_correct=out["correct"],
+        cloud_schema_valid=np.array([[check_call(c, t.tools, t.gold).schema_valid] for c, t in zip(calls, tasks)]),
+        cloud_input_tokens=out["n_input_tokens"], cloud_output_tokens=out["n_output_tokens"],
+        request_bytes=out["request_bytes"], response_bytes=out["response_bytes"], source="edge+simulated_cloud")
+    return table, calls
+
+
+# --- routing policies -------------------------------------------------------------------------------
+def fit_policy(system: EdgeCloudSystem, config):
+    """Refit the calibration map, FuncDyn and (if asked) PolicyNet on the labelled calibration set."""
+    from netgpt_lite.network.state import LatencyModel
+    from netgpt_lite.routing.policies import FuncDyn
+    from netgpt_lite.routing.policy_net import PolicyNet
+    from netgpt_lite.routing.simulator import outcomes, stream_context
+    from netgpt_lite.theory.threshold import UtilityWeights
+
+    tasks = deployment_tasks(config, CALIBRATION_SEGMENT, config.calibration_tasks)
+    agent = _agent(system)
+    outputs = agent.run(tasks)
+    table, _ = proposal_table(tasks, outputs, edge_scores(system, agent, outputs), config.seed)
+    right = table.edge_correct
+    if right.all() or not right.any():  # Platt needs both outcomes: add one pseudo-count each way
+        right = right.copy()
+        right[np.argmin(table.edge_score)], right[np.argmax(table.edge_score)] = False, True
+    policy = FuncDyn.fit(table.edge_score, right, table.cloud_correct[:, 0], table.cloud_output_tokens[:, 0],
+                         table.response_bytes[:, 0], UtilityWeights(), LatencyModel())
+    if config.policy == "policynet":
+        contexts, gains = [], []
+        for k in range(POLICYNET_WORLDS):  # every regime, so the net sees the network vary
+            stream = world_stream(config, len(tasks), CALIBRATION_SEGMENT + 1 + k, trace="markov")
+            both = outcomes(table, stream)
+            contexts.append(stream_context(table, stream))
+            gains.append((both["edge_utility"], both["cloud_utility"]))
+        ctx = _concat_contexts(contexts)
+        policy = PolicyNet(seed=config.seed).fit(ctx, np.concatenate([g[0] for g in gains]),
+                                                 np.concatenate([g[1] for g in gains]))
+    return policy
+
+
+def _concat_contexts(contexts):
+    from dataclasses import fields
+
+    from netgpt_lite.routing.policies import RoutingContext
+
+    return RoutingContext(**{f.name: np.concatenate([getattr(c, f.name) for c in contexts])
+                             for f in fields(RoutingContext) if f.name != "edge_correct"})
+
+
+# --- the stages ---------------------------------------------------------------------------------------
+def init_system(config) -> EdgeCloudSystem:
+    """Round 0: the shipped edge checkpoint (or one trained from scratch), self-confidence, a fitted policy."""
+    from netgpt_lite.edge.tiny_lm import load_edge_model, shipped_model_path
+
+    shipped = (shipped_model_path() / "config.json").exists()
+    if config.initial_edge not in ("shipped", "scratch"):
+        model, tokenizer = load_edge_model(config.initial_edge)
+    elif config.initial_edge == "shipped" and shipped:
+        model, tokenizer = load_edge_model()
+    else:
+        model, tokenizer = _train_initial_edge(config)
+    system = EdgeCloudSystem(model, tokenizer, scorer=None, policy=None)
+    system.policy = fit_policy(system, config)
+    return system
+
+
+def _train_initial_edge(config):
+    from netgpt_lite.edge.sft import SFTSettings, train_sft
+    from netgpt_lite.edge.tiny_lm import build_model, sft_dataset, task_texts, train_tokenizer
+    from netgpt_lite.tasks.generate import generate_tasks
+
+    tasks = generate_tasks("train", config.warmup_tasks, seed=config.seed)
+    tokenizer = train_tokenizer(task_texts(tasks))
+    model = build_model(tokenizer, seed=config.seed)
+    settings = SFTSettings(n_epochs=config.warmup_epochs, seed=config.seed, show_progress=False)
+    model, _ = train_sft(model, tokenizer, sft_dataset(tasks, tokenizer), settings)
+    return model, tokenizer
+
+
+def route_round(system: EdgeCloudSystem, config, r: int) -> list[dict]:
+    """Route round ``r``'s requests; one log record per request the cloud answered."""
+    from netgpt_lite.routing.simulator import simulate
+
+    tasks = deployment_tasks(config, r, config.requests_per_round)
+    agent = _agent(system)
+    outputs = agent.run(tasks)
+    table, calls = proposal_table(tasks, outputs, edge_scores(system, agent, outputs), config.seed)
+    log = simulate(system.policy, table, world_stream(config, len(tasks), r))
+    return [{"request_id": t.task_id, "round": r, "task": json.dumps(t.to_dict()), "cloud_call": json.dumps(c),
+             "edge_completion": o.completion, "edge_score": float(log["score"][i]),
+             "threshold": float(log["threshold"][i]), "bandwidth_mbps": float(log["bandwidth_mbps"][i]),
+             "rtt_ms": float(log["rtt_ms"][i]), "usd_per_1k_input": float(log["usd_per_1k_input"][i]),
+             "scorer_holdout": is_scorer_holdout(t.task_id)}
+            for i, (t, o, c) in enumerate(zip(tasks, outputs, calls)) if log["fallback"][i]]
+
+
+def is_scorer_holdout(request_id: str) -> bool:
+    """Whether a logged request is kept out of SFT/RL for fitting the scorer (stable hash of its id)."""
+    return zlib.crc32(request_id.encode()) % 1000 < 1000 * SCORER_HOLDOUT_SHARE
+
+
+def improve(system: EdgeCloudSystem, log, config, r: int) -> EdgeCloudSystem:
+    """SFT then SFT-anchored RL on the logged cloud answers; refresh the scorer; refit the policy."""
+    from netgpt_lite.tasks.generate import Task
+
+    rows = log.to_list() if len(log) else []
+    train = [(Task.from_dict(json.loads(x["task"])), json.loads(x["cloud_call"])) for x in rows
+             if not x["scorer_holdout"]]
+    held = [(Task.from_dict(json.loads(x["task"])), json.loads(x["cloud_call"])) for x in rows if x["scorer_holdout"]]
+    new = EdgeCloudSystem(system.model, system.tokenizer, system.scorer, system.policy)
+    if train and config.sft_epochs > 0:
+        new.model, new.kl_to_sft = train_edge(system.model, system.tokenizer, train, config, r)
+    refresh = config.scorer_refresh_every > 0 and r % config.scorer_refresh_every == 0
+    if held and (refresh or new.scorer is None):
+        new.scorer = fit_scorer(new, held, config) or new.scorer
+    new.policy = fit_policy(new, config)
+    return new
+
+
+def train_edge(model, tokenizer, examples, config, r: int):
+    """SFT on (task, cloud call) pairs, then ``config.rl_steps`` of RL; returns (model, KL to the SFT model)."""
+    from netgpt_lite.edge.sft import SFTSettings, token_lengths, train_sft
+    from netgpt_lite.rl.minimal import RLSettings, rl_dataset, train_minimal
+
+    tasks, calls = [t for t, _ in examples], [c for _, c in examples]
+    data = rl_dataset(tasks, tokenizer, answers=calls)
+    settings = SFTSettings(n_epochs=config.sft_epochs, learning_rate=2e-3, seed=config.seed + r, show_progress=False)
+    fits = np.flatnonzero(token_lengths(data, tokenizer) <= settings.max_length)  # never let TRL truncate
+    data = data.select(fits.tolist())
+    if len(data) == 0:
+        return model, 0.0
+    model, _ = train_sft(copy.deepcopy(model), tokenizer, data.select_columns(["prompt", "completion"]), settings)
+    if config.rl_steps == 0 or len(data) < 8:
+        return model, 0.0
+    model.requires_grad_(True)  # (the SFT trainer may hand the model back with frozen parameters)
+    sft_model = _frozen_copy(model)
+    rl = RLSettings(steps=config.rl_steps, prompts_per_step=8, sft_batch_size=min(16, len(data)), seed=config.seed + r)
+    model, _ = train_minimal(model, tokenizer, data, data, rl, ref_model=sft_model)
+    return model, kl_to_reference(model, sft_model, tokenizer, data["prompt"][:64], data["completion"][:64])
+
+
+def _frozen_copy(model):
+    """An independent, frozen copy of ``model`` (fresh tensors: nothing shared with the trained model)."""
+    from transformers import AutoModelForCausalLM
+
+    ref = AutoModelForCausalLM.from_config(model.config)
+    ref.load_state_dict({k: v.detach().clone() for k, v in model.state_dict().items()})
+    return ref.eval().requires_grad_(False)
+
+
+def kl_to_reference(model, ref_model, tokenizer, prompts, completions) -> float:
+    """Exact KL(model || ref) per completion token (full vocabulary), teacher-forced on ``completions``."""
+    import torch
+
+    from netgpt_lite.rl.minimal import encode_pairs
+    from netgpt_lite.rl.objective import exact_kl
+
+    p_ids, p_mask, c_ids, c_mask = encode_pairs(tokenizer, list(prompts), list(completions))
+    ids, mask, n = torch.cat([p_ids, c_ids], 1), torch.cat([p_mask, c_mask], 1), p_ids.shape[1]
+    with torch.no_grad():
+        logits = model(input_ids=ids, attention_mask=mask).logits[:, n - 1 : -1]
+        ref = ref_model(input_ids=ids, attention_mask=mask).logits[:, n - 1 : -1]
+    kl = exact_kl(logits, ref)  # [B, T]
+    return float((kl * c_mask).sum() / c_mask.sum())
+
+
+def fit_scorer(system: EdgeCloudSystem, held, config):
+    """Refit the learned scorer on held-out logged requests (label: edge call == cloud call); None if
+    the labels hold a single class."""
+    from netgpt_lite.edge.scoring import LearnedScorer, scorer_features
+    from netgpt_lite.tasks.checker import check_call
+
+    tasks = [t for t, _ in held]
+    agent = _agent(system)
+    outputs = agent.run(tasks)
+    labels = np.array([check_call(o.tool_call, t.tools, c).correct for o, (t, c) in zip(outputs, held)], int)
+    if labels.min() == labels.max():
+        return None
+    return LearnedScorer(seed=config.seed).fit(scorer_features(agent, outputs), labels)
+
+
+def evaluate_system(system: EdgeCloudSystem, config) -> dict:
+    """Metrics of ``system`` on the fixed held-out stream, and AlwaysCloud's on the same stream."""
+    from netgpt_lite.edge.scoring import auroc
+    from netgpt_lite.routing.metrics import summarize
+    from netgpt_lite.routing.policies import AlwaysCloud
+    from netgpt_lite.routing.simulator import simulate
+
+    tasks = deployment_tasks(config, EVAL_SEGMENT, config.eval_requests)
+    agent = _agent(system)
+    outputs = agent.run(tasks)
+    table, _ = proposal_table(tasks, outputs, edge_scores(system, agent, outputs), config.seed)
+    stream = world_stream(config, len(tasks), EVAL_SEGMENT)
+    log = simulate(system.policy, table, stream)
+    metrics = {k: float(v) for k, v in summarize(log).items()}
+    metrics.update({f"always_cloud_{k}": float(v) for k, v in summarize(simulate(AlwaysCloud(), table, stream)).items()})
+    right = table.edge_correct
+    metrics.update(edge_exact_match=float(right.mean()), edge_schema_valid_rate=float(table.edge_schema_valid.mean()),
+                   score_auroc=auroc(table.edge_score, right) if 0 < right.sum() < len(right) else float("nan"),
+                   mean_threshold=float(np.mean(log["threshold"][np.isfinite(log["threshold"])])),
+                   kl_to_sft=float(system.kl_to_sft), scorer="learned" if system.scorer is not None else "self")
+    return metrics
+
+
+def save_system(system: EdgeCloudSystem, folder: Path) -> None:
+    from netgpt_lite.edge.tiny_lm import save_edge_model
+
+    save_edge_model(system.model, system.tokenizer, Path(folder) / "edge")
+    with open(Path(folder) / "routing.pkl", "wb") as fh:  # our own checkpoint: sklearn + torch objects
+        pickle.dump({"scorer": system.scorer, "policy": system.policy, "kl_to_sft": system.kl_to_sft}, fh)
+
+
+def load_system(folder: Path, config) -> EdgeCloudSystem:
+    from netgpt_lite.edge.tiny_lm import load_edge_model
+
+    model, tokenizer = load_edge_model(Path(folder) / "edge")
+    with open(Path(folder) / "routing.pkl", "rb") as fh:
+        routing = pickle.load(fh)
+    return EdgeCloudSystem(model, tokenizer, routing["scorer"], routing["policy"], routing["kl_to_sft"])
+
+
+def mix_systems(edge_from: EdgeCloudSystem, routing_from: EdgeCloudSystem) -> EdgeCloudSystem:
+    """The edge LM of one system with the scorer and policy of another (gain decomposition)."""
+    return EdgeCloudSystem(edge_from.model, edge_from.tokenizer, routing_from.scorer, routing_from.policy,
+                           edge_from.kl_to_sft)
+
+
+def default_stages():
+    """The real stages as a :class:`~netgpt_lite.synergy.loop.SynergyStages`."""
+    from netgpt_lite.synergy.loop import SynergyStages
+
+    return SynergyStages(init=init_system, route=route_round, improve=improve, evaluate=evaluate_system,
+                         save=save_system, load=load_system, mix=mix_systems)
+
+
+# --- presets and the run summary ----------------------------------------------------------------
+def synergy_config(fast: bool | None = None, **overrides):
+    """The book's settings: small in fast mode (``NETGPT_LITE_FAST=1`` or ``fast=True``), full otherwise.
+
+    Example:
+        >>> synergy_config(fast=True, rounds=2).rounds
+        2
+    """
+    from netgpt_lite.runtime import fast_mode
+    from netgpt_lite.synergy.loop import SynergyConfig
+
+    fast = fast_mode() if fast is None else fast
+    preset = (dict(rounds=2, requests_per_round=96, eval_requests=96, calibration_tasks=96, sft_epochs=2, rl_steps=1,
+                   warmup_tasks=300, warmup_epochs=3) if fast else {})
+    return SynergyConfig(**{**preset, **overrides})
+
+
+def compare_with_always_cloud(metrics: dict) -> dict:
+    """Cloud calls saved and success given up relative to AlwaysCloud on the same held-out stream."""
+    saved = 1.0 - metrics["offload_rate"] / max(metrics["always_cloud_offload_rate"], 1e-12)
+    return {"cloud_calls_saved_vs_always_cloud": saved,
+            "success_gap_vs_always_cloud": metrics["task_success"] - metrics["always_cloud_task_success"]}
+
+
+def write_summary(result, *, stages=None) -> dict:
+    """Write ``summary.json``: rounds, AlwaysCloud comparisons at round 0 and last, the decomposition."""
+    from dataclasses import asdict
+
+    from netgpt_lite.synergy.loop import atomic_write_json, decompose_gain
+
+    first, last = result.rounds[0], result.rounds[-1]  # (fake stages may not report AlwaysCloud)
+    summary = {
+        "config": asdict(result.config), "n_logged": result.n_logged, "rounds": result.rounds,
+        "seconds_per_round": result.seconds_per_round,
+        "round_0_vs_always_cloud": compare_with_always_cloud(first) if "always_cloud_offload_rate" in first else {},
+        "last_vs_always_cloud": compare_with_always_cloud(last) if "always_cloud_offload_rate" in last else {},
+        "decomposition": decompose_gain(result.out_dir, result.config, stages=stages),
+    }
+    atomic_write_json(Path(result.out_dir) / "summary.json", summary)
+    return summary

@@ -1,0 +1,77 @@
+"""Figures of chapter 4 (the edge model): SFT loss curve, accuracy by group, reliability diagram, scores.
+
+Pure builders: each takes numbers computed by :mod:`netgpt_lite.edge.sft`, :mod:`netgpt_lite.edge.agent`
+and :mod:`netgpt_lite.edge.scoring` and returns a ``plotly.graph_objects.Figure``.
+
+Example:
+    >>> fig = loss_curve_figure({"tiny (this notebook)": ([10, 20], [3.1, 2.4])})
+    >>> fig.data[0].name
+    'tiny (this notebook)'
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+METRIC_COLORS = {"exact_match": "#1f77b4", "schema_valid": "#9ecae1"}
+
+
+def loss_curve_figure(curves: Mapping[str, tuple[Sequence[int], Sequence[float]]]) -> go.Figure:
+    """Training loss (completion tokens only) against the optimiser step, one line per run."""
+    fig = go.Figure()
+    for name, (steps, losses) in curves.items():
+        fig.add_scatter(x=list(steps), y=list(losses), mode="lines+markers", name=name)
+    fig.update_layout(title="SFT loss on the tool_call tokens", xaxis_title="optimiser step",
+                      yaxis_title="cross-entropy (nats/token)", yaxis_type="log",
+                      legend={"orientation": "h", "y": -0.25})  # fmt: skip
+    return fig
+
+
+def accuracy_figure(report: Mapping) -> go.Figure:
+    """Exact match and schema-valid rate overall, by difficulty and by kind (an ``accuracy_report``)."""
+    groups = [("overall", report)] + list(report["by_difficulty"].items()) + list(report["by_kind"].items())
+    order = {"easy": 0, "medium": 1, "hard": 2}
+    groups = groups[:1] + sorted(groups[1:4], key=lambda g: order.get(g[0], 9)) + groups[4:]
+    labels = [f"{name}<br>(n={r['n']})" for name, r in groups]
+    fig = go.Figure()
+    for metric, color in METRIC_COLORS.items():
+        values = [r[metric] for _, r in groups]
+        fig.add_bar(x=labels, y=values, name=metric.replace("_", " "), marker_color=color,
+                    text=[f"{v:.0%}" for v in values], textposition="outside")  # fmt: skip
+    fig.update_layout(barmode="group", yaxis_range=[0, 1.1], yaxis_tickformat=".0%",
+                      title="The edge model on the test split", legend={"orientation": "h", "y": -0.25})  # fmt: skip
+    return fig
+
+
+def reliability_figure(tables: Mapping[str, Mapping[str, np.ndarray]], eces: Mapping[str, float] | None = None):
+    """Reliability diagram: accuracy against mean predicted probability per bin (marker size ~ count)."""
+    fig = go.Figure()
+    fig.add_scatter(x=[0, 1], y=[0, 1], mode="lines", name="perfect calibration",
+                    line={"dash": "dash", "color": "#7f7f7f"})  # fmt: skip
+    for name, t in tables.items():
+        label = name if eces is None else f"{name} (ECE {eces[name]:.3f})"
+        sizes = 6 + 24 * np.sqrt(np.asarray(t["count"]) / max(np.max(t["count"]), 1))
+        fig.add_scatter(x=t["mean_prob"], y=t["accuracy"], mode="lines+markers", name=label,
+                        marker={"size": sizes}, text=[f"n={c}" for c in t["count"]])  # fmt: skip
+    fig.update_layout(title="Reliability on the test split", xaxis_title="predicted P(edge right)",
+                      yaxis_title="observed fraction right", xaxis_range=[0, 1], yaxis_range=[0, 1.05],
+                      legend={"orientation": "h", "y": -0.25})  # fmt: skip
+    return fig
+
+
+def score_histogram_figure(scores: Mapping[str, np.ndarray], labels: np.ndarray, n_bins: int = 20) -> go.Figure:
+    """Score distributions of right and wrong edge answers, one panel per score."""
+    fig = make_subplots(rows=1, cols=len(scores), subplot_titles=list(scores))
+    labels = np.asarray(labels).astype(bool)
+    for col, s in enumerate(scores.values(), start=1):
+        for mask, label, color in ((labels, "right", "#2ca02c"), (~labels, "wrong", "#d62728")):
+            fig.add_histogram(x=np.asarray(s)[mask], name=label, marker_color=color, opacity=0.6,
+                              xbins={"start": 0, "end": 1.0001, "size": 1 / n_bins},
+                              showlegend=col == 1, row=1, col=col)  # fmt: skip
+    fig.update_layout(barmode="overlay", title="Scores of right vs wrong edge answers (test split)",
+                      legend={"orientation": "h", "y": -0.25})  # fmt: skip
+    return fig

@@ -1,0 +1,171 @@
+"""Figures of chapter 5 (routing): frontiers, the bandwidth/RTT explorer, thresholds along a trace.
+
+Pure builders: each takes numbers computed by :mod:`netgpt_lite.routing.simulator` and
+:mod:`netgpt_lite.frontier` and returns a ``plotly.graph_objects.Figure``.  The explorer
+(:func:`frontier_explorer_figure`) works in a static HTML page with no kernel: it holds a
+precomputed grid and two ``layout.sliders``; the bandwidth slider switches which traces are visible
+and the RTT slider restyles their data, so the two compose.
+
+Example:
+    >>> fig = threshold_curves_figure([1.0, 10.0], {"funcdyn": [0.2, 0.5]}, "bandwidth (Mbps)")
+    >>> fig.data[0].name
+    'funcdyn'
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+POLICY_COLORS = {
+    "always_edge": "#7f7f7f", "always_cloud": "#17becf", "fixed": "#bcbd22", "best_fixed": "#bcbd22",
+    "calibrated_quantile": "#9467bd", "cascade": "#8c564b", "funcdyn": "#d62728", "policynet": "#1f77b4",
+    "oracle": "#2ca02c",
+}
+
+
+def _color(name: str) -> str:
+    return POLICY_COLORS.get(name, "#333333")
+
+
+def frontier_figure(sweeps: Mapping[str, Mapping], points: Mapping[str, Mapping[str, Mapping]] | None = None,
+                    cols: int = 3) -> go.Figure:
+    """E1: task success against cost per 1,000 requests, one panel per regime.
+
+    Args:
+        sweeps: regime -> fixed-threshold sweep with arrays ``cost_usd`` and ``success``.
+        points: regime -> policy -> ``{"cost_usd", "success"}`` (operating points, means).
+        cols: panels per row.
+    """
+    names = list(sweeps)
+    rows = -(-len(names) // cols)
+    fig = make_subplots(rows=rows, cols=cols, subplot_titles=names, shared_yaxes=True)
+    shown = set()
+    for idx, regime in enumerate(names):
+        r, c = idx // cols + 1, idx % cols + 1
+        sw = sweeps[regime]
+        fig.add_scatter(x=1000 * np.asarray(sw["cost_usd"]), y=sw["success"], mode="lines", row=r, col=c,
+                        line={"color": "#bbbbbb"}, name="fixed thresholds", showlegend=idx == 0,
+                        legendgroup="sweep")
+        for name, p in (points or {}).get(regime, {}).items():
+            fig.add_scatter(x=[1000 * p["cost_usd"]], y=[p["success"]], mode="markers", row=r, col=c, name=name,
+                            marker={"color": _color(name), "size": 9}, legendgroup=name,
+                            showlegend=name not in shown)
+            shown.add(name)
+    fig.update_xaxes(title_text="cloud cost per 1k requests (USD)")
+    fig.update_yaxes(title_text="task success", col=1)
+    fig.update_layout(title="Quality-cost frontier per regime (fixed-threshold sweep and policies)",
+                      height=330 * rows)
+    return fig
+
+
+def threshold_curves_figure(x: Sequence[float], curves: Mapping[str, Sequence[float]], x_title: str,
+                            y_title: str = "threshold tau", log_x: bool = True, title: str = "") -> go.Figure:
+    """E2: one line per policy (or quantity) against a network or price variable."""
+    fig = go.Figure()
+    for name, y in curves.items():
+        fig.add_scatter(x=list(x), y=list(y), mode="lines", name=name, line={"color": _color(name)})
+    fig.update_layout(title=title, xaxis_title=x_title, yaxis_title=y_title, xaxis_type="log" if log_x else "linear")
+    return fig
+
+
+def threshold_trace_figure(t_s, bandwidth_mbps, rtt_ms, thresholds: Mapping[str, Sequence[float]],
+                           regime=None) -> go.Figure:
+    """(3) The threshold each policy uses along a network trace, above the bandwidth and RTT."""
+    fig = make_subplots(rows=3, cols=1, shared_xaxes=True, row_heights=[0.25, 0.25, 0.5], vertical_spacing=0.04)
+    hours = np.asarray(t_s, float) / 3600.0
+    text = None if regime is None else list(regime)
+    fig.add_scatter(x=hours, y=bandwidth_mbps, name="bandwidth", line={"color": "#444"}, row=1, col=1, text=text,
+                    showlegend=False)
+    fig.add_scatter(x=hours, y=rtt_ms, name="RTT", line={"color": "#888"}, row=2, col=1, text=text,
+                    showlegend=False)
+    for name, tau in thresholds.items():
+        fig.add_scatter(x=hours, y=np.clip(np.asarray(tau, float), 0, 1), name=name, line={"color": _color(name)},
+                        row=3, col=1)
+    fig.update_yaxes(type="log", title_text="Mbps", row=1, col=1)
+    fig.update_yaxes(type="log", title_text="RTT (ms)", row=2, col=1)
+    fig.update_yaxes(title_text="threshold", range=[-0.02, 1.02], row=3, col=1)
+    fig.update_xaxes(title_text="time of day (h)", row=3, col=1)
+    fig.update_layout(title="Thresholds along a network trace", height=620)
+    return fig
+
+
+def _explorer_data(grid: Mapping, i: int, j: int, names: list[str]) -> list[dict]:
+    """x/y/text of the three dynamic traces of bandwidth index ``i`` at RTT index ``j``."""
+    curve, pts = grid["curve"], grid["points"]
+    return [
+        {"x": list(grid["threshold"]), "y": list(curve["utility"][i, j])},
+        {"x": [1000 * pts[n]["cost_usd"][i, j] for n in names], "y": [pts[n]["success"][i, j] for n in names]},
+        {"x": [pts[n]["threshold"][i, j] for n in names], "y": [pts[n]["utility"][i, j] for n in names]},
+    ]
+
+
+def frontier_explorer_figure(grid: Mapping, bandwidth_index: int = 0, rtt_index: int = 0) -> go.Figure:
+    """(1) The quality-cost explorer with bandwidth and RTT sliders that work without a kernel.
+
+    Left: success against cost per 1k requests (the fixed-threshold sweep, which the network does
+    not move, and each policy's operating point, which it does).  Right: mean utility against the
+    threshold at the chosen state, with each policy's (mean) threshold.
+
+    Args:
+        grid: the output of :func:`netgpt_lite.frontier.explorer_grid`.
+        bandwidth_index, rtt_index: the state shown first.
+    """
+    names = list(grid["points"])
+    bw, rtt = grid["bandwidth_mbps"], grid["rtt_ms"]
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("success vs cost", "utility vs threshold"))
+    curve = grid["curve"]
+    fig.add_scatter(x=1000 * np.asarray(curve["cost_usd"][0, 0]), y=curve["success"][0, 0], mode="lines",
+                    name="fixed thresholds", line={"color": "#bbbbbb"}, row=1, col=1)
+    colors = [_color(n) for n in names]
+    for i in range(len(bw)):
+        data = _explorer_data(grid, i, rtt_index, names)
+        visible = i == bandwidth_index
+        fig.add_scatter(**data[0], mode="lines", line={"color": "#555"}, name="utility (fixed tau)", row=1, col=2,
+                        visible=visible, showlegend=False)
+        fig.add_scatter(**data[1], mode="markers+text", text=names, textposition="top center", cliponaxis=False, row=1, col=1,
+                        marker={"color": colors, "size": 10}, visible=visible, showlegend=False, name="policies")
+        fig.add_scatter(**data[2], mode="markers", text=names, row=1, col=2, marker={"color": colors, "size": 10},
+                        visible=visible, showlegend=False, name="policies")
+    dynamic = list(range(1, 1 + 3 * len(bw)))
+    bw_steps = [{"label": f"{b:.3g}", "method": "restyle",
+                 "args": [{"visible": [True] + [k // 3 == i for k in range(3 * len(bw))]}]} for i, b in enumerate(bw)]
+    rtt_steps = []
+    for j, r in enumerate(rtt):
+        per_trace = [d for i in range(len(bw)) for d in _explorer_data(grid, i, j, names)]
+        rtt_steps.append({"label": f"{r:.3g}", "method": "restyle",
+                          "args": [{"x": [d["x"] for d in per_trace], "y": [d["y"] for d in per_trace]}, dynamic]})
+    fig.update_layout(
+        sliders=[{"active": bandwidth_index, "steps": bw_steps, "currentvalue": {"prefix": "bandwidth (Mbps): "},
+                  "pad": {"t": 60}},
+                 {"active": rtt_index, "steps": rtt_steps, "currentvalue": {"prefix": "RTT (ms): "}, "pad": {"t": 150}}],
+        height=700, margin={"b": 230}, title="Quality-cost explorer: move bandwidth and RTT",
+    )
+    fig.update_xaxes(title_text="cloud cost per 1k requests (USD)", row=1, col=1)
+    fig.update_yaxes(title_text="task success", row=1, col=1)
+    fig.update_xaxes(title_text="threshold tau", range=[-0.02, 1.02], row=1, col=2)
+    fig.update_yaxes(title_text="mean utility", row=1, col=2)
+    return fig
+
+
+def live_explorer_figure(points: Mapping[str, Mapping], sweep: Mapping, title: str = "") -> go.Figure:
+    """(2) One state of the explorer (the widget redraws it): policies on the success-cost sweep."""
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("success vs cost", "utility vs threshold"))
+    fig.add_scatter(x=1000 * np.asarray(sweep["cost_usd"]), y=sweep["success"], mode="lines", row=1, col=1,
+                    line={"color": "#bbbbbb"}, name="fixed thresholds")
+    fig.add_scatter(x=sweep["threshold"], y=sweep["utility"], mode="lines", row=1, col=2, line={"color": "#555"},
+                    name="utility (fixed tau)")
+    for name, p in points.items():
+        fig.add_scatter(x=[1000 * p["cost_usd"]], y=[p["success"]], mode="markers", name=name, row=1, col=1,
+                        marker={"color": _color(name), "size": 10}, legendgroup=name)
+        fig.add_scatter(x=[p["threshold"]], y=[p["utility"]], mode="markers", name=name, row=1, col=2,
+                        marker={"color": _color(name), "size": 10}, legendgroup=name, showlegend=False)
+    fig.update_xaxes(title_text="cloud cost per 1k requests (USD)", row=1, col=1)
+    fig.update_xaxes(title_text="threshold tau", range=[-0.02, 1.02], row=1, col=2)
+    fig.update_yaxes(title_text="task success", row=1, col=1)
+    fig.update_yaxes(title_text="mean utility", row=1, col=2)
+    fig.update_layout(title=title, height=450)
+    return fig
