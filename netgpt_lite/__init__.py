@@ -23,14 +23,14 @@ __version__ = "0.1.0"
 _PUBLIC = {
     "fast_mode": "runtime",
     "set_seed": "runtime",
-    "NetworkState": "network",
-    "REGIMES": "network",
-    "Price": "pricing",
-    "optimal_threshold": "threshold_theory",
-    "generate_tasks": "tool_tasks",
-    "check_completion": "checker",
-    "SimulatedCloud": "agents",
-    "EdgeAgent": "edge_agent",
+    "NetworkState": "network.state",
+    "REGIMES": "network.state",
+    "Price": "network.pricing",
+    "optimal_threshold": "theory.threshold",
+    "generate_tasks": "tasks.generate",
+    "check_completion": "tasks.checker",
+    "SimulatedCloud": "agents.cloud_sim",
+    "EdgeAgent": "edge.agent",
 }
 
 

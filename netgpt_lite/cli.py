@@ -332,14 +332,14 @@ def _run_synergy(args: argparse.Namespace) -> int:
     import dataclasses
 
     from netgpt_lite.synergy.loop import run_synergy
-    from netgpt_lite.synergy.stages import synergy_config, write_summary
+    from netgpt_lite.synergy.stages import default_stages, synergy_config, write_summary
 
     overrides = {"requests_per_round": args.requests_per_round, "scorer_refresh_every": args.scorer_refresh_every,
                  "rl_steps": args.rl_steps}
     config = synergy_config(fast=args.fast, rounds=args.rounds, trace=args.trace, pricing=args.pricing,
                             policy=args.policy, seed=args.seed)
     config = dataclasses.replace(config, **{k: v for k, v in overrides.items() if v is not None})
-    result = run_synergy(config, args.out, resume=args.resume, progress=True)
+    result = run_synergy(config, args.out, stages=default_stages(), resume=args.resume, progress=True)
     _print_json(write_summary(result))
     return 0
 

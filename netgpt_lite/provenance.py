@@ -1,0 +1,305 @@
+"""Provenance written only by code: the one manifest writer and the stale-artifact check.
+
+Every artifact the library ships or a command writes (a trained model, an experiment's JSON, a
+proposal table) carries a *manifest*: what ran (the command line), on what (seed, split, sizes,
+settings), with which code (git commit and dirty flag, a hash of the library's source), with which
+packages (versions), when and for how long (start/finish time, wall and CPU seconds).  A manifest
+holds no absolute path of the machine that ran it.  Nothing in a manifest is typed by hand: what a
+command did not write is not there.
+
+:func:`source_hash` is a sha256 over the library's ``.py`` files (paths relative to the package, so
+it is the same on every machine); when it differs from the one an artifact recorded, the artifact
+was made by other code and is reported *stale* by :func:`check_artifacts` (``netgpt-lite
+provenance``).  Caches key on it too, so a code change never serves an old result.
+
+Example:
+    >>> rec = Recorder(seed=0, split="test", sizes={"n_tasks": 3})
+    >>> m = rec.finish(metrics={"exact_match": 1.0})
+    >>> sorted(REQUIRED_FIELDS - set(m))
+    []
+    >>> m["seed"], m["sizes"]["n_tasks"], m["source_hash"] == source_hash()
+    (0, 3, True)
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+DATA_DIR = PACKAGE_DIR / "data"
+MANIFEST_FILE = "manifest.json"
+SCHEMA_VERSION = 2
+
+REQUIRED_FIELDS = frozenset({
+    "schema_version", "command", "seed", "split", "sizes", "git_commit", "git_dirty", "source_hash",
+    "versions", "started_utc", "finished_utc", "wall_s", "cpu_s",
+})
+"""Fields every manifest has (a value may be ``None`` when it does not apply, e.g. ``split``)."""
+
+VERSIONED_PACKAGES = ("netgpt-lite", "numpy", "torch", "transformers", "trl", "peft", "datasets", "tokenizers",
+                      "scikit-learn", "sympy", "plotly")
+
+
+# --- what produced it ---------------------------------------------------------------------------
+@functools.lru_cache(maxsize=1)
+def source_hash() -> str:
+    """sha256 (first 16 hex digits) of the library source: every ``netgpt_lite/**/*.py``, path and bytes.
+
+    Shipped data (``netgpt_lite/data``) is not part of it: artifacts do not change the code's hash.
+    Cached for the life of the process (the source does not change under a running program).
+    """
+    digest = hashlib.sha256()
+    for path in sorted(PACKAGE_DIR.rglob("*.py")):
+        rel = path.relative_to(PACKAGE_DIR)
+        if rel.parts[0] == "data":
+            continue
+        digest.update(rel.as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()[:16]
+
+
+def git_state() -> tuple[str | None, bool | None]:
+    """``(commit, dirty)`` of the checkout the library runs from, or ``(None, None)`` outside git.
+
+    ``dirty`` is True when tracked files under the library differ from the commit (so the commit
+    alone does not say which code ran; :func:`source_hash` does).
+    """
+    root = PACKAGE_DIR.parent
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True,
+                                timeout=10, check=True).stdout.strip()
+        status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", "netgpt_lite"],
+                                cwd=root, capture_output=True, text=True, timeout=10, check=True).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None, None
+    return commit or None, bool(status.strip())
+
+
+def package_versions(names=VERSIONED_PACKAGES) -> dict[str, str]:
+    """Installed versions of ``names`` (read from package metadata: nothing is imported), plus Python's."""
+    out = {"python": platform.python_version()}
+    for name in names:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return out
+
+
+def scrub_path(text: str) -> str:
+    """Replace this machine's absolute paths in ``text``: the checkout by ``.``, the home folder by ``~``,
+    the temporary folder by ``$TMPDIR``.
+
+    Example:
+        >>> scrub_path(str(PACKAGE_DIR / "data"))
+        './netgpt_lite/data'
+    """
+    import tempfile
+
+    for prefix, short in ((str(PACKAGE_DIR.parent), "."), (tempfile.gettempdir(), "$TMPDIR"),
+                          (os.path.expanduser("~"), "~")):
+        if prefix and prefix != "/":
+            text = text.replace(prefix, short)
+    return text
+
+
+def command_line(argv: list[str] | None = None) -> str:
+    """The command that is running, as one line with machine paths scrubbed (``netgpt-lite ...`` for the CLI)."""
+    argv = list(sys.argv if argv is None else argv)
+    if argv and (Path(argv[0]).name in ("netgpt-lite", "__main__.py", "cli.py") or argv[0] == "-m"):
+        argv[0] = "netgpt-lite"
+    elif argv and argv[0].endswith(".py"):
+        argv[0] = "python " + scrub_path(argv[0])
+    elif argv and Path(argv[0]).name.startswith("pytest"):
+        argv[0] = "pytest"
+    return scrub_path(" ".join(argv))
+
+
+def _jsonable(value):
+    """Config values (dataclasses, paths, tuples, numpy scalars) as plain JSON, paths scrubbed."""
+    import dataclasses
+
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return _jsonable(dataclasses.asdict(value))
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, Path):
+        return scrub_path(str(value))
+    if isinstance(value, str):
+        return scrub_path(value)
+    if hasattr(value, "item") and callable(value.item):  # numpy scalar
+        return value.item()
+    return value
+
+
+# --- writing -------------------------------------------------------------------------------------
+@dataclass
+class Recorder:
+    """Times a run (wall and CPU seconds from creation) and writes its manifest with :meth:`finish`.
+
+    Args:
+        seed: the run's seed (``None`` when nothing is random).
+        split: the task split it trained or evaluated on, or ``None``.
+        sizes: counts that say how big the run was (``n_tasks``, ``n_steps``, ...).
+        config: the settings (dataclasses are expanded).
+        command: the command line; default: this process's, scrubbed.
+    """
+
+    seed: int | None = None
+    split: str | None = None
+    sizes: dict | None = None
+    config: object = None
+    command: str | None = None
+
+    def __post_init__(self) -> None:
+        self._wall0 = time.perf_counter()
+        self._cpu0 = time.process_time()
+        self._started = datetime.now(timezone.utc)
+
+    def finish(self, **fields) -> dict:
+        """The manifest: the required fields, then ``fields`` (metrics, steps, ...) as JSON values."""
+        commit, dirty = git_state()
+        manifest = {
+            "schema_version": SCHEMA_VERSION,
+            "command": self.command if self.command is not None else command_line(),
+            "seed": self.seed,
+            "split": self.split,
+            "sizes": _jsonable(dict(self.sizes or {})),
+            "config": _jsonable(self.config),
+            "git_commit": commit,
+            "git_dirty": dirty,
+            "source_hash": source_hash(),
+            "versions": package_versions(),
+            "machine": {"platform": platform.machine(), "system": platform.system(), "cpus": os.cpu_count()},
+            "started_utc": self._started.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "finished_utc": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "wall_s": round(time.perf_counter() - self._wall0, 2),
+            "cpu_s": round(time.process_time() - self._cpu0, 2),
+        }
+        for key, value in fields.items():
+            if key in manifest:
+                raise ValueError(f"manifest field {key!r} is written by the recorder itself; pass it to Recorder()")
+            manifest[key] = _jsonable(value)
+        return manifest
+
+
+def atomic_write_json(path: str | Path, payload: dict) -> Path:
+    """Write ``payload`` as JSON to ``path`` atomically (temp file, fsync, ``os.replace``, fsync the folder).
+
+    A reader sees the old file or the new one, never half of one, even if the writer is killed.
+
+    Example:
+        >>> import tempfile
+        >>> json.loads(atomic_write_json(Path(tempfile.mkdtemp()) / "s.json", {"a": 1}).read_text())
+        {'a': 1}
+    """
+    path = Path(path)
+    tmp = path.with_name(f".tmp-{path.name}-{os.getpid()}")
+    with open(tmp, "w") as fh:
+        json.dump(payload, fh, indent=1, sort_keys=True)
+        fh.write("\n")
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+    fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    return path
+
+
+def write_manifest(folder: str | Path, manifest: dict) -> Path:
+    """Write ``manifest`` as ``folder/manifest.json`` (atomically) and return the path."""
+    missing = REQUIRED_FIELDS - set(manifest)
+    if missing:
+        raise ValueError(f"manifest lacks {sorted(missing)}: build it with Recorder(...).finish()")
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    return atomic_write_json(folder / MANIFEST_FILE, manifest)
+
+
+# --- reading and checking ------------------------------------------------------------------------
+def read_manifest(path: str | Path) -> dict:
+    """Read a manifest: a ``manifest.json`` file, a folder holding one, or a JSON artifact with a
+    top-level ``"manifest"`` key.
+
+    Raises:
+        ValueError: naming the file, when it is missing, not JSON, or has no manifest.
+    """
+    path = Path(path)
+    if path.is_dir():
+        path = path / MANIFEST_FILE
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise ValueError(f"{path}: no manifest here (expected {MANIFEST_FILE} or a JSON with a 'manifest' key)") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ValueError(f"{path}: not valid JSON ({err}); regenerate the artifact with its command") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: a manifest must be a JSON object")
+    if path.name != MANIFEST_FILE:
+        if not isinstance(data.get("manifest"), dict):
+            raise ValueError(f"{path}: this JSON artifact has no 'manifest' object")
+        data = data["manifest"]
+    return data
+
+
+@dataclass(frozen=True)
+class ArtifactStatus:
+    """One shipped artifact and whether the current code is the code that made it."""
+
+    path: str  # relative to the package folder, e.g. "data/edge_model"
+    command: str | None
+    recorded_source_hash: str | None
+    current_source_hash: str
+    missing_fields: tuple[str, ...]
+
+    @property
+    def stale(self) -> bool:
+        """True when the recorded source hash is absent or differs from the current library's."""
+        return self.recorded_source_hash != self.current_source_hash
+
+
+def artifact_paths(root: str | Path = DATA_DIR) -> list[Path]:
+    """Every artifact under ``root``: folders with a ``manifest.json`` and JSON files with a ``manifest`` key."""
+    root = Path(root)
+    found = {p.parent for p in root.rglob(MANIFEST_FILE)}
+    for p in root.rglob("*.json"):
+        if p.name == MANIFEST_FILE or any(parent in found for parent in p.parents):
+            continue
+        try:
+            if isinstance(json.loads(p.read_text()).get("manifest"), dict):
+                found.add(p)
+        except (json.JSONDecodeError, UnicodeDecodeError, AttributeError):
+            continue
+    return sorted(found)
+
+
+def check_artifacts(root: str | Path = DATA_DIR) -> list[ArtifactStatus]:
+    """The provenance of every artifact under ``root`` (default: the shipped data); reports, never raises
+    for staleness.  An unreadable manifest raises ``ValueError`` naming the file."""
+    current = source_hash()
+    out = []
+    for path in artifact_paths(root):
+        m = read_manifest(path)
+        try:
+            rel = path.relative_to(PACKAGE_DIR).as_posix()
+        except ValueError:
+            rel = scrub_path(str(path))
+        out.append(ArtifactStatus(path=rel, command=m.get("command"), recorded_source_hash=m.get("source_hash"),
+                                  current_source_hash=current,
+                                  missing_fields=tuple(sorted(REQUIRED_FIELDS - set(m)))))
+    return out

@@ -252,7 +252,9 @@ def test_real_stages_one_small_round(tmp_path):
         pytest.skip("no shipped edge model")
     cfg = SynergyConfig(rounds=1, requests_per_round=32, eval_requests=16, calibration_tasks=24, sft_epochs=1,
                         rl_steps=1, trace="4g", seed=0)
-    result = run_synergy(cfg, tmp_path / "run")
+    from netgpt_lite.synergy.stages import default_stages
+
+    result = run_synergy(cfg, tmp_path / "run", stages=default_stages())
     log = load_log(tmp_path / "run")
     first, last = result.rounds
     assert len(log) == result.n_logged == last["n_logged"]
@@ -268,6 +270,6 @@ def test_real_stages_one_small_round(tmp_path):
 
         before, after = (load_file(str(tmp_path / "run" / c / "edge" / "model.safetensors")) for c in result.checkpoints)
         assert any(not np.array_equal(before[k], after[k]) for k in before)
-    table = {(r["edge_round"], r["routing_round"]): r for r in decompose_gain(tmp_path / "run", cfg)}
+    table = {(r["edge_round"], r["routing_round"]): r for r in decompose_gain(tmp_path / "run", cfg, stages=default_stages())}
     assert table[(0, 0)]["offload_rate"] == first["offload_rate"]  # checkpoints reproduce the run exactly
     assert table[(1, 1)]["task_success"] == last["task_success"]

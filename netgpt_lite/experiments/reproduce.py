@@ -173,15 +173,15 @@ def run_e4_e6(cfg: ReproduceConfig, out_dir: Path) -> dict:
     """E4 (scorer refreshed every round) and E6 (never refreshed).  Both settings act identically up to
     round 1, so the refresh-off run is forked from the refresh-on run there (:func:`synergy.fork_run`)."""
     from netgpt_lite.synergy.loop import fork_run, read_state, run_synergy
-    from netgpt_lite.synergy.stages import synergy_config, write_summary
+    from netgpt_lite.synergy.stages import default_stages, synergy_config, write_summary
 
     base = synergy_config(fast=cfg.fast, rounds=cfg.synergy_rounds, requests_per_round=cfg.synergy_requests,
                           eval_requests=cfg.synergy_eval, calibration_tasks=cfg.synergy_eval, seed=cfg.seed)
     on_cfg, off_cfg = (dataclasses.replace(base, scorer_refresh_every=k) for k in (1, 0))
-    on = run_synergy(on_cfg, out_dir / "synergy_refresh_on", resume=True, progress=True)
+    on = run_synergy(on_cfg, out_dir / "synergy_refresh_on", stages=default_stages(), resume=True, progress=True)
     if read_state(out_dir / "synergy_refresh_off") is None:
         fork_run(on.out_dir, out_dir / "synergy_refresh_off", at_round=1, config=off_cfg)
-    off = run_synergy(off_cfg, out_dir / "synergy_refresh_off", resume=True, progress=True)
+    off = run_synergy(off_cfg, out_dir / "synergy_refresh_off", stages=default_stages(), resume=True, progress=True)
     return {"refresh_on": write_summary(on), "refresh_off": write_summary(off)}
 
 

@@ -137,7 +137,7 @@ def commute_trace(seed: int = 0, *, step_s: float = 5.0, jitter: float = 0.15) -
     return NetworkTrace(step_s * np.arange(n, dtype=float), bw, rtt, names)
 
 
-EXAMPLE_TRACE_CSV = Path(__file__).parent / "data" / "traces" / "commute.csv"
+EXAMPLE_TRACE_CSV = Path(__file__).resolve().parents[1] / "data" / "traces" / "commute.csv"
 _CSV_FIELDS = ("t", "bandwidth_mbps", "rtt_ms")
 
 

@@ -31,6 +31,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from netgpt_lite.provenance import atomic_write_json
+
 STATE_FILE = "state.json"
 EMPTY_MARKER = "EMPTY"
 HOOK_ENV_VAR = "NETGPT_LITE_SYNERGY_HOOK"  # "point:round", e.g. "logged:2": block there (kill tests)
@@ -147,25 +149,6 @@ def _fsync(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
-
-
-def atomic_write_json(path: str | Path, payload: dict) -> Path:
-    """Write ``payload`` as JSON to ``path`` atomically (temp file, fsync, ``os.replace``).
-
-    Example:
-        >>> import tempfile
-        >>> json.loads(atomic_write_json(Path(tempfile.mkdtemp()) / "s.json", {"a": 1}).read_text())
-        {'a': 1}
-    """
-    path = Path(path)
-    tmp = path.with_name(f".tmp-{path.name}-{os.getpid()}")
-    with open(tmp, "w") as fh:
-        json.dump(payload, fh, indent=1, sort_keys=True)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-    _fsync(path.parent)
-    return path
 
 
 def atomic_write_dir(path: str | Path, write: Callable[[Path], None]) -> Path:

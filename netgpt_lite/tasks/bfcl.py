@@ -53,7 +53,7 @@ _PUNCTUATION_RE = re.compile(r"[ ,./\-_*^]")
 def default_bfcl_dir() -> Path | None:
     """The BFCL data folder: ``$NETGPT_LITE_BFCL_DIR``, else ``shared/bfcl`` beside the repository."""
     candidates = [Path(os.environ[BFCL_DIR_ENV])] if os.environ.get(BFCL_DIR_ENV) else []
-    candidates.append(Path(__file__).resolve().parents[2] / "shared" / "bfcl")
+    candidates.append(Path(__file__).resolve().parents[3] / "shared" / "bfcl")
     return next((p for p in candidates if (p / "simple.jsonl").is_file()), None)
 
 
