@@ -26,10 +26,11 @@ $(STAMP): pyproject.toml | $(BIN)/python
 
 env: $(STAMP)
 
-## make test: lint, unit tests, and every notebook executed in fast mode
+## make test: lint, the import layering, unit tests + doctests, and every notebook executed in fast mode
 test: $(STAMP)
 	$(BIN)/ruff check netgpt_lite tests scripts
-	NETGPT_LITE_FAST=1 $(BIN)/python -m pytest -n 2 --dist loadfile -q
+	$(BIN)/lint-imports
+	NETGPT_LITE_FAST=1 $(BIN)/python -m pytest -n 2 --dist loadfile -q --doctest-modules netgpt_lite tests
 
 ## make book: the rendered book with every chapter executed (full mode) -> book/_build/html/index.html
 book: $(STAMP)
@@ -42,6 +43,7 @@ book-fast: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check netgpt_lite tests scripts
+	$(BIN)/lint-imports
 
 bench: $(STAMP)
 	for f in scripts/bench_*.py; do $(BIN)/python $$f; done

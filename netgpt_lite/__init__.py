@@ -4,13 +4,18 @@ An edge LM answers tool-calling tasks and scores its own answer; a task falls ba
 cloud when the score is below a threshold tau(bandwidth, RTT, price).  The book derives that
 threshold, trains the edge model (SFT, then SFT-anchored RL) and runs the synergy loop.
 
-Importing the package is cheap and does nothing: the public names below are resolved lazily
-from their modules on first use, so ``import netgpt_lite`` never pulls in torch.
+The names in ``__all__`` are the ones a reader needs; each subpackage (``network``, ``theory``,
+``tasks``, ``agents``, ``edge``, ``routing``, ``rl``, ``synergy``, ``experiments``, ``viz``) holds
+the rest.  Importing the package does nothing: the public names are resolved lazily on first use,
+so ``import netgpt_lite`` never pulls in torch.
 
 Example:
     >>> import netgpt_lite as ng
     >>> ng.__version__
     '0.1.0'
+    >>> z = ng.NetworkState(bandwidth_mbps=20.0, rtt_ms=60.0)
+    >>> 0.0 <= float(ng.optimal_threshold(z.bandwidth_mbps, z.rtt_ms, 0.003, 0.015)) <= 1.0
+    True
 """
 
 from __future__ import annotations
@@ -19,25 +24,62 @@ import importlib
 
 __version__ = "0.1.0"
 
-# public name -> module that defines it (a plain dict: nothing is imported until asked for)
+# public name -> module that defines it (a plain dict: nothing is imported until a name is asked for)
 _PUBLIC = {
+    # runtime: fast mode and seeds
     "fast_mode": "runtime",
+    "pick": "runtime",
     "set_seed": "runtime",
+    # network and prices (chapter 1)
     "NetworkState": "network.state",
     "REGIMES": "network.state",
+    "markov_trace": "network.traces",
+    "read_trace_csv": "network.traces",
     "Price": "network.pricing",
+    "PRICING_SCHEDULES": "network.pricing",
+    # the threshold (chapter 2)
+    "UtilityWeights": "theory.threshold",
+    "LogisticCalibration": "theory.threshold",
+    "kappa": "theory.threshold",
     "optimal_threshold": "theory.threshold",
+    # tasks and the checker (chapter 3)
+    "Task": "tasks.generate",
     "generate_tasks": "tasks.generate",
+    "check_call": "tasks.checker",
     "check_completion": "tasks.checker",
+    # agents (chapters 3-4)
+    "Proposal": "agents.proposal",
     "SimulatedCloud": "agents.cloud_sim",
+    "OpenAICompatibleCloud": "agents.cloud_openai",
     "EdgeAgent": "edge.agent",
+    # routing (chapter 5)
+    "route": "routing.policies",
+    "RoutingContext": "routing.policies",
+    "FixedThreshold": "routing.policies",
+    "CalibratedQuantile": "routing.policies",
+    "Cascade": "routing.policies",
+    "FuncDyn": "routing.policies",
+    "Oracle": "routing.policies",
+    "PolicyNet": "routing.policy_net",
+    "SimulationConfig": "routing.simulator",
+    "simulate": "routing.simulator",
+    "summarize": "routing.metrics",
+    # RL and the synergy loop (chapters 6-8)
+    "RLSettings": "rl.minimal",
+    "SynergyConfig": "synergy.loop",
+    "run_synergy": "synergy.loop",
+    "reproduce": "experiments.reproduce",
 }
+
+__all__ = ["__version__", *_PUBLIC]
 
 
 def __getattr__(name: str):
     if name in _PUBLIC:
         module = importlib.import_module(f".{_PUBLIC[name]}", __name__)
-        return getattr(module, name)
+        value = getattr(module, name)
+        globals()[name] = value  # resolve once
+        return value
     raise AttributeError(f"module 'netgpt_lite' has no attribute {name!r}")
 
 

@@ -23,13 +23,17 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 import json
 import os
 import platform
+import re
+import resource
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -40,6 +44,7 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 DATA_DIR = PACKAGE_DIR / "data"
 MANIFEST_FILE = "manifest.json"
 SCHEMA_VERSION = 2
+TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"  # UTC, to the second
 
 REQUIRED_FIELDS = frozenset({
     "schema_version", "command", "seed", "split", "sizes", "git_commit", "git_dirty", "source_hash",
@@ -96,20 +101,77 @@ def package_versions(names=VERSIONED_PACKAGES) -> dict[str, str]:
     return out
 
 
+def cpu_seconds() -> float:
+    """CPU seconds (user + system) this process and its finished children have used so far.
+
+    Every thread counts (torch's intra-op threads too), so on a multi-core machine it can exceed wall time.
+
+    Example:
+        >>> cpu_seconds() >= 0.0
+        True
+    """
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory so far, in MiB: the larger of this process's and its largest child's.
+
+    Example:
+        >>> peak_rss_mb() > 0
+        True
+    """
+    kb = max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+    return round(kb / (1024 * 1024) if sys.platform == "darwin" else kb / 1024, 1)  # macOS reports bytes
+
+
+def file_sha256(path: str | Path) -> str | None:
+    """sha256 hex digest of a file's bytes, or ``None`` when there is no such file (e.g. a Hub model id).
+
+    Example:
+        >>> file_sha256(PACKAGE_DIR / "no-such-file") is None
+        True
+    """
+    path = Path(path)
+    if not path.is_file():
+        return None
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def machine() -> dict:
+    """The machine, without names or paths: architecture, OS, CPU count and ``OMP_NUM_THREADS`` (None if unset).
+
+    Example:
+        >>> sorted(machine())
+        ['cpus', 'omp_num_threads', 'platform', 'system']
+    """
+    return {"platform": platform.machine(), "system": platform.system(), "cpus": os.cpu_count(),
+            "omp_num_threads": os.environ.get("OMP_NUM_THREADS")}
+
+
 def scrub_path(text: str) -> str:
     """Replace this machine's absolute paths in ``text``: the checkout by ``.``, the home folder by ``~``,
     the temporary folder by ``$TMPDIR``.
 
+    A prefix is replaced only as a whole path component at the start of a path (``/tmp`` in
+    ``/tmp/x`` or ``--out=/tmp``, not in ``/tmpdata`` nor ``/data/tmp``).
+
     Example:
         >>> scrub_path(str(PACKAGE_DIR / "data"))
         './netgpt_lite/data'
+        >>> scrub_path(f"--out={tempfile.gettempdir()}/tmpab12/run") == "--out=$TMPDIR/tmpab12/run"
+        True
     """
-    import tempfile
-
     for prefix, short in ((str(PACKAGE_DIR.parent), "."), (tempfile.gettempdir(), "$TMPDIR"),
                           (os.path.expanduser("~"), "~")):
-        if prefix and prefix != "/":
-            text = text.replace(prefix, short)
+        prefix = prefix.rstrip("/")
+        if prefix:
+            pattern = rf"(?<![\w.~$/-]){re.escape(prefix)}(?![^/\s'\"`:;,=)\]}}])"
+            text = re.sub(pattern, lambda _, short=short: short, text)
     return text
 
 
@@ -127,8 +189,6 @@ def command_line(argv: list[str] | None = None) -> str:
 
 def _jsonable(value):
     """Config values (dataclasses, paths, tuples, numpy scalars) as plain JSON, paths scrubbed."""
-    import dataclasses
-
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return _jsonable(dataclasses.asdict(value))
     if isinstance(value, dict):
@@ -139,8 +199,8 @@ def _jsonable(value):
         return scrub_path(str(value))
     if isinstance(value, str):
         return scrub_path(value)
-    if hasattr(value, "item") and callable(value.item):  # numpy scalar
-        return value.item()
+    if hasattr(value, "tolist") and callable(value.tolist):  # numpy array or scalar
+        return _jsonable(value.tolist())
     return value
 
 
@@ -150,7 +210,8 @@ class Recorder:
     """Times a run (wall and CPU seconds from creation) and writes its manifest with :meth:`finish`.
 
     Args:
-        seed: the run's seed (``None`` when nothing is random).
+        seed: the run's seed (``None`` when nothing is random, or when the run repeats over several
+            seeds: then they are a field of their own, e.g. ``seeds``).
         split: the task split it trained or evaluated on, or ``None``.
         sizes: counts that say how big the run was (``n_tasks``, ``n_steps``, ...).
         config: the settings (dataclasses are expanded).
@@ -165,15 +226,36 @@ class Recorder:
 
     def __post_init__(self) -> None:
         self._wall0 = time.perf_counter()
-        self._cpu0 = time.process_time()
+        self._cpu0 = cpu_seconds()
         self._started = datetime.now(timezone.utc)
 
+    def elapsed(self) -> tuple[float, float]:
+        """``(wall_s, cpu_s)`` since the recorder was created, rounded to 0.01 s.
+
+        Example:
+            >>> wall, cpu = Recorder().elapsed()
+            >>> wall >= 0 and cpu >= 0
+            True
+        """
+        return round(time.perf_counter() - self._wall0, 2), round(max(cpu_seconds() - self._cpu0, 0.0), 2)
+
     def finish(self, **fields) -> dict:
-        """The manifest: the required fields, then ``fields`` (metrics, steps, ...) as JSON values."""
+        """The manifest: the required fields, then ``fields`` (metrics, steps, ...) as JSON values.
+
+        Args:
+            **fields: the run's own results and counts; a name the recorder writes itself
+                (:data:`REQUIRED_FIELDS`, ``config``, ``machine``) raises ``ValueError``.
+
+        Example:
+            >>> m = Recorder(seed=1, command="netgpt-lite demo").finish(n_ok=2)
+            >>> m["command"], m["n_ok"], m["wall_s"] >= 0
+            ('netgpt-lite demo', 2, True)
+        """
         commit, dirty = git_state()
+        wall_s, cpu_s = self.elapsed()
         manifest = {
             "schema_version": SCHEMA_VERSION,
-            "command": self.command if self.command is not None else command_line(),
+            "command": scrub_path(self.command) if self.command is not None else command_line(),
             "seed": self.seed,
             "split": self.split,
             "sizes": _jsonable(dict(self.sizes or {})),
@@ -182,11 +264,11 @@ class Recorder:
             "git_dirty": dirty,
             "source_hash": source_hash(),
             "versions": package_versions(),
-            "machine": {"platform": platform.machine(), "system": platform.system(), "cpus": os.cpu_count()},
-            "started_utc": self._started.strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "finished_utc": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "wall_s": round(time.perf_counter() - self._wall0, 2),
-            "cpu_s": round(time.process_time() - self._cpu0, 2),
+            "machine": machine(),
+            "started_utc": self._started.strftime(TIME_FORMAT),
+            "finished_utc": datetime.now(timezone.utc).strftime(TIME_FORMAT),
+            "wall_s": wall_s,
+            "cpu_s": cpu_s,
         }
         for key, value in fields.items():
             if key in manifest:
@@ -195,7 +277,7 @@ class Recorder:
         return manifest
 
 
-def atomic_write_json(path: str | Path, payload: dict) -> Path:
+def atomic_write_json(path: str | Path, payload: dict | list) -> Path:
     """Write ``payload`` as JSON to ``path`` atomically (temp file, fsync, ``os.replace``, fsync the folder).
 
     A reader sees the old file or the new one, never half of one, even if the writer is killed.
@@ -222,7 +304,18 @@ def atomic_write_json(path: str | Path, payload: dict) -> Path:
 
 
 def write_manifest(folder: str | Path, manifest: dict) -> Path:
-    """Write ``manifest`` as ``folder/manifest.json`` (atomically) and return the path."""
+    """Write ``manifest`` as ``folder/manifest.json`` (atomically) and return the path.
+
+    Raises:
+        ValueError: when a required field is missing (a manifest comes from :meth:`Recorder.finish`).
+
+    Example:
+        >>> folder = Path(tempfile.mkdtemp())
+        >>> write_manifest(folder, Recorder(seed=0).finish()).name
+        'manifest.json'
+        >>> read_manifest(folder)["seed"]
+        0
+    """
     missing = REQUIRED_FIELDS - set(manifest)
     if missing:
         raise ValueError(f"manifest lacks {sorted(missing)}: build it with Recorder(...).finish()")
@@ -238,6 +331,16 @@ def read_manifest(path: str | Path) -> dict:
 
     Raises:
         ValueError: naming the file, when it is missing, not JSON, or has no manifest.
+
+    Example:
+        >>> path = Path(tempfile.mkdtemp()) / "result.json"
+        >>> _ = path.write_text('{"manifest": {"seed": 3}, "numbers": [1, 2]}')
+        >>> read_manifest(path)
+        {'seed': 3}
+        >>> _ = path.write_text('{"manifest": {"se')
+        >>> read_manifest(path)  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ValueError: .../result.json: not valid JSON ...
     """
     path = Path(path)
     if path.is_dir():
@@ -274,23 +377,43 @@ class ArtifactStatus:
 
 
 def artifact_paths(root: str | Path = DATA_DIR) -> list[Path]:
-    """Every artifact under ``root``: folders with a ``manifest.json`` and JSON files with a ``manifest`` key."""
+    """Every artifact under ``root``: folders with a ``manifest.json`` and JSON files with a ``manifest`` key.
+
+    A JSON file that does not parse is listed too (it may be a truncated artifact), so that
+    :func:`check_artifacts` names it instead of skipping it.
+
+    Example:
+        >>> root = Path(tempfile.mkdtemp())
+        >>> _ = atomic_write_json(root / "result.json", {"manifest": {}, "value": 1})
+        >>> _ = atomic_write_json(root / "table.json", {"value": 1})  # data, not an artifact
+        >>> [p.name for p in artifact_paths(root)]
+        ['result.json']
+    """
     root = Path(root)
     found = {p.parent for p in root.rglob(MANIFEST_FILE)}
     for p in root.rglob("*.json"):
         if p.name == MANIFEST_FILE or any(parent in found for parent in p.parents):
             continue
         try:
-            if isinstance(json.loads(p.read_text()).get("manifest"), dict):
-                found.add(p)
-        except (json.JSONDecodeError, UnicodeDecodeError, AttributeError):
+            data = json.loads(p.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            found.add(p)
             continue
+        if isinstance(data, dict) and isinstance(data.get("manifest"), dict):
+            found.add(p)
     return sorted(found)
 
 
 def check_artifacts(root: str | Path = DATA_DIR) -> list[ArtifactStatus]:
     """The provenance of every artifact under ``root`` (default: the shipped data); reports, never raises
-    for staleness.  An unreadable manifest raises ``ValueError`` naming the file."""
+    for staleness.  An unreadable manifest raises ``ValueError`` naming the file.
+
+    Example:
+        >>> root = Path(tempfile.mkdtemp())
+        >>> _ = write_manifest(root / "model", Recorder(seed=0).finish())
+        >>> [(s.path.endswith("model"), s.stale, s.missing_fields) for s in check_artifacts(root)]
+        [(True, False, ())]
+    """
     current = source_hash()
     out = []
     for path in artifact_paths(root):

@@ -2,7 +2,7 @@
 
 Run on 2 CPU cores with one thread per op, as the book's reader would:
 
-    OMP_NUM_THREADS=2 python scripts/bench_rl.py --from netgpt_lite/data/edge_model --steps 6
+    OMP_NUM_THREADS=2 python scripts/bench_rl.py --model netgpt_lite/data/edge_model --steps 6
 
 Prints one JSON line per trainer with the median seconds per step (the first step, which warms up, is dropped).
 """
@@ -19,7 +19,7 @@ import torch
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--from", dest="from_dir", default=None, help="SFT model folder (default: shipped)")
+    parser.add_argument("--model", default=None, help="SFT model folder (default: shipped)")
     parser.add_argument("--steps", type=int, default=6)
     parser.add_argument("--prompts-per-step", type=int, default=8)
     parser.add_argument("--group-size", type=int, default=8)
@@ -31,7 +31,7 @@ def main() -> None:
     from netgpt_lite.rl.minimal import RLSettings, train_minimal
     from netgpt_lite.rl.trl_trainer import train_trl
 
-    model_dir = args.from_dir or shipped_model_path()
+    model_dir = args.model or shipped_model_path()
     settings = RLSettings(steps=args.steps, prompts_per_step=args.prompts_per_step, group_size=args.group_size,
                           device="cpu")  # fmt: skip
     for trainer in args.trainers.split(","):

@@ -12,7 +12,7 @@ from netgpt_lite.agents.cloud_sim import CloudConfig, SimulatedCloud, cloud_outc
 from netgpt_lite.agents.proposal import DEFAULT_NETWORK, Proposal
 from netgpt_lite.network.state import REGIMES, NetworkState, cloud_time_ms
 from netgpt_lite.tasks.checker import check_completion, parse_tool_call
-from netgpt_lite.tasks.generate import DIFFICULTIES, format_tool_call, generate_tasks
+from netgpt_lite.tasks.generate import DIFFICULTIES, format_completion, generate_tasks
 
 
 @functools.cache
@@ -74,7 +74,7 @@ def test_flag_from_outcomes_agrees_with_the_checker_and_errors_are_varied():
     for i, task in enumerate(tasks):
         for d in range(2):
             call, correct = cloud.answer(task, d)
-            verdict = check_completion(format_tool_call(call), task.tools, task.gold)
+            verdict = check_completion(format_completion(call), task.tools, task.gold)
             assert verdict.correct == correct == out["correct"][i, d]
             errors.add(verdict.error_type)
     assert {"ok", "wrong_tool", "wrong_value"} <= errors
@@ -115,3 +115,12 @@ def test_config_variants_with_replace():
     n2 = cloud_outcomes(tasks, config=config)["n_input_tokens"]
     n4 = cloud_outcomes(tasks)["n_input_tokens"]
     assert np.all(n2 >= 2 * n4 - 1)
+
+
+def test_cloud_writes_the_one_completion_format():
+    """The simulated cloud's completion is the edge's own text for the same call (compact, keys sorted)."""
+    proposals = SimulatedCloud(seed=5).propose(list(_tasks(40)))
+    for p in proposals:
+        assert p.completion == format_completion(p.tool_call)
+        assert parse_tool_call(p.completion) == p.tool_call
+    assert proposals[0].completion.startswith('<tool_call>{"name":"')  # no spaces after separators

@@ -280,9 +280,9 @@ def test_bare_function_docs_and_parameterless_tools():
 
 def test_generated_tasks_gold_calls_are_ok_and_other_tools_are_not():
     tool_tasks = pytest.importorskip("netgpt_lite.tasks.generate")
-    format_tool_call = tool_tasks.format_tool_call
+    format_completion = tool_tasks.format_completion
     for task in tool_tasks.generate_tasks("train", 40, seed=1):
-        assert check_completion(format_tool_call(task.gold), task.tools, task.gold).correct
+        assert check_completion(format_completion(task.gold), task.tools, task.gold).correct
         others = [t["function"]["name"] for t in task.tools if t["function"]["name"] != task.gold["name"]]
         verdict = check_call({"name": others[0], "arguments": task.gold["arguments"]}, task.tools, task.gold)
         assert not verdict.correct and reward(verdict) <= 0.0

@@ -11,7 +11,7 @@ from netgpt_lite.routing.metrics import SUMMARY_KEYS
 
 def test_frontier_writes_results_json_and_html(tmp_path, capsys):
     out, html = tmp_path / "results.json", tmp_path / "explorer.html"
-    rc = main(["frontier", "--synthetic", "--regime", "mixed", "--pricing", "surge", "--seeds", "2",
+    rc = main(["frontier", "--synthetic", "--regime", "mixed", "--pricing", "surge", "--n-seeds", "2",
                "--n-requests", "300", "--n-logs", "600", "--n-tasks", "120", "--policynet-epochs", "30",
                "--out", str(out), "--html", str(html)])
     assert rc == 0
@@ -33,9 +33,26 @@ def test_frontier_writes_results_json_and_html(tmp_path, capsys):
     assert printed["out"] == str(out)
 
 
-@pytest.mark.parametrize("argv, field", [(["--regime", "moon"], "regime"), (["--pricing", "free"], "pricing"),
-                                         (["--seeds", "0"], "seeds")])
-def test_frontier_bad_input_exits_2_naming_the_field(argv, field, tmp_path, capsys):
-    assert main(["frontier", "--synthetic", "--out", str(tmp_path / "r.json"), *argv]) == 2
+@pytest.mark.parametrize("argv, flag, allowed", [
+    (["--regime", "moon"], "--regime", "'mixed'"),
+    (["--pricing", "free"], "--pricing", "surge"),
+    (["--n-seeds", "0"], "--n-seeds", ">= 1"),
+    (["--n-requests", "-5"], "--n-requests", ">= 1"),
+    (["--policynet-epochs", "x"], "--policynet-epochs", "integer"),
+])
+def test_frontier_bad_input_exits_2_naming_the_flag(argv, flag, allowed, tmp_path, capsys):
+    out = tmp_path / "r.json"
+    assert main(["frontier", "--synthetic", "--out", str(out), *argv]) == 2
     err = capsys.readouterr().err
-    assert err.startswith("error:") and field in err
+    assert err.startswith(f"netgpt-lite frontier: error: argument {flag}: ") and allowed in err
+    assert err.count("\n") == 1 and not out.exists()
+
+
+def test_frontier_output_paths_are_checked_before_any_work(tmp_path, capsys):
+    assert main(["frontier", "--synthetic", "--out", str(tmp_path / "no" / "r.json")]) == 2
+    err = capsys.readouterr().err
+    assert "argument --out:" in err and "does not exist" in err and "mkdir -p" in err
+    assert main(["frontier", "--synthetic", "--out", str(tmp_path)]) == 2
+    assert "is a folder" in capsys.readouterr().err
+    assert main(["frontier", "--synthetic", "--html", str(tmp_path / "no" / "e.html")]) == 2
+    assert "argument --html:" in capsys.readouterr().err

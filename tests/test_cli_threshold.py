@@ -55,23 +55,26 @@ def test_regime_shortcut_and_human_line(capsys):
 
 
 @pytest.mark.parametrize(
-    ("extra", "field"),
+    ("extra", "flag", "allowed"),
     [
-        (["--bandwidth-mbps", "nan", "--rtt-ms", "40"], "bandwidth_mbps"),
-        (["--bandwidth-mbps", "0", "--rtt-ms", "40"], "bandwidth_mbps"),
-        (["--bandwidth-mbps", "10", "--rtt-ms", "-4"], "rtt_ms"),
-        (["--bandwidth-mbps", "10", "--rtt-ms", "4", "--usd-per-1k-output", "-1"], "usd_per_1k_output"),
-        (["--bandwidth-mbps", "10", "--rtt-ms", "4", "--q-cloud", "2"], "q_cloud"),
-        (["--bandwidth-mbps", "10", "--rtt-ms", "4", "--lambda-cost-per-usd", "0"], "lambda_cost_per_usd"),
-        (["--bandwidth-mbps", "10", "--rtt-ms", "4", "--calibration-a", "-1"], "a"),
-        (["--rtt-ms", "4"], "bandwidth_mbps"),
-        (["--regime", "wifi"], "regime"),
+        (["--bandwidth-mbps", "nan", "--rtt-ms", "40"], "--bandwidth-mbps", "> 0"),
+        (["--bandwidth-mbps", "0", "--rtt-ms", "40"], "--bandwidth-mbps", "> 0"),
+        (["--bandwidth-mbps", "10", "--rtt-ms", "-4"], "--rtt-ms", "> 0"),
+        (["--bandwidth-mbps", "10", "--rtt-ms", "4", "--usd-per-1k-output", "-1"], "--usd-per-1k-output", ">= 0"),
+        (["--bandwidth-mbps", "10", "--rtt-ms", "4", "--q-cloud", "2"], "--q-cloud", "in [0, 1]"),
+        (["--bandwidth-mbps", "10", "--rtt-ms", "4", "--lambda-cost-per-usd", "0"], "--lambda-cost-per-usd", "> 0"),
+        (["--bandwidth-mbps", "10", "--rtt-ms", "4", "--calibration-a", "-1"], "--calibration-a", "> 0"),
+        (["--bandwidth-mbps", "10", "--rtt-ms", "4", "--deadline-ms", "0"], "--deadline-ms", "> 0"),
+        (["--rtt-ms", "4"], "--bandwidth-mbps", "--regime"),
+        (["--regime", "wifi"], "--regime", "5g_good"),
     ],
 )
-def test_invalid_input_exits_2_with_one_line_naming_the_field(capsys, extra, field):
+def test_invalid_input_exits_2_with_one_line_naming_the_flag(capsys, extra, flag, allowed):
     assert main(["threshold", *extra, "--json"]) == 2
-    err = capsys.readouterr().err.strip()
-    assert err.startswith(f"error: {field} ") and "\n" not in err
+    captured = capsys.readouterr()
+    err = captured.err.strip()
+    assert err.startswith(f"netgpt-lite threshold: error: argument {flag}: ") and "\n" not in err
+    assert allowed in err and "Traceback" not in err and captured.out == ""
 
 
 def test_subprocess_run():
@@ -91,4 +94,5 @@ def test_subprocess_run():
         float(optimal_threshold(200.0, 20.0, 0.003, 0.015))
     )
     bad = subprocess.run([*cmd[:5], "-3", "--rtt-ms", "20"], capture_output=True, text=True)
-    assert bad.returncode == 2 and bad.stderr.startswith("error: bandwidth_mbps must be finite and > 0")
+    assert bad.returncode == 2
+    assert bad.stderr == "netgpt-lite threshold: error: argument --bandwidth-mbps: must be a finite number > 0; got '-3'\n"

@@ -7,7 +7,7 @@ import pytest
 
 from netgpt_lite.agents.proposal import Proposal
 from netgpt_lite.edge.agent import EdgeAgent, EdgeOutput, accuracy_report, verdicts
-from netgpt_lite.edge.tiny_lm import EdgeModelConfig, build_model, task_texts, train_tokenizer
+from netgpt_lite.edge.tiny_lm import EdgeModelConfig, build_model, tokenizer_corpus, train_tokenizer
 from netgpt_lite.network.state import LatencyModel
 from netgpt_lite.tasks.generate import generate_tasks
 
@@ -39,7 +39,7 @@ def test_confidence_is_geometric_mean_or_min_and_zero_when_invalid():
 
 
 def test_untrained_model_never_crashes_and_scores_garbage_zero(test_tasks):
-    tokenizer = train_tokenizer(task_texts(test_tasks), vocab_size=300)
+    tokenizer = train_tokenizer(tokenizer_corpus(test_tasks), vocab_size=300)
     model = build_model(tokenizer, EdgeModelConfig(hidden_size=32, n_layers=1, n_heads=2, intermediate_size=64))
     agent = EdgeAgent(model, tokenizer, max_new_tokens=12, batch_size=5)
     outputs = agent.run(test_tasks[:7])

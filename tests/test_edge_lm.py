@@ -12,18 +12,17 @@ from netgpt_lite.edge.tiny_lm import (
     EOS,
     EdgeModelConfig,
     build_model,
-    format_completion,
     load_edge_model,
     n_parameters,
     render_prompt,
     save_edge_model,
     sft_dataset,
     shipped_model_path,
-    task_texts,
+    tokenizer_corpus,
     train_tokenizer,
 )
 from netgpt_lite.tasks.checker import parse_tool_call
-from netgpt_lite.tasks.generate import generate_tasks
+from netgpt_lite.tasks.generate import format_completion, generate_tasks
 
 TINY = EdgeModelConfig(hidden_size=32, n_layers=1, n_heads=2, intermediate_size=64, max_positions=256)
 
@@ -35,7 +34,7 @@ def train_tasks():
 
 @pytest.fixture(scope="module")
 def tokenizer(train_tasks):
-    return train_tokenizer(task_texts(train_tasks), vocab_size=512)
+    return train_tokenizer(tokenizer_corpus(train_tasks), vocab_size=512)
 
 
 def test_tokenizer_round_trips_unseen_task_texts(tokenizer):

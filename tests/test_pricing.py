@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -14,6 +15,7 @@ from netgpt_lite.network.pricing import (
     FlatPricing,
     PeakOffPeakPricing,
     Price,
+    PricingSchedule,
     SurgePricing,
     request_cost_usd,
 )
@@ -91,3 +93,20 @@ def test_vectorised_matches_scalar():
         for i in range(0, 25, 6):
             p = schedule.price_at(float(t[i]), float(load[i]))
             assert (p.usd_per_1k_input, p.usd_per_1k_output) == (p_in[i], p_out[i])
+
+
+def test_prices_come_from_the_base_class_once():
+    """A schedule says only its multiplier; ``prices_at`` and ``price_at`` are the base class's."""
+
+    @dataclasses.dataclass(frozen=True)
+    class Doubled(PricingSchedule):
+        base: Price = Price(0.001, 0.004)
+
+        def multiplier_at(self, t_s, load=0.0):
+            return np.full(np.broadcast_shapes(np.shape(t_s), np.shape(load)), 2.0)
+
+    p_in, p_out = Doubled().prices_at(np.zeros(3))
+    assert p_in.tolist() == [0.002] * 3 and p_out.tolist() == [0.008] * 3
+    assert Doubled().price_at(0.0) == Price(0.002, 0.008)
+    for cls in (FlatPricing, PeakOffPeakPricing, SurgePricing, Doubled):
+        assert "prices_at" not in vars(cls) and "price_at" not in vars(cls)

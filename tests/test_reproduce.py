@@ -10,6 +10,7 @@ import pytest
 from netgpt_lite.cli import build_parser
 from netgpt_lite.experiments import reproduce as rp
 from netgpt_lite.experiments.frontier import fit_policies
+from netgpt_lite.provenance import REQUIRED_FIELDS, source_hash
 from netgpt_lite.routing.simulator import SimulationConfig, synthetic_table
 
 CFG = rp.ReproduceConfig(fast=True, seeds=(0, 1), n_test=200, n_logs=200, n_requests=200, policynet_epochs=10,
@@ -75,7 +76,7 @@ def test_report_is_self_contained_with_plotly_once(experiments, tmp_path):
     results = {**experiments, "E4": {"rounds": rounds, "decomposition": decomposition},
                "E5": {"variants": {"full": {"runs": [{"seed": 0, "history": history}]}}},
                "E6": {"refresh_on": rounds, "refresh_off": rounds},
-               "manifest": {"mode": "fast", "finished_utc": "now", "wall_s": 1.0, "peak_rss_mb": 1.0}}
+               "manifest": rp.manifest(CFG, rp.run_recorder(CFG), {"E3": {"wall_s": 1.0, "cpu_s": 0.5}})}
     results = json.loads(json.dumps(results, default=rp._jsonable))
     page = rp.write_report(results, tmp_path / "report.html").read_text()
     assert page.count("plotly.js v") == 1  # the library is inlined exactly once
@@ -83,6 +84,40 @@ def test_report_is_self_contained_with_plotly_once(experiments, tmp_path):
     for title in rp.report_figures(results):
         assert title in page
     assert "E3 main table" in page and "funcdyn" in page
+
+
+def test_manifest_is_written_by_the_recorder():
+    m = rp.manifest(CFG, rp.run_recorder(CFG), {"E3": {"wall_s": 1.0, "cpu_s": 0.5}})
+    assert not REQUIRED_FIELDS - set(m)
+    assert (m["mode"], m["seed"], m["split"], m["source_hash"]) == ("fast", CFG.seed, "test", source_hash())
+    assert m["sizes"]["n_seeds"] == len(CFG.seeds) and m["config"]["seeds"] == list(CFG.seeds)
+    assert m["seconds_per_step"] == {"E3": {"wall_s": 1.0, "cpu_s": 0.5}} and m["peak_rss_mb"] > 0
+    assert m["wall_s"] >= 0 and m["cpu_s"] >= 0
+
+
+def test_run_experiments_times_each_step_and_reuses_e5_only_for_the_same_code(tmp_path, monkeypatch):
+    from netgpt_lite import provenance
+
+    calls = []
+    table = type("T", (), {"source": "synthetic"})()
+    monkeypatch.setattr(rp, "_tables", lambda cfg: (table, table))
+    monkeypatch.setattr(rp, "run_e3", lambda cfg, test, logs: ({"cells": {}, "rows": []}, {cfg.seeds[0]: {}}))
+    monkeypatch.setattr(rp, "run_e1", lambda cfg, t, p, e3: {})
+    monkeypatch.setattr(rp, "run_e2", lambda cfg, t, p: {})
+    monkeypatch.setattr(rp, "run_e4_e6", lambda cfg, out: {k: {"rounds": [], "seconds_per_round": [1.0, 2.0]}
+                                                           for k in ("refresh_on", "refresh_off")})
+    monkeypatch.setattr(rp, "run_e5", lambda cfg: calls.append(1) or {"manifest": {"wall_s": 5.0, "cpu_s": 4.0}})
+    first = rp.run_experiments(CFG, tmp_path, progress=False)["manifest"]
+    assert not REQUIRED_FIELDS - set(first) and len(calls) == 1
+    steps = first["seconds_per_step"]
+    assert set(steps) == {"tables", "E3", "E1", "E2", "E4+E6", "E5"}
+    assert all(v["wall_s"] >= 0 and v["cpu_s"] >= 0 for v in steps.values())
+    assert steps["E4+E6"]["rounds_wall_s"] == 5.0 and "reused_from" not in steps["E5"]
+    again = rp.run_experiments(CFG, tmp_path, progress=False)["manifest"]["seconds_per_step"]["E5"]
+    assert len(calls) == 1 and again["reused_from"] == "E5.json" and again["computed_wall_s"] == 5.0
+    monkeypatch.setattr(rp, "source_hash", lambda: "0" * 16)  # other code: the cached E5 is not served
+    rp.run_experiments(CFG, tmp_path, progress=False)
+    assert len(calls) == 2 and provenance.source_hash() != "0" * 16
 
 
 def test_cli_parses_reproduce_and_synergy():

@@ -10,16 +10,15 @@ import torch
 from netgpt_lite.edge.tiny_lm import (
     EdgeModelConfig,
     build_model,
-    format_completion,
     save_edge_model,
+    tokenizer_corpus,
     train_tokenizer,
 )
-from netgpt_lite.edge.tiny_lm import task_texts as lm_texts
 from netgpt_lite.experiments.rl_ablation import ABLATIONS
 from netgpt_lite.rl.minimal import METRICS, RLSettings, encode_pairs, judge, rl_dataset, train_minimal
 from netgpt_lite.rl.objective import completion_logprobs
 from netgpt_lite.rl.trl_trainer import to_grpo_config
-from netgpt_lite.tasks.generate import generate_tasks
+from netgpt_lite.tasks.generate import format_completion, generate_tasks
 
 TINY = EdgeModelConfig(hidden_size=32, n_layers=1, n_heads=2, intermediate_size=64)
 FAST = {"prompts_per_step": 2, "group_size": 4, "max_completion_tokens": 12, "sft_batch_size": 4}
@@ -28,7 +27,7 @@ FAST = {"prompts_per_step": 2, "group_size": 4, "max_completion_tokens": 12, "sf
 @pytest.fixture(scope="module")
 def tiny():
     tasks = generate_tasks("train", 24, seed=0)
-    tokenizer = train_tokenizer(lm_texts(tasks), vocab_size=400)
+    tokenizer = train_tokenizer(tokenizer_corpus(tasks), vocab_size=400)
     return tasks, tokenizer, rl_dataset(tasks, tokenizer)
 
 

@@ -17,8 +17,6 @@ from netgpt_lite.routing.policies import (
     Oracle,
     RoutingContext,
     decide,
-    n_fallback_sorted,
-    quantile_threshold,
     route,
 )
 from netgpt_lite.routing.policy_net import PolicyNet
@@ -29,6 +27,7 @@ from netgpt_lite.routing.simulator import (
     stream_context,
     synthetic_table,
 )
+from netgpt_lite.theory.sweep import threshold_for_cloud_fraction, threshold_sweep
 from netgpt_lite.theory.threshold import LogisticCalibration, UtilityWeights, Workload, optimal_threshold
 
 scores_st = st.lists(st.floats(0.0, 1.0), min_size=1, max_size=50)
@@ -40,7 +39,7 @@ def _funcdyn():
 
 @given(scores_st, st.lists(st.floats(0.0, 1.0), min_size=1, max_size=10))
 def test_sorted_count_agrees_with_route(scores, thresholds):
-    counts = n_fallback_sorted(np.sort(scores), thresholds)
+    counts = threshold_sweep(scores, thresholds)["n_fallback"]
     expected = [route(scores, t).sum() for t in thresholds]
     np.testing.assert_array_equal(counts, expected)
 
@@ -76,7 +75,8 @@ def test_quantile_calibration_hits_target_on_held_out_scores():
         sampling_sd = np.sqrt(target * (1 - target) * (1 / 4000 + 1 / 4000))
         assert abs(frac - target) < 4 * sampling_sd
         assert decide(pol, RoutingContext.constant(calibration, 50.0, 40.0)).mean() == pytest.approx(target, abs=1e-3)
-    assert quantile_threshold([0.2, 0.4], 0.0) == 0.0 and quantile_threshold([0.2, 0.4], 1.0) == ALWAYS_CLOUD
+    assert threshold_for_cloud_fraction([0.2, 0.4], 0.0) == 0.0
+    assert threshold_for_cloud_fraction([0.2, 0.4], 1.0) == ALWAYS_CLOUD
 
 
 def test_cascade_respects_budget_and_uses_more_of_a_larger_one():

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+
 import pytest
 import torch
 
@@ -10,10 +13,19 @@ from netgpt_lite.edge.sft import (
     check_lengths,
     loss_curve,
     token_lengths,
+    train_edge_checkpoint,
+    train_edge_from_scratch,
     train_runtime_s,
     train_sft,
 )
-from netgpt_lite.edge.tiny_lm import EdgeModelConfig, build_model, sft_dataset, task_texts, train_tokenizer
+from netgpt_lite.edge.tiny_lm import (
+    EdgeModelConfig,
+    build_model,
+    sft_dataset,
+    tokenizer_corpus,
+    train_tokenizer,
+)
+from netgpt_lite.provenance import REQUIRED_FIELDS, read_manifest, source_hash
 from netgpt_lite.tasks.generate import generate_tasks
 
 TINY = EdgeModelConfig(hidden_size=32, n_layers=1, n_heads=2, intermediate_size=64)
@@ -23,7 +35,7 @@ SMOKE = SFTSettings(max_steps=20, batch_size=8, learning_rate=1e-2, logging_step
 @pytest.fixture(scope="module")
 def setup():
     tasks = generate_tasks("train", 64, seed=0)
-    tokenizer = train_tokenizer(task_texts(tasks), vocab_size=400)
+    tokenizer = train_tokenizer(tokenizer_corpus(tasks), vocab_size=400)
     return tokenizer, sft_dataset(tasks, tokenizer)
 
 
@@ -72,3 +84,34 @@ def test_dataset_columns_are_checked(setup):
     tokenizer, ds = setup
     with pytest.raises(ValueError, match="prompt"):
         train_sft(build_model(tokenizer, TINY), tokenizer, ds.rename_column("prompt", "query"), SMOKE)
+
+
+def test_one_from_scratch_recipe_is_tokenizer_model_and_sft_on_generated_tasks():
+    settings = SMOKE.replace(max_steps=4, logging_steps=2)
+    model, tokenizer, history = train_edge_from_scratch(32, data_seed=1, settings=settings, model_config=TINY,
+                                                        vocab_size=400)
+    tasks = generate_tasks("train", 32, seed=1)  # the same steps by hand
+    by_hand = train_tokenizer(tokenizer_corpus(tasks), vocab_size=400)
+    assert tokenizer.get_vocab() == by_hand.get_vocab()
+    _, again = train_sft(build_model(by_hand, TINY, seed=settings.seed), by_hand, sft_dataset(tasks, by_hand), settings)
+    assert list(loss_curve(history)[0]) == [2, 4]
+    assert loss_curve(history)[1] == pytest.approx(loss_curve(again)[1], rel=1e-5)
+    with pytest.raises(ValueError, match="n_tasks"):
+        train_edge_from_scratch(0)
+
+
+def test_checkpoint_manifest_comes_from_the_one_manifest_writer(tmp_path):
+    settings = SMOKE.replace(max_steps=2, logging_steps=1)
+    out = tmp_path / "edge"
+    manifest = train_edge_checkpoint(out, n_train=24, data_seed=2, settings=settings, model_config=TINY,
+                                     vocab_size=400, n_test=4, n_logs=10, command="pytest train-edge")
+    on_disk = read_manifest(out)
+    assert set(on_disk) >= REQUIRED_FIELDS and set(on_disk) == set(manifest) and "note" not in on_disk
+    assert on_disk["command"] == "pytest train-edge" and on_disk["source_hash"] == source_hash()
+    assert on_disk["seed"] == settings.seed and on_disk["split"] == "train"
+    assert on_disk["sizes"] == {"n_train_tasks": 24, "n_test_tasks": 4, "n_logs": 10}
+    assert on_disk["config"]["data_seed"] == 2 and on_disk["config"]["model_config"] == dataclasses.asdict(TINY)
+    assert on_disk["config"]["sft_settings"]["max_steps"] == 2 and on_disk["n_steps"] == 2
+    assert on_disk["loss_curve"]["step"] == [1, 2] and on_disk["metrics"]["accuracy"]["n"] == 4
+    weights = (out / "model.safetensors").read_bytes()
+    assert on_disk["sha256_model_safetensors"] == hashlib.sha256(weights).hexdigest()

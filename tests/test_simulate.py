@@ -5,7 +5,10 @@ import dataclasses
 import numpy as np
 import pytest
 
+from netgpt_lite.network.pricing import Price
+from netgpt_lite.network.traces import NetworkTrace
 from netgpt_lite.routing import metrics
+from netgpt_lite.routing.explorer import state_stream
 from netgpt_lite.routing.policies import AlwaysCloud, AlwaysEdge, FixedThreshold, route
 from netgpt_lite.routing.simulator import (
     ProposalTable,
@@ -82,11 +85,8 @@ def test_frontier_grid_equals_direct_routing():
     for i, b in enumerate(bw):
         for j, r in enumerate(rtt):
             # a one-state stream: every request of the table once, at (b, r), flat default price
-            stream = make_stream(table, SimulationConfig(n_requests=len(table), regime="4g", jitter=0.0))
-            stream = dataclasses.replace(
-                stream, row=np.arange(len(table)), cloud_draw=np.zeros(len(table), int),
-                trace=dataclasses.replace(stream.trace, bandwidth_mbps=np.full(len(table), b), rtt_ms=np.full(len(table), r)),
-            )
+            stream = make_stream(table, SimulationConfig(n_requests=len(table)), trace=NetworkTrace([0.0], [b], [r]),
+                                 rows=np.arange(len(table)), cloud_draw=np.zeros(len(table), int))
             for k, tau in enumerate(taus):
                 log = simulate(FixedThreshold(min(tau, 1.0)) if np.isfinite(tau) else AlwaysCloud(), table, stream)
                 assert grid["success"][i, j, k] == pytest.approx(log["success"].mean())
@@ -111,3 +111,32 @@ def test_stream_context_hides_nothing_the_policy_needs():
     ctx = stream_context(TABLE, stream)
     assert len(ctx) == 50 and ctx.edge_correct is not None
     np.testing.assert_array_equal(ctx.scores, TABLE.edge_score[stream.row])
+
+
+def test_one_stream_builder_replays_a_given_trace_rows_draws_and_base_price():
+    trace = NetworkTrace([0.0, 5.0, 9.0], [1.0, 20.0, 300.0], [900.0, 60.0, 15.0])
+    rows, draws = np.arange(7) % len(TABLE), np.arange(7) % TABLE.n_cloud_draws
+    cfg = SimulationConfig(n_requests=7, pricing="peak_offpeak", seed=1)
+    stream = make_stream(TABLE, cfg, trace=trace, rows=rows, cloud_draw=draws, base_price=Price(0.01, 0.02))
+    np.testing.assert_array_equal(stream.trace.bandwidth_mbps, [1.0, 20.0, 300.0, 1.0, 20.0, 300.0, 1.0])  # cyclic
+    np.testing.assert_array_equal(stream.row, rows)
+    np.testing.assert_array_equal(stream.cloud_draw, draws)
+    assert np.allclose(np.diff(stream.trace.t_s), 86_400 / 7)  # the requests still span one day
+    peak = (stream.trace.t_s >= 9 * 3600) & (stream.trace.t_s < 18 * 3600)
+    np.testing.assert_allclose(stream.usd_per_1k_input, np.where(peak, 0.02, 0.01))  # the schedule on the new base
+    again = make_stream(TABLE, cfg, trace=trace, rows=rows, cloud_draw=draws, base_price=Price(0.01, 0.02))
+    np.testing.assert_array_equal(stream.load, again.load)
+    for bad in ({"rows": np.arange(6)}, {"rows": np.full(7, len(TABLE))}, {"cloud_draw": np.full(7, -1)}):
+        with pytest.raises(ValueError, match=next(iter(bad))):
+            make_stream(TABLE, cfg, **bad)
+
+
+def test_state_stream_is_every_task_and_draw_once_at_one_state_and_price():
+    table = synthetic_table(30, seed=2, n_cloud_draws=3)
+    stream = state_stream(table, 12.0, 150.0, 0.002, 0.01, SimulationConfig(pricing="surge", seed=4))
+    assert len(stream) == 90 and stream.config.pricing == "flat"
+    assert sorted(zip(stream.row.tolist(), stream.cloud_draw.tolist())) == [(i, d) for i in range(30) for d in range(3)]
+    assert set(stream.trace.bandwidth_mbps) == {12.0} and set(stream.trace.rtt_ms) == {150.0}
+    assert set(stream.usd_per_1k_input) == {0.002} and set(stream.usd_per_1k_output) == {0.01}
+    default = state_stream(table, 12.0, 150.0)
+    assert set(default.usd_per_1k_input) == {Price().usd_per_1k_input}

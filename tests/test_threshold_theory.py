@@ -13,6 +13,12 @@ from hypothesis import strategies as st
 
 from netgpt_lite.network.state import REGIMES, LatencyModel
 from netgpt_lite.theory.proofs import optimal_threshold_lambdified
+from netgpt_lite.theory.sweep import (
+    ALWAYS_CLOUD,
+    cloud_fraction,
+    threshold_for_cloud_fraction,
+    threshold_sweep,
+)
 from netgpt_lite.theory.threshold import (
     Deadline,
     LogisticCalibration,
@@ -20,10 +26,8 @@ from netgpt_lite.theory.threshold import (
     Workload,
     expected_utility,
     kappa,
-    offload_fraction,
     optimal_threshold,
     synthetic_scores,
-    threshold_for_cloud_fraction,
 )
 
 BANDWIDTH = st.floats(0.01, 10_000.0)
@@ -73,7 +77,7 @@ def test_default_weights_move_tau_through_the_unit_interval():
     assert 0.45 < tau["5g_good"] < 0.7  # good 5G: a substantial share falls back
     assert tau["5g_good"] > tau["4g"] > tau["congested"] > tau["satellite"] > 0.0
     scores = synthetic_scores(20_000, seed=0)
-    assert float(offload_fraction(tau["5g_good"], scores)) > 0.3
+    assert float(cloud_fraction(scores, tau["5g_good"])) > 0.3
 
 
 def test_kappa_matches_the_formula():
@@ -264,23 +268,93 @@ def test_budget_constrained_optimum_is_the_score_quantile():
     cal, q_c, cost_usd = LogisticCalibration(8.0, -4.0), 0.95, 0.005
     for budget in (0.0005, 0.001, 0.002):
         thresholds = np.concatenate([[0.0], np.sort(scores), [1.0]])
-        fraction = offload_fraction(thresholds, scores)
+        fraction = cloud_fraction(scores, thresholds)
         success = np.array([np.mean(np.where(scores < t, q_c, cal(scores))) for t in thresholds])
         feasible = fraction * cost_usd <= budget + 1e-15
         best = thresholds[feasible][np.argmax(success[feasible])]
         tau_q = threshold_for_cloud_fraction(scores, budget / cost_usd)
-        assert abs(float(offload_fraction(best, scores)) - float(offload_fraction(tau_q, scores))) <= 1 / 2000
+        assert abs(float(cloud_fraction(scores, best)) - float(cloud_fraction(scores, tau_q))) <= 1 / 2000
         mu = (q_c - float(cal(tau_q))) / cost_usd  # the multiplier that reproduces tau_q as g^-1(q_c - mu C)
         assert mu > 0
 
 
-def test_offload_fraction_is_a_cdf():
+def test_cloud_fraction_is_a_cdf():
     scores = np.array([0.1, 0.2, 0.2, 0.9])
     np.testing.assert_allclose(
-        offload_fraction([0.0, 0.15, 0.2, 0.5, 1.0], scores), [0, 0.25, 0.25, 0.75, 1.0]
+        cloud_fraction(scores, [0.0, 0.15, 0.2, 0.5, 1.0]), [0, 0.25, 0.25, 0.75, 1.0]
     )
     a, b = synthetic_scores(100, seed=5), synthetic_scores(100, seed=5)
     np.testing.assert_array_equal(a, b)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.sampled_from([0.0, 0.1, 0.25, 0.5, 0.9, 1.0]) | st.floats(0, 1), min_size=1, max_size=40),
+       st.lists(st.floats(0, 1) | st.just(ALWAYS_CLOUD), min_size=1, max_size=8), st.integers(0, 2**16))
+def test_threshold_sweep_equals_routing_every_request(scores, thresholds, seed):
+    """The sorted prefix-sum sweep is the direct rule "fall back iff score < t", request by request."""
+    s, t = np.array(scores), np.array(thresholds)
+    rng = np.random.default_rng(seed)
+    keep, fallback, grid = rng.random(s.size), rng.random(s.size), rng.random((3, s.size))  # grid: a leading axis
+    out = threshold_sweep(s, t, {"x": (keep, fallback), "grid": (0.0, grid), "const": (1.0, 2.0)})
+    routed = s[None, :] < t[:, None]  # (T, n)
+    np.testing.assert_array_equal(out["n_fallback"], routed.sum(axis=1))
+    np.testing.assert_allclose(out["offload"], routed.mean(axis=1))
+    np.testing.assert_allclose(out["x"], np.where(routed, fallback, keep).mean(axis=1), atol=1e-12)
+    np.testing.assert_allclose(out["grid"], np.where(routed[None], grid[:, None], 0.0).mean(axis=-1), atol=1e-12)
+    np.testing.assert_allclose(out["const"], 1.0 + routed.mean(axis=1))
+    ranked = np.argsort(s, kind="stable")  # pre-sorted input (no reordering inside) gives the same sweep
+    again = threshold_sweep(s[ranked], t, {"x": (keep[ranked], fallback[ranked])})
+    np.testing.assert_allclose(again["x"], out["x"], atol=1e-12)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(1, 300), st.floats(0, 1), st.integers(0, 2**16))
+def test_threshold_for_cloud_fraction_sends_exactly_that_share(n, fraction, seed):
+    scores = synthetic_scores(n, seed=seed)  # continuous: no ties
+    tau, k = threshold_for_cloud_fraction(scores, fraction), round(fraction * n)
+    assert int(threshold_sweep(scores, tau)["n_fallback"]) == k  # exactly k = round(f n) scores below tau
+    assert tau == (0.0 if k == 0 else ALWAYS_CLOUD if k == n else np.sort(scores)[k])
+
+
+def test_expected_utility_is_the_direct_mean():
+    scores, g = synthetic_scores(500, seed=9), LogisticCalibration(6.0, -2.0)
+    taus = np.linspace(0, 1, 41)
+    direct = [np.mean(np.where(scores < t, 2.0 * 0.6, 2.0 * g(scores))) for t in taus]
+    np.testing.assert_allclose(expected_utility(taus, scores, 0.6, g, reward=2.0), direct, atol=1e-12)
+
+
+def test_logistic_fit_is_scikit_learns_platt_scaling():
+    from sklearn.linear_model import LogisticRegression
+
+    rng = np.random.default_rng(4)
+    s = rng.random(400)
+    y = rng.random(400) < LogisticCalibration(5.0, -2.0)(s)
+    for ridge in (1e-4, 1e-1):
+        g = LogisticCalibration.fit(s, y, ridge=ridge)
+        ref = LogisticRegression(C=1 / ridge, tol=1e-12, max_iter=10_000).fit(s[:, None], y)
+        assert g.a == pytest.approx(ref.coef_[0, 0], rel=1e-6) and g.b == pytest.approx(ref.intercept_[0], rel=1e-6)
+
+
+def test_logistic_fit_floors_a_non_ranking_score_and_stays_finite_on_separable_logs():
+    rng = np.random.default_rng(5)
+    s = rng.random(2000)
+    y = rng.random(2000) < 0.7 - 0.4 * s  # higher score, *less* often right
+    g = LogisticCalibration.fit(s, y, min_slope=1e-3)
+    assert g.a == 1e-3  # on the boundary: g is increasing but nearly flat ...
+    assert float(g(0.5)) == pytest.approx(y.mean(), abs=1e-3)  # ... at the base rate of right answers
+    separable = LogisticCalibration.fit([0.1, 0.2, 0.6, 0.9], [0, 0, 1, 1])
+    assert 1 < separable.a < 1e3 and np.isfinite(separable.b)  # the ridge keeps a perfect ranking finite
+    assert float(separable(0.2)) < 0.5 < float(separable(0.6))
+
+
+@pytest.mark.parametrize(
+    ("scores", "labels", "field"),
+    [([0.1, 0.2], [1, 1], "labels"), ([0.1, 0.2], [0, 2], "labels"), ([0.1], [0, 1], "scores"),
+     ([math.nan, 0.2], [0, 1], "scores")],
+)
+def test_logistic_fit_rejects_bad_logs_naming_the_field(scores, labels, field):
+    with pytest.raises(ValueError, match=rf"^{field} must"):
+        LogisticCalibration.fit(scores, labels)
 
 
 # ---- SymPy proofs ------------------------------------------------------------------------------
@@ -297,11 +371,11 @@ def test_all_symbolic_claims_are_proved():
 
 def test_sign_check_can_fail():
     """The verdict is SymPy's sign answer, not a constant: a false claim is reported as not proved."""
-    from netgpt_lite.theory.proofs import _sign_claim, kappa_expr, sym
+    from netgpt_lite.theory.proofs import kappa_expr, sign_claim, sym
 
     z = sym()
-    assert not _sign_claim("tau* rises with RTT (false)", kappa_expr().diff(z.RTT), +1).verdict
-    assert not _sign_claim("undecidable without q_c > ...", kappa_expr(), +1).verdict
+    assert not sign_claim("tau* rises with RTT (false)", kappa_expr().diff(z.RTT), +1).verdict
+    assert not sign_claim("undecidable without q_c > ...", kappa_expr(), +1).verdict
 
 
 def test_derivation_steps():

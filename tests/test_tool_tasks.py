@@ -15,13 +15,13 @@ from netgpt_lite.tasks.generate import (
     SPLITS,
     Task,
     difficulty_counts,
-    format_tool_call,
+    format_completion,
     generate_tasks,
     kind_counts,
     read_jsonl,
-    task_texts,
     tasks_to_dataset,
     template_ids,
+    transcript_texts,
     write_jsonl,
 )
 from netgpt_lite.tasks.tools import SIMILAR_TOOLS, TOOL_FUNCTIONS, tool_schemas
@@ -137,8 +137,8 @@ def test_jsonl_and_dataset_round_trip(tmp_path):
 
 def test_texts_and_completion_format():
     tasks = generate_tasks("train", 5)
-    texts = task_texts(tasks)
-    assert len(texts) == 10 and texts[1] == format_tool_call(tasks[0].gold)
+    texts = transcript_texts(tasks)
+    assert len(texts) == 10 and texts[1] == format_completion(tasks[0].gold)
     assert texts[1].startswith("<tool_call>{") and texts[1].endswith("}</tool_call>")
 
 

@@ -43,7 +43,7 @@ import numpy as np
 
 from netgpt_lite.agents.proposal import Proposal
 from netgpt_lite.tasks.checker import parse_tool_call, schema_errors
-from netgpt_lite.tasks.generate import format_tool_call
+from netgpt_lite.tasks.generate import format_completion
 
 logger = logging.getLogger(__name__)
 
@@ -162,8 +162,8 @@ def retry_after_s(value: str | None) -> float | None:
 def parse_chat_response(data: dict) -> tuple[str, dict | None]:
     """``(completion, tool_call)`` from a chat-completions response body.
 
-    The first ``message.tool_calls`` entry wins; its completion is written in the edge LM's
-    ``<tool_call>...</tool_call>`` format, so ``parse_tool_call(completion) == tool_call``.
+    The first ``message.tool_calls`` entry wins; its completion is written in the one completion format
+    (:func:`netgpt_lite.tasks.generate.format_completion`), so ``parse_tool_call(completion) == tool_call``.
     Malformed arguments give ``tool_call=None`` (a schema failure downstream), not an exception.
     """
     message = data["choices"][0]["message"]
@@ -174,7 +174,7 @@ def parse_chat_response(data: dict) -> tuple[str, dict | None]:
             json.dumps({"name": function.get("name"), "arguments": function.get("arguments")})
         )
         raw = tool_call or {"name": function.get("name"), "arguments": function.get("arguments")}
-        return format_tool_call(raw), tool_call
+        return format_completion(raw), tool_call
     content = message.get("content") or ""
     return content, parse_tool_call(content)
 

@@ -33,7 +33,7 @@ import numpy as np
 
 from netgpt_lite.agents.proposal import DEFAULT_NETWORK, Proposal
 from netgpt_lite.network.state import LatencyModel, NetworkState, cloud_time_ms
-from netgpt_lite.tasks.generate import DIFFICULTIES, Task, format_tool_call
+from netgpt_lite.tasks.generate import DIFFICULTIES, Task, format_completion
 from netgpt_lite.tasks.tools import SIMILAR_TOOLS
 
 
@@ -192,7 +192,7 @@ class SimulatedCloud:
         for i, task in enumerate(tasks):
             for d in range(n_draws):
                 call, correct[i, d] = self.answer(task, d)
-                completion_chars[i, d] = len(format_tool_call(call))
+                completion_chars[i, d] = len(format_completion(call))
         return {
             "correct": correct,
             "n_input_tokens": np.ceil(request_bytes / cpt).astype(int),
@@ -207,7 +207,7 @@ class SimulatedCloud:
         proposals = []
         for task in tasks:
             call, _ = self.answer(task)
-            completion = format_tool_call(call)
+            completion = format_completion(call)
             request_bytes = len(json.dumps({"messages": task.messages, "tools": task.tools}))
             n_out = math.ceil(len(completion) / self.config.chars_per_token)
             latency_ms = cloud_time_ms(net.bandwidth_mbps, net.rtt_ms, request_bytes,

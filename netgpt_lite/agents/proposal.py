@@ -1,24 +1,16 @@
-"""Agents and their proposals, and the simulated cloud: the book's offline default cloud LLM.
+"""What every agent returns: a :class:`Proposal` per task, and the :class:`Agent` protocol.
 
-Every agent (the edge LM in :mod:`netgpt_lite.edge.agent`, the simulated cloud here, the real
-OpenAI-compatible client in :mod:`netgpt_lite.agents.cloud_openai`) answers a batch of tasks with one
-:class:`Proposal` per task: ``propose(tasks, network=None) -> list[Proposal]``.
-
-:class:`SimulatedCloud` stands in for a strong remote LLM. Per task it is right with a probability
-set by the task's difficulty (:class:`CloudConfig`; the defaults 0.99 / 0.97 / 0.93 are
-illustrative, in the range strong models reach on BFCL-style simple calls). When it is wrong, it
-is wrong the way real models are: the answer stays schema-valid but picks a similar offered tool,
-changes one argument value within its schema, or drops an optional argument the user asked for.
-Token counts use the 4-characters-per-token heuristic on the JSON the cloud would receive (messages +
-tool schemas) and send back (the completion); latency comes from the network model
-(:func:`netgpt_lite.network.cloud_time_ms`). Randomness is derived from ``(seed, task_id, draw)``
-with ``numpy.random.SeedSequence``, so a task's answer does not depend on the batch it came in.
+Every agent (the edge LM in :mod:`netgpt_lite.edge.agent`, the simulated cloud in
+:mod:`netgpt_lite.agents.cloud_sim`, the OpenAI-compatible client in
+:mod:`netgpt_lite.agents.cloud_openai`) answers a batch of tasks with one :class:`Proposal` per task:
+``propose(tasks, network=None) -> list[Proposal]``.  When no network state is given, agents assume
+:data:`DEFAULT_NETWORK` (ordinary 4G).
 
 Example:
-    >>> from netgpt_lite.tasks.generate import generate_tasks
-    >>> cloud = SimulatedCloud(CloudConfig(), seed=0)
-    >>> [p.agent for p in cloud.propose(generate_tasks("test", 2))]
-    ['cloud', 'cloud']
+    >>> p = Proposal(agent="cloud", completion="", tool_call=None, score=1.0, latency_ms=500.0,
+    ...              n_input_tokens=300, n_output_tokens=20)
+    >>> p.agent, p.tool_call is None
+    ('cloud', True)
 """
 
 from __future__ import annotations

@@ -15,7 +15,6 @@ from netgpt_lite.edge.scoring import (
     SCORE_NAMES,
     IsotonicCalibration,
     LearnedScorer,
-    PlattCalibration,
     ScoreReport,
     auroc,
     cloud_labels,
@@ -34,6 +33,7 @@ from netgpt_lite.edge.sft import (
     loss_curve,
     token_lengths,
     train_edge_checkpoint,
+    train_edge_from_scratch,
     train_runtime_s,
     train_sft,
 )
@@ -43,7 +43,6 @@ from netgpt_lite.edge.tiny_lm import (
     SHIPPED_MODEL_DIR,
     EdgeModelConfig,
     build_model,
-    format_completion,
     load_edge_model,
     n_parameters,
     render_prompt,
@@ -51,7 +50,7 @@ from netgpt_lite.edge.tiny_lm import (
     sft_dataset,
     shipped_model_path,
     task_example,
-    task_texts,
+    tokenizer_corpus,
     train_tokenizer,
 )
 
@@ -60,8 +59,7 @@ __all__ = [
     "SHIPPED_MODEL_DIR",
     "CHAT_TEMPLATE",
     "EdgeModelConfig",
-    "format_completion",
-    "task_texts",
+    "tokenizer_corpus",
     "train_tokenizer",
     "render_prompt",
     "task_example",
@@ -81,7 +79,6 @@ __all__ = [
     "expected_calibration_error",
     "reliability_table",
     "IsotonicCalibration",
-    "PlattCalibration",
     "hidden_states",
     "scorer_features",
     "LearnedScorer",
@@ -97,5 +94,6 @@ __all__ = [
     "train_sft",
     "loss_curve",
     "train_runtime_s",
+    "train_edge_from_scratch",
     "train_edge_checkpoint",
 ]

@@ -10,26 +10,31 @@ calibration map turns it into a probability (:func:`expected_calibration_error`)
   last hidden state over prompt + completion, plus the two self-confidences, the completion length
   and schema validity (:func:`scorer_features`).  It is trained on logged requests whose label is
   "the edge call matches the cloud's call" (the cloud's answer is what the logs hold; see DESIGN.md §4).
-* **Calibration maps**: :class:`IsotonicCalibration` (monotone, non-parametric) and
-  :class:`PlattCalibration` (``g(s) = sigmoid(a s + b)``; its ``a``, ``b`` feed chapter 2's closed form
-  ``tau* = (logit(kappa) - b) / a``).  Both have ``fit``, ``predict`` and ``inverse(prob)``: the smallest
-  score whose calibrated probability reaches ``prob`` (``+inf`` when none does, ``-inf`` when all do).
+* **Calibration maps**: :class:`IsotonicCalibration` (monotone, non-parametric) and Platt scaling,
+  :class:`~netgpt_lite.theory.threshold.LogisticCalibration` (``g(s) = sigmoid(a s + b)``; its ``a``, ``b``
+  feed chapter 2's closed form ``tau* = (logit(kappa) - b) / a``).  Both are built by the classmethod
+  ``fit(scores, labels)``, evaluated by calling them, ``g(scores)``, and have ``inverse(prob)``: the score
+  where the calibrated probability reaches ``prob`` (for isotonic, the smallest such score: ``+inf``
+  when none does, ``-inf`` when all do).
 
 Example:
     >>> import numpy as np
     >>> s = np.array([0.1, 0.2, 0.6, 0.9]); y = np.array([0, 0, 1, 1])
     >>> auroc(s, y)
     1.0
-    >>> iso = IsotonicCalibration().fit(s, y)
-    >>> float(iso.predict([0.8])[0]), float(iso.inverse(0.5))
+    >>> iso = IsotonicCalibration.fit(s, y)
+    >>> float(iso(0.8)), float(iso.inverse(0.5))
     (1.0, 0.4)
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
+
+from netgpt_lite.theory.threshold import LogisticCalibration
 
 
 def self_confidence(outputs: Sequence, score: str = "mean") -> np.ndarray:
@@ -96,32 +101,55 @@ def reliability_table(probs, labels, n_bins: int = 10) -> dict[str, np.ndarray]:
     }
 
 
+@dataclass(frozen=True, eq=False)
 class IsotonicCalibration:
-    """g(s) by isotonic regression: non-decreasing, clipped outside the fitted score range.
+    """g(s) by isotonic regression: non-decreasing, linear between its knots, clipped outside them.
+
+    The same interface as :class:`~netgpt_lite.theory.threshold.LogisticCalibration` (the Platt
+    map): built by :meth:`fit`, called as ``g(scores)``, inverted by ``g.inverse(prob)``.
+
+    Attributes:
+        score_knots: increasing scores where g changes slope, shape (k,).
+        prob_knots: g at those scores, non-decreasing in [0, 1], shape (k,).
 
     Example:
-        >>> g = IsotonicCalibration().fit([0.1, 0.4, 0.5, 0.9], [0, 1, 0, 1])
-        >>> [round(float(v), 2) for v in g.predict([0.0, 0.45, 1.0])]
+        >>> g = IsotonicCalibration.fit([0.1, 0.4, 0.5, 0.9], [0, 1, 0, 1])
+        >>> [round(float(v), 2) for v in g([0.0, 0.45, 1.0])]
         [0.0, 0.5, 1.0]
     """
 
-    def fit(self, scores, labels) -> IsotonicCalibration:
+    score_knots: np.ndarray
+    prob_knots: np.ndarray
+
+    def __post_init__(self) -> None:
+        xs, ys = np.asarray(self.score_knots, dtype=float), np.asarray(self.prob_knots, dtype=float)
+        if xs.ndim != 1 or xs.shape != ys.shape or xs.size == 0:
+            raise ValueError(f"score_knots and prob_knots must be non-empty 1-D arrays of equal length, "
+                             f"got shapes {xs.shape} and {ys.shape}")
+        if np.any(np.diff(xs) <= 0) or np.any(np.diff(ys) < 0) or np.any((ys < 0) | (ys > 1)):
+            raise ValueError("score_knots must increase and prob_knots must be non-decreasing in [0, 1]")
+        object.__setattr__(self, "score_knots", xs)
+        object.__setattr__(self, "prob_knots", ys)
+
+    @classmethod
+    def fit(cls, scores, labels) -> IsotonicCalibration:
+        """Isotonic regression of the 0/1 ``labels`` on ``scores`` (scikit-learn), kept as its knots."""
         from sklearn.isotonic import IsotonicRegression
 
         s, y = _check_scores(scores, labels)
-        self.model_ = IsotonicRegression(increasing=True, out_of_bounds="clip", y_min=0.0, y_max=1.0).fit(s, y)
-        return self
+        model = IsotonicRegression(increasing=True, out_of_bounds="clip", y_min=0.0, y_max=1.0).fit(s, y)
+        return cls(model.X_thresholds_, model.y_thresholds_)
 
-    def predict(self, scores) -> np.ndarray:
-        """Calibrated probability P(edge right | score) for each score."""
-        return self.model_.predict(np.asarray(scores, dtype=float).ravel())
+    def __call__(self, scores) -> np.ndarray:
+        """Calibrated probability P(edge right | score) for each score (the shape of ``scores``)."""
+        return np.interp(np.asarray(scores, dtype=float), self.score_knots, self.prob_knots)
 
     def inverse(self, prob):
         """Smallest score whose calibrated probability is >= ``prob`` (broadcasts; +inf if none, -inf if all).
 
         g interpolates linearly between its knots, so the inverse interpolates too.
         """
-        xs, ys = self.model_.X_thresholds_, self.model_.y_thresholds_
+        xs, ys = self.score_knots, self.prob_knots
         p = np.asarray(prob, dtype=float)
         if len(ys) == 1:  # a constant map: every score or none reaches prob
             out = np.where(p <= ys[0], -np.inf, np.inf)
@@ -132,43 +160,6 @@ class IsotonicCalibration:
             inside = np.where(y1 > y0, x0 + (p - y0) * (x1 - x0) / (y1 - y0), x1)
         out = np.where(p <= ys[0], -np.inf, np.where(p > ys[-1], np.inf, inside))
         return out if out.ndim else float(out)
-
-
-class PlattCalibration:
-    """g(s) = sigmoid(a s + b) fitted by logistic regression on the score (``a`` > 0 when the score ranks).
-
-    ``a`` and ``b`` are exactly the slope and intercept that chapter 2's closed-form threshold uses.
-
-    Example:
-        >>> g = PlattCalibration().fit([0.1, 0.3, 0.4, 0.6, 0.7, 0.9], [0, 0, 1, 0, 1, 1])
-        >>> g.a > 0, abs(float(g.predict([g.inverse(0.5)])[0]) - 0.5) < 1e-9
-        (True, True)
-    """
-
-    def __init__(self, regularization_c: float = 1e4) -> None:
-        if regularization_c <= 0:
-            raise ValueError(f"regularization_c must be > 0, got {regularization_c}")
-        self.regularization_c = regularization_c
-
-    def fit(self, scores, labels) -> PlattCalibration:
-        from sklearn.linear_model import LogisticRegression
-
-        s, y = _check_scores(scores, labels)
-        model = LogisticRegression(C=self.regularization_c).fit(s.reshape(-1, 1), y.astype(int))
-        self.a, self.b = float(model.coef_[0, 0]), float(model.intercept_[0])
-        return self
-
-    def predict(self, scores) -> np.ndarray:
-        z = self.a * np.asarray(scores, dtype=float).ravel() + self.b
-        return 1.0 / (1.0 + np.exp(-z))
-
-    def inverse(self, prob):
-        """Score at which g reaches ``prob``: (logit(prob) - b) / a (broadcasts; needs a > 0)."""
-        if self.a <= 0:
-            raise ValueError(f"inverse needs an increasing map (slope a > 0), got a={self.a:.3g}: the score does not rank")
-        p = np.clip(np.asarray(prob, dtype=float), 1e-12, 1 - 1e-12)
-        s = (np.log(p / (1 - p)) - self.b) / self.a
-        return s if s.ndim else float(s)
 
 
 def hidden_states(model, tokenizer, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
@@ -266,7 +257,7 @@ class ScoreReport:
     Attributes:
         metrics: JSON-ready dict: per score AUROC on test, ECE raw / isotonic / Platt, Platt ``a``, ``b``.
         scorer: The fitted :class:`LearnedScorer`.
-        calibrations: ``{score_name: {"isotonic": IsotonicCalibration, "platt": PlattCalibration}}``.
+        calibrations: ``{score_name: {"isotonic": IsotonicCalibration, "platt": LogisticCalibration}}``.
         test_scores: ``{score_name: np.ndarray}`` raw scores on the test tasks.
         test_labels: 1 where the edge's test answer is right (checked against gold).
     """
@@ -310,15 +301,15 @@ def score_report(agent, test_tasks, test_outputs, scorer_tasks, calibration_task
                "n_test": len(test_y), "test_exact_match": float(test_y.mean()), "scores": {}}  # fmt: skip
     calibrations = {}
     for name in SCORE_NAMES if both else ():
-        iso = IsotonicCalibration().fit(cal_scores[name], cal_y)
-        platt = PlattCalibration().fit(cal_scores[name], cal_y)
+        iso = IsotonicCalibration.fit(cal_scores[name], cal_y)
+        platt = LogisticCalibration.fit(cal_scores[name], cal_y)
         calibrations[name] = {"isotonic": iso, "platt": platt}
         s = test_scores[name]
         metrics["scores"][name] = {
             "auroc": auroc(s, test_y) if 0 < test_y.sum() < len(test_y) else float("nan"),
             "ece_raw": expected_calibration_error(s, test_y),
-            "ece_isotonic": expected_calibration_error(iso.predict(s), test_y),
-            "ece_platt": expected_calibration_error(platt.predict(s), test_y),
+            "ece_isotonic": expected_calibration_error(iso(s), test_y),
+            "ece_platt": expected_calibration_error(platt(s), test_y),
             "platt_a": platt.a,
             "platt_b": platt.b,
         }

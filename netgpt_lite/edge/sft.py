@@ -4,6 +4,9 @@ The edge model learns to answer a task from (prompt, completion) pairs: the rend
 (:func:`netgpt_lite.edge.tiny_lm.render_prompt`) and the Hermes ``<tool_call>...</tool_call>`` answer.
 The same function later fine-tunes the edge on logged cloud answers (chapter 6/7): pass any
 ``datasets.Dataset`` with string columns ``prompt`` and ``completion``.
+:func:`train_edge_from_scratch` is the one from-scratch recipe (tokenizer, model, SFT on generated
+tasks) behind ``netgpt-lite train-edge`` (:func:`train_edge_checkpoint`), the synergy loop's
+round-0 edge and the RL ablations' SFT start.
 
 All knobs live in the frozen :class:`SFTSettings`; :meth:`SFTSettings.to_sft_config` is the one
 place that turns them into TRL's ``SFTConfig`` and avoids the pitfalls measured here (ML.md):
@@ -28,10 +31,26 @@ from __future__ import annotations
 
 import dataclasses
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from netgpt_lite.edge.agent import EdgeAgent
+from netgpt_lite.edge.scoring import evaluate_edge
+from netgpt_lite.edge.tiny_lm import (
+    EdgeModelConfig,
+    build_model,
+    n_parameters,
+    save_edge_model,
+    sft_dataset,
+    tokenizer_corpus,
+    train_tokenizer,
+)
+from netgpt_lite.provenance import Recorder, file_sha256, write_manifest
+from netgpt_lite.runtime import torch_device
+from netgpt_lite.tasks.generate import generate_tasks
 
 LR_SCHEDULERS = ("cosine", "linear", "constant", "constant_with_warmup")
 
@@ -96,8 +115,6 @@ class SFTSettings:
 
     def resolved_device(self) -> str:
         """The device this run uses: ``device``, or CUDA when available, else CPU."""
-        from netgpt_lite.runtime import torch_device
-
         return torch_device(self.device)
 
     def to_sft_config(self, output_dir: str | Path):
@@ -170,8 +187,6 @@ def train_sft(model, tokenizer, dataset, settings: SFTSettings = SFTSettings(), 
     import transformers
     from trl import SFTTrainer
 
-    from netgpt_lite.edge.tiny_lm import save_edge_model
-
     missing = {"prompt", "completion"} - set(dataset.column_names)
     if missing:
         raise ValueError(f"dataset must have string columns 'prompt' and 'completion'; missing {sorted(missing)}")
@@ -217,72 +232,100 @@ def train_runtime_s(log_history: list[dict]) -> float:
     return next((float(h["train_runtime"]) for h in reversed(log_history) if "train_runtime" in h), float("nan"))
 
 
+def train_edge_from_scratch(
+    n_tasks: int,
+    data_seed: int = 0,
+    settings: SFTSettings = SFTSettings(),  # noqa: B008
+    model_config: EdgeModelConfig | None = None,
+    vocab_size: int = 1024,
+    out_dir=None,
+):
+    """The one from-scratch recipe of the edge LM: tokenizer, model, SFT on generated tasks.
+
+    Trains the BPE tokenizer on ``n_tasks`` train-split tasks (task seed ``data_seed``,
+    :func:`~netgpt_lite.edge.tiny_lm.tokenizer_corpus`), builds the model (init seed ``settings.seed``)
+    and fine-tunes it on the same tasks' gold calls with :func:`train_sft`.
+
+    Args:
+        n_tasks: Train-split tasks to learn from (>= 1).
+        data_seed: Task seed of those tasks.
+        settings: The SFT run's :class:`SFTSettings` (its seed also seeds the model's init).
+        model_config: Shape of the model (default :class:`~netgpt_lite.edge.tiny_lm.EdgeModelConfig`).
+        vocab_size: BPE vocabulary size before the markers are added.
+        out_dir: If given, the trained model and tokenizer are saved there.
+
+    Returns:
+        ``(model, tokenizer, log_history)``.
+
+    Example:
+        >>> tiny = EdgeModelConfig(hidden_size=32, n_layers=1, n_heads=2, intermediate_size=64)
+        >>> model, tok, history = train_edge_from_scratch(16, settings=SFTSettings(max_steps=2, show_progress=False),
+        ...                                               model_config=tiny, vocab_size=300)  # doctest: +SKIP
+        >>> model.config.model_type                                                         # doctest: +SKIP
+        'llama'
+    """
+    if n_tasks < 1:
+        raise ValueError(f"n_tasks must be >= 1, got {n_tasks}")
+    tasks = generate_tasks("train", n_tasks, seed=data_seed)
+    tokenizer = train_tokenizer(tokenizer_corpus(tasks), vocab_size=vocab_size)
+    model = build_model(tokenizer, model_config or EdgeModelConfig(), seed=settings.seed)
+    model, history = train_sft(model, tokenizer, sft_dataset(tasks, tokenizer), settings, out_dir=out_dir)
+    return model, tokenizer, history
+
+
 def train_edge_checkpoint(
     out_dir,
     n_train: int = 3000,
     data_seed: int = 0,
     settings: SFTSettings = SFTSettings(),  # noqa: B008
-    model_config=None,
+    model_config: EdgeModelConfig | None = None,
     vocab_size: int = 1024,
     n_test: int = 600,
     n_logs: int = 600,
-    command: str = "",
+    command: str | None = None,
 ) -> dict:
-    """The whole ``netgpt-lite train-edge`` recipe: tokenizer, model, SFT, evaluation, manifest.
+    """The whole ``netgpt-lite train-edge`` run: :func:`train_edge_from_scratch`, evaluation, manifest.
 
-    Trains the tokenizer and the model from scratch on ``n_train`` train-split tasks (task seed
-    ``data_seed``), saves them to ``out_dir``, evaluates on the test split
-    (:func:`netgpt_lite.edge.scoring.evaluate_edge`) and writes ``out_dir/manifest.json``.  Returns the manifest.
+    Saves the model and tokenizer to ``out_dir``, evaluates them on the test split
+    (:func:`netgpt_lite.edge.scoring.evaluate_edge`) and writes ``out_dir/manifest.json`` with the
+    project's one manifest writer (:func:`netgpt_lite.provenance.write_manifest`).  Returns the manifest.
+
+    Args:
+        out_dir: Folder of the checkpoint.
+        n_train: Train-split tasks for SFT; ``data_seed`` is their task seed.
+        settings, model_config, vocab_size: As in :func:`train_edge_from_scratch`.
+        n_test: Test-split tasks evaluated; ``n_logs``: logs the learned scorer is fitted on.
+        command: The command line recorded (default: this process's).
+
+    Example:
+        >>> manifest = train_edge_checkpoint("runs/edge", n_train=3000)        # doctest: +SKIP
+        >>> manifest["metrics"]["accuracy"]["exact_match"] > 0                 # doctest: +SKIP
+        True
     """
-    import datetime
-    import hashlib
-    import json
-    import platform
-    import time
-
-    import tokenizers
     import torch
-    import transformers
-    import trl
-
-    from netgpt_lite import __version__
-    from netgpt_lite.edge.agent import EdgeAgent
-    from netgpt_lite.edge.scoring import evaluate_edge
-    from netgpt_lite.edge.tiny_lm import EdgeModelConfig, build_model, n_parameters, sft_dataset, task_texts
-    from netgpt_lite.edge.tiny_lm import train_tokenizer as make_tokenizer
-    from netgpt_lite.tasks.generate import generate_tasks
 
     model_config = model_config or EdgeModelConfig()
-    tasks = generate_tasks("train", n_train, seed=data_seed)
-    tokenizer = make_tokenizer(task_texts(tasks), vocab_size=vocab_size)
-    model = build_model(tokenizer, model_config, seed=settings.seed)
+    rec = Recorder(seed=settings.seed, split="train", command=command,
+                   sizes={"n_train_tasks": n_train, "n_test_tasks": n_test, "n_logs": n_logs},
+                   config={"data_seed": data_seed, "sft_settings": settings, "model_config": model_config,
+                           "bpe_vocab_size": vocab_size})  # fmt: skip
     start = time.perf_counter()
-    model, history = train_sft(model, tokenizer, sft_dataset(tasks, tokenizer), settings, out_dir=out_dir)
-    wall_s = time.perf_counter() - start
+    model, tokenizer, history = train_edge_from_scratch(n_train, data_seed, settings, model_config, vocab_size,
+                                                        out_dir=out_dir)  # fmt: skip
+    training_time_s = time.perf_counter() - start
     metrics = evaluate_edge(EdgeAgent(model, tokenizer), "test", n_test, seed=0, n_logs=n_logs)
-    weights = Path(out_dir) / "model.safetensors"
     steps, losses = loss_curve(history)
-    manifest = {
-        "command": command,
-        "data_seed": data_seed,
-        "n_train_tasks": n_train,
-        "n_epochs": settings.n_epochs,
-        "n_steps": int(max((h.get("step", 0) for h in history), default=0)),
-        "training_time_s": round(wall_s, 1),
-        "train_runtime_s": round(train_runtime_s(history), 1),
-        "threads": torch.get_num_threads(),
-        "machine": f"{platform.machine()} {platform.system()}, {settings.resolved_device()}",
-        "versions": {"netgpt_lite": __version__, "torch": torch.__version__, "transformers": transformers.__version__,
-                     "trl": trl.__version__, "tokenizers": tokenizers.__version__},  # fmt: skip
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "sft_settings": dataclasses.asdict(settings),
-        "model_config": dataclasses.asdict(model_config),
-        "n_parameters": n_parameters(model),
-        "bpe_vocab_size": vocab_size,
-        "vocab_size": len(tokenizer),
-        "loss_curve": {"step": steps.tolist(), "loss": [round(x, 4) for x in losses]},
-        "metrics": metrics,
-        "sha256_model_safetensors": hashlib.sha256(weights.read_bytes()).hexdigest(),
-    }
-    (Path(out_dir) / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=False) + "\n")
+    manifest = rec.finish(
+        metrics=metrics,
+        n_parameters=n_parameters(model),
+        vocab_size=len(tokenizer),
+        n_steps=int(max((h.get("step", 0) for h in history), default=0)),
+        training_time_s=round(training_time_s, 1),
+        train_runtime_s=round(train_runtime_s(history), 1),
+        threads=torch.get_num_threads(),
+        device=settings.resolved_device(),
+        loss_curve={"step": steps.tolist(), "loss": [round(float(x), 4) for x in losses]},
+        sha256_model_safetensors=file_sha256(Path(out_dir) / "model.safetensors"),
+    )
+    write_manifest(out_dir, manifest)
     return manifest

@@ -15,8 +15,8 @@ real Hugging Face causal LM folder or Hub id:
   pass ``tool_arguments=True`` to :func:`render_prompt`) median 91 / max 159, which doubles the SFT
   cost per example -- so the shipped model uses names only and learns each tool's arguments.
 * The completion is the Hermes form ``<tool_call>{"name":...,"arguments":{...}}</tool_call>``
-  (compact JSON, ``name`` first, argument keys sorted), see :func:`format_completion`; the
-  tokenizer's eos follows it.
+  (compact JSON, ``name`` first, argument keys sorted), the one completion format of every agent
+  (:func:`netgpt_lite.tasks.generate.format_completion`); the tokenizer's eos follows it.
 * :func:`build_model` creates a ``LlamaForCausalLM`` from :class:`EdgeModelConfig` with
   ``AutoModelForCausalLM.from_config`` (rotary positions tolerate left padding, which RL's
   scoring pass needs).  :func:`save_edge_model` / :func:`load_edge_model` keep model and
@@ -30,14 +30,14 @@ Example:
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from netgpt_lite.tasks.generate import CALL_CLOSE, CALL_OPEN, format_completion
+
 PAD, BOS, EOS = "<|pad|>", "<|bos|>", "<|eos|>"
 ROLE_MARKERS = ("<|system|>", "<|user|>", "<|assistant|>", "<|tool|>", "<|tools|>")
-CALL_OPEN, CALL_CLOSE = "<tool_call>", "</tool_call>"
 SHIPPED_MODEL_DIR = "edge_model"  # inside the package's data folder
 
 # The offered tool names (with tool_arguments=True: name(arg1,arg2,...)); then each message as <|role|>content.  An assistant
@@ -87,21 +87,17 @@ class EdgeModelConfig:
             )
 
 
-def format_completion(tool_call: dict) -> str:
-    """The edge LM's target text for a tool_call (without eos): compact JSON, name first, keys sorted.
+def tokenizer_corpus(tasks: Iterable) -> list[str]:
+    """Plain texts to train the edge tokenizer on: message contents, ``tool(arg,...)`` signatures and the
+    gold calls' JSON (without the ``<tool_call>`` tags).
+
+    Markers such as ``<|user|>`` and the tags are not in these texts; they are added to the tokenizer whole.
 
     Example:
-        >>> format_completion({"name": "f", "arguments": {"b": 2, "a": "x"}})
-        '<tool_call>{"name":"f","arguments":{"a":"x","b":2}}</tool_call>'
-    """
-    body = {"name": tool_call["name"], "arguments": dict(sorted(tool_call["arguments"].items()))}
-    return CALL_OPEN + json.dumps(body, separators=(",", ":"), ensure_ascii=False) + CALL_CLOSE
-
-
-def task_texts(tasks: Iterable) -> list[str]:
-    """Plain texts to train the tokenizer on: message contents, tool and argument names, gold calls.
-
-    Markers such as ``<|user|>`` are not in these texts; they are added to the tokenizer whole.
+        >>> from netgpt_lite.tasks.generate import generate_tasks
+        >>> corpus = tokenizer_corpus(generate_tasks("train", 1))
+        >>> corpus[-1].startswith('{"name":')
+        True
     """
     texts: list[str] = []
     for task in tasks:
@@ -117,7 +113,7 @@ def train_tokenizer(texts: Iterable[str], vocab_size: int = 1024):
     """Train a byte-level BPE tokenizer (digits split one by one) and wrap it for transformers.
 
     Args:
-        texts: Training texts (see :func:`task_texts`).
+        texts: Training texts (see :func:`tokenizer_corpus`).
         vocab_size: Size of the BPE vocabulary before the markers are added (>= 260: 256 bytes + specials).
 
     Returns:

@@ -27,6 +27,7 @@ from netgpt_lite.experiments.reproduce import (
     run_e4_e6,
     run_e5,
     run_experiments,
+    run_recorder,
     write_report,
 )
 from netgpt_lite.experiments.rl_ablation import (
@@ -35,6 +36,7 @@ from netgpt_lite.experiments.rl_ablation import (
     experiment_data,
     run_ablation,
     run_rl,
+    start_model,
 )
 
 __all__ = [
@@ -52,6 +54,7 @@ __all__ = [
     "ABLATIONS",
     "experiment_data",
     "run_rl",
+    "start_model",
     "run_ablation",
     "ablation_summary",
     "ReproduceConfig",
@@ -61,6 +64,7 @@ __all__ = [
     "run_e5",
     "run_e4_e6",
     "manifest",
+    "run_recorder",
     "run_experiments",
     "report_figures",
     "write_report",

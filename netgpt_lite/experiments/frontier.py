@@ -1,19 +1,16 @@
-"""Chapter 5's experiments: build proposal tables, fit every policy on logs, evaluate on fresh streams.
+"""Chapter 5's experiment: fit every policy on logs, evaluate on fresh streams, compare frontiers.
 
-1. **Tables.** :func:`edge_table` runs the edge agent (default: the shipped tiny checkpoint) and the
-   simulated cloud once on a split of tasks and caches the :class:`~netgpt_lite.routing.simulator.ProposalTable`
-   as ``.npz``, keyed by the model's sha256, the split, ``n`` and the seed (``NETGPT_LITE_CACHE``
-   or ``~/.cache/netgpt-lite``).  :func:`default_tables` falls back to clearly labelled synthetic
-   tables when no checkpoint is shipped.
-2. **Logs and fitting.** :func:`fit_policies` draws exploration logs (``regime="log_uniform"``) from
+1. **Logs and fitting.** :func:`fit_policies` draws exploration logs (``regime="log_uniform"``) from
    the *log* table (validation tasks) and fits the policies on them: the calibrated quantile, the
    cascade under a budget, FuncDyn (Platt g, q_c, answer sizes) and PolicyNet (same weights as
    the simulator).  The Oracle reads the truth.
-3. **Evaluation.** :func:`run_frontier` evaluates every policy on streams of the *test* table for
+2. **Evaluation.** :func:`run_frontier` evaluates every policy on streams of the *test* table for
    several seeds, adds the best fixed threshold *in hindsight* on each evaluation stream (the best
    any network-blind threshold can do: a generous baseline), the anchors' sweep metrics, and the
    goals: cost at equal success relative to the best fixed threshold, and the share of the
    Oracle's utility gain each policy recovers (over AlwaysEdge and over the best fixed threshold).
+
+Proposal tables come from :mod:`netgpt_lite.routing.tables`.
 
 Example:
     >>> from netgpt_lite.routing.simulator import synthetic_table

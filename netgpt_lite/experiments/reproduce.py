@@ -6,7 +6,7 @@ Each experiment calls the library function that owns it (nothing is re-implement
   fixed-threshold sweep) and :func:`netgpt_lite.frontier.operating_points` (every policy) at each
   regime's nominal network state, plus the anchors' sweep metrics (APGR, CPT, AIQ) from E3.
 * **E2** tau* and offload rate against bandwidth, RTT and price for FuncDyn and PolicyNet
-  (:func:`netgpt_lite.frontier.fallback_share`), and utility against tau at one state (its local maxima counted:
+  (:func:`netgpt_lite.theory.sweep.cloud_fraction`), and utility against tau at one state (its local maxima counted:
   the theory's single maximum holds for a smooth calibration map, an empirical table is jagged).
 * **E3** the main table, policies x regimes x pricing, mean +- std over seeds
   (:func:`netgpt_lite.frontier.main_table`).
@@ -15,8 +15,10 @@ Each experiment calls the library function that owns it (nothing is re-implement
 * **E5** RL ablations (:func:`netgpt_lite.rl.run_ablation`).
 * **E6** scorer refresh on vs off: a second synergy run with ``scorer_refresh_every=0``.
 
-``results.json`` carries a manifest (command, seed, versions, start/end time, wall time, peak memory,
-fast or full).  The report is one HTML file with plotly.js inlined once, so it opens offline.
+``results.json`` carries a manifest written by :class:`netgpt_lite.provenance.Recorder` (command, seed, split,
+sizes, config, git commit, source hash, versions, start/end time, wall and CPU seconds) plus the mode (fast or
+full), the peak memory and the wall and CPU seconds of each step.  The report is one HTML file with plotly.js
+inlined once, so it opens offline.
 
 Example:
     $ netgpt-lite reproduce --out runs/repro --fast
@@ -27,14 +29,14 @@ from __future__ import annotations
 import dataclasses
 import html
 import json
-import platform
-import resource
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+
+from netgpt_lite.network.pricing import Price
+from netgpt_lite.provenance import Recorder, atomic_write_json, cpu_seconds, peak_rss_mb, source_hash
 
 
 @dataclass(frozen=True)
@@ -116,9 +118,9 @@ def run_e1(cfg: ReproduceConfig, test_table, policies: dict, e3: dict) -> dict:
 
 def run_e2(cfg: ReproduceConfig, test_table, policies: dict) -> dict:
     """E2: FuncDyn's and PolicyNet's thresholds and offload rates against bandwidth, RTT and price."""
-    from netgpt_lite.routing.explorer import fallback_share
     from netgpt_lite.routing.policies import RoutingContext
     from netgpt_lite.routing.simulator import frontier_grid
+    from netgpt_lite.theory.sweep import cloud_fraction
 
     n_in, req = float(np.median(test_table.cloud_input_tokens)), float(np.median(test_table.request_bytes))
     axes = {"bandwidth_mbps": np.geomspace(0.05, 500, 40), "rtt_ms": np.geomspace(10, 3000, 40),
@@ -128,12 +130,14 @@ def run_e2(cfg: ReproduceConfig, test_table, policies: dict) -> dict:
     for axis, values in axes.items():
         state = {k: np.full(values.size, v) for k, v in base.items()}
         state[axis] = values
+        price = Price()  # the default price, times the price-multiplier axis
         ctx = RoutingContext(np.zeros(values.size), state["bandwidth_mbps"], state["rtt_ms"],
-                             0.003 * state["price_multiplier"], 0.015 * state["price_multiplier"], n_in, req, 0.0)
+                             price.usd_per_1k_input * state["price_multiplier"],
+                             price.usd_per_1k_output * state["price_multiplier"], n_in, req, 0.0)
         curves = {}
         for name in ("funcdyn", "policynet"):
             tau = np.clip(policies[name].thresholds(ctx), 0.0, 1.0)
-            curves[name] = {"threshold": tau.tolist(), "offload": fallback_share(test_table.edge_score, tau).tolist()}
+            curves[name] = {"threshold": tau.tolist(), "offload": cloud_fraction(test_table.edge_score, tau).tolist()}
         out[axis] = {"x": values.tolist(), "curves": curves,
                      "funcdyn_monotone": bool(_monotone(curves["funcdyn"]["threshold"], axis))}
     taus = np.linspace(0.0, 1.0, 101)
@@ -186,45 +190,51 @@ def run_e4_e6(cfg: ReproduceConfig, out_dir: Path) -> dict:
 
 
 # --- the whole thing -----------------------------------------------------------------------------------
-def manifest(cfg: ReproduceConfig, started: float) -> dict:
-    """Command, seed, versions, times, peak memory and the mode of this run."""
-    import datasets
-    import plotly
-    import sklearn
-    import torch
-    import transformers
-    import trl
+def manifest(cfg: ReproduceConfig, recorder: Recorder, seconds_per_step: dict) -> dict:
+    """The run's manifest: :meth:`Recorder.finish` plus the mode, the peak memory and each step's seconds.
 
-    import netgpt_lite
+    Args:
+        cfg: the run's configuration (its ``fast`` flag is the mode).
+        recorder: the recorder started with the run (:func:`run_recorder`).
+        seconds_per_step: step name -> ``{"wall_s", "cpu_s", ...}``.
 
-    peak_kb = max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
-                  resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
-    return {
-        "command": " ".join(["netgpt-lite", *sys.argv[1:]]) if sys.argv and "netgpt" in sys.argv[0] else None,
-        "mode": "fast" if cfg.fast else "full", "seed": cfg.seed, "config": dataclasses.asdict(cfg),
-        "started_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
-        "finished_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "wall_s": round(time.time() - started, 1), "peak_rss_mb": round(peak_kb / 1024, 1),
-        "versions": {"netgpt_lite": netgpt_lite.__version__, "python": platform.python_version(),
-                     "numpy": np.__version__, "torch": torch.__version__, "transformers": transformers.__version__,
-                     "trl": trl.__version__, "datasets": datasets.__version__, "sklearn": sklearn.__version__,
-                     "plotly": plotly.__version__},
-        "machine": {"platform": platform.platform(), "cpus": __import__("os").cpu_count()},
-    }
+    Example:
+        >>> m = manifest(ReproduceConfig.preset(fast=True), run_recorder(ReproduceConfig.preset(fast=True)), {})
+        >>> m["mode"], m["split"], m["sizes"]["n_seeds"], m["peak_rss_mb"] > 0
+        ('fast', 'test', 3, True)
+    """
+    return recorder.finish(mode="fast" if cfg.fast else "full", peak_rss_mb=peak_rss_mb(),
+                           seconds_per_step=seconds_per_step)
+
+
+def run_recorder(cfg: ReproduceConfig) -> Recorder:
+    """A :class:`~netgpt_lite.provenance.Recorder` for a run with ``cfg``: its seed, the split E1-E3 evaluate
+    on (``test``), its sizes and the whole configuration.
+
+    Example:
+        >>> run_recorder(ReproduceConfig.preset(fast=True)).sizes["n_requests"]
+        400
+    """
+    sizes = {"n_seeds": len(cfg.seeds), "n_regimes": len(cfg.regimes), "n_pricings": len(cfg.pricings),
+             **{k: getattr(cfg, k) for k in ("n_test", "n_logs", "n_requests", "policynet_epochs", "rl_steps",
+                                             "rl_eval", "synergy_rounds", "synergy_requests", "synergy_eval")}}
+    return Recorder(seed=cfg.seed, split="test", sizes=sizes, config=cfg)
 
 
 def run_experiments(cfg: ReproduceConfig, out_dir: str | Path, progress: bool = True) -> dict:
-    """Run E1-E6 with ``cfg`` (synergy runs go to ``out_dir/synergy_*`` and resume if rerun); JSON-able results."""
+    """Run E1-E6 with ``cfg`` (synergy runs go to ``out_dir/synergy_*`` and resume if rerun); JSON-able results.
+
+    E5, the longest step, is kept in ``out_dir/E5.json`` and reused when the run is repeated with the same
+    configuration and the same library source (:func:`~netgpt_lite.provenance.source_hash`).
+    """
     from tqdm.auto import tqdm
 
-    from netgpt_lite.synergy.loop import atomic_write_json
-
-    started, out, results, timings = time.time(), Path(out_dir), {}, {}
+    recorder, out, results, timings = run_recorder(cfg), Path(out_dir), {}, {}
     out.mkdir(parents=True, exist_ok=True)
     bar = tqdm(["tables", "E3", "E1", "E2", "E4+E6", "E5"], desc="reproduce", disable=not progress)
     for step in bar:
         bar.set_postfix_str(step)
-        t0 = time.time()
+        wall0, cpu0, extra = time.perf_counter(), cpu_seconds(), {}
         if step == "tables":
             log_table, test_table = _tables(cfg)
             results["tables"] = {"test_source": test_table.source, "log_source": log_table.source}
@@ -235,32 +245,33 @@ def run_experiments(cfg: ReproduceConfig, out_dir: str | Path, progress: bool = 
             results["E1"] = run_e1(cfg, test_table, policies, results["E3"]["cells"])
         elif step == "E2":
             results["E2"] = run_e2(cfg, test_table, policies)
-        elif step == "E5":  # the longest step: its result is kept in out_dir and reused if the run is repeated
+        elif step == "E5":
             cached = out / "E5.json"
-            config_json = json.loads(json.dumps(dataclasses.asdict(cfg)))  # tuples -> lists, as read back
-            same = cached.exists() and json.loads(cached.read_text()).get("config") == config_json
-            if same:  # reused: report the time it took when it was computed
-                payload = json.loads(cached.read_text())
-                timings["E5 (reused from E5.json, computed in)"] = payload.get("seconds")
+            key = {"config": json.loads(json.dumps(dataclasses.asdict(cfg))), "source_hash": source_hash()}
+            payload = json.loads(cached.read_text()) if cached.exists() else {}
+            if {k: payload.get(k) for k in key} == key:  # reused: its own manifest says what computing it took
+                computed = payload["E5"].get("manifest", {})
+                extra = {"reused_from": cached.name, "computed_wall_s": computed.get("wall_s"),
+                         "computed_cpu_s": computed.get("cpu_s")}
             else:
-                payload = {"config": dataclasses.asdict(cfg), "E5": run_e5(cfg), "seconds": round(time.time() - t0, 1)}
+                payload = {**key, "E5": run_e5(cfg)}
                 atomic_write_json(cached, json.loads(json.dumps(payload, default=_jsonable)))
             results["E5"] = payload["E5"]
         else:
             synergy = run_e4_e6(cfg, out)
             results["E4"], results["E6"] = synergy["refresh_on"], {k: v["rounds"] for k, v in synergy.items()}
             on_s, off_s = (synergy[k]["seconds_per_round"] for k in ("refresh_on", "refresh_off"))
-            timings["E4+E6 (sum of the synergy rounds' seconds)"] = round(sum(on_s) + sum(off_s[1:]), 1)  # fork
-        timings[step] = round(time.time() - t0, 1)
-    results["manifest"] = {**manifest(cfg, started), "seconds_per_step": timings}
+            # a resumed run computes only its missing rounds: the rounds' own seconds say what all of them took
+            extra = {"rounds_wall_s": round(sum(on_s) + sum(off_s[1:]), 1)}  # off forks on after round 0
+        timings[step] = {"wall_s": round(time.perf_counter() - wall0, 2),
+                         "cpu_s": round(cpu_seconds() - cpu0, 2), **extra}
+    results["manifest"] = manifest(cfg, recorder, timings)
     return json.loads(json.dumps(results, default=_jsonable))
 
 
 def reproduce(out_dir: str | Path, fast: bool = False, seed: int = 0, progress: bool = True) -> dict:
     """Run E1-E6 (:func:`run_experiments` with the fast or full preset); write ``results.json`` and
     ``report.html`` into ``out_dir``; return the results."""
-    from netgpt_lite.synergy.loop import atomic_write_json
-
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     results = run_experiments(ReproduceConfig.preset(fast, seed), out, progress)
@@ -319,7 +330,8 @@ def write_report(results: dict, path: str | Path) -> Path:
 
     m = results["manifest"]
     parts = [f"<h1>netgpt-lite: experiments E1-E6 ({m['mode']} mode)</h1>",
-             f"<p>Computed {html.escape(m['finished_utc'])} in {m['wall_s']} s, peak memory {m['peak_rss_mb']} MB; "
+             f"<p>Computed {html.escape(str(m['finished_utc']))} in {m['wall_s']} s (CPU {m.get('cpu_s')} s), "
+             f"peak memory {m['peak_rss_mb']} MB, library source {html.escape(str(m.get('source_hash')))}; "
              f"tables: {html.escape(str(results['tables']))}.</p>"]
     for title, fig in report_figures(results).items():
         parts.append(f"<h2>{html.escape(title)}</h2>" + fig.to_html(full_html=False, include_plotlyjs=False))

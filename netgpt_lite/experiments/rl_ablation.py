@@ -1,26 +1,24 @@
-"""SFT-anchored RL of the edge model: a from-scratch loop and a TRL ``GRPOTrainer`` subclass (chapter 6).
+"""The RL experiments of chapter 6: a run from the shipped SFT edge, and the E5 ablation over seeds.
 
-Both optimise the composite objective of :mod:`netgpt_lite.rl.objective`,
-``clipped_pg + beta * reverse_kl + gamma * forward_kl``, starting from the SFT edge model.
-:func:`train_minimal` is one readable loop (CleanRL-style: sample a group per prompt, reward with the
-chapter-3 checker, group-normalise, score old/ref log-probs, a few clipped updates); :func:`train_trl` runs TRL's ``GRPOTrainer`` (scales to real models and GPUs with accelerate) with ``gamma * forward_kl`` on
-SFT-side examples added to its loss (:func:`anchored_grpo_trainer_class`).  Prompts and logged cloud answers
-are ``datasets.Dataset`` objects (:func:`rl_dataset`); the reward is :func:`netgpt_lite.tasks.checker.reward`.
+:data:`ABLATIONS` are the variants of the composite objective (full, no forward KL, no reverse KL,
+plain clipped policy gradient); :func:`run_ablation` trains each from the same SFT start for each
+seed on :func:`experiment_data` (prompts wider than the SFT data, logged cloud answers, a held-out
+evaluation set) and summarises the change in exact match, schema-valid share and KL to SFT.
 
 Example:
-    >>> settings = RLSettings(steps=2, prompts_per_step=2, group_size=4)
-    >>> settings.objective.beta, settings.objective.gamma
-    (0.04, 0.1)
-    >>> # model, history = train_minimal(model, tokenizer, prompts, sft_examples, settings)  # doctest: +SKIP
+    >>> sorted(ABLATIONS)
+    ['full', 'no_forward_kl', 'no_reverse_kl', 'plain_pg']
 """
 
 from __future__ import annotations
 
 import dataclasses
-import time
+from pathlib import Path
 
 import numpy as np
 
+from netgpt_lite.edge.tiny_lm import load_edge_model, save_edge_model, shipped_model_path
+from netgpt_lite.provenance import Recorder, atomic_write_json, file_sha256, scrub_path, write_manifest
 from netgpt_lite.rl.minimal import RLSettings, evaluate, rl_dataset, train_minimal
 from netgpt_lite.rl.trl_trainer import train_trl
 
@@ -41,52 +39,104 @@ def experiment_data(tokenizer, n_prompts: int = 512, n_logged: int = 512, n_eval
     return prompts, logged, generate_tasks("test", n_eval, seed=0)
 
 
-def run_rl(model_dir=None, settings: RLSettings = RLSettings(), trainer: str = "minimal",  # noqa: B008
-           n_prompts: int = 512, n_eval: int = 200, eval_every: int = 10, out_dir=None) -> list[dict]:  # fmt: skip
-    """Load the SFT edge (default: the shipped checkpoint), run one trainer, optionally save it; return history."""
-    from netgpt_lite.edge.tiny_lm import load_edge_model, save_edge_model, shipped_model_path
+def start_model(model_dir=None) -> dict:
+    """Which SFT edge a run starts from: ``"shipped"`` or the folder (machine paths scrubbed), and the sha256
+    of its weights (``None`` for a Hub id), so a manifest names the start by content, not by path.
 
+    Example:
+        >>> start_model()["model_dir"], len(start_model()["sha256_model_safetensors"])
+        ('shipped', 64)
+    """
+    folder = shipped_model_path() if model_dir is None else Path(model_dir)
+    return {"model_dir": "shipped" if model_dir is None else scrub_path(str(model_dir)),
+            "sha256_model_safetensors": file_sha256(Path(folder) / "model.safetensors")}
+
+
+def run_rl(model_dir=None, settings: RLSettings = RLSettings(), trainer: str = "minimal",  # noqa: B008
+           n_prompts: int = 512, n_eval: int = 200, eval_every: int = 10, out_dir=None,
+           command: str | None = None) -> list[dict]:  # fmt: skip
+    """One RL run from the SFT edge (default: the shipped checkpoint); returns the per-step history.
+
+    Args:
+        model_dir: the SFT model folder (or Hub id); ``None``: the shipped checkpoint.
+        settings: the RL settings (steps, group size, objective weights, seed, ...).
+        trainer: ``"minimal"`` (the from-scratch loop) or ``"trl"`` (TRL's ``GRPOTrainer``).
+        n_prompts, n_eval: requests practised on (and logged answers anchored to); held-out test tasks.
+        eval_every: evaluate every this many steps (minimal trainer).
+        out_dir: if given (``netgpt-lite rl --out``), the trained checkpoint, ``metrics.json`` (the history)
+            and ``manifest.json`` (written by :class:`~netgpt_lite.provenance.Recorder`) go there.
+        command: the command line for the manifest; default: this process's.
+
+    Example:
+        >>> run_rl(settings=RLSettings(steps=1), trainer="ppo")
+        Traceback (most recent call last):
+        ValueError: trainer must be 'minimal' or 'trl', got 'ppo'
+    """
+    if trainer not in ("minimal", "trl"):
+        raise ValueError(f"trainer must be 'minimal' or 'trl', got {trainer!r}")
+    recorder = Recorder(seed=settings.seed, split="train", command=command,
+                        sizes={"steps": settings.steps, "n_prompts": n_prompts, "n_logged": n_prompts, "n_eval": n_eval},
+                        config={"trainer": trainer, "eval_every": eval_every, "eval_split": "test",
+                                "start_model": start_model(model_dir)})  # fmt: skip
     model_dir = shipped_model_path() if model_dir is None else model_dir
     model, tokenizer = load_edge_model(model_dir)
     prompts, logged, eval_tasks = experiment_data(tokenizer, n_prompts, n_prompts, n_eval, settings.seed)
     if trainer == "minimal":
         model, history = train_minimal(model, tokenizer, prompts, logged, settings, eval_tasks, eval_every)
-    elif trainer == "trl":
+    else:
         before = evaluate(model, tokenizer, eval_tasks)
         model, history = train_trl(model_dir, prompts, logged, settings)
         after = evaluate(model, tokenizer, eval_tasks)
         history[0].update({f"eval_{k}": v for k, v in before.items()})
         history.append({"step": len(history), **{f"eval_{k}": v for k, v in after.items()}})
-    else:
-        raise ValueError(f"trainer must be 'minimal' or 'trl', got {trainer!r}")
     if out_dir is not None:
         save_edge_model(model, tokenizer, out_dir)
+        atomic_write_json(Path(out_dir) / "metrics.json", history)
+        first, last = history[0], history[-1]
+        metrics = {"eval_exact_match_before": first.get("eval_exact_match"),
+                   "eval_exact_match_after": last.get("eval_exact_match"),
+                   "eval_schema_valid_after": last.get("eval_schema_valid")}  # fmt: skip
+        write_manifest(out_dir, recorder.finish(settings=settings, metrics=metrics))
     return history
 
 
 def run_ablation(model_dir=None, settings: RLSettings = RLSettings(), seeds=(0, 1, 2),  # noqa: B008
-                 variants=tuple(ABLATIONS), n_prompts: int = 512, n_eval: int = 200, eval_every: int = 10) -> dict:  # fmt: skip
-    """E5: each variant of :data:`ABLATIONS` with each seed (minimal trainer).  Returns a results dict:
-    ``{"manifest", "variants": {name: {"weights", "runs": [{"seed", "history"}]}}, "summary"}``."""
-    import platform
+                 variants=tuple(ABLATIONS), n_prompts: int = 512, n_eval: int = 200, eval_every: int = 10,
+                 command: str | None = None, start: dict | None = None) -> dict:  # fmt: skip
+    """E5: each variant of :data:`ABLATIONS` with each seed (minimal trainer).
 
-    import torch
-    import transformers
+    Args:
+        model_dir: the SFT start (default: the shipped checkpoint); ``settings``: the full objective's settings
+            (each variant changes its weights, each run its seed); ``seeds``, ``variants``, ``n_prompts``,
+            ``n_eval``, ``eval_every``: as in :func:`run_rl`.
+        command: the command line for the manifest; default: this process's.
+        start: what a caller computed about the start model (e.g. how it trained it), added to the
+            manifest's ``config.start_model``.
 
-    import netgpt_lite
+    Returns:
+        ``{"manifest", "variants": {name: {"weights", "runs": [{"seed", "history"}]}}, "summary"}``; the manifest
+        is a :class:`~netgpt_lite.provenance.Recorder` manifest with ``settings`` and ``seeds`` fields.
 
-    start, out = time.time(), {}
+    Example:
+        >>> run_ablation(variants=("no_such_variant",))
+        Traceback (most recent call last):
+        ValueError: unknown variants ['no_such_variant']; choose from ['full', 'no_forward_kl', 'no_reverse_kl', 'plain_pg']
+    """
+    unknown = [v for v in variants if v not in ABLATIONS]
+    if unknown:
+        raise ValueError(f"unknown variants {unknown}; choose from {sorted(ABLATIONS)}")
+    recorder = Recorder(seed=None, split="train", command=command,
+                        sizes={"n_variants": len(variants), "n_seeds": len(seeds), "steps": settings.steps,
+                               "n_prompts": n_prompts, "n_logged": n_prompts, "n_eval": n_eval},
+                        config={"trainer": "minimal", "variants": list(variants), "eval_every": eval_every,
+                                "eval_split": "test", "start_model": {**start_model(model_dir), **(start or {})}})  # fmt: skip
+    out = {}
     for name in variants:
         runs = [{"seed": s, "history": run_rl(model_dir, settings.replace(seed=s, **ABLATIONS[name]),
                  "minimal", n_prompts, n_eval, eval_every)} for s in seeds]  # fmt: skip
         out[name] = {"weights": dataclasses.asdict(settings.replace(**ABLATIONS[name]).objective), "runs": runs}
     summary = {name: ablation_summary(v["runs"]) for name, v in out.items()}
-    manifest = {"settings": dataclasses.asdict(settings), "seeds": list(seeds), "n_prompts": n_prompts,
-                "n_eval": n_eval, "model_dir": str(model_dir or "shipped"), "wall_s": round(time.time() - start, 1),
-                "finished_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "versions": {
-                    "netgpt_lite": netgpt_lite.__version__, "torch": torch.__version__, "python": platform.python_version(),
-                    "transformers": transformers.__version__}}  # fmt: skip
-    return {"manifest": manifest, "variants": out, "summary": summary}
+    return {"manifest": recorder.finish(settings=settings, seeds=list(seeds)), "variants": out, "summary": summary}
 
 
 def ablation_summary(runs: list[dict]) -> dict[str, float]:

@@ -96,14 +96,28 @@ def _time_array(t_s) -> np.ndarray:
     return arr
 
 
-class _Schedule:
-    """Shared scalar access: ``price_at`` is ``prices_at`` on one time and load."""
+class PricingSchedule:
+    """Base of the price schedules: a subclass says only how the base price is multiplied
+    (:meth:`multiplier_at`); the vectorised :meth:`prices_at` and the scalar :meth:`price_at` live here, once.
 
-    def prices_at(self, t_s, load=0.0) -> tuple[np.ndarray, np.ndarray]:  # pragma: no cover - abstract
-        raise NotImplementedError
+    Subclasses are frozen dataclasses with a ``base`` :class:`Price`.
+
+    Example:
+        >>> p_in, p_out = FlatPricing(Price(0.001, 0.002)).prices_at([0.0, 3600.0])
+        >>> p_in.tolist(), float(p_out[1])
+        ([0.001, 0.001], 0.002)
+    """
+
+    base: Price
 
     def multiplier_at(self, t_s, load=0.0) -> np.ndarray:  # pragma: no cover - abstract
+        """Factor on the base price at time ``t_s`` and cloud ``load`` (broadcast arrays)."""
         raise NotImplementedError
+
+    def prices_at(self, t_s, load=0.0) -> tuple[np.ndarray, np.ndarray]:
+        """Vectorised: arrays ``(usd_per_1k_input, usd_per_1k_output)`` broadcast over ``t_s``, ``load``."""
+        m = self.multiplier_at(t_s, load)
+        return m * self.base.usd_per_1k_input, m * self.base.usd_per_1k_output
 
     def price_at(self, t_s: float, load: float = 0.0) -> Price:
         """The :class:`Price` in force at time ``t_s`` (s since midnight) and cloud ``load`` in [0, 1]."""
@@ -112,7 +126,7 @@ class _Schedule:
 
 
 @dataclass(frozen=True)
-class FlatPricing(_Schedule):
+class FlatPricing(PricingSchedule):
     """The same price at every time and load."""
 
     base: Price = Price()
@@ -121,14 +135,9 @@ class FlatPricing(_Schedule):
         """Always 1 (shaped like the broadcast of ``t_s`` and ``load``)."""
         return np.ones(np.broadcast_shapes(_time_array(t_s).shape, _load_array(load).shape))
 
-    def prices_at(self, t_s, load=0.0) -> tuple[np.ndarray, np.ndarray]:
-        """Vectorised: arrays ``(usd_per_1k_input, usd_per_1k_output)`` broadcast over ``t_s``, ``load``."""
-        m = self.multiplier_at(t_s, load)
-        return m * self.base.usd_per_1k_input, m * self.base.usd_per_1k_output
-
 
 @dataclass(frozen=True)
-class PeakOffPeakPricing(_Schedule):
+class PeakOffPeakPricing(PricingSchedule):
     """``peak_multiplier`` times the base price from ``peak_start_h`` to ``peak_end_h`` (local hours)."""
 
     base: Price = Price()
@@ -150,14 +159,9 @@ class PeakOffPeakPricing(_Schedule):
         m = np.where(peak, self.peak_multiplier, 1.0)
         return np.broadcast_to(m, np.broadcast_shapes(m.shape, _load_array(load).shape)).astype(float)
 
-    def prices_at(self, t_s, load=0.0) -> tuple[np.ndarray, np.ndarray]:
-        """Vectorised: arrays ``(usd_per_1k_input, usd_per_1k_output)`` broadcast over ``t_s``, ``load``."""
-        m = self.multiplier_at(t_s, load)
-        return m * self.base.usd_per_1k_input, m * self.base.usd_per_1k_output
-
 
 @dataclass(frozen=True)
-class SurgePricing(_Schedule):
+class SurgePricing(PricingSchedule):
     """Surge pricing: the multiplier rises linearly from 1 at ``load_threshold`` to
     ``max_multiplier`` at full load (load 1), and is 1 below the threshold."""
 
@@ -178,13 +182,6 @@ class SurgePricing(_Schedule):
         m = 1.0 + (self.max_multiplier - 1.0) * excess
         return np.broadcast_to(m, np.broadcast_shapes(m.shape, t.shape)).astype(float)
 
-    def prices_at(self, t_s, load=0.0) -> tuple[np.ndarray, np.ndarray]:
-        """Vectorised: arrays ``(usd_per_1k_input, usd_per_1k_output)`` broadcast over ``t_s``, ``load``."""
-        m = self.multiplier_at(t_s, load)
-        return m * self.base.usd_per_1k_input, m * self.base.usd_per_1k_output
-
-
-PricingSchedule = FlatPricing | PeakOffPeakPricing | SurgePricing
 
 # schedule name -> schedule with the default (illustrative) base price
 PRICING_SCHEDULES: dict[str, PricingSchedule] = {

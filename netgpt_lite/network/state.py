@@ -1,4 +1,4 @@
-"""The network between the edge device and the cloud: states, regimes, latency, traces.
+"""The network between the edge device and the cloud: states, regimes and the latency model.
 
 A network state is ``z = (bandwidth_mbps, rtt_ms)``.  A cloud fallback costs time
 
@@ -7,11 +7,9 @@ A network state is ``z = (bandwidth_mbps, rtt_ms)``.  A cloud fallback costs tim
 in milliseconds (``B`` in Mbps is ``B * 1000`` bits per ms), while the edge answer took
 ``T_e = output_tokens / edge_tokens_per_s``.  The regimes below are *illustrative* round numbers
 in the range that public 5G/4G/GEO-satellite measurements report; they are not measurements.
-Traces are either a seeded Markov chain over the regimes (with log-normal jitter) or a replay of
-a CSV file with columns ``t, bandwidth_mbps, rtt_ms`` (DESIGN.md section 1).
+States that change over time are traces (:mod:`netgpt_lite.network.traces`).
 
 Example:
-    >>> from netgpt_lite.network import REGIMES, cloud_time_ms
     >>> z = REGIMES["4g"]
     >>> round(float(cloud_time_ms(z.bandwidth_mbps, z.rtt_ms, 6000, 400, 40)), 1)
     511.7

@@ -1,20 +1,14 @@
-"""The network between the edge device and the cloud: states, regimes, latency, traces.
+"""Network traces: a network state per time step, synthetic (seeded Markov chain) or replayed from CSV.
 
-A network state is ``z = (bandwidth_mbps, rtt_ms)``.  A cloud fallback costs time
-
-    T_c(z) = RTT + 8 * (request_bytes + response_bytes) / (B * 1000) + queueing + output_tokens / cloud_tokens_per_s
-
-in milliseconds (``B`` in Mbps is ``B * 1000`` bits per ms), while the edge answer took
-``T_e = output_tokens / edge_tokens_per_s``.  The regimes below are *illustrative* round numbers
-in the range that public 5G/4G/GEO-satellite measurements report; they are not measurements.
-Traces are either a seeded Markov chain over the regimes (with log-normal jitter) or a replay of
-a CSV file with columns ``t, bandwidth_mbps, rtt_ms`` (DESIGN.md section 1).
+A :class:`NetworkTrace` holds arrays ``t_s, bandwidth_mbps, rtt_ms`` and the nearest regime's name
+per step.  :func:`markov_trace` walks the illustrative regimes of :mod:`netgpt_lite.network.state`
+with log-normal jitter; :func:`commute_trace` is a scripted commute; :func:`read_trace_csv` replays a
+CSV file with columns ``t, bandwidth_mbps, rtt_ms`` and names the line and field of a malformed row.
 
 Example:
-    >>> from netgpt_lite.network import REGIMES, cloud_time_ms
-    >>> z = REGIMES["4g"]
-    >>> round(float(cloud_time_ms(z.bandwidth_mbps, z.rtt_ms, 6000, 400, 40)), 1)
-    511.7
+    >>> trace = markov_trace(100, seed=0)
+    >>> len(trace.t_s), bool((trace.bandwidth_mbps > 0).all())
+    (100, True)
 """
 
 from __future__ import annotations

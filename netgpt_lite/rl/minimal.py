@@ -1,17 +1,17 @@
-"""SFT-anchored RL of the edge model: a from-scratch loop and a TRL ``GRPOTrainer`` subclass (chapter 6).
+"""SFT-anchored RL of the edge model, from scratch: one readable loop (chapter 6).
 
-Both optimise the composite objective of :mod:`netgpt_lite.rl.objective`,
-``clipped_pg + beta * reverse_kl + gamma * forward_kl``, starting from the SFT edge model.
-:func:`train_minimal` is one readable loop (CleanRL-style: sample a group per prompt, reward with the
-chapter-3 checker, group-normalise, score old/ref log-probs, a few clipped updates); :func:`train_trl` runs TRL's ``GRPOTrainer`` (scales to real models and GPUs with accelerate) with ``gamma * forward_kl`` on
-SFT-side examples added to its loss (:func:`anchored_grpo_trainer_class`).  Prompts and logged cloud answers
-are ``datasets.Dataset`` objects (:func:`rl_dataset`); the reward is :func:`netgpt_lite.tasks.checker.reward`.
+:func:`train_minimal` optimises the composite objective of :mod:`netgpt_lite.rl.objective`,
+``clipped_pg + beta * reverse_kl + gamma * forward_kl``, starting from the SFT edge model, in the
+style of CleanRL: sample a group of completions per prompt, reward each with the chapter-3 checker,
+normalise rewards within the group, score the old and reference log-probabilities, then a few clipped
+updates.  Prompts and logged cloud answers are ``datasets.Dataset`` objects (:func:`rl_dataset`); the
+reward is :func:`netgpt_lite.tasks.checker.reward`.  :class:`RLSettings` is shared with the TRL
+trainer (:mod:`netgpt_lite.rl.trl_trainer`).
 
 Example:
     >>> settings = RLSettings(steps=2, prompts_per_step=2, group_size=4)
     >>> settings.objective.beta, settings.objective.gamma
     (0.04, 0.1)
-    >>> # model, history = train_minimal(model, tokenizer, prompts, sft_examples, settings)  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ from netgpt_lite.rl.objective import (
     token_mean,
     zero_variance_fraction,
 )
+from netgpt_lite.tasks.generate import format_completion
 
 METRICS = ("reward", "exact_match", "schema_valid", "kl_to_sft", "entropy", "frac_zero_std")
 """What both trainers log per step (see chapter 6, "What the logged metrics mean")."""
@@ -104,7 +105,7 @@ def rl_dataset(tasks, tokenizer, answers: list[dict] | None = None, **template_k
     """
     from datasets import Dataset
 
-    from netgpt_lite.edge.tiny_lm import format_completion, render_prompt
+    from netgpt_lite.edge.tiny_lm import render_prompt
 
     answers = [t.gold for t in tasks] if answers is None else answers
     return Dataset.from_dict({

@@ -1,17 +1,16 @@
-"""SFT-anchored RL of the edge model: a from-scratch loop and a TRL ``GRPOTrainer`` subclass (chapter 6).
+"""SFT-anchored RL through TRL: a ``GRPOTrainer`` subclass that adds the forward-KL anchor (chapter 6).
 
-Both optimise the composite objective of :mod:`netgpt_lite.rl.objective`,
-``clipped_pg + beta * reverse_kl + gamma * forward_kl``, starting from the SFT edge model.
-:func:`train_minimal` is one readable loop (CleanRL-style: sample a group per prompt, reward with the
-chapter-3 checker, group-normalise, score old/ref log-probs, a few clipped updates); :func:`train_trl` runs TRL's ``GRPOTrainer`` (scales to real models and GPUs with accelerate) with ``gamma * forward_kl`` on
-SFT-side examples added to its loss (:func:`anchored_grpo_trainer_class`).  Prompts and logged cloud answers
-are ``datasets.Dataset`` objects (:func:`rl_dataset`); the reward is :func:`netgpt_lite.tasks.checker.reward`.
+TRL's ``GRPOTrainer`` already has the clipped group-relative objective and a reverse-KL penalty
+(``beta``) to a reference model loaded from the SFT folder; :func:`anchored_grpo_trainer_class`
+adds ``gamma * forward_kl`` on SFT-side examples to its loss, and :func:`to_grpo_config` is the one
+place where :class:`~netgpt_lite.rl.minimal.RLSettings` meet TRL.  This is the path that scales
+(accelerate, GPUs); :mod:`netgpt_lite.rl.minimal` is the readable one.
 
 Example:
-    >>> settings = RLSettings(steps=2, prompts_per_step=2, group_size=4)
-    >>> settings.objective.beta, settings.objective.gamma
-    (0.04, 0.1)
-    >>> # model, history = train_minimal(model, tokenizer, prompts, sft_examples, settings)  # doctest: +SKIP
+    >>> from netgpt_lite.rl.minimal import RLSettings
+    >>> config = to_grpo_config(RLSettings(steps=2, prompts_per_step=2, group_size=4), "/tmp/grpo")  # doctest: +SKIP
+    >>> config.num_generations                                                                         # doctest: +SKIP
+    4
 """
 
 from __future__ import annotations
@@ -40,7 +39,13 @@ def schema_valid_reward(completions, tools, gold, **kwargs) -> list[float]:
 
 
 def to_grpo_config(settings: RLSettings, output_dir: str):
-    """TRL ``GRPOConfig`` for these settings: the one place the settings meet TRL (ML.md pitfalls 1-4)."""
+    """TRL ``GRPOConfig`` for these settings: the one place the settings meet TRL.
+
+    It overrides TRL defaults that are wrong here: bf16 off on CPU (14x slower for the tiny model),
+    activation checkpointing off, a constant learning rate of our choosing instead of 1e-6, and
+    ``max_completion_length`` from the settings instead of 512; with ``beta > 0`` TRL rebuilds the
+    reference model from the model folder, so train from a saved SFT folder.
+    """
     from trl import GRPOConfig
 
     from netgpt_lite.runtime import torch_device

@@ -6,7 +6,6 @@ Every public name of the modules below is re-exported here.
 
 from netgpt_lite.routing.explorer import (
     explorer_grid,
-    fallback_share,
     operating_points,
     state_stream,
 )
@@ -38,9 +37,6 @@ from netgpt_lite.routing.policies import (
     Oracle,
     RoutingContext,
     decide,
-    fit_logistic_calibration,
-    n_fallback_sorted,
-    quantile_threshold,
     route,
     sweep_candidates,
 )
@@ -69,22 +65,20 @@ from netgpt_lite.routing.tables import (
     default_tables,
     edge_table,
     model_sha,
+    proposal_table,
 )
 
 __all__ = [
     "ALWAYS_CLOUD",
     "route",
-    "n_fallback_sorted",
     "RoutingContext",
     "decide",
     "AlwaysEdge",
     "AlwaysCloud",
     "FixedThreshold",
-    "quantile_threshold",
     "CalibratedQuantile",
     "sweep_candidates",
     "Cascade",
-    "fit_logistic_calibration",
     "FuncDyn",
     "Oracle",
     "policy_features",
@@ -118,12 +112,12 @@ __all__ = [
     "upper_convex_hull",
     "aiq",
     "sweep_metrics",
-    "fallback_share",
     "state_stream",
     "operating_points",
     "explorer_grid",
     "cache_dir",
     "model_sha",
     "edge_table",
+    "proposal_table",
     "default_tables",
 ]

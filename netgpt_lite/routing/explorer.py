@@ -1,64 +1,60 @@
-"""Chapter 5's experiments: build proposal tables, fit every policy on logs, evaluate on fresh streams.
+"""Operating points of the policies at one network state: what chapter 5's explorers draw.
 
-1. **Tables.** :func:`edge_table` runs the edge agent (default: the shipped tiny checkpoint) and the
-   simulated cloud once on a split of tasks and caches the :class:`~netgpt_lite.routing.simulator.ProposalTable`
-   as ``.npz``, keyed by the model's sha256, the split, ``n`` and the seed (``NETGPT_LITE_CACHE``
-   or ``~/.cache/netgpt-lite``).  :func:`default_tables` falls back to clearly labelled synthetic
-   tables when no checkpoint is shipped.
-2. **Logs and fitting.** :func:`fit_policies` draws exploration logs (``regime="log_uniform"``) from
-   the *log* table (validation tasks) and fits the policies on them: the calibrated quantile, the
-   cascade under a budget, FuncDyn (Platt g, q_c, answer sizes) and PolicyNet (same weights as
-   the simulator).  The Oracle reads the truth.
-3. **Evaluation.** :func:`run_frontier` evaluates every policy on streams of the *test* table for
-   several seeds, adds the best fixed threshold *in hindsight* on each evaluation stream (the best
-   any network-blind threshold can do: a generous baseline), the anchors' sweep metrics, and the
-   goals: cost at equal success relative to the best fixed threshold, and the share of the
-   Oracle's utility gain each policy recovers (over AlwaysEdge and over the best fixed threshold).
+:func:`state_stream` builds a stream in which every request sees one network state and price;
+:func:`operating_points` evaluates each policy there, and :func:`explorer_grid` precomputes the
+fixed-threshold sweep and every policy's point over a grid of bandwidths and RTTs, so that a static
+page (Plotly sliders) can show them without a kernel.
 
 Example:
     >>> from netgpt_lite.routing.simulator import synthetic_table
-    >>> res = run_frontier(synthetic_table(300, 1), synthetic_table(300, 2), seeds=(0,), n_requests=300,
-    ...                    n_logs=500, policynet_epochs=20)                        # doctest: +SKIP
-    >>> sorted(res["policies"])[:2]                                                # doctest: +SKIP
-    ['always_cloud', 'always_edge']
+    >>> from netgpt_lite.routing.policies import FixedThreshold
+    >>> points = operating_points(synthetic_table(200, 0), {"fixed": FixedThreshold(0.5)}, 20.0, 60.0)
+    >>> sorted(points)
+    ['fixed']
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
-from netgpt_lite.routing.policies import n_fallback_sorted
+from netgpt_lite.network.pricing import Price
+from netgpt_lite.network.traces import NetworkTrace
 from netgpt_lite.routing.simulator import (
     ProposalTable,
     SimulationConfig,
     Stream,
+    make_stream,
     simulate,
 )
 
 
-def fallback_share(scores, thresholds) -> np.ndarray:
-    """Share of ``scores`` that each threshold sends to the cloud (for E2's offload-rate curves)."""
-    s = np.sort(np.asarray(scores, dtype=float))
-    return n_fallback_sorted(s, thresholds) / s.size
+def state_stream(table: ProposalTable, bandwidth_mbps: float, rtt_ms: float,
+                 usd_per_1k_input: float = Price().usd_per_1k_input,
+                 usd_per_1k_output: float = Price().usd_per_1k_output, config: SimulationConfig | None = None) -> Stream:
+    """Every (task, cloud draw) of ``table`` once, all at one network state and one flat price: simulating
+    it gives a policy's expected operating point at that state.
 
+    Built by :func:`~netgpt_lite.routing.simulator.make_stream` with a trace of one state; ``config``
+    supplies the weights, latency model and seed (its size and pricing are set here).
 
-def state_stream(table: ProposalTable, bandwidth_mbps: float, rtt_ms: float, usd_per_1k_input: float = 0.003,
-                 usd_per_1k_output: float = 0.015, config: SimulationConfig | None = None) -> Stream:
-    """Every (task, cloud draw) of ``table`` once, all at one network state and price: simulating
-    it gives a policy's expected operating point at that state."""
-    from netgpt_lite.network.traces import NetworkTrace
-
+    Example:
+        >>> from netgpt_lite.routing.simulator import synthetic_table
+        >>> s = state_stream(synthetic_table(5, n_cloud_draws=2), 20.0, 60.0)
+        >>> len(s), float(s.trace.rtt_ms.min()), float(s.usd_per_1k_input.max()) == Price().usd_per_1k_input
+        (10, 60.0, True)
+    """
     n, k = len(table), table.n_cloud_draws
-    size = n * k
-    cfg = config or SimulationConfig(n_requests=size)
-    trace = NetworkTrace(np.zeros(size), np.full(size, float(bandwidth_mbps)), np.full(size, float(rtt_ms)))
-    return Stream(row=np.repeat(np.arange(n), k), cloud_draw=np.tile(np.arange(k), n), trace=trace,
-                  load=np.zeros(size), usd_per_1k_input=np.full(size, float(usd_per_1k_input)),
-                  usd_per_1k_output=np.full(size, float(usd_per_1k_output)), config=cfg)
+    cfg = replace(config or SimulationConfig(), n_requests=n * k, pricing="flat")
+    one_state = NetworkTrace(np.zeros(1), np.array([float(bandwidth_mbps)]), np.array([float(rtt_ms)]))
+    return make_stream(table, cfg, trace=one_state, rows=np.repeat(np.arange(n), k), cloud_draw=np.tile(np.arange(k), n),
+                       base_price=Price(float(usd_per_1k_input), float(usd_per_1k_output)))
 
 
 def operating_points(table: ProposalTable, policies: dict, bandwidth_mbps: float, rtt_ms: float,
-                     usd_per_1k_input: float = 0.003, usd_per_1k_output: float = 0.015) -> dict:
+                     usd_per_1k_input: float = Price().usd_per_1k_input,
+                     usd_per_1k_output: float = Price().usd_per_1k_output) -> dict:
     """Each policy's expected success, cost, latency, utility, offload and mean threshold at one state."""
     stream = state_stream(table, bandwidth_mbps, rtt_ms, usd_per_1k_input, usd_per_1k_output)
     out = {}
@@ -72,7 +68,8 @@ def operating_points(table: ProposalTable, policies: dict, bandwidth_mbps: float
 
 
 def explorer_grid(table: ProposalTable, policies: dict, bandwidth_mbps, rtt_ms, thresholds=None,
-                  usd_per_1k_input: float = 0.003, usd_per_1k_output: float = 0.015) -> dict:
+                  usd_per_1k_input: float = Price().usd_per_1k_input,
+                  usd_per_1k_output: float = Price().usd_per_1k_output) -> dict:
     """Everything the frontier explorer draws, precomputed over a (bandwidth, RTT) grid: the
     fixed-threshold sweep (:func:`~netgpt_lite.routing.simulator.frontier_grid`) and every policy's operating
     point at each state (``points[name][key]`` arrays of shape (n_bw, n_rtt))."""

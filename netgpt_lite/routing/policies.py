@@ -33,9 +33,8 @@ import numpy as np
 
 from netgpt_lite.network.pricing import Price
 from netgpt_lite.network.state import positive_array
+from netgpt_lite.theory.sweep import ALWAYS_CLOUD, threshold_for_cloud_fraction, threshold_sweep
 from netgpt_lite.theory.threshold import LogisticCalibration, Workload, kappa, optimal_threshold
-
-ALWAYS_CLOUD = float("inf")  # a threshold above every score: every request falls back
 
 
 def route(scores, thresholds) -> np.ndarray:
@@ -48,19 +47,6 @@ def route(scores, thresholds) -> np.ndarray:
         array([ True, False, False])
     """
     return np.asarray(scores, dtype=float) < np.asarray(thresholds, dtype=float)
-
-
-def n_fallback_sorted(sorted_scores, thresholds) -> np.ndarray:
-    """How many of the (ascending) ``sorted_scores`` :func:`route` sends to the cloud, per threshold.
-
-    The same rule as :func:`route` (``score < threshold``), counted by binary search so a sweep over
-    many thresholds costs O(log n) each; ``tests/test_routing.py`` checks the two agree.
-
-    Example:
-        >>> n_fallback_sorted([0.1, 0.5, 0.9], [0.0, 0.5, 0.6, ALWAYS_CLOUD])
-        array([0, 1, 2, 3])
-    """
-    return np.searchsorted(np.asarray(sorted_scores, dtype=float), np.asarray(thresholds, dtype=float), side="left")
 
 
 def _column(name: str, values, n: int) -> np.ndarray:
@@ -183,22 +169,6 @@ class FixedThreshold:
         return np.full(len(context), float(self.threshold))
 
 
-def quantile_threshold(scores, cloud_fraction: float) -> float:
-    """The threshold that sends ``cloud_fraction`` of ``scores`` to the cloud under :func:`route`.
-
-    With sorted scores s_(1) <= ... <= s_(n) and k = round(cloud_fraction * n), it is s_(k+1)
-    (exactly k scores below it when there are no ties), 0 for k = 0 and +inf for k = n.
-    """
-    _check_probability("cloud_fraction", cloud_fraction)
-    s = np.sort(np.asarray(scores, dtype=float))
-    if s.size == 0:
-        raise ValueError("scores must be non-empty to calibrate a quantile threshold")
-    k = int(round(cloud_fraction * s.size))
-    if k == 0:
-        return 0.0
-    return ALWAYS_CLOUD if k >= s.size else float(s[k])
-
-
 @dataclass(frozen=True)
 class CalibratedQuantile:
     """RouteLLM-style calibration: pick the threshold on calibration scores so that a target
@@ -221,7 +191,9 @@ class CalibratedQuantile:
 
     @classmethod
     def fit(cls, calibration_scores, target_cloud_fraction: float) -> CalibratedQuantile:
-        return cls(target_cloud_fraction, quantile_threshold(calibration_scores, target_cloud_fraction))
+        """The order statistic of ``calibration_scores`` that sends the target fraction to the cloud
+        (:func:`~netgpt_lite.theory.sweep.threshold_for_cloud_fraction`)."""
+        return cls(target_cloud_fraction, threshold_for_cloud_fraction(calibration_scores, target_cloud_fraction))
 
     def thresholds(self, context: RoutingContext) -> np.ndarray:
         return np.full(len(context), self.threshold)
@@ -255,14 +227,9 @@ class Cascade:
     @classmethod
     def fit(cls, scores, edge_correct, cloud_correct, cost_usd, budget_usd_per_request: float) -> Cascade:
         """Choose the threshold on logs (all arrays per logged request; cost = the cloud call's USD)."""
-        s = np.asarray(scores, dtype=float)
-        order = np.argsort(s, kind="stable")
-        gain = (np.asarray(cloud_correct, float) - np.asarray(edge_correct, float))[order]
-        cost = np.asarray(cost_usd, dtype=float)[order]
-        cands = sweep_candidates(s)
-        m = n_fallback_sorted(s[order], cands)  # requests routed to the cloud per candidate
-        success = (np.asarray(edge_correct, float).sum() + np.concatenate([[0.0], np.cumsum(gain)])[m]) / s.size
-        mean_cost = np.concatenate([[0.0], np.cumsum(cost)])[m] / s.size
+        cands = sweep_candidates(scores)
+        sweep = threshold_sweep(scores, cands, {"success": (edge_correct, cloud_correct), "cost_usd": (0.0, cost_usd)})
+        success, mean_cost = sweep["success"], sweep["cost_usd"]
         feasible = mean_cost <= budget_usd_per_request + 1e-15
         best = np.flatnonzero(feasible & (success == success[feasible].max()))[0]  # cheapest of the best
         return cls(float(budget_usd_per_request), float(cands[best]))
@@ -272,29 +239,17 @@ class Cascade:
 
 
 # --- network-aware policies -----------------------------------------------------------------------
-def fit_logistic_calibration(scores, edge_correct):
-    """Platt scaling: fit g(s) = sigmoid(a s + b) to logged (score, edge right?) pairs by maximum
-    likelihood (scikit-learn, almost no regularisation).  ``a`` is floored at 1e-3 so g stays
-    strictly increasing even for an uninformative score."""
-    from sklearn.linear_model import LogisticRegression
-
-    y = np.asarray(edge_correct, dtype=bool)
-    if y.all() or not y.any():
-        raise ValueError("edge_correct must contain both right and wrong edge answers to fit a calibration")
-    model = LogisticRegression(C=1e6, max_iter=1000).fit(np.asarray(scores, float).reshape(-1, 1), y)
-    return LogisticCalibration(a=max(float(model.coef_[0, 0]), 1e-3), b=float(model.intercept_[0]))
-
-
 @dataclass(frozen=True)
 class FuncDyn:
     """The closed form of chapter 2, evaluated per request: tau = g^-1(kappa(z, p)).
 
-    Built with :meth:`fit` from logs: the calibration g (Platt, see :func:`fit_logistic_calibration`),
+    Built with :meth:`fit` from logs: the calibration g (Platt, :meth:`LogisticCalibration.fit`),
     the cloud success probability q_c and the expected cloud answer size are estimated; the
     prompt size, network state and price are read from each request's context.
 
     Attributes:
-        calibration: a ``threshold_theory.LogisticCalibration``.
+        calibration: an increasing map g with ``__call__`` and ``inverse``, e.g. a
+            :class:`~netgpt_lite.theory.threshold.LogisticCalibration`.
         q_cloud: estimated cloud success probability in [0, 1].
         cloud_output_tokens: expected output tokens of a cloud answer (>= 0).
         response_bytes: expected bytes of a cloud answer (>= 0).
@@ -318,7 +273,7 @@ class FuncDyn:
     @classmethod
     def fit(cls, scores, edge_correct, cloud_correct, cloud_output_tokens, response_bytes, weights, latency) -> FuncDyn:
         """Estimate g, q_c and the cloud answer size from logged requests (arrays per request)."""
-        return cls(fit_logistic_calibration(scores, edge_correct), float(np.mean(cloud_correct)),
+        return cls(LogisticCalibration.fit(scores, edge_correct), float(np.mean(cloud_correct)),
                    float(np.mean(cloud_output_tokens)), float(np.mean(response_bytes)), weights, latency)
 
     def _workload(self, context: RoutingContext):

@@ -5,17 +5,17 @@ everything routing needs (the edge score and whether the edge call is right, the
 in several seeded draws, token counts and bytes on the wire).  A simulation then only samples a
 stream from the table and does array arithmetic:
 
-1. :func:`make_stream` - seeded: which tasks arrive (with replacement), which cloud draw answers
-   each, the network state (``network.markov_trace`` over the regimes, or one regime with jitter),
-   the cloud load and the price (``pricing.PRICING_SCHEDULES``).  The stream spans one day so
-   peak/off-peak prices change along it.
+1. :func:`make_stream` - the one stream builder, seeded: which tasks arrive (with replacement, or
+   given rows), which cloud draw answers each, the network state (``network.markov_trace`` over the
+   regimes, one regime with jitter, or a given trace replayed), the cloud load and the price
+   (``pricing.PRICING_SCHEDULES``).  The stream spans one day so peak/off-peak prices change along it.
 2. :func:`simulate` - the policy's thresholds, :func:`routing.route`, then per request: success,
    schema validity, latency (edge time, plus the cloud time on a fallback: the edge always runs
    first), cost and utility U = R 1{success} - lambda_T latency_ms - lambda_C cost_usd (DESIGN.md 2).
 3. :func:`frontier_grid` - the vectorised threshold sweep over a (bandwidth, RTT) grid.
 
 Tables come from :func:`synthetic_table` (clearly synthetic, for tests and before the edge model
-exists) or from the real edge agent and simulated cloud (:mod:`netgpt_lite.proposal_tables`).
+exists) or from the real edge agent and simulated cloud (:mod:`netgpt_lite.routing.tables`).
 
 Example:
     >>> from netgpt_lite.routing import FixedThreshold
@@ -28,15 +28,16 @@ Example:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
 import numpy as np
 
-from netgpt_lite.network.pricing import PRICING_SCHEDULES, SECONDS_PER_DAY, request_cost_usd
+from netgpt_lite.network.pricing import PRICING_SCHEDULES, SECONDS_PER_DAY, Price, request_cost_usd
 from netgpt_lite.network.state import REGIMES, LatencyModel, cloud_time_ms, edge_time_ms
 from netgpt_lite.network.traces import NetworkTrace, markov_trace
-from netgpt_lite.routing.policies import RoutingContext, n_fallback_sorted, route
+from netgpt_lite.routing.policies import RoutingContext, route
+from netgpt_lite.theory.sweep import threshold_sweep
 from netgpt_lite.theory.threshold import UtilityWeights
 
 MIXED = "mixed"  # regime name meaning "a Markov chain over all regimes"
@@ -214,28 +215,80 @@ def cloud_load(t_s, rng: np.random.Generator) -> np.ndarray:
     return np.clip(0.5 + 0.35 * np.sin(2 * np.pi * (hour - 9.0) / 24.0) + noise, 0.0, 1.0)
 
 
-def make_stream(table: ProposalTable, config: SimulationConfig) -> Stream:
-    """Sample a seeded stream of ``config.n_requests`` requests from ``table``."""
-    rng = np.random.default_rng(config.seed)
+def make_stream(
+    table: ProposalTable,
+    config: SimulationConfig,
+    *,
+    trace: NetworkTrace | None = None,
+    rows=None,
+    cloud_draw=None,
+    base_price: Price | None = None,
+    rng: np.random.Generator | None = None,
+) -> Stream:
+    """The one request-stream builder: per request, the table row, the cloud draw that answers it, the
+    network state, the cloud load and the price it meets.
+
+    ``config.n_requests`` requests arrive evenly over one day.  By default everything is drawn from
+    ``config.seed`` in this order: the network trace (``config.regime``), the cloud load, the log-uniform
+    price multiplier (``regime="log_uniform"`` only), the rows (with replacement) and the cloud draws.
+
+    Args:
+        table: The proposal table the rows index.
+        config: Size, regime, pricing schedule and seed of the stream.
+        trace: Network states to replay instead of ``config.regime``'s: sample ``i % len(trace)`` for
+            request ``i`` (its own times are not used), so a trace of one state is a constant network.
+        rows: Table row of each request (``n_requests`` ints) instead of random rows.
+        cloud_draw: Cloud draw of each request instead of random draws.
+        base_price: Base price of ``config.pricing``'s schedule instead of the default :class:`Price`.
+        rng: Random generator instead of ``numpy.random.default_rng(config.seed)``.
+
+    Returns:
+        The :class:`Stream`.
+
+    Example:
+        >>> one_state = NetworkTrace(np.zeros(1), np.array([20.0]), np.array([60.0]))
+        >>> s = make_stream(synthetic_table(10), SimulationConfig(n_requests=10), trace=one_state, rows=np.arange(10))
+        >>> float(s.trace.bandwidth_mbps.max()), s.row.tolist() == list(range(10))
+        (20.0, True)
+    """
+    rng = np.random.default_rng(config.seed) if rng is None else rng
     n = config.n_requests
-    step_s = SECONDS_PER_DAY / n
-    if config.regime == LOG_UNIFORM:
+    t_s = SECONDS_PER_DAY / n * np.arange(n, dtype=float)
+    explore = trace is None and config.regime == LOG_UNIFORM
+    if trace is not None:
+        i = np.arange(n) % len(trace)
+        trace = NetworkTrace(t_s, trace.bandwidth_mbps[i], trace.rtt_ms[i], trace.regime[i])
+    elif explore:
         (b0, b1), (r0, r1) = LOG_UNIFORM_RANGES["bandwidth_mbps"], LOG_UNIFORM_RANGES["rtt_ms"]
-        trace = NetworkTrace(step_s * np.arange(n, dtype=float), np.exp(rng.uniform(np.log(b0), np.log(b1), n)),
+        trace = NetworkTrace(t_s, np.exp(rng.uniform(np.log(b0), np.log(b1), n)),
                              np.exp(rng.uniform(np.log(r0), np.log(r1), n)))
     else:
         regimes = tuple(REGIMES) if config.regime == MIXED else (config.regime,)
-        trace = markov_trace(n, rng, step_s=step_s, regimes=regimes, stay_prob=config.stay_prob, jitter=config.jitter)
+        trace = markov_trace(n, rng, step_s=SECONDS_PER_DAY / n, regimes=regimes, stay_prob=config.stay_prob,
+                             jitter=config.jitter)
     load = cloud_load(trace.t_s, rng)
-    p_in, p_out = PRICING_SCHEDULES[config.pricing].prices_at(trace.t_s, load)
-    if config.regime == LOG_UNIFORM:
+    schedule = PRICING_SCHEDULES[config.pricing]
+    if base_price is not None:
+        schedule = replace(schedule, base=base_price)
+    p_in, p_out = schedule.prices_at(trace.t_s, load)
+    if explore:
         factor = np.exp(rng.uniform(*np.log(LOG_UNIFORM_RANGES["price_multiplier"]), n))
         p_in, p_out = p_in * factor, p_out * factor
+    rows = rng.integers(0, len(table), n) if rows is None else _indices("rows", rows, n, len(table))
+    draws = (rng.integers(0, table.n_cloud_draws, n) if cloud_draw is None
+             else _indices("cloud_draw", cloud_draw, n, table.n_cloud_draws))
     return Stream(
-        row=rng.integers(0, len(table), n), cloud_draw=rng.integers(0, table.n_cloud_draws, n), trace=trace,
-        load=load, usd_per_1k_input=np.asarray(p_in, float), usd_per_1k_output=np.asarray(p_out, float),
-        config=config,
+        row=rows, cloud_draw=draws, trace=trace, load=load, usd_per_1k_input=np.asarray(p_in, float),
+        usd_per_1k_output=np.asarray(p_out, float), config=config,
     )
+
+
+def _indices(name: str, values, n: int, upper: int) -> np.ndarray:
+    """``values`` as ``n`` ints in ``[0, upper)``, or a ValueError naming ``name``."""
+    arr = np.asarray(values)
+    if arr.shape != (n,) or not np.issubdtype(arr.dtype, np.integer) or ((arr < 0) | (arr >= upper)).any():
+        raise ValueError(f"{name} must be {n} integers in [0, {upper}) (one per request); got shape {arr.shape}")
+    return arr.astype(int)
 
 
 def stream_context(table: ProposalTable, stream: Stream) -> RoutingContext:
@@ -301,55 +354,49 @@ def frontier_grid(
     bandwidth_mbps,
     rtt_ms,
     thresholds,
-    usd_per_1k_input: float = 0.003,
-    usd_per_1k_output: float = 0.015,
+    usd_per_1k_input: float = Price().usd_per_1k_input,
+    usd_per_1k_output: float = Price().usd_per_1k_output,
     weights: UtilityWeights = UtilityWeights(),  # noqa: B008 - frozen, immutable default
     latency: LatencyModel = LatencyModel(),  # noqa: B008
 ) -> dict[str, np.ndarray]:
     """Mean success, cost, latency, utility and offload of every task in ``table`` for every
     (bandwidth, RTT, threshold) triple, vectorised: arrays of shape (n_bw, n_rtt, n_thresholds).
 
-    Sort the scores once; the fallback set of threshold t is then a prefix of the sorted tasks
-    (:func:`routing.n_fallback_sorted`), so every sum over it is a lookup in a cumulative sum.
-    Cloud outcomes are averaged over the table's cloud draws (expected values).
+    One sorted sweep (:func:`~netgpt_lite.theory.sweep.threshold_sweep`): the fallback set of
+    threshold t is a prefix of the tasks sorted by score, so every mean is a cumulative-sum lookup;
+    the grid of network states rides along as leading axes of the latency.  Cloud outcomes are
+    averaged over the table's cloud draws (expected values).
     """
     bw = np.atleast_1d(np.asarray(bandwidth_mbps, float))
     rtt = np.atleast_1d(np.asarray(rtt_ms, float))
-    order = np.argsort(table.edge_score, kind="stable")
-    n = len(order)
-    m = n_fallback_sorted(table.edge_score[order], thresholds)  # (T,) tasks routed to the cloud
-
-    def prefix(x):  # sums over the first m sorted tasks, for every m
-        x = np.asarray(x, float)
-        return np.concatenate([np.zeros(x.shape[:-1] + (1,)), np.cumsum(x, axis=-1)], axis=-1)
-
-    edge_ok = table.edge_correct[order].astype(float)
-    cloud_ok = table.cloud_correct[order].mean(axis=1)
+    order = np.argsort(table.edge_score, kind="stable")  # tasks sorted by score: the sweep reorders no big array
     out_tokens = table.cloud_output_tokens[order].mean(axis=1)
     cost = request_cost_usd(table.cloud_input_tokens[order], out_tokens, (usd_per_1k_input, usd_per_1k_output))
-    success = (edge_ok.sum() + prefix(cloud_ok - edge_ok)[m]) / n  # (T,)
-    cost_usd = prefix(cost)[m] / n
+    edge_ms = edge_time_ms(table.edge_output_tokens, latency)
     cloud_ms = cloud_time_ms(bw[:, None, None], rtt[None, :, None], table.request_bytes[order],
                              table.response_bytes[order].mean(axis=1), out_tokens, latency)  # (B, R, n)
-    latency_ms = (edge_time_ms(table.edge_output_tokens, latency).sum() + prefix(cloud_ms)[..., m]) / n
-    utility = weights.reward * success - weights.lambda_latency_per_ms * latency_ms - weights.lambda_cost_per_usd * cost_usd
+    sweep = threshold_sweep(table.edge_score[order], thresholds, {
+        "success": (table.edge_correct[order], table.cloud_correct[order].mean(axis=1)),  # (T,)
+        "cost_usd": (0.0, cost),  # (T,)
+        "cloud_ms": (0.0, cloud_ms),  # (B, R, T)
+    })
+    latency_ms = edge_ms.mean() + sweep["cloud_ms"]  # the edge always runs first; a fallback adds the cloud
+    utility = (weights.reward * sweep["success"] - weights.lambda_latency_per_ms * latency_ms
+               - weights.lambda_cost_per_usd * sweep["cost_usd"])
     shape = latency_ms.shape
     return {
-        "bandwidth_mbps": bw, "rtt_ms": rtt, "threshold": np.asarray(thresholds, float),
-        "success": np.broadcast_to(success, shape), "cost_usd": np.broadcast_to(cost_usd, shape),
-        "offload": np.broadcast_to(m / n, shape), "latency_ms": latency_ms, "utility": utility,
+        "bandwidth_mbps": bw, "rtt_ms": rtt, "threshold": sweep["threshold"],
+        "success": np.broadcast_to(sweep["success"], shape), "cost_usd": np.broadcast_to(sweep["cost_usd"], shape),
+        "offload": np.broadcast_to(sweep["offload"], shape), "latency_ms": latency_ms, "utility": utility,
     }
 
 
 def sweep_stream(table: ProposalTable, stream: Stream, thresholds) -> dict[str, np.ndarray]:
     """Fixed-threshold sweep on a stream (each request keeps its own network state and price):
-    mean success, schema-valid rate, offload, cost, latency and utility per threshold, shape (T,)."""
+    mean success, schema-valid rate, offload, cost, latency and utility per threshold, shape (T,),
+    by one sorted sweep (:func:`~netgpt_lite.theory.sweep.threshold_sweep`) over the stream's requests."""
     both = outcomes(table, stream)
-    scores = table.edge_score[stream.row]
-    order = np.argsort(scores, kind="stable")
-    m = n_fallback_sorted(scores[order], thresholds)
-    out = {"threshold": np.asarray(thresholds, float), "offload": m / len(order)}
-    for key in ("success", "schema_valid", "cost_usd", "latency_ms", "utility"):
-        edge, cloud = np.asarray(both[f"edge_{key}"], float)[order], np.asarray(both[f"cloud_{key}"], float)[order]
-        out[key] = (edge.sum() + np.concatenate([[0.0], np.cumsum(cloud - edge)])[m]) / len(order)
-    return out
+    keys = ("success", "schema_valid", "cost_usd", "latency_ms", "utility")
+    sweep = threshold_sweep(table.edge_score[stream.row], thresholds,
+                            {key: (both[f"edge_{key}"], both[f"cloud_{key}"]) for key in keys})
+    return {"threshold": sweep["threshold"], "offload": sweep["offload"], **{key: sweep[key] for key in keys}}

@@ -1,26 +1,17 @@
-"""Chapter 5's experiments: build proposal tables, fit every policy on logs, evaluate on fresh streams.
+"""Proposal tables from the real edge agent and the simulated cloud, cached on disk (chapters 5-7).
 
-1. **Tables.** :func:`edge_table` runs the edge agent (default: the shipped tiny checkpoint) and the
-   simulated cloud once on a split of tasks and caches the :class:`~netgpt_lite.routing.simulator.ProposalTable`
-   as ``.npz``, keyed by the model's sha256, the split, ``n`` and the seed (``NETGPT_LITE_CACHE``
-   or ``~/.cache/netgpt-lite``).  :func:`default_tables` falls back to clearly labelled synthetic
-   tables when no checkpoint is shipped.
-2. **Logs and fitting.** :func:`fit_policies` draws exploration logs (``regime="log_uniform"``) from
-   the *log* table (validation tasks) and fits the policies on them: the calibrated quantile, the
-   cascade under a budget, FuncDyn (Platt g, q_c, answer sizes) and PolicyNet (same weights as
-   the simulator).  The Oracle reads the truth.
-3. **Evaluation.** :func:`run_frontier` evaluates every policy on streams of the *test* table for
-   several seeds, adds the best fixed threshold *in hindsight* on each evaluation stream (the best
-   any network-blind threshold can do: a generous baseline), the anchors' sweep metrics, and the
-   goals: cost at equal success relative to the best fixed threshold, and the share of the
-   Oracle's utility gain each policy recovers (over AlwaysEdge and over the best fixed threshold).
+:func:`proposal_table` is the one builder of a :class:`~netgpt_lite.routing.simulator.ProposalTable`
+from edge outputs and simulated-cloud answers (the synergy loop calls it every round).
+:func:`edge_table` runs the edge agent (default: the shipped tiny checkpoint) once on a split of tasks,
+builds its table and caches it as ``.npz`` under :func:`cache_dir` (``NETGPT_LITE_CACHE`` or
+``~/.cache/netgpt-lite``), keyed by the model's and the library source's hashes.
+:func:`default_tables` returns the test and log tables the chapters use, falling back to clearly
+labelled synthetic tables when no checkpoint is shipped.
 
 Example:
-    >>> from netgpt_lite.routing.simulator import synthetic_table
-    >>> res = run_frontier(synthetic_table(300, 1), synthetic_table(300, 2), seeds=(0,), n_requests=300,
-    ...                    n_logs=500, policynet_epochs=20)                        # doctest: +SKIP
-    >>> sorted(res["policies"])[:2]                                                # doctest: +SKIP
-    ['always_cloud', 'always_edge']
+    >>> test_table, log_table = default_tables(n_test=50, n_logs=50)  # doctest: +SKIP
+    >>> test_table.n                                                  # doctest: +SKIP
+    50
 """
 
 from __future__ import annotations
@@ -31,10 +22,16 @@ from pathlib import Path
 
 import numpy as np
 
+from netgpt_lite.agents.cloud_sim import SimulatedCloud
+from netgpt_lite.edge.agent import EdgeAgent, verdicts
+from netgpt_lite.edge.tiny_lm import shipped_model_path
+from netgpt_lite.provenance import source_hash
 from netgpt_lite.routing.simulator import (
     ProposalTable,
     synthetic_table,
 )
+from netgpt_lite.tasks.checker import check_call
+from netgpt_lite.tasks.generate import generate_tasks
 
 
 def cache_dir() -> Path:
@@ -52,38 +49,69 @@ def model_sha(path: str | Path) -> str:
     return digest.hexdigest()[:12]
 
 
+def proposal_table(tasks, outputs, scores, cloud_seed: int = 0, n_cloud_draws: int = 1,
+                   source: str = "edge+simulated_cloud") -> tuple[ProposalTable, list[dict]]:
+    """The one proposal-table builder: given edge outputs and their routing scores, the simulated cloud's answers.
+
+    Args:
+        tasks: The tasks, in order.
+        outputs: The edge agent's :class:`~netgpt_lite.edge.agent.EdgeOutput` for each task.
+        scores: The routing score of each output (self-confidence or a learned scorer's), clipped to [0, 1].
+        cloud_seed: Seed of the :class:`~netgpt_lite.agents.cloud_sim.SimulatedCloud`.
+        n_cloud_draws: Seeded cloud answers per task (the table's cloud columns).
+        source: The table's ``source`` label.
+
+    Returns:
+        ``(table, calls)``: the :class:`~netgpt_lite.routing.simulator.ProposalTable` and the cloud's call
+        for each task in draw 0 (what a fallback would log).
+
+    Example:
+        >>> agent = EdgeAgent.from_pretrained()                              # doctest: +SKIP
+        >>> tasks = generate_tasks("test", 8)                                # doctest: +SKIP
+        >>> outputs = agent.run(tasks)                                       # doctest: +SKIP
+        >>> table, calls = proposal_table(tasks, outputs, [o.confidence(agent.score) for o in outputs])  # doctest: +SKIP
+        >>> len(table), len(calls)                                           # doctest: +SKIP
+        (8, 8)
+    """
+    cloud = SimulatedCloud(seed=cloud_seed)
+    out = cloud.outcomes(tasks, n_draws=n_cloud_draws)
+    answers = [[cloud.answer(t, d)[0] for d in range(n_cloud_draws)] for t in tasks]
+    table = ProposalTable(
+        task_id=np.array([t.task_id for t in tasks]), kind=np.array([t.kind for t in tasks]),
+        difficulty=np.array([t.difficulty for t in tasks]), edge_score=np.clip(np.asarray(scores, float), 0.0, 1.0),
+        edge_correct=np.array([v.correct for v in verdicts(tasks, outputs)]),
+        edge_schema_valid=np.array([o.schema_valid for o in outputs]),
+        edge_output_tokens=np.array([o.n_output_tokens for o in outputs], float), cloud_correct=out["correct"],
+        cloud_schema_valid=np.array([[check_call(c, t.tools, t.gold).schema_valid for c in calls]
+                                     for calls, t in zip(answers, tasks)]),
+        cloud_input_tokens=out["n_input_tokens"], cloud_output_tokens=out["n_output_tokens"],
+        request_bytes=out["request_bytes"], response_bytes=out["response_bytes"], source=source)
+    return table, [calls[0] for calls in answers]
+
+
 def edge_table(split: str = "test", n: int = 300, seed: int = 0, n_cloud_draws: int = 4, model_path=None,
                cache: bool = True) -> ProposalTable:
-    """Run the edge agent and the simulated cloud on ``generate_tasks(split, n, seed)``, once (cached)."""
-    from netgpt_lite.agents.cloud_sim import SimulatedCloud
-    from netgpt_lite.edge.agent import EdgeAgent, verdicts
-    from netgpt_lite.edge.tiny_lm import shipped_model_path
-    from netgpt_lite.tasks.checker import check_call
-    from netgpt_lite.tasks.generate import generate_tasks
+    """Run the edge agent (default: the shipped checkpoint) on ``generate_tasks(split, n, seed)`` and build
+    its :func:`proposal_table` with self-confidence scores, once: cached as ``.npz`` under :func:`cache_dir`.
 
+    The cache key holds the model's sha (:func:`model_sha`), the library's :func:`~netgpt_lite.provenance.source_hash`
+    (a code change never serves an old table), the split, ``n``, the seed and ``n_cloud_draws``.
+
+    Example:
+        >>> table = edge_table("validation", n=20, seed=1)                   # doctest: +SKIP
+        >>> table.source.startswith("edge:"), table.n_cloud_draws            # doctest: +SKIP
+        (True, 4)
+    """
     path = Path(model_path) if model_path is not None else shipped_model_path()
     sha = model_sha(path)
-    cached = cache_dir() / f"edge-{sha}-{split}-n{n}-seed{seed}-k{n_cloud_draws}.npz"
+    cached = cache_dir() / f"edge-{sha}-src{source_hash()}-{split}-n{n}-seed{seed}-k{n_cloud_draws}.npz"
     if cache and cached.exists():
         return ProposalTable.load(cached)
     tasks = generate_tasks(split, n, seed=seed)
     agent = EdgeAgent.from_pretrained(path)
     outputs = agent.run(tasks)
-    edge_ok = np.array([v.correct for v in verdicts(tasks, outputs)])
-    cloud = SimulatedCloud(seed=seed)
-    out = cloud.outcomes(tasks, n_draws=n_cloud_draws)
-    cloud_valid = np.array([[check_call(cloud.answer(t, d)[0], t.tools, t.gold).schema_valid
-                             for d in range(n_cloud_draws)] for t in tasks])
-    table = ProposalTable(
-        task_id=np.array([t.task_id for t in tasks]), kind=np.array([t.kind for t in tasks]),
-        difficulty=np.array([t.difficulty for t in tasks]),
-        edge_score=np.array([o.confidence(agent.score) for o in outputs]), edge_correct=edge_ok,
-        edge_schema_valid=np.array([o.schema_valid for o in outputs]),
-        edge_output_tokens=np.array([o.n_output_tokens for o in outputs], float), cloud_correct=out["correct"],
-        cloud_schema_valid=cloud_valid, cloud_input_tokens=out["n_input_tokens"],
-        cloud_output_tokens=out["n_output_tokens"], request_bytes=out["request_bytes"],
-        response_bytes=out["response_bytes"], source=f"edge:{sha}+simulated_cloud",
-    )
+    table, _ = proposal_table(tasks, outputs, [o.confidence(agent.score) for o in outputs], cloud_seed=seed,
+                              n_cloud_draws=n_cloud_draws, source=f"edge:{sha}+simulated_cloud")
     if cache:
         table.save(cached)
     return table
@@ -99,8 +127,6 @@ def default_tables(n_test: int = 300, n_logs: int = 300, seed: int = 0,
     (different tasks).  ``eval_split="test"`` evaluates on the held-out phrasings instead, where the
     shipped edge is mostly wrong and the score distribution shifts; chapter 7 is about that shift.
     """
-    from netgpt_lite.edge.tiny_lm import shipped_model_path
-
     if (shipped_model_path() / "config.json").exists():
         eval_seed = seed + 1 if eval_split == "validation" else seed
         return edge_table("validation", n_logs, seed), edge_table(eval_split, n_test, eval_seed)

@@ -3,8 +3,8 @@
 Round ``r`` routes a stream of requests under a network trace and a pricing schedule, appends
 the requests the cloud answered to an append-only log, then improves the system (refresh the
 scorer every ``k`` rounds, SFT + SFT-anchored RL of the edge on the logged cloud answers, refit
-the calibration map and the thresholds) and measures it on a fixed held-out stream
-(DESIGN.md section 6).  The loop itself only orchestrates; what happens in each step is a
+the calibration map and the thresholds) and measures it on a fixed held-out stream, so rounds
+are compared on the same requests.  The loop itself only orchestrates; what happens in each step is a
 plain function in :class:`SynergyStages`, so the loop is tested with cheap fake stages and run
 with the real ones from :mod:`netgpt_lite.synergy.stages`.
 
@@ -283,14 +283,19 @@ def run_synergy(config: SynergyConfig, out_dir: str | Path, *, stages: SynergySt
 
     first = state["last_completed_round"] + 1
     for r in tqdm(range(first, config.rounds + 1), desc="synergy rounds", disable=not progress):
-        system, state = _run_round(system, state, config, stages, out, r)
+        system, state = run_round(system, state, config, stages, out, r)
     return SynergyResult(config=config, out_dir=out, rounds=state["rounds"], checkpoints=state["checkpoints"],
                          n_logged=len(state["logged_ids"]), seconds_per_round=state.get("seconds_per_round", []))
 
 
-def _run_round(system: Any, state: dict, config: SynergyConfig, stages: SynergyStages, out: Path,
+def run_round(system: Any, state: dict, config: SynergyConfig, stages: SynergyStages, out: Path,
                r: int) -> tuple[Any, dict]:
-    """One round: route -> log shard -> improve -> checkpoint -> evaluate -> commit state."""
+    """One round: route -> log shard -> improve -> checkpoint -> evaluate -> commit state.
+
+    Called by :func:`run_synergy` for each round; public so that chapter 7 can show it.  Each
+    write is atomic and ``state.json`` is written last: it is the commit point, so a round killed
+    anywhere before it is rerun from its start on resume and leaves no trace in the log.
+    """
     start = time.perf_counter()
     records = stages.route(system, config, r)
     ids = [rec["request_id"] for rec in records]

@@ -35,6 +35,12 @@ from pathlib import Path
 
 import numpy as np
 
+from netgpt_lite.edge.sft import SFTSettings, train_edge_from_scratch
+from netgpt_lite.network.state import REGIMES
+from netgpt_lite.network.traces import read_trace_csv
+from netgpt_lite.routing.simulator import MIXED, SimulationConfig, Stream, make_stream
+from netgpt_lite.routing.tables import proposal_table
+
 SCORER_HOLDOUT_SHARE = 0.2  # share of logged requests kept out of SFT/RL to fit the scorer on
 POLICYNET_WORLDS = 4  # copies of the calibration set under different network/price draws for PolicyNet
 
@@ -65,28 +71,26 @@ def deployment_tasks(config, segment: int, n: int) -> list:
     return generate_tasks("test", n, seed=task_seed(config, segment))
 
 
-def world_stream(config, n: int, segment: int, trace: str | None = None):
-    """One simulated day of ``n`` requests, in order, under the run's trace and pricing schedule."""
-    from netgpt_lite.network.pricing import PRICING_SCHEDULES, SECONDS_PER_DAY
-    from netgpt_lite.network.state import REGIMES
-    from netgpt_lite.network.traces import NetworkTrace, markov_trace, read_trace_csv
-    from netgpt_lite.routing.simulator import SimulationConfig, Stream, cloud_load
+def world_stream(config, table, segment: int, trace: str | None = None) -> Stream:
+    """One simulated day: every request of ``table`` once, in order (cloud draw 0), under the run's
+    trace and pricing schedule, built by :func:`~netgpt_lite.routing.simulator.make_stream`.
 
-    rng = np.random.default_rng([config.seed, segment])
-    trace, step_s = trace or config.trace, SECONDS_PER_DAY / n
-    if trace == "markov":
-        net = markov_trace(n, rng, step_s=step_s, stay_prob=0.9)  # ~10 requests per regime visit
-    elif trace in REGIMES:
-        net = markov_trace(n, rng, step_s=step_s, regimes=(trace,))
-    else:  # replay the CSV cyclically, one sample per request
-        csv, idx = read_trace_csv(trace), np.arange(n)
-        idx = idx % len(csv)
-        net = NetworkTrace(step_s * np.arange(n), csv.bandwidth_mbps[idx], csv.rtt_ms[idx], csv.regime[idx])
-    load = cloud_load(net.t_s, rng)
-    p_in, p_out = PRICING_SCHEDULES[config.pricing].prices_at(net.t_s, load)
-    sim = SimulationConfig(n_requests=n, pricing=config.pricing, seed=config.seed)
-    return Stream(row=np.arange(n), cloud_draw=np.zeros(n, dtype=int), trace=net, load=load,
-                  usd_per_1k_input=np.asarray(p_in, float), usd_per_1k_output=np.asarray(p_out, float), config=sim)
+    ``trace`` (default ``config.trace``): ``"markov"`` (a chain over every regime, ~10 requests per
+    visit), a regime name, or a CSV replayed sample by sample.  Seeded by ``(config.seed, segment)``.
+
+    Example:
+        >>> from netgpt_lite.routing.simulator import synthetic_table
+        >>> stream = world_stream(synergy_config(fast=True), synthetic_table(24), segment=0, trace="4g")
+        >>> len(stream), set(stream.trace.regime.tolist()) <= set(REGIMES)
+        (24, True)
+    """
+    trace = trace or config.trace
+    n = len(table)
+    named = trace == "markov" or trace in REGIMES
+    sim = SimulationConfig(n_requests=n, regime=trace if trace in REGIMES else MIXED, pricing=config.pricing,
+                           stay_prob=0.9, seed=config.seed)  # 0.9: ~10 requests per regime visit
+    return make_stream(table, sim, trace=None if named else read_trace_csv(trace), rows=np.arange(n),
+                       cloud_draw=np.zeros(n, dtype=int), rng=np.random.default_rng([config.seed, segment]))
 
 
 # --- the edge and the table ---------------------------------------------------------------------------
@@ -106,29 +110,6 @@ def edge_scores(system: EdgeCloudSystem, agent, outputs) -> np.ndarray:
     return np.where([o.schema_valid for o in outputs], scores, 0.0)  # invalid output scores 0
 
 
-def proposal_table(tasks, outputs, scores, cloud_seed: int):
-    """A :class:`~netgpt_lite.routing.simulator.ProposalTable` of real edge outputs and simulated-cloud answers,
-    plus the cloud's calls (what a fallback would log)."""
-    from netgpt_lite.agents.cloud_sim import SimulatedCloud
-    from netgpt_lite.edge.agent import verdicts
-    from netgpt_lite.routing.simulator import ProposalTable
-    from netgpt_lite.tasks.checker import check_call
-
-    cloud = SimulatedCloud(seed=cloud_seed)
-    out = cloud.outcomes(tasks, n_draws=1)
-    calls = [cloud.answer(t)[0] for t in tasks]
-    table = ProposalTable(
-        task_id=np.array([t.task_id for t in tasks]), kind=np.array([t.kind for t in tasks]),
-        difficulty=np.array([t.difficulty for t in tasks]), edge_score=np.clip(scores, 0.0, 1.0),
-        edge_correct=np.array([v.correct for v in verdicts(tasks, outputs)]),
-        edge_schema_valid=np.array([o.schema_valid for o in outputs]),
-        edge_output_tokens=np.array([o.n_output_tokens for o in outputs], float), cloud_correct=out["correct"],
-        cloud_schema_valid=np.array([[check_call(c, t.tools, t.gold).schema_valid] for c, t in zip(calls, tasks)]),
-        cloud_input_tokens=out["n_input_tokens"], cloud_output_tokens=out["n_output_tokens"],
-        request_bytes=out["request_bytes"], response_bytes=out["response_bytes"], source="edge+simulated_cloud")
-    return table, calls
-
-
 # --- routing policies -------------------------------------------------------------------------------
 def fit_policy(system: EdgeCloudSystem, config):
     """Refit the calibration map, FuncDyn and (if asked) PolicyNet on the labelled calibration set."""
@@ -141,7 +122,7 @@ def fit_policy(system: EdgeCloudSystem, config):
     tasks = deployment_tasks(config, CALIBRATION_SEGMENT, config.calibration_tasks)
     agent = _agent(system)
     outputs = agent.run(tasks)
-    table, _ = proposal_table(tasks, outputs, edge_scores(system, agent, outputs), config.seed)
+    table, _ = proposal_table(tasks, outputs, edge_scores(system, agent, outputs), cloud_seed=config.seed)
     right = table.edge_correct
     if right.all() or not right.any():  # Platt needs both outcomes: add one pseudo-count each way
         right = right.copy()
@@ -151,7 +132,7 @@ def fit_policy(system: EdgeCloudSystem, config):
     if config.policy == "policynet":
         contexts, gains = [], []
         for k in range(POLICYNET_WORLDS):  # every regime, so the net sees the network vary
-            stream = world_stream(config, len(tasks), CALIBRATION_SEGMENT + 1 + k, trace="markov")
+            stream = world_stream(config, table, CALIBRATION_SEGMENT + 1 + k, trace="markov")
             both = outcomes(table, stream)
             contexts.append(stream_context(table, stream))
             gains.append((both["edge_utility"], both["cloud_utility"]))
@@ -188,15 +169,9 @@ def init_system(config) -> EdgeCloudSystem:
 
 
 def _train_initial_edge(config):
-    from netgpt_lite.edge.sft import SFTSettings, train_sft
-    from netgpt_lite.edge.tiny_lm import build_model, sft_dataset, task_texts, train_tokenizer
-    from netgpt_lite.tasks.generate import generate_tasks
-
-    tasks = generate_tasks("train", config.warmup_tasks, seed=config.seed)
-    tokenizer = train_tokenizer(task_texts(tasks))
-    model = build_model(tokenizer, seed=config.seed)
+    """Round 0's edge trained from scratch (:func:`~netgpt_lite.edge.sft.train_edge_from_scratch`)."""
     settings = SFTSettings(n_epochs=config.warmup_epochs, seed=config.seed, show_progress=False)
-    model, _ = train_sft(model, tokenizer, sft_dataset(tasks, tokenizer), settings)
+    model, tokenizer, _ = train_edge_from_scratch(config.warmup_tasks, data_seed=config.seed, settings=settings)
     return model, tokenizer
 
 
@@ -207,8 +182,8 @@ def route_round(system: EdgeCloudSystem, config, r: int) -> list[dict]:
     tasks = deployment_tasks(config, r, config.requests_per_round)
     agent = _agent(system)
     outputs = agent.run(tasks)
-    table, calls = proposal_table(tasks, outputs, edge_scores(system, agent, outputs), config.seed)
-    log = simulate(system.policy, table, world_stream(config, len(tasks), r))
+    table, calls = proposal_table(tasks, outputs, edge_scores(system, agent, outputs), cloud_seed=config.seed)
+    log = simulate(system.policy, table, world_stream(config, table, r))
     return [{"request_id": t.task_id, "round": r, "task": json.dumps(t.to_dict()), "cloud_call": json.dumps(c),
              "edge_completion": o.completion, "edge_score": float(log["score"][i]),
              "threshold": float(log["threshold"][i]), "bandwidth_mbps": float(log["bandwidth_mbps"][i]),
@@ -312,8 +287,8 @@ def evaluate_system(system: EdgeCloudSystem, config) -> dict:
     tasks = deployment_tasks(config, EVAL_SEGMENT, config.eval_requests)
     agent = _agent(system)
     outputs = agent.run(tasks)
-    table, _ = proposal_table(tasks, outputs, edge_scores(system, agent, outputs), config.seed)
-    stream = world_stream(config, len(tasks), EVAL_SEGMENT)
+    table, _ = proposal_table(tasks, outputs, edge_scores(system, agent, outputs), cloud_seed=config.seed)
+    stream = world_stream(config, table, EVAL_SEGMENT)
     log = simulate(system.policy, table, stream)
     metrics = {k: float(v) for k, v in summarize(log).items()}
     metrics.update({f"always_cloud_{k}": float(v) for k, v in summarize(simulate(AlwaysCloud(), table, stream)).items()})

@@ -91,18 +91,25 @@ class Task:
         return self.messages[-1]["content"]
 
 
-def format_tool_call(tool_call: dict) -> str:
-    """The Hermes-style completion for a tool_call: ``<tool_call>{json}</tool_call>``.
+CALL_OPEN, CALL_CLOSE = "<tool_call>", "</tool_call>"  # the Hermes tags around a completion's JSON
+
+
+def format_completion(tool_call: dict) -> str:
+    """The one completion text of a tool_call, for every agent: ``<tool_call>{json}</tool_call>``.
+
+    Compact JSON (no spaces), ``name`` first, argument keys sorted, non-ASCII kept as is: the edge LM
+    is trained to emit exactly this text, and the clouds write their answers the same way.  Arguments
+    that are not a dict (a malformed remote answer) are written as they are.
 
     Example:
-        >>> format_tool_call({"name": "open_ticket", "arguments": {"site": "port"}})
-        '<tool_call>{"name": "open_ticket", "arguments": {"site": "port"}}</tool_call>'
+        >>> format_completion({"name": "open_ticket", "arguments": {"site": "port", "priority": "high"}})
+        '<tool_call>{"name":"open_ticket","arguments":{"priority":"high","site":"port"}}</tool_call>'
     """
-    return (
-        "<tool_call>"
-        + json.dumps({"name": tool_call["name"], "arguments": tool_call["arguments"]})
-        + "</tool_call>"
-    )
+    arguments = tool_call["arguments"]
+    if isinstance(arguments, dict):
+        arguments = dict(sorted(arguments.items()))
+    body = {"name": tool_call["name"], "arguments": arguments}
+    return CALL_OPEN + json.dumps(body, separators=(",", ":"), ensure_ascii=False) + CALL_CLOSE
 
 
 def _say(kind: str, value, level: int, rng: np.random.Generator) -> tuple[str, str]:
@@ -263,9 +270,17 @@ def template_ids(split: str) -> list[str]:
     return single + nxt
 
 
-def task_texts(tasks: list[Task]) -> list[str]:
-    """All text of the tasks (prompts and gold completions), e.g. to train a tokenizer on."""
-    return [text for t in tasks for text in (*(m["content"] for m in t.messages), format_tool_call(t.gold))]
+def transcript_texts(tasks: list[Task]) -> list[str]:
+    """Each task's whole transcript as plain texts: its message contents, then its gold completion.
+
+    (The edge tokenizer's training text is :func:`netgpt_lite.edge.tiny_lm.tokenizer_corpus`.)
+
+    Example:
+        >>> texts = transcript_texts(generate_tasks("train", 2))
+        >>> len(texts), texts[1].startswith("<tool_call>")
+        (4, True)
+    """
+    return [text for t in tasks for text in (*(m["content"] for m in t.messages), format_completion(t.gold))]
 
 
 def tasks_to_dataset(tasks: list[Task]):

@@ -25,6 +25,12 @@ from netgpt_lite.theory.proofs import (
     threshold_expr,
     threshold_lambdified,
 )
+from netgpt_lite.theory.sweep import (
+    ALWAYS_CLOUD,
+    cloud_fraction,
+    threshold_for_cloud_fraction,
+    threshold_sweep,
+)
 from netgpt_lite.theory.threshold import (
     Deadline,
     LogisticCalibration,
@@ -32,10 +38,8 @@ from netgpt_lite.theory.threshold import (
     Workload,
     expected_utility,
     kappa,
-    offload_fraction,
     optimal_threshold,
     synthetic_scores,
-    threshold_for_cloud_fraction,
 )
 
 __all__ = [
@@ -45,10 +49,12 @@ __all__ = [
     "Deadline",
     "kappa",
     "optimal_threshold",
-    "offload_fraction",
     "expected_utility",
-    "threshold_for_cloud_fraction",
     "synthetic_scores",
+    "ALWAYS_CLOUD",
+    "threshold_sweep",
+    "cloud_fraction",
+    "threshold_for_cloud_fraction",
     "ASSUMPTIONS",
     "ProofResult",
     "sym",

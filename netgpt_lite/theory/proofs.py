@@ -122,7 +122,17 @@ def inverse_derivative():
     return slope
 
 
-def _sign_claim(claim: str, expr, sign: int, assumptions: str = ASSUMPTIONS) -> ProofResult:
+def sign_claim(claim: str, expr, sign: int, assumptions: str = ASSUMPTIONS) -> ProofResult:
+    """SymPy's verdict on "``expr`` has sign ``sign`` (+1 or -1) under the symbols' assumptions".
+
+    The verdict is whatever SymPy proves after simplification: ``False`` both when the claim is
+    false and when SymPy cannot decide, so a ``True`` is a proof and a ``False`` is not a disproof.
+
+    Example:
+        >>> z = sym()
+        >>> sign_claim("a is positive", z.a, +1).verdict
+        True
+    """
     import sympy as sp
 
     expr = sp.simplify(expr)
@@ -141,7 +151,7 @@ def prove_generic_monotonicity() -> list[ProofResult]:
     claims = [("B", "tau* rises with bandwidth", 1), ("RTT", "tau* falls with RTT", -1)]
     claims += [("p_in", "tau* falls with the input-token price", -1)]
     claims += [("p_out", "tau* falls with the output-token price", -1)]
-    return [_sign_claim(text, k.diff(getattr(z, v)) / z.g_prime, sign) for v, text, sign in claims]
+    return [sign_claim(text, k.diff(getattr(z, v)) / z.g_prime, sign) for v, text, sign in claims]
 
 
 def prove_logistic_monotonicity() -> list[ProofResult]:
@@ -157,7 +167,7 @@ def prove_logistic_monotonicity() -> list[ProofResult]:
     d = derivation()
     k = d["kappa"]
     dtau_dk = sp.simplify(sp.diff(d["tau_logistic"], z.kappa))
-    inner = _sign_claim(
+    inner = sign_claim(
         "logistic: d tau*/d kappa > 0 for kappa in (0, 1)", dtau_dk.subs(z.kappa, 1 / (1 + z.m)), 1
     )
     results = [
@@ -167,7 +177,7 @@ def prove_logistic_monotonicity() -> list[ProofResult]:
         var = getattr(z, v)
         full = sp.diff(d["tau_logistic"].subs(z.kappa, k), var)
         chain_exact = sp.cancel(full - dtau_dk.subs(z.kappa, k) * k.diff(var)) == 0
-        factor = _sign_claim("", k.diff(var), sign)
+        factor = sign_claim("", k.diff(var), sign)
         verdict = chain_exact and inner.verdict and factor.verdict
         word = "rises" if sign > 0 else "falls"
         expr = sp.Mul(dtau_dk, factor.expression, evaluate=False)
@@ -186,7 +196,7 @@ def prove_uniqueness() -> list[ProofResult]:
     z = sym()
     d = derivation()
     slope = sp.diff(d["advantage_of_keeping"], z.s).subs(sp.Derivative(z.g(z.s), z.s), z.g_prime_s)
-    generic = _sign_claim("generic g: dA/ds = R g'(s) > 0, so A has at most one zero", slope, 1)
+    generic = sign_claim("generic g: dA/ds = R g'(s) > 0, so A has at most one zero", slope, 1)
     logistic_slope = sp.diff(d["logistic_calibration"], z.s)
     roots = sp.solve(sp.Eq(d["logistic_calibration"], z.kappa), z.s)
     logistic = ProofResult(
@@ -230,7 +240,7 @@ def prove_deadline_monotonicity() -> list[ProofResult]:
             if slack:  # write D = T_c + x with x > 0 so that the sign is decidable
                 deriv = deriv.subs(z.D, cloud_time_expr() + z.x)
             word = "rises" if sign > 0 else "falls"
-            out.append(_sign_claim(f"deadline ({region}): tau* {word} with {text}", deriv, sign, assume))
+            out.append(sign_claim(f"deadline ({region}): tau* {word} with {text}", deriv, sign, assume))
     gap = sp.simplify(deadline_kappa_expr(True).subs(z.D, cloud_time_expr()) - deadline_kappa_expr(False))
     out.append(ProofResult("deadline: kappa is continuous where D = T_c", gap, gap == 0, assume))
     return out
@@ -255,7 +265,7 @@ def prove_budget_threshold() -> list[ProofResult]:
         sp.Eq(z.g_inv(g_star), z.g_inv(shaped)),
         sp.simplify(g_star.subs(z.C_c, cost_expr()) - shaped) == 0,
     )
-    tighter = _sign_claim(
+    tighter = sign_claim(
         "budget: tau* falls as the multiplier mu grows", sp.diff(g_star, z.mu) / z.g_prime, -1
     )
     return [same, tighter]

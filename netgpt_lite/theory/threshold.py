@@ -12,7 +12,9 @@ on the edge); if kappa >= g(1) every score is, tau* = 1 (everything falls back, 
 since the rule is "fall back iff s < tau").  For logistic calibration g(s) = 1 / (1 + exp(-(a s + b)))
 the inverse is closed: tau* = (log(kappa / (1 - kappa)) - b) / a.
 
-This module keeps the numeric path light (numpy only); the SymPy derivations and proofs live in
+The calibration g is fitted by :meth:`LogisticCalibration.fit` (Platt scaling, numpy Newton steps);
+threshold sweeps over a set of scores live in :mod:`netgpt_lite.theory.sweep`.  This module keeps the
+numeric path light (numpy only); the SymPy derivations and proofs live in
 :mod:`netgpt_lite.theory.proofs`, which also lambdifies the closed form (:func:`threshold_lambdified`).
 
 Default weights: ``lambda_latency_per_ms = 5e-4`` (2 s of waiting cost one correct answer) and
@@ -34,6 +36,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from netgpt_lite.network.state import LatencyModel, positive_array
+from netgpt_lite.theory.sweep import threshold_sweep
 
 
 @dataclass(frozen=True)
@@ -76,9 +79,47 @@ class Workload:
             positive_array(name, getattr(self, name), allow_zero=True)
 
 
+DEFAULT_RIDGE = 1e-4  # L2 weight on the slope: scikit-learn's LogisticRegression(C=1e4)
+MIN_SLOPE = 1e-3  # the smallest slope a fit returns, so that g stays strictly increasing
+
+
+def _logistic_newton(x: np.ndarray, y: np.ndarray, offset: np.ndarray, ridge: np.ndarray) -> np.ndarray:
+    """argmin_theta sum(log(1 + e^z) - y z) + sum(ridge theta^2) / 2 with z = offset + x theta.
+
+    Damped Newton (backtracking on the objective): the objective is strictly convex whenever an
+    unpenalised column varies or ``ridge`` > 0, so it converges in a few dozen steps at most.
+    """
+    def objective(theta):
+        z = offset + x @ theta
+        return float(np.sum(np.logaddexp(0.0, z) - y * z) + 0.5 * np.sum(ridge * theta**2))
+
+    theta = np.zeros(x.shape[1])
+    f = objective(theta)
+    for _ in range(200):
+        with np.errstate(over="ignore"):  # e^-z overflows to inf for z << 0; p is then exactly 0
+            p = 1.0 / (1.0 + np.exp(-(offset + x @ theta)))
+        grad = x.T @ (p - y) + ridge * theta
+        hess = (x * (p * (1.0 - p))[:, None]).T @ x + np.diag(ridge) + 1e-12 * np.eye(x.shape[1])
+        step = np.linalg.solve(hess, grad)
+        t = 1.0
+        while t > 1e-12 and objective(theta - t * step) > f - 1e-4 * t * float(grad @ step):
+            t /= 2.0
+        theta = theta - t * step
+        f_new = objective(theta)
+        if f - f_new <= 1e-14 * (1.0 + abs(f)):
+            break
+        f = f_new
+    return theta
+
+
 @dataclass(frozen=True)
 class LogisticCalibration:
     """g(s) = 1 / (1 + exp(-(a * s + b))), the probability that the edge call is right given score s.
+
+    The one logistic (Platt) calibration of the library: chapter 2's closed form uses its ``a``
+    and ``b`` (tau* = (logit(kappa) - b) / a), chapter 4 fits it to logged scores and FuncDyn to
+    exploration logs, all with :meth:`fit`.  Like ``edge.scoring.IsotonicCalibration`` it is built
+    by ``fit(scores, labels)``, called as ``g(scores)`` and inverted by ``g.inverse(prob)``.
 
     Attributes:
         a: slope (> 0, so g is strictly increasing).
@@ -97,6 +138,52 @@ class LogisticCalibration:
         positive_array("a", self.a)
         if not np.isfinite(self.b):
             raise ValueError(f"b must be finite (the logistic intercept); got {self.b}")
+
+    @classmethod
+    def fit(cls, scores, labels, *, ridge: float = DEFAULT_RIDGE, min_slope: float = MIN_SLOPE) -> LogisticCalibration:
+        """Platt scaling: maximum likelihood of g on logged (score, edge right?) pairs, in numpy.
+
+        Minimises the summed log-loss plus ``ridge * a**2 / 2`` (the intercept is not penalised):
+        exactly scikit-learn's ``LogisticRegression(C=1 / ridge)``.  The small default ridge only
+        matters when the logs are separable (a score that ranks perfectly), where the unpenalised
+        slope would diverge; on a few hundred noisy logs it changes a by well under 1%.
+
+        The slope is constrained to ``a >= min_slope`` (> 0) so that g is increasing and
+        invertible, as the closed form needs.  For a score that does not rank (its unconstrained
+        fit has a < min_slope: higher scores are not more often right) the constrained optimum sits
+        on the boundary, a = min_slope with b refitted: g is then nearly flat at the base rate of
+        right answers, so the threshold tau* = g^-1(kappa) is ~0 or ~1 (all edge when kappa is
+        below the base rate, all cloud above it): such a score cannot route better than that.
+
+        Args:
+            scores: logged edge scores, shape (n,), finite.
+            labels: whether each edge answer was right (0/1 or booleans); both classes must occur.
+            ridge: the L2 weight on the slope (> 0).
+            min_slope: the smallest slope returned (> 0).
+
+        Example:
+            >>> g = LogisticCalibration.fit([0.1, 0.3, 0.4, 0.6, 0.7, 0.9], [0, 0, 1, 0, 1, 1])
+            >>> round(g.a, 2), round(g.b, 2)
+            (6.74, -3.37)
+            >>> LogisticCalibration.fit([0.1, 0.3, 0.6, 0.9], [1, 1, 0, 0]).a  # ranks backwards: floored
+            0.001
+        """
+        s = np.asarray(scores, dtype=float).ravel()
+        y = np.asarray(labels, dtype=float).ravel()
+        if s.shape != y.shape or s.size == 0 or not np.isfinite(s).all():
+            raise ValueError(f"scores must be finite, non-empty and as long as labels; got {s.size} and {y.size}")
+        if not np.all((y == 0) | (y == 1)):
+            raise ValueError("labels must be 0/1 (or booleans)")
+        if y.min() == y.max():
+            raise ValueError("labels must contain both classes (right and wrong edge answers) to fit a calibration")
+        positive_array("ridge", ridge)
+        positive_array("min_slope", min_slope)
+        ones = np.ones((s.size, 1))
+        a, b = _logistic_newton(np.hstack([s[:, None], ones]), y, np.zeros(s.size), np.array([ridge, 0.0]))
+        if a < min_slope:  # convex objective: the constrained optimum lies on the boundary a = min_slope
+            a = float(min_slope)
+            (b,) = _logistic_newton(ones, y, a * s, np.zeros(1))
+        return cls(a=float(a), b=float(b))
 
     def __call__(self, score) -> np.ndarray:
         return 1.0 / (1.0 + np.exp(-(self.a * np.asarray(score, dtype=float) + self.b)))
@@ -223,32 +310,20 @@ def optimal_threshold(
     return np.clip(tau, 0.0, 1.0, out=tau)
 
 
-def offload_fraction(thresholds, scores) -> np.ndarray:
-    """Share of ``scores`` below each threshold (the cloud fraction), vectorised over thresholds."""
-    s = np.sort(np.asarray(scores, dtype=float))
-    return np.searchsorted(s, np.asarray(thresholds, dtype=float), side="left") / len(s)
-
-
 def expected_utility(thresholds, scores, kappa_value: float, calibration=LogisticCalibration(), reward=1.0):  # noqa: B008
-    """Mean utility per task (up to the sunk edge terms) of the rule "fall back iff s < tau".
+    """Mean utility per task (up to the sunk edge terms) of the rule "fall back iff s < tau", per threshold.
 
     Keeping earns R * g(s); falling back earns R * q_c - lambda_T T_c - lambda_C C_c = R * kappa.
     For increasing g this is maximised at tau = g^-1(kappa) (the theorem; see the notebook figure).
+    One sorted sweep (:func:`~netgpt_lite.theory.sweep.threshold_sweep`) serves every threshold.
+
+    Example:
+        >>> expected_utility([0.0, 0.5, 1.0], [0.25, 0.75], 0.5, LogisticCalibration(10.0, -5.0)).round(3).tolist()
+        [0.5, 0.712, 0.5]
     """
     s = np.asarray(scores, dtype=float)
-    keep = s[None, :] >= np.asarray(thresholds, dtype=float).reshape(-1, 1)
-    return reward * np.where(keep, calibration(s)[None, :], kappa_value).mean(axis=1)
-
-
-def threshold_for_cloud_fraction(scores, cloud_fraction: float) -> float:
-    """RouteLLM-style calibration: the score quantile that sends ``cloud_fraction`` of tasks to the cloud.
-
-    Extension (ii): maximising success subject to mean cost <= budget gives tau = g^-1(q_c - mu C_c)
-    (see :mod:`netgpt_lite.theory.proofs`); the binding budget fixes the fraction budget / C_c,
-    and the threshold that achieves a fraction is this quantile.
-    """
-    f = float(_probability("cloud_fraction", cloud_fraction))
-    return float(np.quantile(np.asarray(scores, dtype=float), f))
+    taus = np.asarray(thresholds, dtype=float).reshape(-1)
+    return threshold_sweep(s, taus, {"utility": (reward * calibration(s), reward * kappa_value)})["utility"]
 
 
 def synthetic_scores(n: int, seed: int = 0, alpha: float = 2.0, beta: float = 1.5) -> np.ndarray:

@@ -1,0 +1,132 @@
+"""Tests of ``netgpt_lite.provenance``: code-written manifests, the shipped artifacts' records, the stale check."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from netgpt_lite import provenance as pv
+
+REPO = Path(__file__).resolve().parents[1]
+SHIPPED = {"edge_model", "results/results.json", "rl/ablation.json"}  # paths under netgpt_lite/data
+MACHINE_PATHS = ("/root", "/home", "/tmp", "/work")
+PROSE_FIELDS = {"note", "how_it_was_run", "metrics_validation"}
+
+
+def _no_machine_path(manifest: dict) -> list[str]:
+    text = json.dumps(manifest)
+    return [p for p in MACHINE_PATHS if p in text]
+
+
+def _load_script(name: str):
+    spec = importlib.util.spec_from_file_location(name, REPO / "scripts" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+# --- the shipped artifacts ----------------------------------------------------------------------------
+def test_every_shipped_artifact_has_a_complete_manifest_without_machine_paths():
+    found = {p.relative_to(pv.DATA_DIR).as_posix() for p in pv.artifact_paths()}
+    assert found >= SHIPPED, f"artifacts without a manifest: {sorted(SHIPPED - found)}"
+    models = {p.parent.relative_to(pv.DATA_DIR).as_posix() for p in pv.DATA_DIR.rglob("model.safetensors")}
+    assert models <= found, "every shipped model folder carries a manifest.json"
+    for rel in sorted(found):
+        manifests = [pv.read_manifest(pv.DATA_DIR / rel)]
+        if rel.endswith(".json"):  # a nested result (E5 inside results.json) carries its own manifest
+            data = json.loads((pv.DATA_DIR / rel).read_text())
+            manifests += [v["manifest"] for v in data.values() if isinstance(v, dict) and "manifest" in v]
+        for m in manifests:
+            assert not pv.REQUIRED_FIELDS - set(m), (rel, sorted(pv.REQUIRED_FIELDS - set(m)))
+            assert m["schema_version"] == pv.SCHEMA_VERSION, rel
+            assert not _no_machine_path(m), (rel, _no_machine_path(m))
+            assert not PROSE_FIELDS & set(m), (rel, "hand-written prose belongs in docs, not a manifest")
+
+
+def test_stale_check_reports_the_shipped_artifacts(capsys):
+    statuses = pv.check_artifacts()
+    assert {s.path for s in statuses} >= {f"data/{p}" for p in SHIPPED}
+    for s in statuses:  # reported, never failed: regenerating an artifact is a command's job
+        assert s.current_source_hash == pv.source_hash() and not s.missing_fields
+        print(f"{'STALE' if s.stale else 'fresh'} {s.path}: {s.command}")
+    assert "data/edge_model" in capsys.readouterr().out
+
+
+def test_shipped_manifests_are_upgraded_already_and_the_upgrade_is_idempotent():
+    upgrade = _load_script("upgrade_manifests")
+    assert upgrade.main(["--root", str(pv.DATA_DIR), "--dry-run"]) == []
+
+
+def test_upgrade_rewrites_a_schema_1_manifest_by_code(tmp_path):
+    upgrade = _load_script("upgrade_manifests")
+    old = {"command": "netgpt-lite train-edge --out /tmp/x", "data_seed": 0, "n_train_tasks": 10, "n_steps": 4,
+           "training_time_s": 3.0, "machine": "x86_64 Linux, cpu", "versions": {"netgpt_lite": "0.1.0"},
+           "date": "2026-01-02T03:04:05+00:00", "sft_settings": {"seed": 1}, "note": "typed by hand",
+           "metrics": {"n_test": 6, "accuracy": {"exact_match": 0.5}}, "metrics_validation": {"n": 6}}
+    (tmp_path / "model").mkdir()
+    (tmp_path / "model" / "manifest.json").write_text(json.dumps(old))
+    assert len(upgrade.main(["--root", str(tmp_path)])) == 1
+    m = pv.read_manifest(tmp_path / "model")
+    assert not pv.REQUIRED_FIELDS - set(m) and not PROSE_FIELDS & set(m) and not _no_machine_path(m)
+    assert (m["upgraded_from_schema"], m["seed"], m["split"], m["finished_utc"]) == (1, 1, "train", "2026-01-02T03:04:05Z")
+    assert m["source_hash"] is None and m["cpu_s"] is None and m["versions"] == {"netgpt-lite": "0.1.0"}
+    assert m["metrics"] == old["metrics"] and m["sizes"]["n_train_tasks"] == m["n_train_tasks"] == 10
+    assert m["config"]["data_seed"] == 0 and m["device"] == "cpu" and m["machine"]["platform"] == "x86_64"
+    assert m["upgrade_command"].startswith("python scripts/upgrade_manifests.py")
+    assert [s.stale for s in pv.check_artifacts(tmp_path)] == [True]  # unknown code: stale until regenerated
+    assert upgrade.main(["--root", str(tmp_path)]) == []  # idempotent
+
+
+# --- writing --------------------------------------------------------------------------------------------
+def test_recorder_manifest_has_the_fields_and_scrubbed_paths(tmp_path):
+    home = Path(os.path.expanduser("~"))
+    config = {"out": tmp_path / "run", "model": pv.PACKAGE_DIR / "data" / "edge_model", "cache": home / ".cache",
+              "sizes": (1, 2)}  # fmt: skip
+    rec = pv.Recorder(seed=3, split="validation", sizes={"n_tasks": 5}, config=config,
+                      command=f"python {pv.PACKAGE_DIR.parent}/scripts/x.py --out {tmp_path}")
+    m = rec.finish(metrics={"exact_match": 0.5}, where=str(tmp_path))
+    assert not pv.REQUIRED_FIELDS - set(m) and not _no_machine_path(m)
+    assert (m["seed"], m["split"], m["sizes"], m["schema_version"]) == (3, "validation", {"n_tasks": 5}, pv.SCHEMA_VERSION)
+    assert m["config"]["model"] == "./netgpt_lite/data/edge_model" and m["config"]["sizes"] == [1, 2]
+    assert m["command"].startswith("python ./scripts/x.py --out ")
+    assert m["wall_s"] >= 0 and m["cpu_s"] >= 0 and m["source_hash"] == pv.source_hash()
+    assert m["versions"]["python"] and m["started_utc"] <= m["finished_utc"]
+    tmp = tempfile.gettempdir()
+    assert pv.scrub_path(f"--out={tmp}/tmpab12/sft {tmp}") == "--out=$TMPDIR/tmpab12/sft $TMPDIR"  # whole components
+    assert pv.scrub_path(f"{tmp}data/x /data{tmp}") == f"{tmp}data/x /data{tmp}"
+    with pytest.raises(ValueError, match="written by the recorder"):
+        rec.finish(seed=4)
+    with pytest.raises(ValueError, match="lacks"):
+        pv.write_manifest(tmp_path, {"seed": 0})
+
+
+def test_fresh_artifact_is_not_stale_and_goes_stale_when_the_source_changes(tmp_path, monkeypatch):
+    pv.write_manifest(tmp_path / "model", pv.Recorder(seed=0).finish())
+    pv.atomic_write_json(tmp_path / "result.json", {"manifest": pv.Recorder(seed=0).finish(), "value": 1})
+    statuses = pv.check_artifacts(tmp_path)
+    assert len(statuses) == 2 and not any(s.stale or s.missing_fields for s in statuses)
+    monkeypatch.setattr(pv, "source_hash", lambda: "0" * 16)  # the library changed after the artifacts were made
+    assert all(s.stale for s in pv.check_artifacts(tmp_path))
+
+
+def test_read_manifest_names_a_truncated_or_missing_file(tmp_path):
+    path = tmp_path / "result.json"
+    full = json.dumps({"manifest": pv.Recorder(seed=0).finish(), "value": 1})
+    path.write_text(full[: len(full) // 2])
+    with pytest.raises(ValueError, match="result.json: not valid JSON"):
+        pv.read_manifest(path)
+    with pytest.raises(ValueError, match="result.json: not valid JSON"):
+        pv.check_artifacts(tmp_path)  # a truncated artifact is named, not skipped
+    path.unlink()
+    pv.write_manifest(tmp_path / "model", pv.Recorder(seed=0).finish())
+    manifest = tmp_path / "model" / "manifest.json"
+    manifest.write_text(manifest.read_text()[:40])
+    with pytest.raises(ValueError, match="model/manifest.json: not valid JSON"):
+        pv.check_artifacts(tmp_path)
+    with pytest.raises(ValueError, match="nothing: no manifest here"):
+        pv.read_manifest(tmp_path / "nothing")
