@@ -12,13 +12,12 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
 import netgpt_lite
-from netgpt_lite import cli
-from netgpt_lite.cli import COMMANDS, UsageError, build_parser, main
+from netgpt_lite.cli import COMMANDS, UsageError, basics, build_parser, main
+from netgpt_lite.cli.arguments import flag_errors
 from netgpt_lite.network.traces import EXAMPLE_TRACE_CSV
 from netgpt_lite.provenance import REQUIRED_FIELDS, source_hash
 
@@ -73,15 +72,10 @@ def test_shared_spellings():
     assert all("--no-fast" in visible[n] for n in ("synergy", "reproduce"))
 
 
-def test_old_spellings_still_parse_with_a_warning(capsys):
-    args = build_parser().parse_args(["frontier", "--seeds", "2"])
-    assert args.n_seeds == 2
-    assert "warning: --seeds is deprecated; use --n-seeds" in capsys.readouterr().err
-    model = Path(netgpt_lite.__file__).parent / "data" / "edge_model"
-    if (model / "config.json").exists():
-        args = build_parser().parse_args(["rl", "--from", str(model), "--steps", "1", "--out", "o"])
-        assert args.model == str(model)
-        assert "warning: --from is deprecated; use --model" in capsys.readouterr().err
+def test_old_spellings_are_gone():
+    for argv in (["frontier", "--seeds", "2"], ["rl", "--from", "x", "--steps", "1", "--out", "o"]):
+        with pytest.raises(UsageError, match="unrecognized arguments"):
+            build_parser().parse_args(argv)
 
 
 @pytest.mark.parametrize("command", ["synergy", "reproduce"])
@@ -220,9 +214,9 @@ def _broken(*args, **kwargs):
 
 
 def test_internal_errors_are_not_usage_errors(tmp_path, capsys, monkeypatch):
-    import netgpt_lite.tasks.generate as generate
 
-    monkeypatch.setattr(generate, "generate_tasks", _broken)
+
+    monkeypatch.setattr(basics, "generate_tasks", _broken)
     monkeypatch.delenv("NETGPT_LITE_DEBUG", raising=False)
     assert main(["tasks", "--n", "3", "--out", str(tmp_path / "t.jsonl")]) == 1
     assert _err(capsys) == ("netgpt-lite tasks: internal error: ValueError: an internal check failed with a "
@@ -236,12 +230,12 @@ def test_internal_errors_are_not_usage_errors(tmp_path, capsys, monkeypatch):
 
 
 def test_keyboard_interrupt_exits_130_quietly(tmp_path, capsys, monkeypatch):
-    import netgpt_lite.tasks.generate as generate
+
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(generate, "generate_tasks", interrupted)
+    monkeypatch.setattr(basics, "generate_tasks", interrupted)
     assert main(["tasks", "--out", str(tmp_path / "t.jsonl")]) == 130
     captured = capsys.readouterr()
     assert captured.err == "" and captured.out == ""
@@ -250,7 +244,7 @@ def test_keyboard_interrupt_exits_130_quietly(tmp_path, capsys, monkeypatch):
 def test_usage_error_is_a_value_error_with_a_prog():
     err = UsageError("argument --n: must be an integer >= 1; got 0", prog="netgpt-lite tasks")
     assert isinstance(err, ValueError) and err.prog == "netgpt-lite tasks"
-    flags = cli._flags({"learning_rate": "--lr", "seed": "--seed"})
+    flags = flag_errors({"learning_rate": "--lr", "seed": "--seed"})
     with pytest.raises(UsageError, match=r"^argument --lr: learning_rate must be"), flags:
         raise ValueError("learning_rate must be in (0, 1), got 2.0; seed is fine")
 

@@ -135,7 +135,7 @@ def test_cli_writes_checkpoint_metrics_and_manifest(tiny, tmp_path) -> None:
     _, tokenizer, _ = tiny
     save_edge_model(_model(tokenizer), tokenizer, tmp_path / "sft")
     out = tmp_path / "rl"
-    argv = ["rl", "--from", str(tmp_path / "sft"), "--steps", "1", "--prompts-per-step", "2", "--group-size", "2",
+    argv = ["rl", "--model", str(tmp_path / "sft"), "--steps", "1", "--prompts-per-step", "2", "--group-size", "2",
             "--n-prompts", "4", "--n-eval", "2", "--out", str(out)]  # fmt: skip
     assert main(argv) == 0
     metrics = json.loads((out / "metrics.json").read_text())

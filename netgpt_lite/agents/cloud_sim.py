@@ -34,6 +34,7 @@ import numpy as np
 from netgpt_lite.agents.proposal import DEFAULT_NETWORK, Proposal
 from netgpt_lite.network.state import LatencyModel, NetworkState, cloud_time_ms
 from netgpt_lite.tasks.generate import DIFFICULTIES, Task, format_completion
+from netgpt_lite.tasks.templates import SITES
 from netgpt_lite.tasks.tools import SIMILAR_TOOLS
 
 
@@ -103,7 +104,6 @@ def _other_value(prop: dict, value, rng: np.random.Generator):
     head, _, tail = value.rpartition("-")
     if tail.isdigit():  # "cell-17" -> "cell-18"
         return f"{head}-{int(tail) + 1}"
-    from netgpt_lite.tasks.templates import SITES
 
     return str(rng.choice([s for s in SITES if s != value]))
 

@@ -31,7 +31,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from netgpt_lite.agents.proposal import Proposal
 from netgpt_lite.edge.tiny_lm import load_edge_model, render_prompt
+from netgpt_lite.network.state import LatencyModel, edge_time_ms
+from netgpt_lite.runtime import torch_device
 from netgpt_lite.tasks.checker import check_call, parse_tool_call
 
 SCORES = ("mean", "min")
@@ -97,7 +100,6 @@ class EdgeAgent:
         latency=None,
         template_kwargs: dict | None = None,
     ) -> None:
-        from netgpt_lite.network.state import LatencyModel
 
         if max_new_tokens < 1 or batch_size < 1:
             raise ValueError(f"max_new_tokens and batch_size must be >= 1, got {max_new_tokens}, {batch_size}")
@@ -114,7 +116,6 @@ class EdgeAgent:
     @classmethod
     def from_pretrained(cls, path=None, device: str | None = None, **kwargs) -> EdgeAgent:
         """Load an agent from a folder or Hub id (default: the shipped tiny edge checkpoint)."""
-        from netgpt_lite.runtime import torch_device
 
         model, tokenizer = load_edge_model(path, device=torch_device(device))
         return cls(model, tokenizer, **kwargs)
@@ -144,8 +145,6 @@ class EdgeAgent:
 
     def to_proposals(self, outputs: Sequence[EdgeOutput]) -> list:
         """Turn :meth:`run` outputs into Proposals (score = self-confidence, latency = modelled edge time)."""
-        from netgpt_lite.agents.proposal import Proposal
-        from netgpt_lite.network.state import edge_time_ms
 
         return [
             Proposal(

@@ -9,7 +9,8 @@ calibration map turns it into a probability (:func:`expected_calibration_error`)
 * **Learned scorer** (:class:`LearnedScorer`): logistic regression on the edge model's mean-pooled
   last hidden state over prompt + completion, plus the two self-confidences, the completion length
   and schema validity (:func:`scorer_features`).  It is trained on logged requests whose label is
-  "the edge call matches the cloud's call" (the cloud's answer is what the logs hold; see DESIGN.md §4).
+  "the edge call matches the cloud's call" (the cloud's answer is what the logs hold: the
+  scorer learns to predict agreement with the cloud, not the unknowable truth).
 * **Calibration maps**: :class:`IsotonicCalibration` (monotone, non-parametric) and Platt scaling,
   :class:`~netgpt_lite.theory.threshold.LogisticCalibration` (``g(s) = sigmoid(a s + b)``; its ``a``, ``b``
   feed chapter 2's closed form ``tau* = (logit(kappa) - b) / a``).  Both are built by the classmethod
@@ -34,6 +35,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from netgpt_lite.agents.cloud_sim import SimulatedCloud
+from netgpt_lite.edge.agent import accuracy_report, verdicts
+from netgpt_lite.tasks.checker import check_call
+from netgpt_lite.tasks.generate import generate_tasks
 from netgpt_lite.theory.threshold import LogisticCalibration
 
 
@@ -235,11 +240,9 @@ def cloud_labels(tasks: Sequence, outputs: Sequence, cloud=None, seed: int = 0) 
     parseable call are dropped (``kept`` is the boolean mask of rows used).  If the agents module
     is unavailable the gold call stands in for the cloud's and ``source`` says ``"gold"``.
     """
-    from netgpt_lite.tasks.checker import check_call
 
     try:
         if cloud is None:
-            from netgpt_lite.agents.cloud_sim import SimulatedCloud
 
             cloud = SimulatedCloud(seed=seed)
         references, source = [p.tool_call for p in cloud.propose(list(tasks))], "cloud"
@@ -286,7 +289,6 @@ def score_report(agent, test_tasks, test_outputs, scorer_tasks, calibration_task
         >>> #                  generate_tasks("validation", 300))
         >>> # r.metrics["scores"]["self_mean"]["auroc"]
     """
-    from netgpt_lite.edge.agent import verdicts
 
     fit_out, cal_out = agent.run(scorer_tasks), agent.run(calibration_tasks)
     fit_y, fit_kept, source = cloud_labels(scorer_tasks, fit_out, cloud, seed)
@@ -323,8 +325,6 @@ def evaluate_edge(agent, split: str = "test", n: int = 600, seed: int = 0, n_log
     The logs use task seed ``seed + 1`` so that they never repeat the SFT data (drawn with seed 0 by
     ``train-edge``) nor, for ``split="validation"``, the evaluated tasks themselves.
     """
-    from netgpt_lite.edge.agent import accuracy_report
-    from netgpt_lite.tasks.generate import generate_tasks
 
     if n < 2 or n_logs < 10:
         raise ValueError(f"n must be >= 2 and n_logs >= 10, got n={n}, n_logs={n_logs}")

@@ -9,7 +9,7 @@ tasks) behind ``netgpt-lite train-edge`` (:func:`train_edge_checkpoint`), the sy
 round-0 edge and the RL ablations' SFT start.
 
 All knobs live in the frozen :class:`SFTSettings`; :meth:`SFTSettings.to_sft_config` is the one
-place that turns them into TRL's ``SFTConfig`` and avoids the pitfalls measured here (ML.md):
+place that turns them into TRL's ``SFTConfig`` and avoids the pitfalls measured on these machines:
 ``bf16=False`` and ``use_cpu=True`` on CPU (TRL defaults to bf16, ~14x slower on CPU), activation
 checkpointing off (TRL defaults it on), no checkpoints saved, ``report_to="none"``.  TRL is imported
 inside :func:`train_sft` because ``import trl`` costs ~10 s.
@@ -57,7 +57,7 @@ LR_SCHEDULERS = ("cosine", "linear", "constant", "constant_with_warmup")
 
 @dataclass(frozen=True)
 class SFTSettings:
-    """Settings of one SFT run (defaults: ML.md's tiny-model recipe, batch 32, lr 3e-3, cosine).
+    """Settings of one SFT run (defaults: the tiny model's recipe, batch 32, lr 3e-3, cosine).
 
     Attributes:
         n_epochs: Passes over the dataset (> 0; fractional allowed). Ignored when ``max_steps > 0``.
@@ -158,7 +158,7 @@ def token_lengths(dataset, tokenizer) -> np.ndarray:
 
 
 def check_lengths(dataset, tokenizer, max_length: int) -> int:
-    """Raise if any example would be truncated (TRL cuts silently, ML.md pitfall 6); return the longest."""
+    """Raise if any example would be truncated (TRL's SFTTrainer truncates to ``max_length`` silently); return the longest."""
     lengths = token_lengths(dataset, tokenizer)
     longest = int(lengths.max()) if len(lengths) else 0
     if longest > max_length:

@@ -63,7 +63,7 @@ class EdgeModelConfig:
     """Shape of the tiny Llama-style edge decoder (defaults: ~0.8 M parameters, ~3 MB on disk).
 
     Attributes:
-        hidden_size: Width of the residual stream (ML.md: 128-192 train in minutes on 2 cores).
+        hidden_size: Width of the residual stream (128-192 train in minutes on 2 CPU cores).
         n_layers: Number of decoder blocks.
         n_heads: Attention heads; must divide ``hidden_size``.
         intermediate_size: Width of the SwiGLU MLP (3 x hidden by default).
@@ -213,7 +213,7 @@ def build_model(tokenizer, config: EdgeModelConfig = EdgeModelConfig(), seed: in
 
 
 def _set_generation_ids(model, tokenizer) -> None:
-    """Greedy decoding that stops at eos and pads with pad (ML.md pitfall 4)."""
+    """Greedy decoding that stops at eos and pads with pad (the generation config must name both, or generation warns and pads with eos)."""
     gen = model.generation_config
     gen.pad_token_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     gen.eos_token_id = tokenizer.eos_token_id

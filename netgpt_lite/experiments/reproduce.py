@@ -35,8 +35,23 @@ from pathlib import Path
 
 import numpy as np
 
+from netgpt_lite.experiments.frontier import main_table, table_rows
+from netgpt_lite.experiments.rl_ablation import run_ablation
 from netgpt_lite.network.pricing import Price
+from netgpt_lite.network.state import REGIMES
 from netgpt_lite.provenance import Recorder, atomic_write_json, cpu_seconds, peak_rss_mb, source_hash
+from netgpt_lite.rl.minimal import RLSettings
+from netgpt_lite.routing.explorer import operating_points
+from netgpt_lite.routing.policies import RoutingContext
+from netgpt_lite.routing.simulator import frontier_grid
+from netgpt_lite.routing.tables import default_tables
+from netgpt_lite.synergy.loop import fork_run, read_state, run_synergy
+from netgpt_lite.synergy.stages import default_stages, synergy_config, write_summary
+from netgpt_lite.theory.sweep import cloud_fraction
+from netgpt_lite.viz.rl import ablation_figure
+from netgpt_lite.viz.routing import frontier_figure, threshold_curves_figure
+from netgpt_lite.viz.synergy import decomposition_figure, refresh_figure, rounds_figure
+from netgpt_lite.viz.threshold import utility_vs_threshold_figure
 
 
 @dataclass(frozen=True)
@@ -92,16 +107,12 @@ class ReproduceConfig:
 def _tables(cfg: ReproduceConfig):
     """E1-E3 evaluate on the *test* split's unseen phrasings (the harder, shifted workload that the synergy
     loop of E4 learns), with policies fitted on validation logs; chapter 5 shows the trained-for workload."""
-    from netgpt_lite.routing.tables import default_tables
 
     return default_tables(n_test=cfg.n_test, n_logs=cfg.n_logs, seed=cfg.seed, eval_split="test")
 
 
 def run_e1(cfg: ReproduceConfig, test_table, policies: dict, e3: dict) -> dict:
     """E1: fixed-threshold sweep and policy operating points at each regime's nominal state."""
-    from netgpt_lite.network.state import REGIMES
-    from netgpt_lite.routing.explorer import operating_points
-    from netgpt_lite.routing.simulator import frontier_grid
 
     taus = np.linspace(0.0, 1.0, 41)
     out = {}
@@ -118,9 +129,6 @@ def run_e1(cfg: ReproduceConfig, test_table, policies: dict, e3: dict) -> dict:
 
 def run_e2(cfg: ReproduceConfig, test_table, policies: dict) -> dict:
     """E2: FuncDyn's and PolicyNet's thresholds and offload rates against bandwidth, RTT and price."""
-    from netgpt_lite.routing.policies import RoutingContext
-    from netgpt_lite.routing.simulator import frontier_grid
-    from netgpt_lite.theory.sweep import cloud_fraction
 
     n_in, req = float(np.median(test_table.cloud_input_tokens)), float(np.median(test_table.request_bytes))
     axes = {"bandwidth_mbps": np.geomspace(0.05, 500, 40), "rtt_ms": np.geomspace(10, 3000, 40),
@@ -155,7 +163,6 @@ def _monotone(tau, axis: str) -> bool:
 
 # --- E3, E5, E4 + E6 ----------------------------------------------------------------------------------
 def run_e3(cfg: ReproduceConfig, test_table, log_table) -> tuple[dict, dict]:
-    from netgpt_lite.experiments.frontier import main_table, table_rows
 
     results, fitted = main_table(test_table, log_table, cfg.regimes, cfg.pricings, seeds=cfg.seeds,
                                  n_requests=cfg.n_requests, n_logs=max(cfg.n_requests, 1000),
@@ -164,8 +171,6 @@ def run_e3(cfg: ReproduceConfig, test_table, log_table) -> tuple[dict, dict]:
 
 
 def run_e5(cfg: ReproduceConfig) -> dict:
-    from netgpt_lite.experiments.rl_ablation import run_ablation
-    from netgpt_lite.rl.minimal import RLSettings
 
     settings = RLSettings(steps=cfg.rl_steps, seed=cfg.seed)
     seeds = cfg.seeds[:1] if cfg.fast else cfg.seeds
@@ -176,8 +181,6 @@ def run_e5(cfg: ReproduceConfig) -> dict:
 def run_e4_e6(cfg: ReproduceConfig, out_dir: Path) -> dict:
     """E4 (scorer refreshed every round) and E6 (never refreshed).  Both settings act identically up to
     round 1, so the refresh-off run is forked from the refresh-on run there (:func:`synergy.fork_run`)."""
-    from netgpt_lite.synergy.loop import fork_run, read_state, run_synergy
-    from netgpt_lite.synergy.stages import default_stages, synergy_config, write_summary
 
     base = synergy_config(fast=cfg.fast, rounds=cfg.synergy_rounds, requests_per_round=cfg.synergy_requests,
                           eval_requests=cfg.synergy_eval, calibration_tasks=cfg.synergy_eval, seed=cfg.seed)
@@ -291,10 +294,6 @@ def _jsonable(value):
 # --- the static HTML report ------------------------------------------------------------------------------
 def report_figures(results: dict) -> dict:
     """Title -> Plotly figure for every experiment in ``results`` (pure: reads numbers, draws)."""
-    from netgpt_lite.viz.rl import ablation_figure
-    from netgpt_lite.viz.routing import frontier_figure, threshold_curves_figure
-    from netgpt_lite.viz.synergy import decomposition_figure, refresh_figure, rounds_figure
-    from netgpt_lite.viz.threshold import utility_vs_threshold_figure
 
     figs = {}
     e1 = results["E1"]

@@ -21,6 +21,7 @@ from netgpt_lite.edge.tiny_lm import load_edge_model, save_edge_model, shipped_m
 from netgpt_lite.provenance import Recorder, atomic_write_json, file_sha256, scrub_path, write_manifest
 from netgpt_lite.rl.minimal import RLSettings, evaluate, rl_dataset, train_minimal
 from netgpt_lite.rl.trl_trainer import train_trl
+from netgpt_lite.tasks.generate import generate_tasks
 
 # --- experiments: one run (the CLI) and the E5 ablation -----------------------------------------------
 ABLATIONS = {"full": {}, "no_forward_kl": {"gamma": 0.0}, "no_reverse_kl": {"beta": 0.0},
@@ -32,7 +33,6 @@ def experiment_data(tokenizer, n_prompts: int = 512, n_logged: int = 512, n_eval
     """``(prompts, logged, eval_tasks)``: a wider pool of unlabelled requests to practise on (train templates,
     task seed ``1000 + seed``, never seen in SFT), the logged cloud answers (task seed 0, the SFT data) and
     held-out test-template tasks."""
-    from netgpt_lite.tasks.generate import generate_tasks
 
     prompts = rl_dataset(generate_tasks("train", n_prompts, seed=1000 + seed), tokenizer)
     logged = rl_dataset(generate_tasks("train", n_logged, seed=0), tokenizer)

@@ -53,9 +53,9 @@ __all__ = [
     "SECONDS_PER_DAY",
     "Price",
     "request_cost_usd",
+    "PricingSchedule",
     "FlatPricing",
     "PeakOffPeakPricing",
     "SurgePricing",
-    "PricingSchedule",
     "PRICING_SCHEDULES",
 ]

@@ -2,7 +2,7 @@
 
 A price is ``p = (usd_per_1k_input, usd_per_1k_output)``, the way cloud LLM APIs bill.  A request
 with ``n_in`` input and ``n_out`` output tokens costs ``C_c = (n_in * p_in + n_out * p_out) / 1000``
-USD (DESIGN.md section 1).  Three schedules say what the price is at time ``t_s`` (seconds since
+USD.  Three schedules say what the price is at time ``t_s`` (seconds since
 midnight, wrapping every day) and cloud load in [0, 1]:
 
 * ``flat``: one price, always;

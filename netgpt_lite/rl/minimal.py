@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from netgpt_lite.edge.agent import EdgeAgent
+from netgpt_lite.edge.tiny_lm import render_prompt
 from netgpt_lite.rl.objective import (
     AnchoredRLSettings,
     anchored_loss,
@@ -33,6 +35,8 @@ from netgpt_lite.rl.objective import (
     token_mean,
     zero_variance_fraction,
 )
+from netgpt_lite.runtime import torch_device
+from netgpt_lite.tasks.checker import check_completion, reward
 from netgpt_lite.tasks.generate import format_completion
 
 METRICS = ("reward", "exact_match", "schema_valid", "kl_to_sft", "entropy", "frac_zero_std")
@@ -105,7 +109,6 @@ def rl_dataset(tasks, tokenizer, answers: list[dict] | None = None, **template_k
     """
     from datasets import Dataset
 
-    from netgpt_lite.edge.tiny_lm import render_prompt
 
     answers = [t.gold for t in tasks] if answers is None else answers
     return Dataset.from_dict({
@@ -120,7 +123,6 @@ def rl_dataset(tasks, tokenizer, answers: list[dict] | None = None, **template_k
 
 def judge(completions: list[str], tools_json: list[str], gold_json: list[str]) -> dict[str, np.ndarray]:
     """Reward, exact match and schema validity of each completion (the chapter-3 checker)."""
-    from netgpt_lite.tasks.checker import check_completion, reward
 
     verdicts = [check_completion(c, json.loads(t), json.loads(g)) for c, t, g in zip(completions, tools_json, gold_json)]
     return {
@@ -164,7 +166,6 @@ def _sample(model, tokenizer, prompts: list[str], settings: RLSettings, device):
 
 def evaluate(model, tokenizer, tasks, batch_size: int = 64) -> dict[str, float]:
     """Greedy exact match, schema-valid rate and mean reward of the edge on ``tasks``."""
-    from netgpt_lite.edge.agent import EdgeAgent
 
     was_training, outputs = model.training, EdgeAgent(model, tokenizer, batch_size=batch_size).run(tasks)
     model.train(was_training)
@@ -191,7 +192,6 @@ def train_minimal(model, tokenizer, prompts, sft_examples, settings: RLSettings 
     """
     import torch
 
-    from netgpt_lite.runtime import torch_device
 
     device, rng = torch_device(settings.device), np.random.default_rng(settings.seed)
     torch.manual_seed(settings.seed)

@@ -19,12 +19,17 @@ import copy
 
 import numpy as np
 
+from netgpt_lite.edge.tiny_lm import save_edge_model
 from netgpt_lite.rl.minimal import RLSettings, encode_pairs, judge
 from netgpt_lite.rl.objective import (
     completion_logprobs,
+    forward_kl_per_token,
     kl_per_token,
+    sequence_mean,
     token_mean,
 )
+from netgpt_lite.runtime import torch_device
+from netgpt_lite.tasks.checker import tool_call_reward
 
 
 # --- the TRL trainer ---------------------------------------------------------------------------------
@@ -48,7 +53,6 @@ def to_grpo_config(settings: RLSettings, output_dir: str):
     """
     from trl import GRPOConfig
 
-    from netgpt_lite.runtime import torch_device
 
     on_cpu = torch_device(settings.device) == "cpu"
     batch = settings.prompts_per_step * settings.group_size
@@ -74,7 +78,6 @@ def anchored_grpo_trainer_class():
     import torch
     from trl import GRPOTrainer
 
-    from netgpt_lite.rl.objective import forward_kl_per_token, sequence_mean
 
     class AnchoredGRPOTrainer(GRPOTrainer):
         def __init__(self, *args, sft_examples, gamma: float, sft_batch_size: int = 16, seed: int = 0, **kwargs):
@@ -120,7 +123,6 @@ def train_trl(model_dir, prompts, sft_examples, settings: RLSettings = RLSetting
     import transformers
     from transformers import AutoTokenizer
 
-    from netgpt_lite.tasks.checker import tool_call_reward
 
     transformers.logging.set_verbosity_error()
     tokenizer = AutoTokenizer.from_pretrained(str(model_dir), padding_side="left")
@@ -142,7 +144,6 @@ def train_trl(model_dir, prompts, sft_examples, settings: RLSettings = RLSetting
                 "seconds": e.get("step_time", float("nan")) * settings.updates_per_step} for i, e in enumerate(logs)]  # fmt: skip
     model = trainer.model.eval()
     if out_dir is not None:
-        from netgpt_lite.edge.tiny_lm import save_edge_model
 
         save_edge_model(model, tokenizer, out_dir)
     return model, history

@@ -25,6 +25,7 @@ from netgpt_lite.routing.simulator import (
     ProposalTable,
     SimulationConfig,
     Stream,
+    frontier_grid,
     make_stream,
     simulate,
 )
@@ -73,7 +74,6 @@ def explorer_grid(table: ProposalTable, policies: dict, bandwidth_mbps, rtt_ms, 
     """Everything the frontier explorer draws, precomputed over a (bandwidth, RTT) grid: the
     fixed-threshold sweep (:func:`~netgpt_lite.routing.simulator.frontier_grid`) and every policy's operating
     point at each state (``points[name][key]`` arrays of shape (n_bw, n_rtt))."""
-    from netgpt_lite.routing.simulator import frontier_grid
 
     bw, rtt = np.asarray(bandwidth_mbps, float), np.asarray(rtt_ms, float)
     taus = np.linspace(0.0, 1.0, 51) if thresholds is None else np.asarray(thresholds, float)

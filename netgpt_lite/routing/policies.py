@@ -5,7 +5,7 @@ rule "fall back iff score < threshold" is applied (as in RouteLLM, where a route
 one shared function applies the threshold).  A threshold of 0 keeps every edge answer (scores are
 in [0, 1]); ``ALWAYS_CLOUD`` (+inf) sends every request to the cloud.
 
-Policies (DESIGN.md section 3), from network-blind to network-aware to the limit:
+Policies, all applied by the one :func:`route` path, from network-blind to network-aware to the limit:
 
 * :class:`AlwaysEdge`, :class:`AlwaysCloud`, :class:`FixedThreshold` - constant thresholds;
 * :class:`CalibratedQuantile` - RouteLLM-style: the score quantile that sends a target fraction of

@@ -11,7 +11,7 @@ stream from the table and does array arithmetic:
    (``pricing.PRICING_SCHEDULES``).  The stream spans one day so peak/off-peak prices change along it.
 2. :func:`simulate` - the policy's thresholds, :func:`routing.route`, then per request: success,
    schema validity, latency (edge time, plus the cloud time on a fallback: the edge always runs
-   first), cost and utility U = R 1{success} - lambda_T latency_ms - lambda_C cost_usd (DESIGN.md 2).
+   first), cost and utility U = R 1{success} - lambda_T latency_ms - lambda_C cost_usd (the utility of chapter 2).
 3. :func:`frontier_grid` - the vectorised threshold sweep over a (bandwidth, RTT) grid.
 
 Tables come from :func:`synthetic_table` (clearly synthetic, for tests and before the edge model

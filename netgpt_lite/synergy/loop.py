@@ -31,6 +31,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from netgpt_lite.network.pricing import PRICING_SCHEDULES
+from netgpt_lite.network.state import REGIMES
 from netgpt_lite.provenance import atomic_write_json
 
 STATE_FILE = "state.json"
@@ -92,7 +94,6 @@ class SynergyConfig:
             raise ValueError(f"rounds must be <= 800; got {self.rounds}")
         if self.policy not in POLICIES:
             raise ValueError(f"policy must be one of {POLICIES}; got {self.policy!r}")
-        from netgpt_lite.network.state import REGIMES
 
         is_csv = self.trace.endswith(".csv") and Path(self.trace).is_file()
         if self.trace not in REGIMES and self.trace != "markov" and not is_csv:
@@ -101,7 +102,6 @@ class SynergyConfig:
         if self.initial_edge not in ("shipped", "scratch") and not (Path(self.initial_edge) / "config.json").exists():
             raise ValueError(f"initial_edge must be 'shipped', 'scratch' or a saved edge model folder; "
                              f"got {self.initial_edge!r} (no config.json there)")
-        from netgpt_lite.network.pricing import PRICING_SCHEDULES
 
         if self.pricing not in PRICING_SCHEDULES:
             raise ValueError(f"pricing must be one of {sorted(PRICING_SCHEDULES)}; got {self.pricing!r}")

@@ -1,7 +1,7 @@
 """The real stages of the synergy loop: route with the edge LM and the simulated cloud, learn from the log.
 
 :mod:`netgpt_lite.synergy.loop` orchestrates a round and keeps it crash-safe; this module says what a round
-does with the library's parts (DESIGN.md section 6):
+does with the library's parts:
 
 * **The world.**  Requests come from the *deployment* distribution: the ``test`` split, whose phrasing
   templates the round-0 edge never saw in training (so the edge starts weak there and has something
@@ -35,11 +35,32 @@ from pathlib import Path
 
 import numpy as np
 
-from netgpt_lite.edge.sft import SFTSettings, train_edge_from_scratch
-from netgpt_lite.network.state import REGIMES
+from netgpt_lite.edge.agent import EdgeAgent
+from netgpt_lite.edge.scoring import LearnedScorer, auroc, scorer_features, self_confidence
+from netgpt_lite.edge.sft import SFTSettings, token_lengths, train_edge_from_scratch, train_sft
+from netgpt_lite.edge.tiny_lm import load_edge_model, save_edge_model, shipped_model_path
+from netgpt_lite.network.state import REGIMES, LatencyModel
 from netgpt_lite.network.traces import read_trace_csv
-from netgpt_lite.routing.simulator import MIXED, SimulationConfig, Stream, make_stream
+from netgpt_lite.rl.minimal import RLSettings, encode_pairs, rl_dataset, train_minimal
+from netgpt_lite.rl.objective import exact_kl
+from netgpt_lite.routing.metrics import summarize
+from netgpt_lite.routing.policies import AlwaysCloud, FuncDyn, RoutingContext
+from netgpt_lite.routing.policy_net import PolicyNet
+from netgpt_lite.routing.simulator import (
+    MIXED,
+    SimulationConfig,
+    Stream,
+    make_stream,
+    outcomes,
+    simulate,
+    stream_context,
+)
 from netgpt_lite.routing.tables import proposal_table
+from netgpt_lite.runtime import fast_mode
+from netgpt_lite.synergy.loop import SynergyConfig, SynergyStages, atomic_write_json, decompose_gain
+from netgpt_lite.tasks.checker import check_call
+from netgpt_lite.tasks.generate import Task, generate_tasks
+from netgpt_lite.theory.threshold import UtilityWeights
 
 SCORER_HOLDOUT_SHARE = 0.2  # share of logged requests kept out of SFT/RL to fit the scorer on
 POLICYNET_WORLDS = 4  # copies of the calibration set under different network/price draws for PolicyNet
@@ -66,7 +87,6 @@ EVAL_SEGMENT, CALIBRATION_SEGMENT = 900, 950
 
 
 def deployment_tasks(config, segment: int, n: int) -> list:
-    from netgpt_lite.tasks.generate import generate_tasks
 
     return generate_tasks("test", n, seed=task_seed(config, segment))
 
@@ -95,14 +115,12 @@ def world_stream(config, table, segment: int, trace: str | None = None) -> Strea
 
 # --- the edge and the table ---------------------------------------------------------------------------
 def _agent(system: EdgeCloudSystem):
-    from netgpt_lite.edge.agent import EdgeAgent
 
     return EdgeAgent(system.model, system.tokenizer, batch_size=64)
 
 
 def edge_scores(system: EdgeCloudSystem, agent, outputs) -> np.ndarray:
     """The routing score of each edge output: the learned scorer when fitted, else self-confidence."""
-    from netgpt_lite.edge.scoring import scorer_features, self_confidence
 
     if system.scorer is None:
         return self_confidence(outputs)
@@ -113,11 +131,6 @@ def edge_scores(system: EdgeCloudSystem, agent, outputs) -> np.ndarray:
 # --- routing policies -------------------------------------------------------------------------------
 def fit_policy(system: EdgeCloudSystem, config):
     """Refit the calibration map, FuncDyn and (if asked) PolicyNet on the labelled calibration set."""
-    from netgpt_lite.network.state import LatencyModel
-    from netgpt_lite.routing.policies import FuncDyn
-    from netgpt_lite.routing.policy_net import PolicyNet
-    from netgpt_lite.routing.simulator import outcomes, stream_context
-    from netgpt_lite.theory.threshold import UtilityWeights
 
     tasks = deployment_tasks(config, CALIBRATION_SEGMENT, config.calibration_tasks)
     agent = _agent(system)
@@ -145,7 +158,6 @@ def fit_policy(system: EdgeCloudSystem, config):
 def _concat_contexts(contexts):
     from dataclasses import fields
 
-    from netgpt_lite.routing.policies import RoutingContext
 
     return RoutingContext(**{f.name: np.concatenate([getattr(c, f.name) for c in contexts])
                              for f in fields(RoutingContext) if f.name != "edge_correct"})
@@ -154,7 +166,6 @@ def _concat_contexts(contexts):
 # --- the stages ---------------------------------------------------------------------------------------
 def init_system(config) -> EdgeCloudSystem:
     """Round 0: the shipped edge checkpoint (or one trained from scratch), self-confidence, a fitted policy."""
-    from netgpt_lite.edge.tiny_lm import load_edge_model, shipped_model_path
 
     shipped = (shipped_model_path() / "config.json").exists()
     if config.initial_edge not in ("shipped", "scratch"):
@@ -177,7 +188,6 @@ def _train_initial_edge(config):
 
 def route_round(system: EdgeCloudSystem, config, r: int) -> list[dict]:
     """Route round ``r``'s requests; one log record per request the cloud answered."""
-    from netgpt_lite.routing.simulator import simulate
 
     tasks = deployment_tasks(config, r, config.requests_per_round)
     agent = _agent(system)
@@ -199,7 +209,6 @@ def is_scorer_holdout(request_id: str) -> bool:
 
 def improve(system: EdgeCloudSystem, log, config, r: int) -> EdgeCloudSystem:
     """SFT then SFT-anchored RL on the logged cloud answers; refresh the scorer; refit the policy."""
-    from netgpt_lite.tasks.generate import Task
 
     rows = log.to_list() if len(log) else []
     train = [(Task.from_dict(json.loads(x["task"])), json.loads(x["cloud_call"])) for x in rows
@@ -217,8 +226,6 @@ def improve(system: EdgeCloudSystem, log, config, r: int) -> EdgeCloudSystem:
 
 def train_edge(model, tokenizer, examples, config, r: int):
     """SFT on (task, cloud call) pairs, then ``config.rl_steps`` of RL; returns (model, KL to the SFT model)."""
-    from netgpt_lite.edge.sft import SFTSettings, token_lengths, train_sft
-    from netgpt_lite.rl.minimal import RLSettings, rl_dataset, train_minimal
 
     tasks, calls = [t for t, _ in examples], [c for _, c in examples]
     data = rl_dataset(tasks, tokenizer, answers=calls)
@@ -250,8 +257,6 @@ def kl_to_reference(model, ref_model, tokenizer, prompts, completions) -> float:
     """Exact KL(model || ref) per completion token (full vocabulary), teacher-forced on ``completions``."""
     import torch
 
-    from netgpt_lite.rl.minimal import encode_pairs
-    from netgpt_lite.rl.objective import exact_kl
 
     p_ids, p_mask, c_ids, c_mask = encode_pairs(tokenizer, list(prompts), list(completions))
     ids, mask, n = torch.cat([p_ids, c_ids], 1), torch.cat([p_mask, c_mask], 1), p_ids.shape[1]
@@ -265,8 +270,6 @@ def kl_to_reference(model, ref_model, tokenizer, prompts, completions) -> float:
 def fit_scorer(system: EdgeCloudSystem, held, config):
     """Refit the learned scorer on held-out logged requests (label: edge call == cloud call); None if
     the labels hold a single class."""
-    from netgpt_lite.edge.scoring import LearnedScorer, scorer_features
-    from netgpt_lite.tasks.checker import check_call
 
     tasks = [t for t, _ in held]
     agent = _agent(system)
@@ -279,10 +282,6 @@ def fit_scorer(system: EdgeCloudSystem, held, config):
 
 def evaluate_system(system: EdgeCloudSystem, config) -> dict:
     """Metrics of ``system`` on the fixed held-out stream, and AlwaysCloud's on the same stream."""
-    from netgpt_lite.edge.scoring import auroc
-    from netgpt_lite.routing.metrics import summarize
-    from netgpt_lite.routing.policies import AlwaysCloud
-    from netgpt_lite.routing.simulator import simulate
 
     tasks = deployment_tasks(config, EVAL_SEGMENT, config.eval_requests)
     agent = _agent(system)
@@ -301,7 +300,6 @@ def evaluate_system(system: EdgeCloudSystem, config) -> dict:
 
 
 def save_system(system: EdgeCloudSystem, folder: Path) -> None:
-    from netgpt_lite.edge.tiny_lm import save_edge_model
 
     save_edge_model(system.model, system.tokenizer, Path(folder) / "edge")
     with open(Path(folder) / "routing.pkl", "wb") as fh:  # our own checkpoint: sklearn + torch objects
@@ -309,7 +307,6 @@ def save_system(system: EdgeCloudSystem, folder: Path) -> None:
 
 
 def load_system(folder: Path, config) -> EdgeCloudSystem:
-    from netgpt_lite.edge.tiny_lm import load_edge_model
 
     model, tokenizer = load_edge_model(Path(folder) / "edge")
     with open(Path(folder) / "routing.pkl", "rb") as fh:
@@ -325,7 +322,6 @@ def mix_systems(edge_from: EdgeCloudSystem, routing_from: EdgeCloudSystem) -> Ed
 
 def default_stages():
     """The real stages as a :class:`~netgpt_lite.synergy.loop.SynergyStages`."""
-    from netgpt_lite.synergy.loop import SynergyStages
 
     return SynergyStages(init=init_system, route=route_round, improve=improve, evaluate=evaluate_system,
                          save=save_system, load=load_system, mix=mix_systems)
@@ -339,8 +335,6 @@ def synergy_config(fast: bool | None = None, **overrides):
         >>> synergy_config(fast=True, rounds=2).rounds
         2
     """
-    from netgpt_lite.runtime import fast_mode
-    from netgpt_lite.synergy.loop import SynergyConfig
 
     fast = fast_mode() if fast is None else fast
     preset = (dict(rounds=2, requests_per_round=96, eval_requests=96, calibration_tasks=96, sft_epochs=2, rl_steps=1,
@@ -359,7 +353,6 @@ def write_summary(result, *, stages=None) -> dict:
     """Write ``summary.json``: rounds, AlwaysCloud comparisons at round 0 and last, the decomposition."""
     from dataclasses import asdict
 
-    from netgpt_lite.synergy.loop import atomic_write_json, decompose_gain
 
     first, last = result.rounds[0], result.rounds[-1]  # (fake stages may not report AlwaysCloud)
     summary = {

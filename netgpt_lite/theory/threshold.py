@@ -1,6 +1,6 @@
 """The optimal fallback threshold tau*(bandwidth, RTT, price): derived in SymPy, evaluated in numpy.
 
-The edge has already answered, so its latency and cost are sunk (DESIGN.md section 2).  With reward
+The edge has already answered, so its latency and cost are sunk: the decision only weighs what happens next.  With reward
 R for a correct tool call, latency weight lambda_T (per ms) and money weight lambda_C (per USD):
 
     keep the edge answer:  R * g(s)                      g(s) = P(edge right | score s), increasing

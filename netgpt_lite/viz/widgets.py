@@ -12,6 +12,11 @@ Example:
 
 from __future__ import annotations
 
+from netgpt_lite.network.pricing import Price
+from netgpt_lite.routing.explorer import operating_points
+from netgpt_lite.routing.simulator import frontier_grid
+from netgpt_lite.viz.routing import live_explorer_figure
+
 
 def frontier_explorer_widget(table, policies: dict, bandwidth_mbps: float = 30.0, rtt_ms: float = 60.0,
                              price_multiplier: float = 1.0):
@@ -23,10 +28,6 @@ def frontier_explorer_widget(table, policies: dict, bandwidth_mbps: float = 30.0
     import ipywidgets as widgets
     import numpy as np
 
-    from netgpt_lite.network.pricing import Price
-    from netgpt_lite.routing.explorer import operating_points
-    from netgpt_lite.routing.simulator import frontier_grid
-    from netgpt_lite.viz.routing import live_explorer_figure
 
     bw = widgets.FloatLogSlider(value=bandwidth_mbps, base=10, min=-1.3, max=2.5, step=0.05,
                                 description="Mbps", continuous_update=False)

@@ -1,0 +1,208 @@
+"""Subcommands that need no model: ``threshold`` (chapter 2), ``tasks`` (chapter 3), ``provenance``.
+
+Each subcommand has an ``add_*`` function that declares its flags, a check function that validates
+them and builds its configs before any work (the *check* phase), and a run function (the *run* phase).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+from pathlib import Path
+
+from netgpt_lite.agents.cloud_sim import SimulatedCloud
+from netgpt_lite.cli.arguments import (
+    POSITIVE,
+    POSITIVE_INT,
+    PROBABILITY,
+    SEED,
+    UsageError,
+    argument_dict,
+    existing_dir,
+    flag_errors,
+    no_check,
+    one_of,
+    output_file,
+    print_json,
+)
+from netgpt_lite.network.pricing import Price, request_cost_usd
+from netgpt_lite.network.state import REGIMES, LatencyModel, cloud_time_ms
+from netgpt_lite.provenance import DATA_DIR, check_artifacts, scrub_path, source_hash
+from netgpt_lite.tasks.checker import check_completion
+from netgpt_lite.tasks.generate import difficulty_counts, generate_tasks, kind_counts, write_jsonl
+from netgpt_lite.theory.threshold import (
+    Deadline,
+    LogisticCalibration,
+    UtilityWeights,
+    Workload,
+    kappa,
+    optimal_threshold,
+)
+
+
+# --- chapter 02: threshold ---------------------------------------------------------------
+def add_threshold(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("threshold", help="optimal fallback threshold tau*(bandwidth, RTT, price) (ch. 2)")
+    net = p.add_argument_group("network (give --bandwidth-mbps and --rtt-ms, or a --regime)")
+    net.add_argument("--bandwidth-mbps", type=POSITIVE, help="bandwidth edge<->cloud in Mbps (> 0)")
+    net.add_argument("--rtt-ms", type=POSITIVE, help="round-trip time in ms (> 0)")
+    net.add_argument("--regime", type=one_of("regime", list(REGIMES)),
+                     help="take bandwidth and RTT from a named regime (5g_good, 4g, ...)")
+    price = p.add_argument_group("price (USD per 1,000 tokens, >= 0)")
+    price.add_argument("--usd-per-1k-input", type=float, default=0.003)
+    price.add_argument("--usd-per-1k-output", type=float, default=0.015)
+    util = p.add_argument_group("utility weights and calibration g(s) = sigmoid(a s + b)")
+    util.add_argument("--reward", type=float, default=1.0, help="R, utility of a correct tool call (> 0)")
+    util.add_argument("--lambda-latency-per-ms", type=float, default=5e-4, help="utility lost per ms (> 0)")
+    util.add_argument("--lambda-cost-per-usd", type=float, default=20.0, help="utility lost per USD (> 0)")
+    util.add_argument("--q-cloud", type=PROBABILITY, default=0.9, help="cloud success probability in [0, 1]")
+    util.add_argument("--calibration-a", type=float, default=8.0, help="logistic slope a (> 0)")
+    util.add_argument("--calibration-b", type=float, default=-4.0, help="logistic intercept b")
+    load = p.add_argument_group("workload of one request (>= 0)")
+    load.add_argument("--n-input-tokens", type=float, default=1500.0)
+    load.add_argument("--n-output-tokens", type=float, default=40.0)
+    load.add_argument("--request-bytes", type=float, default=6000.0)
+    load.add_argument("--response-bytes", type=float, default=400.0)
+    dl = p.add_argument_group("optional latency deadline with RTT = rtt_ms + Exp(mean jitter)")
+    dl.add_argument("--deadline-ms", type=float, help="enable the deadline extension (> 0)")
+    dl.add_argument("--miss-penalty", type=float, default=0.5, help="utility lost on a late answer (> 0)")
+    dl.add_argument("--rtt-jitter-mean-ms", type=float, default=100.0, help="mean extra RTT in ms (> 0)")
+    p.add_argument("--json", action="store_true", help="print the threshold and every input as JSON")
+    p.set_defaults(check=_check_threshold, func=_run_threshold)
+
+
+def _check_threshold(args: argparse.Namespace) -> dict:
+    if args.regime is not None:
+        regime = REGIMES[args.regime]
+        args.bandwidth_mbps = regime.bandwidth_mbps if args.bandwidth_mbps is None else args.bandwidth_mbps
+        args.rtt_ms = regime.rtt_ms if args.rtt_ms is None else args.rtt_ms
+    for name in ("bandwidth_mbps", "rtt_ms"):
+        if getattr(args, name) is None:
+            flag = "--" + name.replace("_", "-")
+            raise UsageError(f"argument {flag}: required: pass --bandwidth-mbps and --rtt-ms, "
+                             f"or a --regime from {sorted(REGIMES)}")
+    plan: dict = {}
+    with flag_errors({"usd_per_1k_input": "--usd-per-1k-input", "usd_per_1k_output": "--usd-per-1k-output"}):
+        plan["price"] = Price(args.usd_per_1k_input, args.usd_per_1k_output)
+    with flag_errors({n: "--" + n.replace("_", "-") for n in ("reward", "lambda_latency_per_ms", "lambda_cost_per_usd")}):
+        plan["weights"] = UtilityWeights(args.reward, args.lambda_latency_per_ms, args.lambda_cost_per_usd)
+    names = ("request_bytes", "response_bytes", "n_input_tokens", "n_output_tokens")
+    with flag_errors({n: "--" + n.replace("_", "-") for n in names}):
+        plan["workload"] = Workload(args.request_bytes, args.response_bytes, args.n_input_tokens,
+                                    args.n_output_tokens)
+    with flag_errors({"a": "--calibration-a", "b": "--calibration-b"}):
+        plan["calibration"] = LogisticCalibration(args.calibration_a, args.calibration_b)
+    plan["deadline"] = None
+    if args.deadline_ms is not None:
+        with flag_errors({n: "--" + n.replace("_", "-") for n in ("deadline_ms", "miss_penalty", "rtt_jitter_mean_ms")}):
+            plan["deadline"] = Deadline(args.deadline_ms, args.miss_penalty, args.rtt_jitter_mean_ms)
+    return plan
+
+
+def _run_threshold(args: argparse.Namespace, plan: dict) -> int:
+    price = plan["price"]
+    common = dict(q_cloud=args.q_cloud, weights=plan["weights"], workload=plan["workload"], latency=LatencyModel(),
+                  deadline=plan["deadline"])  # fmt: skip
+    prices = (price.usd_per_1k_input, price.usd_per_1k_output)
+    k = float(kappa(args.bandwidth_mbps, args.rtt_ms, *prices, **common))
+    tau = float(
+        optimal_threshold(args.bandwidth_mbps, args.rtt_ms, *prices, calibration=plan["calibration"], **common)
+    )
+    t_c = float(
+        cloud_time_ms(
+            args.bandwidth_mbps, args.rtt_ms, args.request_bytes, args.response_bytes, args.n_output_tokens
+        )
+    )
+    cost = float(request_cost_usd(args.n_input_tokens, args.n_output_tokens, price))
+    inputs = {k_: v for k_, v in argument_dict(args).items() if k_ not in ("command", "json")}
+    if args.json:
+        print_json(
+            {
+                "threshold": tau,
+                "kappa": k,
+                "cloud_time_ms": t_c,
+                "cloud_cost_usd": cost,
+                "rule": "fall back to the cloud iff edge score < threshold",
+                "inputs": inputs,
+            }
+        )
+    else:
+        print(
+            f"tau* = {tau:.4f} (fall back iff edge score < {tau:.4f}); kappa = {k:.4f}, "
+            f"T_c = {t_c:.1f} ms, C_c = ${cost:.5f} at B = {args.bandwidth_mbps:g} Mbps, RTT = {args.rtt_ms:g} ms"
+        )
+    return 0
+
+
+# --- chapter 03: tasks ---------------------------------------------------------------------
+def add_tasks(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("tasks", help="generate seeded tool-calling tasks as JSONL (ch. 3)")
+    p.add_argument("--split", choices=["train", "validation", "test"], default="test")
+    p.add_argument("--n", type=POSITIVE_INT, default=1000, help="number of tasks, >= 1 (default 1000)")
+    p.add_argument("--seed", type=SEED, default=0, help="task seed, >= 0 (default 0)")
+    p.add_argument("--out", type=output_file, default="tasks.jsonl", help="output JSONL path (default tasks.jsonl)")
+    p.add_argument(
+        "--check-cloud", action="store_true", help="also print the simulated cloud's accuracy by difficulty"
+    )
+    p.set_defaults(check=no_check, func=_run_tasks)
+
+
+def _run_tasks(args: argparse.Namespace, plan: dict) -> int:
+
+    tasks = generate_tasks(args.split, args.n, seed=args.seed)
+    path = write_jsonl(tasks, args.out)
+    n_templates = len({t.template_id for t in tasks})
+    print(f"wrote {len(tasks)} {args.split} tasks (seed {args.seed}, {n_templates} templates) to {path}: "
+          f"{difficulty_counts(tasks)} {kind_counts(tasks)}")  # fmt: skip
+    if args.check_cloud:
+
+        proposals = SimulatedCloud(seed=args.seed).propose(tasks)
+        correct: dict[str, list[bool]] = {}
+        for task, p in zip(tasks, proposals):
+            verdict = check_completion(p.completion, task.tools, task.gold)
+            correct.setdefault(task.difficulty, []).append(verdict.correct)
+        accuracy = {d: round(sum(v) / len(v), 4) for d, v in sorted(correct.items())}
+        print_json({"simulated_cloud_accuracy": accuracy})
+    return 0
+
+
+# --- provenance ------------------------------------------------------------------------------
+def add_provenance(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("provenance", help="every shipped artifact, the command that made it, and whether it is stale")
+    p.add_argument("--root", type=existing_dir, default=None,
+                   help="folder to scan for artifacts (default: the shipped data, netgpt_lite/data)")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.add_argument("--strict", action="store_true",
+                   help="exit 1 when an artifact is stale or its manifest lacks required fields")
+    p.set_defaults(check=no_check, func=_run_provenance)
+
+
+def _run_provenance(args: argparse.Namespace, plan: dict) -> int:
+    root = DATA_DIR if args.root is None else Path(args.root)
+    try:
+        statuses = check_artifacts(root)
+    except ValueError as err:
+        if args.root is None:  # a broken shipped manifest is a bug of the package, not bad input
+            raise
+        raise UsageError(f"argument --root: {err}") from None
+    rows = [{**dataclasses.asdict(s), "missing_fields": list(s.missing_fields), "stale": s.stale} for s in statuses]
+    n_stale = sum(s.stale for s in statuses)
+    n_incomplete = sum(bool(s.missing_fields) for s in statuses)
+    if args.json:
+        print_json({"root": scrub_path(str(root)), "current_source_hash": source_hash(), "n_artifacts": len(rows),
+                     "n_stale": n_stale, "n_incomplete": n_incomplete, "artifacts": rows})
+    else:
+        print(f"{len(rows)} artifacts under {scrub_path(str(root))} (library source hash {source_hash()}):")
+        for s in statuses:
+            state = "stale" if s.stale else "ok"
+            extra = ""
+            if s.stale:
+                extra = (f" (made by source {s.recorded_source_hash})" if s.recorded_source_hash
+                         else " (no source hash recorded)")
+            if s.missing_fields:
+                extra += f" (manifest lacks {', '.join(s.missing_fields)})"
+            print(f"  {state:<5}  {s.path}  <- {s.command or '(no command recorded)'}{extra}")
+        if n_stale:
+            print(f"{n_stale} stale: the library changed since they were made; rerun an artifact's command "
+                  "to refresh it")
+    return 1 if args.strict and (n_stale or n_incomplete) else 0

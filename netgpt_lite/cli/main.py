@@ -1,0 +1,123 @@
+"""The ``netgpt-lite`` command line: one subcommand per chapter that produces numbers.
+
+Every subcommand runs in two phases.  The *check* phase parses and validates every argument
+(counts in range, output folders writable, model folders and trace files readable and parsed,
+the library's config dataclasses built from the flags) before any training or evaluation
+starts; the *run* phase does the work.  What goes wrong is reported in one of three ways:
+
+* bad input (:class:`UsageError`): ``netgpt-lite <cmd>: error: argument --flag: ...`` on stderr,
+  naming the flag and the allowed range, exit status 2;
+* anything else, a bug or a failure of the machine: ``netgpt-lite <cmd>: internal error: <Type>: ...``
+  on one line, exit status 1 (``NETGPT_LITE_DEBUG=1`` prints the traceback too);
+* Ctrl-C: exit status 130, quietly.
+
+The spellings are shared by every subcommand: ``--model DIR`` is a model folder (or Hub id),
+``--out`` is where results go, ``--fast`` / ``--no-fast`` pick the small preset (without either,
+``NETGPT_LITE_FAST=1`` means ``--fast``), ``--n-...`` are counts and ``--seed`` is one seed.
+
+The subcommands live in :mod:`netgpt_lite.cli.basics`, :mod:`netgpt_lite.cli.models` and
+:mod:`netgpt_lite.cli.runs`; the shared argument types in :mod:`netgpt_lite.cli.arguments`.
+The library imports no heavy package (torch, transformers, trl, datasets, sympy) at import time,
+so ``netgpt-lite --help`` stays fast.
+
+Example:
+    $ netgpt-lite threshold --bandwidth-mbps 50 --rtt-ms 40 --json
+    $ netgpt-lite --version
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import traceback
+from collections.abc import Callable, Sequence
+
+from netgpt_lite import __version__
+from netgpt_lite.cli.arguments import (
+    DEBUG_ENV_VAR,
+    EXIT_INTERNAL,
+    EXIT_INTERRUPTED,
+    EXIT_USAGE,
+    PROG,
+    Parser,
+    UsageError,
+)
+from netgpt_lite.cli.basics import add_provenance, add_tasks, add_threshold
+from netgpt_lite.cli.models import add_eval_edge, add_rl, add_train_edge
+from netgpt_lite.cli.runs import add_frontier, add_reproduce, add_synergy
+
+# subcommand name -> function adding its parser (a plain dict, in chapter order)
+COMMANDS: dict[str, Callable[[argparse._SubParsersAction], None]] = {
+    "threshold": add_threshold,
+    "tasks": add_tasks,
+    "train-edge": add_train_edge,
+    "eval-edge": add_eval_edge,
+    "frontier": add_frontier,
+    "rl": add_rl,
+    "synergy": add_synergy,
+    "reproduce": add_reproduce,
+    "provenance": add_provenance,
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``netgpt-lite`` parser; its errors raise :class:`UsageError` (see :func:`main`)."""
+    parser = Parser(
+        prog=PROG,
+        description="NetGPT cloud-edge routing, offline: thresholds, tool-call tasks, the edge LM, RL and synergy.",
+        epilog=f"Errors in the arguments exit with status 2, internal errors with status 1 "
+               f"({DEBUG_ENV_VAR}=1 prints their traceback).",
+    )
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for add in COMMANDS.values():
+        add(sub)
+    return parser
+
+
+def _debug() -> bool:
+    return os.environ.get(DEBUG_ENV_VAR, "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line on ``argv`` (default: ``sys.argv[1:]``) and return the exit status.
+
+    Returns:
+        0 on success; 2 for invalid arguments (:class:`UsageError`); 1 for an internal error;
+        130 when interrupted.  ``--help`` and ``--version`` return 0.
+    """
+    prog = PROG
+    try:
+        parser = build_parser()
+        try:
+            args, extra = parser.parse_known_args(argv)
+        except SystemExit as done:  # --help, --version
+            return done.code if isinstance(done.code, int) else 0
+        if args.command is None:
+            if extra:
+                parser.error(f"unrecognized arguments: {' '.join(extra)}")
+            parser.print_help()
+            return 0
+        prog = f"{PROG} {args.command}"
+        if extra:
+            raise UsageError(f"unrecognized arguments: {' '.join(extra)} (see '{prog} --help')", prog=prog)
+        plan = args.check(args)  # every argument checked and every config built before any work
+        return int(args.func(args, plan) or 0)
+    except UsageError as err:
+        if _debug():
+            traceback.print_exc()
+        print(f"{err.prog or prog}: error: {err}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED
+    except Exception as err:  # noqa: BLE001 - the one place that reports unexpected failures
+        message = " ".join(str(err).split())
+        what = f"{type(err).__name__}: {message}" if message else type(err).__name__
+        if _debug():
+            traceback.print_exc()
+            print(f"{prog}: internal error: {what}", file=sys.stderr)
+        else:
+            print(f"{prog}: internal error: {what} (set {DEBUG_ENV_VAR}=1 for the traceback)", file=sys.stderr)
+        return EXIT_INTERNAL
+
