@@ -30,7 +30,7 @@ import copy
 import json
 import pickle
 import zlib
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -350,10 +350,11 @@ def compare_with_always_cloud(metrics: dict) -> dict:
 
 
 def write_summary(result, *, stages=None) -> dict:
-    """Write ``summary.json``: rounds, AlwaysCloud comparisons at round 0 and last, the decomposition."""
-    from dataclasses import asdict
+    """Write ``summary.json``: rounds, AlwaysCloud comparisons at round 0 and last, the decomposition.
 
-
+    ``stages`` load the checkpoints for the decomposition (default: :func:`default_stages`).
+    """
+    stages = default_stages() if stages is None else stages
     first, last = result.rounds[0], result.rounds[-1]  # (fake stages may not report AlwaysCloud)
     summary = {
         "config": asdict(result.config), "n_logged": result.n_logged, "rounds": result.rounds,
