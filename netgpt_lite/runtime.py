@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import random
+from pathlib import Path
 from typing import TypeVar
 
 import numpy as np
@@ -21,6 +22,7 @@ import numpy as np
 T = TypeVar("T")
 
 FAST_ENV_VAR = "NETGPT_LITE_FAST"
+CACHE_ENV_VAR = "NETGPT_LITE_CACHE"
 
 
 def fast_mode() -> bool:
@@ -31,6 +33,14 @@ def fast_mode() -> bool:
 def pick(fast: T, full: T) -> T:
     """Return ``fast`` in fast mode and ``full`` otherwise (a chapter's size knob)."""
     return fast if fast_mode() else full
+
+
+def cache_dir() -> Path:
+    """The user cache folder: ``$NETGPT_LITE_CACHE``, else ``~/.cache/netgpt-lite`` (created on demand by writers).
+
+    It holds what can be recomputed: the dense copy of the SmolLM2 base, proposal tables.
+    """
+    return Path(os.environ.get(CACHE_ENV_VAR) or Path.home() / ".cache" / "netgpt-lite")
 
 
 def set_seed(seed: int) -> np.random.Generator:

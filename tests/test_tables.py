@@ -10,7 +10,7 @@ from netgpt_lite.edge.agent import EdgeAgent, verdicts
 from netgpt_lite.edge.tiny_lm import shipped_model_path
 from netgpt_lite.provenance import source_hash
 from netgpt_lite.routing import tables
-from netgpt_lite.routing.tables import cache_dir, edge_table, model_sha, proposal_table
+from netgpt_lite.routing.tables import edge_table, model_sha, proposal_table, table_cache_dir
 from netgpt_lite.tasks.checker import check_call
 from netgpt_lite.tasks.generate import generate_tasks
 
@@ -46,10 +46,10 @@ def test_edge_table_is_the_builder_on_self_confidence_cached_by_model_and_source
                               n_cloud_draws=2)
     np.testing.assert_array_equal(table.edge_score, built.edge_score)
     np.testing.assert_array_equal(table.cloud_output_tokens, built.cloud_output_tokens)
-    (cached,) = cache_dir().glob("*.npz")
+    (cached,) = table_cache_dir().glob("*.npz")
     assert model_sha(shipped_model_path()) in cached.name and source_hash() in cached.name
     assert "-validation-n6-seed3-k2" in cached.name
     np.testing.assert_array_equal(edge_table("validation", n=6, seed=3, n_cloud_draws=2).edge_score, table.edge_score)
     monkeypatch.setattr(tables, "source_hash", lambda: "0" * 16)  # other code: the old table is not served
     edge_table("validation", n=6, seed=3, n_cloud_draws=2)
-    assert len(list(cache_dir().glob("*.npz"))) == 2
+    assert len(list(table_cache_dir().glob("*.npz"))) == 2

@@ -156,7 +156,7 @@ class SimulatedCloud:
     Example:
         >>> from netgpt_lite.tasks.generate import generate_tasks
         >>> p = SimulatedCloud(seed=1).propose(generate_tasks("train", 1))[0]
-        >>> p.completion.startswith("<tool_call>"), p.score
+        >>> p.completion.startswith('{"name":'), p.score
         (True, 1.0)
     """
 

@@ -1,7 +1,7 @@
 """Supervised fine-tuning (SFT) of the edge LM with TRL's ``SFTTrainer``, loss on the completion only.
 
 The edge model learns to answer a task from (prompt, completion) pairs: the rendered chat prompt
-(:func:`netgpt_lite.edge.tiny_lm.render_prompt`) and the Hermes ``<tool_call>...</tool_call>`` answer.
+(:func:`netgpt_lite.edge.tiny_lm.render_prompt`) and the gold call in the one completion format (:func:`netgpt_lite.tasks.generate.format_completion`).
 The same function later fine-tunes the edge on logged cloud answers (chapter 6/7): pass any
 ``datasets.Dataset`` with string columns ``prompt`` and ``completion``.
 :func:`train_edge_from_scratch` is the one from-scratch recipe (tokenizer, model, SFT on generated

@@ -14,8 +14,8 @@ real Hugging Face causal LM folder or Hub id:
   only give prompts of median 44 / max 97 tokens; names with argument names (``name(arg1,arg2)``,
   pass ``tool_arguments=True`` to :func:`render_prompt`) median 91 / max 159, which doubles the SFT
   cost per example -- so the shipped model uses names only and learns each tool's arguments.
-* The completion is the Hermes form ``<tool_call>{"name":...,"arguments":{...}}</tool_call>``
-  (compact JSON, ``name`` first, argument keys sorted), the one completion format of every agent
+* The completion is compact JSON ``{"name":...,"arguments":{...}}`` (``name`` first, argument keys
+  sorted), the one completion format of every agent
   (:func:`netgpt_lite.tasks.generate.format_completion`); the tokenizer's eos follows it.
 * :func:`build_model` creates a ``LlamaForCausalLM`` from :class:`EdgeModelConfig` with
   ``AutoModelForCausalLM.from_config`` (rotary positions tolerate left padding, which RL's
@@ -41,7 +41,7 @@ ROLE_MARKERS = ("<|system|>", "<|user|>", "<|assistant|>", "<|tool|>", "<|tools|
 SHIPPED_MODEL_DIR = "edge_model"  # inside the package's data folder
 
 # The offered tool names (with tool_arguments=True: name(arg1,arg2,...)); then each message as <|role|>content.  An assistant
-# message that carries OpenAI-style tool_calls renders them in the same Hermes form the model emits.
+# message that carries OpenAI-style tool_calls renders them in the compact JSON form the model emits.
 CHAT_TEMPLATE = (
     "{{ bos_token }}"
     "{% if tools %}<|tools|>{% for t in tools %}{% set f = t.function if t.function is defined else t %}"
@@ -50,10 +50,10 @@ CHAT_TEMPLATE = (
     "{% endif %}{% if not loop.last %} {% endif %}{% endfor %}{% endif %}"
     "{% for m in messages %}<|{{ m.role }}|>{% if m.content %}{{ m.content }}{% endif %}"
     "{% if m.tool_calls %}{% for c in m.tool_calls %}{% set fc = c.function if c.function is defined else c %}"
-    '<tool_call>{"name":{{ fc.name | tojson }},"arguments":'
+    '{"name":{{ fc.name | tojson }},"arguments":'
     "{% if fc.arguments is string %}{{ fc.arguments }}"
     "{% else %}{{ fc.arguments | tojson(separators=(',', ':'), sort_keys=True) }}{% endif %}"
-    "}</tool_call>{% endfor %}{% endif %}{% endfor %}"
+    "}{% endfor %}{% endif %}{% endfor %}"
     "{% if add_generation_prompt %}<|assistant|>{% endif %}"
 )
 
@@ -89,9 +89,10 @@ class EdgeModelConfig:
 
 def tokenizer_corpus(tasks: Iterable) -> list[str]:
     """Plain texts to train the edge tokenizer on: message contents, ``tool(arg,...)`` signatures and the
-    gold calls' JSON (without the ``<tool_call>`` tags).
+    gold calls' JSON.
 
-    Markers such as ``<|user|>`` and the tags are not in these texts; they are added to the tokenizer whole.
+    Markers such as ``<|user|>`` (and the ``<tool_call>`` tags that older checkpoints emitted) are not in
+    these texts; they are added to the tokenizer whole.
 
     Example:
         >>> from netgpt_lite.tasks.generate import generate_tasks
@@ -105,7 +106,7 @@ def tokenizer_corpus(tasks: Iterable) -> list[str]:
         for tool in task.tools:
             fn = tool.get("function", tool)
             texts.append(fn["name"] + "(" + ",".join(fn.get("parameters", {}).get("properties", {})) + ")")
-        texts.append(format_completion(task.gold)[len(CALL_OPEN) : -len(CALL_CLOSE)])
+        texts.append(format_completion(task.gold))
     return texts
 
 
@@ -166,7 +167,7 @@ def render_prompt(tokenizer, messages: Sequence[dict], tools: Sequence[dict], **
 
 
 def task_example(task, tokenizer, **template_kwargs) -> dict[str, str]:
-    """One SFT example ``{"prompt": rendered prompt, "completion": Hermes tool_call}`` (no eos: TRL adds it)."""
+    """One SFT example ``{"prompt": rendered prompt, "completion": the gold call in the one completion format}`` (no eos: TRL adds it)."""
     return {
         "prompt": render_prompt(tokenizer, task.messages, task.tools, **template_kwargs),
         "completion": format_completion(task.gold),

@@ -61,11 +61,11 @@ from netgpt_lite.routing.simulator import (
     synthetic_table,
 )
 from netgpt_lite.routing.tables import (
-    cache_dir,
     default_tables,
     edge_table,
     model_sha,
     proposal_table,
+    table_cache_dir,
 )
 
 __all__ = [
@@ -115,7 +115,7 @@ __all__ = [
     "state_stream",
     "operating_points",
     "explorer_grid",
-    "cache_dir",
+    "table_cache_dir",
     "model_sha",
     "edge_table",
     "proposal_table",

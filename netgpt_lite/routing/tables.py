@@ -3,7 +3,7 @@
 :func:`proposal_table` is the one builder of a :class:`~netgpt_lite.routing.simulator.ProposalTable`
 from edge outputs and simulated-cloud answers (the synergy loop calls it every round).
 :func:`edge_table` runs the edge agent (default: the shipped tiny checkpoint) once on a split of tasks,
-builds its table and caches it as ``.npz`` under :func:`cache_dir` (``NETGPT_LITE_CACHE`` or
+builds its table and caches it as ``.npz`` under :func:`table_cache_dir` (``NETGPT_LITE_CACHE`` or
 ``~/.cache/netgpt-lite``), keyed by the model's and the library source's hashes.
 :func:`default_tables` returns the test and log tables the chapters use, falling back to clearly
 labelled synthetic tables when no checkpoint is shipped.
@@ -17,7 +17,6 @@ Example:
 from __future__ import annotations
 
 import hashlib
-import os
 from pathlib import Path
 
 import numpy as np
@@ -30,13 +29,14 @@ from netgpt_lite.routing.simulator import (
     ProposalTable,
     synthetic_table,
 )
+from netgpt_lite.runtime import cache_dir
 from netgpt_lite.tasks.checker import check_call
 from netgpt_lite.tasks.generate import generate_tasks
 
 
-def cache_dir() -> Path:
-    """Where proposal tables are cached: ``$NETGPT_LITE_CACHE`` or ``~/.cache/netgpt-lite``."""
-    return Path(os.environ.get("NETGPT_LITE_CACHE", Path.home() / ".cache" / "netgpt-lite")) / "proposal_tables"
+def table_cache_dir() -> Path:
+    """Where proposal tables are cached: ``proposal_tables`` in :func:`netgpt_lite.runtime.cache_dir`."""
+    return cache_dir() / "proposal_tables"
 
 
 def model_sha(path: str | Path) -> str:
@@ -92,7 +92,7 @@ def proposal_table(tasks, outputs, scores, cloud_seed: int = 0, n_cloud_draws: i
 def edge_table(split: str = "test", n: int = 300, seed: int = 0, n_cloud_draws: int = 4, model_path=None,
                cache: bool = True) -> ProposalTable:
     """Run the edge agent (default: the shipped checkpoint) on ``generate_tasks(split, n, seed)`` and build
-    its :func:`proposal_table` with self-confidence scores, once: cached as ``.npz`` under :func:`cache_dir`.
+    its :func:`proposal_table` with self-confidence scores, once: cached as ``.npz`` under :func:`table_cache_dir`.
 
     The cache key holds the model's sha (:func:`model_sha`), the library's :func:`~netgpt_lite.provenance.source_hash`
     (a code change never serves an old table), the split, ``n``, the seed and ``n_cloud_draws``.
@@ -104,7 +104,7 @@ def edge_table(split: str = "test", n: int = 300, seed: int = 0, n_cloud_draws: 
     """
     path = Path(model_path) if model_path is not None else shipped_model_path()
     sha = model_sha(path)
-    cached = cache_dir() / f"edge-{sha}-src{source_hash()}-{split}-n{n}-seed{seed}-k{n_cloud_draws}.npz"
+    cached = table_cache_dir() / f"edge-{sha}-src{source_hash()}-{split}-n{n}-seed{seed}-k{n_cloud_draws}.npz"
     if cache and cached.exists():
         return ProposalTable.load(cached)
     tasks = generate_tasks(split, n, seed=seed)

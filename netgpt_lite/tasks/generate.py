@@ -91,25 +91,27 @@ class Task:
         return self.messages[-1]["content"]
 
 
-CALL_OPEN, CALL_CLOSE = "<tool_call>", "</tool_call>"  # the Hermes tags around a completion's JSON
+CALL_OPEN, CALL_CLOSE = "<tool_call>", "</tool_call>"  # Hermes tags: the checker accepts them, no agent emits them
 
 
 def format_completion(tool_call: dict) -> str:
-    """The one completion text of a tool_call, for every agent: ``<tool_call>{json}</tool_call>``.
+    """The one completion text of a tool_call, for every agent: ``{"name":...,"arguments":{...}}``.
 
-    Compact JSON (no spaces), ``name`` first, argument keys sorted, non-ASCII kept as is: the edge LM
-    is trained to emit exactly this text, and the clouds write their answers the same way.  Arguments
+    Compact JSON (no spaces), ``name`` first, argument keys sorted, non-ASCII kept as is: the edge LMs
+    are trained to emit exactly this text, and the clouds write their answers the same way.  There are
+    no ``<tool_call>`` tags: the checker finds the JSON without them, and for SmolLM2's tokenizer the
+    two tags would cost 9 of a median 48 generated tokens.  Arguments
     that are not a dict (a malformed remote answer) are written as they are.
 
     Example:
         >>> format_completion({"name": "open_ticket", "arguments": {"site": "port", "priority": "high"}})
-        '<tool_call>{"name":"open_ticket","arguments":{"priority":"high","site":"port"}}</tool_call>'
+        '{"name":"open_ticket","arguments":{"priority":"high","site":"port"}}'
     """
     arguments = tool_call["arguments"]
     if isinstance(arguments, dict):
         arguments = dict(sorted(arguments.items()))
     body = {"name": tool_call["name"], "arguments": arguments}
-    return CALL_OPEN + json.dumps(body, separators=(",", ":"), ensure_ascii=False) + CALL_CLOSE
+    return json.dumps(body, separators=(",", ":"), ensure_ascii=False)
 
 
 def _say(kind: str, value, level: int, rng: np.random.Generator) -> tuple[str, str]:
@@ -277,7 +279,7 @@ def transcript_texts(tasks: list[Task]) -> list[str]:
 
     Example:
         >>> texts = transcript_texts(generate_tasks("train", 2))
-        >>> len(texts), texts[1].startswith("<tool_call>")
+        >>> len(texts), texts[1].startswith('{"name":')
         (4, True)
     """
     return [text for t in tasks for text in (*(m["content"] for m in t.messages), format_completion(t.gold))]
