@@ -166,18 +166,36 @@ def existing_dir(text: str) -> str:
     return text
 
 
+def existing_file(text: str) -> str:
+    """An argparse ``type`` for a file that exists and can be read."""
+    path = Path(text).expanduser()
+    if not path.is_file():
+        raise argparse.ArgumentTypeError(f"{text!r} is not an existing file")
+    if not os.access(path, os.R_OK):
+        raise argparse.ArgumentTypeError(f"cannot read the file {text!r} (permission denied)")
+    return text
+
+
 _HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")
 
 
+MODEL_NAMES = ("tiny", "smollm2", "smollm2-base")  # shipped edges, see EdgeAgent.from_pretrained
+
+
 def model_source(text: str) -> str:
-    """An argparse ``type`` for ``--model``: a saved model folder (with ``config.json``) or a Hub id."""
+    """An argparse ``type`` for ``--model``: a shipped edge's name (:data:`MODEL_NAMES`), a saved model
+    folder (with ``config.json``), a LoRA adapter folder (with ``adapter_config.json``) or a Hub id."""
+    if text in MODEL_NAMES:
+        return text
     path = Path(text).expanduser()
-    hint = "pass a folder written by 'netgpt-lite train-edge' or 'rl', or omit --model for the shipped checkpoint"
+    hint = ("pass tiny, smollm2 or smollm2-base, a folder written by 'netgpt-lite train-edge' or 'rl', "
+            "or omit --model for the default edge")
     if path.exists():
         if not path.is_dir():
             raise argparse.ArgumentTypeError(f"{text!r} is a file; {hint}")
-        if not (path / "config.json").is_file():
-            raise argparse.ArgumentTypeError(f"{text!r} is not a model folder (no config.json in it); {hint}")
+        if not ((path / "config.json").is_file() or (path / "adapter_config.json").is_file()):
+            raise argparse.ArgumentTypeError(f"{text!r} is not a model or adapter folder (no config.json or "
+                                             f"adapter_config.json in it); {hint}")
         if not os.access(path, os.R_OK | os.X_OK):
             raise argparse.ArgumentTypeError(f"cannot read the model folder {text!r} (permission denied)")
         return text

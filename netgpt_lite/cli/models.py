@@ -10,46 +10,76 @@ import argparse
 import sys
 
 from netgpt_lite.cli.arguments import (
+    COUNT,
     NON_NEGATIVE,
     OPEN_UNIT,
     POSITIVE,
     POSITIVE_INT,
     PROG,
     SEED,
+    UsageError,
+    existing_file,
     flag_errors,
     int_range,
     model_source,
-    no_check,
     output_dir,
     print_json,
 )
 from netgpt_lite.edge.agent import EdgeAgent
+from netgpt_lite.edge.lora import LoraSettings, train_edge_adapter
 from netgpt_lite.edge.scoring import evaluate_edge
 from netgpt_lite.edge.sft import SFTSettings, train_edge_checkpoint
+from netgpt_lite.edge.smollm import gguf_path
 from netgpt_lite.edge.tiny_lm import EdgeModelConfig
 from netgpt_lite.experiments.rl_ablation import run_rl
 from netgpt_lite.rl.minimal import RLSettings
-
+from netgpt_lite.tasks.request_file import read_request_file
 
 # --- chapter 04: train-edge, eval-edge ---------------------------------------------------
+# Defaults that differ by base model: the tiny model trains from scratch for 8 epochs; SmolLM2 needs one
+# pass of LoRA over fewer, real-length examples.
+TRAIN_DEFAULTS = {
+    "tiny": {"n_train": 3000, "epochs": 8.0, "lr": 3e-3, "batch_size": 16},
+    "smollm2": {"n_train": 1600, "epochs": 1.0, "lr": 1e-3, "batch_size": 8},
+}
+
+
 def add_train_edge(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("train-edge", help="train the tiny edge LM from scratch with TRL SFT (ch. 4)")
-    p.add_argument("--out", type=output_dir, required=True, help="output folder (model, tokenizer, manifest.json)")
-    p.add_argument("--n-train", type=POSITIVE_INT, default=3000, help="train-split tasks for SFT (default 3000)")
-    p.add_argument("--data-seed", type=SEED, default=0, help="task seed of the SFT data (default 0)")
-    p.add_argument("--epochs", type=POSITIVE, default=8.0, help="SFT epochs, > 0 (default 8, the shipped checkpoint's)")
-    p.add_argument("--lr", type=OPEN_UNIT, default=3e-3, help="peak learning rate in (0, 1) (default 3e-3)")
-    p.add_argument("--batch-size", type=POSITIVE_INT, default=16, help="SFT batch size (default 16)")
-    p.add_argument("--hidden-size", type=POSITIVE_INT, default=128, help="model width, a multiple of 4 (default 128)")
-    p.add_argument("--layers", type=POSITIVE_INT, default=3, help="decoder blocks (default 3)")
+    p = sub.add_parser("train-edge", help="train the edge: the tiny LM from scratch, or a LoRA adapter on SmolLM2 (ch. 4)")
+    p.add_argument("--base", choices=list(TRAIN_DEFAULTS), default="tiny",
+                   help="tiny: the 0.8 M model from scratch (TRL SFT); smollm2: a LoRA adapter on SmolLM2-135M-Instruct "
+                        "trained on logged cloud answers (resumable: rerun the same command after a kill)")
+    p.add_argument("--out", type=output_dir, required=True, help="output folder (model or adapter, manifest.json)")
+    p.add_argument("--n-train", type=POSITIVE_INT, default=None, help="train-split requests (default: tiny 3000, smollm2 1600)")
+    p.add_argument("--data-seed", type=SEED, default=0, help="task seed of the training requests (default 0)")
+    p.add_argument("--epochs", type=POSITIVE, default=None, help="passes over the data, > 0 (default: tiny 8, smollm2 1)")
+    p.add_argument("--lr", type=OPEN_UNIT, default=None, help="peak learning rate in (0, 1) (default: tiny 3e-3, smollm2 1e-3)")
+    p.add_argument("--batch-size", type=POSITIVE_INT, default=None, help="examples per step (default: tiny 16, smollm2 8)")
+    p.add_argument("--hidden-size", type=POSITIVE_INT, default=128, help="tiny: model width, a multiple of 4 (default 128)")
+    p.add_argument("--layers", type=POSITIVE_INT, default=3, help="tiny: decoder blocks (default 3)")
+    p.add_argument("--rank", type=POSITIVE_INT, default=16, help="smollm2: LoRA rank (default 16; the adapter is saved in bf16)")
+    p.add_argument("--tool-format", choices=["names", "compact", "full"], default="compact",
+                   help="smollm2: how the offered tools are written in the prompt (default compact)")
+    p.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=None,
+                   help="smollm2: bf16 autocast (default: on when the CPU has AVX-512 BF16 / AMX, or on a GPU)")
+    p.add_argument("--device", choices=["cpu", "cuda"], default="cpu", help="smollm2: where to train (default cpu)")
     p.add_argument("--seed", type=SEED, default=0, help="model init and data-order seed (default 0)")
-    p.add_argument("--n-test", type=int_range(2), default=600, help="test-split tasks evaluated, >= 2 (default 600)")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--n-test", type=int_range(2), default=600, help="tiny: test-split tasks evaluated, >= 2 (default 600)")
+    p.add_argument("--quiet", action="store_true", help="no progress output")
     p.set_defaults(check=_check_train_edge, func=_run_train_edge)
 
 
 def _check_train_edge(args: argparse.Namespace) -> dict:
-
+    for key, value in TRAIN_DEFAULTS[args.base].items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
+    if args.base == "smollm2":
+        gguf_path()  # the weights must be installed before anything starts (the error says how)
+        with flag_errors({"n_epochs": "--epochs", "learning_rate": "--lr", "batch_size": "--batch-size",
+                          "rank": "--rank", "seed": "--seed", "tool_format": "--tool-format"}):
+            settings = LoraSettings(rank=args.rank, learning_rate=args.lr, batch_size=args.batch_size,
+                                    n_epochs=args.epochs, tool_format=args.tool_format, bf16=args.bf16, seed=args.seed)
+        return {"settings": settings}
     with flag_errors({"n_epochs": "--epochs", "learning_rate": "--lr", "batch_size": "--batch-size", "seed": "--seed"}):
         settings = SFTSettings(n_epochs=args.epochs, learning_rate=args.lr, batch_size=args.batch_size,
                                seed=args.seed, show_progress=not args.quiet)  # fmt: skip
@@ -62,6 +92,13 @@ def _check_train_edge(args: argparse.Namespace) -> dict:
 def _run_train_edge(args: argparse.Namespace, plan: dict) -> int:
 
     command = " ".join([PROG, *sys.argv[1:]]) if sys.argv[1:2] == ["train-edge"] else f"{PROG} train-edge"
+    if args.base == "smollm2":
+        manifest = train_edge_adapter(args.out, n_train=args.n_train, data_seed=args.data_seed, settings=plan["settings"],
+                                      device=args.device, command=command, progress=not args.quiet)  # fmt: skip
+        print(f"saved {args.out}: LoRA rank {args.rank}, {manifest['n_trainable_parameters']:,} trainable parameters, "
+              f"{manifest['n_steps']} steps in {manifest['wall_s']} s (bf16 {manifest['bf16']}); "
+              f"evaluate with: {PROG} eval-edge --model {args.out}")  # fmt: skip
+        return 0
     manifest = train_edge_checkpoint(args.out, n_train=args.n_train, data_seed=args.data_seed, settings=plan["settings"],
                                      model_config=plan["model_config"], n_test=args.n_test, command=command)  # fmt: skip
     acc = manifest["metrics"]["accuracy"]
@@ -73,30 +110,51 @@ def _run_train_edge(args: argparse.Namespace, plan: dict) -> int:
 def add_eval_edge(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("eval-edge", help="exact match, schema-valid, AUROC and ECE of the edge (ch. 4)")
     p.add_argument("--model", type=model_source, default=None,
-                   help="model folder or Hub id (default: the shipped edge checkpoint)")
+                   help="tiny (default), smollm2 (SmolLM2 + the shipped LoRA adapter), smollm2-base, "
+                        "a model or adapter folder, or a Hub id")
+    p.add_argument("--tasks", type=existing_file, default=None,
+                   help="a JSONL file of your own requests (each line: request or messages, tools, gold); "
+                        "replaces --split/--n")
     p.add_argument("--split", default="test", choices=["train", "validation", "test"], help="task split")
     p.add_argument("--n", type=int_range(2), default=600, help="tasks evaluated, >= 2 (default 600)")
-    p.add_argument("--n-logs", type=int_range(10), default=600, help="train logs for the learned scorer, >= 10 (default 600)")
+    p.add_argument("--n-logs", type=COUNT, default=600,
+                   help="train logs for the learned scorer and calibration (default 600; 0: self-confidence only)")
     p.add_argument("--seed", type=SEED, default=0, help="task seed (default 0)")
+    p.add_argument("--batch-size", type=POSITIVE_INT, default=None, help="prompts generated together (default: the model's)")
     p.add_argument("--json", action="store_true", help="print JSON")
-    p.set_defaults(check=no_check, func=_run_eval_edge)
+    p.set_defaults(check=_check_eval_edge, func=_run_eval_edge)
+
+
+def _check_eval_edge(args: argparse.Namespace) -> dict:
+    if args.n_logs and args.n_logs < 10:
+        raise UsageError(f"argument --n-logs: must be 0 (self-confidence scores only) or >= 10; got {args.n_logs}")
+    tasks = None
+    if args.tasks is not None:
+        try:
+            tasks = read_request_file(args.tasks)  # every line checked before the model loads
+        except ValueError as err:
+            raise UsageError(f"argument --tasks: {err}") from None
+    return {"tasks": tasks}
 
 
 def _run_eval_edge(args: argparse.Namespace, plan: dict) -> int:
 
-    result = evaluate_edge(EdgeAgent.from_pretrained(args.model), args.split, args.n, args.seed, args.n_logs)
+    options = {} if args.batch_size is None else {"batch_size": args.batch_size}
+    agent = EdgeAgent.from_pretrained(args.model, **options)
+    result = evaluate_edge(agent, args.split, args.n, args.seed, args.n_logs, tasks=plan["tasks"])
     if args.json:
         print_json(result)
         return 0
     acc = result["accuracy"]
-    print(f"{args.split} ({acc['n']} tasks): exact match {acc['exact_match']:.3f}, schema-valid {acc['schema_valid']:.3f}")
+    print(f"{result['split']} ({acc['n']} tasks): exact match {acc['exact_match']:.3f}, schema-valid {acc['schema_valid']:.3f}")
     for key in ("by_difficulty", "by_kind"):
         for group, r in acc[key].items():
             print(f"  {group:<12} n={r['n']:<4} exact match {r['exact_match']:.3f}  schema-valid {r['schema_valid']:.3f}")
+    print("errors:", ", ".join(f"{k} {v}" for k, v in acc["error_types"].items()))
     print(f"scores (labels for the scorer: edge matches {result['label_source']}):")
     for name, m in result["scores"].items():
-        print(f"  {name:<10} AUROC {m['auroc']:.3f}  ECE raw {m['ece_raw']:.3f}  isotonic {m['ece_isotonic']:.3f}"
-              f"  Platt {m['ece_platt']:.3f}")  # fmt: skip
+        calibrated = (f"  isotonic {m['ece_isotonic']:.3f}  Platt {m['ece_platt']:.3f}" if "ece_platt" in m else "")
+        print(f"  {name:<10} AUROC {m['auroc']:.3f}  ECE raw {m['ece_raw']:.3f}{calibrated}")
     return 0
 
 

@@ -25,13 +25,17 @@ Example:
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
 from netgpt_lite.agents.proposal import Proposal
+from netgpt_lite.edge.lora import PROMPT_FILE, shipped_adapter_path
+from netgpt_lite.edge.smollm import DEFAULT_TOOL_FORMAT, load_smollm
 from netgpt_lite.edge.tiny_lm import load_edge_model, render_prompt
 from netgpt_lite.network.state import LatencyModel, edge_time_ms
 from netgpt_lite.runtime import torch_device
@@ -114,10 +118,42 @@ class EdgeAgent:
         self.template_kwargs = dict(template_kwargs or {})
 
     @classmethod
-    def from_pretrained(cls, path=None, device: str | None = None, **kwargs) -> EdgeAgent:
-        """Load an agent from a folder or Hub id (default: the shipped tiny edge checkpoint)."""
+    def from_pretrained(cls, path=None, device: str | None = None, *, adapter=None, **kwargs) -> EdgeAgent:
+        """Load an edge agent by name or from a folder / Hub id.
 
-        model, tokenizer = load_edge_model(path, device=torch_device(device))
+        Args:
+            path: ``"tiny"`` or None (the shipped 0.8 M model), ``"smollm2"`` (SmolLM2-135M-Instruct with
+                the shipped LoRA adapter), ``"smollm2-base"`` (no adapter: answers in prose), a folder
+                holding a LoRA adapter (``adapter_config.json``; SmolLM2 is its base), or any causal-LM
+                folder or Hub id.
+            device: ``"cpu"`` or ``"cuda"``; default: CUDA when available.
+            adapter: a LoRA adapter folder to put on a causal-LM ``path`` (e.g. SmolLM2 from the Hub).
+            kwargs: :class:`EdgeAgent` options (``batch_size``, ``score``, ...).
+        """
+        device = torch_device(device)
+        name = str(path) if path is not None else "tiny"
+        if name == "tiny":
+            model, tokenizer = load_edge_model(None, device=device)
+            return cls(model, tokenizer, **kwargs)
+        if name in ("smollm2", "smollm2-base") or (Path(name) / "adapter_config.json").is_file():
+            adapter_dir = shipped_adapter_path() if name == "smollm2" else (None if name == "smollm2-base" else Path(name))
+            return cls._smollm(adapter_dir, None, device, kwargs)
+        if adapter is not None:
+            return cls._smollm(Path(adapter), name, device, kwargs)
+        model, tokenizer = load_edge_model(path, device=device)
+        return cls(model, tokenizer, **kwargs)
+
+    @classmethod
+    def _smollm(cls, adapter_dir, source, device: str, kwargs: dict) -> EdgeAgent:
+        if adapter_dir is not None and not (Path(adapter_dir) / "adapter_config.json").is_file():
+            raise FileNotFoundError(f"no LoRA adapter in {adapter_dir}: train one with "
+                                    f"`netgpt-lite train-edge --base smollm2 --out {adapter_dir}`")
+        tool_format = DEFAULT_TOOL_FORMAT
+        if adapter_dir is not None and (Path(adapter_dir) / PROMPT_FILE).is_file():
+            tool_format = json.loads((Path(adapter_dir) / PROMPT_FILE).read_text()).get("tool_format", tool_format)
+        model, tokenizer = load_smollm(adapter_dir, source=source, device=device, merge=True)
+        kwargs = {"batch_size": 16, "max_new_tokens": 64, **kwargs}
+        kwargs["template_kwargs"] = {"tool_format": tool_format, **(kwargs.get("template_kwargs") or {})}
         return cls(model, tokenizer, **kwargs)
 
     def prompts(self, tasks: Sequence) -> list[str]:

