@@ -123,4 +123,4 @@ def test_cloud_writes_the_one_completion_format():
     for p in proposals:
         assert p.completion == format_completion(p.tool_call)
         assert parse_tool_call(p.completion) == p.tool_call
-    assert proposals[0].completion.startswith('<tool_call>{"name":"')  # no spaces after separators
+    assert proposals[0].completion.startswith('{"name":"')  # no tags, no spaces after separators

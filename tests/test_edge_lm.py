@@ -78,15 +78,15 @@ def test_chat_template_renders_assistant_tool_calls_in_completion_form(tokenizer
 def test_completion_is_compact_sorted_and_parses_back(train_tasks):
     for task in train_tasks[:30]:
         text = format_completion(task.gold)
-        assert text.startswith('<tool_call>{"name":') and " " not in text.split('"arguments"')[0]
+        assert text.startswith('{"name":') and " " not in text.split('"arguments"')[0]
         assert parse_tool_call(text) == task.gold
-        assert list(json.loads(text[11:-12])["arguments"]) == sorted(task.gold["arguments"])
+        assert list(json.loads(text)["arguments"]) == sorted(task.gold["arguments"])
 
 
 def test_sft_dataset_has_prompt_completion_strings(tokenizer, train_tasks):
     ds = sft_dataset(train_tasks[:5], tokenizer)
     assert ds.column_names == ["prompt", "completion"] and EOS not in ds[0]["completion"]
-    assert ds[0]["prompt"].endswith("<|assistant|>") and ds[0]["completion"].startswith("<tool_call>")
+    assert ds[0]["prompt"].endswith("<|assistant|>") and ds[0]["completion"].startswith('{"name":')
 
 
 def test_config_validation_names_the_field():

@@ -139,7 +139,7 @@ def test_texts_and_completion_format():
     tasks = generate_tasks("train", 5)
     texts = transcript_texts(tasks)
     assert len(texts) == 10 and texts[1] == format_completion(tasks[0].gold)
-    assert texts[1].startswith("<tool_call>{") and texts[1].endswith("}</tool_call>")
+    assert texts[1].startswith('{"name":') and texts[1].endswith("}") and "<tool_call>" not in texts[1]
 
 
 def test_invalid_arguments_raise():
