@@ -228,6 +228,9 @@ class Recorder:
         self._wall0 = time.perf_counter()
         self._cpu0 = cpu_seconds()
         self._started = datetime.now(timezone.utc)
+        # The code that runs is the code at the start: a long run must not record edits made while it ran.
+        self._git = git_state()
+        self._source_hash = source_hash()
 
     def elapsed(self) -> tuple[float, float]:
         """``(wall_s, cpu_s)`` since the recorder was created, rounded to 0.01 s.
@@ -251,7 +254,7 @@ class Recorder:
             >>> m["command"], m["n_ok"], m["wall_s"] >= 0
             ('netgpt-lite demo', 2, True)
         """
-        commit, dirty = git_state()
+        commit, dirty = self._git
         wall_s, cpu_s = self.elapsed()
         manifest = {
             "schema_version": SCHEMA_VERSION,
@@ -262,7 +265,7 @@ class Recorder:
             "config": _jsonable(self.config),
             "git_commit": commit,
             "git_dirty": dirty,
-            "source_hash": source_hash(),
+            "source_hash": self._source_hash,
             "versions": package_versions(),
             "machine": machine(),
             "started_utc": self._started.strftime(TIME_FORMAT),

@@ -12,6 +12,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -294,3 +295,40 @@ def test_provenance_bad_root(tmp_path, capsys):
     assert main(["provenance", "--root", str(tmp_path)]) == 2
     err = _err(capsys)
     assert err.startswith("netgpt-lite provenance: error: argument --root:") and "not valid JSON" in err
+
+
+# --- the SmolLM2 edge: train-edge --base smollm2, eval-edge --model / --tasks -----------------------------
+def test_smollm2_training_flags_are_checked_before_work(tmp_path, capsys):
+    assert main(["train-edge", "--base", "smollm2", "--rank", "0", "--out", str(tmp_path / "a")]) == 2
+    assert "argument --rank: must be an integer >= 1" in _err(capsys)
+    assert main(["train-edge", "--base", "smollm2", "--tool-format", "xml", "--out", str(tmp_path / "a")]) == 2
+    assert "--tool-format" in _err(capsys)
+    assert not (tmp_path / "a").exists()
+
+
+def test_eval_edge_rejects_a_bad_request_file_with_its_line_numbers(tmp_path, capsys):
+    bad = tmp_path / "reqs.jsonl"
+    bad.write_text('{"request": "latency of cell-3", "tools": ["get_cell_kpi"], '
+                   '"gold": {"name": "get_cell_kpi", "arguments": {"cell_id": "cell-3", "metric": "latency"}}}\n'
+                   "{not json\n")
+    assert main(["eval-edge", "--tasks", str(bad)]) == 2
+    err = _err(capsys)
+    assert "argument --tasks" in err and "line 2: not valid JSON" in err and "line 1" not in err
+    assert main(["eval-edge", "--tasks", str(tmp_path / "missing.jsonl")]) == 2
+    assert "is not an existing file" in _err(capsys)
+    assert main(["eval-edge", "--model", str(tmp_path), "--n", "2"]) == 2  # a folder with no model in it
+    assert "not a model or adapter folder" in _err(capsys)
+    assert main(["eval-edge", "--n-logs", "5"]) == 2
+    assert "--n-logs" in _err(capsys)
+
+
+def test_eval_edge_on_a_request_file_prints_the_documented_json(tmp_path, capsys):
+    path = Path(__file__).parent / "data" / "handwritten_requests.jsonl"
+    rows = path.read_text().splitlines()[:4]
+    (tmp_path / "four.jsonl").write_text("\n".join(rows) + "\n")
+    assert main(["eval-edge", "--model", "tiny", "--tasks", str(tmp_path / "four.jsonl"), "--n-logs", "0", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["n"] == 4 and out["split"] == "user"
+    assert {"exact_match", "schema_valid", "by_difficulty", "error_types", "scores"} <= set(out)
+    assert 0.0 <= out["exact_match"] <= out["schema_valid"] + 1e-9 <= 1.0 + 1e-9
+    assert sum(out["error_types"].values()) == 4 and set(out["scores"]) == {"self_mean", "self_min"}

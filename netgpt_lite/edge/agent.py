@@ -161,18 +161,23 @@ class EdgeAgent:
         return [render_prompt(self.tokenizer, t.messages, t.tools, **self.template_kwargs) for t in tasks]
 
     def run(self, tasks: Sequence, batch_size: int | None = None) -> list[EdgeOutput]:
-        """Generate, parse and validate an answer for every task (greedy, batched, KV cache)."""
+        """Generate, parse and validate an answer for every task (greedy, batched, KV cache).
+
+        Prompts are grouped into batches by length (longest first), so a batch pads little; the
+        outputs come back in the order of ``tasks``.  Greedy decoding makes each answer independent of
+        the batch it was in (up to floating-point ties).
+        """
         prompts = self.prompts(tasks)
         size = batch_size or self.batch_size
-        outputs: list[EdgeOutput] = []
-        for start in range(0, len(tasks), size):
-            batch_tasks = tasks[start : start + size]
-            for task, (prompt, text, logprobs, n_in, wall_ms) in zip(
-                batch_tasks, self._generate(prompts[start : start + size])
-            ):
+        n_tokens = [len(self.tokenizer(p, add_special_tokens=False)["input_ids"]) for p in prompts]
+        order = sorted(range(len(tasks)), key=lambda i: -n_tokens[i])
+        outputs: list[EdgeOutput | None] = [None] * len(tasks)
+        for start in range(0, len(order), size):
+            rows = order[start : start + size]
+            for i, (prompt, text, logprobs, n_in, wall_ms) in zip(rows, self._generate([prompts[i] for i in rows])):
                 call = parse_tool_call(text)
-                valid = call is not None and check_call(call, task.tools, call).schema_valid
-                outputs.append(EdgeOutput(prompt, text, call, valid, logprobs, n_in, len(logprobs), wall_ms))
+                valid = call is not None and check_call(call, tasks[i].tools, call).schema_valid
+                outputs[i] = EdgeOutput(prompt, text, call, valid, logprobs, n_in, len(logprobs), wall_ms)
         return outputs
 
     def propose(self, tasks: Sequence, network=None, batch_size: int | None = None) -> list:
