@@ -44,7 +44,7 @@ from netgpt_lite.cli.arguments import (
     UsageError,
 )
 from netgpt_lite.cli.basics import add_provenance, add_tasks, add_threshold
-from netgpt_lite.cli.models import add_eval_edge, add_rl, add_train_edge
+from netgpt_lite.cli.models import add_eval_edge, add_rl, add_tables, add_train_edge
 from netgpt_lite.cli.runs import add_frontier, add_reproduce, add_synergy
 
 # subcommand name -> function adding its parser (a plain dict, in chapter order)
@@ -57,6 +57,7 @@ COMMANDS: dict[str, Callable[[argparse._SubParsersAction], None]] = {
     "rl": add_rl,
     "synergy": add_synergy,
     "reproduce": add_reproduce,
+    "tables": add_tables,
     "provenance": add_provenance,
 }
 

@@ -22,6 +22,7 @@ from netgpt_lite.cli.arguments import (
     flag_errors,
     int_range,
     model_source,
+    no_check,
     output_dir,
     print_json,
 )
@@ -33,6 +34,7 @@ from netgpt_lite.edge.smollm import gguf_path
 from netgpt_lite.edge.tiny_lm import EdgeModelConfig
 from netgpt_lite.experiments.rl_ablation import run_rl
 from netgpt_lite.rl.minimal import RLSettings
+from netgpt_lite.routing.edge_outputs import build_edge_outputs
 from netgpt_lite.tasks.request_file import read_request_file
 
 # --- chapter 04: train-edge, eval-edge ---------------------------------------------------
@@ -155,6 +157,27 @@ def _run_eval_edge(args: argparse.Namespace, plan: dict) -> int:
     for name, m in result["scores"].items():
         calibrated = (f"  isotonic {m['ece_isotonic']:.3f}  Platt {m['ece_platt']:.3f}" if "ece_platt" in m else "")
         print(f"  {name:<10} AUROC {m['auroc']:.3f}  ECE raw {m['ece_raw']:.3f}{calibrated}")
+    return 0
+
+
+def add_tables(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("tables", help="the edge's answers on the routing chapters' log and test streams, as an artifact (ch. 5)")
+    p.add_argument("--edge", type=model_source, default="smollm2", help="tiny, smollm2 (default), or an adapter / model folder")
+    p.add_argument("--out", type=output_dir, required=True, help="output folder: logs.jsonl, test.jsonl, manifest.json")
+    p.add_argument("--n-test", type=POSITIVE_INT, default=300, help="test-split requests (the evaluation stream)")
+    p.add_argument("--n-logs", type=POSITIVE_INT, default=300, help="validation-split requests (the logs policies are fitted on)")
+    p.add_argument("--seed", type=SEED, default=0, help="task seed of both streams (default 0)")
+    p.add_argument("--batch-size", type=POSITIVE_INT, default=16, help="prompts generated together (default 16)")
+    p.set_defaults(check=no_check, func=_run_tables)
+
+
+def _run_tables(args: argparse.Namespace, plan: dict) -> int:
+    command = " ".join([PROG, *sys.argv[1:]]) if sys.argv[1:2] == ["tables"] else f"{PROG} tables"
+    manifest = build_edge_outputs(args.edge, args.out, n_test=args.n_test, n_logs=args.n_logs, seed=args.seed,
+                                  batch_size=args.batch_size, command=command)
+    for stem, s in manifest["streams"].items():
+        print(f"{stem}: {s['n']} {s['split']} requests, exact match {s['exact_match']:.3f}, schema-valid {s['schema_valid']:.3f}")
+    print(f"wrote {args.out} in {manifest['wall_s']} s wall, {manifest['cpu_s']} CPU-s")
     return 0
 
 
