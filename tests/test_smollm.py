@@ -9,7 +9,7 @@ import json
 import pytest
 
 from netgpt_lite.edge import smollm
-from netgpt_lite.edge.smollm import CHAT_TEMPLATE, TOOL_FORMATS, chatml_tokenizer_stub
+from netgpt_lite.edge.smollm import CHATML_TEMPLATE, TOOL_FORMATS, chatml_tokenizer_stub
 from netgpt_lite.tasks.generate import format_completion, generate_tasks
 
 TASKS = generate_tasks("test", 20, seed=0)
@@ -52,7 +52,7 @@ def test_an_assistant_tool_call_renders_in_the_one_completion_format():
     messages = [*task.messages, {"role": "assistant", "tool_calls": [{"function": task.gold}]}]
     text = tok.apply_chat_template(messages, tools=task.tools, tokenize=False)
     assert text.endswith("<|im_start|>assistant\n" + format_completion(task.gold) + "<|im_end|>\n")
-    assert "tools" in CHAT_TEMPLATE  # the GGUF's own template drops them; this one does not
+    assert "tools" in CHATML_TEMPLATE  # the GGUF's own template drops them; this one does not
 
 
 def test_missing_wheel_says_how_to_install(monkeypatch):

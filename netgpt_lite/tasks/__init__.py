@@ -51,6 +51,11 @@ from netgpt_lite.tasks.generate import (
     transcript_texts,
     write_jsonl,
 )
+from netgpt_lite.tasks.request_file import (
+    MAX_REPORTED,
+    SPLIT,
+    read_request_file,
+)
 from netgpt_lite.tasks.templates import (
     KINDS,
     MODELS,
@@ -158,4 +163,7 @@ __all__ = [
     "ACCEPT_VARIANTS",
     "REJECT_VARIANTS",
     "bfcl_variants",
+    "SPLIT",
+    "MAX_REPORTED",
+    "read_request_file",
 ]
