@@ -26,11 +26,20 @@ from netgpt_lite.network.state import (
     transfer_time_ms,
 )
 from netgpt_lite.network.traces import (
+    BASE_RTT_MS,
     EXAMPLE_TRACE_CSV,
+    MAHIMAHI_PACKET_BYTES,
+    MAX_QUEUEING_MS,
+    MIN_BANDWIDTH_MBPS,
+    STANDING_QUEUE_BYTES,
     NetworkTrace,
     commute_trace,
+    looped,
     markov_trace,
+    modelled_rtt_ms,
+    read_mahimahi,
     read_trace_csv,
+    technology_of,
     write_trace_csv,
 )
 
@@ -58,4 +67,13 @@ __all__ = [
     "PeakOffPeakPricing",
     "SurgePricing",
     "PRICING_SCHEDULES",
+    "MAHIMAHI_PACKET_BYTES",
+    "BASE_RTT_MS",
+    "STANDING_QUEUE_BYTES",
+    "MAX_QUEUEING_MS",
+    "MIN_BANDWIDTH_MBPS",
+    "modelled_rtt_ms",
+    "technology_of",
+    "read_mahimahi",
+    "looped",
 ]
