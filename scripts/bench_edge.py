@@ -2,6 +2,10 @@
 the confidence score's AUROC, prompt lengths per tool format, and generation speed at batch 1 and 16.
 
     OMP_NUM_THREADS=2 .venv/bin/python scripts/bench_edge.py --model smollm2 --n 300
+    OMP_NUM_THREADS=2 .venv/bin/python scripts/bench_edge.py --outputs netgpt_lite/data/edge_outputs/smollm2
+
+With ``--outputs`` the test-split numbers are read from an edge-outputs artifact (``netgpt-lite tables``),
+whose test stream is the first 300 test-split tasks of seed 0, instead of being generated again.
 
 Prints one JSON object.  Targets (issue 12): test exact match >= 0.70, schema-valid >= 0.97, AUROC of the
 chosen score >= 0.95; hand-written requests (tests/data/handwritten_requests.jsonl, never used for
@@ -18,8 +22,9 @@ from pathlib import Path
 import numpy as np
 
 from netgpt_lite.edge.agent import EdgeAgent
-from netgpt_lite.edge.scoring import evaluate_edge
+from netgpt_lite.edge.scoring import auroc, evaluate_edge, expected_calibration_error
 from netgpt_lite.edge.smollm import TOOL_FORMATS
+from netgpt_lite.routing.edge_outputs import read_rows
 from netgpt_lite.tasks.generate import generate_tasks
 from netgpt_lite.tasks.request_file import read_request_file
 
@@ -48,11 +53,28 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", default="smollm2", help="tiny, smollm2, or a model/adapter folder")
     parser.add_argument("--n", type=int, default=300, help="test-split tasks (task seed 0)")
+    parser.add_argument("--outputs", default=None, help="an edge-outputs folder: take the test numbers from it")
     parser.add_argument("--no-speed", action="store_true")
     args = parser.parse_args(argv)
     agent = EdgeAgent.from_pretrained(args.model)
     report = {"model": args.model, "template_kwargs": agent.template_kwargs}
-    report["test"] = _summary(evaluate_edge(agent, "test", args.n, seed=0, n_logs=0))
+    if args.outputs:
+        rows = read_rows(Path(args.outputs) / "test.jsonl")
+        y = np.array([r["correct"] for r in rows], dtype=int)
+        difficulty = {t.task_id: t.difficulty for t in generate_tasks("test", len(rows), seed=0)}
+        errors = [r["error_type"] for r in rows]
+        report["test"] = {"n": len(rows), "source": f"{args.outputs}/test.jsonl",
+                          "exact_match": round(float(y.mean()), 4),
+                          "schema_valid": round(float(np.mean([r["schema_valid"] for r in rows])), 4),
+                          "by_difficulty": {d: round(float(np.mean([r["correct"] for r in rows if difficulty[r["task_id"]] == d])), 4)
+                                            for d in sorted(set(difficulty.values()))},
+                          "error_types": {e: errors.count(e) for e in sorted(set(errors))},
+                          "auroc": {f"self_{k}": round(auroc(np.array([r[f"score_{k}"] for r in rows]), y), 4)
+                                    for k in ("mean", "min")},
+                          "ece_raw": {f"self_{k}": round(expected_calibration_error(np.array([r[f"score_{k}"] for r in rows]), y), 4)
+                                      for k in ("mean", "min")}}
+    else:
+        report["test"] = _summary(evaluate_edge(agent, "test", args.n, seed=0, n_logs=0))
     report["handwritten"] = _summary(evaluate_edge(agent, n_logs=0, tasks=read_request_file(HANDWRITTEN)))
     if "tool_format" in agent.template_kwargs:
         tasks = generate_tasks("test", 500, seed=0)
