@@ -241,8 +241,8 @@ def train_lora(model, tokenizer, prompts: Sequence[str], completions: Sequence[s
     """Fine-tune LoRA adapters on ``model`` (a plain causal LM) and write them to ``out_dir``; resumable.
 
     Returns:
-        ``(peft_model, history)`` with ``history = {"step": [...], "loss": [...], "bf16": bool,
-        "resumed_from_step": int}``; the loss is the mean completion-token cross-entropy of each step.
+        ``(peft_model, history)``.  ``history`` has the keys ``step``, ``loss`` (the mean completion-token
+        cross-entropy of each step), ``bf16``, ``resumed_from_step`` and ``settings``.
     """
     import torch
     from peft import LoraConfig, get_peft_model

@@ -329,8 +329,9 @@ def evaluate_edge(agent, split: str = "test", n: int = 600, seed: int = 0, n_log
     raw ECE), which costs no extra generation.
 
     Returns:
-        ``{"split", "seed", "n", "exact_match", "schema_valid", "by_difficulty", "error_types",
-        "accuracy": {...}, "scores": {name: {"auroc", "ece_raw", ...}}, ...}``.
+        A dict with ``split``, ``seed``, ``n``, ``exact_match``, ``schema_valid``, ``by_difficulty``,
+        ``error_types``, ``accuracy`` (the full :func:`accuracy_report`) and ``scores`` (per score name:
+        ``auroc``, ``ece_raw`` and, with logs, the calibrated ECEs).
     """
     if n_logs != 0 and n_logs < 10:
         raise ValueError(f"n_logs must be 0 (self-confidence only) or >= 10, got {n_logs}")
