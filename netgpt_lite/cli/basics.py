@@ -148,14 +148,12 @@ def add_tasks(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_tasks(args: argparse.Namespace, plan: dict) -> int:
-
     tasks = generate_tasks(args.split, args.n, seed=args.seed)
     path = write_jsonl(tasks, args.out)
     n_templates = len({t.template_id for t in tasks})
     print(f"wrote {len(tasks)} {args.split} tasks (seed {args.seed}, {n_templates} templates) to {path}: "
           f"{difficulty_counts(tasks)} {kind_counts(tasks)}")  # fmt: skip
     if args.check_cloud:
-
         proposals = SimulatedCloud(seed=args.seed).propose(tasks)
         correct: dict[str, list[bool]] = {}
         for task, p in zip(tasks, proposals):

@@ -92,7 +92,6 @@ def _check_train_edge(args: argparse.Namespace) -> dict:
 
 
 def _run_train_edge(args: argparse.Namespace, plan: dict) -> int:
-
     command = " ".join([PROG, *sys.argv[1:]]) if sys.argv[1:2] == ["train-edge"] else f"{PROG} train-edge"
     if args.base == "smollm2":
         manifest = train_edge_adapter(args.out, n_train=args.n_train, data_seed=args.data_seed, settings=plan["settings"],
@@ -140,7 +139,6 @@ def _check_eval_edge(args: argparse.Namespace) -> dict:
 
 
 def _run_eval_edge(args: argparse.Namespace, plan: dict) -> int:
-
     options = {} if args.batch_size is None else {"batch_size": args.batch_size}
     agent = EdgeAgent.from_pretrained(args.model, **options)
     result = evaluate_edge(agent, args.split, args.n, args.seed, args.n_logs, tasks=plan["tasks"])
@@ -203,7 +201,6 @@ def add_rl(sub: argparse._SubParsersAction) -> None:
 
 
 def _check_rl(args: argparse.Namespace) -> dict:
-
     flags = {"steps": "--steps", "prompts_per_step": "--prompts-per-step", "group_size": "--group-size",
              "learning_rate": "--lr", "seed": "--seed", "beta": "--beta", "gamma": "--gamma", "epsilon": "--epsilon"}
     with flag_errors(flags):
@@ -214,7 +211,6 @@ def _check_rl(args: argparse.Namespace) -> dict:
 
 
 def _run_rl(args: argparse.Namespace, plan: dict) -> int:
-
     settings = plan["settings"]
     # run_rl writes the checkpoint, metrics.json and manifest.json (provenance.Recorder) into --out
     history = run_rl(args.model, settings, args.trainer, args.n_prompts, args.n_eval, args.eval_every, args.out)

@@ -57,7 +57,6 @@ def add_frontier(sub: argparse._SubParsersAction) -> None:
 
 
 def _check_frontier(args: argparse.Namespace) -> dict:
-
     with flag_errors({"regime": "--regime", "pricing": "--pricing", "n_requests": "--n-requests"}):
         SimulationConfig(regime=args.regime, pricing=args.pricing, n_requests=args.n_requests)
     return {}
@@ -65,7 +64,6 @@ def _check_frontier(args: argparse.Namespace) -> dict:
 
 def _run_frontier(args: argparse.Namespace, plan: dict) -> int:
     import numpy as np
-
 
     if args.synthetic:
         log_table, test_table = synthetic_table(args.n_tasks, 1), synthetic_table(args.n_tasks, 0)
@@ -78,7 +76,6 @@ def _run_frontier(args: argparse.Namespace, plan: dict) -> int:
     with open(args.out, "w") as fh:
         json.dump(result, fh, indent=2, sort_keys=True)
     if args.html is not None:
-
         grid = explorer_grid(test_table, runs[0]["policies"], np.geomspace(0.05, 300.0, 8), np.geomspace(10.0, 3000.0, 8))
         frontier_explorer_figure(grid, 5, 2).write_html(args.html, include_plotlyjs=True)
     summary = {n: {k: round(v["mean"], 4) for k, v in m.items() if k in ("task_success", "mean_utility")}
@@ -128,7 +125,6 @@ def _saved_synergy_config(run_dir: Path) -> dict | None:
 
 
 def _check_synergy(args: argparse.Namespace) -> dict:
-
     overrides = {"requests_per_round": args.requests_per_round, "scorer_refresh_every": args.scorer_refresh_every,
                  "rl_steps": args.rl_steps}
     with flag_errors(_SYNERGY_FLAGS):
@@ -150,7 +146,6 @@ def _check_synergy(args: argparse.Namespace) -> dict:
 
 
 def _run_synergy(args: argparse.Namespace, plan: dict) -> int:
-
     result = run_synergy(plan["config"], args.out, stages=default_stages(), resume=args.resume, progress=True)
     print_json(write_summary(result))
     return 0
@@ -165,7 +160,6 @@ def add_reproduce(sub: argparse._SubParsersAction) -> None:
 
 
 def _check_reproduce(args: argparse.Namespace) -> dict:
-
     fast = is_fast(args)
     with flag_errors({"seed": "--seed"}):
         cfg = ReproduceConfig.preset(fast, args.seed)
@@ -183,7 +177,6 @@ def _check_reproduce(args: argparse.Namespace) -> dict:
 
 
 def _run_reproduce(args: argparse.Namespace, plan: dict) -> int:
-
     results = reproduce(args.out, fast=plan["fast"], seed=args.seed, progress=True)
     m = results["manifest"]
     print_json({"out": args.out, "mode": m["mode"], "wall_s": m["wall_s"], "peak_rss_mb": m["peak_rss_mb"],

@@ -236,18 +236,11 @@ SCORE_NAMES = ("self_mean", "self_min", "learned")
 def cloud_labels(tasks: Sequence, outputs: Sequence, cloud=None, seed: int = 0) -> tuple[np.ndarray, np.ndarray, str]:
     """Labels of logged requests: does the edge call match the cloud's call?  ``(labels, kept, source)``.
 
-    ``cloud`` defaults to ``agents.SimulatedCloud(seed=seed)``.  Requests where the cloud gave no
-    parseable call are dropped (``kept`` is the boolean mask of rows used).  If the agents module
-    is unavailable the gold call stands in for the cloud's and ``source`` says ``"gold"``.
+    ``cloud`` defaults to ``agents.SimulatedCloud(seed=seed)``; ``source`` is ``"cloud"``.  Requests where
+    the cloud gave no parseable call are dropped (``kept`` is the boolean mask of rows used).
     """
-
-    try:
-        if cloud is None:
-
-            cloud = SimulatedCloud(seed=seed)
-        references, source = [p.tool_call for p in cloud.propose(list(tasks))], "cloud"
-    except ImportError:
-        references, source = [t.gold for t in tasks], "gold"
+    cloud = SimulatedCloud(seed=seed) if cloud is None else cloud
+    references, source = [p.tool_call for p in cloud.propose(list(tasks))], "cloud"
     kept = np.array([r is not None for r in references])
     labels = np.array([check_call(o.tool_call, t.tools, r).correct for t, o, r in zip(tasks, outputs, references)
                        if r is not None], dtype=int)  # fmt: skip

@@ -163,7 +163,6 @@ def _monotone(tau, axis: str) -> bool:
 
 # --- E3, E5, E4 + E6 ----------------------------------------------------------------------------------
 def run_e3(cfg: ReproduceConfig, test_table, log_table) -> tuple[dict, dict]:
-
     results, fitted = main_table(test_table, log_table, cfg.regimes, cfg.pricings, seeds=cfg.seeds,
                                  n_requests=cfg.n_requests, n_logs=max(cfg.n_requests, 1000),
                                  policynet_epochs=cfg.policynet_epochs)
@@ -171,7 +170,6 @@ def run_e3(cfg: ReproduceConfig, test_table, log_table) -> tuple[dict, dict]:
 
 
 def run_e5(cfg: ReproduceConfig) -> dict:
-
     settings = RLSettings(steps=cfg.rl_steps, seed=cfg.seed)
     seeds = cfg.seeds[:1] if cfg.fast else cfg.seeds
     return run_ablation(settings=settings, seeds=seeds, n_prompts=max(64, 8 * cfg.rl_steps), n_eval=cfg.rl_eval,

@@ -109,7 +109,6 @@ def rl_dataset(tasks, tokenizer, answers: list[dict] | None = None, **template_k
     """
     from datasets import Dataset
 
-
     answers = [t.gold for t in tasks] if answers is None else answers
     return Dataset.from_dict({
         "task_id": [t.task_id for t in tasks],
@@ -191,7 +190,6 @@ def train_minimal(model, tokenizer, prompts, sft_examples, settings: RLSettings 
         ``(model, history)``: the trained model and one dict of metrics per step (:data:`METRICS` and more).
     """
     import torch
-
 
     device, rng = torch_device(settings.device), np.random.default_rng(settings.seed)
     torch.manual_seed(settings.seed)

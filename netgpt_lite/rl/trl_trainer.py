@@ -53,7 +53,6 @@ def to_grpo_config(settings: RLSettings, output_dir: str):
     """
     from trl import GRPOConfig
 
-
     on_cpu = torch_device(settings.device) == "cpu"
     batch = settings.prompts_per_step * settings.group_size
     return GRPOConfig(
@@ -77,7 +76,6 @@ def anchored_grpo_trainer_class():
     """
     import torch
     from trl import GRPOTrainer
-
 
     class AnchoredGRPOTrainer(GRPOTrainer):
         def __init__(self, *args, sft_examples, gamma: float, sft_batch_size: int = 16, seed: int = 0, **kwargs):
@@ -123,7 +121,6 @@ def train_trl(model_dir, prompts, sft_examples, settings: RLSettings = RLSetting
     import transformers
     from transformers import AutoTokenizer
 
-
     transformers.logging.set_verbosity_error()
     tokenizer = AutoTokenizer.from_pretrained(str(model_dir), padding_side="left")
     trainer_class = anchored_grpo_trainer_class()
@@ -144,6 +141,5 @@ def train_trl(model_dir, prompts, sft_examples, settings: RLSettings = RLSetting
                 "seconds": e.get("step_time", float("nan")) * settings.updates_per_step} for i, e in enumerate(logs)]  # fmt: skip
     model = trainer.model.eval()
     if out_dir is not None:
-
         save_edge_model(model, tokenizer, out_dir)
     return model, history

@@ -140,17 +140,20 @@ def build_edge_outputs(edge: str, out_dir: str | Path, n_test: int = 300, n_logs
     return manifest
 
 
+def stream_tasks(folder: str | Path, stem: str) -> list:
+    """The tasks of a stored stream (``"logs"`` or ``"test"``), regenerated from the folder's manifest."""
+    manifest = json.loads((Path(folder) / "manifest.json").read_text())
+    size = manifest["sizes"]["n_logs" if stem == "logs" else "n_test"]
+    return generate_tasks(STREAMS[stem], size, seed=manifest["seed"])
+
+
 def load_edge_tables(folder: str | Path = SHIPPED_DIR / "smollm2", score: str = "mean",
                      n_cloud_draws: int = 4) -> tuple[ProposalTable, ProposalTable]:
     """``(log_table, test_table)`` from a :func:`build_edge_outputs` folder (default: the shipped SmolLM2 one)."""
     folder = Path(folder)
-    manifest = json.loads((folder / "manifest.json").read_text())
-    seed, sizes = manifest["seed"], manifest["sizes"]
-    tables = []
-    for stem, split in STREAMS.items():
-        tasks = generate_tasks(split, sizes["n_logs" if stem == "logs" else "n_test"], seed=seed)
-        tables.append(table_from_outputs(tasks, read_rows(folder / f"{stem}.jsonl"), score, cloud_seed=seed,
-                                         n_cloud_draws=n_cloud_draws))
+    seed = json.loads((folder / "manifest.json").read_text())["seed"]
+    tables = [table_from_outputs(stream_tasks(folder, stem), read_rows(folder / f"{stem}.jsonl"), score,
+                                 cloud_seed=seed, n_cloud_draws=n_cloud_draws) for stem in STREAMS]
     return tables[0], tables[1]
 
 
@@ -158,9 +161,7 @@ def recompute_sample(folder: str | Path, agent: EdgeAgent, n: int = 4, stem: str
     """Regenerate the first ``n`` rows of a stored stream live and compare: the share of identical
     completions and the largest score difference (a reader's check that the artifact is what the code gives)."""
     folder = Path(folder)
-    manifest = json.loads((folder / "manifest.json").read_text())
-    size = manifest["sizes"]["n_logs" if stem == "logs" else "n_test"]
-    tasks = generate_tasks(STREAMS[stem], size, seed=manifest["seed"])[:n]
+    tasks = stream_tasks(folder, stem)[:n]
     stored = read_rows(folder / f"{stem}.jsonl")[:n]
     live = output_rows(tasks, agent.run(tasks))
     return {"n": n, "same_completion": float(np.mean([a["completion"] == b["completion"] for a, b in zip(live, stored)])),

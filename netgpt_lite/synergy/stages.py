@@ -87,7 +87,6 @@ EVAL_SEGMENT, CALIBRATION_SEGMENT = 900, 950
 
 
 def deployment_tasks(config, segment: int, n: int) -> list:
-
     return generate_tasks("test", n, seed=task_seed(config, segment))
 
 
@@ -115,7 +114,6 @@ def world_stream(config, table, segment: int, trace: str | None = None) -> Strea
 
 # --- the edge and the table ---------------------------------------------------------------------------
 def _agent(system: EdgeCloudSystem):
-
     return EdgeAgent(system.model, system.tokenizer, batch_size=64)
 
 
@@ -157,7 +155,6 @@ def fit_policy(system: EdgeCloudSystem, config):
 
 def _concat_contexts(contexts):
     from dataclasses import fields
-
 
     return RoutingContext(**{f.name: np.concatenate([getattr(c, f.name) for c in contexts])
                              for f in fields(RoutingContext) if f.name != "edge_correct"})
@@ -257,7 +254,6 @@ def kl_to_reference(model, ref_model, tokenizer, prompts, completions) -> float:
     """Exact KL(model || ref) per completion token (full vocabulary), teacher-forced on ``completions``."""
     import torch
 
-
     p_ids, p_mask, c_ids, c_mask = encode_pairs(tokenizer, list(prompts), list(completions))
     ids, mask, n = torch.cat([p_ids, c_ids], 1), torch.cat([p_mask, c_mask], 1), p_ids.shape[1]
     with torch.no_grad():
@@ -300,14 +296,12 @@ def evaluate_system(system: EdgeCloudSystem, config) -> dict:
 
 
 def save_system(system: EdgeCloudSystem, folder: Path) -> None:
-
     save_edge_model(system.model, system.tokenizer, Path(folder) / "edge")
     with open(Path(folder) / "routing.pkl", "wb") as fh:  # our own checkpoint: sklearn + torch objects
         pickle.dump({"scorer": system.scorer, "policy": system.policy, "kl_to_sft": system.kl_to_sft}, fh)
 
 
 def load_system(folder: Path, config) -> EdgeCloudSystem:
-
     model, tokenizer = load_edge_model(Path(folder) / "edge")
     with open(Path(folder) / "routing.pkl", "rb") as fh:
         routing = pickle.load(fh)

@@ -28,7 +28,6 @@ def frontier_explorer_widget(table, policies: dict, bandwidth_mbps: float = 30.0
     import ipywidgets as widgets
     import numpy as np
 
-
     bw = widgets.FloatLogSlider(value=bandwidth_mbps, base=10, min=-1.3, max=2.5, step=0.05,
                                 description="Mbps", continuous_update=False)
     rtt = widgets.FloatLogSlider(value=rtt_ms, base=10, min=1.0, max=3.5, step=0.05, description="RTT ms",
