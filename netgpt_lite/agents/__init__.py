@@ -7,11 +7,13 @@ Every public name of the modules below is re-exported here.
 from netgpt_lite.agents.cloud_openai import (
     RETRY_STATUSES,
     CloudClientConfig,
+    CloudExchange,
     CloudFailure,
     CloudReply,
     CloudRequestError,
     OpenAICompatibleCloud,
     logger,
+    parse_chat_calls,
     parse_chat_response,
     retry_after_s,
 )
@@ -38,8 +40,10 @@ __all__ = [
     "CloudClientConfig",
     "CloudRequestError",
     "CloudReply",
+    "CloudExchange",
     "CloudFailure",
     "retry_after_s",
     "parse_chat_response",
+    "parse_chat_calls",
     "OpenAICompatibleCloud",
 ]
