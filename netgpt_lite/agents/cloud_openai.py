@@ -172,6 +172,8 @@ class CloudExchange:
         request_bytes: Bytes of the request body sent.
         response_bytes: Bytes of the response body received.
         elapsed_s: Wall time of the successful attempt (send to last byte), seconds.
+        processing_ms: The server's own time, from an ``openai-processing-ms`` header (None without one),
+            so ``1000 * elapsed_s - processing_ms`` estimates the network round trip.
     """
 
     data: dict
@@ -179,6 +181,7 @@ class CloudExchange:
     request_bytes: int
     response_bytes: int
     elapsed_s: float
+    processing_ms: float | None = None
 
 
 @dataclass(frozen=True)
@@ -329,16 +332,21 @@ class OpenAICompatibleCloud:
                            self.config.api_key_env, self.config.base_url)
         return request
 
-    def _post_once(self, body: bytes) -> tuple[dict, int]:
+    def _post_once(self, body: bytes) -> tuple[dict, int, float | None]:
         request = self._build_request(self.url, body, "POST")
         with urllib.request.urlopen(request, timeout=self.config.timeout_s) as response:
             raw = response.read(self.config.max_response_bytes + 1)
             declared = response.headers.get("Content-Length", "")
+            processing = response.headers.get("openai-processing-ms", "")
         if len(raw) > self.config.max_response_bytes:
             raise OverflowError(f"response body over max_response_bytes={self.config.max_response_bytes}")
         if declared.isdigit() and len(raw) < int(declared):  # read(n) returns short bodies without raising
             raise http.client.IncompleteRead(raw[:64], int(declared) - len(raw))
-        return json.loads(raw.decode("utf-8")), len(raw)
+        try:
+            processing_ms = float(processing) if processing else None
+        except ValueError:
+            processing_ms = None
+        return json.loads(raw.decode("utf-8")), len(raw), processing_ms
 
     def probe_ms(self) -> float:
         """Round-trip time of one light request (``GET {base_url}/models``), ms; raises ``OSError`` when down.
@@ -362,10 +370,11 @@ class OpenAICompatibleCloud:
             retry_after, status = None, None
             start = time.perf_counter()
             try:
-                data, n_received = self._post_once(payload)
+                data, n_received, processing_ms = self._post_once(payload)
                 if not isinstance(data, dict):
                     raise ValueError(f"the body is a JSON {type(data).__name__}, not an object")
-                return CloudExchange(data, attempt, len(payload), n_received, time.perf_counter() - start)
+                return CloudExchange(data, attempt, len(payload), n_received, time.perf_counter() - start,
+                                     processing_ms if processing_ms is None or math.isfinite(processing_ms) else None)
             except urllib.error.HTTPError as error:
                 status, retry_after = error.code, retry_after_s(error.headers.get("Retry-After"))
                 reason = f"HTTP {error.code}: {self._redact(_error_text(error))}"

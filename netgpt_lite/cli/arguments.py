@@ -274,3 +274,42 @@ def print_json(payload: dict) -> None:
 
 def no_check(args: argparse.Namespace) -> dict:
     return {}
+
+
+# --- a real cloud: --cloud-base-url / --cloud-model / --cloud-key-env ---------------------------
+CLOUD_FLAGS = {"base_url": "--cloud-base-url", "model": "--cloud-model", "api_key_env": "--cloud-key-env"}
+
+
+def add_cloud_flags(p: argparse.ArgumentParser, required: bool = False) -> None:
+    """Flags selecting an OpenAI-compatible cloud; without ``--cloud-base-url`` the simulated cloud is used."""
+    what = "" if required else " (default: the simulated cloud)"
+    p.add_argument("--cloud-base-url", default=None, required=required, metavar="URL",
+                   help=f"OpenAI-compatible API root, e.g. http://127.0.0.1:8001/v1{what}")
+    p.add_argument("--cloud-model", default=None, required=required, metavar="NAME",
+                   help="model name sent to that endpoint (needed with --cloud-base-url)")
+    p.add_argument("--cloud-key-env", default="OPENAI_API_KEY", metavar="VAR",
+                   help="environment variable holding the endpoint's API key (default: OPENAI_API_KEY; "
+                        "the key itself is never a flag)")
+
+
+def cloud_config_from_args(args: argparse.Namespace):
+    """The validated :class:`~netgpt_lite.agents.cloud_openai.CloudClientConfig` of the cloud flags, or None."""
+    from netgpt_lite.agents.cloud_openai import CloudClientConfig
+
+    if args.cloud_base_url is None:
+        if args.cloud_model is not None:
+            raise UsageError("argument --cloud-model: needs --cloud-base-url (the endpoint to send it to)")
+        return None
+    if args.cloud_model is None:
+        raise UsageError("argument --cloud-base-url: needs --cloud-model NAME (the model the endpoint serves)")
+    with flag_errors(CLOUD_FLAGS):
+        return CloudClientConfig(base_url=args.cloud_base_url, model=args.cloud_model, api_key_env=args.cloud_key_env)
+
+
+def cloud_agent_from_args(args: argparse.Namespace):
+    """An :class:`~netgpt_lite.agents.cloud_openai.OpenAICompatibleCloud` from the cloud flags, or None
+    (the simulated default).  Call it in a subcommand's check phase: bad flags raise :class:`UsageError`."""
+    from netgpt_lite.agents.cloud_openai import OpenAICompatibleCloud
+
+    config = cloud_config_from_args(args)
+    return None if config is None else OpenAICompatibleCloud(config)

@@ -15,8 +15,8 @@ The spellings are shared by every subcommand: ``--model DIR`` is a model folder 
 ``--out`` is where results go, ``--fast`` / ``--no-fast`` pick the small preset (without either,
 ``NETGPT_LITE_FAST=1`` means ``--fast``), ``--n-...`` are counts and ``--seed`` is one seed.
 
-The subcommands live in :mod:`netgpt_lite.cli.basics`, :mod:`netgpt_lite.cli.models` and
-:mod:`netgpt_lite.cli.runs`; the shared argument types in :mod:`netgpt_lite.cli.arguments`.
+The subcommands live in :mod:`netgpt_lite.cli.basics`, :mod:`netgpt_lite.cli.models`,
+:mod:`netgpt_lite.cli.runs` and :mod:`netgpt_lite.cli.serve`; the shared argument types in :mod:`netgpt_lite.cli.arguments`.
 The library imports no heavy package (torch, transformers, trl, datasets, sympy) at import time,
 so ``netgpt-lite --help`` stays fast.
 
@@ -46,6 +46,7 @@ from netgpt_lite.cli.arguments import (
 from netgpt_lite.cli.basics import add_provenance, add_tasks, add_threshold
 from netgpt_lite.cli.models import add_eval_edge, add_rl, add_tables, add_train_edge
 from netgpt_lite.cli.runs import add_frontier, add_reproduce, add_synergy
+from netgpt_lite.cli.serve import add_serve
 
 # subcommand name -> function adding its parser (a plain dict, in chapter order)
 COMMANDS: dict[str, Callable[[argparse._SubParsersAction], None]] = {
@@ -59,6 +60,7 @@ COMMANDS: dict[str, Callable[[argparse._SubParsersAction], None]] = {
     "reproduce": add_reproduce,
     "tables": add_tables,
     "provenance": add_provenance,
+    "serve": add_serve,
 }
 
 
