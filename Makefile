@@ -14,7 +14,7 @@ export HF_HUB_OFFLINE := 1
 export HF_DATASETS_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: test test-fast book book-fast lint clean-book bench env
+.PHONY: test test-fast book book-fast book-check lint clean-book bench env
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -43,6 +43,12 @@ book: $(STAMP)
 ## make book-fast: the same build with NETGPT_LITE_FAST=1 (what CI runs)
 book-fast: $(STAMP)
 	PATH="$(abspath $(BIN)):$$PATH" NETGPT_LITE_FAST=1 PLOTLY_RENDERER=notebook $(BIN)/jupyter-book build -W --keep-going book
+
+## make book-check: open every built page in headless Chromium (1280 and 390 px) with the network cut off;
+## fails on any outside request, console error, undrawn figure, sideways scroll or chapter page over 1 MB
+book-check: $(STAMP)
+	$(BIN)/python -m pytest -q -p no:cacheprovider tests/test_book_offline.py
+	@echo "per-page table and screenshots: $(BIN)/python tests/test_book_offline.py --shots /tmp/book-shots"
 
 lint: $(STAMP)
 	$(BIN)/ruff check netgpt_lite tests scripts
