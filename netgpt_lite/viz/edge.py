@@ -17,6 +17,8 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from netgpt_lite.viz.style import tidy
+
 METRIC_COLORS = {"exact_match": "#1f77b4", "schema_valid": "#9ecae1"}
 
 
@@ -25,10 +27,8 @@ def loss_curve_figure(curves: Mapping[str, tuple[Sequence[int], Sequence[float]]
     fig = go.Figure()
     for name, (steps, losses) in curves.items():
         fig.add_scatter(x=list(steps), y=list(losses), mode="lines+markers", name=name)
-    fig.update_layout(title="SFT loss on the tool_call tokens", xaxis_title="optimiser step",
-                      yaxis_title="cross-entropy (nats/token)", yaxis_type="log",
-                      legend={"orientation": "h", "y": -0.25})  # fmt: skip
-    return fig
+    fig.update_layout(xaxis_title="optimiser step", yaxis_title="cross-entropy (nats/token)", yaxis_type="log")
+    return tidy(fig, "SFT loss on the tool_call tokens")
 
 
 def accuracy_figure(report: Mapping) -> go.Figure:
@@ -43,8 +43,8 @@ def accuracy_figure(report: Mapping) -> go.Figure:
         fig.add_bar(x=labels, y=values, name=metric.replace("_", " "), marker_color=color,
                     text=[f"{v:.0%}" for v in values], textposition="outside")  # fmt: skip
     fig.update_layout(barmode="group", yaxis_range=[0, 1.1], yaxis_tickformat=".0%",
-                      title="The edge model on the test split", legend={"orientation": "h", "y": -0.25})  # fmt: skip
-    return fig
+                      yaxis_title="share of tasks", xaxis_title="tasks (n = number of tasks)")  # fmt: skip
+    return tidy(fig, "The edge model on the test split")
 
 
 def reliability_figure(tables: Mapping[str, Mapping[str, np.ndarray]], eces: Mapping[str, float] | None = None):
@@ -57,21 +57,22 @@ def reliability_figure(tables: Mapping[str, Mapping[str, np.ndarray]], eces: Map
         sizes = 6 + 24 * np.sqrt(np.asarray(t["count"]) / max(np.max(t["count"]), 1))
         fig.add_scatter(x=t["mean_prob"], y=t["accuracy"], mode="lines+markers", name=label,
                         marker={"size": sizes}, text=[f"n={c}" for c in t["count"]])  # fmt: skip
-    fig.update_layout(title="Reliability on the test split", xaxis_title="predicted P(edge right)",
-                      yaxis_title="observed fraction right", xaxis_range=[0, 1], yaxis_range=[0, 1.05],
-                      legend={"orientation": "h", "y": -0.25})  # fmt: skip
-    return fig
+    fig.update_layout(xaxis_title="predicted P(edge right)", yaxis_title="observed fraction right",
+                      xaxis_range=[0, 1], yaxis_range=[0, 1.05])  # fmt: skip
+    return tidy(fig, "Reliability on the test split<br><sup>marker size ~ tasks in the bin</sup>")
 
 
 def score_histogram_figure(scores: Mapping[str, np.ndarray], labels: np.ndarray, n_bins: int = 20) -> go.Figure:
-    """Score distributions of right and wrong edge answers, one panel per score."""
-    fig = make_subplots(rows=1, cols=len(scores), subplot_titles=list(scores))
+    """Score distributions of right and wrong edge answers, one panel per score (shared count axis)."""
+    fig = make_subplots(rows=1, cols=len(scores), subplot_titles=list(scores), shared_yaxes=True,
+                        horizontal_spacing=0.06)  # fmt: skip
     labels = np.asarray(labels).astype(bool)
     for col, s in enumerate(scores.values(), start=1):
         for mask, label, color in ((labels, "right", "#2ca02c"), (~labels, "wrong", "#d62728")):
             fig.add_histogram(x=np.asarray(s)[mask], name=label, marker_color=color, opacity=0.6,
                               xbins={"start": 0, "end": 1.0001, "size": 1 / n_bins},
                               showlegend=col == 1, row=1, col=col)  # fmt: skip
-    fig.update_layout(barmode="overlay", title="Scores of right vs wrong edge answers (test split)",
-                      legend={"orientation": "h", "y": -0.25})  # fmt: skip
-    return fig
+        fig.update_xaxes(title_text="score", range=[0, 1], row=1, col=col)
+    fig.update_yaxes(title_text="edge answers (count)", row=1, col=1)
+    fig.update_layout(barmode="overlay", legend_title_text="edge answer")
+    return tidy(fig, "Scores of right vs wrong edge answers<br><sup>test split; 0 = surely wrong, 1 = surely right</sup>")

@@ -16,6 +16,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from netgpt_lite.network.traces import NetworkTrace
+from netgpt_lite.viz.style import tidy
 
 
 def latency_vs_payload_figure(
@@ -26,12 +27,11 @@ def latency_vs_payload_figure(
     for name, latency_ms in latency_ms_by_regime.items():
         fig.add_trace(go.Scatter(x=payload_kb, y=latency_ms, mode="lines", name=name))
     fig.update_layout(
-        title="Cloud fallback time vs payload",
         xaxis={"title": "request + response payload (kB)", "type": "log"},
-        yaxis={"title": "T_c (ms)", "type": "log"},
+        yaxis={"title": "cloud fallback time T<sub>c</sub> (ms)", "type": "log"},
         legend_title="regime",
     )
-    return fig
+    return tidy(fig, "Cloud fallback time vs payload")
 
 
 def latency_breakdown_figure(parts_ms_by_regime: Mapping[str, Mapping[str, float]]) -> go.Figure:
@@ -39,10 +39,8 @@ def latency_breakdown_figure(parts_ms_by_regime: Mapping[str, Mapping[str, float
     regimes = list(parts_ms_by_regime)
     terms = list(next(iter(parts_ms_by_regime.values())))
     fig = go.Figure([go.Bar(name=t, x=regimes, y=[parts_ms_by_regime[r][t] for r in regimes]) for t in terms])
-    fig.update_layout(
-        barmode="stack", title="Where the cloud time goes", yaxis_title="ms", legend_title="term"
-    )
-    return fig
+    fig.update_layout(barmode="stack", xaxis_title="network regime", yaxis_title="time (ms)", legend_title="term")
+    return tidy(fig, "Where the cloud time goes")
 
 
 def cost_per_request_figure(
@@ -52,13 +50,9 @@ def cost_per_request_figure(
     fig = go.Figure()
     for label, cost in cost_usd_by_label.items():
         fig.add_trace(go.Scatter(x=n_input_tokens, y=cost, mode="lines", name=label))
-    fig.update_layout(
-        title="Cost of one cloud fallback",
-        xaxis_title="input tokens",
-        yaxis_title="USD per request",
-        legend_title="price",
-    )
-    return fig
+    fig.update_layout(xaxis_title="prompt length (input tokens)", yaxis_title="cost (USD per request)",
+                      legend_title="price")  # fmt: skip
+    return tidy(fig, "Cost of one cloud fallback")
 
 
 def price_schedule_figure(
@@ -68,13 +62,9 @@ def price_schedule_figure(
     fig = go.Figure()
     for name, price in usd_per_1k_output_by_schedule.items():
         fig.add_trace(go.Scatter(x=hours, y=price, mode="lines", name=name, line_shape="hv"))
-    fig.update_layout(
-        title="Price schedules over one day",
-        xaxis_title="hour of day",
-        yaxis_title="USD per 1k output tokens",
-        legend_title="schedule",
-    )
-    return fig
+    fig.update_layout(xaxis_title="hour of day (h)", yaxis_title="price (USD per 1k output tokens)",
+                      legend_title="schedule")  # fmt: skip
+    return tidy(fig, "Price schedules over one day")
 
 
 def trace_figure(trace: NetworkTrace, title: str = "Network trace") -> go.Figure:
@@ -106,5 +96,5 @@ def trace_figure(trace: NetworkTrace, title: str = "Network trace") -> go.Figure
     fig.update_yaxes(type="log", title_text="bandwidth (Mbps)", row=1, col=1)
     fig.update_yaxes(type="log", title_text="RTT (ms)", row=2, col=1)
     fig.update_xaxes(title_text="time (s)", row=2, col=1)
-    fig.update_layout(title=title, legend_title="regime")
-    return fig
+    fig.update_layout(legend_title="regime")
+    return tidy(fig, title, height=520)

@@ -20,6 +20,8 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from netgpt_lite.viz.style import TAU, tidy
+
 POLICY_COLORS = {
     "always_edge": "#7f7f7f", "always_cloud": "#17becf", "fixed": "#bcbd22", "best_fixed": "#bcbd22",
     "calibrated_quantile": "#9467bd", "cascade": "#8c564b", "funcdyn": "#d62728", "policynet": "#1f77b4",
@@ -42,7 +44,8 @@ def frontier_figure(sweeps: Mapping[str, Mapping], points: Mapping[str, Mapping[
     """
     names = list(sweeps)
     rows = -(-len(names) // cols)
-    fig = make_subplots(rows=rows, cols=cols, subplot_titles=names, shared_yaxes=True)
+    fig = make_subplots(rows=rows, cols=cols, subplot_titles=names, shared_yaxes=True,
+                        vertical_spacing=0.3 / rows, horizontal_spacing=0.04)  # fmt: skip
     shown = set()
     for idx, regime in enumerate(names):
         r, c = idx // cols + 1, idx % cols + 1
@@ -55,21 +58,27 @@ def frontier_figure(sweeps: Mapping[str, Mapping], points: Mapping[str, Mapping[
                             marker={"color": _color(name), "size": 9}, legendgroup=name,
                             showlegend=name not in shown)
             shown.add(name)
-    fig.update_xaxes(title_text="cloud cost per 1k requests (USD)")
+    # one x-axis title for all panels (one per panel would run into each other on a narrow screen)
     fig.update_yaxes(title_text="task success", col=1)
-    fig.update_layout(title="Quality-cost frontier per regime (fixed-threshold sweep and policies)",
-                      height=330 * rows)
+    fig.add_annotation(text="cloud cost per 1k requests (USD), each panel", xref="paper", yref="paper", x=0.5,
+                       y=0, yshift=-32, xanchor="center", yanchor="top", showarrow=False)  # fmt: skip
+    fig.update_layout(legend_title_text="policy")
+    tidy(fig, "Quality-cost frontier per regime<br><sup>grey: fixed-threshold sweep; dots: policies</sup>",
+         height=150 + 300 * rows)  # fmt: skip
+    fig.update_layout(margin_b=50)
     return fig
 
 
 def threshold_curves_figure(x: Sequence[float], curves: Mapping[str, Sequence[float]], x_title: str,
                             y_title: str = "threshold tau", log_x: bool = True, title: str = "") -> go.Figure:
-    """E2: one line per policy (or quantity) against a network or price variable."""
+    """E2: one line per policy (or quantity) against a network or price variable (untitled: "y vs x")."""
+    y_title = y_title.replace("tau", TAU)
     fig = go.Figure()
     for name, y in curves.items():
         fig.add_scatter(x=list(x), y=list(y), mode="lines", name=name, line={"color": _color(name)})
-    fig.update_layout(title=title, xaxis_title=x_title, yaxis_title=y_title, xaxis_type="log" if log_x else "linear")
-    return fig
+    fig.update_layout(xaxis_title=x_title, yaxis_title=y_title, xaxis_type="log" if log_x else "linear",
+                      legend_title_text="policy")  # fmt: skip
+    return tidy(fig, title or f"{y_title[0].upper()}{y_title[1:]} vs {x_title}")
 
 
 def threshold_trace_figure(t_s, bandwidth_mbps, rtt_ms, thresholds: Mapping[str, Sequence[float]],
@@ -85,21 +94,25 @@ def threshold_trace_figure(t_s, bandwidth_mbps, rtt_ms, thresholds: Mapping[str,
     for name, tau in thresholds.items():
         fig.add_scatter(x=hours, y=np.clip(np.asarray(tau, float), 0, 1), name=name, line={"color": _color(name)},
                         row=3, col=1)
-    fig.update_yaxes(type="log", title_text="Mbps", row=1, col=1)
+    fig.update_yaxes(type="log", title_text="bandwidth<br>(Mbps)", row=1, col=1)
     fig.update_yaxes(type="log", title_text="RTT (ms)", row=2, col=1)
-    fig.update_yaxes(title_text="threshold", range=[-0.02, 1.02], row=3, col=1)
+    fig.update_yaxes(title_text=f"threshold {TAU}", range=[-0.02, 1.02], row=3, col=1)
     fig.update_xaxes(title_text="time of day (h)", row=3, col=1)
-    fig.update_layout(title="Thresholds along a network trace", height=620)
-    return fig
+    fig.update_layout(legend_title_text="policy")
+    return tidy(fig, "Thresholds along a network trace", height=660)
 
 
 def _explorer_data(grid: Mapping, i: int, j: int, names: list[str]) -> list[dict]:
     """x/y/text of the three dynamic traces of bandwidth index ``i`` at RTT index ``j``."""
     curve, pts = grid["curve"], grid["points"]
+
+    def r(values):  # 5 significant digits: what a screen can show, and a much lighter page
+        return [float(f"{v:.5g}") for v in values]
+
     return [
-        {"x": list(grid["threshold"]), "y": list(curve["utility"][i, j])},
-        {"x": [1000 * pts[n]["cost_usd"][i, j] for n in names], "y": [pts[n]["success"][i, j] for n in names]},
-        {"x": [pts[n]["threshold"][i, j] for n in names], "y": [pts[n]["utility"][i, j] for n in names]},
+        {"x": r(grid["threshold"]), "y": r(curve["utility"][i, j])},
+        {"x": r(1000 * pts[n]["cost_usd"][i, j] for n in names), "y": r(pts[n]["success"][i, j] for n in names)},
+        {"x": r(pts[n]["threshold"][i, j] for n in names), "y": r(pts[n]["utility"][i, j] for n in names)},
     ]
 
 
@@ -124,7 +137,7 @@ def frontier_explorer_figure(grid: Mapping, bandwidth_index: int = 0, rtt_index:
     for i in range(len(bw)):
         data = _explorer_data(grid, i, rtt_index, names)
         visible = i == bandwidth_index
-        fig.add_scatter(**data[0], mode="lines", line={"color": "#555"}, name="utility (fixed tau)", row=1, col=2,
+        fig.add_scatter(**data[0], mode="lines", line={"color": "#555"}, name=f"utility (fixed {TAU})", row=1, col=2,
                         visible=visible, showlegend=False)
         fig.add_scatter(**data[1], mode="markers+text", text=names, textposition="top center", cliponaxis=False, row=1, col=1,
                         marker={"color": colors, "size": 10}, visible=visible, showlegend=False, name="policies")
@@ -146,7 +159,7 @@ def frontier_explorer_figure(grid: Mapping, bandwidth_index: int = 0, rtt_index:
     )
     fig.update_xaxes(title_text="cloud cost per 1k requests (USD)", row=1, col=1)
     fig.update_yaxes(title_text="task success", row=1, col=1)
-    fig.update_xaxes(title_text="threshold tau", range=[-0.02, 1.02], row=1, col=2)
+    fig.update_xaxes(title_text=f"threshold {TAU}", range=[-0.02, 1.02], row=1, col=2)
     fig.update_yaxes(title_text="mean utility", row=1, col=2)
     return fig
 
@@ -157,15 +170,14 @@ def live_explorer_figure(points: Mapping[str, Mapping], sweep: Mapping, title: s
     fig.add_scatter(x=1000 * np.asarray(sweep["cost_usd"]), y=sweep["success"], mode="lines", row=1, col=1,
                     line={"color": "#bbbbbb"}, name="fixed thresholds")
     fig.add_scatter(x=sweep["threshold"], y=sweep["utility"], mode="lines", row=1, col=2, line={"color": "#555"},
-                    name="utility (fixed tau)")
+                    name=f"utility (fixed {TAU})")
     for name, p in points.items():
         fig.add_scatter(x=[1000 * p["cost_usd"]], y=[p["success"]], mode="markers", name=name, row=1, col=1,
                         marker={"color": _color(name), "size": 10}, legendgroup=name)
         fig.add_scatter(x=[p["threshold"]], y=[p["utility"]], mode="markers", name=name, row=1, col=2,
                         marker={"color": _color(name), "size": 10}, legendgroup=name, showlegend=False)
     fig.update_xaxes(title_text="cloud cost per 1k requests (USD)", row=1, col=1)
-    fig.update_xaxes(title_text="threshold tau", range=[-0.02, 1.02], row=1, col=2)
+    fig.update_xaxes(title_text=f"threshold {TAU}", range=[-0.02, 1.02], row=1, col=2)
     fig.update_yaxes(title_text="task success", row=1, col=1)
     fig.update_yaxes(title_text="mean utility", row=1, col=2)
-    fig.update_layout(title=title, height=450)
-    return fig
+    return tidy(fig, title or "Quality-cost explorer (one state)", height=480)

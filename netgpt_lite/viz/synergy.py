@@ -20,6 +20,8 @@ from collections.abc import Mapping, Sequence
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from netgpt_lite.viz.style import tidy
+
 _RATES = (("offload_rate", "offload rate (cloud calls)", "#d62728"),
           ("task_success", "task success", "#1f77b4"),
           ("schema_valid_rate", "schema-valid rate", "#2ca02c"))
@@ -50,8 +52,8 @@ def rounds_figure(rounds: Sequence[Mapping], title: str = "Edge and cloud, learn
         fig.update_yaxes(title_text="KL to SFT (nats/token)", secondary_y=True, rangemode="tozero")
     fig.update_yaxes(title_text="rate", range=[0, 1.02], secondary_y=False)
     fig.update_xaxes(title_text="round", dtick=1)
-    fig.update_layout(title=title, template="plotly_white", legend={"orientation": "h", "y": -0.2})
-    return fig
+    fig.update_layout(template="plotly_white")
+    return tidy(fig, title)
 
 
 def refresh_figure(runs: Mapping[str, Sequence[Mapping]], metric: str = "offload_rate",
@@ -61,9 +63,9 @@ def refresh_figure(runs: Mapping[str, Sequence[Mapping]], metric: str = "offload
     for name, rounds in runs.items():
         fig.add_trace(go.Scatter(x=[r["round"] for r in rounds], y=[r[metric] for r in rounds],
                                  mode="lines+markers", name=name))
-    fig.update_layout(title=title, template="plotly_white", xaxis={"title": "round", "dtick": 1},
-                      yaxis={"title": metric.replace("_", " ")})
-    return fig
+    fig.update_layout(template="plotly_white", xaxis={"title": "round", "dtick": 1},
+                      yaxis={"title": metric.replace("_", " ")})  # fmt: skip
+    return tidy(fig, title)
 
 
 def decomposition_figure(rows: Sequence[Mapping], metric: str = "offload_rate",
@@ -76,6 +78,8 @@ def decomposition_figure(rows: Sequence[Mapping], metric: str = "offload_rate",
     text = [[("" if v is None else f"{v:.3f}") for v in row] for row in z]
     fig = go.Figure(go.Heatmap(z=z, x=[f"routing of round {k}" for k in routing_rounds],
                                y=[f"edge of round {e}" for e in edge_rounds], text=text,
-                               texttemplate="%{text}", colorscale="Blues", colorbar={"title": metric}))
-    fig.update_layout(title=f"{title}: {metric.replace('_', ' ')}", template="plotly_white")
-    return fig
+                               texttemplate="%{text}", colorscale="Blues",
+                               colorbar={"title": metric.replace("_", "<br>")}))  # fmt: skip
+    fig.update_layout(template="plotly_white", xaxis_title="routing (scorer, calibration, τ) taken from",
+                      yaxis_title="edge model taken from")  # fmt: skip
+    return tidy(fig, f"{title}<br><sup>{metric.replace('_', ' ')} of each pairing</sup>", height=420)

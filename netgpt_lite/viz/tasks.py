@@ -16,6 +16,8 @@ from collections.abc import Mapping, Sequence
 
 import plotly.graph_objects as go
 
+from netgpt_lite.viz.style import tidy
+
 DIFFICULTY_ORDER = ("easy", "medium", "hard")
 KIND_COLORS = {"single_step": "#1f77b4", "next_step": "#ff7f0e"}
 
@@ -28,9 +30,8 @@ def task_mix_figure(counts: Mapping[tuple[str, str], int], title: str = "Task mi
     ):
         fig.add_bar(x=list(DIFFICULTY_ORDER), y=[counts.get((kind, d), 0) for d in DIFFICULTY_ORDER],
                     name=kind.replace("_", "-"), marker_color=KIND_COLORS.get(kind))  # fmt: skip
-    fig.update_layout(barmode="stack", title=title, xaxis_title="difficulty", yaxis_title="tasks",
-                      legend={"orientation": "h", "y": -0.2})  # fmt: skip
-    return fig
+    fig.update_layout(barmode="stack", xaxis_title="difficulty", yaxis_title="tasks (count)", legend_title="kind")
+    return tidy(fig, title)
 
 
 def accuracy_by_difficulty_figure(
@@ -58,9 +59,9 @@ def accuracy_by_difficulty_figure(
         fig.add_scatter(x=names, y=[configured[d] for d in names], mode="markers", name="configured",
                         marker={"symbol": "line-ew-open", "size": 40, "line": {"width": 3}, "color": "black"})  # fmt: skip
     low = min([accuracy[d] - e for d, e in zip(names, errors)] + [0.8])
-    fig.update_layout(title=title, xaxis_title="difficulty", yaxis_title="accuracy",
-                      yaxis_range=[max(0.0, low - 0.05), 1.0], legend={"orientation": "h", "y": -0.2})  # fmt: skip
-    return fig
+    fig.update_layout(xaxis_title="difficulty", yaxis_title="exact-match accuracy",
+                      yaxis_range=[max(0.0, low - 0.05), 1.0])  # fmt: skip
+    return tidy(fig, title)
 
 
 def error_type_figure(
@@ -71,5 +72,5 @@ def error_type_figure(
     fig = go.Figure(
         go.Bar(x=[c for _, c in pairs], y=[e for e, _ in pairs], orientation="h", marker_color="#d62728")
     )
-    fig.update_layout(title=title, xaxis_title="answers", yaxis_title="error type")
-    return fig
+    fig.update_layout(xaxis_title="wrong answers (count)", yaxis_title="error type (checker)")
+    return tidy(fig, title)

@@ -18,9 +18,16 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import plotly.graph_objects as go
 
+from netgpt_lite.viz.style import TAU, TAU_STAR, tidy
+
 
 def threshold_heatmap_figure(
-    bandwidth_mbps: np.ndarray, rtt_ms: np.ndarray, price_labels: Sequence[str], tau: np.ndarray
+    bandwidth_mbps: np.ndarray,
+    rtt_ms: np.ndarray,
+    price_labels: Sequence[str],
+    tau: np.ndarray,
+    active: int = 0,
+    price_note: str = "",
 ) -> go.Figure:
     """tau* over (bandwidth, RTT) as a heatmap, one frame per price chosen with a slider.
 
@@ -29,24 +36,28 @@ def threshold_heatmap_figure(
         rtt_ms: y grid (n_rtt,), drawn on a log axis.
         price_labels: one label per price (n_price,).
         tau: thresholds of shape (n_price, n_rtt, n_bw).
+        active: index of the price the figure opens at (e.g. the default price, not a free cloud).
+        price_note: a short line under the title that says what the price labels mean.
     """
     tau = np.asarray(tau)
     if tau.shape != (len(price_labels), len(rtt_ms), len(bandwidth_mbps)):
         raise ValueError(f"tau must have shape (n_price, n_rtt, n_bw); got {tau.shape}")
+    if not 0 <= active < len(price_labels):
+        raise ValueError(f"active must index price_labels (0..{len(price_labels) - 1}); got {active}")
     fig = go.Figure()
     for i, label in enumerate(price_labels):
         fig.add_trace(
             go.Heatmap(
                 x=bandwidth_mbps,
                 y=rtt_ms,
-                z=tau[i],
+                z=tau[i].astype(np.float32),  # float32: the colour scale cannot show more; half the page size
                 zmin=0.0,
                 zmax=1.0,
                 colorscale="Viridis",
-                colorbar={"title": "tau*"},
-                visible=i == 0,
+                colorbar={"title": TAU_STAR},
+                visible=i == active,
                 name=label,
-                hovertemplate="B=%{x:.3g} Mbps<br>RTT=%{y:.3g} ms<br>tau*=%{z:.3f}<extra></extra>",
+                hovertemplate=f"B=%{{x:.3g}} Mbps<br>RTT=%{{y:.3g}} ms<br>{TAU_STAR}=%{{z:.3f}}<extra></extra>",
             )
         )
     steps = [
@@ -58,11 +69,13 @@ def threshold_heatmap_figure(
         for i, label in enumerate(price_labels)
     ]
     fig.update_layout(
-        title="Optimal threshold tau*(bandwidth, RTT); slide the price",
         xaxis={"title": "bandwidth (Mbps)", "type": "log"},
         yaxis={"title": "RTT (ms)", "type": "log"},
-        sliders=[{"active": 0, "currentvalue": {"prefix": "price: "}, "steps": steps, "pad": {"t": 50}}],
+        sliders=[{"active": active, "currentvalue": {"prefix": "price: "}, "steps": steps, "pad": {"t": 50}}],
     )
+    title = f"Optimal threshold {TAU_STAR}(bandwidth, RTT)<br><sup>{price_note or 'slide the price'}</sup>"
+    tidy(fig, title, height=560)
+    fig.update_layout(margin_b=40)
     return fig
 
 
@@ -74,11 +87,10 @@ def offload_curves_figure(
     for label, fraction in offload_by_label.items():
         fig.add_trace(go.Scatter(x=x, y=fraction, mode="lines", name=label))
     fig.update_layout(
-        title=f"Offload fraction vs {x_title}",
         xaxis={"title": x_title, "type": "log" if log_x else "linear"},
         yaxis={"title": "fraction sent to the cloud", "range": [0, 1]},
     )
-    return fig
+    return tidy(fig, f"Offload fraction vs {x_title}")
 
 
 def utility_vs_threshold_figure(
@@ -96,14 +108,13 @@ def utility_vs_threshold_figure(
                 y=[u_star],
                 mode="markers",
                 marker={"size": 10, "symbol": "x"},
-                name=f"tau* ({label})",
+                name=f"{TAU_STAR} ({label})",
                 legendgroup=label,
                 showlegend=False,
             )
         )
     fig.update_layout(
-        title="Expected utility vs threshold: one maximum, at tau*",
-        xaxis_title="threshold tau (fall back iff score < tau)",
+        xaxis_title=f"threshold {TAU} (fall back iff score < {TAU})",
         yaxis_title="expected utility per task",
     )
-    return fig
+    return tidy(fig, f"Expected utility vs threshold<br><sup>one maximum, at {TAU_STAR} (marked x)</sup>")
