@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from netgpt_lite.network.traces import (
+from netgpt_lite.network import (
     BASE_RTT_MS,
     MIN_BANDWIDTH_MBPS,
     looped,
@@ -68,3 +68,21 @@ def test_bad_files_name_the_line(tmp_path, lines, message):
         read_mahimahi(_write(tmp_path, lines))
     with pytest.raises(ValueError, match="technology must be one of"):
         read_mahimahi(_write(tmp_path, ["0"]), technology="wifi")
+
+
+@settings(max_examples=20, deadline=None)
+@given(st.lists(st.floats(0.1, 40.0), min_size=2, max_size=12), st.integers(0, 2**16))
+def test_write_then_read_gives_each_seconds_capacity_back(tmp_path_factory, capacities, seed):
+    from netgpt_lite.network import write_mahimahi
+
+    path = write_mahimahi(np.array(capacities + [1.0]), tmp_path_factory.mktemp("mm") / "x-LTE.up", seed=seed)
+    back = read_mahimahi(path).bandwidth_mbps[: len(capacities)]
+    assert np.allclose(back, np.maximum(capacities, MIN_BANDWIDTH_MBPS), atol=0.0061)  # half a packet per second
+
+
+def test_shipped_example_is_the_documented_self_made_drive():
+    from netgpt_lite.network import EXAMPLE_MAHIMAHI, synthetic_drive
+
+    trace = read_mahimahi(EXAMPLE_MAHIMAHI)
+    assert np.allclose(trace.bandwidth_mbps, synthetic_drive(300, seed=0, mean_mbps=4.0), atol=0.0061)
+    assert (trace.bandwidth_mbps < 0.3).sum() >= 10  # the dead zones are there: the RTT model sees them

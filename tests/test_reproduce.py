@@ -8,20 +8,21 @@ import numpy as np
 import pytest
 
 from netgpt_lite.cli import build_parser
+from netgpt_lite.cli.arguments import UsageError
 from netgpt_lite.experiments import reproduce as rp
-from netgpt_lite.experiments.frontier import fit_policies
+from netgpt_lite.experiments.frontier import exploration_logs, fit_policies
 from netgpt_lite.provenance import REQUIRED_FIELDS, source_hash
 from netgpt_lite.routing.simulator import SimulationConfig, synthetic_table
 
 CFG = rp.ReproduceConfig(fast=True, seeds=(0, 1), n_test=200, n_logs=200, n_requests=200, policynet_epochs=10,
-                         regimes=("5g_good", "near_outage"), pricings=("flat", "surge"))
+                         regimes=("5g_good", "near_outage"), traces=("mixed", "lte_drive"), pricings=("flat", "surge"))
 
 
 @pytest.fixture(scope="module")
 def experiments():
     log_table, test_table = synthetic_table(300, 1), synthetic_table(300, 0)
-    e3, fitted = rp.run_e3(CFG, test_table, log_table)
-    policies = fitted[0]
+    e3 = rp.run_e3(CFG, test_table, log_table)
+    policies = rp.exploration_policies(CFG, log_table)
     return {"E3": e3, "E1": rp.run_e1(CFG, test_table, policies, e3["cells"]),
             "E2": rp.run_e2(CFG, test_table, policies), "tables": {"test_source": test_table.source}}
 
@@ -38,9 +39,11 @@ def test_config_validates_and_presets_differ():
 
 def test_e3_has_every_cell_policy_and_mean_std(experiments):
     e3 = experiments["E3"]
-    assert set(e3["cells"]) == {f"{r}/{p}" for r in CFG.regimes for p in CFG.pricings}
+    assert set(e3["cells"]) == {f"{r}/{p}" for r in (*CFG.traces, *CFG.regimes) for p in CFG.pricings}
+    assert e3["config"]["threshold_oracle_bins"] == 3 and e3["config"]["traces"] == ["mixed", "lte_drive"]
     rows = e3["rows"]
-    assert {r["policy"] for r in rows} >= {"always_cloud", "funcdyn", "policynet", "oracle"}
+    assert {r["policy"] for r in rows} >= {"always_cloud", "fixed_logs", "funcdyn", "policynet", "threshold_oracle",
+                                           "oracle"}
     assert all("±" in r["task_success"] for r in rows)
     cloud = e3["cells"]["5g_good/flat"]["policies"]["always_cloud"]
     assert cloud["offload_rate"]["mean"] == 1.0
@@ -99,9 +102,10 @@ def test_run_experiments_times_each_step_and_reuses_e5_only_for_the_same_code(tm
     from netgpt_lite import provenance
 
     calls = []
-    table = type("T", (), {"source": "synthetic"})()
+    table = type("T", (), {"source": "synthetic", "__len__": lambda self: 0})()
     monkeypatch.setattr(rp, "_tables", lambda cfg: (table, table))
-    monkeypatch.setattr(rp, "run_e3", lambda cfg, test, logs: ({"cells": {}, "rows": []}, {cfg.seeds[0]: {}}))
+    monkeypatch.setattr(rp, "run_e3", lambda cfg, test, logs: {"cells": {}, "rows": []})
+    monkeypatch.setattr(rp, "exploration_policies", lambda cfg, logs: {})
     monkeypatch.setattr(rp, "run_e1", lambda cfg, t, p, e3: {})
     monkeypatch.setattr(rp, "run_e2", lambda cfg, t, p: {})
     monkeypatch.setattr(rp, "run_e4_e6", lambda cfg, out: {k: {"rounds": [], "seconds_per_round": [1.0, 2.0]}
@@ -110,7 +114,7 @@ def test_run_experiments_times_each_step_and_reuses_e5_only_for_the_same_code(tm
     first = rp.run_experiments(CFG, tmp_path, progress=False)["manifest"]
     assert not REQUIRED_FIELDS - set(first) and len(calls) == 1
     steps = first["seconds_per_step"]
-    assert set(steps) == {"tables", "E3", "E1", "E2", "E4+E6", "E5"}
+    assert set(steps) == {"tables", "policies", "E3", "E1", "E2", "E4+E6", "E5"}
     assert all(v["wall_s"] >= 0 and v["cpu_s"] >= 0 for v in steps.values())
     assert steps["E4+E6"]["rounds_wall_s"] == 5.0 and "reused_from" not in steps["E5"]
     again = rp.run_experiments(CFG, tmp_path, progress=False)["manifest"]["seconds_per_step"]["E5"]
@@ -118,11 +122,18 @@ def test_run_experiments_times_each_step_and_reuses_e5_only_for_the_same_code(tm
     monkeypatch.setattr(rp, "source_hash", lambda: "0" * 16)  # other code: the cached E5 is not served
     rp.run_experiments(CFG, tmp_path, progress=False)
     assert len(calls) == 2 and provenance.source_hash() != "0" * 16
+    only = rp.run_experiments(rp.ReproduceConfig(**{**CFG.__dict__, "only": ("E3",)}), tmp_path, progress=False)
+    assert set(only) == {"tables", "E3", "manifest"} and only["manifest"]["sizes"]["experiments"] == ["E3"]
+    assert len(calls) == 2  # E5 was not selected
 
 
 def test_cli_parses_reproduce_and_synergy():
     args = build_parser().parse_args(["reproduce", "--out", "x", "--fast"])
     assert args.fast and args.out == "x" and args.func.__name__ == "_run_reproduce"
+    assert args.only == rp.EXPERIMENTS
+    assert build_parser().parse_args(["reproduce", "--out", "x", "--only", "e1,E3"]).only == ("E1", "E3")
+    with pytest.raises(UsageError, match="argument --only: must list experiments among E1,E2"):
+        build_parser().parse_args(["reproduce", "--out", "x", "--only", "E9"])
     args = build_parser().parse_args(["synergy", "--rounds", "3", "--trace", "4g", "--pricing", "surge",
                                       "--out", "y", "--resume"])
     assert (args.rounds, args.trace, args.pricing, args.resume) == (3, "4g", "surge", True)
@@ -136,5 +147,7 @@ def test_synergy_cli_rejects_bad_trace_with_one_line(capsys, tmp_path):
 
 
 def test_policies_fit_on_synthetic_logs_cover_e2_inputs():
-    policies = fit_policies(synthetic_table(200, 3), SimulationConfig(), seed=0, n_logs=300, policynet_epochs=5)
+    table = synthetic_table(200, 3)
+    logs = exploration_logs(table, SimulationConfig(), 300, seed=0)
+    policies = fit_policies(table, logs, seed=0, policynet_epochs=5)
     assert {"funcdyn", "policynet"} <= set(policies)

@@ -112,7 +112,7 @@ def test_funcdyn_fit_recovers_a_logistic_calibration():
     s = rng.random(8000)
     edge = rng.random(8000) < LogisticCalibration(6.0, -3.0)(s)
     fd = FuncDyn.fit(s, edge, rng.random(8000) < 0.8, np.full(8000, 30.0), np.full(8000, 300.0),
-                     UtilityWeights(), LatencyModel())
+                     UtilityWeights(), LatencyModel(), calibration="platt")
     assert fd.calibration.a == pytest.approx(6.0, rel=0.15) and fd.calibration.b == pytest.approx(-3.0, rel=0.15)
     assert fd.q_cloud == pytest.approx(0.8, abs=0.03) and fd.cloud_output_tokens == 30.0
 

@@ -14,11 +14,13 @@ from pathlib import Path
 
 from netgpt_lite.cli.arguments import (
     COUNT,
+    POSITIVE,
     POSITIVE_INT,
     SEED,
     TRACE_HELP,
     UsageError,
     add_fast,
+    existing_file,
     flag_errors,
     int_range,
     is_fast,
@@ -28,9 +30,13 @@ from netgpt_lite.cli.arguments import (
     print_json,
     trace_source,
 )
-from netgpt_lite.experiments.frontier import run_frontier
-from netgpt_lite.experiments.reproduce import ReproduceConfig, reproduce
+from netgpt_lite.experiments.frontier import TraceSource, compact_summary, run_frontier
+from netgpt_lite.experiments.reproduce import EXPERIMENTS, ReproduceConfig, reproduce
+from netgpt_lite.network.mahimahi import read_mahimahi
 from netgpt_lite.network.pricing import PRICING_SCHEDULES
+from netgpt_lite.network.state import REGIMES
+from netgpt_lite.network.traces import read_trace_csv
+from netgpt_lite.routing.edge_outputs import load_edge_tables
 from netgpt_lite.routing.explorer import explorer_grid
 from netgpt_lite.routing.simulator import SimulationConfig, synthetic_table
 from netgpt_lite.routing.tables import default_tables
@@ -38,49 +44,102 @@ from netgpt_lite.synergy.loop import STATE_FILE, run_synergy
 from netgpt_lite.synergy.stages import default_stages, synergy_config, write_summary
 from netgpt_lite.viz.routing import frontier_explorer_figure
 
-
 # --- chapter 05: frontier ------------------------------------------------------------------
+EDGE_TABLES = ("smollm2", "tiny", "synthetic")
+FRONTIER_TRACES = ("mixed", "commute", *REGIMES)
+
+
 def add_frontier(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("frontier", help="quality-cost frontier and metrics of every policy (ch. 5)")
-    p.add_argument("--regime", default="mixed", help="'mixed' (Markov chain over all regimes) or a regime name")
+    p = sub.add_parser("frontier", help="every policy on a day of changing network, with its limits (ch. 5)")
+    net = p.add_mutually_exclusive_group()
+    net.add_argument("--trace", default="mixed",
+                     help="'mixed' (Markov chain over all regimes), 'commute', a static regime name "
+                          f"({', '.join(REGIMES)}), or a CSV trace with columns t, bandwidth_mbps, rtt_ms")
+    net.add_argument("--mahimahi", type=existing_file, default=None,
+                     help="a Mahimahi (mm-link) link trace: one delivery-opportunity timestamp in ms per line; "
+                          "RTT = base RTT of its technology + queueing")
+    p.add_argument("--base-rtt-ms", type=POSITIVE, default=None,
+                   help="override the Mahimahi technology's base RTT (ms; lte 50, umts 120, evdo 150)")
     p.add_argument("--pricing", type=one_of("pricing", list(PRICING_SCHEDULES)), default="flat",
                    help="pricing schedule: flat, peak_offpeak or surge")
+    p.add_argument("--edge", type=one_of("edge", list(EDGE_TABLES)), default="smollm2",
+                   help="proposal tables: smollm2 (the shipped SmolLM2 edge outputs), tiny (the from-scratch "
+                        "model, run now) or synthetic (SYNTHETIC tables, for tests)")
     p.add_argument("--n-seeds", type=POSITIVE_INT, default=3, help="number of seeds (0..K-1), >= 1; mean and std over them")
     p.add_argument("--n-requests", type=POSITIVE_INT, default=2000, help="requests per evaluation stream")
-    p.add_argument("--n-logs", type=POSITIVE_INT, default=8000, help="exploration log requests the policies are fitted on")
-    p.add_argument("--n-tasks", type=POSITIVE_INT, default=300, help="test (and validation) tasks run through the edge model")
-    p.add_argument("--synthetic", action="store_true", help="use SYNTHETIC proposal tables instead of the edge model")
+    p.add_argument("--n-logs", type=POSITIVE_INT, default=8000, help="logged requests the policies are fitted on")
+    p.add_argument("--n-tasks", type=POSITIVE_INT, default=300, help="tasks per table for --edge tiny/synthetic")
     p.add_argument("--policynet-epochs", type=POSITIVE_INT, default=400, help="PolicyNet training epochs")
-    p.add_argument("--out", type=output_file, default="results.json", help="where to write the JSON results")
+    p.add_argument("--out", type=output_file, default="frontier.json", help="where to write the full JSON results")
+    p.add_argument("--json", action="store_true",
+                   help="print {policies: {NAME: {utility, task_success, offload_rate, cost_per_1k_requests_usd, "
+                        "latency_p95_ms, oracle_gain_share}}, config} instead of a short summary")
     p.add_argument("--html", type=output_file, default=None, help="also write the interactive explorer (offline HTML) here")
     p.set_defaults(check=_check_frontier, func=_run_frontier)
 
 
 def _check_frontier(args: argparse.Namespace) -> dict:
-    with flag_errors({"regime": "--regime", "pricing": "--pricing", "n_requests": "--n-requests"}):
-        SimulationConfig(regime=args.regime, pricing=args.pricing, n_requests=args.n_requests)
-    return {}
+    """Parse the trace (a bad file names its line) and validate sizes before any work."""
+    with flag_errors({"pricing": "--pricing", "n_requests": "--n-requests"}):
+        SimulationConfig(pricing=args.pricing, n_requests=args.n_requests)
+    if args.base_rtt_ms is not None and args.mahimahi is None:
+        raise UsageError("argument --base-rtt-ms: only applies to a --mahimahi trace (CSV traces carry their RTT)")
+    try:
+        if args.mahimahi is not None:
+            trace = read_mahimahi(args.mahimahi, base_rtt_ms=args.base_rtt_ms)
+            source = TraceSource(Path(args.mahimahi).name, trace)
+        elif args.trace in FRONTIER_TRACES:
+            source = TraceSource(args.trace)
+        elif Path(args.trace).is_file():
+            source = TraceSource(Path(args.trace).name, read_trace_csv(args.trace))
+        else:
+            raise UsageError(f"argument --trace: must be one of {list(FRONTIER_TRACES)} or an existing CSV file; "
+                             f"got {args.trace!r}")
+    except ValueError as err:
+        flag = "--mahimahi" if args.mahimahi is not None else "--trace"
+        raise UsageError(f"argument {flag}: {err}") from None
+    except OSError as err:
+        raise UsageError(f"argument --trace: cannot read {args.trace!r}: {err.strerror}") from None
+    return {"source": source}
+
+
+def _frontier_tables(args: argparse.Namespace):
+    if args.edge == "synthetic":
+        return synthetic_table(args.n_tasks, 1), synthetic_table(args.n_tasks, 0)
+    if args.edge == "tiny":
+        return default_tables(args.n_tasks, args.n_tasks, eval_split="test")
+    return load_edge_tables()
 
 
 def _run_frontier(args: argparse.Namespace, plan: dict) -> int:
     import numpy as np
 
-    if args.synthetic:
-        log_table, test_table = synthetic_table(args.n_tasks, 1), synthetic_table(args.n_tasks, 0)
-    else:
-        log_table, test_table = default_tables(args.n_tasks, args.n_tasks)
-    result = run_frontier(test_table, log_table, args.regime, args.pricing, seeds=tuple(range(args.n_seeds)),
+    source = plan["source"]
+    log_table, test_table = _frontier_tables(args)
+    result = run_frontier(test_table, log_table, source, args.pricing, seeds=tuple(range(args.n_seeds)),
                           n_requests=args.n_requests, n_logs=args.n_logs, policynet_epochs=args.policynet_epochs,
                           keep_runs=args.html is not None)
+    result["config"]["edge"] = args.edge
+    if args.mahimahi is not None:
+        result["config"].update(mahimahi=str(args.mahimahi), base_rtt_ms=args.base_rtt_ms)
+    repeats = result["config"]["trace_repeats"]
+    if repeats > 1:
+        result["config"]["note"] = (f"the trace ({len(source.trace) if source.trace is not None else 120} states) is "
+                                    f"shorter than the stream ({args.n_requests} requests, one state each): it "
+                                    f"repeats {repeats} times, as mm-link does")
     runs = result.pop("runs", None)
     with open(args.out, "w") as fh:
         json.dump(result, fh, indent=2, sort_keys=True)
     if args.html is not None:
         grid = explorer_grid(test_table, runs[0]["policies"], np.geomspace(0.05, 300.0, 8), np.geomspace(10.0, 3000.0, 8))
         frontier_explorer_figure(grid, 5, 2).write_html(args.html, include_plotlyjs=True)
-    summary = {n: {k: round(v["mean"], 4) for k, v in m.items() if k in ("task_success", "mean_utility")}
+    if args.json:
+        print_json(compact_summary(result))
+        return 0
+    summary = {n: {k: round(v["mean"], 4) for k, v in m.items() if k in ("mean_utility", "oracle_gain_share")}
                for n, m in result["policies"].items()}
-    print_json({"out": args.out, "table_source": result["table_source"], "policies": summary})
+    print_json({"out": args.out, "trace": source.name, "note": result["config"].get("note"),
+                "table_source": test_table.source, "policies": summary})
     return 0
 
 
@@ -156,13 +215,24 @@ def add_reproduce(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", type=output_dir, required=True, help="output folder: results.json, report.html, synergy runs")
     add_fast(p, "the fast preset (minutes instead of tens of minutes)")
     p.add_argument("--seed", type=SEED, default=0)
+    p.add_argument("--only", type=experiment_list, default=EXPERIMENTS,
+                   help="comma-separated experiments to run, e.g. E1,E2,E3 (default: all of E1-E6)")
     p.set_defaults(check=_check_reproduce, func=_run_reproduce)
+
+
+def experiment_list(text: str) -> tuple[str, ...]:
+    """An argparse ``type`` for ``--only``: comma-separated names among E1-E6."""
+    names = tuple(dict.fromkeys(t.strip().upper() for t in text.split(",") if t.strip()))
+    bad = [n for n in names if n not in EXPERIMENTS]
+    if bad or not names:
+        raise argparse.ArgumentTypeError(f"must list experiments among {','.join(EXPERIMENTS)}; got {text!r}")
+    return names
 
 
 def _check_reproduce(args: argparse.Namespace) -> dict:
     fast = is_fast(args)
     with flag_errors({"seed": "--seed"}):
-        cfg = ReproduceConfig.preset(fast, args.seed)
+        cfg = ReproduceConfig.preset(fast, args.seed, args.only)
     # a rerun into the same --out resumes its synergy runs (E4/E6): they must have been made with these settings
     expected = {"seed": cfg.seed, "requests_per_round": cfg.synergy_requests, "eval_requests": cfg.synergy_eval,
                 "calibration_tasks": cfg.synergy_eval}
@@ -177,7 +247,7 @@ def _check_reproduce(args: argparse.Namespace) -> dict:
 
 
 def _run_reproduce(args: argparse.Namespace, plan: dict) -> int:
-    results = reproduce(args.out, fast=plan["fast"], seed=args.seed, progress=True)
+    results = reproduce(args.out, fast=plan["fast"], seed=args.seed, progress=True, only=args.only)
     m = results["manifest"]
     print_json({"out": args.out, "mode": m["mode"], "wall_s": m["wall_s"], "peak_rss_mb": m["peak_rss_mb"],
                  "seconds_per_step": m["seconds_per_step"]})

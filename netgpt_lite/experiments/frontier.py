@@ -1,38 +1,50 @@
-"""Chapter 5's experiment: fit every policy on logs, evaluate on fresh streams, compare frontiers.
+"""Chapter 5's experiment: fit every policy on logs, evaluate it on a day of changing network, compare.
 
-1. **Logs and fitting.** :func:`fit_policies` draws exploration logs (``regime="log_uniform"``) from
-   the *log* table (validation tasks) and fits the policies on them: the calibrated quantile, the
-   cascade under a budget, FuncDyn (Platt g, q_c, answer sizes) and PolicyNet (same weights as
-   the simulator).  The Oracle reads the truth.
-2. **Evaluation.** :func:`run_frontier` evaluates every policy on streams of the *test* table for
-   several seeds, adds the best fixed threshold *in hindsight* on each evaluation stream (the best
-   any network-blind threshold can do: a generous baseline), the anchors' sweep metrics, and the
-   goals: cost at equal success relative to the best fixed threshold, and the share of the
-   Oracle's utility gain each policy recovers (over AlwaysEdge and over the best fixed threshold).
+The question is not "is a dynamic threshold better than a fixed one inside one network regime" (there
+the optimal threshold is a constant, so a well-tuned fixed threshold *is* the dynamic rule) but: when
+the network changes during the day, how much of the achievable gain does a network-aware rule recover?
 
-Proposal tables come from :mod:`netgpt_lite.routing.tables`.
+1. **Network.** A :class:`TraceSource` gives the evaluation stream's network: a Markov chain over the
+   regimes (``"mixed"``), a replayed commute (``"commute"``), a replayed file (a Mahimahi or CSV trace;
+   a trace shorter than the stream repeats, as mm-link does), or one static regime (the sanity check).
+2. **Logs and fitting.** Yesterday's traffic on the same kind of network (:meth:`TraceSource.streams`:
+   another seed, or the same file from another offset) on the *log* table (validation tasks).  Every
+   deployable policy is fitted on these logs (:func:`fit_policies`): ``fixed_logs`` (the best fixed
+   threshold on the logs: the baseline), the RouteLLM-style ``quantile``, the FrugalGPT-style
+   ``cascade``, ``funcdyn`` (the closed form with isotonic g, q_c and sizes from the logs, its penalty
+   scale and calibration temperature tuned on the logs; ``funcdyn_plugin`` is the untuned rule) and
+   ``policynet`` (monotone by construction).
+3. **Limits, in hindsight on the evaluation stream** (:func:`evaluate_policies`): ``fixed_hindsight``
+   (the best network-blind threshold), ``threshold_oracle`` (the best threshold per cell of 3 quantile
+   bins of bandwidth, RTT and price: the limit of any threshold rule on this score; 4 and 6 bins are
+   reported as ``threshold_oracle_4``/``_6``) and ``oracle`` (knows which edge answers are right).
+   ``oracle_gain_share`` = (U - U_fixed_logs) / (U_threshold_oracle - U_fixed_logs).
+
+Proposal tables come from :mod:`netgpt_lite.routing.tables` or :mod:`netgpt_lite.routing.edge_outputs`.
 
 Example:
     >>> from netgpt_lite.routing.simulator import synthetic_table
     >>> res = run_frontier(synthetic_table(300, 1), synthetic_table(300, 2), seeds=(0,), n_requests=300,
     ...                    n_logs=500, policynet_epochs=20)                        # doctest: +SKIP
-    >>> sorted(res["policies"])[:2]                                                # doctest: +SKIP
+    >>> sorted(compact_summary(res)["policies"])[:2]                               # doctest: +SKIP
     ['always_cloud', 'always_edge']
 """
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 
+from netgpt_lite.network.state import REGIMES
+from netgpt_lite.network.traces import NetworkTrace, commute_trace
 from netgpt_lite.routing import metrics
+from netgpt_lite.routing.limits import REFERENCE_BINS, ThresholdOracle, best_fixed_threshold
 from netgpt_lite.routing.policies import (
     AlwaysCloud,
     AlwaysEdge,
     CalibratedQuantile,
     Cascade,
-    FixedThreshold,
     FuncDyn,
     Oracle,
     sweep_candidates,
@@ -40,6 +52,7 @@ from netgpt_lite.routing.policies import (
 from netgpt_lite.routing.policy_net import PolicyNet
 from netgpt_lite.routing.simulator import (
     LOG_UNIFORM,
+    MIXED,
     ProposalTable,
     SimulationConfig,
     Stream,
@@ -50,42 +63,117 @@ from netgpt_lite.routing.simulator import (
     sweep_stream,
 )
 
-POLICY_ORDER = ("always_edge", "always_cloud", "best_fixed", "calibrated_quantile", "cascade", "funcdyn",
-                "policynet", "oracle")
+POLICY_ORDER = ("always_edge", "always_cloud", "fixed_logs", "fixed_hindsight", "quantile", "cascade", "funcdyn",
+                "policynet", "threshold_oracle", "oracle")
+EXTRA_POLICIES = ("funcdyn_plugin", "threshold_oracle_4", "threshold_oracle_6")
+DEPLOYABLE = ("fixed_logs", "quantile", "cascade", "funcdyn_plugin", "funcdyn", "policynet")
+COMPACT_KEYS = {"utility": "mean_utility", "task_success": "task_success", "offload_rate": "offload_rate",
+                "cost_per_1k_requests_usd": "cost_per_1k_requests_usd", "latency_p95_ms": "latency_p95_ms"}
+LOG_SEED_OFFSET = 1000  # the logs are another day: seed + 1000
+COMMUTE = "commute"
+LTE_DRIVE = "lte_drive"  # the shipped, self-made Mahimahi example (network.EXAMPLE_MAHIMAHI)
 
 
-def exploration_logs(log_table: ProposalTable, config: SimulationConfig, n_logs: int, seed: int):
-    """Exploration logs: ``(context, outcomes, stream)`` of a log-uniform network stream on ``log_table``
-    with the flat base price times a log-uniform multiplier in [1, 3] (so the logs, and the policies
-    fitted on them, do not depend on the evaluation's regime or pricing schedule)."""
-    stream = make_stream(log_table, replace(config, regime=LOG_UNIFORM, pricing="flat", n_requests=n_logs, seed=seed))
-    return stream_context(log_table, stream), outcomes(log_table, stream), stream
+@dataclass(frozen=True, eq=False)
+class TraceSource:
+    """Where a stream's network comes from.
+
+    Attributes:
+        name: ``"mixed"`` (Markov chain over all regimes), ``"commute"`` (the scripted commute, replayed),
+            a regime name (one static regime with jitter: the sanity check), or a label for ``trace``.
+        trace: a replayed trace (read from a Mahimahi or CSV file), one state per request in order,
+            repeating when the stream is longer; ``None`` for the generated sources.
+
+    Example:
+        >>> TraceSource("mixed").time_varying, TraceSource("4g").time_varying
+        (True, False)
+        >>> TraceSource("wifi")
+        Traceback (most recent call last):
+        ...
+        ValueError: trace source 'wifi' needs a trace, or must be 'mixed', 'commute' or a regime name: ['5g_good', '4g', 'congested', 'satellite', 'near_outage']
+    """
+
+    name: str
+    trace: NetworkTrace | None = None
+
+    def __post_init__(self) -> None:
+        if self.trace is None and self.name not in (MIXED, COMMUTE, *REGIMES):
+            raise ValueError(f"trace source {self.name!r} needs a trace, or must be 'mixed', 'commute' or a "
+                             f"regime name: {list(REGIMES)}")
+
+    @property
+    def time_varying(self) -> bool:
+        return self.name not in REGIMES or self.trace is not None
+
+    def repeats(self, n_requests: int) -> float:
+        """How many times a replayed trace plays in a stream of ``n_requests`` (0 for generated sources)."""
+        length = len(self.trace) if self.trace is not None else (len(commute_trace()) if self.name == COMMUTE else 0)
+        return round(n_requests / length, 2) if length else 0.0
+
+    def _stream(self, table: ProposalTable, config: SimulationConfig, day_seed: int) -> Stream:
+        if self.trace is not None:  # the same route on another day: the file from a seeded offset
+            shift = int(np.random.default_rng(day_seed).integers(len(self.trace)))
+            idx = (np.arange(len(self.trace)) + shift) % len(self.trace)
+            t = self.trace
+            return make_stream(table, config, trace=NetworkTrace(t.t_s, t.bandwidth_mbps[idx], t.rtt_ms[idx],
+                                                                 t.regime[idx]))
+        if self.name == COMMUTE:
+            return make_stream(table, config, trace=commute_trace(seed=day_seed))
+        return make_stream(table, replace(config, regime=self.name))
+
+    def streams(self, test_table: ProposalTable, log_table: ProposalTable, config: SimulationConfig,
+                n_logs: int) -> tuple[Stream, Stream]:
+        """``(evaluation stream on test_table, log stream on log_table)``: the logs are another day
+        (seed + :data:`LOG_SEED_OFFSET`) of the same source and pricing schedule, ``n_logs`` requests."""
+        log_cfg = replace(config, n_requests=n_logs, seed=config.seed + LOG_SEED_OFFSET)
+        return self._stream(test_table, config, config.seed), self._stream(log_table, log_cfg, log_cfg.seed)
 
 
-def fit_policies(log_table: ProposalTable, config: SimulationConfig, seed: int = 0, n_logs: int = 8000,
-                 cloud_fraction: float = 0.3, budget_share: float = 0.5, policynet_epochs: int = 400) -> dict:
-    """Fit every policy on exploration logs (seeded).  The cascade's budget is ``budget_share`` of the
-    always-cloud cost in the logs; the calibrated quantile targets ``cloud_fraction``."""
-    ctx, both, stream = exploration_logs(log_table, config, n_logs, seed)
-    out_tokens = log_table.cloud_output_tokens[stream.row, stream.cloud_draw]
-    response_bytes = log_table.response_bytes[stream.row, stream.cloud_draw]
-    funcdyn = FuncDyn.fit(ctx.scores, ctx.edge_correct, both["cloud_success"], out_tokens, response_bytes,
-                          config.weights, config.latency)
+def named_source(name: str) -> TraceSource:
+    """A :class:`TraceSource` by name: ``"mixed"``, ``"commute"``, a regime, or ``"lte_drive"`` (the shipped
+    self-made Mahimahi LTE drive, read with the LTE RTT model).
+
+    Example:
+        >>> src = named_source("lte_drive")
+        >>> src.name, len(src.trace)
+        ('lte_drive', 300)
+    """
+    if name == LTE_DRIVE:
+        from netgpt_lite.network.mahimahi import EXAMPLE_MAHIMAHI, read_mahimahi
+
+        return TraceSource(LTE_DRIVE, read_mahimahi(EXAMPLE_MAHIMAHI))
+    return TraceSource(name)
+
+
+def exploration_logs(log_table: ProposalTable, config: SimulationConfig, n_logs: int, seed: int) -> Stream:
+    """Exploration logs: a log-uniform network stream on ``log_table`` (bandwidth, RTT and a price
+    multiplier in [1, 3] drawn independently), for learning the threshold's shape over the whole range."""
+    return make_stream(log_table, replace(config, regime=LOG_UNIFORM, pricing="flat", n_requests=n_logs, seed=seed))
+
+
+def fit_policies(log_table: ProposalTable, log_stream: Stream, seed: int = 0, cloud_fraction: float = 0.3,
+                 budget_share: float = 0.5, policynet_epochs: int = 400) -> dict:
+    """Fit every deployable policy on the logged requests of ``log_stream`` (seeded).
+
+    The cascade's budget is ``budget_share`` of the always-cloud cost in the logs; the quantile targets
+    ``cloud_fraction``; ``fixed_logs`` and FuncDyn's two free parameters maximise utility on the logs.
+    """
+    ctx, both, cfg = stream_context(log_table, log_stream), outcomes(log_table, log_stream), log_stream.config
+    out_tokens = log_table.cloud_output_tokens[log_stream.row, log_stream.cloud_draw]
+    response_bytes = log_table.response_bytes[log_stream.row, log_stream.cloud_draw]
+    plugin = FuncDyn.fit(ctx.scores, ctx.edge_correct, both["cloud_success"], out_tokens, response_bytes,
+                         cfg.weights, cfg.latency)
+    tuned = plugin.tune(ctx, both["edge_utility"], both["cloud_utility"])
     budget = budget_share * float(both["cloud_cost_usd"].mean())
     net = PolicyNet(epochs=policynet_epochs, seed=seed).fit(ctx, both["edge_utility"], both["cloud_utility"])
     return {
         "always_edge": AlwaysEdge(), "always_cloud": AlwaysCloud(),
-        "calibrated_quantile": CalibratedQuantile.fit(ctx.scores, cloud_fraction),
+        "fixed_logs": best_fixed_threshold(ctx.scores, both["edge_utility"], both["cloud_utility"], "fixed_logs"),
+        "quantile": replace(CalibratedQuantile.fit(ctx.scores, cloud_fraction), name="quantile"),
         "cascade": Cascade.fit(ctx.scores, ctx.edge_correct, both["cloud_success"], both["cloud_cost_usd"], budget),
-        "funcdyn": funcdyn, "policynet": net, "oracle": Oracle(funcdyn),
+        "funcdyn_plugin": replace(plugin, name="funcdyn_plugin"), "funcdyn": tuned, "policynet": net,
+        "oracle": Oracle(tuned),
     }
-
-
-def best_fixed_threshold(table: ProposalTable, stream: Stream) -> FixedThreshold:
-    """The network-blind threshold with the highest mean utility on ``stream`` (chosen in hindsight)."""
-    cands = sweep_candidates(table.edge_score[stream.row])
-    utility = sweep_stream(table, stream, cands)["utility"]
-    return FixedThreshold(float(min(cands[int(np.argmax(utility))], 1.0)), name="best_fixed")
 
 
 def cost_at_equal_success(sweep: dict, success: float, cost: float, key: str = "cost_usd") -> float:
@@ -98,36 +186,50 @@ def cost_at_equal_success(sweep: dict, success: float, cost: float, key: str = "
     return float(1.0 - cost / fixed) if fixed > 0 else float("nan")
 
 
-def gain_recovered(utility: float, baseline: float, oracle: float) -> float:
-    """Share of the Oracle's utility gain over ``baseline`` that a policy recovers."""
-    return float((utility - baseline) / (oracle - baseline)) if oracle != baseline else float("nan")
+def gain_recovered(utility: float, baseline: float, limit: float) -> float:
+    """Share of the ``limit``'s utility gain over ``baseline`` that a policy recovers (nan if no gain)."""
+    return float((utility - baseline) / (limit - baseline)) if limit != baseline else float("nan")
 
 
-def evaluate_policies(policies: dict, test_table: ProposalTable, config: SimulationConfig) -> dict:
-    """Evaluate fitted ``policies`` (plus the best fixed threshold in hindsight) on one stream of
-    ``test_table``: summaries, per-regime summaries, sweep metrics, goals, logs."""
-    stream = make_stream(test_table, config)
-    policies = {**policies, "best_fixed": best_fixed_threshold(test_table, stream)}
-    logs = {name: simulate(policies[name], test_table, stream) for name in POLICY_ORDER}
+def hindsight_limits(test_table: ProposalTable, stream: Stream, bins=(REFERENCE_BINS, 4, 6)) -> dict:
+    """The limits chosen on the evaluation stream's outcomes: ``fixed_hindsight`` and the threshold
+    oracles (``threshold_oracle`` at ``bins[0]``, then ``threshold_oracle_<k>``)."""
+    ctx, both = stream_context(test_table, stream), outcomes(test_table, stream)
+    eu, cu = both["edge_utility"], both["cloud_utility"]
+    limits = {"fixed_hindsight": best_fixed_threshold(ctx.scores, eu, cu, "fixed_hindsight")}
+    for i, k in enumerate(bins):
+        name = "threshold_oracle" if i == 0 else f"threshold_oracle_{k}"
+        limits[name] = replace(ThresholdOracle.fit(ctx, eu, cu, bins=k), name=name)
+    return limits
+
+
+def evaluate_policies(policies: dict, test_table: ProposalTable, stream: Stream) -> dict:
+    """Evaluate fitted ``policies`` plus the hindsight limits on ``stream``: summaries, per-regime
+    summaries, sweep metrics (APGR, CPT, AIQ), goals, mean thresholds, logs."""
+    policies = {**policies, **hindsight_limits(test_table, stream)}
+    names = [n for n in (*POLICY_ORDER, *EXTRA_POLICIES) if n in policies]
+    logs = {name: simulate(policies[name], test_table, stream) for name in names}
     sweep = sweep_stream(test_table, stream, sweep_candidates(test_table.edge_score[stream.row]))
-    w = config.weights
+    w = stream.config.weights
     sweep["total_cost"] = w.lambda_latency_per_ms * sweep["latency_ms"] + w.lambda_cost_per_usd * sweep["cost_usd"]
     summary = {name: metrics.summarize(log) for name, log in logs.items()}
     u = {name: s["mean_utility"] for name, s in summary.items()}
+    for name in names:
+        summary[name]["oracle_gain_share"] = gain_recovered(u[name], u["fixed_logs"], u["threshold_oracle"])
     goals = {}
-    for name in ("funcdyn", "policynet", "calibrated_quantile", "cascade"):
+    for name in (n for n in DEPLOYABLE if n in logs):
         log = logs[name]
         total = w.lambda_latency_per_ms * log["latency_ms"].mean() + w.lambda_cost_per_usd * log["cost_usd"].mean()
         goals[name] = {
             "usd_saving_at_equal_success": cost_at_equal_success(sweep, log["success"].mean(), log["cost_usd"].mean()),
             "total_cost_saving_at_equal_success": cost_at_equal_success(sweep, log["success"].mean(), total, "total_cost"),
-            "oracle_gain_vs_always_edge": gain_recovered(u[name], u["always_edge"], u["oracle"]),
-            "oracle_gain_vs_best_fixed": gain_recovered(u[name], u["best_fixed"], u["oracle"]),
+            "oracle_gain_share": summary[name]["oracle_gain_share"],
+            "routing_gain_share": gain_recovered(u[name], u["fixed_logs"], u["oracle"]),
         }
     return {
         "summary": summary, "per_regime": {n: metrics.summarize_by(log) for n, log in logs.items()},
         "sweep": metrics.sweep_metrics(sweep["offload"], sweep["success"], sweep["cost_usd"]), "goals": goals,
-        "thresholds": {n: float(np.mean(logs[n]["threshold"].clip(0, 1))) for n in POLICY_ORDER},
+        "thresholds": {n: float(np.mean(logs[n]["threshold"].clip(0, 1))) for n in names},
         "policies": policies, "stream": stream, "logs": logs,
     }
 
@@ -154,60 +256,78 @@ def aggregate(runs: list[dict]) -> dict:
     }
 
 
-def run_frontier(test_table: ProposalTable, log_table: ProposalTable, regime: str = "mixed", pricing: str = "flat",
-                 seeds=(0, 1, 2), n_requests: int = 2000, n_logs: int = 8000, policynet_epochs: int = 400,
-                 keep_runs: bool = False) -> dict:
-    """Every policy on ``regime`` x ``pricing``, mean and std over ``seeds``: a JSON-able dict with
-    ``policies`` (metrics), ``per_regime``, ``sweep`` (APGR, CPT, AIQ) and ``goals``; with
-    ``keep_runs`` also ``runs`` (fitted policies, streams and logs per seed, not JSON-able)."""
+def as_source(source) -> TraceSource:
+    return source if isinstance(source, TraceSource) else TraceSource(str(source))
+
+
+def run_cell(test_table: ProposalTable, log_table: ProposalTable, source, pricing: str = "flat", seeds=(0, 1, 2),
+             n_requests: int = 2000, n_logs: int = 8000, policynet_epochs: int = 400) -> list[dict]:
+    """:func:`evaluate_policies` per seed on one (trace source, pricing) cell, policies fitted per seed on
+    that seed's logs of the same source and schedule."""
     if len(seeds) < 1:
         raise ValueError("seeds must hold at least one seed")
-    config = SimulationConfig(n_requests=n_requests, regime=regime, pricing=pricing)
-    runs = [evaluate_policies(fit_policies(log_table, config, seed=s, n_logs=n_logs, policynet_epochs=policynet_epochs),
-                              test_table, replace(config, seed=s)) for s in seeds]
+    source = as_source(source)
+    runs = []
+    for s in seeds:
+        config = SimulationConfig(n_requests=n_requests, pricing=pricing, seed=s)
+        stream, log_stream = source.streams(test_table, log_table, config, n_logs)
+        runs.append(evaluate_policies(fit_policies(log_table, log_stream, seed=s, policynet_epochs=policynet_epochs),
+                                      test_table, stream))
+    return runs
+
+
+def run_frontier(test_table: ProposalTable, log_table: ProposalTable, source="mixed", pricing: str = "flat",
+                 seeds=(0, 1, 2), n_requests: int = 2000, n_logs: int = 8000, policynet_epochs: int = 400,
+                 keep_runs: bool = False) -> dict:
+    """Every policy on one trace source x pricing schedule, mean and std over ``seeds``: a JSON-able dict
+    with ``policies`` (metrics, ``oracle_gain_share`` included), ``per_regime``, ``sweep``, ``goals`` and
+    ``config``; with ``keep_runs`` also ``runs`` (fitted policies, streams and logs; not JSON-able)."""
+    source = as_source(source)
+    runs = run_cell(test_table, log_table, source, pricing, seeds, n_requests, n_logs, policynet_epochs)
     result = aggregate(runs)
-    result.update({
-        "regime": regime, "pricing": pricing, "seeds": list(seeds), "n_requests": n_requests, "n_logs": n_logs,
-        "table_source": test_table.source, "log_table_source": log_table.source})
+    result["config"] = {
+        "trace": source.name, "time_varying": source.time_varying, "trace_repeats": source.repeats(n_requests),
+        "pricing": pricing, "seeds": list(seeds), "n_requests": n_requests, "n_logs": n_logs,
+        "logs": f"the same trace source and pricing on another day (seed + {LOG_SEED_OFFSET}), validation tasks",
+        "threshold_oracle_bins": REFERENCE_BINS, "threshold_oracle_extra_bins": [4, 6],
+        "policynet_epochs": policynet_epochs, "table_source": test_table.source, "log_table_source": log_table.source}
     if keep_runs:
         result["runs"] = runs
     return result
 
 
-def main_table(test_table: ProposalTable, log_table: ProposalTable, regimes, pricings, seeds=(0, 1, 2),
-               n_requests: int = 2000, n_logs: int = 8000, policynet_epochs: int = 400,
-               fitted: dict | None = None) -> tuple[dict, dict]:
-    """E3: policies x regimes x pricing schedules, mean and std over ``seeds``.
+def compact_summary(result: dict) -> dict:
+    """``{"policies": {NAME: {utility, task_success, offload_rate, cost_per_1k_requests_usd,
+    latency_p95_ms, oracle_gain_share}}, "config": ...}``: the means of :func:`run_frontier`'s result."""
+    policies = {}
+    for name in POLICY_ORDER:
+        m = result["policies"][name]
+        policies[name] = {k: round(m[src]["mean"], 6) for k, src in COMPACT_KEYS.items()}
+        policies[name]["oracle_gain_share"] = round(m["oracle_gain_share"]["mean"], 4)
+    return {"policies": policies, "config": result["config"]}
 
-    The policies are fitted once per seed (exploration logs do not depend on the regime or the
-    schedule; pass ``fitted={seed: policies}`` to reuse fits) and evaluated on a fresh stream per
-    (regime, schedule, seed).
 
-    Returns:
-        ``(results, fitted)``: ``results["regime/pricing"]`` is an :func:`aggregate` dict;
-        ``fitted[seed]`` the policies fitted with that seed.
-    """
-    fitted = dict(fitted or {})
-    for s in seeds:
-        if s not in fitted:
-            fitted[s] = fit_policies(log_table, SimulationConfig(), seed=s, n_logs=n_logs,
-                                     policynet_epochs=policynet_epochs)
+def main_table(test_table: ProposalTable, log_table: ProposalTable, sources, pricings, seeds=(0, 1, 2),
+               n_requests: int = 2000, n_logs: int = 8000, policynet_epochs: int = 400) -> dict:
+    """E3: policies x trace sources x pricing schedules, mean and std over ``seeds``; ``results["trace/pricing"]``
+    is an :func:`aggregate` dict (policies fitted per cell and seed on that cell's logs)."""
     results = {}
-    for regime in regimes:
+    for source in map(as_source, sources):
         for pricing in pricings:
-            cfg = SimulationConfig(n_requests=n_requests, regime=regime, pricing=pricing)
-            runs = [evaluate_policies(fitted[s], test_table, replace(cfg, seed=s)) for s in seeds]
-            results[f"{regime}/{pricing}"] = aggregate(runs)
-    return results, fitted
+            runs = run_cell(test_table, log_table, source, pricing, seeds, n_requests, n_logs, policynet_epochs)
+            results[f"{source.name}/{pricing}"] = aggregate(runs)
+    return results
 
 
 def table_rows(results: dict, keys=("task_success", "schema_valid_rate", "offload_rate", "cost_per_1k_requests_usd",
-                                     "latency_p50_ms", "latency_p95_ms", "mean_utility")) -> list[dict]:
-    """Flatten :func:`main_table` results into rows ``{regime, pricing, policy, <key>: "mean ± std"}``."""
+                                     "latency_p50_ms", "latency_p95_ms", "mean_utility", "oracle_gain_share"),
+               policies=POLICY_ORDER) -> list[dict]:
+    """Flatten :func:`main_table` results into rows ``{trace, pricing, policy, <key>: "mean ± std"}``."""
     rows = []
     for cell, res in results.items():
-        regime, pricing = cell.split("/")
-        for policy, m in res["policies"].items():
-            rows.append({"regime": regime, "pricing": pricing, "policy": policy,
+        trace, pricing = cell.split("/")
+        for policy in (p for p in policies if p in res["policies"]):
+            m = res["policies"][policy]
+            rows.append({"trace": trace, "pricing": pricing, "policy": policy,
                          **{k: f"{m[k]['mean']:.3f} ± {m[k]['std']:.3f}" for k in keys}})
     return rows

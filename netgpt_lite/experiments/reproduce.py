@@ -8,8 +8,9 @@ Each experiment calls the library function that owns it (nothing is re-implement
 * **E2** tau* and offload rate against bandwidth, RTT and price for FuncDyn and PolicyNet
   (:func:`netgpt_lite.theory.sweep.cloud_fraction`), and utility against tau at one state (its local maxima counted:
   the theory's single maximum holds for a smooth calibration map, an empirical table is jagged).
-* **E3** the main table, policies x regimes x pricing, mean +- std over seeds
-  (:func:`netgpt_lite.frontier.main_table`).
+* **E3** the main table, policies x traces (time-varying: Markov mixed, commute, the Mahimahi LTE drive;
+  then the static regimes as a sanity check) x pricing, mean +- std over seeds
+  (:func:`netgpt_lite.experiments.frontier.main_table`).
 * **E4** offload rate over synergy rounds with success, schema-valid rate and KL-to-SFT, and the gain
   decomposition (:func:`netgpt_lite.synergy.loop.run_synergy`, :func:`~netgpt_lite.synergy.loop.write_summary`).
 * **E5** RL ablations (:func:`netgpt_lite.rl.run_ablation`).
@@ -35,7 +36,14 @@ from pathlib import Path
 
 import numpy as np
 
-from netgpt_lite.experiments.frontier import main_table, table_rows
+from netgpt_lite.experiments.frontier import (
+    LTE_DRIVE,
+    exploration_logs,
+    fit_policies,
+    main_table,
+    named_source,
+    table_rows,
+)
 from netgpt_lite.experiments.rl_ablation import run_ablation
 from netgpt_lite.network.pricing import Price
 from netgpt_lite.network.state import REGIMES
@@ -43,7 +51,9 @@ from netgpt_lite.provenance import Recorder, atomic_write_json, cpu_seconds, pea
 from netgpt_lite.rl.minimal import RLSettings
 from netgpt_lite.routing.explorer import operating_points
 from netgpt_lite.routing.policies import RoutingContext
-from netgpt_lite.routing.simulator import frontier_grid
+from netgpt_lite.routing.edge_outputs import load_edge_tables
+from netgpt_lite.routing.limits import REFERENCE_BINS
+from netgpt_lite.routing.simulator import SimulationConfig, frontier_grid
 from netgpt_lite.routing.tables import default_tables
 from netgpt_lite.synergy.loop import fork_run, read_state, run_synergy
 from netgpt_lite.synergy.stages import default_stages, synergy_config, write_summary
@@ -52,6 +62,10 @@ from netgpt_lite.viz.rl import ablation_figure
 from netgpt_lite.viz.routing import frontier_figure, threshold_curves_figure
 from netgpt_lite.viz.synergy import decomposition_figure, refresh_figure, rounds_figure
 from netgpt_lite.viz.threshold import utility_vs_threshold_figure
+
+
+EXPERIMENTS = ("E1", "E2", "E3", "E4", "E5", "E6")
+EDGES = ("smollm2", "tiny")
 
 
 @dataclass(frozen=True)
@@ -68,6 +82,13 @@ class ReproduceConfig:
         synergy_rounds, synergy_requests: rounds and requests per round of E4/E6.
         synergy_eval: held-out evaluation requests and labelled calibration tasks of E4/E6.
         seed: the run's base seed.
+        regimes: static regimes: E1's nominal states and E3's sanity-check cells.
+        traces: E3's time-varying trace sources (``mixed``, ``commute``, ``lte_drive``: the shipped
+            self-made Mahimahi drive).
+        pricings: E3's pricing schedules.
+        edge: whose proposal tables E1-E3 route: ``smollm2`` (the shipped SmolLM2 edge outputs) or
+            ``tiny`` (the from-scratch model, run now).
+        only: the experiments to run (``--only``); the others are left out of ``results.json``.
     """
 
     fast: bool = False
@@ -83,32 +104,56 @@ class ReproduceConfig:
     synergy_eval: int = 300
     seed: int = 0
     regimes: tuple[str, ...] = ("5g_good", "4g", "congested", "satellite", "near_outage")
+    traces: tuple[str, ...] = ("mixed", "commute", LTE_DRIVE)
     pricings: tuple[str, ...] = ("flat", "peak_offpeak", "surge")
+    edge: str = "smollm2"
+    only: tuple[str, ...] = EXPERIMENTS
     extra: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not self.seeds or any(s < 0 for s in self.seeds):
             raise ValueError(f"seeds must be a non-empty tuple of integers >= 0; got {self.seeds}")
+        if self.edge not in EDGES:
+            raise ValueError(f"edge must be one of {list(EDGES)}; got {self.edge!r}")
+        bad = [e for e in self.only if e not in EXPERIMENTS]
+        if bad or not self.only:
+            raise ValueError(f"only must name experiments among {list(EXPERIMENTS)}; got {list(self.only)}")
+        for name in self.traces:
+            named_source(name)  # raises for an unknown trace
+        for name in self.regimes:
+            if name not in REGIMES:
+                raise ValueError(f"regimes must be names from {list(REGIMES)}; got {name!r}")
         for name in ("n_test", "n_logs", "n_requests", "policynet_epochs", "rl_steps", "rl_eval",
                      "synergy_rounds", "synergy_requests", "synergy_eval"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1; got {getattr(self, name)}")
 
     @classmethod
-    def preset(cls, fast: bool, seed: int = 0) -> ReproduceConfig:
-        """The documented fast or full preset."""
+    def preset(cls, fast: bool, seed: int = 0, only=EXPERIMENTS) -> ReproduceConfig:
+        """The documented fast or full preset (``only``: a subset of :data:`EXPERIMENTS`)."""
         if not fast:
-            return cls(seed=seed)
+            return cls(seed=seed, only=tuple(only))
         return cls(fast=True, seed=seed, n_test=200, n_logs=200, n_requests=400, policynet_epochs=100,
-                   rl_steps=3, rl_eval=32, synergy_rounds=2, synergy_requests=96, synergy_eval=96)
+                   rl_steps=3, rl_eval=32, synergy_rounds=2, synergy_requests=96, synergy_eval=96,
+                   traces=("mixed", LTE_DRIVE), regimes=("4g", "near_outage"), only=tuple(only))
 
 
 # --- E1 + E2: frontiers and thresholds --------------------------------------------------------------
 def _tables(cfg: ReproduceConfig):
-    """E1-E3 evaluate on the *test* split's unseen phrasings (the harder, shifted workload that the synergy
-    loop of E4 learns), with policies fitted on validation logs; chapter 5 shows the trained-for workload."""
+    """``(log_table, test_table)``: E1-E3 evaluate on the *test* split's unseen phrasings, with policies
+    fitted on validation logs.  ``smollm2``: the shipped edge outputs (:func:`load_edge_tables`, 300 + 300
+    tasks whatever ``n_test``); ``tiny``: the from-scratch model run now on ``n_test`` / ``n_logs`` tasks."""
 
+    if cfg.edge == "smollm2":
+        return load_edge_tables()
     return default_tables(n_test=cfg.n_test, n_logs=cfg.n_logs, seed=cfg.seed, eval_split="test")
+
+
+def exploration_policies(cfg: ReproduceConfig, log_table) -> dict:
+    """Policies fitted on log-uniform exploration logs (bandwidth, RTT and price drawn independently):
+    what E1 and E2 draw, since they ask how a rule moves over the whole range of states."""
+    logs = exploration_logs(log_table, SimulationConfig(), 4 * cfg.n_requests, cfg.seed)
+    return fit_policies(log_table, logs, seed=cfg.seed, policynet_epochs=cfg.policynet_epochs)
 
 
 def run_e1(cfg: ReproduceConfig, test_table, policies: dict, e3: dict) -> dict:
@@ -162,11 +207,16 @@ def _monotone(tau, axis: str) -> bool:
 
 
 # --- E3, E5, E4 + E6 ----------------------------------------------------------------------------------
-def run_e3(cfg: ReproduceConfig, test_table, log_table) -> tuple[dict, dict]:
-    results, fitted = main_table(test_table, log_table, cfg.regimes, cfg.pricings, seeds=cfg.seeds,
-                                 n_requests=cfg.n_requests, n_logs=max(cfg.n_requests, 1000),
-                                 policynet_epochs=cfg.policynet_epochs)
-    return {"cells": results, "rows": table_rows(results)}, fitted
+def run_e3(cfg: ReproduceConfig, test_table, log_table) -> dict:
+    """E3: policies x (time-varying traces, then the static regimes as a sanity check) x pricing schedules,
+    fitted per cell and seed on another day's logs of the same trace (:func:`main_table`)."""
+    sources = [named_source(t) for t in cfg.traces] + [named_source(r) for r in cfg.regimes]
+    results = main_table(test_table, log_table, sources, cfg.pricings, seeds=cfg.seeds, n_requests=cfg.n_requests,
+                         n_logs=4 * cfg.n_requests, policynet_epochs=cfg.policynet_epochs)
+    return {"cells": results, "rows": table_rows(results),
+            "config": {"traces": list(cfg.traces), "static_regimes": list(cfg.regimes), "pricings": list(cfg.pricings),
+                       "seeds": list(cfg.seeds), "n_requests": cfg.n_requests, "n_logs": 4 * cfg.n_requests,
+                       "threshold_oracle_bins": REFERENCE_BINS, "edge": cfg.edge}}
 
 
 def run_e5(cfg: ReproduceConfig) -> dict:
@@ -216,7 +266,8 @@ def run_recorder(cfg: ReproduceConfig) -> Recorder:
         >>> run_recorder(ReproduceConfig.preset(fast=True)).sizes["n_requests"]
         400
     """
-    sizes = {"n_seeds": len(cfg.seeds), "n_regimes": len(cfg.regimes), "n_pricings": len(cfg.pricings),
+    sizes = {"n_seeds": len(cfg.seeds), "n_regimes": len(cfg.regimes), "n_traces": len(cfg.traces),
+             "n_pricings": len(cfg.pricings), "experiments": list(cfg.only),
              **{k: getattr(cfg, k) for k in ("n_test", "n_logs", "n_requests", "policynet_epochs", "rl_steps",
                                              "rl_eval", "synergy_rounds", "synergy_requests", "synergy_eval")}}
     return Recorder(seed=cfg.seed, split="test", sizes=sizes, config=cfg)
@@ -232,18 +283,23 @@ def run_experiments(cfg: ReproduceConfig, out_dir: str | Path, progress: bool = 
 
     recorder, out, results, timings = run_recorder(cfg), Path(out_dir), {}, {}
     out.mkdir(parents=True, exist_ok=True)
-    bar = tqdm(["tables", "E3", "E1", "E2", "E4+E6", "E5"], desc="reproduce", disable=not progress)
+    steps = ["tables"] + (["policies"] if {"E1", "E2"} & set(cfg.only) else [])
+    steps += [s for s in ("E3", "E1", "E2") if s in cfg.only]
+    steps += (["E4+E6"] if {"E4", "E6"} & set(cfg.only) else []) + (["E5"] if "E5" in cfg.only else [])
+    bar = tqdm(steps, desc="reproduce", disable=not progress)
     for step in bar:
         bar.set_postfix_str(step)
         wall0, cpu0, extra = time.perf_counter(), cpu_seconds(), {}
         if step == "tables":
             log_table, test_table = _tables(cfg)
-            results["tables"] = {"test_source": test_table.source, "log_source": log_table.source}
+            results["tables"] = {"test_source": test_table.source, "log_source": log_table.source,
+                                 "n_test": len(test_table), "n_logs": len(log_table), "edge": cfg.edge}
+        elif step == "policies":
+            policies = exploration_policies(cfg, log_table)
         elif step == "E3":
-            results["E3"], fitted = run_e3(cfg, test_table, log_table)
-            policies = fitted[cfg.seeds[0]]
+            results["E3"] = run_e3(cfg, test_table, log_table)
         elif step == "E1":
-            results["E1"] = run_e1(cfg, test_table, policies, results["E3"]["cells"])
+            results["E1"] = run_e1(cfg, test_table, policies, results.get("E3", {}).get("cells", {}))
         elif step == "E2":
             results["E2"] = run_e2(cfg, test_table, policies)
         elif step == "E5":
@@ -270,12 +326,13 @@ def run_experiments(cfg: ReproduceConfig, out_dir: str | Path, progress: bool = 
     return json.loads(json.dumps(results, default=_jsonable))
 
 
-def reproduce(out_dir: str | Path, fast: bool = False, seed: int = 0, progress: bool = True) -> dict:
-    """Run E1-E6 (:func:`run_experiments` with the fast or full preset); write ``results.json`` and
-    ``report.html`` into ``out_dir``; return the results."""
+def reproduce(out_dir: str | Path, fast: bool = False, seed: int = 0, progress: bool = True,
+              only=EXPERIMENTS) -> dict:
+    """Run E1-E6 or the ``only`` subset (:func:`run_experiments` with the fast or full preset); write
+    ``results.json`` and ``report.html`` into ``out_dir``; return the results."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    results = run_experiments(ReproduceConfig.preset(fast, seed), out, progress)
+    results = run_experiments(ReproduceConfig.preset(fast, seed, only), out, progress)
     atomic_write_json(out / "results.json", results)
     write_report(results, out / "report.html")
     return results
@@ -294,22 +351,29 @@ def report_figures(results: dict) -> dict:
     """Title -> Plotly figure for every experiment in ``results`` (pure: reads numbers, draws)."""
 
     figs = {}
-    e1 = results["E1"]
-    figs["E1 quality-cost frontiers"] = frontier_figure({r: v["sweep"] for r, v in e1.items()},
-                                                        {r: v["points"] for r, v in e1.items()})
+    if "E1" in results:
+        e1 = results["E1"]
+        figs["E1 quality-cost frontiers"] = frontier_figure({r: v["sweep"] for r, v in e1.items()},
+                                                            {r: v["points"] for r, v in e1.items()})
     for axis, label in (("bandwidth_mbps", "bandwidth (Mbps)"), ("rtt_ms", "RTT (ms)"), ("price_multiplier", "price x")):
+        if "E2" not in results:
+            break
         curves = results["E2"][axis]["curves"]
         figs[f"E2 threshold vs {label}"] = threshold_curves_figure(
             results["E2"][axis]["x"], {n: c["threshold"] for n, c in curves.items()}, label)
         figs[f"E2 offload vs {label}"] = threshold_curves_figure(
             results["E2"][axis]["x"], {n: c["offload"] for n, c in curves.items()}, label, y_title="offload rate")
-    u = results["E2"]["utility_vs_threshold"]
-    figs["E2 utility vs threshold"] = utility_vs_threshold_figure(
-        np.array(u["threshold"]), {"4G-like state": np.array(u["utility"])}, {"4G-like state": u["best_threshold"]})
-    figs["E4 synergy rounds"] = rounds_figure(results["E4"]["rounds"])
-    figs["E4 gain decomposition"] = decomposition_figure(results["E4"]["decomposition"])
-    figs["E5 RL ablations"] = ablation_figure(results["E5"])
-    figs["E6 scorer refresh"] = refresh_figure(results["E6"])
+    if "E2" in results:
+        u = results["E2"]["utility_vs_threshold"]
+        figs["E2 utility vs threshold"] = utility_vs_threshold_figure(
+            np.array(u["threshold"]), {"4G-like state": np.array(u["utility"])}, {"4G-like state": u["best_threshold"]})
+    if "E4" in results:
+        figs["E4 synergy rounds"] = rounds_figure(results["E4"]["rounds"])
+        figs["E4 gain decomposition"] = decomposition_figure(results["E4"]["decomposition"])
+    if "E5" in results:
+        figs["E5 RL ablations"] = ablation_figure(results["E5"])
+    if "E6" in results:
+        figs["E6 scorer refresh"] = refresh_figure(results["E6"])
     return figs
 
 
@@ -332,7 +396,8 @@ def write_report(results: dict, path: str | Path) -> Path:
              f"tables: {html.escape(str(results['tables']))}.</p>"]
     for title, fig in report_figures(results).items():
         parts.append(f"<h2>{html.escape(title)}</h2>" + fig.to_html(full_html=False, include_plotlyjs=False))
-    parts.append("<h2>E3 main table (mean ± std over seeds)</h2>" + _table_html(results["E3"]["rows"]))
+    if "E3" in results:
+        parts.append("<h2>E3 main table (mean ± std over seeds)</h2>" + _table_html(results["E3"]["rows"]))
     parts.append("<h2>Manifest</h2><pre>" + html.escape(json.dumps(m, indent=1)) + "</pre>")
     page = ("<!DOCTYPE html><html><head><meta charset='utf-8'><title>netgpt-lite results</title>"
             "<style>body{font-family:sans-serif;max-width:1100px;margin:auto}table{border-collapse:collapse;"

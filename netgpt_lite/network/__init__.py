@@ -4,6 +4,19 @@ Every public name of the modules below is re-exported here.
 """
 
 
+from netgpt_lite.network.mahimahi import (
+    BASE_RTT_MS,
+    EXAMPLE_MAHIMAHI,
+    MAHIMAHI_PACKET_BYTES,
+    MAX_QUEUEING_MS,
+    MIN_BANDWIDTH_MBPS,
+    STANDING_QUEUE_BYTES,
+    modelled_rtt_ms,
+    read_mahimahi,
+    synthetic_drive,
+    technology_of,
+    write_mahimahi,
+)
 from netgpt_lite.network.pricing import (
     PRICING_SCHEDULES,
     SECONDS_PER_DAY,
@@ -26,20 +39,12 @@ from netgpt_lite.network.state import (
     transfer_time_ms,
 )
 from netgpt_lite.network.traces import (
-    BASE_RTT_MS,
     EXAMPLE_TRACE_CSV,
-    MAHIMAHI_PACKET_BYTES,
-    MAX_QUEUEING_MS,
-    MIN_BANDWIDTH_MBPS,
-    STANDING_QUEUE_BYTES,
     NetworkTrace,
     commute_trace,
     looped,
     markov_trace,
-    modelled_rtt_ms,
-    read_mahimahi,
     read_trace_csv,
-    technology_of,
     write_trace_csv,
 )
 
@@ -75,5 +80,8 @@ __all__ = [
     "modelled_rtt_ms",
     "technology_of",
     "read_mahimahi",
+    "write_mahimahi",
+    "synthetic_drive",
+    "EXAMPLE_MAHIMAHI",
     "looped",
 ]

@@ -22,6 +22,13 @@ from netgpt_lite.routing.explorer import (
     operating_points,
     state_stream,
 )
+from netgpt_lite.routing.limits import (
+    CELL_DIMENSIONS,
+    REFERENCE_BINS,
+    ThresholdOracle,
+    best_fixed_threshold,
+    best_threshold,
+)
 from netgpt_lite.routing.metrics import (
     SUMMARY_KEYS,
     aiq,
@@ -41,6 +48,7 @@ from netgpt_lite.routing.metrics import (
 )
 from netgpt_lite.routing.policies import (
     ALWAYS_CLOUD,
+    CALIBRATIONS,
     AlwaysCloud,
     AlwaysEdge,
     CalibratedQuantile,
@@ -50,11 +58,16 @@ from netgpt_lite.routing.policies import (
     Oracle,
     RoutingContext,
     decide,
+    fit_calibration,
     route,
     sweep_candidates,
 )
 from netgpt_lite.routing.policy_net import (
+    MONOTONE_SIGNS,
+    N_MONOTONE,
+    OBJECTIVES,
     PolicyNet,
+    monotone_mlp,
     policy_features,
 )
 from netgpt_lite.routing.simulator import (
@@ -82,6 +95,17 @@ from netgpt_lite.routing.tables import (
 )
 
 __all__ = [
+    "CELL_DIMENSIONS",
+    "REFERENCE_BINS",
+    "ThresholdOracle",
+    "best_fixed_threshold",
+    "best_threshold",
+    "CALIBRATIONS",
+    "fit_calibration",
+    "MONOTONE_SIGNS",
+    "N_MONOTONE",
+    "OBJECTIVES",
+    "monotone_mlp",
     "ALWAYS_CLOUD",
     "route",
     "RoutingContext",

@@ -41,6 +41,7 @@ from netgpt_lite.theory.threshold import (
     kappa,
     optimal_threshold,
     synthetic_scores,
+    threshold_from_kappa,
 )
 
 __all__ = [
@@ -50,6 +51,7 @@ __all__ = [
     "Deadline",
     "kappa",
     "optimal_threshold",
+    "threshold_from_kappa",
     "expected_utility",
     "synthetic_scores",
     "ALWAYS_CLOUD",

@@ -302,7 +302,19 @@ def optimal_threshold(
         >>> float(optimal_threshold(0.05, 2500.0, 0.003, 0.015))  # near outage: all stay on the edge
         0.0
     """
-    k = kappa(bandwidth_mbps, rtt_ms, usd_per_1k_input, usd_per_1k_output, **kappa_kwargs)
+    return threshold_from_kappa(kappa(bandwidth_mbps, rtt_ms, usd_per_1k_input, usd_per_1k_output, **kappa_kwargs),
+                                calibration)
+
+
+def threshold_from_kappa(k, calibration=LogisticCalibration()) -> np.ndarray:  # noqa: B008 - frozen default
+    """tau = g^-1(kappa) clipped to [0, 1]: 0 where no score is low enough (kappa <= g(0)), 1 where every
+    score is (kappa >= g(1)); ``calibration`` is any increasing map with ``__call__`` and ``inverse``.
+
+    Example:
+        >>> threshold_from_kappa([-0.5, 0.5, 2.0], LogisticCalibration(10.0, -5.0)).tolist()
+        [0.0, 0.5, 1.0]
+    """
+    k = np.asarray(k, dtype=float)
     g0, g1 = float(calibration(0.0)), float(calibration(1.0))
     tau = np.asarray(calibration.inverse(np.clip(k, g0, g1)), dtype=float)
     tau[k <= g0] = 0.0  # no score is low enough: everything stays on the edge

@@ -1,0 +1,130 @@
+"""Thresholds chosen from outcomes: the log-tuned fixed threshold and the threshold oracle.
+
+A routing rule that only compares the score to a threshold can at best pick, for every network state
+and price, the threshold that turns out best.  Two policies make that concrete, both fitted on
+*outcomes* (each logged request's utility if the edge answer is kept, and if it falls back):
+
+* :func:`best_fixed_threshold` - the one threshold with the highest total utility on a set of requests.
+  Fitted on the *logs* it is the honest network-blind baseline (``fixed_logs``); fitted on the
+  evaluation stream itself it is the best any network-blind threshold could have done in hindsight
+  (``fixed_hindsight``).
+* :class:`ThresholdOracle` - the best threshold *per cell* of quantile bins of (bandwidth, RTT, price),
+  chosen in hindsight on the evaluation stream: the limit of any threshold rule on this score at that
+  resolution.  Finer cells overfit a finite stream (with 6 bins a 2,000-request stream has ~9 requests
+  per cell of 216), which is why 3 bins per dimension (27 cells) is the reference.
+
+Both are ordinary policies: they only output thresholds, and :func:`~netgpt_lite.routing.policies.route`
+applies them.  The *correctness* Oracle (:class:`~netgpt_lite.routing.policies.Oracle`), which knows
+which edge answers are right, stays the limit of routing itself.
+
+Example:
+    >>> import numpy as np
+    >>> from netgpt_lite.routing.policies import RoutingContext
+    >>> ctx = RoutingContext.constant(np.array([0.1, 0.4, 0.8]), bandwidth_mbps=50.0, rtt_ms=40.0)
+    >>> best_fixed_threshold(ctx.scores, edge_utility=[0.0, 1.0, 1.0], cloud_utility=[0.8, 0.8, 0.8]).threshold
+    0.4
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from netgpt_lite.routing.policies import FixedThreshold, RoutingContext, sweep_candidates
+
+CELL_DIMENSIONS = ("bandwidth_mbps", "rtt_ms", "usd_per_1k_input")  # the price enters through its input price
+REFERENCE_BINS = 3
+
+
+def _gains(edge_utility, cloud_utility) -> np.ndarray:
+    return np.asarray(cloud_utility, dtype=float) - np.asarray(edge_utility, dtype=float)
+
+
+def best_threshold(scores, gain) -> float:
+    """The threshold t maximising sum_i gain_i 1{score_i < t} (the utility over keeping every edge answer);
+    the smallest such t on ties, ``ALWAYS_CLOUD`` when falling everything back wins, 0 for no requests.
+
+    Example:
+        >>> best_threshold([0.2, 0.5, 0.9], [0.3, -0.1, 0.1])   # a tie: the smallest maximiser
+        0.5
+    """
+    s, g = np.asarray(scores, dtype=float), np.asarray(gain, dtype=float)
+    if s.size == 0:
+        return 0.0
+    order = np.argsort(s, kind="stable")
+    cum = np.concatenate([[0.0], np.cumsum(g[order])])  # cum[k]: the k lowest scores fall back
+    cands = sweep_candidates(s)
+    value = cum[np.searchsorted(s[order], cands, side="left")]  # fallback set of t is {s < t}
+    return float(cands[int(np.argmax(value))])
+
+
+def best_fixed_threshold(scores, edge_utility, cloud_utility, name: str = "fixed_logs") -> FixedThreshold:
+    """The network-blind :class:`FixedThreshold` with the highest total utility on the given requests."""
+    return FixedThreshold(min(best_threshold(scores, _gains(edge_utility, cloud_utility)), 1.0), name=name)
+
+
+def _cell_edges(values: np.ndarray, bins: int) -> np.ndarray:
+    """Inner quantile edges of ``values`` for ``bins`` bins (duplicates dropped: a constant has none)."""
+    edges = np.unique(np.quantile(values, np.arange(1, bins) / bins)) if bins > 1 else np.empty(0)
+    return edges[(edges > values.min()) & (edges <= values.max())]
+
+
+@dataclass(frozen=True, eq=False)
+class ThresholdOracle:
+    """The best threshold per cell of quantile bins of (bandwidth, RTT, price), chosen on outcomes.
+
+    Build it with :meth:`fit` on the *evaluation* stream (it is a limit, not a deployable policy).
+
+    Attributes:
+        bins: quantile bins per dimension (>= 1).
+        edges: inner bin edges per dimension of :data:`CELL_DIMENSIONS` (a tuple of 1-D arrays).
+        cell_thresholds: the chosen threshold of each cell, shape ``(len(edges[0]) + 1, ...)``; a cell
+            without requests gets the best threshold over all of them.
+
+    Example:
+        >>> ctx = RoutingContext.constant(np.array([0.2, 0.6, 0.2, 0.6]), bandwidth_mbps=[1, 1, 100, 100], rtt_ms=50.0)
+        >>> oracle = ThresholdOracle.fit(ctx, edge_utility=[0, 1, 0, 1], cloud_utility=[0.5, 0.5, -1, -1], bins=2)
+        >>> oracle.thresholds(ctx).tolist()   # fall back on the low score only where the cloud is cheap
+        [0.6, 0.6, 0.0, 0.0]
+    """
+
+    bins: int
+    edges: tuple
+    cell_thresholds: np.ndarray
+    name: str = "threshold_oracle"
+
+    def __post_init__(self) -> None:
+        if int(self.bins) < 1:
+            raise ValueError(f"bins must be an integer >= 1; got {self.bins}")
+        if len(self.edges) != len(CELL_DIMENSIONS):
+            raise ValueError(f"edges must hold one array per dimension {CELL_DIMENSIONS}; got {len(self.edges)}")
+        shape = tuple(len(e) + 1 for e in self.edges)
+        if np.shape(self.cell_thresholds) != shape:
+            raise ValueError(f"cell_thresholds must have shape {shape}; got {np.shape(self.cell_thresholds)}")
+
+    def cells(self, context: RoutingContext) -> tuple[np.ndarray, ...]:
+        """The cell index of each request along each dimension."""
+        return tuple(np.searchsorted(e, getattr(context, dim), side="right")
+                     for e, dim in zip(self.edges, CELL_DIMENSIONS, strict=True))
+
+    @classmethod
+    def fit(cls, context: RoutingContext, edge_utility, cloud_utility, bins: int = REFERENCE_BINS) -> ThresholdOracle:
+        """Quantile cells of ``context``'s requests and the best threshold in each (both utilities per request)."""
+        if int(bins) < 1:
+            raise ValueError(f"bins must be an integer >= 1; got {bins}")
+        gain = _gains(edge_utility, cloud_utility)
+        edges = tuple(_cell_edges(np.asarray(getattr(context, dim), dtype=float), int(bins)) for dim in CELL_DIMENSIONS)
+        shape = tuple(len(e) + 1 for e in edges)
+        probe = cls(int(bins), edges, np.zeros(shape))
+        flat = np.ravel_multi_index(probe.cells(context), shape)
+        fallback_all = best_threshold(context.scores, gain)
+        table = np.full(int(np.prod(shape)), fallback_all)
+        for cell in np.unique(flat):
+            mine = flat == cell
+            table[cell] = best_threshold(context.scores[mine], gain[mine])
+        return cls(int(bins), edges, table.reshape(shape))
+
+    def thresholds(self, context: RoutingContext) -> np.ndarray:
+        return self.cell_thresholds[self.cells(context)].astype(float)
+
