@@ -9,6 +9,7 @@ import pytest
 
 from netgpt_lite.tasks.bfcl import (
     ACCEPT_VARIANTS,
+    NAME_MODES,
     REJECT_VARIANTS,
     bfcl_case_to_tools,
     bfcl_gold_call,
@@ -96,7 +97,7 @@ def test_gold_call_from_first_acceptable_values():
     ("call", "error_type"),
     [
         (GOLD, "ok"),
-        ({**GOLD, "name": "trip_plan"}, "ok"),  # the OpenAI spelling of the name
+        ({**GOLD, "name": "trip_plan"}, "unknown_tool"),  # the other name mode's spelling (verbatim here)
         (_with(city="san-francisco"), "ok"),  # lower-cased, '-' and spaces removed
         (_with(city="sf"), "ok"),  # any acceptable value
         (_with(budget=500), "ok"),  # int where a float is expected
@@ -131,9 +132,24 @@ def test_bfcl_rules(call, error_type):
     assert verdict.error_type in ERROR_TYPES
 
 
+@pytest.mark.parametrize(("name", "mode", "error_type"), [
+    ("trip.plan", "verbatim", "ok"), ("trip_plan", "verbatim", "unknown_tool"),
+    ("trip_plan", "underscore_to_dot", "ok"), ("trip.plan", "underscore_to_dot", "unknown_tool"),
+])
+def test_name_modes_are_applied_as_bfcl_does(name, mode, error_type):
+    assert check_bfcl(CASE, {**GOLD, "name": name}, mode).error_type == error_type
+    other = {"name": "trip.cancel" if mode == "verbatim" else "trip_cancel", "arguments": {"city": "SF"}}
+    assert check_bfcl(CASE, other, mode).error_type == "wrong_tool"  # the other doc, spelled in the mode
+
+
+def test_unknown_name_mode_is_rejected():
+    with pytest.raises(ValueError, match="name_mode"):
+        check_bfcl(CASE, GOLD, "dots")
+
+
 def test_completion_text_and_partial_credit():
     text = "<tool_call>" + json.dumps({**GOLD, "name": "trip_plan"}) + "</tool_call>"
-    assert check_bfcl(CASE, text).correct
+    assert check_bfcl(CASE, text, "underscore_to_dot").correct
     assert check_bfcl(CASE, json.dumps([GOLD, GOLD])).error_type == "unparseable"  # exactly one call
     one_wrong = check_bfcl(CASE, _with(days=4))
     assert one_wrong.arguments_matched == pytest.approx(8 / 9) and one_wrong.schema_valid
@@ -160,11 +176,12 @@ def test_case_to_openai_tools():
     assert check_call(gold, tools, gold).correct
 
 
-def test_variants_on_crafted_case():
-    kinds = {kind for kind, _, _ in bfcl_variants(CASE)}
-    assert {"gold", "openai_name", "alt_value", "string_variant", "other_tool", "float_for_int"} <= kinds
-    for kind, call, allowed in bfcl_variants(CASE):
-        assert check_bfcl(CASE, call).error_type in allowed, kind
+@pytest.mark.parametrize("mode", NAME_MODES)
+def test_variants_on_crafted_case(mode):
+    kinds = {kind for kind, _, _ in bfcl_variants(CASE, mode)}
+    assert {"gold", "other_spelling", "alt_value", "string_variant", "other_tool", "float_for_int"} <= kinds
+    for kind, call, allowed in bfcl_variants(CASE, mode):
+        assert check_bfcl(CASE, call, mode).error_type in allowed, kind
 
 
 @pytest.fixture(scope="module")
@@ -179,20 +196,22 @@ def test_loads_all_cases(bfcl_cases):
 
 
 @needs_data
-def test_every_gold_derived_call_is_accepted(bfcl_cases):
-    rejected = [
-        (c["id"], v.detail) for c in bfcl_cases if not (v := check_bfcl(c, bfcl_gold_call(c))).correct
-    ]
+@pytest.mark.parametrize("mode", NAME_MODES)
+def test_every_gold_derived_call_is_accepted(bfcl_cases, mode):
+    openai_names = mode == "underscore_to_dot"
+    rejected = [(c["id"], v.detail) for c in bfcl_cases
+                if not (v := check_bfcl(c, bfcl_gold_call(c, openai_names=openai_names), mode)).correct]
     assert rejected == []
 
 
 @needs_data
+@pytest.mark.parametrize("mode", NAME_MODES)
 @pytest.mark.parametrize("kind", ACCEPT_VARIANTS + REJECT_VARIANTS)
-def test_variants_judged_as_expected(bfcl_cases, kind):
+def test_variants_judged_as_expected(bfcl_cases, kind, mode):
     judged = [
-        (c["id"], check_bfcl(c, call).error_type, allowed)
+        (c["id"], check_bfcl(c, call, mode).error_type, allowed)
         for c in bfcl_cases
-        for k, call, allowed in bfcl_variants(c)
+        for k, call, allowed in bfcl_variants(c, mode)
         if k == kind
     ]
     assert judged, f"no case produced a {kind!r} variant"

@@ -20,8 +20,10 @@ Per request:
    when that edge answer does not parse either is it a 502.
 
 The decision is visible: headers ``x-netgpt-route`` (edge|cloud: who answered), ``x-netgpt-score``,
-``x-netgpt-threshold``, ``x-netgpt-bandwidth-mbps``, ``x-netgpt-rtt-ms``, ``x-netgpt-degraded``, and a
-``netgpt`` object in the body with the same and the reason.
+``x-netgpt-threshold``, ``x-netgpt-bandwidth-mbps``, ``x-netgpt-rtt-ms``, ``x-netgpt-degraded``,
+``x-netgpt-reason``, and a ``netgpt`` object in the body with the same, the price, the edge's own
+completion and ``timing_ms``: ``edge_wait`` (queue + generation), ``generation`` (the batch's wall
+time), ``upstream`` and ``router`` (everything else: the routing overhead).
 """
 
 from __future__ import annotations
@@ -184,8 +186,13 @@ class RouterService:
             else:
                 info.update(degraded=True, reason=failure)
                 self.metrics.count("netgpt_degraded_total", reason=failure)
+        total_s = time.perf_counter() - start
+        router_s = max(total_s - (edge_done - start) - upstream_s, 0.0)
+        info["timing_ms"] = {"total": 1000.0 * total_s, "edge_wait": 1000.0 * (edge_done - start),
+                             "generation": 1000.0 * generation_s, "upstream": 1000.0 * upstream_s,
+                             "router": 1000.0 * router_s}
         status, payload = self._respond(answer, output, info)
-        self._record(info, start, edge_done, generation_s, upstream_s)
+        self._record(info, total_s, generation_s, router_s)
         return status, payload, self._headers(info)
 
     # --- the cloud ---------------------------------------------------------------------------------
@@ -266,12 +273,12 @@ class RouterService:
                 "x-netgpt-bandwidth-mbps": f"{net['bandwidth_mbps']:.4f}", "x-netgpt-rtt-ms": f"{net['rtt_ms']:.3f}",
                 "x-netgpt-reason": info["reason"]}
 
-    def _record(self, info: dict, start: float, edge_done: float, generation_s: float, upstream_s: float) -> None:
-        m, total = self.metrics, time.perf_counter() - start
+    def _record(self, info: dict, total_s: float, generation_s: float, router_s: float) -> None:
+        m = self.metrics
         m.count("netgpt_requests_total", route=info["route"], degraded=str(info["degraded"]).lower())
-        m.observe("netgpt_request_seconds", total, route=info["route"])
+        m.observe("netgpt_request_seconds", total_s, route=info["route"])
         m.observe("netgpt_edge_seconds", generation_s)
-        m.observe("netgpt_routing_overhead_seconds", max(total - (edge_done - start) - upstream_s, 0.0))
+        m.observe("netgpt_routing_overhead_seconds", router_s)
         threshold = info["threshold"]
         m.set("netgpt_threshold", threshold if isinstance(threshold, float) else math.inf)
         m.set("netgpt_rtt_ms", info["network"]["rtt_ms"])

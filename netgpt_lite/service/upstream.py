@@ -31,6 +31,10 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
+class _Server(ThreadingHTTPServer):
+    request_queue_size = 256  # the listen backlog: the default 5 drops connections under 32 concurrent clients
+
+
 def filler_call(tools: list[dict]) -> dict | None:
     """The first offered tool, its required arguments filled with schema-valid values (None: no tools).
 
@@ -92,7 +96,7 @@ class ScriptedUpstream:
         self.script, self.answers, self.model, self.delay_s = list(script or []), dict(answers or {}), model, delay_s
         self.requests: list[dict] = []
         self._lock = threading.Lock()
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self.httpd = _Server(("127.0.0.1", 0), self._handler())
         self.httpd.daemon_threads = True
         self._thread: threading.Thread | None = None
 

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import copy
 import json
-import pickle
 import zlib
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -58,6 +57,7 @@ from netgpt_lite.routing.simulator import (
 from netgpt_lite.routing.tables import proposal_table
 from netgpt_lite.runtime import fast_mode
 from netgpt_lite.synergy.loop import SynergyConfig, SynergyStages, atomic_write_json, decompose_gain
+from netgpt_lite.synergy.routing_state import load_routing, save_routing
 from netgpt_lite.tasks.checker import check_call
 from netgpt_lite.tasks.generate import Task, generate_tasks
 from netgpt_lite.theory.threshold import UtilityWeights
@@ -296,15 +296,15 @@ def evaluate_system(system: EdgeCloudSystem, config) -> dict:
 
 
 def save_system(system: EdgeCloudSystem, folder: Path) -> None:
+    """The edge (safetensors) and the routing state (JSON + safetensors, :func:`save_routing`); no pickle."""
     save_edge_model(system.model, system.tokenizer, Path(folder) / "edge")
-    with open(Path(folder) / "routing.pkl", "wb") as fh:  # our own checkpoint: sklearn + torch objects
-        pickle.dump({"scorer": system.scorer, "policy": system.policy, "kl_to_sft": system.kl_to_sft}, fh)
+    save_routing(folder, system.scorer, system.policy, system.kl_to_sft)
 
 
 def load_system(folder: Path, config) -> EdgeCloudSystem:
+    """Read :func:`save_system`'s checkpoint; numbers only (loading never runs code from the files)."""
     model, tokenizer = load_edge_model(Path(folder) / "edge")
-    with open(Path(folder) / "routing.pkl", "rb") as fh:
-        routing = pickle.load(fh)
+    routing = load_routing(folder)
     return EdgeCloudSystem(model, tokenizer, routing["scorer"], routing["policy"], routing["kl_to_sft"])
 
 

@@ -5,8 +5,12 @@ instead lists, for every parameter, all acceptable values (``""`` among them mea
 omitted") and judges with rules read from its public AST checker.  :func:`check_bfcl` applies
 those rules and names errors with the same vocabulary (:data:`netgpt_lite.tasks.checker.ERROR_TYPES`):
 
-1. parse (exactly one call) -> ``"unparseable"``; the name is an offered function, written as in
-   the doc or with ``.`` replaced by ``_`` (the OpenAI spelling) -> else ``"unknown_tool"``.
+1. parse (exactly one call) -> ``"unparseable"``; the name is an offered function spelled as the
+   *name mode* says -> else ``"unknown_tool"``.  BFCL's two modes (its ``convert_func_name``):
+   ``"verbatim"``, the doc's name exactly (``math.hypot``), for models that accept dots in names;
+   ``"underscore_to_dot"``, every ``.`` of a dotted name replaced by ``_`` (``math_hypot``), for APIs
+   whose tool names cannot hold a dot (OpenAI's, and the tools :func:`bfcl_case_to_tools` writes).
+   One mode applies to a whole run: the other spelling is an unknown function, as in BFCL.
 2. the called function's doc: every required parameter present (``"missing_required"``), no
    parameter outside the doc (``"unexpected_argument"``), exact Python types
    (``"wrong_type"``): an integer is accepted where a float is expected (not inside float
@@ -26,8 +30,10 @@ Example:
     >>> case = {"id": "demo", "function": [{"name": "math.hypot", "parameters": {"type": "dict",
     ...     "properties": {"x": {"type": "integer"}, "y": {"type": "integer"}}, "required": ["x", "y"]}}],
     ...     "possible_answer": [{"math.hypot": {"x": [4], "y": [5]}}]}
-    >>> check_bfcl(case, '{"name": "math_hypot", "arguments": {"x": 4, "y": 5}}').error_type
+    >>> check_bfcl(case, '{"name": "math_hypot", "arguments": {"x": 4, "y": 5}}', "underscore_to_dot").error_type
     'ok'
+    >>> check_bfcl(case, '{"name": "math_hypot", "arguments": {"x": 4, "y": 5}}').error_type  # verbatim
+    'unknown_tool'
     >>> check_bfcl(case, {"name": "math.hypot", "arguments": {"x": 4.0, "y": 5}}).error_type
     'wrong_type'
 """
@@ -44,6 +50,8 @@ from typing import Any
 from netgpt_lite.tasks.checker import Verdict, parse_tool_call
 
 BFCL_DIR_ENV = "NETGPT_LITE_BFCL_DIR"
+NAME_MODES = ("verbatim", "underscore_to_dot")
+"""BFCL's function-name modes: the doc's name as is, or with ``.`` -> ``_`` (see the module docstring)."""
 PYTHON_TYPES = {"string": str, "integer": int, "float": float, "boolean": bool, "array": list}
 PYTHON_TYPES |= {"tuple": list, "dict": dict, "any": str}
 JSON_SCHEMA_TYPES = {"dict": "object", "float": "number", "tuple": "array", "any": "string"}
@@ -69,6 +77,18 @@ def load_bfcl_cases(path: str | Path) -> list[dict]:
 def openai_name(name: str) -> str:
     """BFCL's function name as an OpenAI tool name (``.`` is not allowed there): ``a.b -> a_b``."""
     return name.replace(".", "_")
+
+
+def expected_name(name: str, name_mode: str = "verbatim") -> str:
+    """How a model must spell the doc's function ``name`` in ``name_mode`` (BFCL's ``convert_func_name``).
+
+    Example:
+        >>> expected_name("math.hypot"), expected_name("math.hypot", "underscore_to_dot")
+        ('math.hypot', 'math_hypot')
+    """
+    if name_mode not in NAME_MODES:
+        raise ValueError(f"name_mode must be one of {list(NAME_MODES)}; got {name_mode!r}")
+    return openai_name(name) if name_mode == "underscore_to_dot" else name
 
 
 def _to_json_schema(spec: dict) -> dict:
@@ -216,16 +236,20 @@ def _value_problems(arguments: dict, params: dict, properties: dict) -> tuple[li
     return problems, (matched / len(params) if params else 1.0)
 
 
-def check_bfcl(case: dict, call_or_completion: dict | str | None) -> Verdict:
+def check_bfcl(case: dict, call_or_completion: dict | str | None, name_mode: str = "verbatim") -> Verdict:
     """Judge a tool_call or a raw completion against a BFCL case by BFCL's AST rules.
 
     Args:
         case: One BFCL case (``function`` docs and ``possible_answer``).
         call_or_completion: A parsed ``{"name", "arguments"}`` call, raw completion text, or None.
+        name_mode: ``"verbatim"`` (the doc's names) or ``"underscore_to_dot"`` (``.`` written ``_``, the
+            spelling of :func:`bfcl_case_to_tools`); see :data:`NAME_MODES`.
 
     Returns:
         A :class:`~netgpt_lite.tasks.checker.Verdict` using the checker's error types.
     """
+    if name_mode not in NAME_MODES:
+        raise ValueError(f"name_mode must be one of {list(NAME_MODES)}; got {name_mode!r}")
     call = parse_tool_call(call_or_completion) if isinstance(call_or_completion, str) else call_or_completion
     if not (
         isinstance(call, dict)
@@ -234,9 +258,10 @@ def check_bfcl(case: dict, call_or_completion: dict | str | None) -> Verdict:
     ):
         return Verdict("unparseable", "no single tool call could be parsed", False, None)
     docs = _docs(case)
-    by_name = {**{openai_name(n): d for n, d in docs.items()}, **docs}
+    by_name = {expected_name(n, name_mode): d for n, d in docs.items()}
     if call["name"] not in by_name:
-        return Verdict("unknown_tool", f"{call['name']!r} is not one of {sorted(docs)}", False, call)
+        return Verdict("unknown_tool", f"{call['name']!r} is not one of {sorted(by_name)} ({name_mode} names)",
+                       False, call)
     doc, arguments = by_name[call["name"]], call["arguments"]
     properties = doc["parameters"].get("properties", {})
     missing = [p for p in doc["parameters"].get("required", []) if p not in arguments]
@@ -258,8 +283,9 @@ def check_bfcl(case: dict, call_or_completion: dict | str | None) -> Verdict:
 
 
 # ---------------------------------------------------------------- variants of the gold call (for tests and agreement)
-ACCEPT_VARIANTS = ("gold", "openai_name", "alt_value", "int_for_float", "string_variant")
+ACCEPT_VARIANTS = ("gold", "alt_value", "int_for_float", "string_variant")
 REJECT_VARIANTS = (
+    "other_spelling",
     "unknown_name",
     "other_tool",
     "drop_required",
@@ -289,14 +315,16 @@ def _perturbed(value: Any, spec: dict) -> Any:
     return perturb[spec["type"]](value) if spec["type"] in perturb else None
 
 
-def bfcl_variants(case: dict) -> list[tuple[str, dict, tuple[str, ...]]]:
+def bfcl_variants(case: dict, name_mode: str = "verbatim") -> list[tuple[str, dict, tuple[str, ...]]]:
     """Calls derived from the gold call: ``(kind, call, allowed error types)`` for every applicable kind.
 
-    Kinds in :data:`ACCEPT_VARIANTS` must be judged ``"ok"``; kinds in :data:`REJECT_VARIANTS`
-    are corruptions (wrong name, a dropped required or an added unknown argument, a wrong
-    type, ``5.0`` for an integer, ``null``, a wrong value) with the error type(s) they must get.
+    Kinds in :data:`ACCEPT_VARIANTS` must be judged ``"ok"`` by ``check_bfcl(case, call, name_mode)``;
+    kinds in :data:`REJECT_VARIANTS` are corruptions (the other name mode's spelling of a dotted name,
+    a wrong name, a dropped required or an added unknown argument, a wrong type, ``5.0`` for an
+    integer, ``null``, a wrong value) with the error type(s) they must get.  Names are spelled as
+    ``name_mode`` says.
     """
-    gold = bfcl_gold_call(case)
+    gold = bfcl_gold_call(case, openai_names=expected_name("a.b", name_mode) == "a_b")
     gold_name, params = _answer(case)
     docs = _docs(case)
     properties = docs[gold_name]["parameters"].get("properties", {})
@@ -310,7 +338,8 @@ def bfcl_variants(case: dict) -> list[tuple[str, dict, tuple[str, ...]]]:
         variants.append((kind, call, allowed))
 
     if "." in gold_name:
-        variants.append(("openai_name", bfcl_gold_call(case, openai_names=True), ("ok",)))
+        other = "verbatim" if name_mode == "underscore_to_dot" else "underscore_to_dot"
+        variants.append(("other_spelling", {**gold, "name": expected_name(gold_name, other)}, ("unknown_tool",)))
     alt = next(((k, vs[1]) for k, vs in params.items() if len(vs) > 1 and vs[0] != "" and vs[1] != ""), None)
     omittable = (k for k, vs in params.items() if "" in vs and k in gold["arguments"] and k not in required)
     alt = alt or next(((k, _OMIT) for k in omittable), None)
@@ -322,10 +351,11 @@ def bfcl_variants(case: dict) -> list[tuple[str, dict, tuple[str, ...]]]:
         gold, properties, ("string",), lambda k, v: "enum" not in properties[k] and v.strip()
     ):
         with_args("string_variant", ("ok",), **{key: f"  {gold['arguments'][key].upper()} "})
-    variants.append(("unknown_name", {**gold, "name": gold_name + "_v2"}, ("unknown_tool",)))
+    variants.append(("unknown_name", {**gold, "name": gold["name"] + "_v2"}, ("unknown_tool",)))
     schema_errors = ("missing_required", "unexpected_argument", "wrong_type")
     for other in (n for n in docs if n != gold_name):
-        variants.append(("other_tool", {**gold, "name": other}, ("wrong_tool", *schema_errors)))
+        variants.append(("other_tool", {**gold, "name": expected_name(other, name_mode)},
+                         ("wrong_tool", *schema_errors)))
         break
     if key := next((k for k in required if k in gold["arguments"]), None):
         with_args("drop_required", ("missing_required",), **{key: _OMIT})
