@@ -123,6 +123,9 @@ class ScriptedUpstream:
         """The step for this chat request: the next scripted fault, else a normal answer."""
         with self._lock:
             step = self.script.pop(0) if self.script else {}
+        if "body" not in step and step.get("status", 200) >= 400:
+            step = {**step, "body": {"error": {"message": f"scripted fault: HTTP {step['status']}",
+                                               "type": "server_error", "code": None}}}
         if "body" not in step:
             calls = step.get("tool_calls")
             if calls is None:
