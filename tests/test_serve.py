@@ -170,6 +170,9 @@ def test_unsupported_requests_get_a_clear_400(stack, extra, needle):
         client.chat.completions.create(model="any", messages=TASKS[0].messages, tools=TASKS[0].tools, **extra)
     with pytest.raises(openai.BadRequestError, match="tools"):
         client.chat.completions.create(model="any", messages=TASKS[0].messages)
+    parts = [{"role": "user", "content": [{"type": "text", "text": "hi"}]}]
+    with pytest.raises(openai.BadRequestError, match="content parts"):
+        client.chat.completions.create(model="any", messages=parts, tools=TASKS[0].tools)
 
 
 def test_models_health_and_metrics(stack):

@@ -71,6 +71,8 @@ def validate_chat_body(body) -> dict:
     messages = body.get("messages")
     if not (isinstance(messages, list) and messages and all(isinstance(m, dict) and "role" in m for m in messages)):
         raise BadRequest("messages must be a non-empty list of {role, content} objects")
+    if any(not isinstance(m.get("content"), (str, type(None))) for m in messages):
+        raise BadRequest("message content must be a string: content parts (images, audio) are not supported")
     tools = body.get("tools")
     if not (isinstance(tools, list) and tools and all(
             isinstance(t, dict) and isinstance(t.get("function"), dict) and isinstance(t["function"].get("name"), str)
@@ -163,6 +165,10 @@ class RouterService:
             self.metrics.count("netgpt_rejected_total", reason="queue_full")
             return 503, {"error": {"message": f"{err}; retry in 1 s", "type": "server_busy", "code": None}}, \
                 {"Retry-After": "1"}
+        except Exception as err:  # noqa: BLE001 - the edge model failed on this request: say so, keep serving
+            self.metrics.count("netgpt_rejected_total", reason="edge_error")
+            return 500, {"error": {"message": f"the edge model failed: {type(err).__name__}: {err}",
+                                   "type": "server_error", "code": None}}, {}
         edge_done = time.perf_counter()
         score = output.confidence(self.agent.score)
         request_bytes = len(json.dumps({"messages": body["messages"], "tools": body["tools"]}))
