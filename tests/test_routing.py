@@ -160,7 +160,8 @@ def test_policynet_learns_a_threshold_that_rises_with_bandwidth_and_falls_with_r
         by_bw += net.thresholds(probe.with_network(np.array([0.05, 0.1, 0.2, 1.0, 5.0, 30.0]), 100.0)) / 3
         by_rtt += net.thresholds(probe.with_network(30.0, np.array([20.0, 60.0, 200.0, 650.0, 1500.0, 2500.0]))) / 3
     print("bandwidth sweep", by_bw.round(3), "RTT sweep", by_rtt.round(3))
-    assert by_bw[-1] > by_bw[0] + 0.05 and np.corrcoef(np.arange(6), by_bw)[0, 1] > 0.8
+    assert np.all(np.diff(by_bw) >= -1e-9) and np.all(np.diff(by_rtt) <= 1e-9)  # monotone by construction
+    assert by_bw[-1] > by_bw[0] + 0.03 and np.corrcoef(np.arange(6), by_bw)[0, 1] > 0.8  # and a learned effect
     assert by_rtt[0] > by_rtt[-1] + 0.1 and np.corrcoef(np.arange(6), by_rtt)[0, 1] < -0.8
 
 

@@ -57,7 +57,8 @@ def monotone_mlp(n_free: int, hidden: int):
             self.mono_raw = torch.nn.Parameter(0.1 * torch.randn(hidden, N_MONOTONE))
             self.hidden_raw = torch.nn.Parameter(0.1 * torch.randn(hidden, hidden))
             self.hidden_bias = torch.nn.Parameter(torch.zeros(hidden))
-            self.out_raw = torch.nn.Parameter(0.1 * torch.randn(hidden))
+            # small output weights at the start (softplus(-2) ~ 0.13): the output begins near its bias
+            self.out_raw = torch.nn.Parameter(-2.0 + 0.1 * torch.randn(hidden))
             self.out_bias = torch.nn.Parameter(torch.zeros(()))
             self.register_buffer("signs", torch.tensor(MONOTONE_SIGNS))
 
@@ -108,7 +109,7 @@ class PolicyNet:
 
     name = "policynet"
 
-    def __init__(self, hidden: int = 16, epochs: int = 400, lr: float = 1e-2, temperature: float = 0.05,
+    def __init__(self, hidden: int = 16, epochs: int = 400, lr: float = 3e-2, temperature: float = 0.05,
                  seed: int = 0, objective: str = "kappa", reward: float = 1.0) -> None:
         for field_name, value in (("hidden", hidden), ("epochs", epochs)):
             if int(value) < 1:
@@ -148,6 +149,9 @@ class PolicyNet:
             st = torch.tensor(context.scores, dtype=torch.float32)
             gt = torch.tensor(gain, dtype=torch.float32)
             yt = torch.tensor(target, dtype=torch.float32) if self.objective == "kappa" else None
+            if yt is not None:
+                with torch.no_grad():
+                    self.model.out_bias.fill_(float(yt.mean()))  # start at the mean kappa of the logs
             opt = torch.optim.Adam(self.model.parameters(), lr=self.lr)
             for _ in range(self.epochs):
                 if yt is not None:
