@@ -35,7 +35,7 @@ from netgpt_lite.network.pricing import PRICING_SCHEDULES
 
 _SERVE_FLAGS = {"port": "--port", "edge": "--edge", "pricing": "--pricing", "trace_speed": "--trace-speed",
                 "upstream_timeout_s": "--upstream-timeout-s", "upstream_retries": "--upstream-retries",
-                "max_batch": "--max-batch", "max_queue": "--max-queue", "log_shard_size": "--log-shard-size",
+                "max_batch": "--max-batch", "edge_threads": "--edge-threads", "max_queue": "--max-queue", "log_shard_size": "--log-shard-size",
                 "mahimahi": "--mahimahi", "cloud_base_url": "--cloud-base-url", "cloud_model": "--cloud-model",
                 "cloud_key_env": "--cloud-key-env", "base_url": "--cloud-base-url", "model": "--cloud-model",
                 "api_key_env": "--cloud-key-env", "timeout_s": "--upstream-timeout-s"}
@@ -63,6 +63,8 @@ def add_serve(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--trace-speed", type=POSITIVE, default=1.0, help="trace seconds per wall second of a replay")
     p.add_argument("--upstream-timeout-s", type=POSITIVE, default=10.0, help="timeout of one upstream attempt, s")
     p.add_argument("--upstream-retries", type=COUNT, default=1, help="retries of a failed upstream call")
+    p.add_argument("--edge-threads", type=POSITIVE_INT, default=1,
+                   help="torch threads of the edge (1: best for the tiny edge and on a busy machine)")
     p.add_argument("--max-batch", type=POSITIVE_INT, default=16, help="most requests the edge generates together")
     p.add_argument("--max-queue", type=POSITIVE_INT, default=256, help="most waiting requests; more get 503")
     p.add_argument("--log-dir", type=output_dir, default="serve_log",
@@ -111,7 +113,8 @@ def _check_serve(args: argparse.Namespace) -> dict:
                              policy_file=args.policy_file, pricing=args.pricing, trace=args.network_trace,
                              mahimahi=args.mahimahi, trace_speed=args.trace_speed,
                              upstream_timeout_s=args.upstream_timeout_s, upstream_retries=args.upstream_retries,
-                             max_batch=args.max_batch, max_queue=args.max_queue, log_dir=args.log_dir,
+                             edge_threads=args.edge_threads, max_batch=args.max_batch, max_queue=args.max_queue,
+                             log_dir=args.log_dir,
                              log_shard_size=args.log_shard_size)
         config.cloud_config()
     from netgpt_lite.service.policy_file import load_serve_policy
