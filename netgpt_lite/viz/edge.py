@@ -75,4 +75,5 @@ def score_histogram_figure(scores: Mapping[str, np.ndarray], labels: np.ndarray,
         fig.update_xaxes(title_text="score", range=[0, 1], row=1, col=col)
     fig.update_yaxes(title_text="edge answers (count)", row=1, col=1)
     fig.update_layout(barmode="overlay", legend_title_text="edge answer")
-    return tidy(fig, "Scores of right vs wrong edge answers<br><sup>test split; 0 = surely wrong, 1 = surely right</sup>")
+    return tidy(fig, "Scores of right vs wrong edge answers<br><sup>test split; 0 = surely wrong, 1 = surely right</sup>",
+                top=105)  # fmt: skip

@@ -60,7 +60,7 @@ def training_curves_figure(history: Sequence[dict], metrics: Sequence[str] = ("r
                         showlegend=False, row=r, col=c)  # fmt: skip
         if r == n_rows:
             fig.update_xaxes(title_text="RL step", row=r, col=c)
-    return tidy(fig, "SFT-anchored RL, per step", height=260 + 200 * n_rows)
+    return tidy(fig, "SFT-anchored RL, per step", height=260 + 200 * n_rows, top=105)
 
 
 def ablation_figure(results: dict, metrics: Sequence[str] = ("eval_exact_match", "eval_schema_valid",
@@ -82,14 +82,14 @@ def ablation_figure(results: dict, metrics: Sequence[str] = ("eval_exact_match",
             if not steps:
                 continue
             fig.add_scatter(x=steps + steps[::-1], y=[m + s for m, s in zip(mean, std)] +
-                            [m - s for m, s in zip(mean, std)][::-1], fill="toself", line={"width": 0},
+                            [m - s for m, s in zip(mean, std)][::-1], mode="lines", fill="toself", line={"width": 0},
                             fillcolor=color, opacity=0.15, showlegend=False, hoverinfo="skip", row=row, col=1)  # fmt: skip
             fig.add_scatter(x=steps, y=mean, mode="lines+markers", name=name, line={"color": color},
                             legendgroup=name, showlegend=row == 1, row=row, col=1)  # fmt: skip
     fig.update_xaxes(title_text="RL step", row=n, col=1)
     fig.update_layout(legend_title_text="variant")
     return tidy(fig, "E5: which anchor keeps the edge on a leash<br><sup>mean ± std over seeds</sup>",
-                height=220 + 210 * n)  # fmt: skip
+                height=220 + 210 * n, top=105)  # fmt: skip
 
 
 def _isnan(x) -> bool:

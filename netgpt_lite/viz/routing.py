@@ -23,9 +23,9 @@ from plotly.subplots import make_subplots
 from netgpt_lite.viz.style import TAU, tidy
 
 POLICY_COLORS = {
-    "always_edge": "#7f7f7f", "always_cloud": "#17becf", "fixed": "#bcbd22", "best_fixed": "#bcbd22",
-    "calibrated_quantile": "#9467bd", "cascade": "#8c564b", "funcdyn": "#d62728", "policynet": "#1f77b4",
-    "oracle": "#2ca02c",
+    "always_edge": "#7f7f7f", "always_cloud": "#17becf", "fixed": "#bcbd22", "fixed_logs": "#bcbd22",
+    "fixed_hindsight": "#dbdb8d", "quantile": "#9467bd", "cascade": "#8c564b", "funcdyn": "#d62728",
+    "funcdyn_plugin": "#ff9896", "policynet": "#1f77b4", "threshold_oracle": "#98df8a", "oracle": "#2ca02c",
 }
 
 
@@ -43,6 +43,7 @@ def frontier_figure(sweeps: Mapping[str, Mapping], points: Mapping[str, Mapping[
         cols: panels per row.
     """
     names = list(sweeps)
+    cols = max(1, min(cols, len(names)))
     rows = -(-len(names) // cols)
     fig = make_subplots(rows=rows, cols=cols, subplot_titles=names, shared_yaxes=True,
                         vertical_spacing=0.3 / rows, horizontal_spacing=0.04)  # fmt: skip
@@ -58,21 +59,20 @@ def frontier_figure(sweeps: Mapping[str, Mapping], points: Mapping[str, Mapping[
                             marker={"color": _color(name), "size": 9}, legendgroup=name,
                             showlegend=name not in shown)
             shown.add(name)
-    # one x-axis title for all panels (one per panel would run into each other on a narrow screen)
+    # short x titles on the bottom row (long ones run into each other on a narrow screen); the subtitle spells it out
+    for c in range(1, cols + 1):
+        fig.update_xaxes(title_text="USD / 1k req.", title_font_size=11, row=rows, col=c)
     fig.update_yaxes(title_text="task success", col=1)
-    fig.add_annotation(text="cloud cost per 1k requests (USD), each panel", xref="paper", yref="paper", x=0.5,
-                       y=0, yshift=-32, xanchor="center", yanchor="top", showarrow=False)  # fmt: skip
     fig.update_layout(legend_title_text="policy")
-    tidy(fig, "Quality-cost frontier per regime<br><sup>grey: fixed-threshold sweep; dots: policies</sup>",
-         height=150 + 300 * rows)  # fmt: skip
-    fig.update_layout(margin_b=50)
-    return fig
+    return tidy(fig, "Quality-cost frontier per regime<br><sup>x: cloud USD per 1k requests; grey: fixed τ</sup>",
+                height=170 + 300 * rows, top=105)  # fmt: skip
 
 
 def threshold_curves_figure(x: Sequence[float], curves: Mapping[str, Sequence[float]], x_title: str,
                             y_title: str = "threshold tau", log_x: bool = True, title: str = "") -> go.Figure:
     """E2: one line per policy (or quantity) against a network or price variable (untitled: "y vs x")."""
     y_title = y_title.replace("tau", TAU)
+    x_title = x_title.replace("price x", "price (× default)")
     fig = go.Figure()
     for name, y in curves.items():
         fig.add_scatter(x=list(x), y=list(y), mode="lines", name=name, line={"color": _color(name)})

@@ -2,8 +2,8 @@
 
 The book is read from 390 px (a phone) to wide screens; Plotly neither wraps titles nor moves legends out of the
 way, so every builder calls :func:`tidy` last: a horizontal legend *below* the figure (anchored to the figure's
-bottom edge, so Plotly grows the bottom margin for it instead of drawing it over the x-axis title), a title
-whose margin grows with it, and side margins small enough to leave the plot area most of a narrow screen.
+bottom edge, so Plotly grows the bottom margin for it instead of drawing it over the x-axis title), room for a
+two-line title, and side margins small enough to leave the plot area most of a narrow screen.
 Symbols follow the book's notation: ``TAU`` is the threshold τ, ``TAU_STAR`` the optimal threshold τ*.
 
 Example:
@@ -20,10 +20,10 @@ import plotly.graph_objects as go
 TAU = "τ"
 TAU_STAR = "τ*"
 LEGEND_BELOW = {"orientation": "h", "yref": "container", "y": 0.0, "yanchor": "bottom", "x": 0.0, "xanchor": "left"}
-MARGIN = {"l": 60, "r": 20, "t": 70, "b": 20}
+MARGIN = {"l": 60, "r": 20, "t": 80, "b": 20}
 
 
-def tidy(fig: go.Figure, title: str | None = None, height: int | None = None) -> go.Figure:
+def tidy(fig: go.Figure, title: str | None = None, height: int | None = None, top: int | None = None) -> go.Figure:
     """Apply the house layout to ``fig`` in place (and return it): legend below, compact margins, title.
 
     Args:
@@ -31,12 +31,19 @@ def tidy(fig: go.Figure, title: str | None = None, height: int | None = None) ->
         title: the figure's title; keep it under ~45 characters and put details in a ``<br><sup>...</sup>``
             second line, which stays readable on a phone.
         height: figure height in px (default: Plotly's 450).
+        top: top margin in px (default 80; subplot grids need ~105 so their panel titles clear a two-line title).
+            Panel titles are set in a smaller font so that neighbouring ones do not touch on a phone.
     """
-    layout = {"legend": LEGEND_BELOW, "margin": MARGIN, "title_automargin": True, "title_x": 0.0,
-              "title_xref": "paper"}  # fmt: skip
+    # no title.automargin: with a two-line title it pushes the first line out of the figure; 80 px fit two lines
+    layout = {"legend": LEGEND_BELOW, "margin": MARGIN, "title_x": 0.0, "title_xref": "paper"}
     if title is not None:
         layout["title_text"] = title
     if height is not None:
         layout["height"] = height
+    if top is not None:
+        layout["margin"] = {**MARGIN, "t": top}
     fig.update_layout(**layout)
+    for ann in fig.layout.annotations:  # make_subplots titles: paper-anchored, bottom-anchored, no arrow
+        if ann.showarrow is False and ann.yanchor == "bottom" and ann.xref == "paper":
+            ann.font.size = 13
     return fig

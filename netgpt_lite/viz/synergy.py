@@ -49,7 +49,7 @@ def rounds_figure(rounds: Sequence[Mapping], title: str = "Edge and cloud, learn
         fig.add_trace(go.Scatter(x=x, y=[r["kl_to_sft"] for r in rounds], mode="lines+markers",
                                  name="KL(edge || SFT), nats/token", line={"color": "#7f7f7f", "dash": "dash"}),
                       secondary_y=True)
-        fig.update_yaxes(title_text="KL to SFT (nats/token)", secondary_y=True, rangemode="tozero")
+        fig.update_yaxes(title_text="KL to SFT (nats/token)", secondary_y=True, rangemode="tozero", tickformat=".2g")
     fig.update_yaxes(title_text="rate", range=[0, 1.02], secondary_y=False)
     fig.update_xaxes(title_text="round", dtick=1)
     fig.update_layout(template="plotly_white")

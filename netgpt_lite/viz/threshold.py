@@ -74,9 +74,7 @@ def threshold_heatmap_figure(
         sliders=[{"active": active, "currentvalue": {"prefix": "price: "}, "steps": steps, "pad": {"t": 50}}],
     )
     title = f"Optimal threshold {TAU_STAR}(bandwidth, RTT)<br><sup>{price_note or 'slide the price'}</sup>"
-    tidy(fig, title, height=560)
-    fig.update_layout(margin_b=40)
-    return fig
+    return tidy(fig, title, height=560)
 
 
 def offload_curves_figure(
