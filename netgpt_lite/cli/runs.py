@@ -19,7 +19,9 @@ from netgpt_lite.cli.arguments import (
     SEED,
     TRACE_HELP,
     UsageError,
+    add_cloud_flags,
     add_fast,
+    cloud_agent_from_args,
     existing_file,
     flag_errors,
     int_range,
@@ -159,6 +161,7 @@ def add_synergy(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", type=output_dir, required=True,
                    help="output folder: log/, checkpoints/, state.json, summary.json")
     p.add_argument("--resume", action="store_true", help="continue a killed run from its last completed round")
+    add_cloud_flags(p)
     p.set_defaults(check=_check_synergy, func=_run_synergy)
 
 
@@ -201,12 +204,13 @@ def _check_synergy(args: argparse.Namespace) -> dict:
                 raise UsageError(f"argument {flag}: {name}={value!r} differs from the run being resumed in "
                                  f"{args.out!r} ({saved.get(name)!r}); resume with the same flags (only --rounds "
                                  "may grow) or choose a new --out")
-    return {"config": config}
+    return {"config": config, "cloud": cloud_agent_from_args(args)}
 
 
 def _run_synergy(args: argparse.Namespace, plan: dict) -> int:
-    result = run_synergy(plan["config"], args.out, stages=default_stages(), resume=args.resume, progress=True)
-    print_json(write_summary(result))
+    stages = default_stages(plan["cloud"])
+    result = run_synergy(plan["config"], args.out, stages=stages, resume=args.resume, progress=True)
+    print_json(write_summary(result, stages=stages))
     return 0
 
 
@@ -217,6 +221,7 @@ def add_reproduce(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=SEED, default=0)
     p.add_argument("--only", type=experiment_list, default=EXPERIMENTS,
                    help="comma-separated experiments to run, e.g. E1,E2,E3 (default: all of E1-E6)")
+    add_cloud_flags(p)  # a real cloud answers in the synergy runs (E4, E6)
     p.set_defaults(check=_check_reproduce, func=_run_reproduce)
 
 
@@ -243,11 +248,12 @@ def _check_reproduce(args: argparse.Namespace) -> dict:
                 raise UsageError(f"argument --out: {args.out!r} holds a reproduce run made with other settings "
                                  f"({run}: {name}={saved.get(name)!r}, this run: {value!r}); rerun with the same "
                                  "--fast/--no-fast and --seed, or choose a new --out")
-    return {"fast": fast}
+    return {"fast": fast, "cloud": cloud_agent_from_args(args)}
 
 
 def _run_reproduce(args: argparse.Namespace, plan: dict) -> int:
-    results = reproduce(args.out, fast=plan["fast"], seed=args.seed, progress=True, only=args.only)
+    results = reproduce(args.out, fast=plan["fast"], seed=args.seed, progress=True, only=args.only,
+                        cloud=plan["cloud"])
     m = results["manifest"]
     print_json({"out": args.out, "mode": m["mode"], "wall_s": m["wall_s"], "peak_rss_mb": m["peak_rss_mb"],
                  "seconds_per_step": m["seconds_per_step"]})

@@ -226,18 +226,20 @@ def run_e5(cfg: ReproduceConfig) -> dict:
                         eval_every=max(1, cfg.rl_steps // 4))
 
 
-def run_e4_e6(cfg: ReproduceConfig, out_dir: Path) -> dict:
+def run_e4_e6(cfg: ReproduceConfig, out_dir: Path, cloud=None) -> dict:
     """E4 (scorer refreshed every round) and E6 (never refreshed).  Both settings act identically up to
-    round 1, so the refresh-off run is forked from the refresh-on run there (:func:`synergy.fork_run`)."""
+    round 1, so the refresh-off run is forked from the refresh-on run there (:func:`synergy.fork_run`).
+    ``cloud``: a real cloud agent answering instead of the simulated one (``default_stages(cloud)``)."""
 
     base = synergy_config(fast=cfg.fast, rounds=cfg.synergy_rounds, requests_per_round=cfg.synergy_requests,
                           eval_requests=cfg.synergy_eval, calibration_tasks=cfg.synergy_eval, seed=cfg.seed)
     on_cfg, off_cfg = (dataclasses.replace(base, scorer_refresh_every=k) for k in (1, 0))
-    on = run_synergy(on_cfg, out_dir / "synergy_refresh_on", stages=default_stages(), resume=True, progress=True)
+    stages = default_stages(cloud)
+    on = run_synergy(on_cfg, out_dir / "synergy_refresh_on", stages=stages, resume=True, progress=True)
     if read_state(out_dir / "synergy_refresh_off") is None:
         fork_run(on.out_dir, out_dir / "synergy_refresh_off", at_round=1, config=off_cfg)
-    off = run_synergy(off_cfg, out_dir / "synergy_refresh_off", stages=default_stages(), resume=True, progress=True)
-    return {"refresh_on": write_summary(on), "refresh_off": write_summary(off)}
+    off = run_synergy(off_cfg, out_dir / "synergy_refresh_off", stages=stages, resume=True, progress=True)
+    return {"refresh_on": write_summary(on, stages=stages), "refresh_off": write_summary(off, stages=stages)}
 
 
 # --- the whole thing -----------------------------------------------------------------------------------
@@ -273,8 +275,11 @@ def run_recorder(cfg: ReproduceConfig) -> Recorder:
     return Recorder(seed=cfg.seed, split="test", sizes=sizes, config=cfg)
 
 
-def run_experiments(cfg: ReproduceConfig, out_dir: str | Path, progress: bool = True) -> dict:
+def run_experiments(cfg: ReproduceConfig, out_dir: str | Path, progress: bool = True, cloud=None) -> dict:
     """Run E1-E6 with ``cfg`` (synergy runs go to ``out_dir/synergy_*`` and resume if rerun); JSON-able results.
+
+    ``cloud``: a real cloud agent (e.g. :class:`~netgpt_lite.agents.cloud_openai.OpenAICompatibleCloud`) that
+    answers in the synergy runs (E4, E6) instead of the simulated cloud; E1-E3 and E5 keep the simulated one.
 
     E5, the longest step, is kept in ``out_dir/E5.json`` and reused when the run is repeated with the same
     configuration and the same library source (:func:`~netgpt_lite.provenance.source_hash`).
@@ -315,7 +320,7 @@ def run_experiments(cfg: ReproduceConfig, out_dir: str | Path, progress: bool = 
                 atomic_write_json(cached, json.loads(json.dumps(payload, default=_jsonable)))
             results["E5"] = payload["E5"]
         else:
-            synergy = run_e4_e6(cfg, out)
+            synergy = run_e4_e6(cfg, out, cloud)
             results["E4"], results["E6"] = synergy["refresh_on"], {k: v["rounds"] for k, v in synergy.items()}
             on_s, off_s = (synergy[k]["seconds_per_round"] for k in ("refresh_on", "refresh_off"))
             # a resumed run computes only its missing rounds: the rounds' own seconds say what all of them took
@@ -327,12 +332,13 @@ def run_experiments(cfg: ReproduceConfig, out_dir: str | Path, progress: bool = 
 
 
 def reproduce(out_dir: str | Path, fast: bool = False, seed: int = 0, progress: bool = True,
-              only=EXPERIMENTS) -> dict:
+              only=EXPERIMENTS, cloud=None) -> dict:
     """Run E1-E6 or the ``only`` subset (:func:`run_experiments` with the fast or full preset); write
-    ``results.json`` and ``report.html`` into ``out_dir``; return the results."""
+    ``results.json`` and ``report.html`` into ``out_dir``; return the results.  ``cloud``: see
+    :func:`run_experiments` (None: the simulated cloud everywhere)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    results = run_experiments(ReproduceConfig.preset(fast, seed, only), out, progress)
+    results = run_experiments(ReproduceConfig.preset(fast, seed, only), out, progress, cloud=cloud)
     atomic_write_json(out / "results.json", results)
     write_report(results, out / "report.html")
     return results

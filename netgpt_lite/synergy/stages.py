@@ -30,6 +30,7 @@ import copy
 import json
 import zlib
 from dataclasses import asdict, dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -57,6 +58,7 @@ from netgpt_lite.routing.simulator import (
 from netgpt_lite.routing.tables import proposal_table
 from netgpt_lite.runtime import fast_mode
 from netgpt_lite.synergy.loop import SynergyConfig, SynergyStages, atomic_write_json, decompose_gain
+from netgpt_lite.synergy.real_cloud import with_cloud_answers
 from netgpt_lite.synergy.routing_state import load_routing, save_routing
 from netgpt_lite.tasks.checker import check_call
 from netgpt_lite.tasks.generate import Task, generate_tasks
@@ -126,14 +128,20 @@ def edge_scores(system: EdgeCloudSystem, agent, outputs) -> np.ndarray:
     return np.where([o.schema_valid for o in outputs], scores, 0.0)  # invalid output scores 0
 
 
+def _proposals(tasks, outputs, scores, config, cloud=None):
+    """The round's proposal table and cloud calls: the simulated cloud's, or a real ``cloud`` agent's."""
+    table, calls = proposal_table(tasks, outputs, scores, cloud_seed=config.seed)
+    return (table, calls) if cloud is None else with_cloud_answers(table, tasks, cloud)
+
+
 # --- routing policies -------------------------------------------------------------------------------
-def fit_policy(system: EdgeCloudSystem, config):
+def fit_policy(system: EdgeCloudSystem, config, cloud=None):
     """Refit the calibration map, FuncDyn and (if asked) PolicyNet on the labelled calibration set."""
 
     tasks = deployment_tasks(config, CALIBRATION_SEGMENT, config.calibration_tasks)
     agent = _agent(system)
     outputs = agent.run(tasks)
-    table, _ = proposal_table(tasks, outputs, edge_scores(system, agent, outputs), cloud_seed=config.seed)
+    table, _ = _proposals(tasks, outputs, edge_scores(system, agent, outputs), config, cloud)
     right = table.edge_correct
     if right.all() or not right.any():  # Platt needs both outcomes: add one pseudo-count each way
         right = right.copy()
@@ -161,7 +169,7 @@ def _concat_contexts(contexts):
 
 
 # --- the stages ---------------------------------------------------------------------------------------
-def init_system(config) -> EdgeCloudSystem:
+def init_system(config, cloud=None) -> EdgeCloudSystem:
     """Round 0: the shipped edge checkpoint (or one trained from scratch), self-confidence, a fitted policy."""
 
     shipped = (shipped_model_path() / "config.json").exists()
@@ -172,7 +180,7 @@ def init_system(config) -> EdgeCloudSystem:
     else:
         model, tokenizer = _train_initial_edge(config)
     system = EdgeCloudSystem(model, tokenizer, scorer=None, policy=None)
-    system.policy = fit_policy(system, config)
+    system.policy = fit_policy(system, config, cloud)
     return system
 
 
@@ -183,20 +191,20 @@ def _train_initial_edge(config):
     return model, tokenizer
 
 
-def route_round(system: EdgeCloudSystem, config, r: int) -> list[dict]:
+def route_round(system: EdgeCloudSystem, config, r: int, cloud=None) -> list[dict]:
     """Route round ``r``'s requests; one log record per request the cloud answered."""
 
     tasks = deployment_tasks(config, r, config.requests_per_round)
     agent = _agent(system)
     outputs = agent.run(tasks)
-    table, calls = proposal_table(tasks, outputs, edge_scores(system, agent, outputs), cloud_seed=config.seed)
+    table, calls = _proposals(tasks, outputs, edge_scores(system, agent, outputs), config, cloud)
     log = simulate(system.policy, table, world_stream(config, table, r))
     return [{"request_id": t.task_id, "round": r, "task": json.dumps(t.to_dict()), "cloud_call": json.dumps(c),
              "edge_completion": o.completion, "edge_score": float(log["score"][i]),
              "threshold": float(log["threshold"][i]), "bandwidth_mbps": float(log["bandwidth_mbps"][i]),
              "rtt_ms": float(log["rtt_ms"][i]), "usd_per_1k_input": float(log["usd_per_1k_input"][i]),
              "scorer_holdout": is_scorer_holdout(t.task_id)}
-            for i, (t, o, c) in enumerate(zip(tasks, outputs, calls)) if log["fallback"][i]]
+            for i, (t, o, c) in enumerate(zip(tasks, outputs, calls)) if log["fallback"][i] and c is not None]
 
 
 def is_scorer_holdout(request_id: str) -> bool:
@@ -204,7 +212,7 @@ def is_scorer_holdout(request_id: str) -> bool:
     return zlib.crc32(request_id.encode()) % 1000 < 1000 * SCORER_HOLDOUT_SHARE
 
 
-def improve(system: EdgeCloudSystem, log, config, r: int) -> EdgeCloudSystem:
+def improve(system: EdgeCloudSystem, log, config, r: int, cloud=None) -> EdgeCloudSystem:
     """SFT then SFT-anchored RL on the logged cloud answers; refresh the scorer; refit the policy."""
 
     rows = log.to_list() if len(log) else []
@@ -217,7 +225,7 @@ def improve(system: EdgeCloudSystem, log, config, r: int) -> EdgeCloudSystem:
     refresh = config.scorer_refresh_every > 0 and r % config.scorer_refresh_every == 0
     if held and (refresh or new.scorer is None):
         new.scorer = fit_scorer(new, held, config) or new.scorer
-    new.policy = fit_policy(new, config)
+    new.policy = fit_policy(new, config, cloud)
     return new
 
 
@@ -276,13 +284,13 @@ def fit_scorer(system: EdgeCloudSystem, held, config):
     return LearnedScorer(seed=config.seed).fit(scorer_features(agent, outputs), labels)
 
 
-def evaluate_system(system: EdgeCloudSystem, config) -> dict:
+def evaluate_system(system: EdgeCloudSystem, config, cloud=None) -> dict:
     """Metrics of ``system`` on the fixed held-out stream, and AlwaysCloud's on the same stream."""
 
     tasks = deployment_tasks(config, EVAL_SEGMENT, config.eval_requests)
     agent = _agent(system)
     outputs = agent.run(tasks)
-    table, _ = proposal_table(tasks, outputs, edge_scores(system, agent, outputs), cloud_seed=config.seed)
+    table, _ = _proposals(tasks, outputs, edge_scores(system, agent, outputs), config, cloud)
     stream = world_stream(config, table, EVAL_SEGMENT)
     log = simulate(system.policy, table, stream)
     metrics = {k: float(v) for k, v in summarize(log).items()}
@@ -314,10 +322,19 @@ def mix_systems(edge_from: EdgeCloudSystem, routing_from: EdgeCloudSystem) -> Ed
                            edge_from.kl_to_sft)
 
 
-def default_stages():
-    """The real stages as a :class:`~netgpt_lite.synergy.loop.SynergyStages`."""
+def default_stages(cloud=None):
+    """The real stages as a :class:`~netgpt_lite.synergy.loop.SynergyStages`.
 
-    return SynergyStages(init=init_system, route=route_round, improve=improve, evaluate=evaluate_system,
+    Args:
+        cloud: A real cloud agent (``propose(tasks)``, e.g. an
+            :class:`~netgpt_lite.agents.cloud_openai.OpenAICompatibleCloud`) that answers instead of the
+            simulated cloud (:mod:`netgpt_lite.synergy.real_cloud`); None keeps the simulated default.
+    """
+    if cloud is None:
+        return SynergyStages(init=init_system, route=route_round, improve=improve, evaluate=evaluate_system,
+                             save=save_system, load=load_system, mix=mix_systems)
+    return SynergyStages(init=partial(init_system, cloud=cloud), route=partial(route_round, cloud=cloud),
+                         improve=partial(improve, cloud=cloud), evaluate=partial(evaluate_system, cloud=cloud),
                          save=save_system, load=load_system, mix=mix_systems)
 
 
