@@ -22,7 +22,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=64, help="test tasks per run")
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--model", default=None, help="model folder (default: shipped checkpoint)")
+    parser.add_argument("--model", default="tiny", help="tiny (default), smollm2, or a model folder")
     args = parser.parse_args()
 
     import torch

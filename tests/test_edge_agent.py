@@ -21,7 +21,7 @@ def test_tasks():
 
 @pytest.fixture(scope="module")
 def shipped():
-    return EdgeAgent.from_pretrained(device="cpu")
+    return EdgeAgent.from_pretrained("tiny", device="cpu")
 
 
 def _output(logprobs, valid=True) -> EdgeOutput:

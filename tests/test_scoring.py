@@ -114,7 +114,7 @@ def test_shipped_edge_scores_rank_right_above_wrong_on_held_out_tasks():
     from netgpt_lite.edge.agent import EdgeAgent
     from netgpt_lite.tasks.generate import generate_tasks
 
-    agent = EdgeAgent.from_pretrained(device="cpu")
+    agent = EdgeAgent.from_pretrained("tiny", device="cpu")
     test = generate_tasks("validation", 80, seed=11)
     report = score_report(agent, test, agent.run(test), generate_tasks("train", 100, seed=11),
                           generate_tasks("validation", 60, seed=12), seed=0)  # fmt: skip

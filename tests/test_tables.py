@@ -20,7 +20,7 @@ pytestmark = pytest.mark.skipif(not (shipped_model_path() / "config.json").exist
 @pytest.fixture(scope="module")
 def answered():
     tasks = generate_tasks("validation", 6, seed=3)
-    agent = EdgeAgent.from_pretrained()
+    agent = EdgeAgent.from_pretrained("tiny")
     return tasks, agent, agent.run(tasks)
 
 

@@ -110,9 +110,9 @@ def _run_train_edge(args: argparse.Namespace, plan: dict) -> int:
 
 def add_eval_edge(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("eval-edge", help="exact match, schema-valid, AUROC and ECE of the edge (ch. 4)")
-    p.add_argument("--model", type=model_source, default=None,
-                   help="tiny (default), smollm2 (SmolLM2 + the shipped LoRA adapter), smollm2-base, "
-                        "a model or adapter folder, or a Hub id")
+    p.add_argument("--model", type=model_source, default="smollm2",
+                   help="smollm2 (default: SmolLM2 + the shipped LoRA adapter), tiny (the from-scratch model), "
+                        "smollm2-base, a model or adapter folder, or a Hub id")
     p.add_argument("--tasks", type=existing_file, default=None,
                    help="a JSONL file of your own requests (each line: request or messages, tools, gold); "
                         "replaces --split/--n")

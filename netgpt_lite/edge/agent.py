@@ -17,7 +17,7 @@ this machine); the measured wall time of the batch is kept in :attr:`EdgeOutput.
 
 Example:
     >>> from netgpt_lite.tasks.generate import generate_tasks
-    >>> agent = EdgeAgent.from_pretrained()          # the shipped checkpoint   # doctest: +SKIP
+    >>> agent = EdgeAgent.from_pretrained()          # SmolLM2 + the shipped adapter   # doctest: +SKIP
     >>> p = agent.propose(generate_tasks("test", 4))[0]                        # doctest: +SKIP
     >>> 0.0 <= p.score <= 1.0                                                  # doctest: +SKIP
     True
@@ -42,6 +42,7 @@ from netgpt_lite.runtime import torch_device
 from netgpt_lite.tasks.checker import check_call, parse_tool_call
 
 SCORES = ("mean", "min")
+DEFAULT_EDGE = "smollm2"  # the book's edge model; "tiny" is the from-scratch lesson and the test suite's model
 
 
 @dataclass(frozen=True)
@@ -122,8 +123,9 @@ class EdgeAgent:
         """Load an edge agent by name or from a folder / Hub id.
 
         Args:
-            path: ``"tiny"`` or None (the shipped 0.8 M model), ``"smollm2"`` (SmolLM2-135M-Instruct with
-                the shipped LoRA adapter), ``"smollm2-base"`` (no adapter: answers in prose), a folder
+            path: ``"smollm2"`` or None (the book's edge: SmolLM2-135M-Instruct with the shipped LoRA
+                adapter), ``"tiny"`` (the shipped 0.8 M model of chapter 4, fast: the test suite's),
+                ``"smollm2-base"`` (no adapter: answers in prose), a folder
                 holding a LoRA adapter (``adapter_config.json``; SmolLM2 is its base), or any causal-LM
                 folder or Hub id.
             device: ``"cpu"`` or ``"cuda"``; default: CUDA when available.
@@ -131,7 +133,7 @@ class EdgeAgent:
             kwargs: :class:`EdgeAgent` options (``batch_size``, ``score``, ...).
         """
         device = torch_device(device)
-        name = str(path) if path is not None else "tiny"
+        name = str(path) if path is not None else DEFAULT_EDGE
         if name == "tiny":
             model, tokenizer = load_edge_model(None, device=device)
             return cls(model, tokenizer, **kwargs)
