@@ -8,7 +8,6 @@ from netgpt_lite.cli import main
 from netgpt_lite.experiments.frontier import DEPLOYABLE, POLICY_ORDER
 from netgpt_lite.routing.metrics import SUMMARY_KEYS
 
-
 SMALL = ["--n-seeds", "2", "--n-requests", "300", "--n-logs", "600", "--n-tasks", "120", "--policynet-epochs", "30"]
 COMPACT = {"utility", "task_success", "offload_rate", "cost_per_1k_requests_usd", "latency_p95_ms", "oracle_gain_share"}
 

@@ -19,7 +19,13 @@ from netgpt_lite.routing import (
     best_threshold,
     route,
 )
-from netgpt_lite.routing.simulator import SimulationConfig, outcomes, simulate, stream_context, synthetic_table
+from netgpt_lite.routing.simulator import (
+    SimulationConfig,
+    outcomes,
+    simulate,
+    stream_context,
+    synthetic_table,
+)
 
 
 def _total(scores, thresholds, gain):

@@ -49,10 +49,10 @@ from netgpt_lite.network.pricing import Price
 from netgpt_lite.network.state import REGIMES
 from netgpt_lite.provenance import Recorder, atomic_write_json, cpu_seconds, peak_rss_mb, source_hash
 from netgpt_lite.rl.minimal import RLSettings
-from netgpt_lite.routing.explorer import operating_points
-from netgpt_lite.routing.policies import RoutingContext
 from netgpt_lite.routing.edge_outputs import load_edge_tables
+from netgpt_lite.routing.explorer import operating_points
 from netgpt_lite.routing.limits import REFERENCE_BINS
+from netgpt_lite.routing.policies import RoutingContext
 from netgpt_lite.routing.simulator import SimulationConfig, frontier_grid
 from netgpt_lite.routing.tables import default_tables
 from netgpt_lite.synergy.loop import fork_run, read_state, run_synergy
@@ -62,7 +62,6 @@ from netgpt_lite.viz.rl import ablation_figure
 from netgpt_lite.viz.routing import frontier_figure, threshold_curves_figure
 from netgpt_lite.viz.synergy import decomposition_figure, refresh_figure, rounds_figure
 from netgpt_lite.viz.threshold import utility_vs_threshold_figure
-
 
 EXPERIMENTS = ("E1", "E2", "E3", "E4", "E5", "E6")
 EDGES = ("smollm2", "tiny")
