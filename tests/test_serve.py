@@ -246,3 +246,22 @@ def test_trace_replay_moves_the_threshold(edge, tmp_path):
     assert {h["x-netgpt-route"] for h in bad} == {"edge"}
     assert max(float(h["x-netgpt-threshold"]) for h in bad) < min(float(h["x-netgpt-threshold"]) for h in good)
     assert float(bad[0]["x-netgpt-rtt-ms"]) == 2500.0
+
+
+def test_measured_network_from_probes_and_upstream_calls(edge, tmp_path):
+    step = {"delay_s": 0.06, "headers": {"openai-processing-ms": "50"}}  # 50 of its ~60 ms were the server's own
+    with ScriptedUpstream([step], answers=GOLD) as upstream:
+        config = ServeConfig(cloud_base_url=upstream.base_url, cloud_model="m", port=0, log_dir=str(tmp_path / "l"))
+        service = build_service(config, agent=edge, policy=AlwaysCloud())
+        with BackgroundServer(create_app(service)) as base_url:
+            assert service.monitor.n_rtt_samples == 1  # the probe at start (GET /v1/models)
+            client = openai.OpenAI(base_url=base_url, api_key="unused", max_retries=0)
+            ask(client, TASKS[0])  # its reply reports the server's own time: elapsed - 50 ms is an RTT sample
+            ask(client, TASKS[1])  # no header: a throughput sample only
+            text = urllib.request.urlopen(base_url.removesuffix("/v1") + "/metrics", timeout=5).read().decode()
+        paths = [r["path"] for r in upstream.requests]
+    assert paths[0] == "/v1/models" and paths.count("/v1/chat/completions") == 2
+    assert service.monitor.n_rtt_samples == 2 and service.monitor.n_throughput_samples == 2
+    state = service.monitor.state()
+    assert state.bandwidth_mbps > 0 and state.rtt_ms < 1000.0  # loopback, not the 4G default any more
+    assert f"netgpt_measured_rtt_ms {state.rtt_ms!r}" in text

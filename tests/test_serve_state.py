@@ -148,3 +148,22 @@ def test_circuit_breaker_cycle():
     assert breaker.allow()
     breaker.record(True)
     assert breaker.state == "closed"
+
+
+def test_mahimahi_and_csv_replays_are_the_readers_traces():
+    from netgpt_lite.network import read_mahimahi, read_trace_csv
+    from netgpt_lite.network.traces import EXAMPLE_TRACE_CSV
+    from netgpt_lite.service.app import ServeConfig, network_source
+
+    shipped = EXAMPLE_TRACE_CSV.parent / "example-lte-drive.mahimahi"
+    now = [0.0]
+    for kwargs, read in (({"mahimahi": str(shipped)}, read_mahimahi), ({"trace": str(EXAMPLE_TRACE_CSV)}, read_trace_csv)):
+        path = next(iter(kwargs.values()))
+        now[0] = 0.0  # the replay starts when it is built
+        source = network_source(ServeConfig("http://127.0.0.1:1/v1", "m", **kwargs), clock=lambda: now[0])
+        trace = read(path)
+        for t_s in (0.0, float(trace.t_s[len(trace) // 2])):
+            now[0] = t_s  # speed 1: trace seconds = wall seconds
+            assert source.state() == trace.state_at(t_s) and source.source == "trace"
+    with pytest.raises(ValueError, match="mahimahi"):
+        ServeConfig("http://127.0.0.1:1/v1", "m", trace=str(EXAMPLE_TRACE_CSV), mahimahi=str(shipped))

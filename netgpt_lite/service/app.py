@@ -184,7 +184,7 @@ def create_app(service: RouterService, flush_interval_s: float = 5.0, probe_chec
             log = service.traffic_log
             chores.append(asyncio.create_task(_every(flush_interval_s, lambda: loop.run_in_executor(None, log.flush))))
         with contextlib.suppress(Exception):
-            await service.probe()  # a first RTT sample at start (the monitor starts "idle")
+            await service.probe(force=True)  # a first RTT sample at start
         try:
             yield
         finally:

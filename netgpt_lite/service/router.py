@@ -304,9 +304,9 @@ class RouterService:
         self.metrics.set("netgpt_circuit_open", float(self.circuit.state == "open"))
         return self.metrics.render()
 
-    async def probe(self) -> None:
-        """Send a light probe upstream when the monitor has been idle (RTT sample); never raises."""
-        if not self.monitor.needs_probe():
+    async def probe(self, force: bool = False) -> None:
+        """Send a light probe upstream when the monitor has been idle (or ``force``): an RTT sample; never raises."""
+        if not (force or self.monitor.needs_probe()):
             return
         loop = asyncio.get_running_loop()
         try:
