@@ -93,3 +93,34 @@ def test_frontier_output_paths_are_checked_before_any_work(tmp_path, capsys):
     assert "is a folder" in capsys.readouterr().err
     assert main(["frontier", "--edge", "synthetic", "--html", str(tmp_path / "no" / "e.html")]) == 2
     assert "argument --html:" in capsys.readouterr().err
+
+
+def test_frontier_routes_a_real_cloud_on_loopback(tmp_path, capsys, monkeypatch):
+    """--cloud-base-url: every log and test request goes to the OpenAI-compatible endpoint once, and its
+    answers (judged by the checker) are the cloud outcomes the policies are fitted and evaluated on."""
+    from netgpt_lite.service.upstream import ScriptedUpstream
+    from netgpt_lite.tasks.generate import generate_tasks
+
+    monkeypatch.setenv("NETGPT_TEST_KEY", "sk-test")
+    n = 12
+    tasks = generate_tasks("validation", n, seed=0) + generate_tasks("test", n, seed=0)
+    answers = {t.messages[-1]["content"]: t.gold for t in tasks[1:]}  # the first request gets a default answer
+    with ScriptedUpstream(answers=answers) as upstream:
+        argv = ["frontier", "--edge", "tiny", "--n-tasks", str(n), "--n-seeds", "1", "--n-requests", "200",
+                "--n-logs", "300", "--policynet-epochs", "10", "--cloud-base-url", upstream.base_url,
+                "--cloud-model", "m", "--cloud-key-env", "NETGPT_TEST_KEY", "--json", "--out", str(tmp_path / "r.json")]
+        assert main(argv) == 0
+        n_sent = len([r for r in upstream.requests if r["body"] is not None])
+    assert n_sent == 2 * n
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["config"]["cloud"] == {"base_url": upstream.base_url, "model": "m"}
+    assert "real_cloud" in printed["config"]["table_source"]
+    assert printed["policies"]["always_cloud"]["task_success"] > 0.9  # the scripted cloud answers the gold call
+
+
+def test_frontier_cloud_flags_are_checked_before_work(tmp_path, capsys):
+    assert main(["frontier", "--edge", "synthetic", "--cloud-base-url", "http://127.0.0.1:9/v1", "--cloud-model", "m",
+                 "--out", str(tmp_path / "r.json")]) == 2
+    assert "argument --cloud-base-url: needs real requests" in capsys.readouterr().err
+    assert main(["frontier", "--cloud-model", "m", "--out", str(tmp_path / "r.json")]) == 2
+    assert "argument --cloud-model: needs --cloud-base-url" in capsys.readouterr().err

@@ -38,12 +38,13 @@ from netgpt_lite.network.mahimahi import read_mahimahi
 from netgpt_lite.network.pricing import PRICING_SCHEDULES
 from netgpt_lite.network.state import REGIMES
 from netgpt_lite.network.traces import read_trace_csv
-from netgpt_lite.routing.edge_outputs import load_edge_tables
+from netgpt_lite.routing.edge_outputs import SHIPPED_DIR, load_edge_tables, stream_tasks
 from netgpt_lite.routing.explorer import explorer_grid
 from netgpt_lite.routing.simulator import SimulationConfig, synthetic_table
 from netgpt_lite.routing.tables import default_tables
 from netgpt_lite.synergy.loop import STATE_FILE, run_synergy
 from netgpt_lite.synergy.stages import default_stages, synergy_config, write_summary
+from netgpt_lite.tasks.generate import generate_tasks
 from netgpt_lite.viz.routing import frontier_explorer_figure
 
 # --- chapter 05: frontier ------------------------------------------------------------------
@@ -77,6 +78,7 @@ def add_frontier(sub: argparse._SubParsersAction) -> None:
                    help="print {policies: {NAME: {utility, task_success, offload_rate, cost_per_1k_requests_usd, "
                         "latency_p95_ms, oracle_gain_share}}, config} instead of a short summary")
     p.add_argument("--html", type=output_file, default=None, help="also write the interactive explorer (offline HTML) here")
+    add_cloud_flags(p)
     p.set_defaults(check=_check_frontier, func=_run_frontier)
 
 
@@ -102,26 +104,41 @@ def _check_frontier(args: argparse.Namespace) -> dict:
         raise UsageError(f"argument {flag}: {err}") from None
     except OSError as err:
         raise UsageError(f"argument --trace: cannot read {args.trace!r}: {err.strerror}") from None
-    return {"source": source}
+    cloud = cloud_agent_from_args(args)
+    if cloud is not None and args.edge == "synthetic":
+        raise UsageError("argument --cloud-base-url: needs real requests to send: --edge smollm2 or tiny, not synthetic")
+    return {"source": source, "cloud": cloud}
 
 
-def _frontier_tables(args: argparse.Namespace):
+def _frontier_tables(args: argparse.Namespace, cloud=None):
+    """``(log_table, test_table)``; with a real ``cloud`` their cloud columns are its answers to the same
+    requests (every log and test request is sent once; one cloud draw each)."""
     if args.edge == "synthetic":
         return synthetic_table(args.n_tasks, 1), synthetic_table(args.n_tasks, 0)
     if args.edge == "tiny":
-        return default_tables(args.n_tasks, args.n_tasks, eval_split="test")
-    return load_edge_tables()
+        tables = default_tables(args.n_tasks, args.n_tasks, eval_split="test")
+        tasks = (generate_tasks("validation", args.n_tasks, seed=0), generate_tasks("test", args.n_tasks, seed=0))
+    else:
+        tables = load_edge_tables()
+        tasks = (stream_tasks(SHIPPED_DIR / "smollm2", "logs"), stream_tasks(SHIPPED_DIR / "smollm2", "test"))
+    if cloud is None:
+        return tables
+    from netgpt_lite.synergy.real_cloud import with_cloud_answers
+
+    return tuple(with_cloud_answers(table, t, cloud)[0] for table, t in zip(tables, tasks, strict=True))
 
 
 def _run_frontier(args: argparse.Namespace, plan: dict) -> int:
     import numpy as np
 
     source = plan["source"]
-    log_table, test_table = _frontier_tables(args)
+    log_table, test_table = _frontier_tables(args, plan["cloud"])
     result = run_frontier(test_table, log_table, source, args.pricing, seeds=tuple(range(args.n_seeds)),
                           n_requests=args.n_requests, n_logs=args.n_logs, policynet_epochs=args.policynet_epochs,
                           keep_runs=args.html is not None)
     result["config"]["edge"] = args.edge
+    result["config"]["cloud"] = ("simulated" if plan["cloud"] is None
+                                 else {"base_url": args.cloud_base_url, "model": args.cloud_model})
     if args.mahimahi is not None:
         result["config"].update(mahimahi=str(args.mahimahi), base_rtt_ms=args.base_rtt_ms)
     repeats = result["config"]["trace_repeats"]
