@@ -265,3 +265,28 @@ def test_measured_network_from_probes_and_upstream_calls(edge, tmp_path):
     state = service.monitor.state()
     assert state.bandwidth_mbps > 0 and state.rtt_ms < 1000.0  # loopback, not the 4G default any more
     assert f"netgpt_measured_rtt_ms {state.rtt_ms!r}" in text
+
+
+class GarbageEdge:
+    """An edge whose answers never parse (score 0)."""
+
+    score = "mean"
+
+    def run(self, tasks):
+        from netgpt_lite.edge.agent import EdgeOutput
+
+        return [EdgeOutput("prompt", "I am not sure.", None, False, np.zeros(0), 10, 0, 0.0) for _ in tasks]
+
+
+def test_no_parseable_answer_anywhere_is_a_502_not_a_fake_call(tmp_path):
+    with ScriptedUpstream([{"status": 500}] * 2, answers=GOLD) as upstream:
+        config = ServeConfig(cloud_base_url=upstream.base_url, cloud_model="m", port=0, log_dir=str(tmp_path / "l"),
+                             backoff_max_s=0.05)
+        service = build_service(config, agent=GarbageEdge())  # the shipped FuncDyn: score 0 falls back
+        with BackgroundServer(create_app(service)) as base_url:
+            client = openai.OpenAI(base_url=base_url, api_key="unused", max_retries=0)
+            with pytest.raises(openai.InternalServerError, match="edge answer does not parse") as info:
+                client.chat.completions.create(model="m", messages=TASKS[0].messages, tools=TASKS[0].tools)
+            completion, headers = ask(client, TASKS[1])  # the upstream is back: the cloud answers
+    assert info.value.status_code == 502
+    assert headers["x-netgpt-route"] == "cloud" and completion.model_extra["netgpt"]["reason"] == "edge_call_invalid"
