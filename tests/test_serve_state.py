@@ -80,6 +80,9 @@ def test_damaged_checkpoints_name_the_file(tmp_path):
     path.unlink()
     with pytest.raises(ValueError, match=r"routing\.json: missing"):
         load_routing(tmp_path)
+    (tmp_path / "routing.pkl").write_bytes(b"\x80\x04K*.")  # pickle of 42: never opened
+    with pytest.raises(ValueError, match="no longer loaded"):
+        load_routing(tmp_path)
 
 
 def _record(i: int) -> dict:

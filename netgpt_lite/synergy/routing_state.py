@@ -209,6 +209,9 @@ def load_routing(folder: str | Path) -> dict:
     folder = Path(folder)
     path, tensors = folder / ROUTING_FILE, folder / TENSORS_FILE
     hint = "the checkpoint is damaged: resume from an earlier round or start a new run (--out)"
+    if not path.exists() and (folder / "routing.pkl").exists():
+        raise ValueError(f"{folder / 'routing.pkl'}: a checkpoint of an older netgpt-lite, written with pickle, which "
+                         "is no longer loaded (unpickling can run code); start a new run (--out)")
     try:
         payload = json.loads(path.read_text())
         if not isinstance(payload, dict) or payload.get("format") != ROUTING_FORMAT:
