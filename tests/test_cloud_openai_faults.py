@@ -168,3 +168,18 @@ def test_no_frame_of_a_failure_holds_the_key(upstream, fault):
         for name, value in frame.f_locals.items():
             assert not (isinstance(value, str) and SECRET in value), f"{frame.f_code.co_name}: local {name!r}"
             assert not (isinstance(value, dict) and SECRET in repr(value)), f"{frame.f_code.co_name}: {name!r}"
+
+
+def test_concurrent_propose_keeps_task_order(upstream):
+    import time
+
+    from netgpt_lite.tasks.generate import generate_tasks
+
+    tasks = generate_tasks("test", 8, seed=5)
+    server = upstream(delay_s=0.3)
+    server.answers.update({t.messages[-1]["content"]: t.gold for t in tasks})
+    client, _ = client_for(server, max_concurrency=8)
+    start = time.perf_counter()
+    proposals = client.propose(tasks)
+    assert time.perf_counter() - start < 8 * 0.3 / 2  # in flight together, not one after another
+    assert [p.tool_call for p in proposals] == [t.gold for t in tasks]

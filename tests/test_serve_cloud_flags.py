@@ -67,9 +67,9 @@ def test_cloud_flags_select_an_endpoint(command, tmp_path, capsys):
     args = parser.parse_args(command)
     assert args.check(args)["cloud"] is None  # the simulated cloud stays the default
     args = parser.parse_args([*command, "--cloud-base-url", "http://127.0.0.1:8001/v1", "--cloud-model", "m",
-                              "--cloud-key-env", "MY_KEY"])
+                              "--cloud-key-env", "MY_KEY", "--cloud-concurrency", "8"])
     cloud = args.check(args)["cloud"]
-    assert isinstance(cloud, OpenAICompatibleCloud)
+    assert isinstance(cloud, OpenAICompatibleCloud) and cloud.config.max_concurrency == 8
     assert (cloud.config.base_url, cloud.config.model, cloud.config.api_key_env) == ("http://127.0.0.1:8001/v1",
                                                                                      "m", "MY_KEY")
     assert main([*command, "--cloud-base-url", "http://127.0.0.1:8001/v1"]) == 2
@@ -78,3 +78,6 @@ def test_cloud_flags_select_an_endpoint(command, tmp_path, capsys):
     assert "needs --cloud-base-url" in capsys.readouterr().err
     assert main([*command, "--cloud-base-url", "127.0.0.1:8001", "--cloud-model", "m"]) == 2
     assert "argument --cloud-base-url" in capsys.readouterr().err
+    assert main([*command, "--cloud-base-url", "http://127.0.0.1:8001/v1", "--cloud-model", "m",
+                 "--cloud-concurrency", "0"]) == 2
+    assert "argument --cloud-concurrency" in capsys.readouterr().err

@@ -49,10 +49,12 @@ import json
 import logging
 import math
 import os
+import threading
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 
@@ -87,6 +89,8 @@ class CloudClientConfig:
         temperature: Sampling temperature in [0, 2].
         max_tokens: Cap on generated tokens per request.
         max_response_bytes: Largest response body read, bytes; a longer one is a failure.
+        max_concurrency: Requests :meth:`OpenAICompatibleCloud.propose` keeps in flight at once (>= 1;
+            answers come back in task order whatever it is).
     """
 
     base_url: str = "https://api.openai.com/v1"
@@ -102,6 +106,7 @@ class CloudClientConfig:
     temperature: float = 0.0
     max_tokens: int = 256
     max_response_bytes: int = 4_000_000
+    max_concurrency: int = 1
 
     def __post_init__(self) -> None:
         checks = [
@@ -119,6 +124,7 @@ class CloudClientConfig:
             (0.0 <= self.temperature <= 2.0, "temperature", "in [0, 2]"),
             (self.max_tokens >= 1, "max_tokens", ">= 1"),
             (self.max_response_bytes >= 1024, "max_response_bytes", ">= 1024 bytes"),
+            (1 <= self.max_concurrency <= 256, "max_concurrency", "in [1, 256]"),
         ]
         for ok, name, allowed in checks:
             if not ok:
@@ -298,6 +304,7 @@ class OpenAICompatibleCloud:
         self.sleep = sleep
         self.failures: list[CloudFailure] = []
         self._rng = np.random.default_rng(config.seed)
+        self._rng_lock = threading.Lock()  # propose() may retry from several threads
         self._warned_no_key = False
 
     def __repr__(self) -> str:
@@ -314,7 +321,8 @@ class OpenAICompatibleCloud:
             return min(float(retry_after), self.config.backoff_max_s)
         delay = min(self.config.backoff_max_s, self.config.backoff_base_s * 2.0**retry)
         if self.config.jitter_fraction > 0:
-            delay *= 1.0 + self.config.jitter_fraction * float(self._rng.random())
+            with self._rng_lock:
+                delay *= 1.0 + self.config.jitter_fraction * float(self._rng.random())
         return min(delay, self.config.backoff_max_s)
 
     def _redact(self, text: str) -> str:
@@ -431,35 +439,30 @@ class OpenAICompatibleCloud:
         return self.reply_of(data, attempts)
 
     def propose(self, tasks: Sequence, network=None) -> list[Proposal]:
-        """One Proposal per task (in order), sent one request at a time; never raises for a bad reply.
+        """One Proposal per task (in order), ``max_concurrency`` requests at a time; never raises for a bad reply.
 
         ``network`` is accepted for interface compatibility and ignored: a real endpoint lives
         on the real network.  The score is 1 when the reply holds exactly one call, naming an offered
         tool and valid against its schema, else 0 (the endpoint reports no confidence).
         """
-        proposals = []
-        for task in tasks:
-            start = time.perf_counter()
-            try:
-                reply = self.complete(task.messages, task.tools)
-            except CloudRequestError as error:
-                self.failures.append(CloudFailure(task.task_id, str(error), error.attempts))
-                logger.warning("cloud request for task %s failed: %s", task.task_id, error)
-                reply = CloudReply("", None, 0, 0, error.attempts)
-            single = len(reply.tool_calls) <= 1
-            valid = single and reply.tool_call is not None and _schema_valid(reply.tool_call, task.tools)
-            proposals.append(
-                Proposal(
-                    agent="cloud",
-                    completion=reply.completion,
-                    tool_call=reply.tool_call,
-                    score=float(valid),
-                    latency_ms=1000.0 * (time.perf_counter() - start),
-                    n_input_tokens=reply.n_input_tokens,
-                    n_output_tokens=reply.n_output_tokens,
-                )
-            )
-        return proposals
+        if self.config.max_concurrency == 1 or len(tasks) <= 1:
+            return [self._propose_one(task) for task in tasks]
+        with ThreadPoolExecutor(max_workers=min(self.config.max_concurrency, len(tasks))) as pool:
+            return list(pool.map(self._propose_one, tasks))
+
+    def _propose_one(self, task) -> Proposal:
+        start = time.perf_counter()
+        try:
+            reply = self.complete(task.messages, task.tools)
+        except CloudRequestError as error:
+            self.failures.append(CloudFailure(task.task_id, str(error), error.attempts))
+            logger.warning("cloud request for task %s failed: %s", task.task_id, error)
+            reply = CloudReply("", None, 0, 0, error.attempts)
+        single = len(reply.tool_calls) <= 1
+        valid = single and reply.tool_call is not None and _schema_valid(reply.tool_call, task.tools)
+        return Proposal(agent="cloud", completion=reply.completion, tool_call=reply.tool_call, score=float(valid),
+                        latency_ms=1000.0 * (time.perf_counter() - start), n_input_tokens=reply.n_input_tokens,
+                        n_output_tokens=reply.n_output_tokens)
 
 
 def _schema_valid(call: dict, tools: list[dict]) -> bool:

@@ -280,8 +280,10 @@ def no_check(args: argparse.Namespace) -> dict:
 CLOUD_FLAGS = {"base_url": "--cloud-base-url", "model": "--cloud-model", "api_key_env": "--cloud-key-env"}
 
 
-def add_cloud_flags(p: argparse.ArgumentParser, required: bool = False) -> None:
-    """Flags selecting an OpenAI-compatible cloud; without ``--cloud-base-url`` the simulated cloud is used."""
+def add_cloud_flags(p: argparse.ArgumentParser, required: bool = False, concurrency: bool = True) -> None:
+    """Flags selecting an OpenAI-compatible cloud; without ``--cloud-base-url`` the simulated cloud is used.
+
+    ``concurrency`` adds ``--cloud-concurrency`` (requests in flight when a batch of tasks is sent)."""
     what = "" if required else " (default: the simulated cloud)"
     p.add_argument("--cloud-base-url", default=None, required=required, metavar="URL",
                    help=f"OpenAI-compatible API root, e.g. http://127.0.0.1:8001/v1{what}")
@@ -290,6 +292,9 @@ def add_cloud_flags(p: argparse.ArgumentParser, required: bool = False) -> None:
     p.add_argument("--cloud-key-env", default="OPENAI_API_KEY", metavar="VAR",
                    help="environment variable holding the endpoint's API key (default: OPENAI_API_KEY; "
                         "the key itself is never a flag)")
+    if concurrency:
+        p.add_argument("--cloud-concurrency", type=int_range(1, 256), default=4, metavar="N",
+                       help="requests kept in flight to the endpoint, in [1, 256] (answers stay in task order)")
 
 
 def cloud_config_from_args(args: argparse.Namespace):
@@ -303,7 +308,8 @@ def cloud_config_from_args(args: argparse.Namespace):
     if args.cloud_model is None:
         raise UsageError("argument --cloud-base-url: needs --cloud-model NAME (the model the endpoint serves)")
     with flag_errors(CLOUD_FLAGS):
-        return CloudClientConfig(base_url=args.cloud_base_url, model=args.cloud_model, api_key_env=args.cloud_key_env)
+        return CloudClientConfig(base_url=args.cloud_base_url, model=args.cloud_model, api_key_env=args.cloud_key_env,
+                                 max_concurrency=getattr(args, "cloud_concurrency", 1))
 
 
 def cloud_agent_from_args(args: argparse.Namespace):

@@ -48,7 +48,7 @@ def add_serve(sub: argparse._SubParsersAction) -> None:
                                    "replayed) network and the price, and requests below it go to the upstream cloud.")
     p.add_argument("--host", default="127.0.0.1", help="interface to listen on (default 127.0.0.1: this machine only)")
     p.add_argument("--port", type=int_range(0, 65535), default=8000, help="TCP port, in [0, 65535]")
-    add_cloud_flags(p, required=True)
+    add_cloud_flags(p, required=True, concurrency=False)  # concurrency here: one upstream call per request
     p.add_argument("--edge", type=one_of("edge", ["tiny", "smollm2"]), default="tiny",
                    help="edge model: tiny (fast) or smollm2 (the real edge, ~1 s a request on a CPU)")
     p.add_argument("--policy-file", type=existing_file, default=None,
