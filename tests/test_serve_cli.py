@@ -60,6 +60,15 @@ def test_unparseable_trace_and_foreign_log_dir(capsys, tmp_path):
     assert "argument --log-dir" in capsys.readouterr().err
 
 
+def test_a_port_in_use_is_a_usage_error(capsys):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        assert main(["serve", *URL, "--port", str(taken.getsockname()[1])]) == 2
+    err = capsys.readouterr().err
+    assert "argument --port: cannot listen on 127.0.0.1:" in err and "Traceback" not in err
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

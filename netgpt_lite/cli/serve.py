@@ -1,6 +1,6 @@
 """``netgpt-lite serve``: the router as an OpenAI-compatible HTTP service (:mod:`netgpt_lite.service`).
 
-The check phase validates every flag before anything loads: the port, the upstream (``--cloud-base-url``,
+The check phase validates every flag before anything loads: the port (free to listen on), the upstream (``--cloud-base-url``,
 ``--cloud-model``, ``--cloud-key-env``; a warning when the key variable is unset), a replayed trace
 (``--network-trace`` CSV or ``--mahimahi`` file, parsed), the policy file (parsed) and the log folder
 (writable, and a traffic log if it already holds one); then the run phase loads the edge and serves
@@ -102,6 +102,21 @@ def _check_log_dir(path: Path) -> None:
                          f"({state.name} kind={kind!r}); choose another --log-dir")
 
 
+def _check_address(host: str, port: int) -> None:
+    """The service can listen on ``host:port`` (checked by binding it for a moment)."""
+    import socket
+
+    if port == 0:
+        return
+    try:
+        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind((host, port))
+    except OSError as err:
+        raise UsageError(f"argument --port: cannot listen on {host}:{port} ({err.strerror}); choose another "
+                         "--port (or --host)") from None
+
+
 def _check_serve(args: argparse.Namespace) -> dict:
     from netgpt_lite.service.app import ServeConfig
 
@@ -124,6 +139,7 @@ def _check_serve(args: argparse.Namespace) -> dict:
     except (OSError, ValueError) as err:
         raise UsageError(f"argument --policy-file: {err}") from None
     _check_log_dir(Path(args.log_dir))
+    _check_address(args.host, args.port)
     if not os.environ.get(args.cloud_key_env):
         print(f"netgpt-lite serve: warning: {args.cloud_key_env} is not set; upstream requests carry no API key",
               file=sys.stderr)
