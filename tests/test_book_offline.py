@@ -3,7 +3,8 @@
 Each page of ``book/_build/html`` is served from 127.0.0.1 and opened at 1280 px and 390 px; every request
 to any other host is blocked and counted.  A page fails on any outside request attempt, any console error
 or uncaught exception, any failed local request (a missing static file), a Plotly figure that did not
-draw, sideways scrolling at 390 px, or (chapters) more than 1 MB of HTML.
+draw, sideways scrolling at 390 px, a solution code cell visible before it is opened, or (chapters) more
+than 1 MB of HTML.
 
 The book is built after the tests in CI, so this module SKIPS when ``book/_build/html`` or Chromium or the
 ``playwright`` package is missing.  Run it by hand after a build with ``make book-check`` (or
@@ -96,6 +97,12 @@ def check_page(browser, base: str, page_path: str, width: int, shot: Path | None
     report["drawn"] = page.locator(".plotly-graph-div .main-svg").evaluate_all(
         "els => new Set(els.map(e => e.closest('.plotly-graph-div'))).size")
     report["scroll_x"] = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+    # a solution cell (first line "# Solution N") laid out on the page means an answer is visible unopened
+    # (its code or its output; Element.checkVisibility() is false inside a closed <details>)
+    report["visible_solutions"] = page.evaluate("""[...document.querySelectorAll('div.cell')].filter(c => {
+        const pre = c.querySelector('div.highlight pre');
+        return pre && /^\\s*# Solution \\d/.test(pre.textContent) &&
+            [pre, ...c.querySelectorAll('.cell_output')].some(e => e.checkVisibility()); }).length""")
     if shot is not None:
         shot.parent.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(shot), full_page=True)
@@ -126,6 +133,7 @@ def test_page_offline_clean(browser, page_path, width):
     assert r["failed"] == [], f"{page_path}: failed local requests {r['failed'][:5]}"
     assert r["drawn"] == r["figures"], f"{page_path}: {r['figures'] - r['drawn']} Plotly figure(s) not drawn"
     assert r["scroll_x"] <= 1, f"{page_path}: scrolls sideways by {r['scroll_x']} px at {width} px"
+    assert r["visible_solutions"] == 0, f"{page_path}: {r['visible_solutions']} solution cell(s) visible unopened"
 
 
 @pytest.mark.parametrize("page_path", [p for p in book_pages() if p.startswith("notebooks/")] or ["-"])
@@ -143,7 +151,7 @@ def main(argv: list[str]) -> int:
     shots = Path(argv[argv.index("--shots") + 1]) if "--shots" in argv else None
     base, bad = _server(str(HTML)), 0
     print(f"{'page':42} {'KB':>7} {'width':>5} {'load s':>6} {'figs':>5} {'console':>7} {'outside':>7} "
-          f"{'failed':>6} {'scroll':>6}")  # fmt: skip
+          f"{'failed':>6} {'scroll':>6} {'sol.':>5}")  # fmt: skip
     with sync_playwright() as pw:
         b = pw.chromium.launch(executable_path=_chromium(), args=CHROMIUM_ARGS)
         for p in book_pages():
@@ -151,10 +159,10 @@ def main(argv: list[str]) -> int:
                 shot = None if shots is None else shots / f"{p.replace('/', '_')[:-5]}_{w}.png"
                 r = check_page(b, base, p, w, shot)
                 bad += bool(r["outside"] or r["console"] or r["failed"] or r["scroll_x"] > 1
-                            or r["drawn"] != r["figures"])
+                            or r["drawn"] != r["figures"] or r["visible_solutions"])
                 print(f"{p:42} {HTML.joinpath(p).stat().st_size / 1e3:7.0f} {w:5} {r['load_s']:6.2f} "
                       f"{r['drawn']:>2}/{r['figures']:<2} {len(r['console']):7} {len(r['outside']):7} "
-                      f"{len(r['failed']):6} {r['scroll_x']:6}")  # fmt: skip
+                      f"{len(r['failed']):6} {r['scroll_x']:6} {r['visible_solutions']:5}")  # fmt: skip
                 for kind in ("console", "outside", "failed"):
                     for msg in dict.fromkeys(r[kind]):
                         print(f"    {kind}: {msg[:220]}")
