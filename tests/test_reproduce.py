@@ -108,7 +108,7 @@ def test_run_experiments_times_each_step_and_reuses_e5_only_for_the_same_code(tm
     monkeypatch.setattr(rp, "exploration_policies", lambda cfg, logs: {})
     monkeypatch.setattr(rp, "run_e1", lambda cfg, t, p, e3: {})
     monkeypatch.setattr(rp, "run_e2", lambda cfg, t, p: {})
-    monkeypatch.setattr(rp, "run_e4_e6", lambda cfg, out: {k: {"rounds": [], "seconds_per_round": [1.0, 2.0]}
+    monkeypatch.setattr(rp, "run_e4_e6", lambda cfg, out, *cloud: {k: {"rounds": [], "seconds_per_round": [1.0, 2.0]}
                                                            for k in ("refresh_on", "refresh_off")})
     monkeypatch.setattr(rp, "run_e5", lambda cfg: calls.append(1) or {"manifest": {"wall_s": 5.0, "cpu_s": 4.0}})
     first = rp.run_experiments(CFG, tmp_path, progress=False)["manifest"]
