@@ -30,7 +30,8 @@ POLICY_COLORS = {
 
 
 def _color(name: str) -> str:
-    return POLICY_COLORS.get(name, "#333333")
+    """The policy's colour; a derived series such as "funcdyn offload" takes its policy's colour."""
+    return POLICY_COLORS.get(name) or POLICY_COLORS.get(name.split(" ")[0], "#333333")
 
 
 def frontier_figure(sweeps: Mapping[str, Mapping], points: Mapping[str, Mapping[str, Mapping]] | None = None,
@@ -75,7 +76,8 @@ def threshold_curves_figure(x: Sequence[float], curves: Mapping[str, Sequence[fl
     x_title = x_title.replace("price x", "price (× default)")
     fig = go.Figure()
     for name, y in curves.items():
-        fig.add_scatter(x=list(x), y=list(y), mode="lines", name=name, line={"color": _color(name)})
+        dash = "dot" if "offload" in name else None  # a policy's offload next to its threshold: same colour, dotted
+        fig.add_scatter(x=list(x), y=list(y), mode="lines", name=name, line={"color": _color(name), "dash": dash})
     fig.update_layout(xaxis_title=x_title, yaxis_title=y_title, xaxis_type="log" if log_x else "linear",
                       legend_title_text="policy")  # fmt: skip
     return tidy(fig, title or f"{y_title[0].upper()}{y_title[1:]} vs {x_title}")
@@ -102,6 +104,11 @@ def threshold_trace_figure(t_s, bandwidth_mbps, rtt_ms, thresholds: Mapping[str,
     return tidy(fig, "Thresholds along a network trace", height=660)
 
 
+def _tick(value: float) -> str:
+    """A slider label: 3 significant digits, no exponent (1330, not 1.33e+03)."""
+    return f"{value:.0f}" if value >= 100 else f"{value:.3g}"
+
+
 def _explorer_data(grid: Mapping, i: int, j: int, names: list[str]) -> list[dict]:
     """x/y/text of the three dynamic traces of bandwidth index ``i`` at RTT index ``j``."""
     curve, pts = grid["curve"], grid["points"]
@@ -119,9 +126,10 @@ def _explorer_data(grid: Mapping, i: int, j: int, names: list[str]) -> list[dict
 def frontier_explorer_figure(grid: Mapping, bandwidth_index: int = 0, rtt_index: int = 0) -> go.Figure:
     """(1) The quality-cost explorer with bandwidth and RTT sliders that work without a kernel.
 
-    Left: success against cost per 1k requests (the fixed-threshold sweep, which the network does
-    not move, and each policy's operating point, which it does).  Right: mean utility against the
-    threshold at the chosen state, with each policy's (mean) threshold.
+    Top: success against cost per 1k requests (the fixed-threshold sweep, which the network does
+    not move, and each policy's operating point, which it does).  Bottom: mean utility against the
+    threshold at the chosen state, with each policy's (mean) threshold.  The panels are stacked, not
+    side by side, so that they and the sliders stay readable on a phone.
 
     Args:
         grid: the output of :func:`netgpt_lite.frontier.explorer_grid`.
@@ -129,7 +137,8 @@ def frontier_explorer_figure(grid: Mapping, bandwidth_index: int = 0, rtt_index:
     """
     names = list(grid["points"])
     bw, rtt = grid["bandwidth_mbps"], grid["rtt_ms"]
-    fig = make_subplots(rows=1, cols=2, subplot_titles=("success vs cost", "utility vs threshold"))
+    fig = make_subplots(rows=2, cols=1, vertical_spacing=0.14,
+                        subplot_titles=("success vs cost", f"mean utility vs threshold {TAU}"))  # fmt: skip
     curve = grid["curve"]
     fig.add_scatter(x=1000 * np.asarray(curve["cost_usd"][0, 0]), y=curve["success"][0, 0], mode="lines",
                     name="fixed thresholds", line={"color": "#bbbbbb"}, row=1, col=1)
@@ -137,30 +146,36 @@ def frontier_explorer_figure(grid: Mapping, bandwidth_index: int = 0, rtt_index:
     for i in range(len(bw)):
         data = _explorer_data(grid, i, rtt_index, names)
         visible = i == bandwidth_index
-        fig.add_scatter(**data[0], mode="lines", line={"color": "#555"}, name=f"utility (fixed {TAU})", row=1, col=2,
+        fig.add_scatter(**data[0], mode="lines", line={"color": "#555"}, name=f"utility (fixed {TAU})", row=2, col=1,
                         visible=visible, showlegend=False)
-        fig.add_scatter(**data[1], mode="markers+text", text=names, textposition="top center", cliponaxis=False, row=1, col=1,
-                        marker={"color": colors, "size": 10}, visible=visible, showlegend=False, name="policies")
-        fig.add_scatter(**data[2], mode="markers", text=names, row=1, col=2, marker={"color": colors, "size": 10},
+        right = max(data[1]["x"] + [1e-12])  # labels of the rightmost points go to their left, inside the panel
+        side = ["middle left" if x > 0.6 * right else "middle right" for x in data[1]["x"]]
+        fig.add_scatter(**data[1], mode="markers+text", text=names, textposition=side, cliponaxis=False,
+                        textfont={"size": 10}, row=1, col=1, marker={"color": colors, "size": 10}, visible=visible,
+                        showlegend=False, name="policies")  # fmt: skip
+        fig.add_scatter(**data[2], mode="markers", text=names, row=2, col=1, marker={"color": colors, "size": 10},
                         visible=visible, showlegend=False, name="policies")
     dynamic = list(range(1, 1 + 3 * len(bw)))
-    bw_steps = [{"label": f"{b:.3g}", "method": "restyle",
+    bw_steps = [{"label": _tick(b), "method": "restyle",
                  "args": [{"visible": [True] + [k // 3 == i for k in range(3 * len(bw))]}]} for i, b in enumerate(bw)]
     rtt_steps = []
     for j, r in enumerate(rtt):
         per_trace = [d for i in range(len(bw)) for d in _explorer_data(grid, i, j, names)]
-        rtt_steps.append({"label": f"{r:.3g}", "method": "restyle",
+        rtt_steps.append({"label": _tick(r), "method": "restyle",
                           "args": [{"x": [d["x"] for d in per_trace], "y": [d["y"] for d in per_trace]}, dynamic]})
     fig.update_layout(
         sliders=[{"active": bandwidth_index, "steps": bw_steps, "currentvalue": {"prefix": "bandwidth (Mbps): "},
                   "pad": {"t": 60}},
                  {"active": rtt_index, "steps": rtt_steps, "currentvalue": {"prefix": "RTT (ms): "}, "pad": {"t": 150}}],
-        height=700, margin={"b": 230}, title="Quality-cost explorer: move bandwidth and RTT",
+        height=900, margin={"l": 60, "r": 20, "t": 105, "b": 230}, showlegend=False,
+        title={"text": "Quality-cost explorer<br><sup>move bandwidth and RTT; grey: the fixed-τ sweep</sup>",
+               "x": 0.0, "xref": "paper"},
     )
+    fig.update_annotations(font_size=13)
     fig.update_xaxes(title_text="cloud cost per 1k requests (USD)", row=1, col=1)
     fig.update_yaxes(title_text="task success", row=1, col=1)
-    fig.update_xaxes(title_text=f"threshold {TAU}", range=[-0.02, 1.02], row=1, col=2)
-    fig.update_yaxes(title_text="mean utility", row=1, col=2)
+    fig.update_xaxes(title_text=f"threshold {TAU}", range=[-0.02, 1.02], row=2, col=1)
+    fig.update_yaxes(title_text="mean utility", row=2, col=1)
     return fig
 
 
