@@ -165,7 +165,7 @@ def _concat_contexts(contexts):
     from dataclasses import fields
 
     return RoutingContext(**{f.name: np.concatenate([getattr(c, f.name) for c in contexts])
-                             for f in fields(RoutingContext) if f.name != "edge_correct"})
+                             for f in fields(RoutingContext)})  # edge_correct too: PolicyNet's kappa target
 
 
 # --- the stages ---------------------------------------------------------------------------------------
