@@ -167,17 +167,28 @@ def load_smollm(adapter: str | Path | None = None, *, source: str | Path | None 
         device: ``"cpu"`` or ``"cuda"``.
         merge: fold the adapter into the base weights (faster generation; no longer trainable).
     """
+    import warnings
+
     from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers.utils import logging as hf_logging
 
     base = str(base_model_dir() if source is None else source)
     tokenizer = configure_tokenizer(AutoTokenizer.from_pretrained(base))
-    model = AutoModelForCausalLM.from_pretrained(base).to(device)
-    if adapter is not None:
-        from peft import PeftModel
+    bars = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()  # a per-tensor "Loading weights" bar on every load says nothing here
+    try:
+        with warnings.catch_warnings():  # PEFT calls a transformers API that v5 renamed: not the reader's concern
+            warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+            model = AutoModelForCausalLM.from_pretrained(base).to(device)
+            if adapter is not None:
+                from peft import PeftModel
 
-        model = PeftModel.from_pretrained(model, str(adapter)).to(device)
-        if merge:
-            model = model.merge_and_unload()
+                model = PeftModel.from_pretrained(model, str(adapter)).to(device)
+                if merge:
+                    model = model.merge_and_unload()
+    finally:
+        if bars:
+            hf_logging.enable_progress_bar()
     model.generation_config.pad_token_id = tokenizer.pad_token_id
     model.generation_config.eos_token_id = tokenizer.eos_token_id
     model.eval()

@@ -58,6 +58,7 @@ class RLSettings:
         sft_batch_size: SFT-side (prompt, logged answer) pairs per update for the forward-KL term.
         dynamic_sampling: Drop groups whose rewards are all equal from the update (DAPO): they carry no
             policy-gradient signal and would only dilute the batch.
+        shared_prefill: Prefill each prompt once and share its KV cache across its ``group_size`` samples.
         max_grad_norm: Gradient-norm clip.
         objective: epsilon, beta, gamma and the reverse-KL estimator (:class:`AnchoredRLSettings`).
         seed: Seeds prompt order, sampling and (for TRL) data order.
@@ -73,6 +74,7 @@ class RLSettings:
     max_completion_tokens: int = 64
     sft_batch_size: int = 16
     dynamic_sampling: bool = True
+    shared_prefill: bool = True
     max_grad_norm: float = 1.0
     objective: AnchoredRLSettings = field(default_factory=AnchoredRLSettings)
     seed: int = 0
@@ -144,23 +146,63 @@ def encode_pairs(tokenizer, prompts: list[str], completions: list[str], device="
 
 
 def _sample(model, tokenizer, prompts: list[str], settings: RLSettings, device):
-    """``group_size`` sampled completions per prompt: prompt/completion ids and masks, and the texts."""
+    """``group_size`` sampled completions per prompt: prompt/completion ids and masks, and the texts.
+
+    With ``settings.shared_prefill`` each prompt is prefilled once and its KV cache repeated for its
+    ``group_size`` samples (:func:`shared_prefill_cache`); generation then starts from the cache, so the
+    prompt's cost is paid once per group instead of once per sample.  The completions have the same
+    distribution either way (the same logits; greedy decoding gives the same tokens).
+    """
     import torch
 
     enc = tokenizer(prompts, padding=True, return_tensors="pt", add_special_tokens=False).to(device)
     prompt_ids = enc["input_ids"].repeat_interleave(settings.group_size, dim=0)  # [B*G, P]
     prompt_mask = enc["attention_mask"].repeat_interleave(settings.group_size, dim=0)
+    extra = {}
+    if settings.shared_prefill and prompt_ids.shape[1] > 1:
+        extra[_cache_argument(model)] = shared_prefill_cache(model, enc["input_ids"], enc["attention_mask"],
+                                                             settings.group_size)
     with torch.no_grad():
         out = model.generate(input_ids=prompt_ids, attention_mask=prompt_mask, do_sample=True,
                              temperature=settings.temperature, top_k=0, top_p=1.0,
                              max_new_tokens=settings.max_completion_tokens,
-                             pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id)  # fmt: skip
+                             pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id,
+                             **extra)  # fmt: skip
     completion_ids = out[:, prompt_ids.shape[1] :]  # [B*G, T]
     is_eos = (completion_ids == tokenizer.eos_token_id).long()
     completion_mask = ((is_eos.cumsum(1) - is_eos) == 0).long()  # tokens up to and including the first eos
     texts = tokenizer.batch_decode(completion_ids * completion_mask + tokenizer.pad_token_id * (1 - completion_mask),
                                    skip_special_tokens=True)  # fmt: skip
     return prompt_ids, prompt_mask, completion_ids, completion_mask, texts
+
+
+def shared_prefill_cache(model, input_ids, attention_mask, group_size: int):
+    """The KV cache of every prompt but its last token, computed once per prompt ``[B, P-1]`` and repeated
+    ``group_size`` times along the batch (``[B*G, P-1]``), for ``generate(input_ids=<prompts repeated>,
+    past_key_values=cache)``: generation then only runs the last prompt token and the new ones.
+
+    Positions follow the left padding as ``generate`` computes them (cumulative attention mask), so the
+    cached keys equal the ones a plain ``generate`` would compute.
+    """
+    import torch
+    from transformers import DynamicCache
+
+    positions = (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
+    name = _cache_argument(model)
+    with torch.no_grad():
+        out = model(input_ids=input_ids[:, :-1], attention_mask=attention_mask[:, :-1],
+                    position_ids=positions[:, :-1], use_cache=True, **{name: DynamicCache()})
+    cache = out["cache"] if "cache" in out else out["past_key_values"]
+    cache.batch_repeat_interleave(group_size)
+    return cache
+
+
+def _cache_argument(model) -> str:
+    """``"cache"`` (transformers >= 5.2x) or ``"past_key_values"`` (older releases, e.g. Colab's)."""
+    import inspect
+
+    base = getattr(model, "get_base_model", lambda: model)()
+    return "cache" if "cache" in inspect.signature(type(base).forward).parameters else "past_key_values"
 
 
 def evaluate(model, tokenizer, tasks, batch_size: int = 64) -> dict[str, float]:
