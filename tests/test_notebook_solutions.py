@@ -24,8 +24,10 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 CHAPTERS = sorted(ROOT.joinpath("notebooks").glob("[0-9][0-9]_*.ipynb"))
-PENDING = {"05_routing": "chapter 05 solutions: pending rewrite"}
-SETUP_PENDING = {"09_deploy": "chapter 09 setup cell: SmolLM2 wheel install pending (deploy chapter owner)"}
+# chapter stem -> reason, for a chapter whose rewrite is in progress (non-strict xfail); empty when all comply.
+# e.g. {"05_routing": "chapter 05 solutions: pending rewrite"}
+PENDING: dict[str, str] = {}
+SETUP_PENDING: dict[str, str] = {}
 
 _DROPDOWN = re.compile(r"^(`{3,}|:{3,})\{dropdown\}[ \t]*(?P<title>[^\n]*)\n(?P<body>.*?)^\1[ \t]*$", re.S | re.M)
 _EXERCISE = re.compile(r"^(\d+)\.\s", re.M)
