@@ -28,7 +28,7 @@ import threading
 from pathlib import Path
 
 from netgpt_lite.provenance import atomic_write_json
-from netgpt_lite.synergy.loop import STATE_FILE, atomic_write_dir, read_state
+from netgpt_lite.synergy.loop import STATE_FILE, atomic_write_dir, read_state, save_shard
 
 LOG_KIND = "netgpt-lite/serve-traffic/v1"
 
@@ -91,7 +91,7 @@ class TrafficLog:
                 return 0
             name = f"log/shard_{len(self._shards):06d}"
             try:
-                atomic_write_dir(self.folder / name, lambda d: _save(records, d))
+                atomic_write_dir(self.folder / name, lambda d: save_shard(records, d))
             except BaseException:
                 with self._lock:  # nothing was committed: keep the records for the next flush
                     self._buffer[:0] = records
@@ -101,16 +101,3 @@ class TrafficLog:
             atomic_write_json(self.folder / STATE_FILE,
                               {"kind": LOG_KIND, "log_shards": self._shards, "n_records": self.n_committed})
             return len(records)
-
-
-def _save(records: list[dict], folder: Path) -> None:
-    from datasets import Dataset
-    from datasets.utils import logging as ds_logging
-
-    was_enabled = ds_logging.is_progress_bar_enabled()
-    ds_logging.disable_progress_bar()
-    try:
-        Dataset.from_list(records).save_to_disk(str(folder))
-    finally:
-        if was_enabled:
-            ds_logging.enable_progress_bar()

@@ -17,6 +17,7 @@ from netgpt_lite.synergy.loop import (
     fork_run,
     load_log,
     read_state,
+    save_shard,
     run_round,
     run_synergy,
 )
@@ -57,6 +58,7 @@ __all__ = [
     "atomic_write_dir",
     "load_log",
     "read_state",
+    "save_shard",
     "run_round",
     "run_synergy",
     "fork_run",

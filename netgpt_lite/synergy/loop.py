@@ -203,7 +203,8 @@ def read_state(out_dir: str | Path) -> dict | None:
     return json.loads(path.read_text()) if path.exists() else None
 
 
-def _save_shard(records: list[dict], folder: Path) -> None:
+def save_shard(records: list[dict], folder: Path) -> None:
+    """Save log records as one ``datasets`` shard in ``folder`` (quietly; an empty round leaves a marker file)."""
     from datasets import Dataset
     from datasets.utils import logging as ds_logging
 
@@ -302,7 +303,7 @@ def run_round(system: Any, state: dict, config: SynergyConfig, stages: SynergySt
     if len(set(ids)) != len(ids) or set(state["logged_ids"]).intersection(ids):
         raise RuntimeError(f"round {r} would log a request twice; request ids must be unique across rounds")
     _hook("routed", r)
-    shard = atomic_write_dir(out / "log" / f"round_{r:03d}", lambda d: _save_shard(records, d))
+    shard = atomic_write_dir(out / "log" / f"round_{r:03d}", lambda d: save_shard(records, d))
     _hook("logged", r)
     new_state = {**state, "logged_ids": state["logged_ids"] + ids,
                  "log_shards": state["log_shards"] + [str(shard.relative_to(out))]}
