@@ -17,9 +17,9 @@ from netgpt_lite.synergy.loop import (
     fork_run,
     load_log,
     read_state,
-    save_shard,
     run_round,
     run_synergy,
+    save_shard,
 )
 from netgpt_lite.synergy.stages import (
     POLICYNET_WORLDS,
