@@ -143,7 +143,7 @@ def _run_frontier(args: argparse.Namespace, plan: dict) -> int:
         result["config"].update(mahimahi=str(args.mahimahi), base_rtt_ms=args.base_rtt_ms)
     repeats = result["config"]["trace_repeats"]
     if repeats > 1:
-        result["config"]["note"] = (f"the trace ({len(source.trace) if source.trace is not None else 120} states) is "
+        result["config"]["note"] = (f"the trace ({source.replay_length} states) is "
                                     f"shorter than the stream ({args.n_requests} requests, one state each): it "
                                     f"repeats {repeats} times, as mm-link does")
     runs = result.pop("runs", None)

@@ -105,10 +105,14 @@ class TraceSource:
     def time_varying(self) -> bool:
         return self.name not in REGIMES or self.trace is not None
 
+    @property
+    def replay_length(self) -> int:
+        """States of a replayed trace (the file's, or the commute's); 0 for generated sources."""
+        return len(self.trace) if self.trace is not None else (len(commute_trace()) if self.name == COMMUTE else 0)
+
     def repeats(self, n_requests: int) -> float:
         """How many times a replayed trace plays in a stream of ``n_requests`` (0 for generated sources)."""
-        length = len(self.trace) if self.trace is not None else (len(commute_trace()) if self.name == COMMUTE else 0)
-        return round(n_requests / length, 2) if length else 0.0
+        return round(n_requests / self.replay_length, 2) if self.replay_length else 0.0
 
     def _stream(self, table: ProposalTable, config: SimulationConfig, day_seed: int) -> Stream:
         if self.trace is not None:  # the same route on another day: the file from a seeded offset

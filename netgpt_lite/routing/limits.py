@@ -32,6 +32,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from netgpt_lite.routing.policies import FixedThreshold, RoutingContext, sweep_candidates
+from netgpt_lite.theory.sweep import threshold_sweep
 
 CELL_DIMENSIONS = ("bandwidth_mbps", "rtt_ms", "usd_per_1k_input")  # the price enters through its input price
 REFERENCE_BINS = 3
@@ -49,13 +50,11 @@ def best_threshold(scores, gain) -> float:
         >>> best_threshold([0.2, 0.5, 0.9], [0.3, -0.1, 0.1])   # a tie: the smallest maximiser
         0.5
     """
-    s, g = np.asarray(scores, dtype=float), np.asarray(gain, dtype=float)
+    s = np.asarray(scores, dtype=float)
     if s.size == 0:
         return 0.0
-    order = np.argsort(s, kind="stable")
-    cum = np.concatenate([[0.0], np.cumsum(g[order])])  # cum[k]: the k lowest scores fall back
-    cands = sweep_candidates(s)
-    value = cum[np.searchsorted(s[order], cands, side="left")]  # fallback set of t is {s < t}
+    cands = sweep_candidates(s)  # the one sorted sweep: mean gain of each candidate's fallback set {s < t}
+    value = threshold_sweep(s, cands, {"gain": (0.0, np.asarray(gain, dtype=float))})["gain"]
     return float(cands[int(np.argmax(value))])
 
 

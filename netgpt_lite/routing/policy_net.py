@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from netgpt_lite.network.state import positive_array
-from netgpt_lite.routing.policies import RoutingContext
+from netgpt_lite.routing.policies import RoutingContext, fit_calibration
 from netgpt_lite.theory.threshold import threshold_from_kappa
 
 # Inputs the threshold must be monotone in, with their sign: +1 non-decreasing (a better network makes
@@ -138,9 +138,7 @@ class PolicyNet:
         if self.objective == "kappa":
             if context.edge_correct is None:
                 raise ValueError("the kappa objective needs context.edge_correct (logged checker verdicts)")
-            from netgpt_lite.edge.scoring import IsotonicCalibration
-
-            self.calibration = IsotonicCalibration.fit(context.scores, context.edge_correct)
+            self.calibration = fit_calibration(context.scores, context.edge_correct, "isotonic")
             target = gain / self.reward + np.asarray(context.edge_correct, float)  # kappa_i, unbiased
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(self.seed)
