@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from netgpt_lite.rl.minimal import RLSettings, _cache_argument, _sample, shared_prefill_cache
+from netgpt_lite.rl.minimal import RLSettings, _sample, cache_argument, shared_prefill_cache
 
 
 @pytest.fixture(scope="module")
@@ -25,7 +25,7 @@ def test_shared_prefill_gives_the_plain_completions(tiny):
     for shared in (False, True):
         torch.manual_seed(0)
         settings = RLSettings(group_size=3, temperature=1e-4, shared_prefill=shared, max_completion_tokens=48)
-        ids, mask, c_ids, c_mask, texts[shared] = _sample(model, tokenizer, prompts, settings, "cpu")
+        ids, mask, c_ids, c_mask, texts[shared], _ = _sample(model, tokenizer, prompts, settings, "cpu")
         assert ids.shape[0] == c_ids.shape[0] == len(prompts) * 3
     assert texts[True] == texts[False]
 
@@ -39,7 +39,7 @@ def test_cached_keys_equal_a_full_forward_with_left_padding(tiny):
     with torch.no_grad():  # the next-token logits from the cache equal those of one full forward
         step = model(input_ids=enc["input_ids"][:, -1:].repeat_interleave(2, 0),
                      attention_mask=enc["attention_mask"].repeat_interleave(2, 0),
-                     position_ids=positions[:, -1:].repeat_interleave(2, 0), **{_cache_argument(model): cache}).logits[:, -1]
+                     position_ids=positions[:, -1:].repeat_interleave(2, 0), **{cache_argument(model): cache}).logits[:, -1]
         full = model(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"],
                      position_ids=positions).logits[:, -1].repeat_interleave(2, 0)
     assert torch.allclose(step, full, atol=1e-4)

@@ -179,7 +179,7 @@ def existing_file(text: str) -> str:
 _HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")
 
 
-MODEL_NAMES = ("tiny", "smollm2", "smollm2-base")  # shipped edges, see EdgeAgent.from_pretrained
+MODEL_NAMES = ("tiny", "smollm2", "sft", "rl", "smollm2-base")  # shipped edges, see EdgeAgent.from_pretrained
 
 
 def model_source(text: str) -> str:
@@ -188,7 +188,7 @@ def model_source(text: str) -> str:
     if text in MODEL_NAMES:
         return text
     path = Path(text).expanduser()
-    hint = ("pass tiny, smollm2 or smollm2-base, a folder written by 'netgpt-lite train-edge' or 'rl', "
+    hint = ("pass tiny, smollm2 (= sft), rl or smollm2-base, a folder written by 'netgpt-lite train-edge' or 'rl', "
             "or omit --model for the default edge")
     if path.exists():
         if not path.is_dir():

@@ -1,4 +1,4 @@
-"""Subcommands that train or evaluate the edge model: ``train-edge``, ``eval-edge`` (chapter 4), ``rl`` (chapter 6).
+"""Subcommands that train or evaluate the edge model: ``train-edge``, ``eval-edge`` (chapter 4), ``rl``, ``e5`` (chapter 6).
 
 Each subcommand has an ``add_*`` function that declares its flags, a check function that validates
 them and builds its configs before any work (the *check* phase), and a run function (the *run* phase).
@@ -33,6 +33,7 @@ from netgpt_lite.edge.sft import SFTSettings, train_edge_checkpoint
 from netgpt_lite.edge.smollm import gguf_path
 from netgpt_lite.edge.tiny_lm import EdgeModelConfig
 from netgpt_lite.experiments.rl_ablation import run_rl
+from netgpt_lite.experiments.rl_comparison import E5Config, run_e5
 from netgpt_lite.rl.minimal import RLSettings
 from netgpt_lite.routing.edge_outputs import build_edge_outputs
 from netgpt_lite.tasks.request_file import read_request_file
@@ -218,4 +219,44 @@ def _run_rl(args: argparse.Namespace, plan: dict) -> int:
     print_json({"out": str(args.out), "eval_exact_match_before": first.get("eval_exact_match"),
                  "eval_exact_match_after": last.get("eval_exact_match"),
                  "eval_schema_valid_after": last.get("eval_schema_valid")})  # fmt: skip
+    return 0
+
+
+# --- chapter 06: e5 --------------------------------------------------------------------------
+def add_e5(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("e5", help="experiment E5: SFT vs more SFT vs SFT-anchored RL, and the anchors' ablation (ch. 6)")
+    default = E5Config()
+    p.add_argument("--out", type=output_dir, required=True, help="run folder (resumable): runs/, e5.json, rl_adapter/")
+    p.add_argument("--edge", default="smollm2", choices=["smollm2", "tiny"], help="the SFT start (default smollm2)")
+    p.add_argument("--steps", type=POSITIVE_INT, default=default.rl.steps, help=f"RL steps per run (default {default.rl.steps})")
+    p.add_argument("--seeds", type=SEED, nargs="+", default=list(default.seeds), help="seeds of rl and more_sft")
+    p.add_argument("--ablation-seeds", type=SEED, nargs="*", default=list(default.ablation_seeds),
+                   help="seeds of the anchor-free variants (none: skip the ablation)")
+    p.add_argument("--n-pool", type=int_range(4), default=default.n_pool, help="the day's new requests (half labelled)")
+    p.add_argument("--n-eval", type=int_range(2), default=default.n_eval, help="held-out test-split requests")
+    p.add_argument("--handwritten", type=existing_file, default=None,
+                   help="a JSONL file of hand-written requests evaluated beside the test split "
+                        "(e.g. tests/data/handwritten_requests.jsonl); never trained on")
+    p.set_defaults(check=_check_e5, func=_run_e5)
+
+
+def _check_e5(args: argparse.Namespace) -> dict:
+    flags = {"steps": "--steps", "seeds": "--seeds", "n_pool": "--n-pool", "n_eval": "--n-eval"}
+    with flag_errors(flags):
+        config = E5Config(edge=args.edge, n_pool=args.n_pool, n_eval=args.n_eval, seeds=tuple(args.seeds),
+                          ablation_seeds=tuple(args.ablation_seeds), rl=E5Config().rl.replace(steps=args.steps))  # fmt: skip
+    tasks = None
+    if args.handwritten is not None:
+        try:
+            tasks = read_request_file(args.handwritten)
+        except ValueError as err:
+            raise UsageError(f"argument --handwritten: {err}") from None
+    return {"config": config, "handwritten": tasks}
+
+
+def _run_e5(args: argparse.Namespace, plan: dict) -> int:
+    command = " ".join([PROG, *sys.argv[1:]]) if sys.argv[1:2] == ["e5"] else f"{PROG} e5"
+    artifact = run_e5(plan["config"], args.out, plan["handwritten"], command=command)
+    m = artifact["manifest"]
+    print_json({"out": str(args.out), "summary": artifact["summary"], "wall_s": m["wall_s"], "cpu_s": m["cpu_s"]})
     return 0

@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from netgpt_lite.agents.proposal import Proposal
-from netgpt_lite.edge.lora import PROMPT_FILE, shipped_adapter_path
+from netgpt_lite.edge.lora import PROMPT_FILE, shipped_adapter_path, shipped_rl_adapter_path
 from netgpt_lite.edge.smollm import DEFAULT_TOOL_FORMAT, load_smollm
 from netgpt_lite.edge.tiny_lm import load_edge_model, render_prompt
 from netgpt_lite.network.state import LatencyModel, edge_time_ms
@@ -123,8 +123,8 @@ class EdgeAgent:
         """Load an edge agent by name or from a folder / Hub id.
 
         Args:
-            path: ``"smollm2"`` or None (the book's edge: SmolLM2-135M-Instruct with the shipped LoRA
-                adapter), ``"tiny"`` (the shipped 0.8 M model of chapter 4, fast: the test suite's),
+            path: ``"smollm2"`` / ``"sft"`` or None (the book's edge: SmolLM2-135M-Instruct with the shipped
+                SFT LoRA adapter), ``"rl"`` (the shipped adapter after SFT-anchored RL, experiment E5), ``"tiny"`` (the shipped 0.8 M model of chapter 4, fast: the test suite's),
                 ``"smollm2-base"`` (no adapter: answers in prose), a folder
                 holding a LoRA adapter (``adapter_config.json``; SmolLM2 is its base), or any causal-LM
                 folder or Hub id.
@@ -137,8 +137,9 @@ class EdgeAgent:
         if name == "tiny":
             model, tokenizer = load_edge_model(None, device=device)
             return cls(model, tokenizer, **kwargs)
-        if name in ("smollm2", "smollm2-base") or (Path(name) / "adapter_config.json").is_file():
-            adapter_dir = shipped_adapter_path() if name == "smollm2" else (None if name == "smollm2-base" else Path(name))
+        if name in ("smollm2", "sft", "rl", "smollm2-base") or (Path(name) / "adapter_config.json").is_file():
+            adapter_dir = {"smollm2": shipped_adapter_path(), "sft": shipped_adapter_path(), "rl": shipped_rl_adapter_path(),
+                           "smollm2-base": None}.get(name, Path(name))  # fmt: skip
             return cls._smollm(adapter_dir, None, device, kwargs)
         if adapter is not None:
             return cls._smollm(Path(adapter), name, device, kwargs)

