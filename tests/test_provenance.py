@@ -13,7 +13,7 @@ import pytest
 from netgpt_lite import provenance as pv
 
 REPO = Path(__file__).resolve().parents[1]
-SHIPPED = {"edge_model", "results/results.json", "rl/ablation.json"}  # paths under netgpt_lite/data
+SHIPPED = {"edge_model", "results/results.json", "rl/e5.json"}  # paths under netgpt_lite/data
 MACHINE_PATHS = ("/root", "/home", "/tmp", "/work")
 PROSE_FIELDS = {"note", "how_it_was_run", "metrics_validation"}
 

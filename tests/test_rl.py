@@ -146,14 +146,11 @@ def test_cli_writes_checkpoint_metrics_and_manifest(tiny, tmp_path) -> None:
 
 
 def test_figures_draw_histories() -> None:
-    from netgpt_lite.viz.rl import ablation_figure, training_curves_figure
+    from netgpt_lite.viz.rl import training_curves_figure
 
     history = [{"step": i, "reward": 0.1 * i, "exact_match": 0.5, "schema_valid": 1.0, "kl_to_sft": 0.01 * i}
                for i in range(3)]  # fmt: skip
     assert len(training_curves_figure(history).data) == 4
-    runs = [{"seed": s, "history": [{"step": 0, "eval_exact_match": 0.5 + s / 10}]} for s in range(2)]
-    fig = ablation_figure({"variants": {"full": {"runs": runs}}}, metrics=("eval_exact_match",))
-    assert [round(y, 6) for y in fig.data[-1].y] == [0.55]  # mean over the two seeds
 
 
 def test_experiment_data_practises_on_requests_sft_never_saw(tiny) -> None:
@@ -164,14 +161,3 @@ def test_experiment_data_practises_on_requests_sft_never_saw(tiny) -> None:
     assert not set(prompts["task_id"]) & set(logged["task_id"])
     assert len(set(prompts["prompt"]) & set(logged["prompt"])) < 0.1 * len(prompts)  # a few easy repeats at most
     assert {t.split for t in eval_tasks} == {"test"}
-
-
-def test_ablation_summary_is_computed_from_the_runs() -> None:
-    from netgpt_lite.experiments.rl_ablation import ablation_summary
-
-    runs = [{"history": [{"eval_exact_match": 0.5, "eval_schema_valid": 0.9}, {"kl_to_sft": 0.1},
-                         {"eval_exact_match": 0.5 + d, "eval_schema_valid": 0.8}]} for d in (0.1, 0.3)]  # fmt: skip
-    s = ablation_summary(runs)
-    assert s["exact_match_change_mean"] == pytest.approx(0.2)
-    assert s["exact_match_change_std"] == pytest.approx(0.1414213, rel=1e-5)
-    assert s["schema_valid_final_mean"] == pytest.approx(0.8) and s["kl_to_sft_last_mean"] == pytest.approx(0.1)

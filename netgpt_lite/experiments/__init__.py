@@ -30,19 +30,17 @@ from netgpt_lite.experiments.reproduce import (
     run_e2,
     run_e3,
     run_e4_e6,
-    run_e5,
     run_experiments,
     run_recorder,
     write_report,
 )
 from netgpt_lite.experiments.rl_ablation import (
     ABLATIONS,
-    ablation_summary,
     experiment_data,
-    run_ablation,
     run_rl,
     start_model,
 )
+from netgpt_lite.experiments.rl_comparison import RL_ARMS, E5Config, run_e5, summarise
 
 __all__ = [
     "POLICY_ORDER",
@@ -65,8 +63,9 @@ __all__ = [
     "experiment_data",
     "start_model",
     "run_rl",
-    "run_ablation",
-    "ablation_summary",
+    "RL_ARMS",
+    "E5Config",
+    "summarise",
     "ReproduceConfig",
     "run_e1",
     "run_e2",

@@ -13,7 +13,8 @@ Each experiment calls the library function that owns it (nothing is re-implement
   (:func:`netgpt_lite.experiments.frontier.main_table`).
 * **E4** offload rate over synergy rounds with success, schema-valid rate and KL-to-SFT, and the gain
   decomposition (:func:`netgpt_lite.synergy.loop.run_synergy`, :func:`~netgpt_lite.synergy.loop.write_summary`).
-* **E5** RL ablations (:func:`netgpt_lite.rl.run_ablation`).
+* **E5** SFT vs more SFT vs SFT-anchored RL, and the anchors' ablation
+  (:func:`netgpt_lite.experiments.rl_comparison.run_e5`).
 * **E6** scorer refresh on vs off: a second synergy run with ``scorer_refresh_every=0``.
 
 ``results.json`` carries a manifest written by :class:`netgpt_lite.provenance.Recorder` (command, seed, split,
@@ -44,11 +45,11 @@ from netgpt_lite.experiments.frontier import (
     named_source,
     table_rows,
 )
-from netgpt_lite.experiments.rl_ablation import run_ablation
+from netgpt_lite.experiments.rl_comparison import E5Config
+from netgpt_lite.experiments.rl_comparison import run_e5 as run_e5_experiment
 from netgpt_lite.network.pricing import Price
 from netgpt_lite.network.state import REGIMES
-from netgpt_lite.provenance import Recorder, atomic_write_json, cpu_seconds, peak_rss_mb, source_hash
-from netgpt_lite.rl.minimal import RLSettings
+from netgpt_lite.provenance import Recorder, atomic_write_json, cpu_seconds, peak_rss_mb
 from netgpt_lite.routing.edge_outputs import load_edge_tables
 from netgpt_lite.routing.explorer import operating_points
 from netgpt_lite.routing.limits import REFERENCE_BINS
@@ -58,7 +59,7 @@ from netgpt_lite.routing.tables import default_tables
 from netgpt_lite.synergy.loop import fork_run, read_state, run_synergy
 from netgpt_lite.synergy.stages import default_stages, synergy_config, write_summary
 from netgpt_lite.theory.sweep import cloud_fraction
-from netgpt_lite.viz.rl import ablation_figure
+from netgpt_lite.viz.rl import e5_figure
 from netgpt_lite.viz.routing import frontier_figure, threshold_curves_figure
 from netgpt_lite.viz.synergy import decomposition_figure, refresh_figure, rounds_figure
 from netgpt_lite.viz.threshold import utility_vs_threshold_figure
@@ -96,8 +97,8 @@ class ReproduceConfig:
     n_logs: int = 300
     n_requests: int = 2000
     policynet_epochs: int = 400
-    rl_steps: int = 10
-    rl_eval: int = 100
+    rl_steps: int = 4
+    rl_eval: int = 60
     synergy_rounds: int = 4
     synergy_requests: int = 300
     synergy_eval: int = 300
@@ -218,11 +219,15 @@ def run_e3(cfg: ReproduceConfig, test_table, log_table) -> dict:
                        "threshold_oracle_bins": REFERENCE_BINS, "edge": cfg.edge}}
 
 
-def run_e5(cfg: ReproduceConfig) -> dict:
-    settings = RLSettings(steps=cfg.rl_steps, seed=cfg.seed)
-    seeds = cfg.seeds[:1] if cfg.fast else cfg.seeds
-    return run_ablation(settings=settings, seeds=seeds, n_prompts=max(64, 8 * cfg.rl_steps), n_eval=cfg.rl_eval,
-                        eval_every=max(1, cfg.rl_steps // 4))
+def run_e5(cfg: ReproduceConfig, out_dir: Path) -> dict:
+    """E5 (:func:`~netgpt_lite.experiments.rl_comparison.run_e5`) in ``out_dir/E5`` (resumable run by run):
+    the shipped preset in full mode; in fast mode the tiny edge, 2 steps, one seed."""
+    if cfg.fast:
+        config = E5Config(edge="tiny", n_pool=16, n_replay=16, n_eval=16, seeds=(cfg.seed,), ablation_seeds=(cfg.seed,),
+                          rl=E5Config().rl.replace(steps=min(cfg.rl_steps, 2)))  # fmt: skip
+    else:
+        config = E5Config(n_eval=cfg.rl_eval, rl=E5Config().rl.replace(steps=cfg.rl_steps))
+    return run_e5_experiment(config, out_dir / "E5", progress=False)
 
 
 def run_e4_e6(cfg: ReproduceConfig, out_dir: Path, cloud=None) -> dict:
@@ -280,8 +285,7 @@ def run_experiments(cfg: ReproduceConfig, out_dir: str | Path, progress: bool = 
     ``cloud``: a real cloud agent (e.g. :class:`~netgpt_lite.agents.cloud_openai.OpenAICompatibleCloud`) that
     answers in the synergy runs (E4, E6) instead of the simulated cloud; E1-E3 and E5 keep the simulated one.
 
-    E5, the longest step, is kept in ``out_dir/E5.json`` and reused when the run is repeated with the same
-    configuration and the same library source (:func:`~netgpt_lite.provenance.source_hash`).
+    E5, the longest step, keeps every finished run in ``out_dir/E5/runs`` and reuses them when repeated.
     """
     from tqdm.auto import tqdm
 
@@ -307,17 +311,7 @@ def run_experiments(cfg: ReproduceConfig, out_dir: str | Path, progress: bool = 
         elif step == "E2":
             results["E2"] = run_e2(cfg, test_table, policies)
         elif step == "E5":
-            cached = out / "E5.json"
-            key = {"config": json.loads(json.dumps(dataclasses.asdict(cfg))), "source_hash": source_hash()}
-            payload = json.loads(cached.read_text()) if cached.exists() else {}
-            if {k: payload.get(k) for k in key} == key:  # reused: its own manifest says what computing it took
-                computed = payload["E5"].get("manifest", {})
-                extra = {"reused_from": cached.name, "computed_wall_s": computed.get("wall_s"),
-                         "computed_cpu_s": computed.get("cpu_s")}
-            else:
-                payload = {**key, "E5": run_e5(cfg)}
-                atomic_write_json(cached, json.loads(json.dumps(payload, default=_jsonable)))
-            results["E5"] = payload["E5"]
+            results["E5"] = run_e5(cfg, out)  # finished runs under out/E5/runs are reused
         else:
             synergy = run_e4_e6(cfg, out, cloud)
             results["E4"], results["E6"] = synergy["refresh_on"], {k: v["rounds"] for k, v in synergy.items()}
@@ -376,7 +370,7 @@ def report_figures(results: dict) -> dict:
         figs["E4 synergy rounds"] = rounds_figure(results["E4"]["rounds"])
         figs["E4 gain decomposition"] = decomposition_figure(results["E4"]["decomposition"])
     if "E5" in results:
-        figs["E5 RL ablations"] = ablation_figure(results["E5"])
+        figs["E5 SFT vs more SFT vs anchored RL"] = e5_figure(results["E5"])
     if "E6" in results:
         figs["E6 scorer refresh"] = refresh_figure(results["E6"])
     return figs

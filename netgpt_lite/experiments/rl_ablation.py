@@ -1,9 +1,9 @@
-"""The RL experiments of chapter 6: a run from the shipped SFT edge, and the E5 ablation over seeds.
+"""One RL run of chapter 6 (``netgpt-lite rl``), and the variants of the composite objective.
 
-:data:`ABLATIONS` are the variants of the composite objective (full, no forward KL, no reverse KL,
-plain clipped policy gradient); :func:`run_ablation` trains each from the same SFT start for each
-seed on :func:`experiment_data` (prompts wider than the SFT data, logged cloud answers, a held-out
-evaluation set) and summarises the change in exact match, schema-valid share and KL to SFT.
+:data:`ABLATIONS` are the variants (full, no forward KL, no reverse KL, plain clipped policy gradient)
+that experiment E5 (:mod:`netgpt_lite.experiments.rl_comparison`) compares; :func:`run_rl` trains one
+from an SFT edge on :func:`experiment_data` (prompts wider than the SFT data, logged cloud answers, a
+held-out evaluation set).
 
 Example:
     >>> sorted(ABLATIONS)
@@ -12,10 +12,7 @@ Example:
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
-
-import numpy as np
 
 from netgpt_lite.edge.tiny_lm import load_edge_model, save_edge_model, shipped_model_path
 from netgpt_lite.provenance import Recorder, atomic_write_json, file_sha256, scrub_path, write_manifest
@@ -98,51 +95,3 @@ def run_rl(model_dir=None, settings: RLSettings = RLSettings(), trainer: str = "
                    "eval_schema_valid_after": last.get("eval_schema_valid")}  # fmt: skip
         write_manifest(out_dir, recorder.finish(settings=settings, metrics=metrics))
     return history
-
-
-def run_ablation(model_dir=None, settings: RLSettings = RLSettings(), seeds=(0, 1, 2),  # noqa: B008
-                 variants=tuple(ABLATIONS), n_prompts: int = 512, n_eval: int = 200, eval_every: int = 10,
-                 command: str | None = None, start: dict | None = None) -> dict:  # fmt: skip
-    """E5: each variant of :data:`ABLATIONS` with each seed (minimal trainer).
-
-    Args:
-        model_dir: the SFT start (default: the shipped checkpoint); ``settings``: the full objective's settings
-            (each variant changes its weights, each run its seed); ``seeds``, ``variants``, ``n_prompts``,
-            ``n_eval``, ``eval_every``: as in :func:`run_rl`.
-        command: the command line for the manifest; default: this process's.
-        start: what a caller computed about the start model (e.g. how it trained it), added to the
-            manifest's ``config.start_model``.
-
-    Returns:
-        ``{"manifest", "variants": {name: {"weights", "runs": [{"seed", "history"}]}}, "summary"}``; the manifest
-        is a :class:`~netgpt_lite.provenance.Recorder` manifest with ``settings`` and ``seeds`` fields.
-
-    Example:
-        >>> run_ablation(variants=("no_such_variant",))
-        Traceback (most recent call last):
-        ValueError: unknown variants ['no_such_variant']; choose from ['full', 'no_forward_kl', 'no_reverse_kl', 'plain_pg']
-    """
-    unknown = [v for v in variants if v not in ABLATIONS]
-    if unknown:
-        raise ValueError(f"unknown variants {unknown}; choose from {sorted(ABLATIONS)}")
-    recorder = Recorder(seed=None, split="train", command=command,
-                        sizes={"n_variants": len(variants), "n_seeds": len(seeds), "steps": settings.steps,
-                               "n_prompts": n_prompts, "n_logged": n_prompts, "n_eval": n_eval},
-                        config={"trainer": "minimal", "variants": list(variants), "eval_every": eval_every,
-                                "eval_split": "test", "start_model": {**start_model(model_dir), **(start or {})}})  # fmt: skip
-    out = {}
-    for name in variants:
-        runs = [{"seed": s, "history": run_rl(model_dir, settings.replace(seed=s, **ABLATIONS[name]),
-                 "minimal", n_prompts, n_eval, eval_every)} for s in seeds]  # fmt: skip
-        out[name] = {"weights": dataclasses.asdict(settings.replace(**ABLATIONS[name]).objective), "runs": runs}
-    summary = {name: ablation_summary(v["runs"]) for name, v in out.items()}
-    return {"manifest": recorder.finish(settings=settings, seeds=list(seeds)), "variants": out, "summary": summary}
-
-
-def ablation_summary(runs: list[dict]) -> dict[str, float]:
-    """Change of test exact match from step 0 to the end (mean, std over seeds), final schema-valid, last KL."""
-    change = [r["history"][-1]["eval_exact_match"] - r["history"][0]["eval_exact_match"] for r in runs]
-    return {"exact_match_change_mean": float(np.mean(change)),
-            "exact_match_change_std": float(np.std(change, ddof=1)) if len(change) > 1 else 0.0,
-            "schema_valid_final_mean": float(np.mean([r["history"][-1]["eval_schema_valid"] for r in runs])),
-            "kl_to_sft_last_mean": float(np.mean([r["history"][-2]["kl_to_sft"] for r in runs]))}  # fmt: skip

@@ -39,7 +39,7 @@ from netgpt_lite.edge.agent import EdgeAgent, accuracy_report
 from netgpt_lite.edge.lora import LoraSettings, save_adapter, shipped_adapter_path, train_lora
 from netgpt_lite.edge.scoring import auroc
 from netgpt_lite.experiments.rl_ablation import ABLATIONS
-from netgpt_lite.provenance import Recorder, atomic_write_json, file_sha256
+from netgpt_lite.provenance import Recorder, atomic_write_json, file_sha256, write_manifest
 from netgpt_lite.rl.minimal import RLSettings, rl_dataset, train_minimal
 from netgpt_lite.rl.reward_model import RewardModel
 from netgpt_lite.tasks.checker import check_call
@@ -74,7 +74,7 @@ class E5Config:
     rl: RLSettings = field(default_factory=lambda: RLSettings(
         steps=4, prompts_per_step=4, group_size=8, updates_per_step=1, learning_rate=5e-4,
         max_completion_tokens=48, sft_batch_size=4, bf16=None))
-    more_sft_epochs: float = 2.0
+    more_sft_epochs: float = 1.0
     more_sft_learning_rate: float = 5e-4
     cloud_seed: int = 0
     task_seed: int = 3000
@@ -211,17 +211,9 @@ def run_e5(config: E5Config = E5Config(), out_dir: str | Path = "runs/e5", handw
     pool = generate_tasks("validation", config.n_pool, seed=config.task_seed)
     ref_model, tokenizer, template = load_start(config.edge, trainable=False)
     ref_model.requires_grad_(False)
-    # the start: evaluated once (greedy decoding is deterministic), and it answers the day's pool
-    t0 = time.perf_counter()
-    start_metrics, start_outputs = evaluate_arm(ref_model, tokenizer, template, {**suites, "pool": pool})
-    day = day_of_requests(config, start_outputs["pool"], pool)
+    start_record, reward_model = _start(config, out, ref_model, tokenizer, template, suites, pool)
+    day = start_record["day"]
     routed, kept = [pool[i] for i in day["routed"]], [pool[i] for i in day["kept"]]
-    # the reward model: fitted on the cloud-routed pairs (the edge's answer, the cloud's answer)
-    labels = [int(check_call(start_outputs["pool"][i].tool_call, pool[i].tools, a).correct)
-              for i, a in zip(day["routed"], day["answers"])]  # fmt: skip
-    reward_model = RewardModel.fit(ref_model, tokenizer, [start_outputs["pool"][i] for i in day["routed"]], labels)
-    test_right = [int(check_call(o.tool_call, t.tools, t.gold).correct) for t, o in zip(suites["test"], start_outputs["test"])]
-    rm_report = {**reward_model.fit_report, "test_auroc": float(auroc(reward_model.probability(start_outputs["test"]), test_right))}
     replay_tasks = generate_tasks("train", config.n_replay, seed=0)
     replay = SimulatedCloud(seed=config.cloud_seed).propose(replay_tasks)
     data = {
@@ -229,8 +221,7 @@ def run_e5(config: E5Config = E5Config(), out_dir: str | Path = "runs/e5", handw
                               labelled=[True] * len(routed) + [False] * len(kept), **template),
         "logged": rl_dataset(routed + replay_tasks, tokenizer, day["answers"] + [a.tool_call for a in replay], **template),
     }  # fmt: skip
-    runs = [{"arm": "sft", "seed": None, "eval": {k: v for k, v in start_metrics.items() if k != "pool"},
-             "seconds": round(time.perf_counter() - t0, 1)}]  # fmt: skip
+    runs = [{"arm": "sft", "seed": None, "eval": start_record["eval"], "seconds": start_record["seconds"]}]
     for arm, seed in config.runs():
         path = out / "runs" / f"{arm}-seed{seed}.json"
         record = _read_run(path)
@@ -250,10 +241,49 @@ def run_e5(config: E5Config = E5Config(), out_dir: str | Path = "runs/e5", handw
             atomic_write_json(path, record)
         runs.append(record)
     artifact = {"config": dataclasses.asdict(config), "day": {k: day[k] for k in ("routed", "kept", "threshold")},
-                "reward_model": rm_report, "runs": runs, "summary": summarise(runs)}  # fmt: skip
-    artifact["manifest"] = recorder.finish(summary=artifact["summary"])
+                "reward_model": start_record["reward_model"], "runs": runs, "summary": summarise(runs)}  # fmt: skip
+    # a resumed run's own wall time covers only what it computed: the runs' seconds say what all of them took
+    artifact["manifest"] = recorder.finish(summary=artifact["summary"],
+                                           runs_seconds_total=round(sum(r["seconds"] for r in runs), 1))
     atomic_write_json(out / "e5.json", artifact)
+    adapter = out / "rl_adapter"
+    if (adapter / "adapter_model.safetensors").exists():
+        first = next(r for r in runs if r["arm"] == "rl" and r["seed"] == config.seeds[0])
+        write_manifest(adapter, {**artifact["manifest"], "run": {k: first[k] for k in ("arm", "seed", "eval", "seconds")},
+                                 "sha256_adapter_safetensors": file_sha256(adapter / "adapter_model.safetensors")})
     return artifact
+
+
+def _start(config: E5Config, out: Path, ref_model, tokenizer, template: dict, suites: dict, pool) -> tuple:
+    """The start, evaluated once (greedy decoding is deterministic), the day it routes, and the reward model
+    fitted on its cloud-routed pairs; cached in ``out/runs/sft.json`` with the pairs it was fitted on."""
+    from netgpt_lite.rl.reward_model import sample_outputs
+
+    path = out / "runs" / "sft.json"
+    record = _read_run(path)
+    if record is None or "pairs" not in record:
+        t0 = time.perf_counter()
+        metrics, outputs = evaluate_arm(ref_model, tokenizer, template, {**suites, "pool": pool})
+        day = day_of_requests(config, outputs["pool"], pool)
+        routed_outputs = [outputs["pool"][i] for i in day["routed"]]
+        labels = [int(check_call(o.tool_call, pool[i].tools, a).correct)
+                  for i, o, a in zip(day["routed"], routed_outputs, day["answers"])]  # fmt: skip
+        pairs = {"prompt": [o.prompt for o in routed_outputs], "completion": [o.completion for o in routed_outputs],
+                 "tools": [json.dumps(pool[i].tools) for i in day["routed"]],
+                 "token_logprobs": [o.token_logprobs.tolist() for o in routed_outputs],
+                 "n_input_tokens": [o.n_input_tokens for o in routed_outputs], "label": labels}  # fmt: skip
+        reward_model = RewardModel.fit(ref_model, tokenizer, routed_outputs, labels)
+        right = [int(check_call(o.tool_call, t.tools, t.gold).correct) for t, o in zip(suites["test"], outputs["test"])]
+        report = {**reward_model.fit_report, "test_auroc": float(auroc(reward_model.probability(outputs["test"]), right))}
+        record = {"arm": "sft", "seed": None, "eval": {k: v for k, v in metrics.items() if k != "pool"},
+                  "pool_eval": metrics["pool"], "day": day, "pairs": pairs, "reward_model": report,
+                  "seconds": round(time.perf_counter() - t0, 1)}  # fmt: skip
+        atomic_write_json(path, record)
+        return record, reward_model
+    pairs = record["pairs"]
+    outputs = sample_outputs(pairs["prompt"], pairs["completion"], pairs["tools"],
+                             [np.array(x) for x in pairs["token_logprobs"]], pairs["n_input_tokens"])  # fmt: skip
+    return record, RewardModel.fit(ref_model, tokenizer, outputs, pairs["label"])
 
 
 # --- the summary ---------------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Figures of chapter 6 (SFT-anchored RL): the KL toy, training curves, and the ablation (E5).
+"""Figures of chapter 6 (SFT-anchored RL): the KL toy, training curves, and experiment E5.
 
 Pure builders: each takes numbers computed by :mod:`netgpt_lite.rl.objective` / :mod:`netgpt_lite.rl` and
 returns a ``plotly.graph_objects.Figure``.
@@ -63,47 +63,42 @@ def training_curves_figure(history: Sequence[dict], metrics: Sequence[str] = ("r
     return tidy(fig, "SFT-anchored RL, per step", height=260 + 200 * n_rows, top=105)
 
 
-def ablation_figure(results: dict, metrics: Sequence[str] = ("eval_exact_match", "eval_schema_valid",
-                    "kl_to_sft")) -> go.Figure:  # fmt: skip
-    """Mean (line) and +-1 std over seeds (band) of each metric, one line per variant of the E5 ablation.
+ARM_LABELS = {"sft": "SFT (start)", "more_sft": "SFT + more SFT", "rl": "SFT + anchored RL",
+              "no_forward_kl": "RL, no forward KL", "no_reverse_kl": "RL, no reverse KL", "plain_pg": "RL, plain PG"}
+ARM_COLORS = {"sft": "#7f7f7f", "more_sft": "#9467bd", "rl": COLORS["full"], "no_forward_kl": COLORS["no_forward_kl"],
+              "no_reverse_kl": COLORS["no_reverse_kl"], "plain_pg": COLORS["plain_pg"]}
+
+
+def e5_figure(artifact: dict) -> go.Figure:
+    """E5, one panel per quantity: held-out test exact match and schema-valid rate of every run (a dot per
+    seed, a bar at the mean), and the KL to SFT on the last RL steps' samples.
 
     Args:
-        results: ``{"variants": {name: {"runs": [{"seed": s, "history": [rows]}]}}}`` as written by
-            :func:`netgpt_lite.rl.run_ablation`.
-        metrics: History keys to draw, one panel each.
+        artifact: the E5 artifact (:func:`netgpt_lite.experiments.rl_comparison.run_e5`: ``runs`` and ``summary``).
     """
-    n = len(metrics)
-    fig = make_subplots(rows=n, cols=1, shared_xaxes=True, vertical_spacing=0.16 / max(n - 1, 1) + 0.04,
-                        subplot_titles=[LABELS.get(m, m) for m in metrics])  # fmt: skip
-    for name, variant in results["variants"].items():
-        color = COLORS.get(name)
-        for row, metric in enumerate(metrics, start=1):
-            steps, mean, std = _mean_over_seeds(variant["runs"], metric)
-            if not steps:
-                continue
-            fig.add_scatter(x=steps + steps[::-1], y=[m + s for m, s in zip(mean, std)] +
-                            [m - s for m, s in zip(mean, std)][::-1], mode="lines", fill="toself", line={"width": 0},
-                            fillcolor=color, opacity=0.15, showlegend=False, hoverinfo="skip", row=row, col=1)  # fmt: skip
-            fig.add_scatter(x=steps, y=mean, mode="lines+markers", name=name, line={"color": color},
-                            legendgroup=name, showlegend=row == 1, row=row, col=1)  # fmt: skip
-    fig.update_xaxes(title_text="RL step", row=n, col=1)
-    fig.update_layout(legend_title_text="variant")
-    return tidy(fig, "E5: which anchor keeps the edge on a leash<br><sup>mean ± std over seeds</sup>",
-                height=220 + 210 * n, top=105)  # fmt: skip
+    arms = list(dict.fromkeys(r["arm"] for r in artifact["runs"]))
+    panels = [("test exact match", lambda r: r["eval"]["test"]["exact_match"]),
+              ("test schema-valid rate", lambda r: r["eval"]["test"]["schema_valid"]),
+              ("KL to SFT, last 3 RL steps (nats/token)", None)]
+    fig = make_subplots(rows=3, cols=1, shared_xaxes=True, vertical_spacing=0.1, subplot_titles=[p[0] for p in panels])
+    labels = [ARM_LABELS.get(a, a) for a in arms]
+    for row, (_, value) in enumerate(panels, start=1):
+        if value is None:
+            kl = [artifact["summary"][a].get("kl_to_sft_last_mean") for a in arms]
+            fig.add_bar(x=labels, y=[k if k is not None else 0.0 for k in kl], showlegend=False,
+                        marker_color=[ARM_COLORS.get(a) for a in arms], row=row, col=1)  # fmt: skip
+            continue
+        for arm, label in zip(arms, labels):
+            values = [value(r) for r in artifact["runs"] if r["arm"] == arm]
+            fig.add_bar(x=[label], y=[sum(values) / len(values)], marker_color=ARM_COLORS.get(arm), opacity=0.55,
+                        showlegend=False, row=row, col=1)  # fmt: skip
+            fig.add_scatter(x=[label] * len(values), y=values, mode="markers", marker={"color": "black", "size": 6},
+                            showlegend=False, hovertemplate="%{y:.3f}<extra>one seed</extra>", row=row, col=1)  # fmt: skip
+    fig.update_yaxes(rangemode="tozero")
+    fig.update_xaxes(tickangle=-30, row=3, col=1)
+    return tidy(fig, "E5: SFT, more SFT and SFT-anchored RL on the SmolLM2 edge<br><sup>bars: mean over seeds; "
+                "dots: single seeds</sup>", height=820, top=105)  # fmt: skip
 
 
 def _isnan(x) -> bool:
     return isinstance(x, float) and math.isnan(x)
-
-
-def _mean_over_seeds(runs: Sequence[dict], metric: str) -> tuple[list, list, list]:
-    """Steps where every run logged ``metric``, and the mean and std across runs there."""
-    per_run = [{h["step"]: h[metric] for h in r["history"] if metric in h and not _isnan(h[metric])} for r in runs]
-    steps = sorted(set.intersection(*(set(d) for d in per_run))) if per_run else []
-    mean, std = [], []
-    for s in steps:
-        values = [d[s] for d in per_run]
-        m = sum(values) / len(values)
-        mean.append(m)
-        std.append(math.sqrt(sum((v - m) ** 2 for v in values) / max(len(values) - 1, 1)))
-    return steps, mean, std
