@@ -229,9 +229,10 @@ def add_e5(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", type=output_dir, required=True, help="run folder (resumable): runs/, e5.json, rl_adapter/")
     p.add_argument("--edge", default="smollm2", choices=["smollm2", "tiny"], help="the SFT start (default smollm2)")
     p.add_argument("--steps", type=POSITIVE_INT, default=default.rl.steps, help=f"RL steps per run (default {default.rl.steps})")
-    p.add_argument("--seeds", type=SEED, nargs="+", default=list(default.seeds), help="seeds of rl and more_sft")
-    p.add_argument("--ablation-seeds", type=SEED, nargs="*", default=list(default.ablation_seeds),
-                   help="seeds of the anchor-free variants (none: skip the ablation)")
+    p.add_argument("--n-seeds", type=POSITIVE_INT, default=len(default.seeds),
+                   help=f"seeds 0..N-1 of the rl and more_sft arms (default {len(default.seeds)})")
+    p.add_argument("--n-ablation-seeds", type=COUNT, default=len(default.ablation_seeds),
+                   help=f"seeds 0..N-1 of the anchor-free variants (default {len(default.ablation_seeds)}; 0 skips them)")
     p.add_argument("--n-pool", type=int_range(4), default=default.n_pool, help="the day's new requests (half labelled)")
     p.add_argument("--n-eval", type=int_range(2), default=default.n_eval, help="held-out test-split requests")
     p.add_argument("--handwritten", type=existing_file, default=None,
@@ -241,10 +242,10 @@ def add_e5(sub: argparse._SubParsersAction) -> None:
 
 
 def _check_e5(args: argparse.Namespace) -> dict:
-    flags = {"steps": "--steps", "seeds": "--seeds", "n_pool": "--n-pool", "n_eval": "--n-eval"}
+    flags = {"steps": "--steps", "seeds": "--n-seeds", "n_pool": "--n-pool", "n_eval": "--n-eval"}
     with flag_errors(flags):
-        config = E5Config(edge=args.edge, n_pool=args.n_pool, n_eval=args.n_eval, seeds=tuple(args.seeds),
-                          ablation_seeds=tuple(args.ablation_seeds), rl=E5Config().rl.replace(steps=args.steps))  # fmt: skip
+        config = E5Config(edge=args.edge, n_pool=args.n_pool, n_eval=args.n_eval, seeds=tuple(range(args.n_seeds)),
+                          ablation_seeds=tuple(range(args.n_ablation_seeds)), rl=E5Config().rl.replace(steps=args.steps))  # fmt: skip
     tasks = None
     if args.handwritten is not None:
         try:

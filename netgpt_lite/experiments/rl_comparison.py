@@ -93,9 +93,13 @@ class E5Config:
             raise ValueError("more_sft_epochs must be > 0 and more_sft_learning_rate in (0, 1)")
 
     def runs(self) -> list[tuple[str, int]]:
-        """``(arm, seed)`` in the order they run: the headline pairs first, then the ablation."""
-        head = [(arm, s) for s in self.seeds for arm in ("rl", "more_sft")]
-        return head + [(arm, s) for s in self.ablation_seeds for arm in RL_ARMS if arm != "rl"]
+        """``(arm, seed)`` in the order they run: seed by seed, each seed's headline pair then its ablation
+        variants (so an interrupted run has complete seeds to resume from)."""
+        order = []
+        for s in sorted(set(self.seeds) | set(self.ablation_seeds)):
+            order += [(arm, s) for arm in ("rl", "more_sft") if s in self.seeds]
+            order += [(arm, s) for arm in RL_ARMS if arm != "rl" and s in self.ablation_seeds]
+        return order
 
 
 # --- the edge, its data and its evaluation -----------------------------------------------------------

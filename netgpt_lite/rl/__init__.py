@@ -1,4 +1,4 @@
-"""SFT-anchored RL (chapter 6): the objective, the from-scratch loop and the TRL trainer.
+"""SFT-anchored RL (chapter 6): the objective, the from-scratch loop, the reward model and the TRL trainer.
 
 Every public name of the modules below is re-exported here.
 """
@@ -18,6 +18,7 @@ from netgpt_lite.rl.objective import (
     AnchoredRLSettings,
     anchored_loss,
     baseline_advantages,
+    cache_argument,
     clipped_pg_per_token,
     completion_logprobs,
     entropy_from_logits,
@@ -25,12 +26,14 @@ from netgpt_lite.rl.objective import (
     fit_unimodal,
     forward_kl_per_token,
     group_advantages,
+    grouped_completion_logprobs,
     kl_per_token,
     sequence_mean,
     token_mean,
     unimodal_q,
     zero_variance_fraction,
 )
+from netgpt_lite.rl.reward_model import RewardModel, sample_outputs
 from netgpt_lite.rl.trl_trainer import (
     anchored_grpo_trainer_class,
     exact_match_reward,
@@ -53,6 +56,8 @@ __all__ = [
     "exact_kl",
     "entropy_from_logits",
     "completion_logprobs",
+    "cache_argument",
+    "grouped_completion_logprobs",
     "anchored_loss",
     "unimodal_q",
     "fit_unimodal",
@@ -63,6 +68,8 @@ __all__ = [
     "encode_pairs",
     "evaluate",
     "train_minimal",
+    "RewardModel",
+    "sample_outputs",
     "exact_match_reward",
     "schema_valid_reward",
     "to_grpo_config",
