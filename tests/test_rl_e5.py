@@ -185,3 +185,12 @@ def test_eval_edge_model_names_include_the_rl_adapter() -> None:
     from netgpt_lite.cli.arguments import model_source
 
     assert model_source("rl") == "rl" and model_source("sft") == "sft"
+
+
+def test_e5_config_names_a_bad_ablation_arm() -> None:
+    from netgpt_lite.experiments.rl_comparison import E5Config
+
+    with pytest.raises(ValueError, match="ablation_arms"):
+        E5Config(ablation_arms=("rl",))
+    runs = E5Config(seeds=(0, 1), ablation_seeds=(0,), ablation_arms=("plain_pg",)).runs()
+    assert runs == [("rl", 0), ("more_sft", 0), ("plain_pg", 0), ("rl", 1), ("more_sft", 1)]

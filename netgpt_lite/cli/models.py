@@ -233,6 +233,8 @@ def add_e5(sub: argparse._SubParsersAction) -> None:
                    help=f"seeds 0..N-1 of the rl and more_sft arms (default {len(default.seeds)})")
     p.add_argument("--n-ablation-seeds", type=COUNT, default=len(default.ablation_seeds),
                    help=f"seeds 0..N-1 of the anchor-free variants (default {len(default.ablation_seeds)}; 0 skips them)")
+    p.add_argument("--ablation", nargs="+", default=list(default.ablation_arms), choices=list(default.ablation_arms),
+                   help="which anchor-free variants run (default all three)")
     p.add_argument("--n-pool", type=int_range(4), default=default.n_pool, help="the day's new requests (half labelled)")
     p.add_argument("--n-eval", type=int_range(2), default=default.n_eval, help="held-out test-split requests")
     p.add_argument("--handwritten", type=existing_file, default=None,
@@ -245,7 +247,8 @@ def _check_e5(args: argparse.Namespace) -> dict:
     flags = {"steps": "--steps", "seeds": "--n-seeds", "n_pool": "--n-pool", "n_eval": "--n-eval"}
     with flag_errors(flags):
         config = E5Config(edge=args.edge, n_pool=args.n_pool, n_eval=args.n_eval, seeds=tuple(range(args.n_seeds)),
-                          ablation_seeds=tuple(range(args.n_ablation_seeds)), rl=E5Config().rl.replace(steps=args.steps))  # fmt: skip
+                          ablation_seeds=tuple(range(args.n_ablation_seeds)), ablation_arms=tuple(args.ablation),
+                          rl=E5Config().rl.replace(steps=args.steps))  # fmt: skip
     tasks = None
     if args.handwritten is not None:
         try:

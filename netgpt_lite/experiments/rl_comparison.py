@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,7 +40,14 @@ from netgpt_lite.edge.agent import EdgeAgent, accuracy_report
 from netgpt_lite.edge.lora import LoraSettings, save_adapter, shipped_adapter_path, train_lora
 from netgpt_lite.edge.scoring import auroc
 from netgpt_lite.experiments.rl_ablation import ABLATIONS
-from netgpt_lite.provenance import Recorder, atomic_write_json, file_sha256, write_manifest
+from netgpt_lite.provenance import (
+    Recorder,
+    atomic_write_json,
+    file_sha256,
+    git_state,
+    source_hash,
+    write_manifest,
+)
 from netgpt_lite.rl.minimal import RLSettings, rl_dataset, train_minimal
 from netgpt_lite.rl.reward_model import RewardModel
 from netgpt_lite.tasks.checker import check_call
@@ -60,6 +68,7 @@ class E5Config:
         n_eval: held-out test-split requests (task seed 0).
         seeds: seeds of the headline arms (``rl``, ``more_sft``).
         ablation_seeds: seeds of the anchor-free variants.
+        ablation_arms: which anchor-free variants run (default all three of :data:`RL_ARMS` but ``rl``).
         rl: the RL settings of the full composite (each variant changes its weights, each run its seed).
         more_sft_epochs, more_sft_learning_rate: the ``more_sft`` arm's passes over its data and peak rate.
         cloud_seed, task_seed: the simulated cloud's seed; the day's task seed.
@@ -71,6 +80,7 @@ class E5Config:
     n_eval: int = 60
     seeds: tuple = (0, 1)
     ablation_seeds: tuple = (0,)
+    ablation_arms: tuple = ("no_forward_kl", "no_reverse_kl", "plain_pg")
     rl: RLSettings = field(default_factory=lambda: RLSettings(
         steps=4, prompts_per_step=4, group_size=8, updates_per_step=1, learning_rate=5e-4,
         max_completion_tokens=48, sft_batch_size=4, bf16=None))
@@ -89,6 +99,9 @@ class E5Config:
                 raise ValueError(f"{name} must be >= 2, got {getattr(self, name)}")
         if not self.seeds or not all(isinstance(s, int) and s >= 0 for s in (*self.seeds, *self.ablation_seeds)):
             raise ValueError(f"seeds must be a non-empty tuple of integers >= 0, got {self.seeds}, {self.ablation_seeds}")
+        unknown = [a for a in self.ablation_arms if a not in RL_ARMS or a == "rl"]
+        if unknown:
+            raise ValueError(f"ablation_arms must be among {[a for a in RL_ARMS if a != 'rl']}, got {unknown}")
         if self.more_sft_epochs <= 0 or not 0 < self.more_sft_learning_rate < 1:
             raise ValueError("more_sft_epochs must be > 0 and more_sft_learning_rate in (0, 1)")
 
@@ -98,7 +111,7 @@ class E5Config:
         order = []
         for s in sorted(set(self.seeds) | set(self.ablation_seeds)):
             order += [(arm, s) for arm in ("rl", "more_sft") if s in self.seeds]
-            order += [(arm, s) for arm in RL_ARMS if arm != "rl" and s in self.ablation_seeds]
+            order += [(arm, s) for arm in self.ablation_arms if s in self.ablation_seeds]
         return order
 
 
@@ -237,11 +250,13 @@ def run_e5(config: E5Config = E5Config(), out_dir: str | Path = "runs/e5", handw
                 model, tok, tmpl, extra = _run_more_sft(seed, config, data, out, progress)
             else:
                 model, tok, tmpl, extra = _run_rl(arm, seed, config, data, ref_model, reward_model, out, progress)
+                shutil.rmtree(out / f"{arm}-seed{seed}", ignore_errors=True)  # its checkpoint's folder, empty now
             # the hand-written requests are evaluated for the headline arms only (2 CPU cores: minutes each)
             metrics, _ = evaluate_arm(model, tok, tmpl, suites if arm in ("rl", "more_sft") else {"test": suites["test"]})
             if arm == "rl" and seed == config.seeds[0] and config.edge == "smollm2":
                 save_adapter(model, out / "rl_adapter", tmpl["tool_format"])
-            record = {"arm": arm, "seed": seed, "eval": metrics, **extra, "seconds": round(time.perf_counter() - t0, 1)}
+            record = {"arm": arm, "seed": seed, "eval": metrics, **extra, "seconds": round(time.perf_counter() - t0, 1),
+                      "computed_by": {"git_commit": git_state()[0], "source_hash": source_hash()}}
             atomic_write_json(path, record)
         runs.append(record)
     artifact = {"config": dataclasses.asdict(config), "day": {k: day[k] for k in ("routed", "kept", "threshold")},
