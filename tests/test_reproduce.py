@@ -74,10 +74,12 @@ def test_report_is_self_contained_with_plotly_once(experiments, tmp_path):
                "kl_to_sft": 0.01 * r, "always_cloud_task_success": 0.96} for r in range(3)]
     decomposition = [{"edge_round": e, "routing_round": k, "offload_rate": 0.9 - 0.2 * e - 0.1 * k}
                      for e in (0, 2) for k in (0, 2)]
-    history = [{"step": 0, "eval_exact_match": 0.5, "eval_schema_valid": 1.0, "kl_to_sft": 0.0},
-               {"step": 1, "eval_exact_match": 0.55, "eval_schema_valid": 1.0, "kl_to_sft": 0.02}]
+    history = [{"step": 0, "kl_to_sft": 0.0}, {"step": 1, "kl_to_sft": 0.02}, {"step": 2}]
+    e5_runs = [{"arm": "sft", "seed": None, "eval": {"test": {"exact_match": 0.5, "schema_valid": 0.9}}},
+               {"arm": "rl", "seed": 0, "history": history, "eval": {"test": {"exact_match": 0.55, "schema_valid": 0.9}}}]
+    from netgpt_lite.experiments.rl_comparison import summarise
     results = {**experiments, "E4": {"rounds": rounds, "decomposition": decomposition},
-               "E5": {"variants": {"full": {"runs": [{"seed": 0, "history": history}]}}},
+               "E5": {"runs": e5_runs, "summary": summarise(e5_runs)},
                "E6": {"refresh_on": rounds, "refresh_off": rounds},
                "manifest": rp.manifest(CFG, rp.run_recorder(CFG), {"E3": {"wall_s": 1.0, "cpu_s": 0.5}})}
     results = json.loads(json.dumps(results, default=rp._jsonable))
@@ -98,9 +100,7 @@ def test_manifest_is_written_by_the_recorder():
     assert m["wall_s"] >= 0 and m["cpu_s"] >= 0
 
 
-def test_run_experiments_times_each_step_and_reuses_e5_only_for_the_same_code(tmp_path, monkeypatch):
-    from netgpt_lite import provenance
-
+def test_run_experiments_times_each_step_and_runs_e5_in_its_resumable_folder(tmp_path, monkeypatch):
     calls = []
     table = type("T", (), {"source": "synthetic", "__len__": lambda self: 0})()
     monkeypatch.setattr(rp, "_tables", lambda cfg: (table, table))
@@ -110,21 +110,17 @@ def test_run_experiments_times_each_step_and_reuses_e5_only_for_the_same_code(tm
     monkeypatch.setattr(rp, "run_e2", lambda cfg, t, p: {})
     monkeypatch.setattr(rp, "run_e4_e6", lambda cfg, out, *cloud: {k: {"rounds": [], "seconds_per_round": [1.0, 2.0]}
                                                            for k in ("refresh_on", "refresh_off")})
-    monkeypatch.setattr(rp, "run_e5", lambda cfg: calls.append(1) or {"manifest": {"wall_s": 5.0, "cpu_s": 4.0}})
+    monkeypatch.setattr(rp, "run_e5_experiment", lambda config, out, progress: calls.append((config, out)) or {"manifest": {}})
     first = rp.run_experiments(CFG, tmp_path, progress=False)["manifest"]
     assert not REQUIRED_FIELDS - set(first) and len(calls) == 1
+    assert calls[0][1] == tmp_path / "E5" and calls[0][0].edge == "tiny"  # fast mode: the tiny edge
     steps = first["seconds_per_step"]
     assert set(steps) == {"tables", "policies", "E3", "E1", "E2", "E4+E6", "E5"}
     assert all(v["wall_s"] >= 0 and v["cpu_s"] >= 0 for v in steps.values())
-    assert steps["E4+E6"]["rounds_wall_s"] == 5.0 and "reused_from" not in steps["E5"]
-    again = rp.run_experiments(CFG, tmp_path, progress=False)["manifest"]["seconds_per_step"]["E5"]
-    assert len(calls) == 1 and again["reused_from"] == "E5.json" and again["computed_wall_s"] == 5.0
-    monkeypatch.setattr(rp, "source_hash", lambda: "0" * 16)  # other code: the cached E5 is not served
-    rp.run_experiments(CFG, tmp_path, progress=False)
-    assert len(calls) == 2 and provenance.source_hash() != "0" * 16
+    assert steps["E4+E6"]["rounds_wall_s"] == 5.0
     only = rp.run_experiments(rp.ReproduceConfig(**{**CFG.__dict__, "only": ("E3",)}), tmp_path, progress=False)
     assert set(only) == {"tables", "E3", "manifest"} and only["manifest"]["sizes"]["experiments"] == ["E3"]
-    assert len(calls) == 2  # E5 was not selected
+    assert len(calls) == 1  # E5 was not selected
 
 
 def test_cli_parses_reproduce_and_synergy():

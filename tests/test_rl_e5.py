@@ -194,3 +194,17 @@ def test_e5_config_names_a_bad_ablation_arm() -> None:
         E5Config(ablation_arms=("rl",))
     runs = E5Config(seeds=(0, 1), ablation_seeds=(0,), ablation_arms=("plain_pg",)).runs()
     assert runs == [("rl", 0), ("more_sft", 0), ("plain_pg", 0), ("rl", 1), ("more_sft", 1)]
+
+
+def test_the_shipped_rl_adapter_is_what_e5_wrote() -> None:
+    from netgpt_lite.edge.lora import shipped_rl_adapter_path
+    from netgpt_lite.provenance import file_sha256, read_manifest
+
+    folder = shipped_rl_adapter_path()
+    assert (folder / "adapter_config.json").is_file() and (folder / "netgpt_prompt.json").is_file()
+    m = read_manifest(folder)
+    assert m["command"].startswith("netgpt-lite e5") and m["run"]["arm"] == "rl"
+    assert m["sha256_adapter_safetensors"] == file_sha256(folder / "adapter_model.safetensors")
+    e5 = json.loads((folder.parent / "e5.json").read_text())
+    first = next(r for r in e5["runs"] if r["arm"] == "rl")
+    assert m["run"]["eval"] == first["eval"]  # the adapter is the first rl seed of the shipped artifact
