@@ -34,6 +34,7 @@ from netgpt_lite.rl.objective import (
     entropy_from_logits,
     group_advantages,
     kl_per_token,
+    prefill,
     token_mean,
     zero_variance_fraction,
 )
@@ -195,19 +196,12 @@ def shared_prefill_cache(model, input_ids, attention_mask, group_size: int):
     ``group_size`` times along the batch (``[B*G, P-1]``), for ``generate(input_ids=<prompts repeated>,
     past_key_values=cache)``: generation then only runs the last prompt token and the new ones.
 
-    Positions follow the left padding as ``generate`` computes them (cumulative attention mask), so the
-    cached keys equal the ones a plain ``generate`` would compute.
+    Positions follow the left padding as ``generate`` computes them (:func:`~netgpt_lite.rl.objective.prefill`).
     """
     import torch
-    from transformers import DynamicCache
 
-    positions = (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
-    name = cache_argument(model)
     with torch.no_grad():
-        out = model(input_ids=input_ids[:, :-1], attention_mask=attention_mask[:, :-1],
-                    position_ids=positions[:, :-1], use_cache=True, **{name: DynamicCache()})
-    cache = out["cache"] if "cache" in out else out["past_key_values"]
-    cache.batch_repeat_interleave(group_size)
+        _, cache, _ = prefill(model, input_ids[:, :-1], attention_mask[:, :-1], group_size)
     return cache
 
 
@@ -321,7 +315,8 @@ def train_minimal(model, tokenizer, prompts, sft_examples, settings: RLSettings 
     torch.manual_seed(settings.seed)
     model.to(device)
     ref_model = (copy.deepcopy(model) if ref_model is None else ref_model).to(device).eval().requires_grad_(False)
-    optimizer = torch.optim.Adam(list(_trainable(model).values()), lr=settings.learning_rate)
+    params = list(_trainable(model).values())
+    optimizer = torch.optim.Adam(params, lr=settings.learning_rate)
     bf16 = (device == "cuda" or cpu_has_bf16()) if settings.bf16 is None else settings.bf16
 
     def autocast():
@@ -384,7 +379,7 @@ def train_minimal(model, tokenizer, prompts, sft_examples, settings: RLSettings 
                                         None if sft_ref is None else sft_ref.float(), t_mask)  # fmt: skip
             optimizer.zero_grad()
             loss.backward()
-            torch.nn.utils.clip_grad_norm_(list(_trainable(model).values()), settings.max_grad_norm)
+            torch.nn.utils.clip_grad_norm_(params, settings.max_grad_norm)
             optimizer.step()
             row.update(terms)
         row["seconds"] = time.perf_counter() - start

@@ -228,6 +228,23 @@ def cache_argument(model) -> str:
     return "cache" if "cache" in inspect.signature(type(base).forward).parameters else "past_key_values"
 
 
+def prefill(model, input_ids, attention_mask, group_size: int):
+    """Run ``[B, P]`` left-padded prompts once and repeat their KV cache ``group_size`` times (``[B*G, P]``).
+
+    Positions follow the left padding as ``generate`` computes them (cumulative attention mask), so the
+    cached keys equal the ones a plain pass over the repeated prompts would compute.  Only the last position
+    is projected onto the vocabulary.  Returns ``(output, cache, positions)``; gradients flow when enabled.
+    """
+    from transformers import DynamicCache
+
+    positions = (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
+    out = model(input_ids=input_ids, attention_mask=attention_mask, position_ids=positions, use_cache=True,
+                logits_to_keep=1, **{cache_argument(model): DynamicCache()})  # fmt: skip
+    cache = out["cache"] if "cache" in out else out["past_key_values"]
+    cache.batch_repeat_interleave(group_size)
+    return out, cache, positions
+
+
 def grouped_completion_logprobs(model, prompt_ids, prompt_mask, completion_ids, completion_mask, temperature=1.0):
     """:func:`completion_logprobs` for G completions per prompt, paying for each prompt once.
 
@@ -237,18 +254,12 @@ def grouped_completion_logprobs(model, prompt_ids, prompt_mask, completion_ids, 
     cost: a fifth for SmolLM2's 260-token prompts, 40-token completions and G = 8.
     """
     import torch
-    from transformers import DynamicCache
 
     group = completion_ids.shape[0] // prompt_ids.shape[0]
     if group * prompt_ids.shape[0] != completion_ids.shape[0]:
         raise ValueError(f"completion rows ({completion_ids.shape[0]}) must be a multiple of prompt rows "
                          f"({prompt_ids.shape[0]})")
-    positions = (prompt_mask.long().cumsum(-1) - 1).clamp(min=0)  # as generate computes them under left padding
-    name = cache_argument(model)
-    out = model(input_ids=prompt_ids, attention_mask=prompt_mask, position_ids=positions, use_cache=True,
-                logits_to_keep=1, **{name: DynamicCache()})  # fmt: skip
-    cache = out["cache"] if "cache" in out else out["past_key_values"]
-    cache.batch_repeat_interleave(group)
+    out, cache, positions = prefill(model, prompt_ids, prompt_mask, group)
     first = out.logits[:, -1:].repeat_interleave(group, dim=0)  # [B*G, 1, V]: predicts completion token 0
     n_completion = completion_ids.shape[1]
     if n_completion > 1:
@@ -256,7 +267,7 @@ def grouped_completion_logprobs(model, prompt_ids, prompt_mask, completion_ids, 
         start = positions[:, -1:].repeat_interleave(group, dim=0) + 1
         c_positions = start + torch.arange(n_completion - 1, device=start.device)  # [B*G, T-1]
         rest = model(input_ids=completion_ids[:, :-1], attention_mask=mask, position_ids=c_positions,
-                     use_cache=True, **{name: cache}).logits  # [B*G, T-1, V]
+                     use_cache=True, **{cache_argument(model): cache}).logits  # [B*G, T-1, V]
         logits = torch.cat([first, rest], dim=1)
     else:
         logits = first
