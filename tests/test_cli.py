@@ -201,12 +201,30 @@ def test_an_existing_synergy_run_needs_resume_with_the_same_settings(tmp_path, c
 
 
 def test_reproduce_refuses_an_out_made_with_other_settings(tmp_path, capsys):
-    run = tmp_path / "repro" / "synergy_refresh_on"
+    run = tmp_path / "repro" / "E4" / "reachable-seed0"
     run.mkdir(parents=True)
     (run / "state.json").write_text(json.dumps({"config": {"seed": 0, "requests_per_round": 300}}))
     assert main(["reproduce", "--out", str(tmp_path / "repro"), "--fast"]) == 2
     err = _err(capsys)
     assert "argument --out:" in err and "requests_per_round=300" in err and "--fast" in err
+
+
+def test_reproduce_summary_reads_a_results_file_and_refuses_others(tmp_path, capsys):
+    last = {"cloud_calls_saved_vs_always_cloud": 0.6, "success_gap_vs_always_cloud": -0.02, "schema_valid_rate": 1.0,
+            "edge_exact_match": 0.55}
+    results = {"E4": {"traces": {t: {"seeds": [0, 1], "last_round": last} for t in ("reachable", "mixed")},
+                      "arms": {"rl_off": {"run": "reachable-seed0-rl_off", "last_round": last}}},
+               "manifest": {"git_commit": "abc", "split": "test"}}
+    path = tmp_path / "results.json"
+    path.write_text(json.dumps(results))
+    assert main(["reproduce", "--summary", "--json", "--results", str(path)]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert set(out["E4"]) == {"reachable", "mixed"} and out["E4"]["reachable"] == {**last, "n_seeds": 2}
+    assert out["E4_arms"]["rl_off"]["run"] == "reachable-seed0-rl_off" and out["manifest"]["git_commit"] == "abc"
+    path.write_text(json.dumps({"E4": {"rounds": []}, "manifest": {}}))  # an old results file
+    assert main(["reproduce", "--summary", "--results", str(path)]) == 2
+    assert "no per-trace E4" in _err(capsys)
+    assert main(["reproduce"]) == 2 and "argument --out: required" in _err(capsys)
 
 
 # --- internal errors: exit 1, one line, traceback only on request -------------------------------------

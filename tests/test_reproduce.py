@@ -78,7 +78,9 @@ def test_report_is_self_contained_with_plotly_once(experiments, tmp_path):
     e5_runs = [{"arm": "sft", "seed": None, "eval": {"test": {"exact_match": 0.5, "schema_valid": 0.9}}},
                {"arm": "rl", "seed": 0, "history": history, "eval": {"test": {"exact_match": 0.55, "schema_valid": 0.9}}}]
     from netgpt_lite.experiments.rl_comparison import summarise
-    results = {**experiments, "E4": {"rounds": rounds, "decomposition": decomposition},
+    run = {"rounds": rounds, "decomposition": decomposition}
+    e4 = {"traces": {t: {"seeds": [0], "runs": {"0": run}} for t in ("reachable", "mixed")}}
+    results = {**experiments, "E4": e4,
                "E5": {"runs": e5_runs, "summary": summarise(e5_runs)},
                "E6": {"refresh_on": rounds, "refresh_off": rounds},
                "manifest": rp.manifest(CFG, rp.run_recorder(CFG), {"E3": {"wall_s": 1.0, "cpu_s": 0.5}})}
@@ -88,6 +90,7 @@ def test_report_is_self_contained_with_plotly_once(experiments, tmp_path):
     assert "cdn.plot.ly" not in page.split("</script>", 1)[1]  # figures do not fetch it again
     for title in rp.report_figures(results):
         assert title in page
+    assert "E4 synergy rounds, reachable trace (seed 0)" in page and "E4 synergy rounds, mixed trace (seed 0)" in page
     assert "E3 main table" in page and "funcdyn" in page
 
 
@@ -108,8 +111,8 @@ def test_run_experiments_times_each_step_and_runs_e5_in_its_resumable_folder(tmp
     monkeypatch.setattr(rp, "exploration_policies", lambda cfg, logs: {})
     monkeypatch.setattr(rp, "run_e1", lambda cfg, t, p, e3: {})
     monkeypatch.setattr(rp, "run_e2", lambda cfg, t, p: {})
-    monkeypatch.setattr(rp, "run_e4_e6", lambda cfg, out, *cloud: {k: {"rounds": [], "seconds_per_round": [1.0, 2.0]}
-                                                           for k in ("refresh_on", "refresh_off")})
+    monkeypatch.setattr(rp, "run_e4_e6", lambda cfg, out, *cloud: ({"traces": {}, "rounds_wall_s": 5.0},
+                                                                    {"refresh_on": [], "refresh_off": []}))
     monkeypatch.setattr(rp, "run_e5_experiment", lambda config, out, progress: calls.append((config, out)) or {"manifest": {}})
     first = rp.run_experiments(CFG, tmp_path, progress=False)["manifest"]
     assert not REQUIRED_FIELDS - set(first) and len(calls) == 1

@@ -273,3 +273,38 @@ def test_real_stages_one_small_round(tmp_path):
     table = {(r["edge_round"], r["routing_round"]): r for r in decompose_gain(tmp_path / "run", cfg, stages=default_stages())}
     assert table[(0, 0)]["offload_rate"] == first["offload_rate"]  # checkpoints reproduce the run exactly
     assert table[(1, 1)]["task_success"] == last["task_success"]
+
+
+def test_reachable_trace_never_visits_outage_or_satellite_and_mixed_does():
+    from netgpt_lite.network.state import REACHABLE_REGIMES
+    from netgpt_lite.routing.simulator import synthetic_table
+    from netgpt_lite.synergy.stages import synergy_config, world_stream
+
+    table = synthetic_table(400)
+    reach = world_stream(synergy_config(fast=True, trace="reachable"), table, segment=3)
+    mixed = world_stream(synergy_config(fast=True, trace="mixed"), table, segment=3)
+    assert set(reach.trace.regime.tolist()) == set(REACHABLE_REGIMES)  # all three visited, nothing else
+    assert {"satellite", "near_outage"} <= set(mixed.trace.regime.tolist())
+    assert reach.trace.rtt_ms.max() < 650.0 < mixed.trace.rtt_ms.max()
+    again = world_stream(synergy_config(fast=True, trace="reachable"), table, segment=3)
+    assert np.array_equal(again.trace.bandwidth_mbps, reach.trace.bandwidth_mbps)  # seeded by (seed, segment)
+
+
+def test_synergy_config_names_the_edge_and_trace_it_accepts():
+    from netgpt_lite.synergy.loop import SynergyConfig
+
+    assert SynergyConfig(edge="smollm2", trace="reachable").edge == "smollm2"
+    with pytest.raises(ValueError, match=r"edge must be one of \('tiny', 'smollm2'\); got 'gpt'"):
+        SynergyConfig(edge="gpt")
+    with pytest.raises(ValueError, match="trace must be 'mixed', 'reachable'"):
+        SynergyConfig(trace="moon")
+
+
+def test_invalid_edge_call_scores_zero_under_self_confidence():
+    from types import SimpleNamespace
+
+    from netgpt_lite.synergy.stages import edge_scores
+
+    outputs = [SimpleNamespace(schema_valid=v, confidence=lambda score="mean": 0.97) for v in (True, False)]
+    scores = edge_scores(SimpleNamespace(scorer=None), None, outputs)
+    assert scores.tolist() == [0.97, 0.0]  # the edge checks its own call against the schema before trusting it

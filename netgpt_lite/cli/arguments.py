@@ -204,12 +204,14 @@ def model_source(text: str) -> str:
     raise argparse.ArgumentTypeError(f"no model folder {text!r}; {hint}")
 
 
-TRACE_HELP = "'markov', a regime name, or a CSV file with columns t, bandwidth_mbps, rtt_ms"
+TRACE_HELP = ("'mixed' (= 'markov': every regime), 'reachable' (no outage or satellite), a regime name, or a CSV file "
+              "with columns t, bandwidth_mbps, rtt_ms")
 
 
 def trace_source(text: str) -> str:
-    """An argparse ``type`` for ``--trace``: ``markov``, a regime name, or a CSV trace that parses."""
-    if text == "markov" or text in REGIMES:
+    """An argparse ``type`` for ``--trace``: ``mixed``/``markov``, ``reachable``, a regime name, or a CSV trace
+    that parses."""
+    if text in ("markov", "mixed", "reachable") or text in REGIMES:
         return text
     if text.endswith(".csv") and Path(text).is_file():
         try:
@@ -219,7 +221,7 @@ def trace_source(text: str) -> str:
         except ValueError as err:
             raise argparse.ArgumentTypeError(f"the trace file does not parse: {err}") from None
         return text
-    raise argparse.ArgumentTypeError(f"trace must be 'markov', a regime in {sorted(REGIMES)} or an existing "
+    raise argparse.ArgumentTypeError(f"trace must be 'mixed', 'reachable', a regime in {sorted(REGIMES)} or an existing "
                                      f".csv file with columns t, bandwidth_mbps, rtt_ms; got {text!r}")
 
 

@@ -33,7 +33,13 @@ from netgpt_lite.cli.arguments import (
     trace_source,
 )
 from netgpt_lite.experiments.frontier import TraceSource, compact_summary, run_frontier
-from netgpt_lite.experiments.reproduce import EXPERIMENTS, ReproduceConfig, reproduce
+from netgpt_lite.experiments.reproduce import (
+    EXPERIMENTS,
+    ReproduceConfig,
+    e4_summary,
+    reproduce,
+    synergy_runs,
+)
 from netgpt_lite.network.mahimahi import read_mahimahi
 from netgpt_lite.network.pricing import PRICING_SCHEDULES
 from netgpt_lite.network.state import REGIMES
@@ -173,6 +179,8 @@ def add_synergy(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--requests-per-round", type=int_range(8), default=None, help="requests routed per round, >= 8")
     p.add_argument("--scorer-refresh-every", type=COUNT, default=None, help="refresh the scorer every k rounds (0: never)")
     p.add_argument("--rl-steps", type=COUNT, default=None, help="SFT-anchored RL steps per round (0: SFT only)")
+    p.add_argument("--edge", default="tiny", choices=["tiny", "smollm2"],
+                   help="the edge the loop improves: the tiny from-scratch LM or SmolLM2 with the shipped adapter")
     p.add_argument("--seed", type=SEED, default=0)
     add_fast(p, "small settings (the book's fast mode)")
     p.add_argument("--out", type=output_dir, required=True,
@@ -184,7 +192,7 @@ def add_synergy(sub: argparse._SubParsersAction) -> None:
 
 _SYNERGY_FLAGS = {"rounds": "--rounds", "trace": "--trace", "pricing": "--pricing", "policy": "--policy",
                   "requests_per_round": "--requests-per-round", "scorer_refresh_every": "--scorer-refresh-every",
-                  "rl_steps": "--rl-steps", "seed": "--seed"}
+                  "rl_steps": "--rl-steps", "seed": "--seed", "edge": "--edge"}
 
 
 def _saved_synergy_config(run_dir: Path) -> dict | None:
@@ -208,7 +216,7 @@ def _check_synergy(args: argparse.Namespace) -> dict:
                  "rl_steps": args.rl_steps}
     with flag_errors(_SYNERGY_FLAGS):
         config = synergy_config(fast=is_fast(args), rounds=args.rounds, trace=args.trace, pricing=args.pricing,
-                                policy=args.policy, seed=args.seed)
+                                policy=args.policy, seed=args.seed, edge=args.edge)
         config = dataclasses.replace(config, **{k: v for k, v in overrides.items() if v is not None})
     saved = _saved_synergy_config(Path(args.out))
     if saved is not None and not args.resume:
@@ -233,7 +241,13 @@ def _run_synergy(args: argparse.Namespace, plan: dict) -> int:
 
 def add_reproduce(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("reproduce", help="run experiments E1-E6 and write results.json + an HTML report")
-    p.add_argument("--out", type=output_dir, required=True, help="output folder: results.json, report.html, synergy runs")
+    p.add_argument("--out", type=output_dir, help="output folder: results.json, report.html, synergy runs "
+                   "(required unless --summary)")
+    p.add_argument("--summary", action="store_true",
+                   help="print the headline E4 figures per trace from the shipped results.json (or --results) "
+                        "and its manifest; computes nothing")
+    p.add_argument("--results", type=Path, default=None, help="with --summary: a results.json other than the shipped one")
+    p.add_argument("--json", action="store_true", help="with --summary: print JSON (the only format)")
     add_fast(p, "the fast preset (minutes instead of tens of minutes)")
     p.add_argument("--seed", type=SEED, default=0)
     p.add_argument("--only", type=experiment_list, default=EXPERIMENTS,
@@ -251,24 +265,39 @@ def experiment_list(text: str) -> tuple[str, ...]:
     return names
 
 
+SHIPPED_RESULTS = Path(__file__).resolve().parents[1] / "data" / "results" / "results.json"
+
+
 def _check_reproduce(args: argparse.Namespace) -> dict:
+    if args.summary:
+        path = args.results or SHIPPED_RESULTS
+        if not Path(path).is_file():
+            raise UsageError(f"argument --results: {str(path)!r} is not a file")
+        try:
+            summary = e4_summary(json.loads(Path(path).read_text()))
+        except (ValueError, KeyError, TypeError) as err:
+            raise UsageError(f"argument --results: {str(path)!r} is not a reproduce results file ({err})") from err
+        return {"summary": summary}
+    if args.out is None:
+        raise UsageError("argument --out: required (or pass --summary to read the shipped results)")
     fast = is_fast(args)
     with flag_errors({"seed": "--seed"}):
         cfg = ReproduceConfig.preset(fast, args.seed, args.only)
     # a rerun into the same --out resumes its synergy runs (E4/E6): they must have been made with these settings
-    expected = {"seed": cfg.seed, "requests_per_round": cfg.synergy_requests, "eval_requests": cfg.synergy_eval,
-                "calibration_tasks": cfg.synergy_eval}
-    for run in ("synergy_refresh_on", "synergy_refresh_off"):
-        saved = _saved_synergy_config(Path(args.out) / run) or expected
-        for name, value in expected.items():
-            if saved.get(name) != value:
+    for name, (config, _fork) in synergy_runs(cfg).items():
+        saved = _saved_synergy_config(Path(args.out) / "E4" / name)
+        for key, value in dataclasses.asdict(config).items():
+            if saved is not None and key != "rounds" and saved.get(key) != value:
                 raise UsageError(f"argument --out: {args.out!r} holds a reproduce run made with other settings "
-                                 f"({run}: {name}={saved.get(name)!r}, this run: {value!r}); rerun with the same "
+                                 f"(E4/{name}: {key}={saved.get(key)!r}, this run: {value!r}); rerun with the same "
                                  "--fast/--no-fast and --seed, or choose a new --out")
     return {"fast": fast, "cloud": cloud_agent_from_args(args)}
 
 
 def _run_reproduce(args: argparse.Namespace, plan: dict) -> int:
+    if "summary" in plan:
+        print_json(plan["summary"])
+        return 0
     results = reproduce(args.out, fast=plan["fast"], seed=args.seed, progress=True, only=args.only,
                         cloud=plan["cloud"])
     m = results["manifest"]

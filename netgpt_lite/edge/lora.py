@@ -304,6 +304,21 @@ def train_lora(model, tokenizer, prompts: Sequence[str], completions: Sequence[s
     return model, history
 
 
+def load_adapter(folder: str | Path, trainable: bool = False):
+    """``(model, tokenizer, template_kwargs)``: SmolLM2 with the LoRA adapter in ``folder`` and the prompt
+    format it was trained with (``netgpt_prompt.json``), e.g. ``{"tool_format": "compact"}``.
+
+    Example:
+        >>> model, tokenizer, template = load_adapter(shipped_adapter_path())  # doctest: +SKIP
+    """
+    from netgpt_lite.edge.smollm import DEFAULT_TOOL_FORMAT, load_smollm
+
+    prompt_file = Path(folder) / PROMPT_FILE
+    fmt = json.loads(prompt_file.read_text()).get("tool_format") if prompt_file.exists() else DEFAULT_TOOL_FORMAT
+    model, tokenizer = load_smollm(folder, trainable=trainable)
+    return model, tokenizer, {"tool_format": fmt}
+
+
 def shipped_adapter_path() -> Path:
     """The SmolLM2 LoRA adapter shipped in the package (``netgpt_lite/data/smollm2_adapter``)."""
     return Path(__file__).resolve().parents[1] / "data" / "smollm2_adapter"

@@ -11,11 +11,15 @@ Each experiment calls the library function that owns it (nothing is re-implement
 * **E3** the main table, policies x traces (time-varying: Markov mixed, commute, the Mahimahi LTE drive;
   then the static regimes as a sanity check) x pricing, mean +- std over seeds
   (:func:`netgpt_lite.experiments.frontier.main_table`).
-* **E4** offload rate over synergy rounds with success, schema-valid rate and KL-to-SFT, and the gain
-  decomposition (:func:`netgpt_lite.synergy.loop.run_synergy`, :func:`~netgpt_lite.synergy.loop.write_summary`).
+* **E4** the synergy loop on the SmolLM2 edge (``synergy_edge``), per trace (``reachable``: the cloud always
+  reachable; ``mixed``: outages and satellite periods too) and seed: offload, success, schema-valid rate and
+  KL-to-SFT over rounds next to AlwaysCloud on the same held-out stream, the gain decomposition, and two arms
+  on the first trace and seed: RL off (``rl_steps=0``, forked at round 0) and scorer refresh off (E6)
+  (:func:`netgpt_lite.synergy.loop.run_synergy`, :func:`~netgpt_lite.synergy.stages.write_summary`).  The
+  runs go to ``out/E4/<trace>-seed<k>`` (resumable) and run ``workers`` at a time in separate processes.
 * **E5** SFT vs more SFT vs SFT-anchored RL, and the anchors' ablation
   (:func:`netgpt_lite.experiments.rl_comparison.run_e5`).
-* **E6** scorer refresh on vs off: a second synergy run with ``scorer_refresh_every=0``.
+* **E6** scorer refresh on vs off: E4's first run and its fork with ``scorer_refresh_every=0`` at round 1.
 
 ``results.json`` carries a manifest written by :class:`netgpt_lite.provenance.Recorder` (command, seed, split,
 sizes, config, git commit, source hash, versions, start/end time, wall and CPU seconds) plus the mode (fast or
@@ -80,7 +84,13 @@ class ReproduceConfig:
         policynet_epochs: PolicyNet training epochs.
         rl_steps, rl_eval: RL steps and evaluation tasks per E5 run.
         synergy_rounds, synergy_requests: rounds and requests per round of E4/E6.
-        synergy_eval: held-out evaluation requests and labelled calibration tasks of E4/E6.
+        synergy_eval: held-out evaluation requests of E4/E6.
+        synergy_calibration: labelled calibration tasks the policy is refitted on each round.
+        synergy_edge: the edge E4/E6 improve (``smollm2``, or ``tiny`` in the fast preset).
+        synergy_traces: E4's traces (the first one carries the arms and E6).
+        synergy_seeds: E4's seeds (the first one carries the arms and E6).
+        synergy_rl_steps: SFT-anchored RL steps per round.
+        workers: synergy runs computed at once, each in its own process (torch threads split between them).
         seed: the run's base seed.
         regimes: static regimes: E1's nominal states and E3's sanity-check cells.
         traces: E3's time-varying trace sources (``mixed``, ``commute``, ``lte_drive``: the shipped
@@ -99,9 +109,15 @@ class ReproduceConfig:
     policynet_epochs: int = 400
     rl_steps: int = 4
     rl_eval: int = 60
-    synergy_rounds: int = 4
-    synergy_requests: int = 300
-    synergy_eval: int = 300
+    synergy_rounds: int = 2
+    synergy_requests: int = 24
+    synergy_eval: int = 24
+    synergy_calibration: int = 16
+    synergy_edge: str = "smollm2"
+    synergy_traces: tuple[str, ...] = ("reachable", "mixed")
+    synergy_seeds: tuple[int, ...] = (0, 1)
+    synergy_rl_steps: int = 1
+    workers: int = 2
     seed: int = 0
     regimes: tuple[str, ...] = ("5g_good", "4g", "congested", "satellite", "near_outage")
     traces: tuple[str, ...] = ("mixed", "commute", LTE_DRIVE)
@@ -123,8 +139,11 @@ class ReproduceConfig:
         for name in self.regimes:
             if name not in REGIMES:
                 raise ValueError(f"regimes must be names from {list(REGIMES)}; got {name!r}")
+        if not self.synergy_traces or not self.synergy_seeds or any(s < 0 for s in self.synergy_seeds):
+            raise ValueError("synergy_traces and synergy_seeds must be non-empty (seeds >= 0); got "
+                             f"{self.synergy_traces}, {self.synergy_seeds}")
         for name in ("n_test", "n_logs", "n_requests", "policynet_epochs", "rl_steps", "rl_eval",
-                     "synergy_rounds", "synergy_requests", "synergy_eval"):
+                     "synergy_rounds", "synergy_requests", "synergy_eval", "synergy_calibration", "workers"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1; got {getattr(self, name)}")
 
@@ -132,9 +151,10 @@ class ReproduceConfig:
     def preset(cls, fast: bool, seed: int = 0, only=EXPERIMENTS) -> ReproduceConfig:
         """The documented fast or full preset (``only``: a subset of :data:`EXPERIMENTS`)."""
         if not fast:
-            return cls(seed=seed, only=tuple(only))
+            return cls(seed=seed, synergy_seeds=(seed, seed + 1), only=tuple(only))
         return cls(fast=True, seed=seed, n_test=200, n_logs=200, n_requests=400, policynet_epochs=100,
                    rl_steps=3, rl_eval=32, synergy_rounds=2, synergy_requests=96, synergy_eval=96,
+                   synergy_calibration=96, synergy_edge="tiny", synergy_seeds=(seed,), workers=1,
                    traces=("mixed", LTE_DRIVE), regimes=("4g", "near_outage"), only=tuple(only))
 
 
@@ -230,20 +250,114 @@ def run_e5(cfg: ReproduceConfig, out_dir: Path) -> dict:
     return run_e5_experiment(config, out_dir / "E5", progress=False)
 
 
-def run_e4_e6(cfg: ReproduceConfig, out_dir: Path, cloud=None) -> dict:
-    """E4 (scorer refreshed every round) and E6 (never refreshed).  Both settings act identically up to
-    round 1, so the refresh-off run is forked from the refresh-on run there (:func:`synergy.fork_run`).
-    ``cloud``: a real cloud agent answering instead of the simulated one (``default_stages(cloud)``)."""
+def synergy_runs(cfg: ReproduceConfig) -> dict:
+    """Run name -> ``(SynergyConfig, fork)`` of E4/E6: one run per trace and seed, then on the first trace and
+    seed the RL-off arm (forked at round 0: round 0 trains nothing) and the refresh-off arm (forked at round 1:
+    both settings fit the scorer there).  ``fork`` is ``(source run, round)`` or None.
 
+    Example:
+        >>> sorted(synergy_runs(ReproduceConfig.preset(fast=True)))
+        ['mixed-seed0', 'reachable-seed0', 'reachable-seed0-refresh_off', 'reachable-seed0-rl_off']
+    """
     base = synergy_config(fast=cfg.fast, rounds=cfg.synergy_rounds, requests_per_round=cfg.synergy_requests,
-                          eval_requests=cfg.synergy_eval, calibration_tasks=cfg.synergy_eval, seed=cfg.seed)
-    on_cfg, off_cfg = (dataclasses.replace(base, scorer_refresh_every=k) for k in (1, 0))
-    stages = default_stages(cloud)
-    on = run_synergy(on_cfg, out_dir / "synergy_refresh_on", stages=stages, resume=True, progress=True)
-    if read_state(out_dir / "synergy_refresh_off") is None:
-        fork_run(on.out_dir, out_dir / "synergy_refresh_off", at_round=1, config=off_cfg)
-    off = run_synergy(off_cfg, out_dir / "synergy_refresh_off", stages=stages, resume=True, progress=True)
-    return {"refresh_on": write_summary(on, stages=stages), "refresh_off": write_summary(off, stages=stages)}
+                          eval_requests=cfg.synergy_eval, calibration_tasks=cfg.synergy_calibration,
+                          edge=cfg.synergy_edge, rl_steps=cfg.synergy_rl_steps,
+                          sft_epochs=1 if cfg.synergy_edge == "smollm2" else synergy_config(fast=cfg.fast).sft_epochs)
+    runs = {f"{t}-seed{s}": (dataclasses.replace(base, trace=t, seed=s), None)
+            for t in cfg.synergy_traces for s in cfg.synergy_seeds}
+    head = f"{cfg.synergy_traces[0]}-seed{cfg.synergy_seeds[0]}"
+    runs[f"{head}-rl_off"] = (dataclasses.replace(runs[head][0], rl_steps=0), (head, 0))
+    runs[f"{head}-refresh_off"] = (dataclasses.replace(runs[head][0], scorer_refresh_every=0), (head, 1))
+    return runs
+
+
+def _synergy_job(name: str, config, fork, out_dir: str, threads: int, cloud=None) -> dict:
+    """One synergy run to its last round and its summary (a worker process's whole job)."""
+    import torch
+
+    torch.set_num_threads(threads)
+    out, stages = Path(out_dir), default_stages(cloud)
+    if fork is not None and read_state(out / name) is None:
+        while (read_state(out / fork[0]) or {}).get("last_completed_round", -1) < fork[1]:
+            time.sleep(5)  # the source run commits its round (in the other worker) before this fork is taken
+        fork_run(out / fork[0], out / name, at_round=fork[1], config=config)
+    result = run_synergy(config, out / name, stages=stages, resume=True)
+    summary = write_summary(result, stages=stages)
+    print(f"E4 {name}: done, offload by round {[round(r['offload_rate'], 3) for r in result.rounds]}", flush=True)
+    return summary
+
+
+def _last_round(summaries: list[dict]) -> dict:
+    """The issue's headline figures at the last round, mean over the runs (seeds), and per seed."""
+    keys = ("cloud_calls_saved_vs_always_cloud", "success_gap_vs_always_cloud")
+    rows = [{**{k: s["last_vs_always_cloud"][k] for k in keys},
+             "schema_valid_rate": s["rounds"][-1]["schema_valid_rate"],
+             "edge_exact_match": s["rounds"][-1]["edge_exact_match"],
+             "offload_rate": s["rounds"][-1]["offload_rate"], "task_success": s["rounds"][-1]["task_success"],
+             "always_cloud_task_success": s["rounds"][-1]["always_cloud_task_success"]} for s in summaries]
+    mean = {k: float(np.mean([r[k] for r in rows])) for k in rows[0]}
+    return {**mean, "per_seed": rows}
+
+
+def _trends(summaries: list[dict]) -> dict:
+    """Per seed: whether offload fell in every round and success never fell (round r vs r - 1)."""
+    out = {"offload_falls_every_round": [], "success_never_falls": []}
+    for s in summaries:
+        off = np.array([r["offload_rate"] for r in s["rounds"]])
+        suc = np.array([r["task_success"] for r in s["rounds"]])
+        out["offload_falls_every_round"].append(bool((np.diff(off) < 0).all()))
+        out["success_never_falls"].append(bool((np.diff(suc) >= -1e-12).all()))
+    return out
+
+
+def run_e4_e6(cfg: ReproduceConfig, out_dir: Path, cloud=None) -> tuple[dict, dict]:
+    """E4 and E6 from :func:`synergy_runs`, ``cfg.workers`` runs at a time (each resumable in ``out_dir/E4``).
+    ``cloud``: a real cloud agent answering instead of the simulated one (``default_stages(cloud)``)."""
+    import os
+    from concurrent.futures import ProcessPoolExecutor
+    from multiprocessing import get_context
+
+    runs, folder = synergy_runs(cfg), out_dir / "E4"
+    folder.mkdir(parents=True, exist_ok=True)
+    threads = max(1, (os.cpu_count() or 1) // cfg.workers)
+    if cfg.workers == 1:
+        summaries = {n: _synergy_job(n, c, f, str(folder), threads, cloud) for n, (c, f) in runs.items()}
+    else:
+        with ProcessPoolExecutor(cfg.workers, mp_context=get_context("spawn")) as pool:
+            futures = {n: pool.submit(_synergy_job, n, c, f, str(folder), threads, cloud) for n, (c, f) in runs.items()}
+            summaries = {n: f.result() for n, f in futures.items()}
+    head = f"{cfg.synergy_traces[0]}-seed{cfg.synergy_seeds[0]}"
+    traces = {}
+    for t in cfg.synergy_traces:
+        mains = [summaries[f"{t}-seed{s}"] for s in cfg.synergy_seeds]
+        traces[t] = {"seeds": list(cfg.synergy_seeds), "last_round": _last_round(mains), **_trends(mains),
+                     "runs": {str(s): m for s, m in zip(cfg.synergy_seeds, mains)}}
+    arms = {"rl_on": head, "rl_off": f"{head}-rl_off", "refresh_off": f"{head}-refresh_off"}
+    e4 = {"traces": traces, "arms": {k: {"run": v, "last_round": _last_round([summaries[v]]),
+                                         "rounds": summaries[v]["rounds"]} for k, v in arms.items()},
+          "config": dataclasses.asdict(runs[head][0]),
+          "rounds_wall_s": round(sum(sum(s["seconds_per_round"]) for s in summaries.values()), 1)}
+    e6 = {"refresh_on": summaries[head]["rounds"], "refresh_off": summaries[f"{head}-refresh_off"]["rounds"]}
+    return e4, e6
+
+
+def e4_summary(results: dict) -> dict:
+    """``reproduce --summary``: the headline E4 figures per trace from a results file, nothing recomputed.
+
+    Example:
+        >>> e4_summary({"E4": {"traces": {"reachable": {"seeds": [0, 1], "last_round": {
+        ...     "cloud_calls_saved_vs_always_cloud": 0.6, "success_gap_vs_always_cloud": -0.01,
+        ...     "schema_valid_rate": 1.0, "edge_exact_match": 0.6}}}},
+        ...     "manifest": {"git_commit": "abc"}})["E4"]["reachable"]["cloud_calls_saved_vs_always_cloud"]
+        0.6
+    """
+    keys = ("cloud_calls_saved_vs_always_cloud", "success_gap_vs_always_cloud", "schema_valid_rate", "edge_exact_match")
+    if "traces" not in results.get("E4", {}):
+        raise ValueError("the results file has no per-trace E4 (made before the SmolLM2 synergy runs); rerun reproduce")
+    e4 = results["E4"]
+    out = {t: {k: v["last_round"][k] for k in keys} | {"n_seeds": len(v["seeds"])} for t, v in e4["traces"].items()}
+    arms = {a: {k: v["last_round"][k] for k in keys} | {"run": v["run"]} for a, v in e4.get("arms", {}).items()}
+    return {"E4": out, "E4_arms": arms, "manifest": results["manifest"]}
 
 
 # --- the whole thing -----------------------------------------------------------------------------------
@@ -273,9 +387,10 @@ def run_recorder(cfg: ReproduceConfig) -> Recorder:
         400
     """
     sizes = {"n_seeds": len(cfg.seeds), "n_regimes": len(cfg.regimes), "n_traces": len(cfg.traces),
-             "n_pricings": len(cfg.pricings), "experiments": list(cfg.only),
+             "n_pricings": len(cfg.pricings), "experiments": list(cfg.only), "n_synergy_seeds": len(cfg.synergy_seeds),
              **{k: getattr(cfg, k) for k in ("n_test", "n_logs", "n_requests", "policynet_epochs", "rl_steps",
-                                             "rl_eval", "synergy_rounds", "synergy_requests", "synergy_eval")}}
+                                             "rl_eval", "synergy_rounds", "synergy_requests", "synergy_eval",
+                                             "synergy_calibration")}}
     return Recorder(seed=cfg.seed, split="test", sizes=sizes, config=cfg)
 
 
@@ -313,11 +428,9 @@ def run_experiments(cfg: ReproduceConfig, out_dir: str | Path, progress: bool = 
         elif step == "E5":
             results["E5"] = run_e5(cfg, out)  # finished runs under out/E5/runs are reused
         else:
-            synergy = run_e4_e6(cfg, out, cloud)
-            results["E4"], results["E6"] = synergy["refresh_on"], {k: v["rounds"] for k, v in synergy.items()}
-            on_s, off_s = (synergy[k]["seconds_per_round"] for k in ("refresh_on", "refresh_off"))
+            results["E4"], results["E6"] = run_e4_e6(cfg, out, cloud)
             # a resumed run computes only its missing rounds: the rounds' own seconds say what all of them took
-            extra = {"rounds_wall_s": round(sum(on_s) + sum(off_s[1:]), 1)}  # off forks on after round 0
+            extra = {"rounds_wall_s": results["E4"]["rounds_wall_s"], "workers": cfg.workers}
         timings[step] = {"wall_s": round(time.perf_counter() - wall0, 2),
                          "cpu_s": round(cpu_seconds() - cpu0, 2), **extra}
     results["manifest"] = manifest(cfg, recorder, timings)
@@ -366,9 +479,10 @@ def report_figures(results: dict) -> dict:
         u = results["E2"]["utility_vs_threshold"]
         figs["E2 utility vs threshold"] = utility_vs_threshold_figure(
             np.array(u["threshold"]), {"4G-like state": np.array(u["utility"])}, {"4G-like state": u["best_threshold"]})
-    if "E4" in results:
-        figs["E4 synergy rounds"] = rounds_figure(results["E4"]["rounds"])
-        figs["E4 gain decomposition"] = decomposition_figure(results["E4"]["decomposition"])
+    for trace, e4 in results.get("E4", {}).get("traces", {}).items():
+        first = e4["runs"][str(e4["seeds"][0])]
+        figs[f"E4 synergy rounds, {trace} trace (seed {e4['seeds'][0]})"] = rounds_figure(first["rounds"])
+        figs[f"E4 gain decomposition, {trace} trace (seed {e4['seeds'][0]})"] = decomposition_figure(first["decomposition"])
     if "E5" in results:
         figs["E5 SFT vs more SFT vs anchored RL"] = e5_figure(results["E5"])
     if "E6" in results:

@@ -37,7 +37,7 @@ import numpy as np
 
 from netgpt_lite.agents.cloud_sim import SimulatedCloud
 from netgpt_lite.edge.agent import EdgeAgent, accuracy_report
-from netgpt_lite.edge.lora import LoraSettings, save_adapter, shipped_adapter_path, train_lora
+from netgpt_lite.edge.lora import LoraSettings, load_adapter, save_adapter, shipped_adapter_path, train_lora
 from netgpt_lite.edge.scoring import auroc
 from netgpt_lite.experiments.rl_ablation import ABLATIONS
 from netgpt_lite.provenance import (
@@ -123,11 +123,7 @@ def load_start(edge: str, trainable: bool = True):
 
         model, tokenizer = load_edge_model(None)
         return model.requires_grad_(trainable), tokenizer, {}
-    from netgpt_lite.edge.smollm import load_smollm
-
-    tool_format = json.loads((shipped_adapter_path() / "netgpt_prompt.json").read_text())["tool_format"]
-    model, tokenizer = load_smollm(shipped_adapter_path(), trainable=trainable)
-    return model, tokenizer, {"tool_format": tool_format}
+    return load_adapter(shipped_adapter_path(), trainable=trainable)
 
 
 def start_identity(edge: str) -> dict:

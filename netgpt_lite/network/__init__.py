@@ -28,6 +28,7 @@ from netgpt_lite.network.pricing import (
     request_cost_usd,
 )
 from netgpt_lite.network.state import (
+    REACHABLE_REGIMES,
     REGIMES,
     LatencyModel,
     NetworkState,
@@ -53,6 +54,7 @@ __all__ = [
     "NetworkState",
     "Regime",
     "REGIMES",
+    "REACHABLE_REGIMES",
     "LatencyModel",
     "transfer_time_ms",
     "cloud_time_ms",

@@ -92,6 +92,10 @@ REGIMES: dict[str, Regime] = {
 }
 
 
+# where the cloud answers within seconds: no outage, no geostationary link (the "reachable" trace)
+REACHABLE_REGIMES: tuple[str, ...] = ("5g_good", "4g", "congested")
+
+
 @dataclass(frozen=True)
 class LatencyModel:
     """The non-network parts of the latency model (defaults are illustrative).

@@ -4,6 +4,7 @@ Every public name of the modules below is re-exported here.
 """
 
 
+from netgpt_lite.synergy.edge_models import EDGES, kl_to_reference, train_edge
 from netgpt_lite.synergy.loop import (
     EMPTY_MARKER,
     HOOK_ENV_VAR,
@@ -35,14 +36,12 @@ from netgpt_lite.synergy.stages import (
     improve,
     init_system,
     is_scorer_holdout,
-    kl_to_reference,
     load_system,
     mix_systems,
     route_round,
     save_system,
     synergy_config,
     task_seed,
-    train_edge,
     world_stream,
     write_summary,
 )
@@ -76,6 +75,7 @@ __all__ = [
     "is_scorer_holdout",
     "improve",
     "train_edge",
+    "EDGES",
     "kl_to_reference",
     "fit_scorer",
     "evaluate_system",

@@ -39,6 +39,8 @@ STATE_FILE = "state.json"
 EMPTY_MARKER = "EMPTY"
 HOOK_ENV_VAR = "NETGPT_LITE_SYNERGY_HOOK"  # "point:round", e.g. "logged:2": block there (kill tests)
 POLICIES = ("funcdyn", "policynet")
+MIXED, REACHABLE = "mixed", "reachable"  # Markov chains over every regime / over the reachable ones only
+EDGE_NAMES = ("tiny", "smollm2")  # = synergy.edge_models.EDGES (that module imports torch-side code)
 
 
 @dataclass(frozen=True)
@@ -54,10 +56,15 @@ class SynergyConfig:
         sft_epochs: SFT epochs of the edge on the accumulated cloud answers per round, >= 0.
         rl_steps: SFT-anchored RL steps per round after SFT, >= 0 (0 skips RL).
         seed: seed of everything random in the run, >= 0.
-        trace: a regime name from ``network.REGIMES``, ``"markov"``, or a path to a trace CSV.
+        trace: ``"mixed"`` (a Markov chain over every regime, outages and satellite included; ``"markov"``
+            is the same), ``"reachable"`` (the chain over ``network.REACHABLE_REGIMES`` only: the cloud is
+            always reachable in time, so the trade-off is cost and latency), a regime name from
+            ``network.REGIMES``, or a path to a trace CSV.
         pricing: a schedule name from ``pricing.PRICING_SCHEDULES``.
         policy: routing policy, ``"funcdyn"`` or ``"policynet"``.
-        initial_edge: the round-0 edge: ``"shipped"`` (the packaged checkpoint; trained from scratch
+        edge: which edge model the run improves: ``"tiny"`` (the from-scratch lesson model) or ``"smollm2"``
+            (SmolLM2-135M with the shipped LoRA adapter; ``initial_edge`` and ``warmup_*`` do not apply).
+        initial_edge: the tiny round-0 edge: ``"shipped"`` (the packaged checkpoint; trained from scratch
             if none is shipped), ``"scratch"``, or a folder saved by ``edge_lm.save_edge_model``.
         warmup_tasks: SFT examples that train the round-0 edge from scratch, >= 16.
         warmup_epochs: SFT epochs of the round-0 edge, >= 1.
@@ -78,6 +85,7 @@ class SynergyConfig:
     trace: str = "markov"
     pricing: str = "flat"
     policy: str = "funcdyn"
+    edge: str = "tiny"
     initial_edge: str = "shipped"
     warmup_tasks: int = 600
     warmup_epochs: int = 4
@@ -96,8 +104,10 @@ class SynergyConfig:
             raise ValueError(f"policy must be one of {POLICIES}; got {self.policy!r}")
 
         is_csv = self.trace.endswith(".csv") and Path(self.trace).is_file()
-        if self.trace not in REGIMES and self.trace != "markov" and not is_csv:
-            raise ValueError(f"trace must be 'markov', a regime in {sorted(REGIMES)} or an existing .csv "
+        if self.edge not in EDGE_NAMES:
+            raise ValueError(f"edge must be one of {EDGE_NAMES}; got {self.edge!r}")
+        if self.trace not in REGIMES and self.trace not in ("markov", MIXED, REACHABLE) and not is_csv:
+            raise ValueError(f"trace must be 'mixed', 'reachable', a regime in {sorted(REGIMES)} or an existing .csv "
                              f"file with columns t, bandwidth_mbps, rtt_ms; got {self.trace!r}")
         if self.initial_edge not in ("shipped", "scratch") and not (Path(self.initial_edge) / "config.json").exists():
             raise ValueError(f"initial_edge must be 'shipped', 'scratch' or a saved edge model folder; "

@@ -26,23 +26,17 @@ Example:
 
 from __future__ import annotations
 
-import copy
 import json
 import zlib
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from functools import partial
 from pathlib import Path
 
 import numpy as np
 
-from netgpt_lite.edge.agent import EdgeAgent
 from netgpt_lite.edge.scoring import LearnedScorer, auroc, scorer_features, self_confidence
-from netgpt_lite.edge.sft import SFTSettings, token_lengths, train_edge_from_scratch, train_sft
-from netgpt_lite.edge.tiny_lm import load_edge_model, save_edge_model, shipped_model_path
-from netgpt_lite.network.state import REGIMES, LatencyModel
-from netgpt_lite.network.traces import read_trace_csv
-from netgpt_lite.rl.minimal import RLSettings, encode_pairs, rl_dataset, train_minimal
-from netgpt_lite.rl.objective import exact_kl
+from netgpt_lite.network.state import REACHABLE_REGIMES, REGIMES, LatencyModel
+from netgpt_lite.network.traces import markov_trace, read_trace_csv
 from netgpt_lite.routing.metrics import summarize
 from netgpt_lite.routing.policies import AlwaysCloud, FuncDyn, RoutingContext
 from netgpt_lite.routing.policy_net import PolicyNet
@@ -57,7 +51,14 @@ from netgpt_lite.routing.simulator import (
 )
 from netgpt_lite.routing.tables import proposal_table
 from netgpt_lite.runtime import fast_mode
-from netgpt_lite.synergy.loop import SynergyConfig, SynergyStages, atomic_write_json, decompose_gain
+from netgpt_lite.synergy.edge_models import edge_agent, initial_edge, load_edge, save_edge, train_edge
+from netgpt_lite.synergy.loop import (
+    REACHABLE,
+    SynergyConfig,
+    SynergyStages,
+    atomic_write_json,
+    decompose_gain,
+)
 from netgpt_lite.synergy.real_cloud import with_cloud_answers
 from netgpt_lite.synergy.routing_state import load_routing, save_routing
 from netgpt_lite.tasks.checker import check_call
@@ -70,13 +71,20 @@ POLICYNET_WORLDS = 4  # copies of the calibration set under different network/pr
 
 @dataclass
 class EdgeCloudSystem:
-    """Everything that routes: the edge LM, its scorer (None: self-confidence) and the policy."""
+    """Everything that routes: the edge LM, its scorer (None: self-confidence) and the policy.
+
+    ``template`` is the edge's prompt format (``{"tool_format": ...}`` for SmolLM2, ``{}`` for the tiny
+    model); ``outputs`` caches the edge's greedy answers per task list (greedy decoding is deterministic,
+    so the gain decomposition evaluates each edge once, not once per routing); it is never saved.
+    """
 
     model: object
     tokenizer: object
     scorer: object | None
     policy: object
     kl_to_sft: float = 0.0
+    template: dict = field(default_factory=dict)
+    outputs: dict = field(default_factory=dict)
 
 
 # --- seeds and the world ---------------------------------------------------------------------------
@@ -107,25 +115,40 @@ def world_stream(config, table, segment: int, trace: str | None = None) -> Strea
     """
     trace = trace or config.trace
     n = len(table)
-    named = trace == "markov" or trace in REGIMES
+    named = trace in ("markov", MIXED) or trace in REGIMES
     sim = SimulationConfig(n_requests=n, regime=trace if trace in REGIMES else MIXED, pricing=config.pricing,
                            stay_prob=0.9, seed=config.seed)  # 0.9: ~10 requests per regime visit
-    return make_stream(table, sim, trace=None if named else read_trace_csv(trace), rows=np.arange(n),
-                       cloud_draw=np.zeros(n, dtype=int), rng=np.random.default_rng([config.seed, segment]))
+    rng = np.random.default_rng([config.seed, segment])
+    if trace == REACHABLE:  # the same chain over the regimes where the cloud is reachable in time
+        states = markov_trace(n, rng, regimes=REACHABLE_REGIMES, stay_prob=sim.stay_prob, jitter=sim.jitter)
+    else:
+        states = None if named else read_trace_csv(trace)
+    return make_stream(table, sim, trace=states, rows=np.arange(n), cloud_draw=np.zeros(n, dtype=int), rng=rng)
 
 
 # --- the edge and the table ---------------------------------------------------------------------------
 def _agent(system: EdgeCloudSystem):
-    return EdgeAgent(system.model, system.tokenizer, batch_size=64)
+    return edge_agent(system)
+
+
+def answer(system: EdgeCloudSystem, agent, tasks) -> list:
+    """The edge's greedy outputs for ``tasks``, computed once per system and task list (``system.outputs``)."""
+    key = tuple(t.task_id for t in tasks)
+    if key not in system.outputs:
+        system.outputs[key] = agent.run(tasks)
+    return system.outputs[key]
 
 
 def edge_scores(system: EdgeCloudSystem, agent, outputs) -> np.ndarray:
-    """The routing score of each edge output: the learned scorer when fitted, else self-confidence."""
+    """The routing score of each edge output: the learned scorer when fitted, else self-confidence.
 
-    if system.scorer is None:
-        return self_confidence(outputs)
-    scores = system.scorer.predict(scorer_features(agent, outputs))
-    return np.where([o.schema_valid for o in outputs], scores, 0.0)  # invalid output scores 0
+    An output that fails its tool's JSON schema scores 0 whatever the scorer says: the edge checks its own
+    call against the schema before trusting it (no gold needed), so an invalid call always falls back
+    when the cloud is worth reaching.
+    """
+
+    scores = self_confidence(outputs) if system.scorer is None else system.scorer.predict(scorer_features(agent, outputs))
+    return np.where([o.schema_valid for o in outputs], scores, 0.0)
 
 
 def _proposals(tasks, outputs, scores, config, cloud=None):
@@ -140,7 +163,7 @@ def fit_policy(system: EdgeCloudSystem, config, cloud=None):
 
     tasks = deployment_tasks(config, CALIBRATION_SEGMENT, config.calibration_tasks)
     agent = _agent(system)
-    outputs = agent.run(tasks)
+    outputs = answer(system, agent, tasks)
     table, _ = _proposals(tasks, outputs, edge_scores(system, agent, outputs), config, cloud)
     right = table.edge_correct
     if right.all() or not right.any():  # Platt needs both outcomes: add one pseudo-count each way
@@ -170,25 +193,13 @@ def _concat_contexts(contexts):
 
 # --- the stages ---------------------------------------------------------------------------------------
 def init_system(config, cloud=None) -> EdgeCloudSystem:
-    """Round 0: the shipped edge checkpoint (or one trained from scratch), self-confidence, a fitted policy."""
+    """Round 0: the shipped edge (tiny checkpoint, or trained from scratch; SmolLM2's shipped SFT adapter),
+    self-confidence, a fitted policy."""
 
-    shipped = (shipped_model_path() / "config.json").exists()
-    if config.initial_edge not in ("shipped", "scratch"):
-        model, tokenizer = load_edge_model(config.initial_edge)
-    elif config.initial_edge == "shipped" and shipped:
-        model, tokenizer = load_edge_model()
-    else:
-        model, tokenizer = _train_initial_edge(config)
-    system = EdgeCloudSystem(model, tokenizer, scorer=None, policy=None)
+    model, tokenizer, template = initial_edge(config)
+    system = EdgeCloudSystem(model, tokenizer, scorer=None, policy=None, template=template)
     system.policy = fit_policy(system, config, cloud)
     return system
-
-
-def _train_initial_edge(config):
-    """Round 0's edge trained from scratch (:func:`~netgpt_lite.edge.sft.train_edge_from_scratch`)."""
-    settings = SFTSettings(n_epochs=config.warmup_epochs, seed=config.seed, show_progress=False)
-    model, tokenizer, _ = train_edge_from_scratch(config.warmup_tasks, data_seed=config.seed, settings=settings)
-    return model, tokenizer
 
 
 def route_round(system: EdgeCloudSystem, config, r: int, cloud=None) -> list[dict]:
@@ -217,58 +228,16 @@ def improve(system: EdgeCloudSystem, log, config, r: int, cloud=None) -> EdgeClo
 
     rows = log.to_list() if len(log) else []
     train = [(Task.from_dict(json.loads(x["task"])), json.loads(x["cloud_call"])) for x in rows
-             if not x["scorer_holdout"]]
+             if not x["scorer_holdout"] and (config.edge == "tiny" or x["round"] == r)]  # SmolLM2: the new answers
     held = [(Task.from_dict(json.loads(x["task"])), json.loads(x["cloud_call"])) for x in rows if x["scorer_holdout"]]
-    new = EdgeCloudSystem(system.model, system.tokenizer, system.scorer, system.policy)
-    if train and config.sft_epochs > 0:
-        new.model, new.kl_to_sft = train_edge(system.model, system.tokenizer, train, config, r)
+    new = EdgeCloudSystem(system.model, system.tokenizer, system.scorer, system.policy, template=system.template)
+    if train and (config.sft_epochs > 0 or (config.edge == "smollm2" and config.rl_steps > 0)):
+        new.model, new.kl_to_sft = train_edge(system, train, config, r)
     refresh = config.scorer_refresh_every > 0 and r % config.scorer_refresh_every == 0
     if held and (refresh or new.scorer is None):
         new.scorer = fit_scorer(new, held, config) or new.scorer
     new.policy = fit_policy(new, config, cloud)
     return new
-
-
-def train_edge(model, tokenizer, examples, config, r: int):
-    """SFT on (task, cloud call) pairs, then ``config.rl_steps`` of RL; returns (model, KL to the SFT model)."""
-
-    tasks, calls = [t for t, _ in examples], [c for _, c in examples]
-    data = rl_dataset(tasks, tokenizer, answers=calls)
-    settings = SFTSettings(n_epochs=config.sft_epochs, learning_rate=2e-3, seed=config.seed + r, show_progress=False)
-    fits = np.flatnonzero(token_lengths(data, tokenizer) <= settings.max_length)  # never let TRL truncate
-    data = data.select(fits.tolist())
-    if len(data) == 0:
-        return model, 0.0
-    model, _ = train_sft(copy.deepcopy(model), tokenizer, data.select_columns(["prompt", "completion"]), settings)
-    if config.rl_steps == 0 or len(data) < 8:
-        return model, 0.0
-    model.requires_grad_(True)  # (the SFT trainer may hand the model back with frozen parameters)
-    sft_model = _frozen_copy(model)
-    rl = RLSettings(steps=config.rl_steps, prompts_per_step=8, sft_batch_size=min(16, len(data)), seed=config.seed + r)
-    model, _ = train_minimal(model, tokenizer, data, data, rl, ref_model=sft_model)
-    return model, kl_to_reference(model, sft_model, tokenizer, data["prompt"][:64], data["completion"][:64])
-
-
-def _frozen_copy(model):
-    """An independent, frozen copy of ``model`` (fresh tensors: nothing shared with the trained model)."""
-    from transformers import AutoModelForCausalLM
-
-    ref = AutoModelForCausalLM.from_config(model.config)
-    ref.load_state_dict({k: v.detach().clone() for k, v in model.state_dict().items()})
-    return ref.eval().requires_grad_(False)
-
-
-def kl_to_reference(model, ref_model, tokenizer, prompts, completions) -> float:
-    """Exact KL(model || ref) per completion token (full vocabulary), teacher-forced on ``completions``."""
-    import torch
-
-    p_ids, p_mask, c_ids, c_mask = encode_pairs(tokenizer, list(prompts), list(completions))
-    ids, mask, n = torch.cat([p_ids, c_ids], 1), torch.cat([p_mask, c_mask], 1), p_ids.shape[1]
-    with torch.no_grad():
-        logits = model(input_ids=ids, attention_mask=mask).logits[:, n - 1 : -1]
-        ref = ref_model(input_ids=ids, attention_mask=mask).logits[:, n - 1 : -1]
-    kl = exact_kl(logits, ref)  # [B, T]
-    return float((kl * c_mask).sum() / c_mask.sum())
 
 
 def fit_scorer(system: EdgeCloudSystem, held, config):
@@ -289,7 +258,7 @@ def evaluate_system(system: EdgeCloudSystem, config, cloud=None) -> dict:
 
     tasks = deployment_tasks(config, EVAL_SEGMENT, config.eval_requests)
     agent = _agent(system)
-    outputs = agent.run(tasks)
+    outputs = answer(system, agent, tasks)
     table, _ = _proposals(tasks, outputs, edge_scores(system, agent, outputs), config, cloud)
     stream = world_stream(config, table, EVAL_SEGMENT)
     log = simulate(system.policy, table, stream)
@@ -304,22 +273,24 @@ def evaluate_system(system: EdgeCloudSystem, config, cloud=None) -> dict:
 
 
 def save_system(system: EdgeCloudSystem, folder: Path) -> None:
-    """The edge (safetensors) and the routing state (JSON + safetensors, :func:`save_routing`); no pickle."""
-    save_edge_model(system.model, system.tokenizer, Path(folder) / "edge")
+    """The edge (safetensors: the tiny model or the SmolLM2 adapter) and the routing state (JSON +
+    safetensors, :func:`save_routing`); no pickle."""
+    save_edge(system, Path(folder))
     save_routing(folder, system.scorer, system.policy, system.kl_to_sft)
 
 
 def load_system(folder: Path, config) -> EdgeCloudSystem:
     """Read :func:`save_system`'s checkpoint; numbers only (loading never runs code from the files)."""
-    model, tokenizer = load_edge_model(Path(folder) / "edge")
+    model, tokenizer, template = load_edge(Path(folder), config)
     routing = load_routing(folder)
-    return EdgeCloudSystem(model, tokenizer, routing["scorer"], routing["policy"], routing["kl_to_sft"])
+    return EdgeCloudSystem(model, tokenizer, routing["scorer"], routing["policy"], routing["kl_to_sft"], template)
 
 
 def mix_systems(edge_from: EdgeCloudSystem, routing_from: EdgeCloudSystem) -> EdgeCloudSystem:
-    """The edge LM of one system with the scorer and policy of another (gain decomposition)."""
+    """The edge LM of one system with the scorer and policy of another (gain decomposition); the edge's
+    cached answers go with it."""
     return EdgeCloudSystem(edge_from.model, edge_from.tokenizer, routing_from.scorer, routing_from.policy,
-                           edge_from.kl_to_sft)
+                           edge_from.kl_to_sft, edge_from.template, edge_from.outputs)
 
 
 def default_stages(cloud=None):
