@@ -150,3 +150,33 @@ def test_policies_fit_on_synthetic_logs_cover_e2_inputs():
     logs = exploration_logs(table, SimulationConfig(), 300, seed=0)
     policies = fit_policies(table, logs, seed=0, policynet_epochs=5)
     assert {"funcdyn", "policynet"} <= set(policies)
+
+
+def test_shipped_results_were_made_by_the_reproduce_preset_with_the_code_it_ships_with():
+    """The shipped results.json: its config is the full preset (for the experiments it holds), its E4 runs
+    are the preset's synergy runs, its split is the one the code evaluates on, and its manifest's source
+    hash is the library's (the stale-artifact check passes on it)."""
+    import dataclasses
+    from importlib.resources import files
+
+    from netgpt_lite.provenance import _jsonable, check_artifacts
+    from netgpt_lite.synergy.stages import deployment_tasks
+
+    shipped = json.loads((files("netgpt_lite") / "data" / "results" / "results.json").read_text())
+    m = shipped["manifest"]
+    preset = rp.ReproduceConfig.preset(fast=False, seed=m["seed"], only=tuple(m["sizes"]["experiments"]))
+    assert m["mode"] == "full" and m["config"] == _jsonable(preset)
+    assert not REQUIRED_FIELDS - set(m) and m["git_dirty"] is False
+    assert m["split"] == rp.run_recorder(preset).split == "test"
+    runs = rp.synergy_runs(preset)
+    head = f"{preset.synergy_traces[0]}-seed{preset.synergy_seeds[0]}"
+    assert shipped["E4"]["config"] == dataclasses.asdict(runs[head][0])
+    for trace, t in shipped["E4"]["traces"].items():
+        for seed in t["seeds"]:
+            assert t["runs"][str(seed)]["config"] == dataclasses.asdict(runs[f"{trace}-seed{seed}"][0])
+    assert set(shipped["E4"]["traces"]) == set(preset.synergy_traces) == {"reachable", "mixed"}
+    config = runs[head][0]  # the synergy runs route and evaluate requests of the test split's phrasings
+    assert {t.task_id.split("-")[0] for t in deployment_tasks(config, 900, 4)} == {"test"}
+    assert shipped["E3"]["config"]["edge"] == preset.edge and shipped["tables"]["edge"] == preset.edge
+    status = {s.path: s for s in check_artifacts()}["data/results/results.json"]
+    assert not status.stale and not status.missing_fields
