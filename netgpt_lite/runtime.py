@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import random
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TypeVar
 
@@ -74,3 +75,51 @@ def torch_device(prefer: str | None = None) -> str:
     if prefer is not None:
         return prefer
     return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+# glibc's mallopt parameters (malloc.h): M_TRIM_THRESHOLD, M_MMAP_THRESHOLD
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
+_TRAINING_MMAP_BYTES = 1 << 20  # blocks of 1 MB and more go to mmap while training: freed, they leave RSS
+_DYNAMIC_MAX_MMAP_BYTES = 32 << 20  # where glibc's own adaptive threshold ends up on 64-bit Linux
+
+
+@contextmanager
+def training_memory():
+    """Hand large freed blocks back to the operating system while a training loop runs (Linux, glibc).
+
+    A training step allocates and frees hundreds of activation tensors of varying sizes; glibc keeps the
+    freed blocks in its heap, so the resident memory of a LoRA run grew step over step (a SmolLM2 batch
+    of 8: about 3 GB after two steps).  Inside this context, blocks of 1 MB and more are mapped
+    separately and returned when freed (measured: 1.5 GB).  Generation is not wrapped: it frees its
+    KV cache every step, and mapping those blocks anew made it about 40% slower.  On exit the threshold
+    goes to where glibc's adaptive one settles.  Elsewhere (macOS, musl) this does nothing.
+
+    Example:
+        >>> with training_memory():
+        ...     pass
+    """
+    libc = _glibc()
+    if libc is not None:
+        libc.mallopt(_M_MMAP_THRESHOLD, _TRAINING_MMAP_BYTES)
+        libc.mallopt(_M_TRIM_THRESHOLD, _TRAINING_MMAP_BYTES)
+    try:
+        yield
+    finally:
+        if libc is not None:
+            libc.mallopt(_M_MMAP_THRESHOLD, _DYNAMIC_MAX_MMAP_BYTES)
+            libc.mallopt(_M_TRIM_THRESHOLD, 2 * _DYNAMIC_MAX_MMAP_BYTES)
+
+
+def _glibc():
+    """The C library when it is glibc (``mallopt`` exists), else None."""
+    import ctypes
+    import ctypes.util
+    import platform
+
+    if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
+        return None
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+    except OSError:
+        return None
+    return libc if hasattr(libc, "mallopt") else None

@@ -19,8 +19,9 @@ import numpy as np
 
 from netgpt_lite.network.pricing import request_cost_usd
 from netgpt_lite.network.state import LatencyModel, cloud_time_ms, edge_time_ms
-from netgpt_lite.routing.policies import route
-from netgpt_lite.routing.simulator import frontier_grid, synthetic_table
+from netgpt_lite.routing.context import route
+from netgpt_lite.routing.proposals import synthetic_table
+from netgpt_lite.routing.simulator import frontier_grid
 from netgpt_lite.theory.threshold import UtilityWeights
 
 

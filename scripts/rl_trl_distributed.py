@@ -44,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     if state.is_main_process:
         out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)
-        keep = ("step", "reward", "exact_match", "schema_valid", "kl_to_sft", "forward_kl")
+        keep = ("step", "reward", "exact_match", "schema_valid", "kl_k3_to_sft", "anchor_nll_gap")
         rows = [{k: r.get(k) for k in keep} for r in history]
         (out / "trl_distributed.json").write_text(json.dumps({"num_processes": state.num_processes, "history": rows}))
     return 0

@@ -38,7 +38,8 @@ import re
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from netgpt_lite.experiments.reproduce import ReproduceConfig, run_recorder
+from netgpt_lite.experiments.reproduce import run_recorder
+from netgpt_lite.experiments.reproduce_config import ReproduceConfig
 from netgpt_lite.provenance import (
     DATA_DIR,
     MANIFEST_FILE,

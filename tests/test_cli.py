@@ -272,14 +272,15 @@ def test_usage_error_is_a_value_error_with_a_prog():
 def test_provenance_json_lists_every_shipped_artifact(capsys):
     assert main(["provenance", "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
-    assert report["current_source_hash"] == source_hash()
+    assert report["source_hash"] == source_hash()
     assert report["n_artifacts"] == len(report["artifacts"])
-    assert report["n_stale"] == sum(a["stale"] for a in report["artifacts"])
+    assert report["n_stale"] == sum(a["state"] == "stale" for a in report["artifacts"])
     for a in report["artifacts"]:
-        assert set(a) == {"path", "command", "recorded_source_hash", "current_source_hash", "missing_fields", "stale"}
-        assert a["path"].startswith("data/") and a["stale"] == (a["recorded_source_hash"] != source_hash())
-    assert main(["provenance"]) == 0
-    assert f"artifacts under ./netgpt_lite/data (library source hash {source_hash()})" in capsys.readouterr().out
+        assert set(a) == {"path", "command", "git_commit", "state", "n_code_files", "changed", "missing_fields"}
+        assert a["path"].startswith("data/") and a["state"] in ("fresh", "stale", "unknown")
+        assert (a["state"] == "stale") == bool(a["changed"]) and a["n_code_files"] > 0
+    assert main(["provenance"]) == 0  # staleness is a report: exit 0 whatever the state
+    assert "artifacts under ./netgpt_lite/data:" in capsys.readouterr().out
 
 
 def _manifest(**fields) -> dict:
@@ -288,17 +289,22 @@ def _manifest(**fields) -> dict:
 
 
 def test_provenance_reports_stale_artifacts_and_strict_fails(tmp_path, capsys):
+    from netgpt_lite.provenance import code_hash, import_closure
+
+    entry = ["netgpt_lite.stats"]
     (tmp_path / "fresh").mkdir()
-    (tmp_path / "fresh" / "manifest.json").write_text(json.dumps(_manifest()))
+    fresh_manifest = _manifest(code_entry=entry, code_hash=code_hash(import_closure(entry)))
+    (tmp_path / "fresh" / "manifest.json").write_text(json.dumps(fresh_manifest))
     assert main(["provenance", "--json", "--root", str(tmp_path), "--strict"]) == 0
     [fresh] = json.loads(capsys.readouterr().out)["artifacts"]
-    assert fresh["stale"] is False and fresh["missing_fields"] == [] and fresh["command"] == "netgpt-lite tasks --n 3"
+    assert fresh["state"] == "fresh" and fresh["missing_fields"] == [] and fresh["command"] == "netgpt-lite tasks --n 3"
 
-    (tmp_path / "old.json").write_text(json.dumps({"manifest": {"command": "netgpt-lite frontier", "source_hash": "0" * 16}}))
+    old = {"manifest": {"command": "netgpt-lite frontier", "code_entry": entry, "code_hash": "0" * 16}}
+    (tmp_path / "old.json").write_text(json.dumps(old))
     assert main(["provenance", "--json", "--root", str(tmp_path)]) == 0  # it reports, it does not fail
     report = json.loads(capsys.readouterr().out)
     old = next(a for a in report["artifacts"] if a["path"].endswith("old.json"))
-    assert old["stale"] and old["recorded_source_hash"] == "0" * 16 and "wall_s" in old["missing_fields"]
+    assert old["state"] == "stale" and "stats.py" in old["changed"] and "wall_s" in old["missing_fields"]
     assert report["n_stale"] == 1 and report["n_incomplete"] == 1
     assert main(["provenance", "--root", str(tmp_path), "--strict"]) == 1
     out = capsys.readouterr().out
@@ -350,3 +356,36 @@ def test_eval_edge_on_a_request_file_prints_the_documented_json(tmp_path, capsys
     assert {"exact_match", "schema_valid", "by_difficulty", "error_types", "scores"} <= set(out)
     assert 0.0 <= out["exact_match"] <= out["schema_valid"] + 1e-9 <= 1.0 + 1e-9
     assert sum(out["error_types"].values()) == 4 and set(out["scores"]) == {"self_mean", "self_min"}
+
+
+def test_eval_edge_baseline_adds_a_paired_comparison_and_saves_verdicts(tmp_path, capsys):
+    """Two models on the same requests: the paired object, both files, and `paired` recomputing it."""
+    shipped = str(Path(__file__).parents[1] / "netgpt_lite" / "data" / "edge_model")  # the tiny model by path
+    out = tmp_path / "eval"
+    assert main(["eval-edge", "--model", "tiny", "--baseline", shipped, "--n", "12", "--json", "--quiet",
+                 "--out", str(out)]) == 0
+    result = json.loads(capsys.readouterr().out)
+    paired = result["paired"]
+    assert {"n", "a_exact_match", "b_exact_match", "difference", "ci_low", "ci_high", "mcnemar_p", "a_only",
+            "b_only", "model", "baseline"} <= set(paired)
+    assert paired["n"] == 12 and paired["difference"] == 0.0 and paired["a_only"] == paired["b_only"] == 0
+    assert result["baseline"]["exact_match"] == result["exact_match"]  # the same weights, the same verdicts
+    assert sorted(p.name for p in out.iterdir()) == ["edge_model.jsonl", "result.json", "tiny.jsonl"]
+    assert main(["paired", str(out / "tiny.jsonl"), str(out / "edge_model.jsonl"), "--json"]) == 0
+    again = json.loads(capsys.readouterr().out)
+    assert {k: again[k] for k in ("n", "difference", "ci_low", "ci_high", "mcnemar_p")} == \
+        {k: paired[k] for k in ("n", "difference", "ci_low", "ci_high", "mcnemar_p")}
+    assert main(["eval-edge", "--model", "tiny", "--baseline", "tiny"]) == 2
+    assert "--baseline" in _err(capsys)
+
+
+def test_paired_refuses_files_of_different_requests(tmp_path, capsys):
+    from netgpt_lite.edge.evaluation import write_records
+
+    write_records(tmp_path / "a.jsonl", [{"request": "r1", "correct": True}], {"model": "a"})
+    write_records(tmp_path / "b.jsonl", [{"request": "r2", "correct": False}], {"model": "b"})
+    (tmp_path / "c.jsonl").write_text("not json\n")
+    assert main(["paired", str(tmp_path / "a.jsonl"), str(tmp_path / "b.jsonl")]) == 2
+    assert "not on the same requests" in _err(capsys)
+    assert main(["paired", str(tmp_path / "a.jsonl"), str(tmp_path / "c.jsonl")]) == 2
+    assert "c.jsonl:1: not JSON" in _err(capsys)

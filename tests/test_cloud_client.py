@@ -11,13 +11,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from netgpt_lite.agents.cloud_openai import (
-    CloudClientConfig,
-    CloudRequestError,
-    OpenAICompatibleCloud,
-    parse_chat_response,
-    retry_after_s,
-)
+from netgpt_lite.agents.chat_completions import parse_chat_response
+from netgpt_lite.agents.cloud_http import CloudClientConfig, CloudRequestError, retry_after_s
+from netgpt_lite.agents.cloud_openai import OpenAICompatibleCloud
 from netgpt_lite.tasks.checker import check_completion, parse_tool_call
 from netgpt_lite.tasks.generate import Task
 

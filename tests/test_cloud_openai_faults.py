@@ -22,7 +22,8 @@ import types
 
 import pytest
 
-from netgpt_lite.agents.cloud_openai import CloudClientConfig, CloudRequestError, OpenAICompatibleCloud
+from netgpt_lite.agents.cloud_http import CloudClientConfig, CloudRequestError
+from netgpt_lite.agents.cloud_openai import OpenAICompatibleCloud
 from netgpt_lite.service.upstream import ScriptedUpstream
 from netgpt_lite.tasks.checker import parse_tool_call
 from netgpt_lite.tasks.generate import generate_tasks

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from netgpt_lite.agents.proposal import Proposal
-from netgpt_lite.edge.agent import EdgeAgent, EdgeOutput, accuracy_report, verdicts
+from netgpt_lite.edge.agent import EdgeAgent, EdgeOutput
+from netgpt_lite.edge.evaluation import accuracy_report, verdicts
 from netgpt_lite.edge.tiny_lm import EdgeModelConfig, build_model, tokenizer_corpus, train_tokenizer
 from netgpt_lite.network.state import LatencyModel
 from netgpt_lite.tasks.generate import generate_tasks

@@ -8,13 +8,13 @@ import json
 import pytest
 import torch
 
+from netgpt_lite.edge.prompt import render_prompt
 from netgpt_lite.edge.tiny_lm import (
     EOS,
     EdgeModelConfig,
     build_model,
     load_edge_model,
     n_parameters,
-    render_prompt,
     save_edge_model,
     sft_dataset,
     shipped_model_path,

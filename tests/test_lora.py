@@ -17,7 +17,8 @@ pytest.importorskip("peft")
 
 from netgpt_lite.edge import lora  # noqa: E402
 from netgpt_lite.edge.lora import LoraSettings, batch_order, encode_examples, learning_rate_at, train_lora  # noqa: E402
-from netgpt_lite.edge.tiny_lm import load_edge_model, render_prompt, shipped_model_path  # noqa: E402
+from netgpt_lite.edge.prompt import render_prompt  # noqa: E402
+from netgpt_lite.edge.tiny_lm import load_edge_model, shipped_model_path  # noqa: E402
 from netgpt_lite.tasks.generate import format_completion, generate_tasks  # noqa: E402
 
 TASKS = generate_tasks("test", 24, seed=0)  # phrasings the shipped model never saw: its loss there is high
@@ -106,7 +107,7 @@ def test_a_killed_run_resumes_to_the_same_adapter(tokenizer, tmp_path, monkeypat
     prompts, completions = _data(tokenizer)
     straight, _ = train_lora(_model(tokenizer), tokenizer, prompts, completions, SETTINGS, tmp_path / "a",
                              progress=False)
-    real_collate, calls = lora._collate, {"n": 0}
+    real_collate, calls = lora.collate, {"n": 0}
 
     def dies_at_step_8(*args, **kwargs):  # after the checkpoint of step 5
         calls["n"] += 1
@@ -114,11 +115,11 @@ def test_a_killed_run_resumes_to_the_same_adapter(tokenizer, tmp_path, monkeypat
             raise KeyboardInterrupt("killed")
         return real_collate(*args, **kwargs)
 
-    monkeypatch.setattr(lora, "_collate", dies_at_step_8)
+    monkeypatch.setattr(lora, "collate", dies_at_step_8)
     with pytest.raises(KeyboardInterrupt):
         train_lora(_model(tokenizer), tokenizer, prompts, completions, SETTINGS, tmp_path / "b", progress=False)
     assert json.loads((tmp_path / "b" / "checkpoint" / "state.json").read_text())["step"] == 5
-    monkeypatch.setattr(lora, "_collate", real_collate)
+    monkeypatch.setattr(lora, "collate", real_collate)
     resumed, history = train_lora(_model(tokenizer), tokenizer, prompts, completions, SETTINGS, tmp_path / "b",
                                   progress=False)
     assert history["resumed_from_step"] == 5 and len(history["loss"]) == 18

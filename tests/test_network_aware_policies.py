@@ -19,12 +19,12 @@ from netgpt_lite.routing import (
     best_threshold,
     route,
 )
+from netgpt_lite.routing.proposals import synthetic_table
 from netgpt_lite.routing.simulator import (
     SimulationConfig,
     outcomes,
     simulate,
     stream_context,
-    synthetic_table,
 )
 
 

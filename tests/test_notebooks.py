@@ -1,4 +1,4 @@
-"""Every chapter notebook executes (fast mode) and is committed clean.
+"""Every chapter notebook executes (fast mode) within its time budget and is committed clean.
 
 The book build executes the same notebooks in full mode; here ``NETGPT_LITE_FAST=1`` shrinks data and
 training steps (never the assertions), so the suite stays within a few minutes on 2 cores.
@@ -8,12 +8,29 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
 
 import pytest
 
 NOTEBOOK_DIR = Path(__file__).resolve().parents[1] / "notebooks"
 NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("*.ipynb"))
+
+# Wall-clock budget of each chapter in fast mode, in seconds, kernel start included: about 3x what the chapter
+# took on one thread (OMP_NUM_THREADS=1) of a busy 2-core machine, run one chapter at a time, and never under a
+# minute.  A chapter over its budget should make its fast branch smaller (``runtime.pick``), not raise it.
+BUDGET_S = {
+    "00_netgpt_problem": 60,
+    "01_networks_and_prices": 60,
+    "02_fallback_threshold": 60,
+    "03_tool_calls": 60,
+    "04_edge_model": 360,
+    "05_routing": 90,
+    "06_rl": 60,
+    "07_synergy": 180,
+    "08_results": 180,
+    "09_deploy": 90,
+}
 
 
 def test_there_are_chapters():
@@ -42,14 +59,38 @@ def test_notebook_structure(path: Path):
     assert "Solution" in markdown + code, "exercises need solutions (a dropdown or a hide-input code cell)"
 
 
+def test_every_chapter_has_a_budget():
+    assert sorted(BUDGET_S) == [p.stem for p in NOTEBOOKS], (
+        "add the new chapter's fast-mode budget to BUDGET_S"
+    )
+
+
 @pytest.mark.notebook
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
-def test_notebook_executes(path: Path, tmp_path: Path):
+def test_notebook_executes(path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     nbformat = pytest.importorskip("nbformat")
     nbclient = pytest.importorskip("nbclient")
-    os.environ["NETGPT_LITE_FAST"] = "1"  # inherited by the kernel
+    monkeypatch.setenv("NETGPT_LITE_FAST", "1")  # inherited by the kernel
+    monkeypatch.setenv("OMP_NUM_THREADS", os.environ.get("OMP_NUM_THREADS", "1"))  # the budgets' one thread
+    budget_s = BUDGET_S[path.stem]
     nb = nbformat.read(path, as_version=4)
+    deadline = time.monotonic() + budget_s
     client = nbclient.NotebookClient(
-        nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
+        nb,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(tmp_path)}},
+        timeout_func=lambda cell: max(1, int(deadline - time.monotonic())),  # what is left of the budget
     )
-    client.execute()  # raises CellExecutionError with the failing cell's traceback
+    start = time.monotonic()
+    try:
+        client.execute()  # raises CellExecutionError with the failing cell's traceback
+    except nbclient.exceptions.CellTimeoutError as err:
+        pytest.fail(
+            f"{path.stem} ran past its fast-mode budget of {budget_s} s (BUDGET_S in this file) and was "
+            f"stopped in a cell: make the chapter's fast branch smaller.\n{err}"
+        )
+    elapsed_s = time.monotonic() - start
+    assert elapsed_s <= budget_s, (
+        f"{path.stem} took {elapsed_s:.0f} s in fast mode, over its budget of {budget_s} s (BUDGET_S in this "
+        "file): make the chapter's fast branch smaller"
+    )

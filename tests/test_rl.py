@@ -15,8 +15,9 @@ from netgpt_lite.edge.tiny_lm import (
     train_tokenizer,
 )
 from netgpt_lite.experiments.rl_ablation import ABLATIONS
-from netgpt_lite.rl.minimal import METRICS, RLSettings, encode_pairs, judge, rl_dataset, train_minimal
-from netgpt_lite.rl.objective import completion_logprobs
+from netgpt_lite.rl.data import encode_pairs, judge, rl_dataset
+from netgpt_lite.rl.logprobs import completion_logprobs
+from netgpt_lite.rl.minimal import METRICS, RLSettings, train_minimal
 from netgpt_lite.rl.trl_trainer import to_grpo_config
 from netgpt_lite.tasks.generate import format_completion, generate_tasks
 
@@ -82,7 +83,7 @@ def test_without_reward_signal_dynamic_sampling_skips_the_update(tiny) -> None:
     assert all(torch.equal(a, b) for a, b in zip(before, model.parameters()))
 
 
-def test_forward_kl_anchor_alone_is_sft_toward_logged_answers(tiny) -> None:
+def test_sft_anchor_alone_is_sft_toward_logged_answers(tiny) -> None:
     _, tokenizer, ds = tiny
     model = _model(tokenizer)
     batch = encode_pairs(tokenizer, ds["prompt"][:8], ds["completion"][:8])
@@ -93,7 +94,7 @@ def test_forward_kl_anchor_alone_is_sft_toward_logged_answers(tiny) -> None:
     with torch.no_grad():
         logp_after = completion_logprobs(model, *batch)[0][batch[3].bool()].sum()
     assert float(logp_after) > float(logp_before)
-    assert history[1]["kl_to_sft"] > 0  # the policy has moved away from its starting point
+    assert history[1]["kl_k3_to_sft"] > 0  # the policy has moved away from its starting point
 
 
 def test_same_seed_same_history(tiny) -> None:
@@ -124,9 +125,9 @@ def test_trl_trainer_runs_and_logs_the_metrics(tiny, tmp_path) -> None:
     settings = RLSettings(steps=2, updates_per_step=1, device="cpu", learning_rate=3e-3, **FAST)
     _, history = train_trl(tmp_path / "sft", ds, ds, settings.replace(beta=0.04, gamma=1.0))
     assert len(history) == 2 and all(set(METRICS) <= set(h) for h in history)
-    assert history[0]["forward_kl"] == 0.0  # before the first update the policy is the SFT model
+    assert history[0]["anchor_nll_gap"] == 0.0  # before the first update the policy is the SFT model
     # an untrained model earns no reward signal: only the anchor moves it, toward the logged answers
-    assert history[1]["forward_kl"] < 0.0 and history[1]["kl_to_sft"] > 0.0
+    assert history[1]["anchor_nll_gap"] < 0.0 and history[1]["kl_k3_to_sft"] > 0.0
 
 
 def test_cli_writes_checkpoint_metrics_and_manifest(tiny, tmp_path) -> None:
@@ -148,7 +149,7 @@ def test_cli_writes_checkpoint_metrics_and_manifest(tiny, tmp_path) -> None:
 def test_figures_draw_histories() -> None:
     from netgpt_lite.viz.rl import training_curves_figure
 
-    history = [{"step": i, "reward": 0.1 * i, "exact_match": 0.5, "schema_valid": 1.0, "kl_to_sft": 0.01 * i}
+    history = [{"step": i, "reward": 0.1 * i, "exact_match": 0.5, "schema_valid": 1.0, "kl_k3_to_sft": 0.01 * i}
                for i in range(3)]  # fmt: skip
     assert len(training_curves_figure(history).data) == 4
 
@@ -161,3 +162,49 @@ def test_experiment_data_practises_on_requests_sft_never_saw(tiny) -> None:
     assert not set(prompts["task_id"]) & set(logged["task_id"])
     assert len(set(prompts["prompt"]) & set(logged["prompt"])) < 0.1 * len(prompts)  # a few easy repeats at most
     assert {t.split for t in eval_tasks} == {"test"}
+
+
+def test_update_one_group_at_a_time_has_the_full_batch_gradient():
+    """The update differentiates each kept group on its own (bounded memory); the gradients add up to the
+    gradient of the composite loss over all kept completions at once."""
+
+    from netgpt_lite.experiments.rl_comparison import load_start
+    from netgpt_lite.rl import minimal as m
+    from netgpt_lite.rl.logprobs import completion_logprobs
+    from netgpt_lite.rl.objective import anchored_loss
+
+    model, tok, tmpl = load_start("tiny")
+    data = rl_dataset(generate_tasks("validation", 12, seed=3000), tok, **tmpl)
+    settings = m.RLSettings(steps=1, seed=0, temperature=1.5, prompts_per_step=4, group_size=4,
+                            dynamic_sampling=False, bf16=False)
+    run = m._start_run(model, tok, settings, None)
+    batch, sample = m._sample_groups(run, data)
+    scores, _ = m._rewards(batch, sample, settings, None)
+    _, advantages, keep = m._advantages(run, scores)
+    logp_ref = m._reference_logprobs(run, sample)
+    state = run.rng.bit_generator.state
+    sft = data[run.rng.choice(len(data), min(settings.sft_batch_size, len(data)), replace=False).tolist()]
+    run.rng.bit_generator.state = state  # _update draws the same SFT batch
+    s_ids, s_mask, t_ids, t_mask = encode_pairs(tok, sft["prompt"], sft["completion"], run.device)
+    G = settings.group_size  # noqa: N806
+    logp_new, _ = completion_logprobs(model, sample.prompt_ids[::G], sample.prompt_mask[::G], sample.completion_ids,
+                                      sample.completion_mask, settings.temperature)
+    sft_theta, _ = completion_logprobs(model, s_ids, s_mask, t_ids, t_mask)
+    with torch.no_grad():
+        sft_ref, _ = completion_logprobs(run.ref_model, s_ids, s_mask, t_ids, t_mask)
+    loss, terms = anchored_loss(logp_new, sample.logp_old, logp_ref, advantages, sample.completion_mask,
+                                settings.objective, sft_theta, sft_ref, t_mask)
+    model.zero_grad()
+    loss.backward()
+    full = {k: p.grad.clone() for k, p in m.trainable_parameters(model).items()}
+    run.optimizer.step = lambda: None  # keep the weights: compare the gradients _update leaves behind
+    clip = torch.nn.utils.clip_grad_norm_
+    torch.nn.utils.clip_grad_norm_ = lambda params, norm: None
+    try:
+        chunked_terms = m._update(run, sample, logp_ref, advantages, keep, data)
+    finally:
+        torch.nn.utils.clip_grad_norm_ = clip
+    for name, p in m.trainable_parameters(model).items():
+        torch.testing.assert_close(p.grad, full[name], rtol=1e-4, atol=1e-7, msg=name)
+    for key in ("clipped_pg", "reverse_kl", "anchor_nll_gap", "loss"):
+        assert chunked_terms[key] == pytest.approx(terms[key], rel=1e-4, abs=1e-8), key

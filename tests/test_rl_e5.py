@@ -10,8 +10,10 @@ import pytest
 import torch
 
 from netgpt_lite.edge.tiny_lm import load_edge_model
-from netgpt_lite.rl.minimal import RLSettings, _sample, rl_dataset, train_minimal
-from netgpt_lite.rl.objective import completion_logprobs
+from netgpt_lite.rl.data import rl_dataset
+from netgpt_lite.rl.logprobs import completion_logprobs
+from netgpt_lite.rl.minimal import RLSettings, train_minimal
+from netgpt_lite.rl.sampling import sample_groups
 from netgpt_lite.tasks.checker import INVALID_REWARD
 from netgpt_lite.tasks.generate import generate_tasks
 
@@ -25,13 +27,13 @@ def shipped():
 def _samples(model, tokenizer, n_prompts=3, group=4, temperature=0.8):
     ds = rl_dataset(generate_tasks("validation", n_prompts, seed=5), tokenizer)
     torch.manual_seed(0)
-    settings = RLSettings(group_size=group, temperature=temperature, max_completion_tokens=40)
-    return ds, settings, _sample(model, tokenizer, list(ds["prompt"]), settings, "cpu")
+    return ds, sample_groups(model, tokenizer, list(ds["prompt"]), group, temperature=temperature,
+                             max_completion_tokens=40)
 
 
 def test_grouped_log_probs_equal_the_plain_pass_on_repeated_prompts(shipped) -> None:
     model, tokenizer = shipped
-    _, _, (p, pm, c, cm, _, _) = _samples(model, tokenizer)
+    _, (p, pm, c, cm, _, _, _) = _samples(model, tokenizer)
     with torch.no_grad():
         plain, h_plain = completion_logprobs(model, p, pm, c, cm, 0.8)
         grouped, h_grouped = completion_logprobs(model, p[::4], pm[::4], c, cm, 0.8)
@@ -41,7 +43,7 @@ def test_grouped_log_probs_equal_the_plain_pass_on_repeated_prompts(shipped) -> 
 
 def test_grouped_gradients_equal_the_plain_pass(shipped) -> None:
     model, tokenizer = shipped
-    _, _, (p, pm, c, cm, _, _) = _samples(model, tokenizer, n_prompts=2, group=3)
+    _, (p, pm, c, cm, _, _, _) = _samples(model, tokenizer, n_prompts=2, group=3)
     grads = []
     for prompt_ids, prompt_mask in ((p, pm), (p[::3], pm[::3])):
         model.zero_grad()
@@ -54,15 +56,16 @@ def test_grouped_gradients_equal_the_plain_pass(shipped) -> None:
 
 def test_sampling_log_probs_are_the_policys(shipped) -> None:
     model, tokenizer = shipped
-    _, _, (p, pm, c, cm, _, sampled) = _samples(model, tokenizer)
+    _, sample = _samples(model, tokenizer)
+    p, pm, c, cm = sample.prompt_ids, sample.prompt_mask, sample.completion_ids, sample.completion_mask
     with torch.no_grad():
         logp, _ = completion_logprobs(model, p[::4], pm[::4], c, cm, 0.8)
-    assert torch.allclose(sampled["logp_old"] * cm, logp * cm, atol=1e-4)
+    assert torch.allclose(sample.logp_old * cm, logp * cm, atol=1e-4)
 
 
 def test_grouped_pass_rejects_mismatched_rows(shipped) -> None:
     model, tokenizer = shipped
-    _, _, (p, pm, c, cm, _, _) = _samples(model, tokenizer)
+    _, (p, pm, c, cm, _, _, _) = _samples(model, tokenizer)
     with pytest.raises(ValueError, match="multiple of prompt rows"):
         completion_logprobs(model, p[:5], pm[:5], c, cm)
 
@@ -75,7 +78,7 @@ def test_a_killed_rl_run_resumes_to_the_same_result(tmp_path, shipped, monkeypat
     settings = RLSettings(steps=3, prompts_per_step=2, group_size=4, max_completion_tokens=24, sft_batch_size=4)
     straight, h_straight = train_minimal(load_edge_model(None)[0], tokenizer, ds, ds, settings)
     calls = {"n": 0}
-    original = minimal._save_rl_checkpoint
+    original = minimal.save_rl_checkpoint
 
     def save_then_die(*args, **kwargs):
         original(*args, **kwargs)
@@ -83,11 +86,11 @@ def test_a_killed_rl_run_resumes_to_the_same_result(tmp_path, shipped, monkeypat
         if calls["n"] == 2:  # killed right after the step-2 checkpoint
             raise KeyboardInterrupt
 
-    monkeypatch.setattr(minimal, "_save_rl_checkpoint", save_then_die)
+    monkeypatch.setattr(minimal, "save_rl_checkpoint", save_then_die)
     with pytest.raises(KeyboardInterrupt):
         train_minimal(load_edge_model(None)[0], tokenizer, ds, ds, settings, checkpoint_dir=tmp_path, checkpoint_every=1)
     assert (tmp_path / "checkpoint" / "state.json").exists()
-    monkeypatch.setattr(minimal, "_save_rl_checkpoint", original)
+    monkeypatch.setattr(minimal, "save_rl_checkpoint", original)
     resumed, h_resumed = train_minimal(load_edge_model(None)[0], tokenizer, ds, ds, settings, checkpoint_dir=tmp_path,
                                        checkpoint_every=1)
     assert not (tmp_path / "checkpoint").exists()  # removed when the run finished

@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from netgpt_lite.rl.minimal import RLSettings, _sample, cache_argument, shared_prefill_cache
+from netgpt_lite.rl.logprobs import cache_argument
+from netgpt_lite.rl.sampling import sample_groups, shared_prefill_cache
 
 
 @pytest.fixture(scope="module")
@@ -24,8 +25,8 @@ def test_shared_prefill_gives_the_plain_completions(tiny):
     texts = {}
     for shared in (False, True):
         torch.manual_seed(0)
-        settings = RLSettings(group_size=3, temperature=1e-4, shared_prefill=shared, max_completion_tokens=48)
-        ids, mask, c_ids, c_mask, texts[shared], _ = _sample(model, tokenizer, prompts, settings, "cpu")
+        ids, mask, c_ids, c_mask, texts[shared], _, _ = sample_groups(model, tokenizer, prompts, 3, temperature=1e-4,
+                                                                      max_completion_tokens=48, shared_prefill=shared)
         assert ids.shape[0] == c_ids.shape[0] == len(prompts) * 3
     assert texts[True] == texts[False]
 

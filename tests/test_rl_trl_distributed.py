@@ -24,4 +24,4 @@ def test_trl_trainer_runs_on_two_processes(tmp_path) -> None:
     assert result["num_processes"] == 2
     assert len(result["history"]) == 2
     assert all(math.isfinite(r["reward"]) and -0.5 <= r["reward"] <= 1.0 for r in result["history"])
-    assert all(r["forward_kl"] is not None for r in result["history"])  # the anchor ran in every step
+    assert all(r["anchor_nll_gap"] is not None for r in result["history"])  # the anchor ran in every step

@@ -6,6 +6,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from netgpt_lite.network.state import LatencyModel
+from netgpt_lite.routing.context import RoutingContext, decide, route
+from netgpt_lite.routing.funcdyn import FuncDyn
 from netgpt_lite.routing.policies import (
     ALWAYS_CLOUD,
     AlwaysCloud,
@@ -13,19 +15,15 @@ from netgpt_lite.routing.policies import (
     CalibratedQuantile,
     Cascade,
     FixedThreshold,
-    FuncDyn,
     Oracle,
-    RoutingContext,
-    decide,
-    route,
 )
 from netgpt_lite.routing.policy_net import PolicyNet
+from netgpt_lite.routing.proposals import synthetic_table
 from netgpt_lite.routing.simulator import (
     SimulationConfig,
     make_stream,
     outcomes,
     stream_context,
-    synthetic_table,
 )
 from netgpt_lite.theory.sweep import threshold_for_cloud_fraction, threshold_sweep
 from netgpt_lite.theory.threshold import LogisticCalibration, UtilityWeights, Workload, optimal_threshold

@@ -7,7 +7,8 @@ import json
 
 import pytest
 
-from netgpt_lite.agents.cloud_openai import CloudClientConfig, OpenAICompatibleCloud
+from netgpt_lite.agents.cloud_http import CloudClientConfig
+from netgpt_lite.agents.cloud_openai import OpenAICompatibleCloud
 from netgpt_lite.cli import build_parser, main
 from netgpt_lite.routing.policies import AlwaysCloud
 from netgpt_lite.service.upstream import ScriptedUpstream

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from netgpt_lite.network.state import LatencyModel
-from netgpt_lite.routing.policies import FuncDyn, RoutingContext
+from netgpt_lite.routing.context import RoutingContext
+from netgpt_lite.routing.funcdyn import FuncDyn
 from netgpt_lite.service.circuit import CircuitBreaker
 from netgpt_lite.service.monitor import NetworkMonitor, TraceReplay
 from netgpt_lite.service.policy_file import POLICY_EDGES, load_serve_policy, policy_path

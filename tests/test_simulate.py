@@ -8,17 +8,17 @@ import pytest
 from netgpt_lite.network.pricing import Price
 from netgpt_lite.network.traces import NetworkTrace
 from netgpt_lite.routing import metrics
+from netgpt_lite.routing.context import route
 from netgpt_lite.routing.explorer import state_stream
-from netgpt_lite.routing.policies import AlwaysCloud, AlwaysEdge, FixedThreshold, route
+from netgpt_lite.routing.policies import AlwaysCloud, AlwaysEdge, FixedThreshold
+from netgpt_lite.routing.proposals import ProposalTable, synthetic_table
 from netgpt_lite.routing.simulator import (
-    ProposalTable,
     SimulationConfig,
     frontier_grid,
     make_stream,
     outcomes,
     simulate,
     stream_context,
-    synthetic_table,
 )
 
 TABLE = synthetic_table(300, seed=0)

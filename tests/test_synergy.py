@@ -277,7 +277,7 @@ def test_real_stages_one_small_round(tmp_path):
 
 def test_reachable_trace_never_visits_outage_or_satellite_and_mixed_does():
     from netgpt_lite.network.state import REACHABLE_REGIMES
-    from netgpt_lite.routing.simulator import synthetic_table
+    from netgpt_lite.routing.proposals import synthetic_table
     from netgpt_lite.synergy.stages import synergy_config, world_stream
 
     table = synthetic_table(400)

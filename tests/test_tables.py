@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from netgpt_lite.agents.cloud_sim import SimulatedCloud
-from netgpt_lite.edge.agent import EdgeAgent, verdicts
+from netgpt_lite.edge.agent import EdgeAgent
+from netgpt_lite.edge.evaluation import verdicts
 from netgpt_lite.edge.tiny_lm import shipped_model_path
 from netgpt_lite.provenance import source_hash
 from netgpt_lite.routing import tables

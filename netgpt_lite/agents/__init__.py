@@ -1,21 +1,30 @@
-"""Agents that answer tasks (chapter 3): the proposal type, the simulated cloud, an OpenAI-compatible cloud.
+"""Agents that answer tasks (chapter 3): the proposal type, the simulated cloud, an OpenAI-compatible cloud
+(its HTTP side and its wire format).
 
 Every public name of the modules below is re-exported here.
 """
 
 
-from netgpt_lite.agents.cloud_openai import (
-    RETRY_STATUSES,
-    CloudClientConfig,
-    CloudExchange,
-    CloudFailure,
+from netgpt_lite.agents.chat_completions import (
+    SHAPE_ERRORS,
     CloudReply,
-    CloudRequestError,
-    OpenAICompatibleCloud,
-    logger,
+    chat_body,
+    chat_reply,
     parse_chat_calls,
     parse_chat_response,
+)
+from netgpt_lite.agents.cloud_http import (
+    RETRY_STATUSES,
+    CloudClientConfig,
+    CloudEndpoint,
+    CloudExchange,
+    CloudRequestError,
     retry_after_s,
+)
+from netgpt_lite.agents.cloud_openai import (
+    CloudFailure,
+    OpenAICompatibleCloud,
+    logger,
 )
 from netgpt_lite.agents.cloud_sim import (
     CloudConfig,
@@ -39,11 +48,15 @@ __all__ = [
     "RETRY_STATUSES",
     "CloudClientConfig",
     "CloudRequestError",
-    "CloudReply",
     "CloudExchange",
-    "CloudFailure",
     "retry_after_s",
-    "parse_chat_response",
+    "CloudEndpoint",
+    "SHAPE_ERRORS",
+    "CloudReply",
+    "chat_body",
     "parse_chat_calls",
+    "parse_chat_response",
+    "chat_reply",
+    "CloudFailure",
     "OpenAICompatibleCloud",
 ]

@@ -300,8 +300,8 @@ def add_cloud_flags(p: argparse.ArgumentParser, required: bool = False, concurre
 
 
 def cloud_config_from_args(args: argparse.Namespace):
-    """The validated :class:`~netgpt_lite.agents.cloud_openai.CloudClientConfig` of the cloud flags, or None."""
-    from netgpt_lite.agents.cloud_openai import CloudClientConfig
+    """The validated :class:`~netgpt_lite.agents.cloud_http.CloudClientConfig` of the cloud flags, or None."""
+    from netgpt_lite.agents.cloud_http import CloudClientConfig
 
     if args.cloud_base_url is None:
         if args.cloud_model is not None:

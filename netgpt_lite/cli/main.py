@@ -44,7 +44,8 @@ from netgpt_lite.cli.arguments import (
     UsageError,
 )
 from netgpt_lite.cli.basics import add_provenance, add_tasks, add_threshold
-from netgpt_lite.cli.models import add_e5, add_eval_edge, add_rl, add_tables, add_train_edge
+from netgpt_lite.cli.evaluation import add_eval_edge, add_paired
+from netgpt_lite.cli.models import add_e5, add_rl, add_tables, add_train_edge
 from netgpt_lite.cli.runs import add_frontier, add_reproduce, add_synergy
 from netgpt_lite.cli.serve import add_serve
 
@@ -54,6 +55,7 @@ COMMANDS: dict[str, Callable[[argparse._SubParsersAction], None]] = {
     "tasks": add_tasks,
     "train-edge": add_train_edge,
     "eval-edge": add_eval_edge,
+    "paired": add_paired,
     "frontier": add_frontier,
     "rl": add_rl,
     "e5": add_e5,

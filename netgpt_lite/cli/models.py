@@ -1,4 +1,4 @@
-"""Subcommands that train or evaluate the edge model: ``train-edge``, ``eval-edge`` (chapter 4), ``rl``, ``e5`` (chapter 6).
+"""Subcommands that train the edge model: ``train-edge`` (chapter 4), ``tables`` (chapter 5), ``rl``, ``e5`` (chapter 6).
 
 Each subcommand has an ``add_*`` function that declares its flags, a check function that validates
 them and builds its configs before any work (the *check* phase), and a run function (the *run* phase).
@@ -26,9 +26,7 @@ from netgpt_lite.cli.arguments import (
     output_dir,
     print_json,
 )
-from netgpt_lite.edge.agent import EdgeAgent
 from netgpt_lite.edge.lora import LoraSettings, train_edge_adapter
-from netgpt_lite.edge.scoring import evaluate_edge
 from netgpt_lite.edge.sft import SFTSettings, train_edge_checkpoint
 from netgpt_lite.edge.smollm import gguf_path
 from netgpt_lite.edge.tiny_lm import EdgeModelConfig
@@ -38,7 +36,7 @@ from netgpt_lite.rl.minimal import RLSettings
 from netgpt_lite.routing.edge_outputs import build_edge_outputs
 from netgpt_lite.tasks.request_file import read_request_file
 
-# --- chapter 04: train-edge, eval-edge ---------------------------------------------------
+# --- chapter 04: train-edge (eval-edge lives in cli.evaluation) ---------------------------------------------------
 # Defaults that differ by base model: the tiny model trains from scratch for 8 epochs; SmolLM2 needs one
 # pass of LoRA over fewer, real-length examples.
 TRAIN_DEFAULTS = {
@@ -106,56 +104,6 @@ def _run_train_edge(args: argparse.Namespace, plan: dict) -> int:
     acc = manifest["metrics"]["accuracy"]
     print(f"saved {args.out}: {manifest['n_parameters']:,} parameters, {manifest['training_time_s']} s SFT, "
           f"test exact match {acc['exact_match']:.3f}, schema-valid {acc['schema_valid']:.3f}")  # fmt: skip
-    return 0
-
-
-def add_eval_edge(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("eval-edge", help="exact match, schema-valid, AUROC and ECE of the edge (ch. 4)")
-    p.add_argument("--model", type=model_source, default="smollm2",
-                   help="smollm2 (default: SmolLM2 + the shipped LoRA adapter), tiny (the from-scratch model), "
-                        "smollm2-base, a model or adapter folder, or a Hub id")
-    p.add_argument("--tasks", type=existing_file, default=None,
-                   help="a JSONL file of your own requests (each line: request or messages, tools, gold); "
-                        "replaces --split/--n")
-    p.add_argument("--split", default="test", choices=["train", "validation", "test"], help="task split")
-    p.add_argument("--n", type=int_range(2), default=600, help="tasks evaluated, >= 2 (default 600)")
-    p.add_argument("--n-logs", type=COUNT, default=600,
-                   help="train logs for the learned scorer and calibration (default 600; 0: self-confidence only)")
-    p.add_argument("--seed", type=SEED, default=0, help="task seed (default 0)")
-    p.add_argument("--batch-size", type=POSITIVE_INT, default=None, help="prompts generated together (default: the model's)")
-    p.add_argument("--json", action="store_true", help="print JSON")
-    p.set_defaults(check=_check_eval_edge, func=_run_eval_edge)
-
-
-def _check_eval_edge(args: argparse.Namespace) -> dict:
-    if args.n_logs and args.n_logs < 10:
-        raise UsageError(f"argument --n-logs: must be 0 (self-confidence scores only) or >= 10; got {args.n_logs}")
-    tasks = None
-    if args.tasks is not None:
-        try:
-            tasks = read_request_file(args.tasks)  # every line checked before the model loads
-        except ValueError as err:
-            raise UsageError(f"argument --tasks: {err}") from None
-    return {"tasks": tasks}
-
-
-def _run_eval_edge(args: argparse.Namespace, plan: dict) -> int:
-    options = {} if args.batch_size is None else {"batch_size": args.batch_size}
-    agent = EdgeAgent.from_pretrained(args.model, **options)
-    result = evaluate_edge(agent, args.split, args.n, args.seed, args.n_logs, tasks=plan["tasks"])
-    if args.json:
-        print_json(result)
-        return 0
-    acc = result["accuracy"]
-    print(f"{result['split']} ({acc['n']} tasks): exact match {acc['exact_match']:.3f}, schema-valid {acc['schema_valid']:.3f}")
-    for key in ("by_difficulty", "by_kind"):
-        for group, r in acc[key].items():
-            print(f"  {group:<12} n={r['n']:<4} exact match {r['exact_match']:.3f}  schema-valid {r['schema_valid']:.3f}")
-    print("errors:", ", ".join(f"{k} {v}" for k, v in acc["error_types"].items()))
-    print(f"scores (labels for the scorer: edge matches {result['label_source']}):")
-    for name, m in result["scores"].items():
-        calibrated = (f"  isotonic {m['ece_isotonic']:.3f}  Platt {m['ece_platt']:.3f}" if "ece_platt" in m else "")
-        print(f"  {name:<10} AUROC {m['auroc']:.3f}  ECE raw {m['ece_raw']:.3f}{calibrated}")
     return 0
 
 

@@ -33,22 +33,19 @@ from netgpt_lite.cli.arguments import (
     trace_source,
 )
 from netgpt_lite.experiments.frontier import TraceSource, compact_summary, run_frontier
-from netgpt_lite.experiments.reproduce import (
-    EXPERIMENTS,
-    ReproduceConfig,
-    e4_summary,
-    reproduce,
-    synergy_runs,
-)
+from netgpt_lite.experiments.reproduce import reproduce
+from netgpt_lite.experiments.reproduce_config import EXPERIMENTS, ReproduceConfig
+from netgpt_lite.experiments.synergy_experiments import e4_summary, synergy_runs
 from netgpt_lite.network.mahimahi import read_mahimahi
 from netgpt_lite.network.pricing import PRICING_SCHEDULES
 from netgpt_lite.network.state import REGIMES
 from netgpt_lite.network.traces import read_trace_csv
 from netgpt_lite.routing.edge_outputs import SHIPPED_DIR, load_edge_tables, stream_tasks
 from netgpt_lite.routing.explorer import explorer_grid
-from netgpt_lite.routing.simulator import SimulationConfig, synthetic_table
+from netgpt_lite.routing.proposals import synthetic_table
+from netgpt_lite.routing.simulator import SimulationConfig
 from netgpt_lite.routing.tables import default_tables
-from netgpt_lite.synergy.loop import STATE_FILE, run_synergy
+from netgpt_lite.synergy.loop import EDGES, STATE_FILE, run_synergy
 from netgpt_lite.synergy.stages import default_stages, synergy_config, write_summary
 from netgpt_lite.tasks.generate import generate_tasks
 from netgpt_lite.viz.routing import frontier_explorer_figure
@@ -179,7 +176,7 @@ def add_synergy(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--requests-per-round", type=int_range(8), default=None, help="requests routed per round, >= 8")
     p.add_argument("--scorer-refresh-every", type=COUNT, default=None, help="refresh the scorer every k rounds (0: never)")
     p.add_argument("--rl-steps", type=COUNT, default=None, help="SFT-anchored RL steps per round (0: SFT only)")
-    p.add_argument("--edge", default="tiny", choices=["tiny", "smollm2"],
+    p.add_argument("--edge", default="tiny", choices=list(EDGES),
                    help="the edge the loop improves: the tiny from-scratch LM or SmolLM2 with the shipped adapter")
     p.add_argument("--seed", type=SEED, default=0)
     add_fast(p, "small settings (the book's fast mode)")

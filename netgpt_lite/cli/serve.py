@@ -32,6 +32,7 @@ from netgpt_lite.cli.arguments import (
     output_dir,
 )
 from netgpt_lite.network.pricing import PRICING_SCHEDULES
+from netgpt_lite.synergy.loop import EDGES
 
 _SERVE_FLAGS = {"port": "--port", "edge": "--edge", "pricing": "--pricing", "trace_speed": "--trace-speed",
                 "upstream_timeout_s": "--upstream-timeout-s", "upstream_retries": "--upstream-retries",
@@ -49,7 +50,7 @@ def add_serve(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--host", default="127.0.0.1", help="interface to listen on (default 127.0.0.1: this machine only)")
     p.add_argument("--port", type=int_range(0, 65535), default=8000, help="TCP port, in [0, 65535]")
     add_cloud_flags(p, required=True, concurrency=False)  # concurrency here: one upstream call per request
-    p.add_argument("--edge", type=one_of("edge", ["tiny", "smollm2"]), default="tiny",
+    p.add_argument("--edge", type=one_of("edge", list(EDGES)), default="tiny",
                    help="edge model: tiny (fast) or smollm2 (the real edge, ~1 s a request on a CPU)")
     p.add_argument("--policy-file", type=existing_file, default=None,
                    help="FuncDyn JSON (default: the shipped one of --edge)")

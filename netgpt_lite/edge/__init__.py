@@ -8,8 +8,17 @@ from netgpt_lite.edge.agent import (
     SCORES,
     EdgeAgent,
     EdgeOutput,
+)
+from netgpt_lite.edge.evaluation import (
+    Evaluation,
     accuracy_report,
+    compare,
+    compare_records,
+    evaluate,
+    read_records,
+    request_key,
     verdicts,
+    write_records,
 )
 from netgpt_lite.edge.lora import (
     PROMPT_FILE,
@@ -24,6 +33,7 @@ from netgpt_lite.edge.lora import (
     train_edge_adapter,
     train_lora,
 )
+from netgpt_lite.edge.prompt import render_prompt
 from netgpt_lite.edge.scoring import (
     SCORE_NAMES,
     IsotonicCalibration,
@@ -73,7 +83,6 @@ from netgpt_lite.edge.tiny_lm import (
     build_model,
     load_edge_model,
     n_parameters,
-    render_prompt,
     save_edge_model,
     sft_dataset,
     shipped_model_path,
@@ -100,8 +109,15 @@ __all__ = [
     "SCORES",
     "EdgeOutput",
     "EdgeAgent",
+    "Evaluation",
+    "evaluate",
     "verdicts",
     "accuracy_report",
+    "request_key",
+    "compare",
+    "compare_records",
+    "write_records",
+    "read_records",
     "self_confidence",
     "auroc",
     "expected_calibration_error",

@@ -3,7 +3,7 @@
 :class:`EdgeAgent` wraps any Hugging Face causal LM and its tokenizer (by default the tiny edge
 model shipped in ``netgpt_lite/data/edge_model``; a local folder or a Hub id works too):
 
-1. render each task with the tokenizer's chat template (:func:`netgpt_lite.edge.tiny_lm.render_prompt`);
+1. render each task with the tokenizer's chat template (:func:`netgpt_lite.edge.prompt.render_prompt`);
 2. generate greedily, in left-padded batches with the KV cache, keeping each chosen token's log-prob;
 3. parse the completion with :func:`netgpt_lite.tasks.checker.parse_tool_call` and validate the call
    against the task's tools (JSON schema; the gold call is never looked at);
@@ -35,8 +35,9 @@ import numpy as np
 
 from netgpt_lite.agents.proposal import Proposal
 from netgpt_lite.edge.lora import PROMPT_FILE, shipped_adapter_path, shipped_rl_adapter_path
+from netgpt_lite.edge.prompt import render_prompt
 from netgpt_lite.edge.smollm import DEFAULT_TOOL_FORMAT, load_smollm
-from netgpt_lite.edge.tiny_lm import load_edge_model, render_prompt
+from netgpt_lite.edge.tiny_lm import load_edge_model
 from netgpt_lite.network.state import LatencyModel, edge_time_ms
 from netgpt_lite.runtime import torch_device
 from netgpt_lite.tasks.checker import check_call, parse_tool_call
@@ -163,24 +164,32 @@ class EdgeAgent:
         """The rendered prompt of every task."""
         return [render_prompt(self.tokenizer, t.messages, t.tools, **self.template_kwargs) for t in tasks]
 
-    def run(self, tasks: Sequence, batch_size: int | None = None) -> list[EdgeOutput]:
+    def run(self, tasks: Sequence, batch_size: int | None = None, progress: bool = False) -> list[EdgeOutput]:
         """Generate, parse and validate an answer for every task (greedy, batched, KV cache).
 
-        Prompts are grouped into batches by length (longest first), so a batch pads little; the
-        outputs come back in the order of ``tasks``.  Greedy decoding makes each answer independent of
-        the batch it was in (up to floating-point ties).
+        Batches are composed deterministically: prompts are sorted by token length (longest first, so a
+        batch pads little), ties broken by the prompt text, so the same tasks in any order form the same
+        batches.  The outputs come back in the order of ``tasks``.  Whether a verdict can change with the
+        batch size is measured, not assumed: ``scripts/bench_eval_invariance.py``.
+
+        Args:
+            tasks: The tasks to answer.
+            batch_size: Prompts generated together (default: the agent's).
+            progress: Show a progress bar with the time left on stderr.
         """
         prompts = self.prompts(tasks)
         size = batch_size or self.batch_size
-        n_tokens = [len(self.tokenizer(p, add_special_tokens=False)["input_ids"]) for p in prompts]
-        order = sorted(range(len(tasks)), key=lambda i: -n_tokens[i])
+        n_tokens = [len(ids) for ids in self.tokenizer(prompts, add_special_tokens=False)["input_ids"]] if prompts else []
+        order = sorted(range(len(tasks)), key=lambda i: (-n_tokens[i], prompts[i], i))
         outputs: list[EdgeOutput | None] = [None] * len(tasks)
-        for start in range(0, len(order), size):
-            rows = order[start : start + size]
-            for i, (prompt, text, logprobs, n_in, wall_ms) in zip(rows, self._generate([prompts[i] for i in rows])):
-                call = parse_tool_call(text)
-                valid = call is not None and check_call(call, tasks[i].tools, call).schema_valid
-                outputs[i] = EdgeOutput(prompt, text, call, valid, logprobs, n_in, len(logprobs), wall_ms)
+        with _progress_bar(len(tasks), progress, "edge answers") as bar:
+            for start in range(0, len(order), size):
+                rows = order[start : start + size]
+                for i, (prompt, text, logprobs, n_in, wall_ms) in zip(rows, self._generate([prompts[i] for i in rows])):
+                    call = parse_tool_call(text)
+                    valid = call is not None and check_call(call, tasks[i].tools, call).schema_valid
+                    outputs[i] = EdgeOutput(prompt, text, call, valid, logprobs, n_in, len(logprobs), wall_ms)
+                bar.update(len(rows))
         return outputs
 
     def propose(self, tasks: Sequence, network=None, batch_size: int | None = None) -> list:
@@ -204,11 +213,18 @@ class EdgeAgent:
         ]
 
     def _generate(self, prompts: list[str]):
-        """Greedy batched generation; yields ``(prompt, text, token_logprobs, n_input_tokens, wall_ms)``."""
+        """Greedy batched generation; yields ``(prompt, text, token_logprobs, n_input_tokens, wall_ms)``.
+
+        Each step's chosen-token log-prob is kept as it is computed (a ``(batch,)`` vector per step)
+        instead of the full ``(batch, steps, vocab)`` logits: at a 49,152-token vocabulary those are
+        about 400 MB per batch of 32 and were most of the evaluation's memory.
+        """
         import torch
+        from transformers import LogitsProcessorList
 
         tok, model = self.tokenizer, self.model
         enc = tok(prompts, padding=True, return_tensors="pt", add_special_tokens=False).to(model.device)
+        recorder = _ChosenLogProbs()
         start = time.perf_counter()
         with torch.no_grad():
             out = model.generate(
@@ -216,16 +232,16 @@ class EdgeAgent:
                 max_new_tokens=self.max_new_tokens,
                 do_sample=False,
                 use_cache=True,
-                output_logits=True,
+                logits_processor=LogitsProcessorList([recorder]),
                 return_dict_in_generate=True,
                 pad_token_id=tok.pad_token_id,
                 eos_token_id=tok.eos_token_id,
             )
         wall_ms = 1000.0 * (time.perf_counter() - start) / len(prompts)
         new_ids = out.sequences[:, enc["input_ids"].shape[1] :]  # (batch, steps)
-        logits = torch.stack(out.logits, dim=1).float()  # (batch, steps, vocab), raw (unprocessed)
-        chosen = torch.log_softmax(logits, dim=-1).gather(-1, new_ids.unsqueeze(-1)).squeeze(-1)
+        chosen = torch.stack(recorder.steps, dim=1) if recorder.steps else new_ids.new_zeros(new_ids.shape, dtype=torch.float32)
         n_inputs = enc["attention_mask"].sum(dim=1).tolist()
+        del out, enc
         for row, prompt in enumerate(prompts):
             ids = new_ids[row].tolist()
             n_out = ids.index(tok.eos_token_id) + 1 if tok.eos_token_id in ids else len(ids)
@@ -233,30 +249,26 @@ class EdgeAgent:
             yield prompt, text, chosen[row, :n_out].cpu().numpy(), int(n_inputs[row]), wall_ms
 
 
-def verdicts(tasks: Sequence, outputs: Sequence[EdgeOutput]) -> list:
-    """The checker's :class:`~netgpt_lite.tasks.checker.Verdict` of each output against its task's gold call."""
-    return [check_call(o.tool_call, t.tools, t.gold) for t, o in zip(tasks, outputs)]
+class _ChosenLogProbs:
+    """A logits processor that changes nothing and records the greedy token's log-prob at every step.
 
-
-def accuracy_report(tasks: Sequence, outputs: Sequence[EdgeOutput]) -> dict:
-    """Exact match and schema-valid rate, overall and by difficulty and kind, plus error-type counts.
-
-    Example:
-        >>> # accuracy_report(tasks, agent.run(tasks))["by_difficulty"]["easy"]["exact_match"]
+    Greedy decoding picks the arg-max of the scores this processor sees (it runs last and there are no
+    others: ``do_sample=False`` with the models' default generation settings), so that token's
+    log-prob is ``max(log_softmax(scores))``: one float per row per step, ``(batch,)``.
     """
-    checked = verdicts(tasks, outputs)
 
-    def rates(rows: list[int]) -> dict:
-        return {
-            "n": len(rows),
-            "exact_match": float(np.mean([checked[i].correct for i in rows])) if rows else float("nan"),
-            "schema_valid": float(np.mean([outputs[i].schema_valid for i in rows])) if rows else float("nan"),
-        }
+    def __init__(self) -> None:
+        self.steps: list = []
 
-    report = rates(list(range(len(tasks))))
-    for attr, key in (("difficulty", "by_difficulty"), ("kind", "by_kind")):
-        groups = sorted({getattr(t, attr) for t in tasks})
-        report[key] = {g: rates([i for i, t in enumerate(tasks) if getattr(t, attr) == g]) for g in groups}
-    errors = [v.error_type for v in checked]
-    report["error_types"] = {e: errors.count(e) for e in sorted(set(errors))}
-    return report
+    def __call__(self, input_ids, scores):
+        import torch
+
+        self.steps.append(torch.log_softmax(scores.float(), dim=-1).amax(dim=-1).cpu())
+        return scores
+
+
+def _progress_bar(total: int, show: bool, desc: str):
+    """A tqdm bar on stderr (rate and time left), or a silent stand-in when ``show`` is False."""
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=desc, unit="req", disable=not show, leave=False, dynamic_ncols=True)

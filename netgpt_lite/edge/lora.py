@@ -34,9 +34,11 @@ from pathlib import Path
 import numpy as np
 
 from netgpt_lite.agents.cloud_sim import SimulatedCloud
+from netgpt_lite.edge.prompt import render_prompt
+from netgpt_lite.edge.sft_batches import batch_order, collate, completion_loss, encode_examples
 from netgpt_lite.edge.smollm import GGUF_FILE, gguf_path, load_smollm
-from netgpt_lite.edge.tiny_lm import render_prompt
 from netgpt_lite.provenance import Recorder, atomic_write_json, file_sha256, write_manifest
+from netgpt_lite.runtime import training_memory
 from netgpt_lite.tasks.generate import generate_tasks
 
 TARGET_MODULES = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
@@ -61,6 +63,9 @@ class LoraSettings:
             or a GPU is used.
         save_every_steps: checkpoint interval in optimiser steps (>= 1).
         seed: seeds the adapter initialisation, dropout and the data order.
+        gradient_checkpointing: keep only each layer's input in the forward pass and recompute the rest
+            in the backward pass: about a third more compute for a fraction of the activation memory
+            (a batch of 8 SmolLM2 examples needs ~6 GB without it), so training fits a laptop.
     """
 
     rank: int = 16
@@ -75,6 +80,7 @@ class LoraSettings:
     bf16: bool | None = None
     save_every_steps: int = 25
     seed: int = 0
+    gradient_checkpointing: bool = True
 
     def __post_init__(self) -> None:
         def need(ok: bool, message: str) -> None:
@@ -119,65 +125,6 @@ def learning_rate_at(step: int, n_steps: int, settings: LoraSettings) -> float:
         return settings.learning_rate * (step + 1) / warm
     progress = (step - warm) / max(1, n_steps - warm)
     return settings.learning_rate * (0.1 + 0.9 * 0.5 * (1.0 + math.cos(math.pi * progress)))
-
-
-def encode_examples(tokenizer, prompts: Sequence[str], completions: Sequence[str], max_length: int):
-    """Token ids and labels per example: ``prompt + completion + eos``, labels -100 on the prompt.
-
-    Raises:
-        ValueError: naming the example, when one is longer than ``max_length`` (nothing is truncated).
-    """
-    rows = []
-    for i, (prompt, completion) in enumerate(zip(prompts, completions, strict=True)):
-        p = tokenizer(prompt, add_special_tokens=False)["input_ids"]
-        c = tokenizer(completion, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
-        if len(p) + len(c) > max_length:
-            raise ValueError(f"example {i} has {len(p) + len(c)} tokens > max_length={max_length}: "
-                             f"raise max_length or use a shorter tool_format")
-        rows.append((p + c, [-100] * len(p) + c))
-    return rows
-
-
-def batch_order(lengths: Sequence[int], settings: LoraSettings, bucket_batches: int = 8) -> list[list[int]]:
-    """The run's batches of example indices: one seeded permutation per epoch, cut into batches.
-
-    Within each window of ``bucket_batches`` batches the examples are sorted by length before cutting,
-    so a batch pads little (prompts here range from 200 to 430 tokens), and the window's batches are
-    then shuffled.  Fixed by ``(lengths, settings)`` alone, so a resumed run sees exactly the batches
-    it would have.
-
-    Example:
-        >>> order = batch_order([5, 1, 9, 3, 7, 2], LoraSettings(batch_size=2, n_epochs=1.0))
-        >>> sorted(i for batch in order for i in batch)
-        [0, 1, 2, 3, 4, 5]
-    """
-    n_examples, size = len(lengths), settings.batch_size
-    rng = np.random.default_rng(settings.seed)
-    n_steps = max(1, int(math.ceil(settings.n_epochs * n_examples / size)))
-    order: list[int] = []
-    while len(order) < n_steps * size:
-        order += rng.permutation(n_examples).tolist()
-    order = order[: n_steps * size]
-    batches: list[list[int]] = []
-    window = size * bucket_batches
-    for start in range(0, len(order), window):
-        chunk = sorted(order[start:start + window], key=lambda i: lengths[i])
-        cut = [chunk[k:k + size] for k in range(0, len(chunk), size)]
-        batches += [cut[j] for j in rng.permutation(len(cut))]
-    return batches
-
-
-def _collate(rows, ids: list[int], pad_id: int):
-    import torch
-
-    width = max(len(rows[i][0]) for i in ids)
-    input_ids = torch.full((len(ids), width), pad_id, dtype=torch.long)
-    labels = torch.full((len(ids), width), -100, dtype=torch.long)
-    mask = torch.zeros((len(ids), width), dtype=torch.long)
-    for r, i in enumerate(ids):  # right padding: training sees no generation, pads only need masking
-        x, y = rows[i]
-        input_ids[r, : len(x)], labels[r, : len(y)], mask[r, : len(x)] = torch.tensor(x), torch.tensor(y), 1
-    return input_ids, labels, mask
 
 
 def save_checkpoint(folder: Path, tensors: dict, optimizer, record: dict) -> None:
@@ -264,6 +211,9 @@ def train_lora(model, tokenizer, prompts: Sequence[str], completions: Sequence[s
                         target_modules=list(TARGET_MODULES), task_type="CAUSAL_LM")
     if not hasattr(model, "peft_config"):  # a PeftModel (an adapter loaded trainable) continues its adapter
         model = get_peft_model(model, config)
+    if settings.gradient_checkpointing:  # non-reentrant: dropout masks are replayed, the result is unchanged
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        model.enable_input_require_grads()
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=settings.learning_rate, weight_decay=0.0)
     step, losses = 0, []
@@ -277,25 +227,29 @@ def train_lora(model, tokenizer, prompts: Sequence[str], completions: Sequence[s
     resumed_from = step
     model.train()
     device = "cuda" if use_cuda else "cpu"
-    while step < len(batches):
-        input_ids, labels, mask = (t.to(device) for t in _collate(rows, batches[step], tokenizer.pad_token_id))
-        torch.manual_seed(settings.seed * 1_000_003 + step)  # dropout masks depend on the step, not the history
-        for group in optimizer.param_groups:
-            group["lr"] = learning_rate_at(step, len(batches), settings)
-        with torch.autocast(device_type=device, dtype=torch.bfloat16, enabled=bf16):
-            loss = model(input_ids=input_ids, attention_mask=mask, labels=labels).loss
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-        losses.append(round(float(loss.detach()), 5))
-        step += 1
-        if progress and (step % 10 == 0 or step == len(batches)):
-            print(f"step {step}/{len(batches)} loss {np.mean(losses[-10:]):.4f}", flush=True)
-        if step % settings.save_every_steps == 0 and step < len(batches):
-            from peft import get_peft_model_state_dict
+    with training_memory():  # freed activations leave RSS: a laptop holds the run
+        while step < len(batches):
+            input_ids, labels, mask = (t.to(device) for t in collate(rows, batches[step], tokenizer.pad_token_id))
+            torch.manual_seed(settings.seed * 1_000_003 + step)  # dropout masks depend on the step, not the history
+            for group in optimizer.param_groups:
+                group["lr"] = learning_rate_at(step, len(batches), settings)
+            with torch.autocast(device_type=device, dtype=torch.bfloat16, enabled=bf16):
+                loss = completion_loss(model, input_ids, mask, labels)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(params, 1.0)
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+            losses.append(round(float(loss.detach()), 5))
+            step += 1
+            if progress and (step % 10 == 0 or step == len(batches)):
+                print(f"step {step}/{len(batches)} loss {np.mean(losses[-10:]):.4f}", flush=True)
+            if step % settings.save_every_steps == 0 and step < len(batches):
+                from peft import get_peft_model_state_dict
 
-            save_checkpoint(checkpoint, get_peft_model_state_dict(model), optimizer, {"step": step, "losses": losses})
+                save_checkpoint(checkpoint, get_peft_model_state_dict(model), optimizer, {"step": step, "losses": losses})
+    if settings.gradient_checkpointing:
+        model.gradient_checkpointing_disable()  # generation after training wants its KV cache back
+        model.disable_input_require_grads()
     model.eval()
     save_adapter(model, out, settings.tool_format)
     shutil.rmtree(checkpoint, ignore_errors=True)
@@ -345,7 +299,7 @@ def train_edge_adapter(out_dir: str | Path, n_train: int = 2000, data_seed: int 
     """
     if n_train < 1:
         raise ValueError(f"n_train must be >= 1; got {n_train}")
-    rec = Recorder(seed=settings.seed, split="train", command=command,
+    rec = Recorder(seed=settings.seed, split="train", command=command, entry=[__name__],
                    sizes={"n_train_tasks": n_train},
                    config={"data_seed": data_seed, "cloud_seed": cloud_seed, "lora_settings": settings,
                            "base": {"gguf_file": GGUF_FILE, "gguf_sha256": file_sha256(gguf_path())}})

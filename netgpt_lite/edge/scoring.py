@@ -36,7 +36,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from netgpt_lite.agents.cloud_sim import SimulatedCloud
-from netgpt_lite.edge.agent import accuracy_report, verdicts
+from netgpt_lite.edge.evaluation import evaluate, verdicts
 from netgpt_lite.tasks.checker import check_call
 from netgpt_lite.tasks.generate import generate_tasks
 from netgpt_lite.theory.threshold import LogisticCalibration
@@ -271,7 +271,8 @@ def _all_scores(agent, outputs: Sequence, scorer: LearnedScorer | None) -> dict[
     return scores
 
 
-def score_report(agent, test_tasks, test_outputs, scorer_tasks, calibration_tasks, cloud=None, seed=0) -> ScoreReport:
+def score_report(agent, test_tasks, test_outputs, scorer_tasks, calibration_tasks, cloud=None, seed=0,
+                 progress: bool = False) -> ScoreReport:
     """Fit the learned scorer on ``scorer_tasks`` logs and calibration maps on ``calibration_tasks`` logs
     (labels: edge call matches the cloud's), then measure every score on the test tasks (labels: gold).
 
@@ -284,7 +285,8 @@ def score_report(agent, test_tasks, test_outputs, scorer_tasks, calibration_task
         >>> # r.metrics["scores"]["self_mean"]["auroc"]
     """
 
-    fit_out, cal_out = agent.run(scorer_tasks), agent.run(calibration_tasks)
+    fit_out = agent.run(scorer_tasks, progress=progress)
+    cal_out = agent.run(calibration_tasks, progress=progress)
     fit_y, fit_kept, source = cloud_labels(scorer_tasks, fit_out, cloud, seed)
     cal_y, cal_kept, _ = cloud_labels(calibration_tasks, cal_out, cloud, seed + 1)
     fit_x = scorer_features(agent, [o for o, k in zip(fit_out, fit_kept) if k])
@@ -312,20 +314,16 @@ def score_report(agent, test_tasks, test_outputs, scorer_tasks, calibration_task
     return ScoreReport(metrics, scorer, calibrations, test_scores, test_y)
 
 
-def evaluate_edge(agent, split: str = "test", n: int = 600, seed: int = 0, n_logs: int = 600, tasks=None) -> dict:
+def evaluate_edge(agent, split: str = "test", n: int = 300, seed: int = 0, n_logs: int = 0, tasks=None,
+                  progress: bool = False) -> dict:
     """What ``netgpt-lite eval-edge`` prints: accuracy of the edge and the AUROC / ECE of every score.
 
     Evaluates ``n`` generated tasks of ``split`` (task seed ``seed``), or the given ``tasks`` (e.g. a
-    user's file, :func:`netgpt_lite.tasks.request_file.read_request_file`).  With ``n_logs >= 10`` the
-    learned scorer is fitted on ``n_logs`` train logs and the calibration maps on ``n_logs // 2``
-    validation logs (task seed ``seed + 1``, so they never repeat the SFT data, drawn with seed 0, nor
-    the evaluated tasks); with ``n_logs = 0`` only the self-confidence scores are measured (AUROC and
-    raw ECE), which costs no extra generation.
+    user's file, :func:`netgpt_lite.tasks.request_file.read_request_file`), through the one evaluator
+    (:func:`netgpt_lite.edge.evaluation.evaluate`), then :func:`edge_metrics`.
 
     Returns:
-        A dict with ``split``, ``seed``, ``n``, ``exact_match``, ``schema_valid``, ``by_difficulty``,
-        ``error_types``, ``accuracy`` (the full :func:`accuracy_report`) and ``scores`` (per score name:
-        ``auroc``, ``ece_raw`` and, with logs, the calibrated ECEs).
+        :func:`edge_metrics`'s dict.
     """
     if n_logs != 0 and n_logs < 10:
         raise ValueError(f"n_logs must be 0 (self-confidence only) or >= 10, got {n_logs}")
@@ -333,16 +331,33 @@ def evaluate_edge(agent, split: str = "test", n: int = 600, seed: int = 0, n_log
         if n < 2:
             raise ValueError(f"n must be >= 2, got {n}")
         tasks = generate_tasks(split, n, seed=seed)
-    else:
-        tasks = list(tasks)
-        split = tasks[0].split if tasks else split
-    outputs = agent.run(tasks)
-    acc = accuracy_report(tasks, outputs)
+    return edge_metrics(agent, evaluate(agent, tasks, progress=progress), split, seed, n_logs, progress)
+
+
+def edge_metrics(agent, evaluation, split: str = "test", seed: int = 0, n_logs: int = 0,
+                 progress: bool = False) -> dict:
+    """Accuracy and score quality of an :class:`~netgpt_lite.edge.evaluation.Evaluation` of ``agent``.
+
+    With ``n_logs >= 10`` the learned scorer is fitted on ``n_logs`` train logs and the calibration maps
+    on ``n_logs // 2`` validation logs (task seed ``seed + 1``, so they never repeat the SFT data, drawn
+    with seed 0, nor the evaluated tasks), which costs that many more generations; with ``n_logs = 0``
+    only the self-confidence scores are measured (AUROC and raw ECE).
+
+    Returns:
+        A dict with ``split``, ``seed``, ``n``, ``exact_match``, ``schema_valid``, ``by_difficulty``,
+        ``error_types``, ``accuracy`` (the full :func:`~netgpt_lite.edge.evaluation.accuracy_report`) and
+        ``scores`` (per score name: ``auroc``, ``ece_raw`` and, with logs, the calibrated ECEs).
+    """
+    if n_logs != 0 and n_logs < 10:
+        raise ValueError(f"n_logs must be 0 (self-confidence only) or >= 10, got {n_logs}")
+    tasks, outputs = evaluation.tasks, evaluation.outputs
+    split = tasks[0].split if tasks else split
+    acc = evaluation.report()
     if n_logs:
-        metrics = score_report(agent, tasks, outputs, generate_tasks("train", n_logs, seed=seed + 1),
-                               generate_tasks("validation", n_logs // 2, seed=seed + 1), seed=seed).metrics  # fmt: skip
+        logs = generate_tasks("train", n_logs, seed=seed + 1), generate_tasks("validation", n_logs // 2, seed=seed + 1)
+        metrics = score_report(agent, tasks, outputs, *logs, seed=seed, progress=progress).metrics
     else:
-        y = np.array([v.correct for v in verdicts(tasks, outputs)], dtype=int)
+        y = evaluation.correct.astype(int)
         metrics = {"label_source": "gold", "n_test": len(y), "test_exact_match": float(y.mean()), "scores": {}}
         for name, s in _all_scores(agent, outputs, None).items():
             metrics["scores"][name] = {"auroc": auroc(s, y) if 0 < y.sum() < len(y) else float("nan"),

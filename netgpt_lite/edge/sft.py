@@ -1,7 +1,7 @@
 """Supervised fine-tuning (SFT) of the edge LM with TRL's ``SFTTrainer``, loss on the completion only.
 
 The edge model learns to answer a task from (prompt, completion) pairs: the rendered chat prompt
-(:func:`netgpt_lite.edge.tiny_lm.render_prompt`) and the gold call in the one completion format (:func:`netgpt_lite.tasks.generate.format_completion`).
+(:func:`netgpt_lite.edge.prompt.render_prompt`) and the gold call in the one completion format (:func:`netgpt_lite.tasks.generate.format_completion`).
 The same function later fine-tunes the edge on logged cloud answers (chapter 6/7): pass any
 ``datasets.Dataset`` with string columns ``prompt`` and ``completion``.
 :func:`train_edge_from_scratch` is the one from-scratch recipe (tokenizer, model, SFT on generated
@@ -305,7 +305,7 @@ def train_edge_checkpoint(
     import torch
 
     model_config = model_config or EdgeModelConfig()
-    rec = Recorder(seed=settings.seed, split="train", command=command,
+    rec = Recorder(seed=settings.seed, split="train", command=command, entry=[__name__],
                    sizes={"n_train_tasks": n_train, "n_test_tasks": n_test, "n_logs": n_logs},
                    config={"data_seed": data_seed, "sft_settings": settings, "model_config": model_config,
                            "bpe_vocab_size": vocab_size})  # fmt: skip

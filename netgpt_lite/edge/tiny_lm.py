@@ -12,7 +12,7 @@ real Hugging Face causal LM folder or Hub id:
 * The chat template renders tools *compactly*: just the offered tool names, never the full JSON
   schema (a 1M-parameter model cannot read 500-token schemas).  Measured on 3,000 train tasks: names
   only give prompts of median 44 / max 97 tokens; names with argument names (``name(arg1,arg2)``,
-  pass ``tool_arguments=True`` to :func:`render_prompt`) median 91 / max 159, which doubles the SFT
+  pass ``tool_arguments=True`` to :func:`~netgpt_lite.edge.prompt.render_prompt`) median 91 / max 159, which doubles the SFT
   cost per example -- so the shipped model uses names only and learns each tool's arguments.
 * The completion is compact JSON ``{"name":...,"arguments":{...}}`` (``name`` first, argument keys
   sorted), the one completion format of every agent
@@ -30,10 +30,11 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from netgpt_lite.edge.prompt import render_prompt
 from netgpt_lite.tasks.generate import CALL_CLOSE, CALL_OPEN, format_completion
 
 PAD, BOS, EOS = "<|pad|>", "<|bos|>", "<|eos|>"
@@ -145,25 +146,6 @@ def train_tokenizer(texts: Iterable[str], vocab_size: int = 1024):
     tokenizer.chat_template = CHAT_TEMPLATE
     tokenizer.model_max_length = 1024
     return tokenizer
-
-
-def render_prompt(tokenizer, messages: Sequence[dict], tools: Sequence[dict], **template_kwargs) -> str:
-    """Render a task's messages and tools with the tokenizer's chat template, ending in the generation prompt.
-
-    Works for the tiny edge tokenizer and for any Hugging Face tokenizer with a tool-aware chat template.
-
-    Example:
-        >>> tok = train_tokenizer(["hello"], vocab_size=300)
-        >>> tools = [{"type": "function", "function": {"name": "ping",
-        ...     "parameters": {"type": "object", "properties": {"site": {"type": "string"}}}}}]
-        >>> render_prompt(tok, [{"role": "user", "content": "ping site A"}], tools)
-        '<|bos|><|tools|>ping<|user|>ping site A<|assistant|>'
-        >>> render_prompt(tok, [{"role": "user", "content": "ping site A"}], tools, tool_arguments=True)
-        '<|bos|><|tools|>ping(site)<|user|>ping site A<|assistant|>'
-    """
-    return tokenizer.apply_chat_template(
-        list(messages), tools=list(tools), tokenize=False, add_generation_prompt=True, **template_kwargs
-    )
 
 
 def task_example(task, tokenizer, **template_kwargs) -> dict[str, str]:

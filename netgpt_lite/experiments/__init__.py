@@ -1,4 +1,4 @@
-"""Recipes that train or evaluate (chapters 5-8): frontier, RL ablation, reproduce.
+"""Recipes that train or evaluate (chapters 5-8): frontier, RL ablation, reproduce (E1-E6).
 
 Every public name of the modules below is re-exported here.
 """
@@ -22,18 +22,9 @@ from netgpt_lite.experiments.frontier import (
     run_frontier,
     table_rows,
 )
-from netgpt_lite.experiments.reproduce import (
-    ReproduceConfig,
-    manifest,
-    report_figures,
-    run_e1,
-    run_e2,
-    run_e3,
-    run_e4_e6,
-    run_experiments,
-    run_recorder,
-    write_report,
-)
+from netgpt_lite.experiments.report import report_figures, write_report
+from netgpt_lite.experiments.reproduce import manifest, run_experiments, run_recorder
+from netgpt_lite.experiments.reproduce_config import ReproduceConfig
 from netgpt_lite.experiments.rl_ablation import (
     ABLATIONS,
     experiment_data,
@@ -41,6 +32,8 @@ from netgpt_lite.experiments.rl_ablation import (
     start_model,
 )
 from netgpt_lite.experiments.rl_comparison import RL_ARMS, E5Config, run_e5, summarise
+from netgpt_lite.experiments.routing_experiments import run_e1, run_e2, run_e3
+from netgpt_lite.experiments.synergy_experiments import run_e4_e6, run_scheduled, synergy_runs
 
 __all__ = [
     "POLICY_ORDER",
@@ -72,6 +65,8 @@ __all__ = [
     "run_e3",
     "run_e5",
     "run_e4_e6",
+    "synergy_runs",
+    "run_scheduled",
     "manifest",
     "run_recorder",
     "run_experiments",

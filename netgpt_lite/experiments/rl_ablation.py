@@ -1,6 +1,6 @@
 """One RL run of chapter 6 (``netgpt-lite rl``), and the variants of the composite objective.
 
-:data:`ABLATIONS` are the variants (full, no forward KL, no reverse KL, plain clipped policy gradient)
+:data:`ABLATIONS` are the variants (full, no SFT anchor, no reverse KL, plain clipped policy gradient)
 that experiment E5 (:mod:`netgpt_lite.experiments.rl_comparison`) compares; :func:`run_rl` trains one
 from an SFT edge on :func:`experiment_data` (prompts wider than the SFT data, logged cloud answers, a
 held-out evaluation set).
@@ -16,14 +16,18 @@ from pathlib import Path
 
 from netgpt_lite.edge.tiny_lm import load_edge_model, save_edge_model, shipped_model_path
 from netgpt_lite.provenance import Recorder, atomic_write_json, file_sha256, scrub_path, write_manifest
-from netgpt_lite.rl.minimal import RLSettings, evaluate, rl_dataset, train_minimal
+from netgpt_lite.rl.data import evaluate, rl_dataset
+from netgpt_lite.rl.minimal import RLSettings, train_minimal
 from netgpt_lite.rl.trl_trainer import train_trl
 from netgpt_lite.tasks.generate import generate_tasks
 
 # --- experiments: one run (the CLI) and the E5 ablation -----------------------------------------------
 ABLATIONS = {"full": {}, "no_forward_kl": {"gamma": 0.0}, "no_reverse_kl": {"beta": 0.0},
              "plain_pg": {"beta": 0.0, "gamma": 0.0}}  # fmt: skip
-"""E5 variants: changes to the objective weights of the full composite."""
+"""E5 variants: changes to the objective weights of the full composite.  ``no_forward_kl`` (gamma = 0) drops
+the SFT anchor, :func:`~netgpt_lite.rl.objective.anchor_nll_gap_per_token` (the "forward-KL anchor": on samples
+of pi_SFT it estimates KL(pi_SFT || pi_theta), on logged answers it is an NLL gap); the arm keeps the name the
+shipped E5 artifact stores it under."""
 
 
 def experiment_data(tokenizer, n_prompts: int = 512, n_logged: int = 512, n_eval: int = 200, seed: int = 0):
@@ -71,7 +75,7 @@ def run_rl(model_dir=None, settings: RLSettings = RLSettings(), trainer: str = "
     """
     if trainer not in ("minimal", "trl"):
         raise ValueError(f"trainer must be 'minimal' or 'trl', got {trainer!r}")
-    recorder = Recorder(seed=settings.seed, split="train", command=command,
+    recorder = Recorder(seed=settings.seed, split="train", command=command, entry=[__name__],
                         sizes={"steps": settings.steps, "n_prompts": n_prompts, "n_logged": n_prompts, "n_eval": n_eval},
                         config={"trainer": trainer, "eval_every": eval_every, "eval_split": "test",
                                 "start_model": start_model(model_dir)})  # fmt: skip

@@ -16,7 +16,9 @@ One experiment, one artifact (``netgpt_lite/data/rl/e5.json``), written by ``net
 * **Evaluation**: greedy, on held-out test-split phrasings and on the hand-written requests.
 
 Resumable: every finished run is a JSON file under ``out_dir/runs``; a rerun reuses them (a broken one is
-named and run again), and an RL run killed midway continues from its checkpoint.
+named and run again), and an RL run killed midway continues from its checkpoint.  Run files and artifacts
+written before two metrics were renamed are read with the current names (:func:`read_e5`,
+:data:`STORED_NAMES`); the ablation arm ``no_forward_kl`` (gamma = 0) keeps its stored name.
 
 Example:
     >>> E5Config(n_pool=1)
@@ -36,7 +38,8 @@ from pathlib import Path
 import numpy as np
 
 from netgpt_lite.agents.cloud_sim import SimulatedCloud
-from netgpt_lite.edge.agent import EdgeAgent, accuracy_report
+from netgpt_lite.edge.agent import EdgeAgent
+from netgpt_lite.edge.evaluation import evaluate
 from netgpt_lite.edge.lora import LoraSettings, load_adapter, save_adapter, shipped_adapter_path, train_lora
 from netgpt_lite.edge.scoring import auroc
 from netgpt_lite.experiments.rl_ablation import ABLATIONS
@@ -48,7 +51,8 @@ from netgpt_lite.provenance import (
     source_hash,
     write_manifest,
 )
-from netgpt_lite.rl.minimal import RLSettings, rl_dataset, train_minimal
+from netgpt_lite.rl.data import rl_dataset
+from netgpt_lite.rl.minimal import RLSettings, train_minimal
 from netgpt_lite.rl.reward_model import RewardModel
 from netgpt_lite.tasks.checker import check_call
 from netgpt_lite.tasks.generate import generate_tasks
@@ -136,14 +140,18 @@ def start_identity(edge: str) -> dict:
 
 
 def evaluate_arm(model, tokenizer, template_kwargs: dict, suites: dict) -> tuple[dict, dict]:
-    """Greedy accuracy of ``model`` on each suite (``{name: tasks}``); ``(metrics, outputs)``."""
+    """Greedy accuracy of ``model`` on each suite (``{name: tasks}``) through the one evaluator
+    (:func:`~netgpt_lite.edge.evaluation.evaluate`); ``(metrics, evaluations)``.  Each suite's metrics
+    keep the per-request ``records``, so two arms can be compared paired on the same requests."""
     agent = EdgeAgent(model, tokenizer, batch_size=16, template_kwargs=template_kwargs)
-    metrics, outputs = {}, {}
+    metrics, evaluations = {}, {}
     for name, tasks in suites.items():
-        outputs[name] = agent.run(tasks)
-        report = accuracy_report(tasks, outputs[name])
+        evaluations[name] = evaluate(agent, tasks)
+        report = evaluations[name].report()
         metrics[name] = {k: report[k] for k in ("n", "exact_match", "schema_valid", "by_difficulty", "error_types")}
-    return metrics, outputs
+        metrics[name]["records"] = [{"request": r["request"], "correct": r["correct"]}
+                                    for r in evaluations[name].records()]  # fmt: skip
+    return metrics, evaluations
 
 
 def day_of_requests(config: E5Config, agent_outputs, pool) -> dict:
@@ -190,7 +198,7 @@ def _read_run(path: Path) -> dict | None:
     try:
         record = json.loads(path.read_text())
         if {"arm", "seed", "eval"} <= set(record):
-            return record
+            return with_current_names(record)
     except (OSError, json.JSONDecodeError):
         pass
     print(f"found a broken run file {path}: running that run again", flush=True)
@@ -214,7 +222,7 @@ def run_e5(config: E5Config = E5Config(), out_dir: str | Path = "runs/e5", handw
     """
     out = Path(out_dir)
     (out / "runs").mkdir(parents=True, exist_ok=True)
-    recorder = Recorder(seed=None, split="validation+test", command=command,
+    recorder = Recorder(seed=None, split="validation+test", command=command, entry=[__name__],
                         sizes={"n_pool": config.n_pool, "n_replay": config.n_replay, "n_eval": config.n_eval,
                                "n_handwritten": len(handwritten or []), "rl_steps": config.rl.steps},
                         config={"e5": config, "start": start_identity(config.edge)})  # fmt: skip
@@ -278,7 +286,8 @@ def _start(config: E5Config, out: Path, ref_model, tokenizer, template: dict, su
     record = _read_run(path)
     if record is None or "pairs" not in record:
         t0 = time.perf_counter()
-        metrics, outputs = evaluate_arm(ref_model, tokenizer, template, {**suites, "pool": pool})
+        metrics, evaluations = evaluate_arm(ref_model, tokenizer, template, {**suites, "pool": pool})
+        outputs = {name: ev.outputs for name, ev in evaluations.items()}
         day = day_of_requests(config, outputs["pool"], pool)
         routed_outputs = [outputs["pool"][i] for i in day["routed"]]
         labels = [int(check_call(o.tool_call, pool[i].tools, a).correct)
@@ -325,10 +334,45 @@ def summarise(runs: list[dict]) -> dict:
                 row[f"{suite}_{metric}_change_std"] = float(change.std(ddof=1)) if len(rows) > 1 else None
         histories = [r["history"] for r in rows if isinstance(r.get("history"), list)]
         if histories:
-            for key in ("kl_to_sft", "reward", "rm_reward_unlabelled", "checker_reward_unlabelled"):
+            for key in ("kl_k3_to_sft", "reward", "rm_reward_unlabelled", "checker_reward_unlabelled"):
                 last = [_last(h, key) for h in histories]
                 first = [_last(h[:3], key) for h in histories]
                 row[f"{key}_last_mean"] = float(np.mean(last)) if None not in last else None
                 row[f"{key}_first_mean"] = float(np.mean(first)) if None not in first else None
         out[arm] = row
     return out
+
+
+# --- reading what earlier versions wrote ------------------------------------------------------------------
+STORED_NAMES = {"kl_to_sft": "kl_k3_to_sft", "forward_kl": "anchor_nll_gap"}
+"""RL history names before the renames -> now: the k3 KL to SFT on the samples (the synergy rounds' exact
+``kl_to_sft`` keeps its name) and the SFT anchor, an NLL gap.  The shipped ``e5.json`` keeps the old ones."""
+
+
+def with_current_names(record: dict) -> dict:
+    """An E5 run record or artifact with :data:`STORED_NAMES` applied to its history rows and summary keys
+    (``kl_to_sft_last_mean`` -> ``kl_k3_to_sft_last_mean``); current names pass unchanged, the manifest too.
+
+    Example:
+        >>> with_current_names({"arm": "rl", "history": [{"step": 0, "kl_to_sft": 0.0, "forward_kl": -0.1}]})
+        {'arm': 'rl', 'history': [{'step': 0, 'kl_k3_to_sft': 0.0, 'anchor_nll_gap': -0.1}]}
+    """
+
+    def rename(row: dict) -> dict:
+        old = {k: next((o for o in STORED_NAMES if k == o or k.startswith(o + "_")), None) for k in row}
+        return {k if old[k] is None else STORED_NAMES[old[k]] + k[len(old[k]) :]: v for k, v in row.items()}
+
+    record = dict(record)
+    if isinstance(record.get("history"), list):  # RL runs; more_sft's history is {"loss": [...]}
+        record["history"] = [rename(row) for row in record["history"]]
+    if "runs" in record:
+        record["runs"] = [with_current_names(run) for run in record["runs"]]
+    if "summary" in record:
+        record["summary"] = {arm: rename(row) for arm, row in record["summary"].items()}
+    return record
+
+
+def read_e5(path: str | Path | None = None) -> dict:
+    """The E5 artifact (default: the shipped ``netgpt_lite/data/rl/e5.json``) with the current metric names."""
+    shipped = Path(__file__).resolve().parents[1] / "data" / "rl" / "e5.json"
+    return with_current_names(json.loads(Path(shipped if path is None else path).read_text()))

@@ -1,40 +1,32 @@
-"""SFT-anchored RL (chapter 6): the objective, the from-scratch loop, the reward model and the TRL trainer.
+"""SFT-anchored RL (chapter 6): the objective, the model passes, sampling, the from-scratch loop and its
+checkpoints, the reward model, the TRL trainer and the KL toy.
 
 Every public name of the modules below is re-exported here.
 """
 
 
-from netgpt_lite.rl.minimal import (
-    METRICS,
-    RLSettings,
-    encode_pairs,
-    evaluate,
-    judge,
-    rl_dataset,
-    train_minimal,
-)
+from netgpt_lite.rl.checkpoint import load_rl_checkpoint, save_rl_checkpoint, trainable_parameters
+from netgpt_lite.rl.data import encode_pairs, evaluate, judge, rl_dataset
+from netgpt_lite.rl.logprobs import cache_argument, completion_logprobs, grouped_completion_logprobs, prefill
+from netgpt_lite.rl.minimal import METRICS, RLSettings, train_minimal
 from netgpt_lite.rl.objective import (
     KL_ESTIMATORS,
     AnchoredRLSettings,
+    anchor_nll_gap_per_token,
     anchored_loss,
     baseline_advantages,
-    cache_argument,
     clipped_pg_per_token,
-    completion_logprobs,
     entropy_from_logits,
     exact_kl,
-    fit_unimodal,
-    forward_kl_per_token,
     group_advantages,
-    grouped_completion_logprobs,
     kl_per_token,
-    prefill,
     sequence_mean,
     token_mean,
-    unimodal_q,
     zero_variance_fraction,
 )
 from netgpt_lite.rl.reward_model import RewardModel, sample_outputs
+from netgpt_lite.rl.sampling import SampledGroups, sample_groups, shared_prefill_cache
+from netgpt_lite.rl.toy import fit_unimodal, unimodal_q
 from netgpt_lite.rl.trl_trainer import (
     anchored_grpo_trainer_class,
     exact_match_reward,
@@ -53,13 +45,16 @@ __all__ = [
     "token_mean",
     "clipped_pg_per_token",
     "kl_per_token",
-    "forward_kl_per_token",
+    "anchor_nll_gap_per_token",
     "exact_kl",
     "entropy_from_logits",
     "completion_logprobs",
     "cache_argument",
     "grouped_completion_logprobs",
     "prefill",
+    "SampledGroups",
+    "sample_groups",
+    "shared_prefill_cache",
     "anchored_loss",
     "unimodal_q",
     "fit_unimodal",
@@ -70,6 +65,9 @@ __all__ = [
     "encode_pairs",
     "evaluate",
     "train_minimal",
+    "trainable_parameters",
+    "save_rl_checkpoint",
+    "load_rl_checkpoint",
     "RewardModel",
     "sample_outputs",
     "exact_match_reward",

@@ -1,12 +1,14 @@
 """SFT-anchored RL of the edge model, from scratch: one readable loop (chapter 6).
 
 :func:`train_minimal` optimises the composite objective of :mod:`netgpt_lite.rl.objective`,
-``clipped_pg + beta * reverse_kl + gamma * forward_kl``, starting from the SFT edge model, in the
-style of CleanRL: sample a group of completions per prompt, reward each with the chapter-3 checker,
-normalise rewards within the group, score the old and reference log-probabilities, then a few clipped
-updates.  Prompts and logged cloud answers are ``datasets.Dataset`` objects (:func:`rl_dataset`); the
-reward is :func:`netgpt_lite.tasks.checker.reward`.  :class:`RLSettings` is shared with the TRL
-trainer (:mod:`netgpt_lite.rl.trl_trainer`).
+``clipped_pg + beta * reverse_kl + gamma * anchor_nll_gap``, starting from the SFT edge model, in the
+style of CleanRL.  Its loop reads as the chapter's algorithm box, one function per line: (1) sample a group
+of completions per prompt (:mod:`netgpt_lite.rl.sampling`) and reward each with the chapter-3 checker or a
+reward model; (2) group-normalised advantages, dropping zero-variance groups; (3) log-probs under the
+sampling policy (from generation) and the SFT model; (4) a few clipped updates of the composite loss; then
+log and checkpoint (:mod:`netgpt_lite.rl.checkpoint`).  Prompts and logged cloud answers are
+``datasets.Dataset`` objects (:func:`netgpt_lite.rl.data.rl_dataset`).  :class:`RLSettings` is shared with the TRL trainer
+(:mod:`netgpt_lite.rl.trl_trainer`).
 
 Example:
     >>> settings = RLSettings(steps=2, prompts_per_step=2, group_size=4)
@@ -18,32 +20,33 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import json
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
-from netgpt_lite.edge.agent import EdgeAgent
-from netgpt_lite.edge.tiny_lm import render_prompt
+from netgpt_lite.edge.lora import cpu_has_bf16
+from netgpt_lite.rl.checkpoint import load_rl_checkpoint, save_rl_checkpoint, trainable_parameters
+from netgpt_lite.rl.data import encode_pairs, evaluate, judge
+from netgpt_lite.rl.logprobs import completion_logprobs
 from netgpt_lite.rl.objective import (
     AnchoredRLSettings,
+    anchor_nll_gap_per_token,
     anchored_loss,
-    cache_argument,
-    completion_logprobs,
-    entropy_from_logits,
     group_advantages,
     kl_per_token,
-    prefill,
+    sequence_mean,
     token_mean,
     zero_variance_fraction,
 )
-from netgpt_lite.runtime import torch_device
-from netgpt_lite.tasks.checker import check_completion, reward
-from netgpt_lite.tasks.generate import format_completion
+from netgpt_lite.rl.sampling import SampledGroups, sample_groups
+from netgpt_lite.runtime import torch_device, training_memory
 
-METRICS = ("reward", "exact_match", "schema_valid", "kl_to_sft", "entropy", "frac_zero_std")
-"""What both trainers log per step (see chapter 6, "What the logged metrics mean")."""
+METRICS = ("reward", "exact_match", "schema_valid", "kl_k3_to_sft", "entropy", "frac_zero_std")
+"""What both trainers log per step (see chapter 6, "What the logged metrics mean").  ``kl_k3_to_sft`` is the
+k3 estimate of KL(pi_theta || pi_SFT) per token on the step's samples (the synergy rounds' ``kl_to_sft`` is an
+exact KL on evaluation prompts, another quantity)."""
 
 
 @dataclass(frozen=True)
@@ -58,7 +61,7 @@ class RLSettings:
         learning_rate: Adam learning rate (a 1M-parameter model wants ~1e-4..1e-3, not TRL's 1e-6).
         temperature: Sampling temperature (1.0: sample the policy itself, the most exploration).
         max_completion_tokens: Generation budget per completion (the edge's calls are <= ~45 tokens).
-        sft_batch_size: SFT-side (prompt, logged answer) pairs per update for the forward-KL term.
+        sft_batch_size: SFT-side (prompt, logged answer) pairs per update for the SFT anchor term.
         dynamic_sampling: Drop groups whose rewards are all equal from the update (DAPO): they carry no
             policy-gradient signal and would only dilute the batch.
         shared_prefill: Prefill each prompt once and share its KV cache across its ``group_size`` samples.
@@ -109,173 +112,179 @@ class RLSettings:
 
 
 # --- data ------------------------------------------------------------------------------------------
-def rl_dataset(tasks, tokenizer, answers: list[dict] | None = None, labelled=None, **template_kwargs):
-    """Tasks as a ``datasets.Dataset``: ``task_id, difficulty, prompt`` (rendered), ``completion, tools, gold``,
-    ``labelled``.
+# --- the minimal trainer: one function per line of the algorithm box -----------------------------------
+@dataclass
+class _Run:
+    """What every step of one run shares: the policy, the frozen SFT model, the optimiser and the numpy RNG
+    that draws prompts and SFT-side batches (torch's global RNG, seeded once, draws the samples)."""
 
-    ``answers`` are the logged (e.g. cloud) tool_calls, by default the tasks' gold calls: they become ``gold``
-    (what the checker rewards) and ``completion`` (the SFT-side target of the forward KL).  ``labelled``
-    (default all True) marks the rows whose ``gold`` a reward may use; an unlabelled row is rewarded by a
-    reward model in :func:`train_minimal`, and its ``gold`` (the task's truth) only feeds diagnostics.
-    """
-    from datasets import Dataset
+    model: Any
+    ref_model: Any
+    tokenizer: Any
+    settings: RLSettings
+    device: str
+    rng: np.random.Generator
+    params: list
+    optimizer: Any
+    bf16: bool
 
-    answers = [t.gold for t in tasks] if answers is None else answers
-    labelled = [True] * len(tasks) if labelled is None else [bool(x) for x in labelled]
-    return Dataset.from_dict({
-        "task_id": [t.task_id for t in tasks],
-        "difficulty": [t.difficulty for t in tasks],
-        "prompt": [render_prompt(tokenizer, t.messages, t.tools, **template_kwargs) for t in tasks],
-        "completion": [format_completion(a) for a in answers],
-        "tools": [json.dumps(t.tools) for t in tasks],
-        "gold": [json.dumps(a) for a in answers],
-        "labelled": labelled,
-    })  # fmt: skip
+    def autocast(self):
+        """bf16 autocast on the run's device when ``bf16``, else a no-op context."""
+        import contextlib
 
+        import torch
 
-def judge(completions: list[str], tools_json: list[str], gold_json: list[str]) -> dict[str, np.ndarray]:
-    """Reward, exact match and schema validity of each completion (the chapter-3 checker)."""
-
-    verdicts = [check_completion(c, json.loads(t), json.loads(g)) for c, t, g in zip(completions, tools_json, gold_json)]
-    return {
-        "reward": np.array([reward(v) for v in verdicts]),
-        "exact_match": np.array([v.correct for v in verdicts], dtype=float),
-        "schema_valid": np.array([v.schema_valid for v in verdicts], dtype=float),
-    }
+        return torch.autocast(device_type=self.device, dtype=torch.bfloat16) if self.bf16 else contextlib.nullcontext()
 
 
-def encode_pairs(tokenizer, prompts: list[str], completions: list[str], device="cpu"):
-    """Left-padded prompt ids ``[B, P]`` and right-padded completion ids + eos ``[B, T]``, with masks."""
-    tokenizer.padding_side = "left"
-    p = tokenizer(prompts, padding=True, return_tensors="pt", add_special_tokens=False)
-    tokenizer.padding_side = "right"
-    c = tokenizer([x + tokenizer.eos_token for x in completions], padding=True, return_tensors="pt",
-                  add_special_tokens=False)  # fmt: skip
-    tokenizer.padding_side = "left"
-    return (p["input_ids"].to(device), p["attention_mask"].to(device),
-            c["input_ids"].to(device), c["attention_mask"].to(device))  # fmt: skip
-
-
-def _sample(model, tokenizer, prompts: list[str], settings: RLSettings, device):
-    """``group_size`` sampled completions per prompt: prompt/completion ids and masks, and the texts.
-
-    With ``settings.shared_prefill`` each prompt is prefilled once and its KV cache repeated for its
-    ``group_size`` samples (:func:`shared_prefill_cache`); generation then starts from the cache, so the
-    prompt's cost is paid once per group instead of once per sample.  The completions have the same
-    distribution either way (the same logits; greedy decoding gives the same tokens).
-    """
+def _start_run(model, tokenizer, settings: RLSettings, ref_model) -> _Run:
+    """Seed numpy and torch, move the policy to the device, freeze the SFT model (default: a copy), build Adam."""
     import torch
 
-    enc = tokenizer(prompts, padding=True, return_tensors="pt", add_special_tokens=False).to(device)
-    prompt_ids = enc["input_ids"].repeat_interleave(settings.group_size, dim=0)  # [B*G, P]
-    prompt_mask = enc["attention_mask"].repeat_interleave(settings.group_size, dim=0)
-    extra = {}
-    if settings.shared_prefill and prompt_ids.shape[1] > 1:
-        extra[cache_argument(model)] = shared_prefill_cache(model, enc["input_ids"], enc["attention_mask"],
-                                                             settings.group_size)
-    with torch.no_grad():
-        out = model.generate(input_ids=prompt_ids, attention_mask=prompt_mask, do_sample=True,
-                             temperature=settings.temperature, top_k=0, top_p=1.0,
-                             max_new_tokens=settings.max_completion_tokens,
-                             pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id,
-                             output_logits=True, return_dict_in_generate=True, **extra)  # fmt: skip
-    completion_ids = out.sequences[:, prompt_ids.shape[1] :]  # [B*G, T]
-    is_eos = (completion_ids == tokenizer.eos_token_id).long()
-    completion_mask = ((is_eos.cumsum(1) - is_eos) == 0).long()  # tokens up to and including the first eos
-    texts = tokenizer.batch_decode(completion_ids * completion_mask + tokenizer.pad_token_id * (1 - completion_mask),
-                                   skip_special_tokens=True)  # fmt: skip
-    # the sampling policy's log-probs and entropies come with the samples: no second forward pass for "old"
-    logits = torch.stack(out.logits, dim=1).float() / settings.temperature  # [B*G, T, V], raw logits / temperature
-    logp_old = logits.log_softmax(-1).gather(-1, completion_ids.unsqueeze(-1)).squeeze(-1)  # [B*G, T]
-    sampled = {"logp_old": logp_old, "entropy": entropy_from_logits(logits)}
-    return prompt_ids, prompt_mask, completion_ids, completion_mask, texts, sampled
+    device, rng = torch_device(settings.device), np.random.default_rng(settings.seed)
+    torch.manual_seed(settings.seed)
+    model.to(device)
+    ref_model = (copy.deepcopy(model) if ref_model is None else ref_model).to(device).eval().requires_grad_(False)
+    params = list(trainable_parameters(model).values())
+    optimizer = torch.optim.Adam(params, lr=settings.learning_rate)
+    bf16 = (device == "cuda" or cpu_has_bf16()) if settings.bf16 is None else settings.bf16
+    return _Run(model, ref_model, tokenizer, settings, device, rng, params, optimizer, bf16)
 
 
-def shared_prefill_cache(model, input_ids, attention_mask, group_size: int):
-    """The KV cache of every prompt but its last token, computed once per prompt ``[B, P-1]`` and repeated
-    ``group_size`` times along the batch (``[B*G, P-1]``), for ``generate(input_ids=<prompts repeated>,
-    past_key_values=cache)``: generation then only runs the last prompt token and the new ones.
-
-    Positions follow the left padding as ``generate`` computes them (:func:`~netgpt_lite.rl.objective.prefill`).
-    """
-    import torch
-
-    with torch.no_grad():
-        _, cache, _ = prefill(model, input_ids[:, :-1], attention_mask[:, :-1], group_size)
-    return cache
+def _sample_groups(run: _Run, prompts) -> tuple[dict, SampledGroups]:
+    """Step 1a: draw ``prompts_per_step`` prompts and sample ``group_size`` completions for each."""
+    s = run.settings
+    batch = prompts[run.rng.choice(len(prompts), s.prompts_per_step, replace=False).tolist()]
+    run.model.eval()
+    return batch, sample_groups(run.model, run.tokenizer, batch["prompt"], s.group_size, temperature=s.temperature,
+                                max_completion_tokens=s.max_completion_tokens, shared_prefill=s.shared_prefill,
+                                device=run.device)  # fmt: skip
 
 
-def evaluate(model, tokenizer, tasks, batch_size: int = 64, **template_kwargs) -> dict[str, float]:
-    """Greedy exact match, schema-valid rate and mean reward of the edge on ``tasks`` (prompts rendered with
-    ``template_kwargs``, e.g. ``tool_format="compact"`` for SmolLM2)."""
+def _rewards(batch, sample: SampledGroups, settings: RLSettings, reward_model) -> tuple[dict, dict[str, float]]:
+    """Step 1b: the checker's reward against ``gold``; for unlabelled rows the reward model's, if one is given.
 
-    agent = EdgeAgent(model, tokenizer, batch_size=batch_size, template_kwargs=template_kwargs)
-    was_training, outputs = model.training, agent.run(tasks)
-    model.train(was_training)
-    scores = judge([o.completion for o in outputs], [json.dumps(t.tools) for t in tasks],
-                   [json.dumps(t.gold) for t in tasks])  # fmt: skip
-    return {k: float(v.mean()) for k, v in scores.items()}
-
-
-# --- the minimal trainer -----------------------------------------------------------------------------
-def _rewards(batch, texts: list[str], logp_old, c_mask, p_mask, settings: RLSettings, reward_model, row: dict):
-    """The checker's reward against ``gold``; for unlabelled rows the reward model's, when one is given.
-
-    Also logs the reward model's mean score and the checker's mean reward (against the task's truth, kept
-    for diagnostics only) on the same unlabelled samples: the gap between them is reward hacking.
+    Returns ``(scores, diagnostics)``: ``[B*G]`` arrays per :func:`judge` key, and (when the reward model
+    scored some rows) its mean score beside the checker's mean reward on the same unlabelled samples (against
+    the task's truth, kept for diagnostics only): the gap between them is reward hacking.
     """
     G = settings.group_size  # noqa: N806
+    texts, c_mask, p_mask = sample.texts, sample.completion_mask, sample.prompt_mask
     tools, gold = np.repeat(batch["tools"], G).tolist(), np.repeat(batch["gold"], G).tolist()
     scores = judge(texts, tools, gold)
     unlabelled = ~np.repeat(np.asarray(batch["labelled"], dtype=bool), G) if "labelled" in batch \
         else np.zeros(len(texts), dtype=bool)
-    if reward_model is not None and unlabelled.any():
-        from netgpt_lite.rl.reward_model import sample_outputs
+    if reward_model is None or not unlabelled.any():
+        return scores, {}
+    from netgpt_lite.rl.reward_model import sample_outputs
 
-        idx = np.flatnonzero(unlabelled)
-        lengths = c_mask.sum(1).tolist()
-        outputs = sample_outputs(np.repeat(batch["prompt"], G)[idx].tolist(), [texts[i] for i in idx],
-                                 [tools[i] for i in idx], [logp_old[i, : lengths[i]].float().cpu().numpy() for i in idx],
-                                 p_mask.sum(1)[idx].tolist())  # fmt: skip
-        rm = reward_model.rewards(outputs)
-        row["rm_reward_unlabelled"] = float(rm.mean())
-        row["checker_reward_unlabelled"] = float(scores["reward"][idx].mean())
-        scores["reward"] = scores["reward"].copy()
-        scores["reward"][idx] = rm
-    return scores
-
-
-def _trainable(model) -> dict:
-    return {name: p for name, p in model.named_parameters() if p.requires_grad}
+    idx = np.flatnonzero(unlabelled)
+    lengths, logp_old = c_mask.sum(1).tolist(), sample.logp_old
+    outputs = sample_outputs(np.repeat(batch["prompt"], G)[idx].tolist(), [texts[i] for i in idx],
+                             [tools[i] for i in idx], [logp_old[i, : lengths[i]].float().cpu().numpy() for i in idx],
+                             p_mask.sum(1)[idx].tolist())  # fmt: skip
+    rm = reward_model.rewards(outputs)
+    diagnostics = {"rm_reward_unlabelled": float(rm.mean()),
+                   "checker_reward_unlabelled": float(scores["reward"][idx].mean())}  # fmt: skip
+    scores["reward"] = scores["reward"].copy()
+    scores["reward"][idx] = rm
+    return scores, diagnostics
 
 
-def _save_rl_checkpoint(folder, model, optimizer, step: int, history: list, rng) -> None:
+def _advantages(run: _Run, scores: dict):
+    """Step 2: ``(rewards, advantages, keep)``, ``[B*G]`` each: GRPO's group-normalised advantages, and which
+    completions the update keeps (with ``dynamic_sampling``, only groups whose rewards differ: DAPO)."""
     import torch
 
-    from netgpt_lite.edge.lora import save_checkpoint
+    G = run.settings.group_size  # noqa: N806
+    rewards = torch.tensor(scores["reward"], dtype=torch.float32, device=run.device)  # [B*G]
+    keep = torch.ones_like(rewards, dtype=torch.bool)
+    if run.settings.dynamic_sampling:
+        keep = (rewards.reshape(-1, G).std(dim=1) > 0).repeat_interleave(G)  # whole groups kept or dropped
+    return rewards, group_advantages(rewards, G), keep
 
-    tensors = {f"param.{k}": v for k, v in _trainable(model).items()}
-    tensors["rng.torch"] = torch.get_rng_state()
-    save_checkpoint(folder, tensors, optimizer, {"step": step, "history": history, "rng": rng.bit_generator.state})
 
-
-def _load_rl_checkpoint(folder, model, optimizer, rng) -> tuple[int, list]:
+def _reference_logprobs(run: _Run, sample: SampledGroups):
+    """Step 3: ``[B*G, T]`` log-probs of the samples under the frozen SFT model, without gradient (the
+    sampling policy's came with the samples); each prompt runs once, its KV cache shared by its group."""
     import torch
 
-    from netgpt_lite.edge.lora import load_checkpoint
+    G, parts = run.settings.group_size, []  # noqa: N806
+    with torch.no_grad(), run.autocast():
+        for rows in range(0, sample.completion_ids.shape[0], G):  # a group at a time: [G, T, V] logits, not [B*G, ...]
+            group = slice(rows, rows + G)
+            logp, _ = completion_logprobs(run.ref_model, sample.prompt_ids[rows : rows + 1],
+                                          sample.prompt_mask[rows : rows + 1], sample.completion_ids[group],
+                                          sample.completion_mask[group], run.settings.temperature)  # fmt: skip
+            parts.append(logp)
+    return torch.cat(parts)
 
-    tensors, record = load_checkpoint(folder, optimizer)
-    params = _trainable(model)
-    missing = sorted(set(params) - {k[len("param."):] for k in tensors if k.startswith("param.")})
-    if missing:
-        raise ValueError(f"the checkpoint in {folder} does not match the model ({len(missing)} trainable tensors "
-                         f"missing, e.g. {missing[0]}); delete that folder to restart the run from step 0")
-    with torch.no_grad():
-        for name, p in params.items():
-            p.copy_(tensors[f"param.{name}"])
-    torch.set_rng_state(tensors["rng.torch"])
-    rng.bit_generator.state = record["rng"]
-    return int(record["step"]), list(record["history"])
+
+def _sample_metrics(run: _Run, scores: dict, rewards, sample: SampledGroups, logp_ref) -> dict[str, float]:
+    """The logged means of the step's samples (:data:`METRICS`): rewards, k3 KL to SFT, entropy, zero-std groups."""
+    c_mask = sample.completion_mask
+    row = {k: float(v.mean()) for k, v in scores.items()}
+    row["kl_k3_to_sft"] = float(token_mean(kl_per_token(sample.logp_old.float(), logp_ref.float(), "k3"), c_mask))
+    row["entropy"] = float(token_mean(sample.entropy.float(), c_mask))
+    row["frac_zero_std"] = zero_variance_fraction(rewards, run.settings.group_size)
+    return row
+
+
+def _update(run: _Run, sample: SampledGroups, logp_ref, advantages, keep, sft_examples) -> dict[str, float]:
+    """Step 4: ``updates_per_step`` clipped updates of the composite loss on the kept completions, each with a
+    fresh SFT-side batch for the anchor; returns the last update's terms (none when no group was kept).
+
+    The loss is a mean over completions (:func:`~netgpt_lite.rl.objective.sequence_mean`), so its gradient is
+    the sum of each kept group's share: the groups are differentiated one at a time (one prompt and its G
+    completions, about a quarter of the activations of all of them at once; the anchor's SFT batch on its
+    own), and the gradients add up to the full batch's.
+    """
+    import dataclasses
+
+    import torch
+
+    s, G, terms = run.settings, run.settings.group_size, {}  # noqa: N806
+    kept_groups = keep[::G]  # [B]: dynamic sampling keeps or drops whole groups
+    u_ids, u_mask = sample.prompt_ids[::G][kept_groups], sample.prompt_mask[::G][kept_groups]  # [B', P]
+    c_ids, c_mask, logp_old = sample.completion_ids[keep], sample.completion_mask[keep], sample.logp_old[keep]
+    ref, adv, n_rows = logp_ref[keep].float(), advantages[keep], int(keep.sum())  # kept rows, G per prompt
+    policy_only = dataclasses.replace(s.objective, gamma=0.0)
+    run.model.train()
+    for _ in range(s.updates_per_step if bool(keep.any()) else 0):
+        sft = sft_examples[run.rng.choice(len(sft_examples), min(s.sft_batch_size, len(sft_examples)),
+                                          replace=False).tolist()]  # fmt: skip
+        run.optimizer.zero_grad()
+        terms = {"clipped_pg": 0.0, **({"reverse_kl": 0.0} if s.objective.beta > 0 else {})}
+        for j in range(u_ids.shape[0]):  # one kept prompt and its G completions at a time
+            rows = slice(j * G, (j + 1) * G)
+            with run.autocast():
+                logp_new, _ = completion_logprobs(run.model, u_ids[j : j + 1], u_mask[j : j + 1], c_ids[rows],
+                                                  c_mask[rows], s.temperature)  # fmt: skip
+            loss, part = anchored_loss(logp_new.float(), logp_old[rows].float(), ref[rows], adv[rows], c_mask[rows],
+                                       policy_only)  # fmt: skip
+            (loss * (G / n_rows)).backward()  # this group's share of the mean over completions
+            for key in terms:
+                terms[key] += part[key] * G / n_rows
+        loss_value = terms["clipped_pg"] + s.objective.beta * terms.get("reverse_kl", 0.0)
+        if s.objective.gamma > 0:  # the anchor: pi_theta's NLL of logged answers against the SFT model's
+            s_ids, s_mask, t_ids, t_mask = encode_pairs(run.tokenizer, sft["prompt"], sft["completion"], run.device)
+            gap_total, n_sft = 0.0, s_ids.shape[0]
+            for i in range(n_sft):  # one logged answer at a time, as the groups above
+                with run.autocast():
+                    sft_theta, _ = completion_logprobs(run.model, s_ids[i : i + 1], s_mask[i : i + 1],
+                                                       t_ids[i : i + 1], t_mask[i : i + 1])  # fmt: skip
+                    with torch.no_grad():
+                        sft_ref, _ = completion_logprobs(run.ref_model, s_ids[i : i + 1], s_mask[i : i + 1],
+                                                         t_ids[i : i + 1], t_mask[i : i + 1])  # fmt: skip
+                gap = sequence_mean(anchor_nll_gap_per_token(sft_theta.float(), sft_ref.float()), t_mask[i : i + 1])
+                (s.objective.gamma * gap / n_sft).backward()
+                gap_total += float(gap.detach()) / n_sft
+            terms["anchor_nll_gap"] = gap_total
+            loss_value += s.objective.gamma * gap_total
+        terms["loss"] = loss_value
+        torch.nn.utils.clip_grad_norm_(run.params, s.max_grad_norm)
+        run.optimizer.step()
+    return terms
 
 
 def train_minimal(model, tokenizer, prompts, sft_examples, settings: RLSettings = RLSettings(),  # noqa: B008
@@ -288,7 +297,7 @@ def train_minimal(model, tokenizer, prompts, sft_examples, settings: RLSettings 
         model, tokenizer: The policy (starts as the SFT edge model, or an SFT LoRA adapter loaded trainable;
             its trainable parameters train in place) and its tokenizer.
         prompts: :func:`rl_dataset` of the requests to practise on (``prompt``, ``tools``, ``gold``, ``labelled``).
-        sft_examples: :func:`rl_dataset` of logged cloud answers (``prompt``, ``completion``): the forward-KL side.
+        sft_examples: :func:`rl_dataset` of logged cloud answers (``prompt``, ``completion``): the SFT anchor's side.
         settings: :class:`RLSettings`.
         eval_tasks: Tasks evaluated greedily (:func:`evaluate`) at step 0, every ``eval_every`` steps and at
             the end (history keys ``eval_exact_match``, ...).  ``ref_model``: the frozen SFT model (default: a copy).
@@ -303,30 +312,14 @@ def train_minimal(model, tokenizer, prompts, sft_examples, settings: RLSettings 
     Returns:
         ``(model, history)``: the trained model and one dict of metrics per step (:data:`METRICS` and more).
     """
-    import contextlib
     import shutil
     from pathlib import Path
 
-    import torch
-
-    from netgpt_lite.edge.lora import cpu_has_bf16
-
-    device, rng = torch_device(settings.device), np.random.default_rng(settings.seed)
-    torch.manual_seed(settings.seed)
-    model.to(device)
-    ref_model = (copy.deepcopy(model) if ref_model is None else ref_model).to(device).eval().requires_grad_(False)
-    params = list(_trainable(model).values())
-    optimizer = torch.optim.Adam(params, lr=settings.learning_rate)
-    bf16 = (device == "cuda" or cpu_has_bf16()) if settings.bf16 is None else settings.bf16
-
-    def autocast():
-        return torch.autocast(device_type=device, dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
-
-    obj, G, history, first = settings.objective, settings.group_size, [], 0  # noqa: N806 (G as in the GRPO paper)
+    run, history, first = _start_run(model, tokenizer, settings, ref_model), [], 0
+    template_kwargs = dict(template_kwargs or {})
     checkpoint = None if checkpoint_dir is None else Path(checkpoint_dir) / "checkpoint"
     if checkpoint is not None and checkpoint.exists():
-        first, history = _load_rl_checkpoint(checkpoint, model, optimizer, rng)
-    template_kwargs = dict(template_kwargs or {})
+        first, history = load_rl_checkpoint(checkpoint, model, run.optimizer, run.rng)
     for step in range(first, settings.steps + 1):
         row = {"step": step}
         if eval_tasks is not None and (step % eval_every == 0 or step == settings.steps):
@@ -335,60 +328,21 @@ def train_minimal(model, tokenizer, prompts, sft_examples, settings: RLSettings 
             history.append(row)
             break
         start = time.perf_counter()
-        # 1. sample a group of completions for each prompt
-        batch = prompts[rng.choice(len(prompts), settings.prompts_per_step, replace=False).tolist()]
-        model.eval()
-        p_ids, p_mask, c_ids, c_mask, texts, sampled = _sample(model, tokenizer, batch["prompt"], settings, device)
+        batch, sample = _sample_groups(run, prompts)  # 1. a group per prompt (with the sampling log-probs) ...
         row["seconds_sampling"] = time.perf_counter() - start
-        # 2. log-probs under the sampling policy (old: from generation) and the SFT model (ref, no gradient;
-        #    each prompt once, its KV cache shared by its group: p_ids[::G] are the B distinct prompts)
-        logp_old, entropy = sampled["logp_old"], sampled["entropy"]
-        u_ids, u_mask = p_ids[::G], p_mask[::G]  # [B, P]
-        with torch.no_grad(), autocast():
-            logp_ref, _ = completion_logprobs(ref_model, u_ids, u_mask, c_ids, c_mask, settings.temperature)
-        # 3. rewards (checker, or the reward model for unlabelled requests); group-normalised advantages,
-        #    optionally keeping only groups whose rewards differ
-        scores = _rewards(batch, texts, logp_old, c_mask, p_mask, settings, reward_model, row)
-        rewards = torch.tensor(scores["reward"], dtype=torch.float32, device=device)  # [B*G]
-        advantages = group_advantages(rewards, G)
-        keep = torch.ones_like(rewards, dtype=torch.bool)
-        if settings.dynamic_sampling:
-            keep = (rewards.reshape(-1, G).std(dim=1) > 0).repeat_interleave(G)
-        row.update({k: float(v.mean()) for k, v in scores.items()})
-        row["kl_to_sft"] = float(token_mean(kl_per_token(logp_old.float(), logp_ref.float(), "k3"), c_mask))
-        row["entropy"] = float(token_mean(entropy.float(), c_mask))
-        row["frac_zero_std"] = zero_variance_fraction(rewards, G)
-        # 4. a few clipped updates of the composite loss on the kept completions
-        model.train()
-        for _ in range(settings.updates_per_step if bool(keep.any()) else 0):
-            sft = sft_examples[rng.choice(len(sft_examples), min(settings.sft_batch_size, len(sft_examples)),
-                                          replace=False).tolist()]  # fmt: skip
-            s_ids, s_mask, t_ids, t_mask = encode_pairs(tokenizer, sft["prompt"], sft["completion"], device)
-            with autocast():
-                kept_groups = keep[::G]  # dynamic sampling keeps or drops whole groups
-                logp_new, _ = completion_logprobs(model, u_ids[kept_groups], u_mask[kept_groups], c_ids[keep],
-                                                  c_mask[keep], settings.temperature)  # fmt: skip
-                sft_theta = sft_ref = None
-                if obj.gamma > 0:
-                    sft_theta, _ = completion_logprobs(model, s_ids, s_mask, t_ids, t_mask)
-                    with torch.no_grad():
-                        sft_ref, _ = completion_logprobs(ref_model, s_ids, s_mask, t_ids, t_mask)
-            loss, terms = anchored_loss(logp_new.float(), logp_old[keep].float(), logp_ref[keep].float(),
-                                        advantages[keep], c_mask[keep], obj,
-                                        None if sft_theta is None else sft_theta.float(),
-                                        None if sft_ref is None else sft_ref.float(), t_mask)  # fmt: skip
-            optimizer.zero_grad()
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(params, settings.max_grad_norm)
-            optimizer.step()
-            row.update(terms)
+        scores, diagnostics = _rewards(batch, sample, settings, reward_model)  # ... and its rewards
+        rewards, advantages, keep = _advantages(run, scores)  # 2. group-normalised advantages, kept groups
+        with training_memory():  # freed activations leave RSS (sampling stays outside: it would slow down)
+            logp_ref = _reference_logprobs(run, sample)  # 3. log-probs under the SFT model (no gradient)
+            row.update({**diagnostics, **_sample_metrics(run, scores, rewards, sample, logp_ref)})
+            row.update(_update(run, sample, logp_ref, advantages, keep, sft_examples))  # 4. clipped updates
         row["seconds"] = time.perf_counter() - start
         history.append(row)
-        if progress:
+        if progress:  # then log and checkpoint
             print(f"step {step + 1}/{settings.steps}: reward {row['reward']:.3f} exact {row['exact_match']:.3f} "
-                  f"kl {row['kl_to_sft']:.4f} zero-std {row['frac_zero_std']:.2f} {row['seconds']:.1f} s", flush=True)
+                  f"kl {row['kl_k3_to_sft']:.4f} zero-std {row['frac_zero_std']:.2f} {row['seconds']:.1f} s", flush=True)
         if checkpoint is not None and (step + 1) % checkpoint_every == 0 and step + 1 < settings.steps:
-            _save_rl_checkpoint(checkpoint, model, optimizer, step + 1, history, rng)
+            save_rl_checkpoint(checkpoint, model, run.optimizer, step + 1, history, run.rng)
     if checkpoint is not None:
         shutil.rmtree(checkpoint, ignore_errors=True)
     model.eval()

@@ -1,20 +1,25 @@
-"""The SFT-anchored RL objective as pure torch functions (chapter 6).
+"""The SFT-anchored RL objective as pure torch functions: the loss algebra (chapter 6).
 
 Per completion token, the loss the edge model minimises is
 
-    loss = clipped_pg + beta * reverse_kl(pi_theta || pi_ref) + gamma * forward_kl(pi_SFT || pi_theta)
+    loss = clipped_pg + beta * reverse_kl(pi_theta || pi_ref) + gamma * anchor_nll_gap
 
 * ``clipped_pg`` is PPO's clipped surrogate with GRPO's group-normalised advantages
   ``A_i = (r_i - mean(r_group)) / (std(r_group) + eps)``;
 * ``reverse_kl`` is estimated on the policy's own samples with Schulman's k1, k2 or k3
   (``log_r = log pi_ref(y) - log pi_theta(y)``: k1 = -log_r, k2 = log_r**2 / 2, k3 = exp(log_r) - 1 - log_r);
   it keeps the policy inside a trust region around the anchor (mode-seeking);
-* ``forward_kl`` is estimated on SFT-side tokens (cloud answers or samples of pi_SFT): the cross-entropy of
-  pi_theta on them minus the SFT entropy, whose gradient is exactly the cross-entropy gradient (mass-covering).
+* ``anchor_nll_gap`` is the SFT anchor on SFT-side tokens: the policy's negative log-likelihood of them minus
+  the SFT model's, ``log pi_SFT(y) - log pi_theta(y)``.  Its gradient is the cross-entropy (SFT) gradient.  On
+  tokens sampled from pi_SFT its mean estimates the forward KL(pi_SFT || pi_theta) (mass-covering, hence "the
+  forward-KL anchor" of the book); on logged cloud answers, which the trainers feed it, it is a difference of
+  two cross-entropies that turns negative once the policy fits those answers better than SFT did.  It is not a
+  KL, so it is not named one (E5's stored ablation arm ``no_forward_kl``, gamma = 0, keeps its first name).
 
 Every function here works on tensors of log-probabilities, so the same code serves the from-scratch loop and
-the TRL trainer in :mod:`netgpt_lite.rl`.  Shapes follow the convention ``[batch, seq]`` for per-token values
-(``batch`` completions, ``seq`` completion positions) with a 0/1 ``mask`` of the same shape for padding.
+the TRL trainer in :mod:`netgpt_lite.rl`; the model passes that produce them are in :mod:`netgpt_lite.rl.logprobs`.
+Shapes follow the convention ``[batch, seq]`` for per-token values (``batch`` completions, ``seq`` completion
+positions) with a 0/1 ``mask`` of the same shape for padding.
 It follows PPO (Schulman et al., 2017), GRPO (Shao et al., 2024) and TRL's ``GRPOTrainer`` ("grpo" loss).
 
 Example:
@@ -42,7 +47,7 @@ class AnchoredRLSettings:
     Attributes:
         epsilon: clip range of the probability ratio, in (0, 1): the ratio may move to [1 - eps, 1 + eps].
         beta: weight of the reverse KL(pi_theta || pi_ref) trust-region term, >= 0 (0 switches it off).
-        gamma: weight of the forward KL(pi_SFT || pi_theta) anchor on SFT-side tokens, >= 0 (0 switches it off).
+        gamma: weight of the SFT anchor (:func:`anchor_nll_gap_per_token` on SFT-side tokens), >= 0 (0: off).
         kl_estimator: which per-token estimator of the reverse KL to use: "k1", "k2" or "k3" (TRL uses k3).
 
     Example:
@@ -64,7 +69,7 @@ class AnchoredRLSettings:
             raise ValueError(f"beta must be >= 0, got {self.beta}; use 0 to switch the reverse-KL term off")
         if not self.gamma >= 0.0:
             raise ValueError(
-                f"gamma must be >= 0, got {self.gamma}; use 0 to switch the forward-KL anchor off"
+                f"gamma must be >= 0, got {self.gamma}; use 0 to switch the SFT anchor off"
             )
         if self.kl_estimator not in KL_ESTIMATORS:
             raise ValueError(f"kl_estimator must be one of {KL_ESTIMATORS}, got {self.kl_estimator!r}")
@@ -172,15 +177,22 @@ def kl_per_token(logp_theta: torch.Tensor, logp_ref: torch.Tensor, estimator: st
     raise ValueError(f"estimator must be one of {KL_ESTIMATORS}, got {estimator!r}")
 
 
-def forward_kl_per_token(logp_theta_on_sft: torch.Tensor, logp_sft_on_sft: torch.Tensor) -> torch.Tensor:
-    """Per-token estimate of KL(pi_SFT || pi_theta) on tokens drawn from the SFT side.
+def anchor_nll_gap_per_token(logp_theta_on_sft: torch.Tensor, logp_sft_on_sft: torch.Tensor) -> torch.Tensor:
+    """The SFT anchor per token: the policy's NLL of SFT-side tokens minus the SFT model's.
 
-    ``log pi_SFT(y) - log pi_theta(y)`` = cross-entropy of pi_theta on y minus the SFT "entropy" of y.  The second
-    part has no gradient in theta, so the gradient equals the cross-entropy (SFT) gradient on those tokens.
+    ``log pi_SFT(y) - log pi_theta(y)`` = cross-entropy of pi_theta on y minus that of pi_SFT.  The second part
+    has no gradient in theta, so the gradient equals the cross-entropy (SFT) gradient on those tokens.  Averaged
+    over tokens sampled from pi_SFT it estimates KL(pi_SFT || pi_theta); on other tokens (logged cloud answers)
+    it is a plain NLL difference and can be negative.
 
     Args:
         logp_theta_on_sft: ``[batch, seq]`` log pi_theta of SFT-side tokens (with gradient).
         logp_sft_on_sft: ``[batch, seq]`` log pi_SFT of the same tokens (no gradient).
+
+    Example:
+        >>> import torch
+        >>> anchor_nll_gap_per_token(torch.tensor([-0.5]), torch.tensor([-1.0]))  # pi_theta fits y better: < 0
+        tensor([-0.5000])
     """
     return logp_sft_on_sft.detach() - logp_theta_on_sft
 
@@ -198,84 +210,6 @@ def entropy_from_logits(logits: torch.Tensor) -> torch.Tensor:
     return -(logp.exp() * logp).sum(dim=-1)
 
 
-def completion_logprobs(model, prompt_ids, prompt_mask, completion_ids, completion_mask, temperature=1.0):
-    """Log-prob and entropy of every completion token under ``model``: two ``[B, T]`` tensors.
-
-    Logits are divided by the sampling temperature, as TRL does, so old/new/ref log-probs match sampling.
-    When ``prompt_ids`` has fewer rows than ``completion_ids`` (``[B, P]`` against ``[B*G, T]``: a group of
-    G completions per prompt, rows grouped as ``repeat_interleave`` makes them), each prompt runs once and
-    its KV cache is shared by its group (:func:`grouped_completion_logprobs`).
-    """
-    if prompt_ids.shape[0] != completion_ids.shape[0]:
-        return grouped_completion_logprobs(model, prompt_ids, prompt_mask, completion_ids, completion_mask, temperature)
-    import torch
-
-    ids = torch.cat([prompt_ids, completion_ids], dim=1)  # [B, P + T]
-    mask = torch.cat([prompt_mask, completion_mask], dim=1)
-    n_completion = completion_ids.shape[1]
-    # only the last T + 1 positions need the vocabulary projection: [B, P+T, V] would be ~2 GB for SmolLM2
-    logits = model(input_ids=ids, attention_mask=mask, logits_to_keep=n_completion + 1).logits
-    logits = logits[:, -n_completion - 1 : -1].float() / temperature  # [B, T, V]
-    logp = logits.log_softmax(-1).gather(-1, completion_ids.unsqueeze(-1)).squeeze(-1)  # [B, T]
-    return logp, entropy_from_logits(logits.detach())
-
-
-def cache_argument(model) -> str:
-    """``"cache"`` (transformers >= 5.2x) or ``"past_key_values"`` (older releases, e.g. Colab's)."""
-    import inspect
-
-    base = getattr(model, "get_base_model", lambda: model)()
-    return "cache" if "cache" in inspect.signature(type(base).forward).parameters else "past_key_values"
-
-
-def prefill(model, input_ids, attention_mask, group_size: int):
-    """Run ``[B, P]`` left-padded prompts once and repeat their KV cache ``group_size`` times (``[B*G, P]``).
-
-    Positions follow the left padding as ``generate`` computes them (cumulative attention mask), so the
-    cached keys equal the ones a plain pass over the repeated prompts would compute.  Only the last position
-    is projected onto the vocabulary.  Returns ``(output, cache, positions)``; gradients flow when enabled.
-    """
-    from transformers import DynamicCache
-
-    positions = (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
-    out = model(input_ids=input_ids, attention_mask=attention_mask, position_ids=positions, use_cache=True,
-                logits_to_keep=1, **{cache_argument(model): DynamicCache()})  # fmt: skip
-    cache = out["cache"] if "cache" in out else out["past_key_values"]
-    cache.batch_repeat_interleave(group_size)
-    return out, cache, positions
-
-
-def grouped_completion_logprobs(model, prompt_ids, prompt_mask, completion_ids, completion_mask, temperature=1.0):
-    """:func:`completion_logprobs` for G completions per prompt, paying for each prompt once.
-
-    The ``[B, P]`` prompts are run once (with gradient, when enabled: the prompt's keys and values depend on
-    a LoRA adapter too), their KV cache is repeated G times, and the ``[B*G, T]`` completions run on top of
-    it.  Same values as the plain pass on repeated prompts, for about ``(B P + B G T) / (B G (P + T))`` of its
-    cost: a fifth for SmolLM2's 260-token prompts, 40-token completions and G = 8.
-    """
-    import torch
-
-    group = completion_ids.shape[0] // prompt_ids.shape[0]
-    if group * prompt_ids.shape[0] != completion_ids.shape[0]:
-        raise ValueError(f"completion rows ({completion_ids.shape[0]}) must be a multiple of prompt rows "
-                         f"({prompt_ids.shape[0]})")
-    out, cache, positions = prefill(model, prompt_ids, prompt_mask, group)
-    first = out.logits[:, -1:].repeat_interleave(group, dim=0)  # [B*G, 1, V]: predicts completion token 0
-    n_completion = completion_ids.shape[1]
-    if n_completion > 1:
-        mask = torch.cat([prompt_mask.repeat_interleave(group, dim=0), completion_mask], dim=1)[:, :-1]
-        start = positions[:, -1:].repeat_interleave(group, dim=0) + 1
-        c_positions = start + torch.arange(n_completion - 1, device=start.device)  # [B*G, T-1]
-        rest = model(input_ids=completion_ids[:, :-1], attention_mask=mask, position_ids=c_positions,
-                     use_cache=True, **{cache_argument(model): cache}).logits  # [B*G, T-1, V]
-        logits = torch.cat([first, rest], dim=1)
-    else:
-        logits = first
-    logits = logits.float() / temperature  # [B*G, T, V]
-    logp = logits.log_softmax(-1).gather(-1, completion_ids.unsqueeze(-1)).squeeze(-1)
-    return logp, entropy_from_logits(logits.detach())
-
-
 # --- the composite loss -----------------------------------------------------------------------------------
 def anchored_loss(
     logp_new: torch.Tensor,
@@ -288,7 +222,7 @@ def anchored_loss(
     logp_sft_on_sft: torch.Tensor | None = None,
     sft_mask: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, dict[str, float]]:
-    """clipped_pg + beta * reverse_kl + gamma * forward_kl, each reduced GRPO-style over its own tokens.
+    """clipped_pg + beta * reverse_kl + gamma * anchor_nll_gap, each reduced GRPO-style over its own tokens.
 
     Args:
         logp_new, logp_old, mask: ``[batch, seq]`` policy and sampling-policy log-probs of sampled completions.
@@ -312,59 +246,8 @@ def anchored_loss(
     if settings.gamma > 0:
         if logp_theta_on_sft is None or logp_sft_on_sft is None or sft_mask is None:
             raise ValueError("SFT-side log-probs and mask are required when gamma > 0 (or set gamma=0)")
-        forward = sequence_mean(forward_kl_per_token(logp_theta_on_sft, logp_sft_on_sft), sft_mask)
-        loss = loss + settings.gamma * forward
-        stats["forward_kl"] = float(forward.detach())
+        gap = sequence_mean(anchor_nll_gap_per_token(logp_theta_on_sft, logp_sft_on_sft), sft_mask)
+        loss = loss + settings.gamma * gap
+        stats["anchor_nll_gap"] = float(gap.detach())
     stats["loss"] = float(loss.detach())
     return loss, stats
-
-
-# --- a 3-token toy: mode-seeking versus mass-covering -------------------------------------------------------
-def unimodal_q(center: torch.Tensor, log_width: torch.Tensor, n_tokens: int) -> torch.Tensor:
-    """A one-bump distribution over ``n_tokens`` tokens: softmax of ``-(k - center)**2 / (2 width**2)``."""
-    import torch
-
-    k = torch.arange(n_tokens, dtype=center.dtype)
-    return torch.softmax(-((k - center) ** 2) / (2 * log_width.exp() ** 2), dim=0)
-
-
-def fit_unimodal(
-    p: list[float], direction: str, steps: int = 400, lr: float = 0.05, seed: int = 0
-) -> tuple[list[float], list[float]]:
-    """Fit a one-bump q to a target p by minimising KL(p || q) ("forward") or KL(q || p) ("reverse").
-
-    Forward KL spreads q over every mode of p (mass-covering); reverse KL picks one mode (mode-seeking).
-
-    Args:
-        p: target probabilities (e.g. bimodal ``[0.495, 0.01, 0.495]``), summing to 1.
-        direction: "forward" or "reverse".
-        steps, lr: Adam steps and learning rate.
-        seed: seeds the random starting center.
-
-    Returns:
-        ``(q, losses)``: the fitted probabilities and the KL after every step.
-
-    Example:
-        >>> q, _ = fit_unimodal([0.495, 0.01, 0.495], "reverse", seed=0)
-        >>> max(q) > 0.8
-        True
-    """
-    import torch
-
-    if direction not in ("forward", "reverse"):
-        raise ValueError(f"direction must be 'forward' or 'reverse', got {direction!r}")
-    target = torch.tensor(p, dtype=torch.float64)
-    gen = torch.Generator().manual_seed(seed)
-    center = (torch.rand((), generator=gen, dtype=torch.float64) * (len(p) - 1)).requires_grad_()
-    log_width = torch.full((), -0.7, dtype=torch.float64, requires_grad=True)  # start narrow (width 0.5)
-    opt = torch.optim.Adam([center, log_width], lr=lr)
-    losses = []
-    for _ in range(steps):
-        q = unimodal_q(center, log_width, len(p)).clamp_min(1e-12)
-        first, second = (target, q) if direction == "forward" else (q, target)
-        loss = (first * (first.log() - second.log())).sum()
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        losses.append(float(loss.detach()))
-    return unimodal_q(center, log_width, len(p)).detach().tolist(), losses

@@ -1,8 +1,8 @@
-"""SFT-anchored RL through TRL: a ``GRPOTrainer`` subclass that adds the forward-KL anchor (chapter 6).
+"""SFT-anchored RL through TRL: a ``GRPOTrainer`` subclass that adds the SFT anchor (chapter 6).
 
 TRL's ``GRPOTrainer`` already has the clipped group-relative objective and a reverse-KL penalty
 (``beta``) to a reference model loaded from the SFT folder; :func:`anchored_grpo_trainer_class`
-adds ``gamma * forward_kl`` on SFT-side examples to its loss, and :func:`to_grpo_config` is the one
+adds ``gamma * anchor_nll_gap`` on SFT-side examples to its loss, and :func:`to_grpo_config` is the one
 place where :class:`~netgpt_lite.rl.minimal.RLSettings` meet TRL.  This is the path that scales
 (accelerate, GPUs); :mod:`netgpt_lite.rl.minimal` is the readable one.
 
@@ -20,14 +20,10 @@ import copy
 import numpy as np
 
 from netgpt_lite.edge.tiny_lm import save_edge_model
-from netgpt_lite.rl.minimal import RLSettings, encode_pairs, judge
-from netgpt_lite.rl.objective import (
-    completion_logprobs,
-    forward_kl_per_token,
-    kl_per_token,
-    sequence_mean,
-    token_mean,
-)
+from netgpt_lite.rl.data import encode_pairs, judge
+from netgpt_lite.rl.logprobs import completion_logprobs
+from netgpt_lite.rl.minimal import RLSettings
+from netgpt_lite.rl.objective import anchor_nll_gap_per_token, kl_per_token, sequence_mean, token_mean
 from netgpt_lite.runtime import torch_device
 from netgpt_lite.tasks.checker import tool_call_reward
 
@@ -69,7 +65,8 @@ def to_grpo_config(settings: RLSettings, output_dir: str):
 
 
 def anchored_grpo_trainer_class():
-    """``AnchoredGRPOTrainer``: TRL's ``GRPOTrainer`` plus ``gamma * forward_kl(pi_SFT || pi_theta)``.
+    """``AnchoredGRPOTrainer``: TRL's ``GRPOTrainer`` plus ``gamma * anchor_nll_gap`` on SFT-side examples
+    (:func:`~netgpt_lite.rl.objective.anchor_nll_gap_per_token`, logged as ``anchor_nll_gap``).
 
     The class is built on first call because ``import trl`` takes ~10 s.  Extra constructor arguments:
     ``sft_examples`` (a :func:`rl_dataset`), ``gamma``, ``sft_batch_size``, ``seed``.
@@ -103,9 +100,9 @@ def anchored_grpo_trainer_class():
                 logp_theta, _ = completion_logprobs(model, *batch)
                 with torch.no_grad():
                     logp_sft, _ = completion_logprobs(self.sft_model, *batch)
-                forward = sequence_mean(forward_kl_per_token(logp_theta, logp_sft), batch[3])
-                loss = loss + self.gamma * forward / self.current_gradient_accumulation_steps
-                self._metrics[mode]["forward_kl"].append(float(forward.detach()))
+                gap = sequence_mean(anchor_nll_gap_per_token(logp_theta, logp_sft), batch[3])
+                loss = loss + self.gamma * gap / self.current_gradient_accumulation_steps
+                self._metrics[mode]["anchor_nll_gap"].append(float(gap.detach()))
             return loss
 
     return AnchoredGRPOTrainer
@@ -133,7 +130,7 @@ def train_trl(model_dir, prompts, sft_examples, settings: RLSettings = RLSetting
         )  # fmt: skip
         trainer.remove_callback(transformers.trainer_callback.PrinterCallback)
         trainer.train()
-    names = {"reward": "reward", "exact_match": "rewards/exact_match_reward/mean", "kl_to_sft": "kl",
+    names = {"reward": "reward", "exact_match": "rewards/exact_match_reward/mean", "kl_k3_to_sft": "kl",
              "schema_valid": "rewards/schema_valid_reward/mean", "entropy": "entropy",
              "frac_zero_std": "frac_reward_zero_std"}  # fmt: skip
     logs = [e for e in trainer.state.log_history if "reward" in e]

@@ -1,9 +1,16 @@
-"""Routing (chapter 5): the one ``route`` path, the policies, the simulator, proposal tables, metrics.
+"""Routing (chapter 5): the one ``route`` path, the policies (FuncDyn in its own module), the simulator,
+proposal tables, metrics.
 
 Every public name of the modules below is re-exported here.
 """
 
 
+from netgpt_lite.routing.context import (
+    RoutingContext,
+    check_probability,
+    decide,
+    route,
+)
 from netgpt_lite.routing.edge_outputs import (
     ROW_FIELDS,
     SHIPPED_DIR,
@@ -21,6 +28,11 @@ from netgpt_lite.routing.explorer import (
     explorer_grid,
     operating_points,
     state_stream,
+)
+from netgpt_lite.routing.funcdyn import (
+    CALIBRATIONS,
+    FuncDyn,
+    fit_calibration,
 )
 from netgpt_lite.routing.limits import (
     CELL_DIMENSIONS,
@@ -48,18 +60,12 @@ from netgpt_lite.routing.metrics import (
 )
 from netgpt_lite.routing.policies import (
     ALWAYS_CLOUD,
-    CALIBRATIONS,
     AlwaysCloud,
     AlwaysEdge,
     CalibratedQuantile,
     Cascade,
     FixedThreshold,
-    FuncDyn,
     Oracle,
-    RoutingContext,
-    decide,
-    fit_calibration,
-    route,
     sweep_candidates,
 )
 from netgpt_lite.routing.policy_net import (
@@ -70,11 +76,14 @@ from netgpt_lite.routing.policy_net import (
     monotone_mlp,
     policy_features,
 )
+from netgpt_lite.routing.proposals import (
+    ProposalTable,
+    synthetic_table,
+)
 from netgpt_lite.routing.simulator import (
     LOG_UNIFORM,
     LOG_UNIFORM_RANGES,
     MIXED,
-    ProposalTable,
     SimulationConfig,
     Stream,
     cloud_load,
@@ -84,7 +93,6 @@ from netgpt_lite.routing.simulator import (
     simulate,
     stream_context,
     sweep_stream,
-    synthetic_table,
 )
 from netgpt_lite.routing.tables import (
     default_tables,
@@ -108,6 +116,7 @@ __all__ = [
     "monotone_mlp",
     "ALWAYS_CLOUD",
     "route",
+    "check_probability",
     "RoutingContext",
     "decide",
     "AlwaysEdge",

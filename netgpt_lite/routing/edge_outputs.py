@@ -9,7 +9,7 @@ Each row holds what routing needs from the edge for one task: the completion, th
 scores, the token counts, schema validity and the checker's verdict against the gold call.  The tasks
 themselves are not stored: they are regenerated from the split, size and seed in the manifest, and the
 rows are matched to them by ``task_id``.  :func:`table_from_outputs` turns rows into a
-:class:`~netgpt_lite.routing.simulator.ProposalTable` (the simulated cloud's side is recomputed: it is
+:class:`~netgpt_lite.routing.proposals.ProposalTable` (the simulated cloud's side is recomputed: it is
 seeded and cheap).  A chapter that loads the artifact recomputes a few rows live with
 :func:`recompute_sample` and asserts the agreement.
 
@@ -28,12 +28,13 @@ from pathlib import Path
 
 import numpy as np
 
-from netgpt_lite.edge.agent import EdgeAgent, EdgeOutput, verdicts
+from netgpt_lite.edge.agent import EdgeAgent, EdgeOutput
+from netgpt_lite.edge.evaluation import verdicts
 from netgpt_lite.edge.lora import shipped_adapter_path
 from netgpt_lite.edge.smollm import gguf_path
 from netgpt_lite.edge.tiny_lm import shipped_model_path
 from netgpt_lite.provenance import Recorder, file_sha256, write_manifest
-from netgpt_lite.routing.simulator import ProposalTable
+from netgpt_lite.routing.proposals import ProposalTable
 from netgpt_lite.routing.tables import model_sha, proposal_table
 from netgpt_lite.tasks.checker import parse_tool_call
 from netgpt_lite.tasks.generate import generate_tasks
@@ -123,7 +124,7 @@ def build_edge_outputs(edge: str, out_dir: str | Path, n_test: int = 300, n_logs
     if n_test < 1 or n_logs < 1:
         raise ValueError(f"n_test and n_logs must be >= 1; got {n_test}, {n_logs}")
     identity = edge_identity(edge)
-    rec = Recorder(seed=seed, split="validation+test", command=command,
+    rec = Recorder(seed=seed, split="validation+test", command=command, entry=[__name__],
                    sizes={"n_logs": n_logs, "n_test": n_test}, config={"edge": identity, "batch_size": batch_size})
     agent = EdgeAgent.from_pretrained(edge, batch_size=batch_size)
     out = Path(out_dir)

@@ -6,7 +6,7 @@ fixed-threshold sweep and every policy's point over a grid of bandwidths and RTT
 page (Plotly sliders) can show them without a kernel.
 
 Example:
-    >>> from netgpt_lite.routing.simulator import synthetic_table
+    >>> from netgpt_lite.routing.proposals import synthetic_table
     >>> from netgpt_lite.routing.policies import FixedThreshold
     >>> points = operating_points(synthetic_table(200, 0), {"fixed": FixedThreshold(0.5)}, 20.0, 60.0)
     >>> sorted(points)
@@ -21,8 +21,8 @@ import numpy as np
 
 from netgpt_lite.network.pricing import Price
 from netgpt_lite.network.traces import NetworkTrace
+from netgpt_lite.routing.proposals import ProposalTable
 from netgpt_lite.routing.simulator import (
-    ProposalTable,
     SimulationConfig,
     Stream,
     frontier_grid,
@@ -41,7 +41,7 @@ def state_stream(table: ProposalTable, bandwidth_mbps: float, rtt_ms: float,
     supplies the weights, latency model and seed (its size and pricing are set here).
 
     Example:
-        >>> from netgpt_lite.routing.simulator import synthetic_table
+        >>> from netgpt_lite.routing.proposals import synthetic_table
         >>> s = state_stream(synthetic_table(5, n_cloud_draws=2), 20.0, 60.0)
         >>> len(s), float(s.trace.rtt_ms.min()), float(s.usd_per_1k_input.max()) == Price().usd_per_1k_input
         (10, 60.0, True)

@@ -13,13 +13,13 @@ and price, the threshold that turns out best.  Two policies make that concrete, 
   resolution.  Finer cells overfit a finite stream (with 6 bins a 2,000-request stream has ~9 requests
   per cell of 216), which is why 3 bins per dimension (27 cells) is the reference.
 
-Both are ordinary policies: they only output thresholds, and :func:`~netgpt_lite.routing.policies.route`
+Both are ordinary policies: they only output thresholds, and :func:`~netgpt_lite.routing.context.route`
 applies them.  The *correctness* Oracle (:class:`~netgpt_lite.routing.policies.Oracle`), which knows
 which edge answers are right, stays the limit of routing itself.
 
 Example:
     >>> import numpy as np
-    >>> from netgpt_lite.routing.policies import RoutingContext
+    >>> from netgpt_lite.routing.context import RoutingContext
     >>> ctx = RoutingContext.constant(np.array([0.1, 0.4, 0.8]), bandwidth_mbps=50.0, rtt_ms=40.0)
     >>> best_fixed_threshold(ctx.scores, edge_utility=[0.0, 1.0, 1.0], cloud_utility=[0.8, 0.8, 0.8]).threshold
     0.4
@@ -31,7 +31,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from netgpt_lite.routing.policies import FixedThreshold, RoutingContext, sweep_candidates
+from netgpt_lite.routing.context import RoutingContext
+from netgpt_lite.routing.policies import FixedThreshold, sweep_candidates
 from netgpt_lite.theory.sweep import threshold_sweep
 
 CELL_DIMENSIONS = ("bandwidth_mbps", "rtt_ms", "usd_per_1k_input")  # the price enters through its input price

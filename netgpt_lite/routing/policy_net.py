@@ -16,7 +16,8 @@ from __future__ import annotations
 import numpy as np
 
 from netgpt_lite.network.state import positive_array
-from netgpt_lite.routing.policies import RoutingContext, fit_calibration
+from netgpt_lite.routing.context import RoutingContext
+from netgpt_lite.routing.funcdyn import fit_calibration
 from netgpt_lite.theory.threshold import threshold_from_kappa
 
 # Inputs the threshold must be monotone in, with their sign: +1 non-decreasing (a better network makes

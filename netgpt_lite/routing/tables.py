@@ -1,6 +1,6 @@
 """Proposal tables from the real edge agent and the simulated cloud, cached on disk (chapters 5-7).
 
-:func:`proposal_table` is the one builder of a :class:`~netgpt_lite.routing.simulator.ProposalTable`
+:func:`proposal_table` is the one builder of a :class:`~netgpt_lite.routing.proposals.ProposalTable`
 from edge outputs and simulated-cloud answers (the synergy loop calls it every round).
 :func:`edge_table` runs the edge agent (default: the shipped tiny checkpoint) once on a split of tasks,
 builds its table and caches it as ``.npz`` under :func:`table_cache_dir` (``NETGPT_LITE_CACHE`` or
@@ -22,13 +22,11 @@ from pathlib import Path
 import numpy as np
 
 from netgpt_lite.agents.cloud_sim import SimulatedCloud
-from netgpt_lite.edge.agent import EdgeAgent, verdicts
+from netgpt_lite.edge.agent import EdgeAgent
+from netgpt_lite.edge.evaluation import verdicts
 from netgpt_lite.edge.tiny_lm import shipped_model_path
 from netgpt_lite.provenance import source_hash
-from netgpt_lite.routing.simulator import (
-    ProposalTable,
-    synthetic_table,
-)
+from netgpt_lite.routing.proposals import ProposalTable, synthetic_table
 from netgpt_lite.runtime import cache_dir
 from netgpt_lite.tasks.checker import check_call
 from netgpt_lite.tasks.generate import generate_tasks
@@ -62,7 +60,7 @@ def proposal_table(tasks, outputs, scores, cloud_seed: int = 0, n_cloud_draws: i
         source: The table's ``source`` label.
 
     Returns:
-        ``(table, calls)``: the :class:`~netgpt_lite.routing.simulator.ProposalTable` and the cloud's call
+        ``(table, calls)``: the :class:`~netgpt_lite.routing.proposals.ProposalTable` and the cloud's call
         for each task in draw 0 (what a fallback would log).
 
     Example:

@@ -26,8 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from netgpt_lite.service.router import RouterService
-
-EDGES = ("tiny", "smollm2")
+from netgpt_lite.synergy.loop import EDGES
 
 
 @dataclass(frozen=True)
@@ -115,8 +114,8 @@ class ServeConfig:
                 raise ValueError(f"ServeConfig.{name}={getattr(self, name)!r} is invalid: use {allowed}")
 
     def cloud_config(self):
-        """The upstream client's :class:`~netgpt_lite.agents.cloud_openai.CloudClientConfig` (validated there)."""
-        from netgpt_lite.agents.cloud_openai import CloudClientConfig
+        """The upstream client's :class:`~netgpt_lite.agents.cloud_http.CloudClientConfig` (validated there)."""
+        from netgpt_lite.agents.cloud_http import CloudClientConfig
 
         return CloudClientConfig(base_url=self.cloud_base_url, model=self.cloud_model, api_key_env=self.cloud_key_env,
                                  timeout_s=self.upstream_timeout_s, max_retries=self.upstream_retries,

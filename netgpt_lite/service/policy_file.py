@@ -1,6 +1,6 @@
 """The router service's fitted policy: FuncDyn parameters shipped as JSON under ``netgpt_lite/data/serve``.
 
-FuncDyn (chapter 2's closed form, :class:`netgpt_lite.routing.policies.FuncDyn`) is fitted the way
+FuncDyn (chapter 2's closed form, :class:`netgpt_lite.routing.funcdyn.FuncDyn`) is fitted the way
 chapter 5 fits it (:func:`netgpt_lite.experiments.frontier.exploration_logs`): a log-uniform
 exploration stream over the edge's proposal table on validation tasks, Platt calibration of the edge
 score (isotonic, FuncDyn's default), the cloud's success rate and answer size, then its two free
@@ -23,7 +23,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from netgpt_lite.routing.policies import FuncDyn
+from netgpt_lite.routing.funcdyn import FuncDyn
 from netgpt_lite.synergy.routing_state import load_funcdyn, save_funcdyn
 
 SHIPPED_POLICY_DIR = Path(__file__).resolve().parents[1] / "data" / "serve"
@@ -79,7 +79,7 @@ def write_serve_policies(out_dir: str | Path = SHIPPED_POLICY_DIR, edges=POLICY_
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    rec = Recorder(seed=seed, split="validation", sizes={"n_logs": n_logs, "n_tasks": 300},
+    rec = Recorder(seed=seed, split="validation", entry=["netgpt_lite.service.policy_file"], sizes={"n_logs": n_logs, "n_tasks": 300},
                    config={"edges": list(edges)}, command=FIT_COMMAND)
     fitted = {}
     for edge in edges:

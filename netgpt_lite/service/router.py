@@ -10,8 +10,8 @@ Per request:
 1. validate the body (:func:`validate_chat_body`; a 400 names what is not supported);
 2. the edge answers in the micro-batching worker; its self-confidence is the score;
 3. FuncDyn gives the threshold for the measured (or replayed) network state, the schedule's price
-   now and the request's size (:class:`netgpt_lite.routing.policies.RoutingContext`), and
-   :func:`~netgpt_lite.routing.policies.route` decides;
+   now and the request's size (:class:`netgpt_lite.routing.context.RoutingContext`), and
+   :func:`~netgpt_lite.routing.context.route` decides;
 4. kept at the edge: the edge's call is returned.  Sent to the cloud: the request is forwarded
    upstream (the configured cloud model; the client's ``temperature``, ``max_tokens`` and
    ``tool_choice`` pass through) and the cloud's message -- every tool call of it -- is returned and
@@ -36,9 +36,10 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 
-from netgpt_lite.agents.cloud_openai import CloudRequestError, OpenAICompatibleCloud
+from netgpt_lite.agents.cloud_http import CloudRequestError
+from netgpt_lite.agents.cloud_openai import OpenAICompatibleCloud
 from netgpt_lite.network.pricing import PricingSchedule
-from netgpt_lite.routing.policies import RoutingContext, route
+from netgpt_lite.routing.context import RoutingContext, route
 from netgpt_lite.service.batcher import EdgeBatcher, QueueFull
 from netgpt_lite.service.circuit import CircuitBreaker
 from netgpt_lite.service.metrics import ServiceMetrics

@@ -4,8 +4,9 @@ Every public name of the modules below is re-exported here.
 """
 
 
-from netgpt_lite.synergy.edge_models import EDGES, kl_to_reference, train_edge
+from netgpt_lite.synergy.edge_models import RECIPES, EdgeRecipe, kl_to_reference, train_edge
 from netgpt_lite.synergy.loop import (
+    EDGES,
     EMPTY_MARKER,
     HOOK_ENV_VAR,
     POLICIES,
@@ -76,6 +77,8 @@ __all__ = [
     "improve",
     "train_edge",
     "EDGES",
+    "EdgeRecipe",
+    "RECIPES",
     "kl_to_reference",
     "fit_scorer",
     "evaluate_system",

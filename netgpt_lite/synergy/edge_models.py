@@ -1,7 +1,9 @@
 """The two edges a synergy run can improve: the tiny from-scratch LM and SmolLM2-135M with a LoRA adapter.
 
 :mod:`netgpt_lite.synergy.stages` says what a round does; this module says how each edge is loaded,
-trained on the logged cloud answers, saved and read back.  Both edges go through the same steps:
+trained on the logged cloud answers, saved and read back; its :data:`RECIPES` (one :class:`EdgeRecipe` per
+edge) are the only place that says which logged answers a round trains each edge on, and how long.  Both edges
+go through the same steps:
 
 * **tiny** (the lesson and the test suite's model): full fine-tuning with TRL's SFT on the *whole* log
   each round (it is small enough), then ``rl_steps`` of SFT-anchored RL; checkpoints are the model's
@@ -14,25 +16,74 @@ trained on the logged cloud answers, saved and read back.  Both edges go through
   (``adapter_model.safetensors`` in bf16, ~9 MB, as shipped) plus its prompt format.
 
 Example:
-    >>> EDGES
-    ('tiny', 'smollm2')
+    >>> from netgpt_lite.synergy.loop import EDGES
+    >>> EDGES == tuple(RECIPES)
+    True
+    >>> RECIPES["smollm2"].train_on, RECIPES["tiny"].train_on
+    ('new', 'all')
 """
 
 from __future__ import annotations
 
 import copy
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from netgpt_lite.edge.agent import EdgeAgent
-from netgpt_lite.rl.minimal import RLSettings, encode_pairs, rl_dataset, train_minimal
+from netgpt_lite.rl.data import encode_pairs, rl_dataset
+from netgpt_lite.rl.minimal import RLSettings, train_minimal
 from netgpt_lite.rl.objective import exact_kl
 
-EDGES = ("tiny", "smollm2")
 ADAPTER_DIR = "edge_adapter"  # a smollm2 checkpoint's adapter folder; a tiny one's model lives in "edge"
-KL_EXAMPLES = {"tiny": 64, "smollm2": 16}  # teacher-forced examples behind the reported KL to the SFT model
+
+
+@dataclass(frozen=True)
+class EdgeRecipe:
+    """How a synergy round trains one edge: which logged cloud answers, and how long.
+
+    Attributes:
+        train_on: ``"all"``: every logged answer so far, each round (the tiny edge is small enough to
+            retrain on its whole history); ``"new"``: the round's new answers only (SmolLM2 continues its
+            adapter, so every cloud answer is learned once and a round costs what its own log costs).
+        rl_without_sft: whether a round with ``sft_epochs=0`` still runs its ``rl_steps`` of RL (SmolLM2's
+            RL continues the adapter; the tiny edge's RL follows its SFT, so no SFT means no training).
+        sft_epochs: SFT epochs per round in the book's runs of this edge (``reproduce``'s E4/E6), >= 1;
+            None: the synergy preset's (:func:`~netgpt_lite.synergy.stages.synergy_config`).
+        kl_examples: teacher-forced examples behind the reported KL to the round's SFT model, >= 1.
+
+    Example:
+        >>> recipe = EdgeRecipe(train_on="new", rl_without_sft=True, sft_epochs=1)
+        >>> recipe.uses_answer(logged_round=1, r=2), recipe.uses_answer(logged_round=2, r=2)
+        (False, True)
+    """
+
+    train_on: str = "all"
+    rl_without_sft: bool = False
+    sft_epochs: int | None = None
+    kl_examples: int = 64
+
+    def __post_init__(self) -> None:
+        if self.train_on not in ("new", "all"):
+            raise ValueError(f"train_on must be 'new' or 'all'; got {self.train_on!r}")
+        if self.sft_epochs is not None and self.sft_epochs < 1:
+            raise ValueError(f"sft_epochs must be None (the preset's) or >= 1; got {self.sft_epochs}")
+        if self.kl_examples < 1:
+            raise ValueError(f"kl_examples must be >= 1; got {self.kl_examples}")
+
+    def uses_answer(self, logged_round: int, r: int) -> bool:
+        """Whether round ``r`` trains on an answer logged in round ``logged_round``."""
+        return self.train_on == "all" or logged_round == r
+
+    def trains(self, config) -> bool:
+        """Whether a round with ``config`` trains the edge at all (given answers to train on)."""
+        return config.sft_epochs > 0 or (self.rl_without_sft and config.rl_steps > 0)
+
+
+RECIPES = {"tiny": EdgeRecipe(train_on="all", kl_examples=64),
+           "smollm2": EdgeRecipe(train_on="new", rl_without_sft=True, sft_epochs=1, kl_examples=16)}
 
 
 def smollm2_rl_settings(steps: int, seed: int) -> RLSettings:
@@ -98,7 +149,8 @@ def _train_tiny(system, data, config, r: int):
     sft_model = _frozen_copy(model)
     rl = RLSettings(steps=config.rl_steps, prompts_per_step=8, sft_batch_size=min(16, len(data)), seed=config.seed + r)
     model, _ = train_minimal(model, tokenizer, data, data, rl, ref_model=sft_model)
-    return model, kl_to_reference(model, sft_model, tokenizer, data["prompt"][:64], data["completion"][:64])
+    n = RECIPES["tiny"].kl_examples
+    return model, kl_to_reference(model, sft_model, tokenizer, data["prompt"][:n], data["completion"][:n])
 
 
 def _train_smollm2(system, data, config, r: int):
@@ -120,7 +172,7 @@ def _train_smollm2(system, data, config, r: int):
     sft_model.requires_grad_(False)
     model, _ = train_minimal(model, tokenizer, data, data, smollm2_rl_settings(config.rl_steps, config.seed + r),
                              ref_model=sft_model, template_kwargs=template, progress=False)
-    n = KL_EXAMPLES["smollm2"]
+    n = RECIPES["smollm2"].kl_examples
     return model, kl_to_reference(model, sft_model, tokenizer, data["prompt"][:n], data["completion"][:n])
 
 

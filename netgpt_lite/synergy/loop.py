@@ -40,7 +40,7 @@ EMPTY_MARKER = "EMPTY"
 HOOK_ENV_VAR = "NETGPT_LITE_SYNERGY_HOOK"  # "point:round", e.g. "logged:2": block there (kill tests)
 POLICIES = ("funcdyn", "policynet")
 MIXED, REACHABLE = "mixed", "reachable"  # Markov chains over every regime / over the reachable ones only
-EDGE_NAMES = ("tiny", "smollm2")  # = synergy.edge_models.EDGES (that module imports torch-side code)
+EDGES = ("tiny", "smollm2")  # the edge models a run can improve (how each trains: synergy.edge_models.RECIPES)
 
 
 @dataclass(frozen=True)
@@ -104,8 +104,8 @@ class SynergyConfig:
             raise ValueError(f"policy must be one of {POLICIES}; got {self.policy!r}")
 
         is_csv = self.trace.endswith(".csv") and Path(self.trace).is_file()
-        if self.edge not in EDGE_NAMES:
-            raise ValueError(f"edge must be one of {EDGE_NAMES}; got {self.edge!r}")
+        if self.edge not in EDGES:
+            raise ValueError(f"edge must be one of {EDGES}; got {self.edge!r}")
         if self.trace not in REGIMES and self.trace not in ("markov", MIXED, REACHABLE) and not is_csv:
             raise ValueError(f"trace must be 'mixed', 'reachable', a regime in {sorted(REGIMES)} or an existing .csv "
                              f"file with columns t, bandwidth_mbps, rtt_ms; got {self.trace!r}")

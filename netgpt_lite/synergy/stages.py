@@ -34,6 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
+from netgpt_lite.edge.evaluation import evaluate
 from netgpt_lite.edge.scoring import LearnedScorer, auroc, scorer_features, self_confidence
 from netgpt_lite.network.state import REACHABLE_REGIMES, REGIMES, LatencyModel
 from netgpt_lite.network.traces import markov_trace, read_trace_csv
@@ -51,7 +52,14 @@ from netgpt_lite.routing.simulator import (
 )
 from netgpt_lite.routing.tables import proposal_table
 from netgpt_lite.runtime import fast_mode
-from netgpt_lite.synergy.edge_models import edge_agent, initial_edge, load_edge, save_edge, train_edge
+from netgpt_lite.synergy.edge_models import (
+    RECIPES,
+    edge_agent,
+    initial_edge,
+    load_edge,
+    save_edge,
+    train_edge,
+)
 from netgpt_lite.synergy.loop import (
     REACHABLE,
     SynergyConfig,
@@ -127,15 +135,11 @@ def world_stream(config, table, segment: int, trace: str | None = None) -> Strea
 
 
 # --- the edge and the table ---------------------------------------------------------------------------
-def _agent(system: EdgeCloudSystem):
-    return edge_agent(system)
-
-
 def answer(system: EdgeCloudSystem, agent, tasks) -> list:
     """The edge's greedy outputs for ``tasks``, computed once per system and task list (``system.outputs``)."""
     key = tuple(t.task_id for t in tasks)
-    if key not in system.outputs:
-        system.outputs[key] = agent.run(tasks)
+    if key not in system.outputs:  # the one evaluator: the same answers eval-edge and E5 would see
+        system.outputs[key] = evaluate(agent, tasks).outputs
     return system.outputs[key]
 
 
@@ -162,7 +166,7 @@ def fit_policy(system: EdgeCloudSystem, config, cloud=None):
     """Refit the calibration map, FuncDyn and (if asked) PolicyNet on the labelled calibration set."""
 
     tasks = deployment_tasks(config, CALIBRATION_SEGMENT, config.calibration_tasks)
-    agent = _agent(system)
+    agent = edge_agent(system)
     outputs = answer(system, agent, tasks)
     table, _ = _proposals(tasks, outputs, edge_scores(system, agent, outputs), config, cloud)
     right = table.edge_correct
@@ -206,7 +210,7 @@ def route_round(system: EdgeCloudSystem, config, r: int, cloud=None) -> list[dic
     """Route round ``r``'s requests; one log record per request the cloud answered."""
 
     tasks = deployment_tasks(config, r, config.requests_per_round)
-    agent = _agent(system)
+    agent = edge_agent(system)
     outputs = agent.run(tasks)
     table, calls = _proposals(tasks, outputs, edge_scores(system, agent, outputs), config, cloud)
     log = simulate(system.policy, table, world_stream(config, table, r))
@@ -224,14 +228,16 @@ def is_scorer_holdout(request_id: str) -> bool:
 
 
 def improve(system: EdgeCloudSystem, log, config, r: int, cloud=None) -> EdgeCloudSystem:
-    """SFT then SFT-anchored RL on the logged cloud answers; refresh the scorer; refit the policy."""
+    """SFT then SFT-anchored RL on the logged cloud answers the edge's recipe picks (:data:`RECIPES`: all of
+    them, or the round's new ones); refresh the scorer; refit the policy."""
 
+    recipe = RECIPES[config.edge]
     rows = log.to_list() if len(log) else []
     train = [(Task.from_dict(json.loads(x["task"])), json.loads(x["cloud_call"])) for x in rows
-             if not x["scorer_holdout"] and (config.edge == "tiny" or x["round"] == r)]  # SmolLM2: the new answers
+             if not x["scorer_holdout"] and recipe.uses_answer(x["round"], r)]
     held = [(Task.from_dict(json.loads(x["task"])), json.loads(x["cloud_call"])) for x in rows if x["scorer_holdout"]]
     new = EdgeCloudSystem(system.model, system.tokenizer, system.scorer, system.policy, template=system.template)
-    if train and (config.sft_epochs > 0 or (config.edge == "smollm2" and config.rl_steps > 0)):
+    if train and recipe.trains(config):
         new.model, new.kl_to_sft = train_edge(system, train, config, r)
     refresh = config.scorer_refresh_every > 0 and r % config.scorer_refresh_every == 0
     if held and (refresh or new.scorer is None):
@@ -245,7 +251,7 @@ def fit_scorer(system: EdgeCloudSystem, held, config):
     the labels hold a single class."""
 
     tasks = [t for t, _ in held]
-    agent = _agent(system)
+    agent = edge_agent(system)
     outputs = agent.run(tasks)
     labels = np.array([check_call(o.tool_call, t.tools, c).correct for o, (t, c) in zip(outputs, held)], int)
     if labels.min() == labels.max():
@@ -257,7 +263,7 @@ def evaluate_system(system: EdgeCloudSystem, config, cloud=None) -> dict:
     """Metrics of ``system`` on the fixed held-out stream, and AlwaysCloud's on the same stream."""
 
     tasks = deployment_tasks(config, EVAL_SEGMENT, config.eval_requests)
-    agent = _agent(system)
+    agent = edge_agent(system)
     outputs = answer(system, agent, tasks)
     table, _ = _proposals(tasks, outputs, edge_scores(system, agent, outputs), config, cloud)
     stream = world_stream(config, table, EVAL_SEGMENT)

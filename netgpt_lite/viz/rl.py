@@ -1,7 +1,8 @@
 """Figures of chapter 6 (SFT-anchored RL): the KL toy, training curves, and experiment E5.
 
-Pure builders: each takes numbers computed by :mod:`netgpt_lite.rl.objective` / :mod:`netgpt_lite.rl` and
-returns a ``plotly.graph_objects.Figure``.
+Pure builders: each takes numbers computed by :mod:`netgpt_lite.rl.toy` / :mod:`netgpt_lite.rl` (E5: the
+artifact as :func:`netgpt_lite.experiments.rl_comparison.read_e5` returns it, with the current metric names)
+and returns a ``plotly.graph_objects.Figure``.
 
 Example:
     >>> fig = kl_toy_figure([0.495, 0.01, 0.495], [0.33, 0.34, 0.33], [0.98, 0.02, 0.0])
@@ -24,7 +25,8 @@ LABELS = {
     "reward": "reward (mean)",
     "exact_match": "exact match",
     "schema_valid": "schema-valid rate",
-    "kl_to_sft": "KL to SFT (nats/token)",
+    "kl_k3_to_sft": "KL to SFT, k3 (nats/token)",
+    "anchor_nll_gap": "SFT anchor: NLL gap (nats/token)",
     "entropy": "entropy (nats/token)",
     "frac_zero_std": "zero-variance groups",
     "eval_exact_match": "test exact match",
@@ -44,7 +46,7 @@ def kl_toy_figure(p: Sequence[float], q_forward: Sequence[float], q_reverse: Seq
 
 
 def training_curves_figure(history: Sequence[dict], metrics: Sequence[str] = ("reward", "exact_match",
-                           "schema_valid", "kl_to_sft")) -> go.Figure:  # fmt: skip
+                           "schema_valid", "kl_k3_to_sft")) -> go.Figure:  # fmt: skip
     """One small panel per logged metric against the step (rows of :func:`netgpt_lite.rl.train_minimal`).
 
     Panels sit two to a row (titles never collide, even on a phone); the step axis is titled on the bottom row.
@@ -71,10 +73,11 @@ ARM_COLORS = {"sft": "#7f7f7f", "more_sft": "#9467bd", "rl": COLORS["full"], "no
 
 def e5_figure(artifact: dict) -> go.Figure:
     """E5, one panel per quantity: held-out test exact match and schema-valid rate of every run (a dot per
-    seed, a bar at the mean), and the KL to SFT on the last RL steps' samples.
+    seed, a bar at the mean), and the k3 KL to SFT on the last RL steps' samples.
 
     Args:
-        artifact: the E5 artifact (:func:`netgpt_lite.experiments.rl_comparison.run_e5`: ``runs`` and ``summary``).
+        artifact: the E5 artifact (``runs`` and ``summary``) as :func:`~netgpt_lite.experiments.rl_comparison.run_e5`
+            or :func:`~netgpt_lite.experiments.rl_comparison.read_e5` return it.
     """
     arms = list(dict.fromkeys(r["arm"] for r in artifact["runs"]))
     panels = [("test exact match", lambda r: r["eval"]["test"]["exact_match"]),
@@ -84,7 +87,7 @@ def e5_figure(artifact: dict) -> go.Figure:
     labels = [ARM_LABELS.get(a, a) for a in arms]
     for row, (_, value) in enumerate(panels, start=1):
         if value is None:
-            kl = [artifact["summary"][a].get("kl_to_sft_last_mean") for a in arms]
+            kl = [artifact["summary"][a].get("kl_k3_to_sft_last_mean") for a in arms]
             fig.add_bar(x=labels, y=[k if k is not None else 0.0 for k in kl], showlegend=False,
                         marker_color=[ARM_COLORS.get(a) for a in arms], row=row, col=1)  # fmt: skip
             continue

@@ -1,37 +1,32 @@
-"""Provenance written only by code: the one manifest writer and the stale-artifact check.
+"""The one manifest writer: what ran, on what, with which code, and for how long; atomic writes.
 
 Every artifact the library ships or a command writes (a trained model, an experiment's JSON, a
 proposal table) carries a *manifest*: what ran (the command line), on what (seed, split, sizes,
-settings), with which code (git commit and dirty flag, a hash of the library's source), with which
-packages (versions), when and for how long (start/finish time, wall and CPU seconds).  A manifest
-holds no absolute path of the machine that ran it.  Nothing in a manifest is typed by hand: what a
-command did not write is not there.
-
-:func:`source_hash` is a sha256 over the library's ``.py`` files (paths relative to the package, so
-it is the same on every machine); when it differs from the one an artifact recorded, the artifact
-was made by other code and is reported *stale* by :func:`check_artifacts` (``netgpt-lite
-provenance``).  Caches key on it too, so a code change never serves an old result.
+settings), with which code (git commit and dirty flag, a hash of the library's source and, given the
+producing module, ``code_entry`` and the ``code_hash`` of its import closure), with which packages
+(versions), when and for how long (start/finish time, wall and CPU seconds).  A manifest holds no
+absolute path of the machine that ran it.  Nothing in a manifest is typed by hand: what a command did
+not write is not there.  Whether an artifact is stale is reported by
+:func:`netgpt_lite.provenance.artifacts.check_artifacts`.
 
 Example:
-    >>> rec = Recorder(seed=0, split="test", sizes={"n_tasks": 3})
+    >>> rec = Recorder(seed=0, split="test", sizes={"n_tasks": 3}, entry=["netgpt_lite.stats"])
     >>> m = rec.finish(metrics={"exact_match": 1.0})
     >>> sorted(REQUIRED_FIELDS - set(m))
     []
-    >>> m["seed"], m["sizes"]["n_tasks"], m["source_hash"] == source_hash()
-    (0, 3, True)
+    >>> m["seed"], m["sizes"]["n_tasks"], m["source_hash"] == source_hash(), m["code_entry"]
+    (0, 3, True, ['netgpt_lite.stats'])
 """
 
 from __future__ import annotations
 
 import dataclasses
-import functools
 import hashlib
 import json
 import os
 import platform
 import re
 import resource
-import subprocess
 import sys
 import tempfile
 import time
@@ -40,7 +35,8 @@ from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
 
-PACKAGE_DIR = Path(__file__).resolve().parent
+from netgpt_lite.provenance.code import PACKAGE_DIR, code_hash, git_state, import_closure, source_hash
+
 DATA_DIR = PACKAGE_DIR / "data"
 MANIFEST_FILE = "manifest.json"
 SCHEMA_VERSION = 2
@@ -57,39 +53,6 @@ VERSIONED_PACKAGES = ("netgpt-lite", "numpy", "torch", "transformers", "trl", "p
 
 
 # --- what produced it ---------------------------------------------------------------------------
-@functools.lru_cache(maxsize=1)
-def source_hash() -> str:
-    """sha256 (first 16 hex digits) of the library source: every ``netgpt_lite/**/*.py``, path and bytes.
-
-    Shipped data (``netgpt_lite/data``) is not part of it: artifacts do not change the code's hash.
-    Cached for the life of the process (the source does not change under a running program).
-    """
-    digest = hashlib.sha256()
-    for path in sorted(PACKAGE_DIR.rglob("*.py")):
-        rel = path.relative_to(PACKAGE_DIR)
-        if rel.parts[0] == "data":
-            continue
-        digest.update(rel.as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
-    return digest.hexdigest()[:16]
-
-
-def git_state() -> tuple[str | None, bool | None]:
-    """``(commit, dirty)`` of the checkout the library runs from, or ``(None, None)`` outside git.
-
-    ``dirty`` is True when tracked files under the library differ from the commit (so the commit
-    alone does not say which code ran; :func:`source_hash` does).
-    """
-    root = PACKAGE_DIR.parent
-    try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True,
-                                timeout=10, check=True).stdout.strip()
-        status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", "netgpt_lite"],
-                                cwd=root, capture_output=True, text=True, timeout=10, check=True).stdout
-    except (OSError, subprocess.SubprocessError):
-        return None, None
-    return commit or None, bool(status.strip())
-
-
 def package_versions(names=VERSIONED_PACKAGES) -> dict[str, str]:
     """Installed versions of ``names`` (read from package metadata: nothing is imported), plus Python's."""
     out = {"python": platform.python_version()}
@@ -216,6 +179,9 @@ class Recorder:
         sizes: counts that say how big the run was (``n_tasks``, ``n_steps``, ...).
         config: the settings (dataclasses are expanded).
         command: the command line; default: this process's, scrubbed.
+        entry: the library module(s) that produce the artifact (e.g. ``["netgpt_lite.edge.lora"]``):
+            the manifest then records them as ``code_entry`` and the hash of their import closure as
+            ``code_hash``, so that only a change of that code marks the artifact stale.
     """
 
     seed: int | None = None
@@ -223,6 +189,7 @@ class Recorder:
     sizes: dict | None = None
     config: object = None
     command: str | None = None
+    entry: list | tuple | None = None
 
     def __post_init__(self) -> None:
         self._wall0 = time.perf_counter()
@@ -231,6 +198,10 @@ class Recorder:
         # The code that runs is the code at the start: a long run must not record edits made while it ran.
         self._git = git_state()
         self._source_hash = source_hash()
+        self._code = None
+        if self.entry:
+            files = import_closure(self.entry)  # raises ValueError naming a module that is not the library's
+            self._code = {"code_entry": list(self.entry), "code_hash": code_hash(files), "code_n_files": len(files)}
 
     def elapsed(self) -> tuple[float, float]:
         """``(wall_s, cpu_s)`` since the recorder was created, rounded to 0.01 s.
@@ -272,6 +243,7 @@ class Recorder:
             "finished_utc": datetime.now(timezone.utc).strftime(TIME_FORMAT),
             "wall_s": wall_s,
             "cpu_s": cpu_s,
+            **(self._code or {}),
         }
         for key, value in fields.items():
             if key in manifest:
@@ -280,21 +252,19 @@ class Recorder:
         return manifest
 
 
-def atomic_write_json(path: str | Path, payload: dict | list) -> Path:
-    """Write ``payload`` as JSON to ``path`` atomically (temp file, fsync, ``os.replace``, fsync the folder).
+def atomic_write_text(path: str | Path, text: str) -> Path:
+    """Write ``text`` to ``path`` atomically (temp file, fsync, ``os.replace``, fsync the folder).
 
     A reader sees the old file or the new one, never half of one, even if the writer is killed.
 
     Example:
-        >>> import tempfile
-        >>> json.loads(atomic_write_json(Path(tempfile.mkdtemp()) / "s.json", {"a": 1}).read_text())
-        {'a': 1}
+        >>> atomic_write_text(Path(tempfile.mkdtemp()) / "a.txt", "hi").read_text()
+        'hi'
     """
     path = Path(path)
     tmp = path.with_name(f".tmp-{path.name}-{os.getpid()}")
     with open(tmp, "w") as fh:
-        json.dump(payload, fh, indent=1, sort_keys=True)
-        fh.write("\n")
+        fh.write(text)
         fh.flush()
         os.fsync(fh.fileno())
     os.replace(tmp, path)
@@ -304,6 +274,17 @@ def atomic_write_json(path: str | Path, payload: dict | list) -> Path:
     finally:
         os.close(fd)
     return path
+
+
+def atomic_write_json(path: str | Path, payload: dict | list) -> Path:
+    """Write ``payload`` as indented, key-sorted JSON to ``path`` atomically (:func:`atomic_write_text`).
+
+    Example:
+        >>> import tempfile
+        >>> json.loads(atomic_write_json(Path(tempfile.mkdtemp()) / "s.json", {"a": 1}).read_text())
+        {'a': 1}
+    """
+    return atomic_write_text(path, json.dumps(payload, indent=1, sort_keys=True) + "\n")
 
 
 def write_manifest(folder: str | Path, manifest: dict) -> Path:
@@ -361,71 +342,3 @@ def read_manifest(path: str | Path) -> dict:
             raise ValueError(f"{path}: this JSON artifact has no 'manifest' object")
         data = data["manifest"]
     return data
-
-
-@dataclass(frozen=True)
-class ArtifactStatus:
-    """One shipped artifact and whether the current code is the code that made it."""
-
-    path: str  # relative to the package folder, e.g. "data/edge_model"
-    command: str | None
-    recorded_source_hash: str | None
-    current_source_hash: str
-    missing_fields: tuple[str, ...]
-
-    @property
-    def stale(self) -> bool:
-        """True when the recorded source hash is absent or differs from the current library's."""
-        return self.recorded_source_hash != self.current_source_hash
-
-
-def artifact_paths(root: str | Path = DATA_DIR) -> list[Path]:
-    """Every artifact under ``root``: folders with a ``manifest.json`` and JSON files with a ``manifest`` key.
-
-    A JSON file that does not parse is listed too (it may be a truncated artifact), so that
-    :func:`check_artifacts` names it instead of skipping it.
-
-    Example:
-        >>> root = Path(tempfile.mkdtemp())
-        >>> _ = atomic_write_json(root / "result.json", {"manifest": {}, "value": 1})
-        >>> _ = atomic_write_json(root / "table.json", {"value": 1})  # data, not an artifact
-        >>> [p.name for p in artifact_paths(root)]
-        ['result.json']
-    """
-    root = Path(root)
-    found = {p.parent for p in root.rglob(MANIFEST_FILE)}
-    for p in root.rglob("*.json"):
-        if p.name == MANIFEST_FILE or any(parent in found for parent in p.parents):
-            continue
-        try:
-            data = json.loads(p.read_text())
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            found.add(p)
-            continue
-        if isinstance(data, dict) and isinstance(data.get("manifest"), dict):
-            found.add(p)
-    return sorted(found)
-
-
-def check_artifacts(root: str | Path = DATA_DIR) -> list[ArtifactStatus]:
-    """The provenance of every artifact under ``root`` (default: the shipped data); reports, never raises
-    for staleness.  An unreadable manifest raises ``ValueError`` naming the file.
-
-    Example:
-        >>> root = Path(tempfile.mkdtemp())
-        >>> _ = write_manifest(root / "model", Recorder(seed=0).finish())
-        >>> [(s.path.endswith("model"), s.stale, s.missing_fields) for s in check_artifacts(root)]
-        [(True, False, ())]
-    """
-    current = source_hash()
-    out = []
-    for path in artifact_paths(root):
-        m = read_manifest(path)
-        try:
-            rel = path.relative_to(PACKAGE_DIR).as_posix()
-        except ValueError:
-            rel = scrub_path(str(path))
-        out.append(ArtifactStatus(path=rel, command=m.get("command"), recorded_source_hash=m.get("source_hash"),
-                                  current_source_hash=current,
-                                  missing_fields=tuple(sorted(REQUIRED_FIELDS - set(m)))))
-    return out

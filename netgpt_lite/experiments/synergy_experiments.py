@@ -1,0 +1,227 @@
+"""Experiments E4 and E6 of ``netgpt-lite reproduce``: the synergy runs, their arms and their worker processes.
+
+* **E4** the synergy loop on the SmolLM2 edge (``synergy_edge``), per trace (``reachable``: the cloud always
+  reachable; ``mixed``: outages and satellite periods too) and seed: offload, success, schema-valid rate and
+  KL-to-SFT over rounds next to AlwaysCloud on the same held-out stream, the gain decomposition, and two arms
+  on the first trace and seed: RL off (``rl_steps=0``, forked at round 0) and scorer refresh off (E6)
+  (:func:`netgpt_lite.synergy.loop.run_synergy`, :func:`~netgpt_lite.synergy.stages.write_summary`).
+* **E6** scorer refresh on vs off: E4's first run and its fork with ``scorer_refresh_every=0`` at round 1.
+
+How long each edge trains per round is its recipe's (:data:`netgpt_lite.synergy.edge_models.RECIPES`).  The
+runs go to ``out/E4/<trace>-seed<k>`` (resumable) and run ``workers`` at a time in separate processes;
+:func:`run_scheduled` submits a forked arm only once its source run has committed the fork round (or
+finished), and fails it with the source's error if the source fails, so no worker ever waits on another.
+
+Example:
+    >>> from netgpt_lite.experiments.reproduce_config import ReproduceConfig
+    >>> runs = synergy_runs(ReproduceConfig.preset(fast=True))
+    >>> runs["reachable-seed0-rl_off"][1], runs["reachable-seed0-refresh_off"][1]
+    (('reachable-seed0', 0), ('reachable-seed0', 1))
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, wait
+from pathlib import Path
+
+import numpy as np
+
+from netgpt_lite.experiments.reproduce_config import ReproduceConfig
+from netgpt_lite.synergy.edge_models import RECIPES
+from netgpt_lite.synergy.loop import fork_run, read_state, run_synergy
+from netgpt_lite.synergy.stages import default_stages, synergy_config, write_summary
+
+POLL_S = 5.0  # how often the scheduler reads a running source's state.json for the round a fork waits on
+
+
+def synergy_runs(cfg: ReproduceConfig) -> dict:
+    """Run name -> ``(SynergyConfig, fork)`` of E4/E6: one run per trace and seed, then on the first trace and
+    seed the RL-off arm (forked at round 0: round 0 trains nothing) and the refresh-off arm (forked at round 1:
+    both settings fit the scorer there).  ``fork`` is ``(source run, round)`` or None.  The SFT epochs per
+    round are the edge recipe's (:class:`~netgpt_lite.synergy.edge_models.EdgeRecipe`), else the preset's.
+
+    Example:
+        >>> sorted(synergy_runs(ReproduceConfig.preset(fast=True)))
+        ['mixed-seed0', 'reachable-seed0', 'reachable-seed0-refresh_off', 'reachable-seed0-rl_off']
+    """
+    recipe = RECIPES[cfg.synergy_edge]
+    epochs = {} if recipe.sft_epochs is None else {"sft_epochs": recipe.sft_epochs}
+    base = synergy_config(fast=cfg.fast, rounds=cfg.synergy_rounds, requests_per_round=cfg.synergy_requests,
+                          eval_requests=cfg.synergy_eval, calibration_tasks=cfg.synergy_calibration,
+                          edge=cfg.synergy_edge, rl_steps=cfg.synergy_rl_steps, **epochs)
+    runs = {f"{t}-seed{s}": (dataclasses.replace(base, trace=t, seed=s), None)
+            for t in cfg.synergy_traces for s in cfg.synergy_seeds}
+    head = f"{cfg.synergy_traces[0]}-seed{cfg.synergy_seeds[0]}"
+    runs[f"{head}-rl_off"] = (dataclasses.replace(runs[head][0], rl_steps=0), (head, 0))
+    runs[f"{head}-refresh_off"] = (dataclasses.replace(runs[head][0], scorer_refresh_every=0), (head, 1))
+    return runs
+
+
+def synergy_job(name: str, config, fork, out_dir: str, threads: int, cloud=None) -> dict:
+    """One synergy run to its last round and its summary (a worker process's whole job).  A forked arm is
+    first copied from its source (:func:`~netgpt_lite.synergy.loop.fork_run`), which :func:`run_scheduled`
+    has seen commit the fork round."""
+    import torch
+
+    torch.set_num_threads(threads)
+    out, stages = Path(out_dir), default_stages(cloud)
+    if fork is not None and read_state(out / name) is None:
+        fork_run(out / fork[0], out / name, at_round=fork[1], config=config)
+    result = run_synergy(config, out / name, stages=stages, resume=True)
+    summary = write_summary(result, stages=stages)
+    print(f"E4 {name}: done, offload by round {[round(r['offload_rate'], 3) for r in result.rounds]}", flush=True)
+    return summary
+
+
+def _run_here(job: Callable, *args) -> Future:
+    """Run ``job(*args)`` now, in this process: a finished future holding its result or its error."""
+    future = Future()
+    try:
+        future.set_result(job(*args))
+    except Exception as err:  # reported with the run's name by run_scheduled
+        future.set_exception(err)
+    return future
+
+
+def _fork_status(name: str, fork, folder: Path, futures: dict, failures: dict):
+    """``"ready"``, ``"wait"``, or the error to fail a forked arm with (its source failed)."""
+    if fork is None or read_state(folder / name) is not None:  # a resumed fork no longer needs its source
+        return "ready"
+    source, at_round = fork
+    error = failures.get(source)
+    if source in futures and futures[source].done():
+        error = futures[source].exception()
+    if error is not None:
+        failure = RuntimeError(f"not run: its source run {source} failed ({type(error).__name__}: {error})")
+        failure.__cause__ = error
+        return failure
+    if source in futures and (futures[source].done()
+                              or (read_state(folder / source) or {}).get("last_completed_round", -1) >= at_round):
+        return "ready"
+    return "wait"
+
+
+def run_scheduled(runs: dict, submit: Callable[[str, object, object], Future], folder: Path,
+                  poll_s: float | None = None) -> dict:
+    """Run name -> summary of every run in ``runs`` (:func:`synergy_runs`), each computed by the future that
+    ``submit(name, config, fork)`` returns (a worker process's, or one run in this process).
+
+    A run without a fork is submitted at once.  A forked arm is submitted only once it can start: its folder
+    already holds a run (resumed), or its source has committed the fork round or finished; if the source
+    fails, the arm fails with the source's error, named.  Every run that can finish does (each resumes if
+    repeated); then one ``RuntimeError`` names every failed run and why.
+
+    Args:
+        runs: run name -> ``(SynergyConfig, fork)``, ``fork`` being ``(source run, round)`` or None.
+        submit: starts one run; ``folder / name`` is where it commits its rounds (``state.json``).
+        folder: the runs' parent folder (``out/E4``).
+        poll_s: seconds between reads of a running source's state (default :data:`POLL_S`).
+    """
+    poll_s = POLL_S if poll_s is None else poll_s
+    futures, failures, waiting = {}, {}, dict(runs)
+    while waiting or not all(f.done() for f in futures.values()):
+        progressed = False
+        for name, (config, fork) in list(waiting.items()):
+            status = _fork_status(name, fork, folder, futures, failures)
+            if isinstance(status, BaseException):
+                failures[name] = status
+            elif status == "ready":
+                futures[name] = submit(name, config, fork)
+            else:
+                continue
+            del waiting[name]
+            progressed = True
+        running = [f for f in futures.values() if not f.done()]
+        if running:
+            wait(running, timeout=poll_s, return_when=FIRST_COMPLETED)
+        elif waiting and not progressed:  # every source is done or absent: these forks can never start
+            for name, (_, fork) in waiting.items():
+                failures[name] = RuntimeError(f"not run: its source run {fork[0]} never ran")
+            waiting = {}
+    errors = {n: failures[n] if n in failures else futures[n].exception() for n in runs}
+    errors = {n: e for n, e in errors.items() if e is not None}
+    if errors:
+        why = "; ".join(f"{n} ({type(e).__name__}: {e})" for n, e in errors.items())
+        raise RuntimeError(f"{len(errors)} of {len(runs)} synergy runs failed: {why}; the finished ones "
+                           f"are kept in {folder} and resume") from next(iter(errors.values()))
+    return {n: futures[n].result() for n in runs}
+
+
+def _last_round(summaries: list[dict]) -> dict:
+    """The issue's headline figures at the last round, mean over the runs (seeds), and per seed."""
+    keys = ("cloud_calls_saved_vs_always_cloud", "success_gap_vs_always_cloud")
+    rows = [{**{k: s["last_vs_always_cloud"][k] for k in keys},
+             "schema_valid_rate": s["rounds"][-1]["schema_valid_rate"],
+             "edge_exact_match": s["rounds"][-1]["edge_exact_match"],
+             "offload_rate": s["rounds"][-1]["offload_rate"], "task_success": s["rounds"][-1]["task_success"],
+             "always_cloud_task_success": s["rounds"][-1]["always_cloud_task_success"]} for s in summaries]
+    mean = {k: float(np.mean([r[k] for r in rows])) for k in rows[0]}
+    return {**mean, "per_seed": rows}
+
+
+def _trends(summaries: list[dict]) -> dict:
+    """Per seed: whether offload fell in every round and success never fell (round r vs r - 1)."""
+    out = {"offload_falls_every_round": [], "success_never_falls": []}
+    for s in summaries:
+        off = np.array([r["offload_rate"] for r in s["rounds"]])
+        suc = np.array([r["task_success"] for r in s["rounds"]])
+        out["offload_falls_every_round"].append(bool((np.diff(off) < 0).all()))
+        out["success_never_falls"].append(bool((np.diff(suc) >= -1e-12).all()))
+    return out
+
+
+def run_e4_e6(cfg: ReproduceConfig, out_dir: Path, cloud=None) -> tuple[dict, dict]:
+    """E4 and E6 from :func:`synergy_runs`, ``cfg.workers`` runs at a time (each resumable in ``out_dir/E4``).
+    ``cloud``: a real cloud agent answering instead of the simulated one (``default_stages(cloud)``)."""
+    import os
+    from concurrent.futures import ProcessPoolExecutor
+    from multiprocessing import get_context
+
+    runs, folder = synergy_runs(cfg), Path(out_dir) / "E4"
+    folder.mkdir(parents=True, exist_ok=True)
+    import torch
+
+    # a share of the cores per worker, never more threads than the caller allows (OMP_NUM_THREADS,
+    # torch.set_num_threads): oversubscribed threads on a busy machine spend their time waiting
+    threads = max(1, min(torch.get_num_threads(), (os.cpu_count() or 1) // cfg.workers))
+    if cfg.workers == 1:
+        summaries = run_scheduled(runs, lambda n, c, f: _run_here(synergy_job, n, c, f, str(folder), threads, cloud),
+                                  folder)
+    else:
+        with ProcessPoolExecutor(cfg.workers, mp_context=get_context("spawn")) as pool:
+            summaries = run_scheduled(
+                runs, lambda n, c, f: pool.submit(synergy_job, n, c, f, str(folder), threads, cloud), folder)
+    head = f"{cfg.synergy_traces[0]}-seed{cfg.synergy_seeds[0]}"
+    traces = {}
+    for t in cfg.synergy_traces:
+        mains = [summaries[f"{t}-seed{s}"] for s in cfg.synergy_seeds]
+        traces[t] = {"seeds": list(cfg.synergy_seeds), "last_round": _last_round(mains), **_trends(mains),
+                     "runs": {str(s): m for s, m in zip(cfg.synergy_seeds, mains)}}
+    arms = {"rl_on": head, "rl_off": f"{head}-rl_off", "refresh_off": f"{head}-refresh_off"}
+    e4 = {"traces": traces, "arms": {k: {"run": v, "last_round": _last_round([summaries[v]]),
+                                         "rounds": summaries[v]["rounds"]} for k, v in arms.items()},
+          "config": dataclasses.asdict(runs[head][0]),
+          "rounds_wall_s": round(sum(sum(s["seconds_per_round"]) for s in summaries.values()), 1)}
+    e6 = {"refresh_on": summaries[head]["rounds"], "refresh_off": summaries[f"{head}-refresh_off"]["rounds"]}
+    return e4, e6
+
+
+def e4_summary(results: dict) -> dict:
+    """``reproduce --summary``: the headline E4 figures per trace from a results file, nothing recomputed.
+
+    Example:
+        >>> e4_summary({"E4": {"traces": {"reachable": {"seeds": [0, 1], "last_round": {
+        ...     "cloud_calls_saved_vs_always_cloud": 0.6, "success_gap_vs_always_cloud": -0.01,
+        ...     "schema_valid_rate": 1.0, "edge_exact_match": 0.6}}}},
+        ...     "manifest": {"git_commit": "abc"}})["E4"]["reachable"]["cloud_calls_saved_vs_always_cloud"]
+        0.6
+    """
+    keys = ("cloud_calls_saved_vs_always_cloud", "success_gap_vs_always_cloud", "schema_valid_rate", "edge_exact_match")
+    if "traces" not in results.get("E4", {}):
+        raise ValueError("the results file has no per-trace E4 (made before the SmolLM2 synergy runs); rerun reproduce")
+    e4 = results["E4"]
+    out = {t: {k: v["last_round"][k] for k in keys} | {"n_seeds": len(v["seeds"])} for t, v in e4["traces"].items()}
+    arms = {a: {k: v["last_round"][k] for k in keys} | {"run": v["run"]} for a, v in e4.get("arms", {}).items()}
+    return {"E4": out, "E4_arms": arms, "manifest": results["manifest"]}

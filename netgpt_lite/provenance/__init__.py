@@ -1,0 +1,48 @@
+"""Provenance written only by code: manifests, the code an artifact depends on, and the staleness report.
+
+- :mod:`~netgpt_lite.provenance.manifest`: the one manifest writer (:class:`Recorder`), atomic JSON
+  writes, reading manifests, CPU seconds and peak memory.
+- :mod:`~netgpt_lite.provenance.code`: the library's source hash (caches key on it), an entry module's
+  import closure and its hash, git state.
+- :mod:`~netgpt_lite.provenance.artifacts`: the shipped artifacts, the command that regenerates each,
+  and whether the code each depends on changed since it was made (``netgpt-lite provenance``).
+"""
+
+from netgpt_lite.provenance.artifacts import (
+    SHIPPED,
+    ArtifactStatus,
+    artifact_paths,
+    artifact_status,
+    check_artifacts,
+    describe_artifact,
+)
+from netgpt_lite.provenance.code import changed_files, code_hash, git_state, import_closure, source_hash
+from netgpt_lite.provenance.manifest import (
+    DATA_DIR,
+    MANIFEST_FILE,
+    PACKAGE_DIR,
+    REQUIRED_FIELDS,
+    SCHEMA_VERSION,
+    TIME_FORMAT,
+    VERSIONED_PACKAGES,
+    Recorder,
+    atomic_write_json,
+    atomic_write_text,
+    command_line,
+    cpu_seconds,
+    file_sha256,
+    machine,
+    package_versions,
+    peak_rss_mb,
+    read_manifest,
+    scrub_path,
+    write_manifest,
+)
+
+__all__ = [
+    "SHIPPED", "ArtifactStatus", "artifact_paths", "artifact_status", "check_artifacts", "describe_artifact",
+    "changed_files", "code_hash", "git_state", "import_closure", "source_hash",
+    "DATA_DIR", "MANIFEST_FILE", "PACKAGE_DIR", "REQUIRED_FIELDS", "SCHEMA_VERSION", "TIME_FORMAT",
+    "VERSIONED_PACKAGES", "Recorder", "atomic_write_json", "atomic_write_text", "command_line", "cpu_seconds",
+    "file_sha256", "machine", "package_versions", "peak_rss_mb", "read_manifest", "scrub_path", "write_manifest",
+]

@@ -1,0 +1,194 @@
+"""The shipped artifacts: what made each, how to regenerate it, and whether its code changed since.
+
+Staleness is a *report*, never a failure: an artifact made by a 49-minute command stays useful after a
+docstring edit.  An artifact is stale when the code it depends on changed since it was made: the import
+closure (:func:`~netgpt_lite.provenance.code.import_closure`) of the module that produced it.  A
+manifest that records ``code_entry`` and ``code_hash`` (written by
+:class:`~netgpt_lite.provenance.manifest.Recorder` when given ``entry``) is checked by hashing that
+closure today; an older manifest is checked with git (the closure's files changed since its
+``git_commit``?), and is "unknown" where git cannot tell.  Whether an artifact's *numbers* still hold
+is what ``tests/test_artifact_drift.py`` checks: it recomputes a small sample of each with today's code.
+
+Example:
+    >>> s = ArtifactStatus("data/x", "netgpt-lite x", "abc", ("a.py",), ("a.py",), ())
+    >>> s.stale, s.state
+    (True, 'stale')
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from netgpt_lite.provenance.code import PACKAGE_DIR, changed_files, code_hash, import_closure
+from netgpt_lite.provenance.manifest import (
+    DATA_DIR,
+    MANIFEST_FILE,
+    REQUIRED_FIELDS,
+    read_manifest,
+    scrub_path,
+)
+
+SHIPPED = {
+    # path under the package -> (the module that produced it, the command that regenerates it)
+    "data/edge_model": ("netgpt_lite.edge.sft",
+                        "netgpt-lite train-edge --out netgpt_lite/data/edge_model --epochs 8 --batch-size 16"),
+    "data/smollm2_adapter": ("netgpt_lite.edge.lora",
+                             "netgpt-lite train-edge --base smollm2 --out netgpt_lite/data/smollm2_adapter"),
+    "data/edge_outputs/smollm2": ("netgpt_lite.routing.edge_outputs",
+                                  "netgpt-lite tables --edge smollm2 --out netgpt_lite/data/edge_outputs/smollm2"),
+    "data/results/routing.json": ("netgpt_lite.experiments.routing_experiments",
+                                  "netgpt-lite reproduce --out runs/reproduce --only E1,E2,E3"),
+    "data/results/results.json": ("netgpt_lite.experiments.reproduce",
+                                  "netgpt-lite reproduce --out runs/reproduce --only E1,E2,E3,E4,E6"),
+    "data/rl/e5.json": ("netgpt_lite.experiments.rl_comparison",
+                        "netgpt-lite e5 --out runs/e5 --handwritten tests/data/handwritten_requests.jsonl"),
+    "data/rl/smollm2_rl_adapter": ("netgpt_lite.experiments.rl_comparison",
+                                   "netgpt-lite e5 --out runs/e5 --handwritten tests/data/handwritten_requests.jsonl"),
+    "data/serve": ("netgpt_lite.service.policy_file", "python -m netgpt_lite.service.policy_file --out netgpt_lite/data/serve"),
+    "data/results/paired_rl_sft/paired.json": (
+        "netgpt_lite.edge.evaluation",
+        "netgpt-lite eval-edge --model rl --baseline sft --n 500 --out runs/paired && netgpt-lite paired "
+        "runs/paired/rl.jsonl runs/paired/sft.jsonl --out runs/paired/paired.json "
+        "(then copy rl.jsonl, sft.jsonl and paired.json to netgpt_lite/data/results/paired_rl_sft)"),
+}
+"""Each shipped artifact's producing module (whose import closure is the code it depends on) and the
+command that regenerates it (also recorded in its manifest)."""
+
+
+@dataclass(frozen=True)
+class ArtifactStatus:
+    """One artifact and whether the code it depends on changed since it was made.
+
+    Attributes:
+        path: Relative to the package folder, e.g. ``"data/edge_model"``.
+        command: The command that made it (from its manifest).
+        git_commit: The commit it was made at, or None.
+        code_files: The files of its producing module's import closure today (empty when unknown).
+        changed: Which of them changed since it was made; ``None`` when that cannot be told.
+        missing_fields: Required manifest fields it lacks.
+    """
+
+    path: str
+    command: str | None
+    git_commit: str | None
+    code_files: tuple[str, ...]
+    changed: tuple[str, ...] | None
+    missing_fields: tuple[str, ...]
+
+    @property
+    def stale(self) -> bool:
+        """True when the code it depends on is known to have changed since it was made."""
+        return bool(self.changed)
+
+    @property
+    def state(self) -> str:
+        """``"fresh"``, ``"stale"`` or ``"unknown"`` (no git history and no recorded code hash)."""
+        return "unknown" if self.changed is None else ("stale" if self.changed else "fresh")
+
+
+def artifact_paths(root: str | Path = DATA_DIR) -> list[Path]:
+    """Every artifact under ``root``: folders with a ``manifest.json`` and JSON files with a ``manifest`` key.
+
+    A JSON file that does not parse is listed too (it may be a truncated artifact), so that
+    :func:`check_artifacts` names it instead of skipping it.
+
+    Example:
+        >>> import tempfile
+        >>> from netgpt_lite.provenance.manifest import atomic_write_json
+        >>> root = Path(tempfile.mkdtemp())
+        >>> _ = atomic_write_json(root / "result.json", {"manifest": {}, "value": 1})
+        >>> _ = atomic_write_json(root / "table.json", {"value": 1})  # data, not an artifact
+        >>> [p.name for p in artifact_paths(root)]
+        ['result.json']
+    """
+    root = Path(root)
+    found = {p.parent for p in root.rglob(MANIFEST_FILE)}
+    for p in root.rglob("*.json"):
+        if p.name == MANIFEST_FILE or any(parent in found for parent in p.parents):
+            continue
+        try:
+            data = json.loads(p.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            found.add(p)
+            continue
+        if isinstance(data, dict) and isinstance(data.get("manifest"), dict):
+            found.add(p)
+    return sorted(found)
+
+
+def artifact_status(path: str | Path) -> ArtifactStatus:
+    """The provenance of one artifact (a folder with a manifest, or a JSON file with one).
+
+    Raises:
+        ValueError: naming the file, when its manifest cannot be read.
+    """
+    path = Path(path)
+    m = read_manifest(path)
+    try:
+        rel = path.resolve().relative_to(PACKAGE_DIR).as_posix()
+    except ValueError:
+        rel = scrub_path(str(path))
+    entries = m.get("code_entry") or ([SHIPPED[rel][0]] if rel in SHIPPED else None)
+    files: tuple[str, ...] = ()
+    changed = None
+    if entries:
+        try:
+            files = tuple(import_closure(entries))
+        except ValueError:  # the producing module was renamed or removed: its code changed
+            changed = tuple(entries)
+        if changed is None and m.get("code_hash"):
+            changed = () if code_hash(files) == m["code_hash"] else _which_changed(m, files)
+        elif changed is None and m.get("git_commit") and m.get("git_dirty") is False:
+            found = changed_files(m["git_commit"], files)
+            changed = None if found is None else tuple(found)
+    return ArtifactStatus(rel, m.get("command"), m.get("git_commit"), files, changed,
+                          tuple(sorted(REQUIRED_FIELDS - set(m))))  # fmt: skip
+
+
+def _which_changed(manifest: dict, files: tuple[str, ...]) -> tuple[str, ...]:
+    """The changed files by git when it can tell, else the whole closure (the hash differs)."""
+    found = changed_files(manifest["git_commit"], files) if manifest.get("git_commit") else None
+    return tuple(found) if found else files
+
+
+def check_artifacts(root: str | Path = DATA_DIR) -> list[ArtifactStatus]:
+    """The provenance of every artifact under ``root`` (default: the shipped data); reports, never raises
+    for staleness.  An unreadable manifest raises ``ValueError`` naming the file.
+
+    Example:
+        >>> import tempfile
+        >>> from netgpt_lite.provenance.manifest import Recorder, write_manifest
+        >>> root = Path(tempfile.mkdtemp())
+        >>> _ = write_manifest(root / "model", Recorder(seed=0, entry=["netgpt_lite.stats"]).finish())
+        >>> [(s.path.endswith("model"), s.state, s.missing_fields) for s in check_artifacts(root)]
+        [(True, 'fresh', ())]
+    """
+    return [artifact_status(p) for p in artifact_paths(root)]
+
+
+def describe_artifact(rel: str) -> str:
+    """One sentence for a chapter that loads a shipped artifact: which command made it, at which commit
+    and when, and whether the code it depends on changed since.
+
+    Args:
+        rel: The artifact's path under the package, e.g. ``"data/results/results.json"``.
+
+    Example:
+        >>> describe_artifact("data/rl/e5.json").startswith("Loaded from netgpt_lite/data/rl/e5.json, made by")
+        True
+    """
+    status = artifact_status(PACKAGE_DIR / rel)
+    m = read_manifest(PACKAGE_DIR / rel)
+    when = (m.get("finished_utc") or "")[:10] or "an unrecorded date"
+    commit = f"commit {status.git_commit[:7]}" if status.git_commit else "an unrecorded commit"
+    head = f"Loaded from netgpt_lite/{rel}, made by `{status.command}` at {commit} on {when}"
+    n = len(status.code_files)
+    if status.state == "fresh":
+        return f"{head}; the {n} library files it depends on are unchanged since."
+    if status.state == "stale":
+        shown = ", ".join(status.changed[:4]) + (", ..." if len(status.changed) > 4 else "")
+        return (f"{head}; {len(status.changed)} of the {n} library files it depends on changed since ({shown}): "
+                f"its numbers are checked against today's code by the test suite's drift samples.")
+    return f"{head}; whether the code it depends on changed since cannot be told here (no git history)."

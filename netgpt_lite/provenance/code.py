@@ -1,0 +1,139 @@
+"""Which code made a result: the library's source hash, an entry module's import closure, and git.
+
+:func:`source_hash` hashes every library ``.py`` file: caches key on it, so a code change never serves
+an old cached result.  Whether a *shipped artifact* is stale is a narrower question: did the code it
+depends on change?  :func:`import_closure` answers "which code": the library modules an entry module
+imports, directly or through other library modules, found by reading the source (``ast``; imports
+inside functions count, since the library imports heavy packages lazily), without importing
+anything.  :func:`code_hash` hashes those files; :func:`changed_files` asks git which of them changed
+since a commit.
+
+Example:
+    >>> files = import_closure(["netgpt_lite.theory.sweep"])
+    >>> "theory/sweep.py" in files and "theory/__init__.py" in files and "cli/main.py" not in files
+    True
+    >>> len(code_hash(files))
+    16
+"""
+
+from __future__ import annotations
+
+import ast
+import functools
+import hashlib
+import subprocess
+from collections.abc import Iterable
+from pathlib import Path
+
+PACKAGE = "netgpt_lite"
+PACKAGE_DIR = Path(__file__).resolve().parents[1]
+
+
+@functools.lru_cache(maxsize=1)
+def source_hash() -> str:
+    """sha256 (first 16 hex digits) of the library source: every ``netgpt_lite/**/*.py``, path and bytes.
+
+    Shipped data (``netgpt_lite/data``) is not part of it: artifacts do not change the code's hash.
+    Cached for the life of the process (the source does not change under a running program).
+    """
+    return code_hash(sorted(p.relative_to(PACKAGE_DIR).as_posix() for p in PACKAGE_DIR.rglob("*.py")
+                            if p.relative_to(PACKAGE_DIR).parts[0] != "data"))  # fmt: skip
+
+
+def code_hash(files: Iterable[str], root: Path = PACKAGE_DIR) -> str:
+    """sha256 (16 hex digits) over ``files`` (paths relative to the package), each path and its bytes;
+    a listed file that does not exist hashes as missing (so a deleted module changes the hash)."""
+    digest = hashlib.sha256()
+    for rel in sorted(files):
+        path = root / rel
+        digest.update(rel.encode() + b"\0" + (path.read_bytes() if path.is_file() else b"<missing>") + b"\0")
+    return digest.hexdigest()[:16]
+
+
+def _module_file(module: str, root: Path) -> str | None:
+    """``netgpt_lite.a.b`` -> ``a/b.py`` or ``a/b/__init__.py`` (relative to the package), if it exists."""
+    parts = module.split(".")[1:]
+    for rel in (Path(*parts, "__init__.py") if parts else Path("__init__.py"),
+                Path(*parts[:-1], parts[-1] + ".py") if parts else None):  # fmt: skip
+        if rel is not None and (root / rel).is_file():
+            return rel.as_posix()
+    return None
+
+
+def _imports(rel: str, root: Path) -> set[str]:
+    """Library modules named by the import statements of one file (relative imports resolved)."""
+    tree = ast.parse((root / rel).read_text(), filename=rel)
+    here = [PACKAGE, *Path(rel).with_suffix("").parts]
+    if here[-1] == "__init__":
+        here = here[:-1]
+    package = here if rel.endswith("__init__.py") else here[:-1]
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = ".".join(package[: len(package) - node.level + 1]) if node.level else ""
+            module = ".".join(p for p in (base, node.module or "") if p)
+            found.add(module)
+            found.update(f"{module}.{alias.name}" for alias in node.names)  # `from pkg import submodule`
+    return {m for m in found if m == PACKAGE or m.startswith(PACKAGE + ".")}
+
+
+def import_closure(entries: Iterable[str], root: Path = PACKAGE_DIR) -> list[str]:
+    """The library files that the ``entries`` (dotted module names) import, transitively, sorted.
+
+    Importing ``a.b.c`` runs ``a/__init__.py`` and ``a/b/__init__.py`` too, so parents are included.
+
+    Raises:
+        ValueError: when an entry is not a module of the library.
+    """
+    todo, seen = [], set()
+    for entry in entries:
+        if _module_file(entry, root) is None:
+            raise ValueError(f"{entry!r} is not a module of {PACKAGE} (looked in {root.name}/)")
+        todo.append(entry)
+    while todo:
+        module = todo.pop()
+        parts = module.split(".")
+        for k in range(1, len(parts) + 1):  # the module and every parent package
+            rel = _module_file(".".join(parts[:k]), root)
+            if rel is not None and rel not in seen:
+                seen.add(rel)
+                todo.extend(_imports(rel, root))
+    return sorted(seen)
+
+
+def git_state() -> tuple[str | None, bool | None]:
+    """``(commit, dirty)`` of the checkout the library runs from, or ``(None, None)`` outside git.
+
+    ``dirty`` is True when tracked files under the library differ from the commit (so the commit
+    alone does not say which code ran; :func:`source_hash` does).
+    """
+    root = PACKAGE_DIR.parent
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True,
+                                timeout=10, check=True).stdout.strip()
+        status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", PACKAGE],
+                                cwd=root, capture_output=True, text=True, timeout=10, check=True).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None, None
+    return commit or None, bool(status.strip())
+
+
+def changed_files(commit: str, files: Iterable[str]) -> list[str] | None:
+    """Which of ``files`` (relative to the package) differ between ``commit`` and the working tree,
+    including files that did not exist at ``commit``; ``None`` when git cannot tell (no git, not a
+    checkout, or a commit this clone does not have)."""
+    root = PACKAGE_DIR.parent
+    paths = [f"{PACKAGE}/{f}" for f in files]
+    try:
+        subprocess.run(["git", "cat-file", "-e", f"{commit}^{{commit}}"], cwd=root, capture_output=True,
+                       timeout=10, check=True)  # fmt: skip
+        diff = subprocess.run(["git", "diff", "--name-only", commit, "--", *paths], cwd=root, capture_output=True,
+                              text=True, timeout=30, check=True).stdout.split()  # fmt: skip
+        untracked = subprocess.run(["git", "ls-files", "--others", "--exclude-standard", "--", *paths], cwd=root,
+                                   capture_output=True, text=True, timeout=30, check=True).stdout.split()  # fmt: skip
+    except (OSError, subprocess.SubprocessError):
+        return None
+    prefix = f"{PACKAGE}/"
+    return sorted({p[len(prefix):] for p in (*diff, *untracked) if p.startswith(prefix)})

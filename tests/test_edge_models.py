@@ -1,0 +1,55 @@
+"""Tests of the per-edge recipes (``synergy.edge_models.RECIPES``) and how a synergy round follows them."""
+
+from __future__ import annotations
+
+import json
+from types import SimpleNamespace
+
+import pytest
+
+from netgpt_lite.synergy import stages
+from netgpt_lite.synergy.edge_models import RECIPES, EdgeRecipe
+from netgpt_lite.synergy.loop import EDGES, SynergyConfig
+from netgpt_lite.tasks.generate import generate_tasks
+
+
+def test_one_recipe_per_edge_and_invalid_recipes_name_the_field():
+    assert tuple(RECIPES) == EDGES
+    with pytest.raises(ValueError, match="train_on must be 'new' or 'all'"):
+        EdgeRecipe(train_on="some")
+    with pytest.raises(ValueError, match="sft_epochs"):
+        EdgeRecipe(sft_epochs=0)
+    with pytest.raises(ValueError, match="kl_examples"):
+        EdgeRecipe(kl_examples=0)
+
+
+class _Log(list):
+    def to_list(self) -> list[dict]:
+        return list(self)
+
+
+def _trained_on(monkeypatch, edge: str, **settings) -> list[str] | None:
+    """The request ids round 2 trains ``edge`` on (None: it trains nothing), logs of rounds 1 and 2."""
+    seen = {}
+
+    def fake_train(system, examples, config, r):
+        seen["ids"] = [t.task_id for t, _ in examples]
+        return system.model, 0.0
+
+    monkeypatch.setattr(stages, "train_edge", fake_train)
+    monkeypatch.setattr(stages, "fit_policy", lambda system, config, cloud=None: "policy")
+    tasks = [t for t in generate_tasks("test", 40, seed=1) if not stages.is_scorer_holdout(t.task_id)][:4]
+    log = _Log({"task": json.dumps(t.to_dict()), "cloud_call": json.dumps({"name": "x", "arguments": {}}),
+                "round": 1 + i % 2, "scorer_holdout": False, "request_id": t.task_id} for i, t in enumerate(tasks))
+    system = stages.EdgeCloudSystem(SimpleNamespace(), None, scorer=None, policy=None)
+    stages.improve(system, log, SynergyConfig(edge=edge, **settings), r=2)
+    return seen.get("ids")
+
+
+def test_the_round_trains_each_edge_on_what_its_recipe_picks(monkeypatch):
+    every = _trained_on(monkeypatch, "tiny")
+    new = _trained_on(monkeypatch, "smollm2")
+    assert len(every) == 4 and new == every[1::2]  # the tiny edge: the whole log; SmolLM2: round 2's answers
+    assert _trained_on(monkeypatch, "tiny", sft_epochs=0, rl_steps=2) is None  # tiny RL follows its SFT
+    assert _trained_on(monkeypatch, "smollm2", sft_epochs=0, rl_steps=2) == new  # SmolLM2's RL runs alone
+    assert _trained_on(monkeypatch, "smollm2", sft_epochs=0, rl_steps=0) is None

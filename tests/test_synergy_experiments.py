@@ -1,0 +1,107 @@
+"""Tests of E4/E6's scheduling (``experiments.synergy_experiments``): forked arms never wait on a failed run.
+
+The end-to-end test runs ``run_e4_e6`` in a subprocess with a timeout (a hang fails the test instead of
+hanging the suite), its synergy runs replaced by one that raises and its worker processes by threads (which
+see the replacement).  The others drive :func:`run_scheduled` directly with fake jobs.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from netgpt_lite.experiments.synergy_experiments import run_scheduled
+from netgpt_lite.provenance import atomic_write_json
+from netgpt_lite.synergy.loop import STATE_FILE, read_state
+
+FAILING_RUNS = textwrap.dedent("""
+    import concurrent.futures, dataclasses, sys
+    from pathlib import Path
+
+    from netgpt_lite.experiments import synergy_experiments as sx
+    from netgpt_lite.experiments.reproduce_config import ReproduceConfig
+
+    class Threads(concurrent.futures.ThreadPoolExecutor):  # unlike spawned processes, threads see failing_run
+        def __init__(self, workers, mp_context=None):
+            super().__init__(workers)
+
+    def failing_run(config, out_dir, **kwargs):
+        raise ValueError(f"boom in {Path(out_dir).name}")
+
+    concurrent.futures.ProcessPoolExecutor = Threads
+    sx.run_synergy = failing_run
+    cfg = dataclasses.replace(ReproduceConfig.preset(fast=True), synergy_traces=("reachable",),
+                              workers=int(sys.argv[2]))
+    try:
+        sx.run_e4_e6(cfg, Path(sys.argv[1]))
+    except RuntimeError as err:
+        print("FAILED:", err, flush=True)
+""")
+
+
+@pytest.mark.parametrize("workers", [2, 1])
+def test_a_failed_source_run_fails_its_forked_arms_instead_of_hanging(tmp_path, workers):
+    script = tmp_path / "failing_runs.py"
+    script.write_text(FAILING_RUNS)
+    try:
+        done = subprocess.run([sys.executable, str(script), str(tmp_path / "out"), str(workers)],
+                              capture_output=True, text=True, timeout=120)
+    except subprocess.TimeoutExpired:
+        pytest.fail("run_e4_e6 hung: a forked arm waited for a round its failed source run never commits")
+    assert done.returncode == 0, done.stderr
+    out = done.stdout
+    assert "FAILED: 3 of 3 synergy runs failed: reachable-seed0 (ValueError: boom in reachable-seed0)" in out
+    for arm in ("rl_off", "refresh_off"):  # each arm fails with its source's error, named
+        assert (f"reachable-seed0-{arm} (RuntimeError: not run: its source run reachable-seed0 failed "
+                "(ValueError: boom in reachable-seed0))") in out
+
+
+def _commit(folder: Path, name: str, last_round: int) -> None:
+    (folder / name).mkdir(parents=True, exist_ok=True)
+    atomic_write_json(folder / name / STATE_FILE, {"last_completed_round": last_round})
+
+
+def test_a_fork_is_submitted_once_its_source_commits_the_fork_round(tmp_path):
+    seen = {}
+
+    def job(name, fork):
+        if fork is None:
+            for r in range(3):  # the source commits rounds 0, 1, 2 one after the other
+                time.sleep(0.05)
+                _commit(tmp_path, name, r)
+        return {"run": name}
+
+    with ThreadPoolExecutor(3) as pool:
+        def submit(name, config, fork):
+            if fork is not None:  # the round the source had committed when the fork was submitted
+                seen[name] = read_state(tmp_path / fork[0])["last_completed_round"]
+            return pool.submit(job, name, fork)
+
+        runs = {"a": (None, None), "a-r1": (None, ("a", 1)), "a-r0": (None, ("a", 0))}
+        summaries = run_scheduled(runs, submit, tmp_path, poll_s=0.01)
+    assert summaries == {n: {"run": n} for n in runs}
+    assert seen["a-r0"] >= 0 and seen["a-r1"] >= 1
+
+
+def test_a_resumed_fork_runs_without_its_source_and_an_absent_source_fails(tmp_path):
+    def submit(name, config, fork):
+        with ThreadPoolExecutor(1) as pool:
+            return pool.submit(lambda: 1 / 0 if name == "a" else {"run": name})
+
+    _commit(tmp_path, "a-resumed", 1)  # this arm's folder holds a run already: it needs no source
+    runs = {"a": (None, None), "a-resumed": (None, ("a", 1)), "a-fork": (None, ("a", 1)), "b-fork": (None, ("b", 0))}
+    with pytest.raises(RuntimeError, match="3 of 4 synergy runs failed") as err:
+        run_scheduled(runs, submit, tmp_path, poll_s=0.01)
+    message = str(err.value)
+    assert "a (ZeroDivisionError" in message and "a-resumed" not in message
+    assert "a-fork (RuntimeError: not run: its source run a failed (ZeroDivisionError" in message
+    assert "b-fork (RuntimeError: not run: its source run b never ran)" in message
+    assert isinstance(err.value.__cause__, ZeroDivisionError)
+    assert json.loads((tmp_path / "a-resumed" / STATE_FILE).read_text())["last_completed_round"] == 1
