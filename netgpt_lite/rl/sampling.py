@@ -25,13 +25,11 @@ from netgpt_lite.rl.objective import entropy_from_logits
 class SampledGroups(NamedTuple):
     """``G`` sampled completions for each of ``B`` prompts, rows grouped per prompt.
 
-    Attributes:
-        prompt_ids, prompt_mask: ``[B*G, P]`` left-padded prompts, each repeated ``G`` times.
-        completion_ids, completion_mask: ``[B*G, T]`` sampled tokens; the mask keeps them up to and including
-            the first eos.
-        texts: the ``B*G`` decoded completions.
-        logp_old, entropy: ``[B*G, T]`` log-prob of each sampled token and next-token entropy (nats) under the
-            sampling policy, at the sampling temperature.
+    Its fields (a named tuple, so each is also documented on its own below): ``prompt_ids``, ``prompt_mask``
+    are ``[B*G, P]`` left-padded prompts, each repeated ``G`` times; ``completion_ids``, ``completion_mask``
+    are ``[B*G, T]`` sampled tokens, the mask keeping them up to and including the first eos; ``texts`` are
+    the ``B*G`` decoded completions; ``logp_old``, ``entropy`` are ``[B*G, T]``: the log-prob of each sampled
+    token and the next-token entropy (nats) under the sampling policy, at the sampling temperature.
     """
 
     prompt_ids: object
