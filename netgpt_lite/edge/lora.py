@@ -27,6 +27,7 @@ import json
 import math
 import os
 import shutil
+import sys
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -200,6 +201,7 @@ def train_lora(model, tokenizer, prompts: Sequence[str], completions: Sequence[s
     """
     import torch
     from peft import LoraConfig, get_peft_model
+    from tqdm.auto import tqdm
 
     out = Path(out_dir)
     rows = encode_examples(tokenizer, prompts, completions, settings.max_length)  # raises before any work
@@ -227,7 +229,9 @@ def train_lora(model, tokenizer, prompts: Sequence[str], completions: Sequence[s
     resumed_from = step
     model.train()
     device = "cuda" if use_cuda else "cpu"
-    with training_memory():  # freed activations leave RSS: a laptop holds the run
+    bar = tqdm(total=len(batches), initial=step, desc="LoRA SFT", unit="step", disable=not progress,
+               file=sys.stderr, dynamic_ncols=True)  # steps done, rate, time left
+    with bar, training_memory():  # freed activations leave RSS: a laptop holds the run
         while step < len(batches):
             input_ids, labels, mask = (t.to(device) for t in collate(rows, batches[step], tokenizer.pad_token_id))
             torch.manual_seed(settings.seed * 1_000_003 + step)  # dropout masks depend on the step, not the history
@@ -241,8 +245,8 @@ def train_lora(model, tokenizer, prompts: Sequence[str], completions: Sequence[s
             optimizer.zero_grad(set_to_none=True)
             losses.append(round(float(loss.detach()), 5))
             step += 1
-            if progress and (step % 10 == 0 or step == len(batches)):
-                print(f"step {step}/{len(batches)} loss {np.mean(losses[-10:]):.4f}", flush=True)
+            bar.update(1)
+            bar.set_postfix(loss=f"{np.mean(losses[-10:]):.4f}", refresh=False)
             if step % settings.save_every_steps == 0 and step < len(batches):
                 from peft import get_peft_model_state_dict
 

@@ -118,9 +118,10 @@ def table_from_outputs(tasks, rows: list[dict], score: str = "mean", cloud_seed:
 
 
 def build_edge_outputs(edge: str, out_dir: str | Path, n_test: int = 300, n_logs: int = 300, seed: int = 0,
-                       batch_size: int = 16, command: str | None = None) -> dict:
+                       batch_size: int = 16, command: str | None = None, progress: bool = False) -> dict:
     """Run ``edge`` on the log stream (validation split) and the evaluation stream (test split), write
-    ``logs.jsonl``, ``test.jsonl`` and the manifest into ``out_dir``; return the manifest."""
+    ``logs.jsonl``, ``test.jsonl`` and the manifest into ``out_dir``; return the manifest.  ``progress``: a
+    progress bar with the time left on stderr."""
     if n_test < 1 or n_logs < 1:
         raise ValueError(f"n_test and n_logs must be >= 1; got {n_test}, {n_logs}")
     identity = edge_identity(edge)
@@ -132,7 +133,7 @@ def build_edge_outputs(edge: str, out_dir: str | Path, n_test: int = 300, n_logs
     summary = {}
     for stem, split in STREAMS.items():
         tasks = generate_tasks(split, n_logs if stem == "logs" else n_test, seed=seed)
-        rows = output_rows(tasks, agent.run(tasks))
+        rows = output_rows(tasks, agent.run(tasks, progress=progress))
         (out / f"{stem}.jsonl").write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
         summary[stem] = {"split": split, "n": len(rows), "exact_match": float(np.mean([r["correct"] for r in rows])),
                          "schema_valid": float(np.mean([r["schema_valid"] for r in rows]))}
