@@ -183,10 +183,15 @@ def describe_artifact(rel: str) -> str:
     m = read_manifest(PACKAGE_DIR / rel)
     when = (m.get("finished_utc") or "")[:10] or "an unrecorded date"
     commit = f"commit {status.git_commit[:7]}" if status.git_commit else "an unrecorded commit"
+    if status.git_commit and m.get("git_dirty"):
+        commit += " plus uncommitted changes"
     head = f"Loaded from netgpt_lite/{rel}, made by `{status.command}` at {commit} on {when}"
     n = len(status.code_files)
     if status.state == "fresh":
         return f"{head}; the {n} library files it depends on are unchanged since."
+    if status.state == "stale" and m.get("git_dirty"):  # git cannot say which of them changed after it was made
+        return (f"{head}; the {n} library files it depends on differ from the code that made it (their hash "
+                f"changed): its numbers are checked against today's code by the test suite's drift samples.")
     if status.state == "stale":
         shown = ", ".join(status.changed[:4]) + (", ..." if len(status.changed) > 4 else "")
         return (f"{head}; {len(status.changed)} of the {n} library files it depends on changed since ({shown}): "
