@@ -56,7 +56,7 @@ def test_notebook_structure(path: Path):
     assert "google.colab" in code, "missing the Colab/local setup cell"
     assert "## Summary" in markdown
     assert "## Exercises" in markdown
-    assert "Solution" in markdown + code, "exercises need solutions (a dropdown or a hide-input code cell)"
+    assert "Solution" in markdown + code, "exercises need solutions (a dropdown or a hide-cell code cell)"
 
 
 def test_every_chapter_has_a_budget():

@@ -4,7 +4,7 @@ Every threshold sweep in the library (the cloud fraction of chapter 2, the expec
 theorem, FrugalGPT's budgeted cascade, the simulator's frontier grid and stream sweep) is the same
 computation, done once here by :func:`threshold_sweep`: sort the scores once; the requests that
 threshold t sends to the cloud are then the first m(t) sorted ones (m by binary search, the same
-strict ``score < t`` as :func:`netgpt_lite.routing.policies.route`), so the mean of any per-request
+strict ``score < t`` as :func:`netgpt_lite.routing.context.route`), so the mean of any per-request
 quantity under the rule is a lookup in a cumulative sum.  A sweep over T thresholds of n requests
 costs O(n log n + T log n) instead of O(n T).
 
