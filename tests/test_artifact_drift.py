@@ -43,11 +43,11 @@ def test_every_shipped_artifact_has_a_drift_sample_and_a_command():
 
 def test_edge_outputs_verdicts_are_todays_checker_verdicts():
     """Every stored row (logs and test streams): today's checker gives the stored verdict."""
+    from netgpt_lite.tasks.checker import parse_tool_call
+
     folder = pv.PACKAGE_DIR / OUTPUTS
     for stem in eo.STREAMS:
         tasks, rows = eo.stream_tasks(folder, stem), eo.read_rows(folder / f"{stem}.jsonl")
-        from netgpt_lite.tasks.checker import parse_tool_call
-
         for task, row in zip(tasks, rows, strict=True):
             verdict = check_call(parse_tool_call(row["completion"]), task.tools, task.gold)
             stored = (row["correct"], row["error_type"])

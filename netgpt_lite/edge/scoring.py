@@ -325,8 +325,7 @@ def evaluate_edge(agent, split: str = "test", n: int = 300, seed: int = 0, n_log
     Returns:
         :func:`edge_metrics`'s dict.
     """
-    if n_logs != 0 and n_logs < 10:
-        raise ValueError(f"n_logs must be 0 (self-confidence only) or >= 10, got {n_logs}")
+    _check_n_logs(n_logs)  # before any generation
     if tasks is None:
         if n < 2:
             raise ValueError(f"n must be >= 2, got {n}")
@@ -348,8 +347,7 @@ def edge_metrics(agent, evaluation, split: str = "test", seed: int = 0, n_logs: 
         ``error_types``, ``accuracy`` (the full :func:`~netgpt_lite.edge.evaluation.accuracy_report`) and
         ``scores`` (per score name: ``auroc``, ``ece_raw`` and, with logs, the calibrated ECEs).
     """
-    if n_logs != 0 and n_logs < 10:
-        raise ValueError(f"n_logs must be 0 (self-confidence only) or >= 10, got {n_logs}")
+    _check_n_logs(n_logs)
     tasks, outputs = evaluation.tasks, evaluation.outputs
     split = tasks[0].split if tasks else split
     acc = evaluation.report()
@@ -365,3 +363,8 @@ def edge_metrics(agent, evaluation, split: str = "test", seed: int = 0, n_logs: 
     return {"split": split, "seed": seed, "n": len(tasks), "exact_match": acc["exact_match"],
             "schema_valid": acc["schema_valid"], "by_difficulty": acc["by_difficulty"],
             "error_types": acc["error_types"], "accuracy": acc, **metrics}
+
+
+def _check_n_logs(n_logs: int) -> None:
+    if n_logs != 0 and n_logs < 10:
+        raise ValueError(f"n_logs must be 0 (self-confidence only) or >= 10, got {n_logs}")

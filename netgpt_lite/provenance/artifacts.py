@@ -118,14 +118,15 @@ def artifact_paths(root: str | Path = DATA_DIR) -> list[Path]:
     return sorted(found)
 
 
-def artifact_status(path: str | Path) -> ArtifactStatus:
-    """The provenance of one artifact (a folder with a manifest, or a JSON file with one).
+def artifact_status(path: str | Path, manifest: dict | None = None) -> ArtifactStatus:
+    """The provenance of one artifact (a folder with a manifest, or a JSON file with one); ``manifest``:
+    its manifest when the caller has read it already.
 
     Raises:
         ValueError: naming the file, when its manifest cannot be read.
     """
     path = Path(path)
-    m = read_manifest(path)
+    m = read_manifest(path) if manifest is None else manifest
     try:
         rel = path.resolve().relative_to(PACKAGE_DIR).as_posix()
     except ValueError:
@@ -179,8 +180,8 @@ def describe_artifact(rel: str) -> str:
         >>> describe_artifact("data/rl/e5.json").startswith("Loaded from netgpt_lite/data/rl/e5.json, made by")
         True
     """
-    status = artifact_status(PACKAGE_DIR / rel)
     m = read_manifest(PACKAGE_DIR / rel)
+    status = artifact_status(PACKAGE_DIR / rel, m)
     when = (m.get("finished_utc") or "")[:10] or "an unrecorded date"
     commit = f"commit {status.git_commit[:7]}" if status.git_commit else "an unrecorded commit"
     if status.git_commit and m.get("git_dirty"):
