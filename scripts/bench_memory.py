@@ -3,7 +3,7 @@ step, each chapter, the book.
 
     OMP_NUM_THREADS=2 .venv/bin/python scripts/bench_memory.py eval --n 1000
     OMP_NUM_THREADS=2 .venv/bin/python scripts/bench_memory.py lora --n-train 32
-    OMP_NUM_THREADS=2 .venv/bin/python scripts/bench_memory.py rl
+    OMP_NUM_THREADS=2 .venv/bin/python scripts/bench_memory.py rl [--fp32]
     OMP_NUM_THREADS=2 .venv/bin/python scripts/bench_memory.py chapter notebooks/06_rl.ipynb [--fast]
     OMP_NUM_THREADS=2 .venv/bin/python scripts/bench_memory.py book
     OMP_NUM_THREADS=2 .venv/bin/python scripts/bench_memory.py command -- netgpt-lite eval-edge --n 50
@@ -72,8 +72,9 @@ def measure(target: str, command: list[str], env: dict | None = None) -> dict:
     return row
 
 
-def _rl_step() -> None:
-    """One step of E5's SFT-anchored RL on the SmolLM2 adapter (the E5 settings), in this process."""
+def _rl_step(fp32: bool) -> None:
+    """One step of E5's SFT-anchored RL on the SmolLM2 adapter (the E5 settings), in this process; ``fp32``
+    turns bf16 autocast off, as on a CPU without bf16 instructions."""
     from netgpt_lite.experiments.rl_comparison import E5Config, load_start
     from netgpt_lite.rl.data import rl_dataset
     from netgpt_lite.rl.minimal import train_minimal
@@ -84,7 +85,7 @@ def _rl_step() -> None:
     ref, _, _ = load_start("smollm2", trainable=False)
     tasks = generate_tasks("validation", config.rl.prompts_per_step * 2, seed=config.task_seed)
     data = rl_dataset(tasks, tokenizer, **template)  # the gold calls stand in for logged cloud answers
-    settings = config.rl.replace(steps=1)
+    settings = config.rl.replace(steps=1, **({"bf16": False} if fp32 else {}))
     _, history = train_minimal(model, tokenizer, data, data, settings, ref_model=ref, template_kwargs=template)
     print(json.dumps({"rl_step": history[-1] if history else None}, default=str))
 
@@ -118,13 +119,14 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--model", default="smollm2", help="eval: the model (default smollm2)")
     parser.add_argument("--n-train", type=int, default=32, help="lora: examples (default 32 = 4 steps of 8)")
     parser.add_argument("--fast", action="store_true", help="chapter/book: NETGPT_LITE_FAST=1")
+    parser.add_argument("--fp32", action="store_true", help="rl: no bf16 autocast (a CPU without bf16)")
     parser.add_argument("--as-before", action="store_true",
                         help="lora: the loss over every position and no gradient checkpointing (the old way)")
     args = parser.parse_args(argv)
     env = {"NETGPT_LITE_FAST": "1"} if args.fast else {"NETGPT_LITE_FAST": "0"}
     cli = str(BIN / "netgpt-lite")
     if args.target == "_rl_child":
-        _rl_step()
+        _rl_step(args.fp32)
         return {}
     if args.target == "_lora_child":
         _lora_steps(args.n_train, args.as_before)
@@ -138,7 +140,9 @@ def main(argv: list[str] | None = None) -> dict:
         return measure(f"LoRA SFT, SmolLM2, {args.n_train} examples at batch 8 ({label})",
                        [sys.executable, __file__, "_lora_child", "--n-train", str(args.n_train), *flag])
     if args.target == "rl":
-        return measure("one RL step (E5 settings, SmolLM2)", [sys.executable, __file__, "_rl_child"])
+        precision = "fp32" if args.fp32 else "bf16 where the CPU has it"
+        return measure(f"one RL step (E5 settings, SmolLM2, {precision})",
+                       [sys.executable, __file__, "_rl_child", *(["--fp32"] if args.fp32 else [])])
     if args.target == "chapter":
         (notebook,) = args.rest
         code = ("import nbformat, sys; from nbclient import NotebookClient; nb = nbformat.read(sys.argv[1], 4); "

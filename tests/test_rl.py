@@ -208,3 +208,12 @@ def test_update_one_group_at_a_time_has_the_full_batch_gradient():
         torch.testing.assert_close(p.grad, full[name], rtol=1e-4, atol=1e-7, msg=name)
     for key in ("clipped_pg", "reverse_kl", "anchor_nll_gap", "loss"):
         assert chunked_terms[key] == pytest.approx(terms[key], rel=1e-4, abs=1e-8), key
+
+
+def test_progress_bar_shows_steps_and_time_left_on_stderr(tiny, capsys) -> None:
+    _, tokenizer, ds = tiny
+    train_minimal(_model(tokenizer), tokenizer, ds, ds, RLSettings(steps=2, **FAST), progress=True)
+    err = capsys.readouterr().err
+    assert "RL steps" in err and "2/2" in err and "<" in err  # tqdm's "[elapsed<left" is the time left
+    train_minimal(_model(tokenizer), tokenizer, ds, ds, RLSettings(steps=1, **FAST))
+    assert capsys.readouterr().err == ""  # quiet by default

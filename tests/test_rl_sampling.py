@@ -44,3 +44,35 @@ def test_cached_keys_equal_a_full_forward_with_left_padding(tiny):
         full = model(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"],
                      position_ids=positions).logits[:, -1].repeat_interleave(2, 0)
     assert torch.allclose(step, full, atol=1e-4)
+
+
+@pytest.mark.parametrize("chunk_rows", [1, 3, 8])
+def test_grouped_backward_gives_the_one_pass_gradient(tiny, chunk_rows):
+    """Chunks of a group's completions, the prompt's pass shared: the same gradient as one backward."""
+    from netgpt_lite.rl.data import encode_pairs
+    from netgpt_lite.rl.logprobs import grouped_backward, grouped_completion_logprobs
+
+    model, tokenizer, prompts = tiny
+    completions = [f'{{"name": "f", "arguments": {{"x": {i * 37}}}}}' + " ok" * i for i in range(8)]  # lengths differ
+    p_ids, p_mask, c_ids, c_mask = encode_pairs(tokenizer, [prompts[1]] * 8, completions)
+    p_ids, p_mask = p_ids[:1], p_mask[:1]
+    assert (c_mask == 0).any()  # some completions are padded on the right
+    weights = torch.linspace(-1.0, 1.0, c_ids.shape[0]).unsqueeze(1)  # a different loss weight per completion
+    model.zero_grad()  # the model is shared by the module's tests
+
+    logp, _ = grouped_completion_logprobs(model, p_ids, p_mask, c_ids, c_mask, temperature=0.7)
+    (logp * c_mask * weights).sum().backward()
+    expected = {n: p.grad.clone() for n, p in model.named_parameters()}
+    model.zero_grad()
+
+    def loss_fn(logp, rows):
+        loss = (logp * c_mask[rows] * weights[rows]).sum()
+        return loss, float(loss.detach())
+
+    values = grouped_backward(model, p_ids, p_mask, c_ids, c_mask, loss_fn, temperature=0.7, chunk_rows=chunk_rows)
+    assert len(values) == -(-c_ids.shape[0] // chunk_rows)
+    assert sum(values) == pytest.approx(float((logp * c_mask * weights).sum()), rel=1e-5)
+    for name, param in model.named_parameters():
+        scale = float(expected[name].abs().max())  # summation order differs: tolerance relative to the gradient
+        torch.testing.assert_close(param.grad, expected[name], rtol=1e-4, atol=1e-6 * scale, msg=name)
+    model.zero_grad()

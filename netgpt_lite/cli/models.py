@@ -147,6 +147,7 @@ def add_rl(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=SEED, default=0)
     p.add_argument("--out", type=output_dir, required=True,
                    help="output folder: the checkpoint, metrics.json, manifest.json")
+    p.add_argument("--quiet", action="store_true", help="no progress bar on stderr")
     p.set_defaults(check=_check_rl, func=_run_rl)
 
 
@@ -163,7 +164,8 @@ def _check_rl(args: argparse.Namespace) -> dict:
 def _run_rl(args: argparse.Namespace, plan: dict) -> int:
     settings = plan["settings"]
     # run_rl writes the checkpoint, metrics.json and manifest.json (provenance.Recorder) into --out
-    history = run_rl(args.model, settings, args.trainer, args.n_prompts, args.n_eval, args.eval_every, args.out)
+    history = run_rl(args.model, settings, args.trainer, args.n_prompts, args.n_eval, args.eval_every, args.out,
+                     progress=not args.quiet)
     first, last = history[0], history[-1]
     print_json({"out": str(args.out), "eval_exact_match_before": first.get("eval_exact_match"),
                  "eval_exact_match_after": last.get("eval_exact_match"),
@@ -189,6 +191,7 @@ def add_e5(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--handwritten", type=existing_file, default=None,
                    help="a JSONL file of hand-written requests evaluated beside the test split "
                         "(e.g. tests/data/handwritten_requests.jsonl); never trained on")
+    p.add_argument("--quiet", action="store_true", help="no progress bars on stderr")
     p.set_defaults(check=_check_e5, func=_run_e5)
 
 
@@ -209,7 +212,7 @@ def _check_e5(args: argparse.Namespace) -> dict:
 
 def _run_e5(args: argparse.Namespace, plan: dict) -> int:
     command = " ".join([PROG, *sys.argv[1:]]) if sys.argv[1:2] == ["e5"] else f"{PROG} e5"
-    artifact = run_e5(plan["config"], args.out, plan["handwritten"], command=command)
+    artifact = run_e5(plan["config"], args.out, plan["handwritten"], command=command, progress=not args.quiet)
     m = artifact["manifest"]
     print_json({"out": str(args.out), "summary": artifact["summary"], "wall_s": m["wall_s"], "cpu_s": m["cpu_s"]})
     return 0

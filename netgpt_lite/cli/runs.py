@@ -183,6 +183,7 @@ def add_synergy(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", type=output_dir, required=True,
                    help="output folder: log/, checkpoints/, state.json, summary.json")
     p.add_argument("--resume", action="store_true", help="continue a killed run from its last completed round")
+    p.add_argument("--quiet", action="store_true", help="no progress bar on stderr")
     add_cloud_flags(p)
     p.set_defaults(check=_check_synergy, func=_run_synergy)
 
@@ -231,7 +232,7 @@ def _check_synergy(args: argparse.Namespace) -> dict:
 
 def _run_synergy(args: argparse.Namespace, plan: dict) -> int:
     stages = default_stages(plan["cloud"])
-    result = run_synergy(plan["config"], args.out, stages=stages, resume=args.resume, progress=True)
+    result = run_synergy(plan["config"], args.out, stages=stages, resume=args.resume, progress=not args.quiet)
     print_json(write_summary(result, stages=stages))
     return 0
 
@@ -250,6 +251,7 @@ def add_reproduce(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--only", type=experiment_list, default=EXPERIMENTS,
                    help="comma-separated experiments to run, e.g. E1,E2,E3 (default: all of E1-E6)")
     add_cloud_flags(p)  # a real cloud answers in the synergy runs (E4, E6)
+    p.add_argument("--quiet", action="store_true", help="no progress bar on stderr")
     p.set_defaults(check=_check_reproduce, func=_run_reproduce)
 
 
@@ -295,7 +297,7 @@ def _run_reproduce(args: argparse.Namespace, plan: dict) -> int:
     if "summary" in plan:
         print_json(plan["summary"])
         return 0
-    results = reproduce(args.out, fast=plan["fast"], seed=args.seed, progress=True, only=args.only,
+    results = reproduce(args.out, fast=plan["fast"], seed=args.seed, progress=not args.quiet, only=args.only,
                         cloud=plan["cloud"])
     m = results["manifest"]
     print_json({"out": args.out, "mode": m["mode"], "wall_s": m["wall_s"], "peak_rss_mb": m["peak_rss_mb"],

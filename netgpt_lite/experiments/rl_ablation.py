@@ -55,7 +55,7 @@ def start_model(model_dir=None) -> dict:
 
 def run_rl(model_dir=None, settings: RLSettings = RLSettings(), trainer: str = "minimal",  # noqa: B008
            n_prompts: int = 512, n_eval: int = 200, eval_every: int = 10, out_dir=None,
-           command: str | None = None) -> list[dict]:  # fmt: skip
+           command: str | None = None, progress: bool = False) -> list[dict]:  # fmt: skip
     """One RL run from the SFT edge (default: the shipped checkpoint); returns the per-step history.
 
     Args:
@@ -67,6 +67,7 @@ def run_rl(model_dir=None, settings: RLSettings = RLSettings(), trainer: str = "
         out_dir: if given (``netgpt-lite rl --out``), the trained checkpoint, ``metrics.json`` (the history)
             and ``manifest.json`` (written by :class:`~netgpt_lite.provenance.Recorder`) go there.
         command: the command line for the manifest; default: this process's.
+        progress: a progress bar on stderr (minimal trainer: steps done, time left, the last step's numbers).
 
     Example:
         >>> run_rl(settings=RLSettings(steps=1), trainer="ppo")
@@ -83,7 +84,8 @@ def run_rl(model_dir=None, settings: RLSettings = RLSettings(), trainer: str = "
     model, tokenizer = load_edge_model(model_dir)
     prompts, logged, eval_tasks = experiment_data(tokenizer, n_prompts, n_prompts, n_eval, settings.seed)
     if trainer == "minimal":
-        model, history = train_minimal(model, tokenizer, prompts, logged, settings, eval_tasks, eval_every)
+        model, history = train_minimal(model, tokenizer, prompts, logged, settings, eval_tasks, eval_every,
+                                       progress=progress)
     else:
         before = evaluate(model, tokenizer, eval_tasks)
         model, history = train_trl(model_dir, prompts, logged, settings)

@@ -215,6 +215,7 @@ def run_e5(config: E5Config = E5Config(), out_dir: str | Path = "runs/e5", handw
         handwritten: tasks written by hand (:func:`~netgpt_lite.tasks.request_file.read_request_file`),
             evaluated beside the test split; never trained or tuned on.
         command: the command line for the manifest; default this process's.
+        progress: progress bars on stderr (runs done and time left; each run's steps).
 
     Returns:
         The artifact: ``manifest``, ``config``, ``day`` (how the pool split), ``reward_model`` (fit and
@@ -243,13 +244,15 @@ def run_e5(config: E5Config = E5Config(), out_dir: str | Path = "runs/e5", handw
         "logged": rl_dataset(routed + replay_tasks, tokenizer, day["answers"] + [a.tool_call for a in replay], **template),
     }  # fmt: skip
     runs = [{"arm": "sft", "seed": None, "eval": start_record["eval"], "seconds": start_record["seconds"]}]
-    for arm, seed in config.runs():
+    from tqdm.auto import tqdm
+
+    bar = tqdm(config.runs(), desc="E5 runs", unit="run", disable=not progress, dynamic_ncols=True)
+    for arm, seed in bar:
         path = out / "runs" / f"{arm}-seed{seed}.json"
         record = _read_run(path)
+        bar.set_postfix(run=f"{arm} seed {seed}", resumed=record is not None)
         if record is None:
             t0 = time.perf_counter()
-            if progress:
-                print(f"E5 {arm} seed {seed}", flush=True)
             if arm == "more_sft":
                 model, tok, tmpl, extra = _run_more_sft(seed, config, data, out, progress)
             else:
@@ -263,6 +266,7 @@ def run_e5(config: E5Config = E5Config(), out_dir: str | Path = "runs/e5", handw
                       "computed_by": {"git_commit": git_state()[0], "source_hash": source_hash()}}
             atomic_write_json(path, record)
         runs.append(record)
+    bar.close()
     artifact = {"config": dataclasses.asdict(config), "day": {k: day[k] for k in ("routed", "kept", "threshold")},
                 "reward_model": start_record["reward_model"], "runs": runs, "summary": summarise(runs)}  # fmt: skip
     # a resumed run's own wall time covers only what it computed: the runs' seconds say what all of them took

@@ -18,7 +18,6 @@ Example:
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import time
 from dataclasses import dataclass, field
@@ -29,7 +28,7 @@ import numpy as np
 from netgpt_lite.edge.lora import cpu_has_bf16
 from netgpt_lite.rl.checkpoint import load_rl_checkpoint, save_rl_checkpoint, trainable_parameters
 from netgpt_lite.rl.data import encode_pairs, evaluate, judge
-from netgpt_lite.rl.logprobs import completion_logprobs
+from netgpt_lite.rl.logprobs import completion_logprobs, grouped_backward
 from netgpt_lite.rl.objective import (
     AnchoredRLSettings,
     anchor_nll_gap_per_token,
@@ -40,6 +39,7 @@ from netgpt_lite.rl.objective import (
     token_mean,
     zero_variance_fraction,
 )
+from netgpt_lite.rl.reference import reference_model
 from netgpt_lite.rl.sampling import SampledGroups, sample_groups
 from netgpt_lite.runtime import torch_device, training_memory
 
@@ -144,7 +144,7 @@ def _start_run(model, tokenizer, settings: RLSettings, ref_model) -> _Run:
     device, rng = torch_device(settings.device), np.random.default_rng(settings.seed)
     torch.manual_seed(settings.seed)
     model.to(device)
-    ref_model = (copy.deepcopy(model) if ref_model is None else ref_model).to(device).eval().requires_grad_(False)
+    ref_model = reference_model(model, None if ref_model is None else ref_model.to(device))  # one copy of frozen weights
     params = list(trainable_parameters(model).values())
     optimizer = torch.optim.Adam(params, lr=settings.learning_rate)
     bf16 = (device == "cuda" or cpu_has_bf16()) if settings.bf16 is None else settings.bf16
@@ -230,14 +230,16 @@ def _sample_metrics(run: _Run, scores: dict, rewards, sample: SampledGroups, log
     return row
 
 
-def _update(run: _Run, sample: SampledGroups, logp_ref, advantages, keep, sft_examples) -> dict[str, float]:
+def _update(run: _Run, sample: SampledGroups, logp_ref, advantages, keep, sft_examples,
+            update_chunk_rows: int = 2) -> dict[str, float]:
     """Step 4: ``updates_per_step`` clipped updates of the composite loss on the kept completions, each with a
     fresh SFT-side batch for the anchor; returns the last update's terms (none when no group was kept).
 
     The loss is a mean over completions (:func:`~netgpt_lite.rl.objective.sequence_mean`), so its gradient is
-    the sum of each kept group's share: the groups are differentiated one at a time (one prompt and its G
-    completions, about a quarter of the activations of all of them at once; the anchor's SFT batch on its
-    own), and the gradients add up to the full batch's.
+    the sum of each kept group's share: the groups are differentiated one at a time, each prompt once and its
+    G completions ``update_chunk_rows`` at a time (:func:`~netgpt_lite.rl.logprobs.grouped_backward`; the
+    anchor's SFT examples one by one), and the gradients add up to the full batch's.  Chunks bound memory:
+    for SmolLM2 a group in one pass holds about 1.8 GB of activations, in chunks of 2 about 1.2 GB.
     """
     import dataclasses
 
@@ -255,16 +257,21 @@ def _update(run: _Run, sample: SampledGroups, logp_ref, advantages, keep, sft_ex
                                           replace=False).tolist()]  # fmt: skip
         run.optimizer.zero_grad()
         terms = {"clipped_pg": 0.0, **({"reverse_kl": 0.0} if s.objective.beta > 0 else {})}
-        for j in range(u_ids.shape[0]):  # one kept prompt and its G completions at a time
-            rows = slice(j * G, (j + 1) * G)
-            with run.autocast():
-                logp_new, _ = completion_logprobs(run.model, u_ids[j : j + 1], u_mask[j : j + 1], c_ids[rows],
-                                                  c_mask[rows], s.temperature)  # fmt: skip
-            loss, part = anchored_loss(logp_new.float(), logp_old[rows].float(), ref[rows], adv[rows], c_mask[rows],
-                                       policy_only)  # fmt: skip
-            (loss * (G / n_rows)).backward()  # this group's share of the mean over completions
-            for key in terms:
-                terms[key] += part[key] * G / n_rows
+        for j in range(u_ids.shape[0]):  # one kept prompt and its G completions at a time, in chunks of rows
+            group = slice(j * G, (j + 1) * G)
+
+            def chunk_loss(logp_new, rows, group=group, keys=tuple(terms)):
+                rows = slice(group.start + rows.start, group.start + rows.stop)  # rows of the kept completions
+                loss, part = anchored_loss(logp_new, logp_old[rows].float(), ref[rows], adv[rows], c_mask[rows],
+                                           policy_only)  # fmt: skip
+                share = (rows.stop - rows.start) / n_rows  # this chunk's share of the mean over completions
+                return loss * share, {key: part[key] * share for key in keys}
+
+            for part in grouped_backward(run.model, u_ids[j : j + 1], u_mask[j : j + 1], c_ids[group], c_mask[group],
+                                         chunk_loss, temperature=s.temperature, chunk_rows=update_chunk_rows,
+                                         autocast=run.autocast):  # fmt: skip
+                for key in terms:
+                    terms[key] += part[key]
         loss_value = terms["clipped_pg"] + s.objective.beta * terms.get("reverse_kl", 0.0)
         if s.objective.gamma > 0:  # the anchor: pi_theta's NLL of logged answers against the SFT model's
             s_ids, s_mask, t_ids, t_mask = encode_pairs(run.tokenizer, sft["prompt"], sft["completion"], run.device)
@@ -307,7 +314,7 @@ def train_minimal(model, tokenizer, prompts, sft_examples, settings: RLSettings 
         checkpoint_dir: if given, the run saves ``checkpoint_dir/checkpoint`` (trainable tensors, Adam moments,
             RNG states, history: safetensors + JSON) every ``checkpoint_every`` steps and, rerun with the same
             arguments after a kill, continues from it with the same samples.  Removed when the run finishes.
-        progress: print one line per step.
+        progress: a progress bar on stderr (steps done, time left, the last step's reward, exact match, KL).
 
     Returns:
         ``(model, history)``: the trained model and one dict of metrics per step (:data:`METRICS` and more).
@@ -320,6 +327,10 @@ def train_minimal(model, tokenizer, prompts, sft_examples, settings: RLSettings 
     checkpoint = None if checkpoint_dir is None else Path(checkpoint_dir) / "checkpoint"
     if checkpoint is not None and checkpoint.exists():
         first, history = load_rl_checkpoint(checkpoint, model, run.optimizer, run.rng)
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=settings.steps, initial=first, desc="RL steps", unit="step", disable=not progress,
+               dynamic_ncols=True)  # fmt: skip
     for step in range(first, settings.steps + 1):
         row = {"step": step}
         if eval_tasks is not None and (step % eval_every == 0 or step == settings.steps):
@@ -338,11 +349,12 @@ def train_minimal(model, tokenizer, prompts, sft_examples, settings: RLSettings 
             row.update(_update(run, sample, logp_ref, advantages, keep, sft_examples))  # 4. clipped updates
         row["seconds"] = time.perf_counter() - start
         history.append(row)
-        if progress:  # then log and checkpoint
-            print(f"step {step + 1}/{settings.steps}: reward {row['reward']:.3f} exact {row['exact_match']:.3f} "
-                  f"kl {row['kl_k3_to_sft']:.4f} zero-std {row['frac_zero_std']:.2f} {row['seconds']:.1f} s", flush=True)
+        bar.update()  # then show, log and checkpoint
+        bar.set_postfix(reward=f"{row['reward']:.3f}", exact=f"{row['exact_match']:.3f}",
+                        kl=f"{row['kl_k3_to_sft']:.4f}", zero_std=f"{row['frac_zero_std']:.2f}")  # fmt: skip
         if checkpoint is not None and (step + 1) % checkpoint_every == 0 and step + 1 < settings.steps:
             save_rl_checkpoint(checkpoint, model, run.optimizer, step + 1, history, run.rng)
+    bar.close()
     if checkpoint is not None:
         shutil.rmtree(checkpoint, ignore_errors=True)
     model.eval()
