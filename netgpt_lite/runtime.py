@@ -26,6 +26,22 @@ FAST_ENV_VAR = "NETGPT_LITE_FAST"
 CACHE_ENV_VAR = "NETGPT_LITE_CACHE"
 
 
+class RunFolderError(ValueError):
+    """A folder a run writes into that cannot be used as asked (damaged, foreign, or missing on ``--resume``).
+
+    The message is one line naming the file and the fix; the command line reports it like a bad argument
+    (exit status 2), since the fix is the user's (another ``--out``, a restored file).  It lives here, the
+    bottom layer, because the synergy loop, the service's traffic log and the training checkpoints all raise it.
+
+    Example:
+        >>> raise RunFolderError("runs/x: nothing to resume there; drop --resume to start a new run")
+        Traceback (most recent call last):
+        netgpt_lite.runtime.RunFolderError: runs/x: nothing to resume there; drop --resume to start a new run
+    """
+
+    prog: str | None = None  # read by the command line's error report, like its UsageError's
+
+
 def fast_mode() -> bool:
     """True when ``NETGPT_LITE_FAST`` is set to a truthy value (1, true, yes, on)."""
     return os.environ.get(FAST_ENV_VAR, "").strip().lower() in {"1", "true", "yes", "on"}

@@ -286,3 +286,99 @@ def test_generated_tasks_gold_calls_are_ok_and_other_tools_are_not():
         others = [t["function"]["name"] for t in task.tools if t["function"]["name"] != task.gold["name"]]
         verdict = check_call({"name": others[0], "arguments": task.gold["arguments"]}, task.tools, task.gold)
         assert not verdict.correct and reward(verdict) <= 0.0
+
+
+class _CountingListener:
+    """A TCP listener on 127.0.0.1 that counts connections and closes them (where a fetched ``$ref`` lands)."""
+
+    def __init__(self) -> None:
+        import socketserver
+        import threading
+
+        self.connections = 0
+        outer = self
+
+        class Handler(socketserver.BaseRequestHandler):
+            def handle(self) -> None:
+                outer.connections += 1
+
+        self.server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/schema.json"
+        threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        ).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+_opened: list[str] = []
+
+
+def _record_opens(event: str, args: tuple) -> None:
+    if event == "open" and _opened and isinstance(args[0], str) and args[0] == _opened[0]:
+        _opened.append(args[0])
+
+
+def test_a_ref_to_a_url_or_a_file_is_never_fetched_and_is_a_recorded_failure(tmp_path):
+    """Defect: a client schema's ``$ref: http://...`` made the checker fetch the URL (12 of 12 reached a
+    listener) and crash; ``file://`` was read.  Now nothing is fetched or opened: a schema_invalid verdict."""
+    import sys
+
+    listener = _CountingListener()
+    secret = tmp_path / "schema.json"
+    secret.write_text(json.dumps({"type": "object"}))
+    if not getattr(sys, "_netgpt_open_hook", False):  # audit hooks cannot be removed: install one per process
+        sys.addaudithook(_record_opens)
+        sys._netgpt_open_hook = True
+    _opened[:] = [str(secret)]
+    refs = [listener.url, secret.as_uri(), f"{listener.url}#/definitions/x"]
+    try:
+        for ref in refs:
+            for parameters in ({"$ref": ref}, {"type": "object", "properties": {"city": {"$ref": ref}}}):
+                tools = [{"type": "function", "function": {"name": "f", "parameters": parameters}}]
+                verdict = check_call(
+                    {"name": "f", "arguments": {"city": "Paris"}},
+                    tools,
+                    {"name": "f", "arguments": {"city": "Paris"}},
+                )
+                assert verdict.error_type == "schema_invalid" and not verdict.schema_valid, verdict
+                assert ref.split("#")[0] in verdict.detail and "cannot be used" in verdict.detail
+                assert reward(verdict) == INVALID_REWARD
+    finally:
+        listener.close()
+    assert listener.connections == 0 and _opened == [str(secret)]  # no fetch, no file read
+
+
+@pytest.mark.parametrize(
+    "parameters",
+    [
+        {"type": "strnig"},  # an unknown type raised jsonschema.UnknownType out of the checker
+        {"type": "object", "properties": {"city": {"type": "string", "pattern": "(["}}},  # an invalid regex
+        {"type": "object", "properties": {"city": {"$ref": "#/$defs/missing"}}},
+        {"$ref": "#"},  # a reference cycle: endless recursion
+        ["not", "a", "schema"],
+    ],
+)
+def test_an_unusable_schema_is_a_recorded_failure_not_a_crash(parameters):
+    tools = [{"type": "function", "function": {"name": "f", "parameters": parameters}}]
+    verdict = check_call({"name": "f", "arguments": {"city": "Paris"}}, tools, {"name": "f", "arguments": {}})
+    assert verdict.error_type in SCHEMA_ERRORS and not verdict.schema_valid
+
+
+def test_a_catastrophic_pattern_is_a_failed_call_within_its_time_limit():
+    """A client's ``pattern`` such as ^(a|aa)+$ backtracks for hours on 40 characters; here it is cut off."""
+    import time
+
+    from netgpt_lite.tasks.schemas import PATTERN_TIMEOUT_S
+
+    tool = {"type": "function", "function": {"name": "f", "parameters": {
+        "type": "object", "properties": {"x": {"type": "string", "pattern": "^(a|aa)+$"}}, "required": ["x"]}}}
+    start = time.perf_counter()
+    gold = {"name": "f", "arguments": {"x": "aaa"}}
+    result = check_call({"name": "f", "arguments": {"x": "a" * 40 + "!"}}, [tool], gold)
+    assert time.perf_counter() - start < 20 * PATTERN_TIMEOUT_S + 1.0
+    assert not result.schema_valid and "took over" in result.detail
+    assert check_call(gold, [tool], gold).correct

@@ -103,6 +103,26 @@ def test_cloud_answers_go_through_whole_and_are_logged(stack, tmp_path):
     assert set(log.column_names) >= {"task", "cloud_call", "edge_score", "threshold", "rtt_ms", "scorer_holdout"}
 
 
+def test_text_and_empty_name_cloud_answers_are_logged_with_their_kind(stack, tmp_path):
+    """Every answer a client got is in the log, marked; training reads only the tool calls."""
+    text = {"id": "x", "object": "chat.completion", "created": 0, "model": "upstream-model",
+            "choices": [{"index": 0, "finish_reason": "stop",
+                         "message": {"role": "assistant", "content": "I cannot do that."}}]}
+    empty = {**text, "choices": [{"index": 0, "finish_reason": "tool_calls", "message": {
+        "role": "assistant", "content": None,
+        "tool_calls": [{"id": "c0", "type": "function", "function": {"name": "", "arguments": "{}"}}]}}]}
+    client, service, _ = stack([{"body": text}, {"body": empty}], policy=AlwaysCloud())
+    for task in TASKS[:3]:  # the third is a normal tool call
+        raw = client.chat.completions.with_raw_response.create(model="any", messages=task.messages, tools=task.tools)
+        assert raw.http_response.status_code == 200
+    service.traffic_log.flush()
+    log = load_log(tmp_path / "log")
+    assert len(log) == 3
+    kinds = dict(zip(log["request_id"], log["answer_kind"], strict=True))
+    assert sorted(kinds.values()) == ["malformed_call", "text", "tool_call"]
+    assert "I cannot do that." in log["cloud_text"]
+
+
 def test_decisions_follow_the_network(stack):
     client, service, _ = stack()  # the shipped FuncDyn of the tiny edge
     routes = {}

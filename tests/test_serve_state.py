@@ -91,20 +91,23 @@ def _record(i: int) -> dict:
             "edge_score": 0.5, "scorer_holdout": False}
 
 
-def test_traffic_log_commits_shards_and_drops_uncommitted_leftovers(tmp_path):
+def test_traffic_log_commits_shards_and_keeps_uncommitted_leftovers(tmp_path):
+    from netgpt_lite.synergy.loop import save_shard
+
     log = TrafficLog(tmp_path, shard_size=3)
     assert [log.append(_record(i)) for i in range(3)] == [False, False, True]
     assert log.flush() == 3 and log.flush() == 0
     log.append(_record(3))
     log.flush()
-    (tmp_path / "log" / "shard_000099").mkdir()  # a shard a killed writer renamed but never committed
+    (tmp_path / "log" / "shard_000002").mkdir()  # a shard a killed (journal-less) writer renamed, never committed
+    save_shard([_record(9)], tmp_path / "log" / "shard_000002")
     (tmp_path / ".tmp-state.json-1").write_text("{")
     reopened = TrafficLog(tmp_path)
-    assert not (tmp_path / "log" / "shard_000099").exists() and not list(tmp_path.glob(".tmp-*"))
-    assert reopened.n_committed == 4 and len(load_log(tmp_path)) == 4
+    assert not list(tmp_path.glob(".tmp-*"))  # the library's own temporaries go; the shard's answer is kept
+    assert reopened.n_committed == 5 and load_log(tmp_path)["request_id"][-1] == "serve-9"
     reopened.append(_record(4))
     reopened.flush()
-    assert load_log(tmp_path)["request_id"] == [f"serve-{i}" for i in range(5)]
+    assert load_log(tmp_path)["request_id"] == [f"serve-{i}" for i in (0, 1, 2, 3, 9, 4)]
 
 
 def test_traffic_log_refuses_a_foreign_folder(tmp_path):

@@ -36,6 +36,7 @@ from netgpt_lite.agents.proposal import (
     Agent,
     Proposal,
 )
+from netgpt_lite.agents.redaction import redact_url
 
 __all__ = [
     "DEFAULT_NETWORK",
@@ -59,4 +60,5 @@ __all__ = [
     "chat_reply",
     "CloudFailure",
     "OpenAICompatibleCloud",
+    "redact_url",
 ]

@@ -48,6 +48,8 @@ from email.utils import parsedate_to_datetime
 
 import numpy as np
 
+from netgpt_lite.agents.redaction import redact_url
+
 logger = logging.getLogger(__name__)
 
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
@@ -200,7 +202,7 @@ class CloudEndpoint:
         self._warned_no_key = False
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}(base_url={self.config.base_url!r}, model={self.config.model!r})"
+        return f"{type(self).__name__}(base_url={redact_url(self.config.base_url)!r}, model={self.config.model!r})"
 
     @property
     def url(self) -> str:
@@ -229,7 +231,7 @@ class CloudEndpoint:
         elif not self._warned_no_key:
             self._warned_no_key = True
             logger.warning("environment variable %s is not set: sending requests to %s without an API key",
-                           self.config.api_key_env, self.config.base_url)
+                           self.config.api_key_env, redact_url(self.config.base_url))
         return request
 
     def _post_once(self, body: bytes) -> tuple[dict, int, float | None]:
@@ -295,7 +297,7 @@ class CloudEndpoint:
                 )
                 self.sleep(delay)
         raise CloudRequestError(
-            f"POST {self.url} failed after {attempts} attempt(s): {reason}", attempts, status
+            f"POST {redact_url(self.url)} failed after {attempts} attempt(s): {reason}", attempts, status
         )
 
     def request(self, body: dict) -> tuple[dict, int]:

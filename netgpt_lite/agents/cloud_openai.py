@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from netgpt_lite.agents.chat_completions import SHAPE_ERRORS, CloudReply, chat_body, chat_reply
 from netgpt_lite.agents.cloud_http import CloudClientConfig, CloudEndpoint, CloudRequestError
 from netgpt_lite.agents.proposal import Proposal
+from netgpt_lite.agents.redaction import redact_url
 from netgpt_lite.tasks.checker import schema_errors
 
 logger = logging.getLogger(__name__)
@@ -72,7 +73,8 @@ class OpenAICompatibleCloud(CloudEndpoint):
             return chat_reply(data, attempts)
         except SHAPE_ERRORS as error:
             raise CloudRequestError(
-                f"POST {self.url}: unexpected response shape ({type(error).__name__}: {str(error)[:200]})", attempts
+                f"POST {redact_url(self.url)}: unexpected response shape ({type(error).__name__}: {str(error)[:200]})",
+                attempts,
             ) from None
 
     def complete(self, messages: list[dict], tools: list[dict]) -> CloudReply:

@@ -1,8 +1,12 @@
 """The pieces every subcommand shares: the parser, :class:`UsageError`, and argument types.
 
 Each argument type checks one value and, when it is wrong, says which values are allowed
-(``int_range(1)`` -> "must be an integer >= 1").  :func:`flag_errors` turns a ``ValueError`` raised
-by a config dataclass built from the flags into a :class:`UsageError` naming the flag.
+(``int_range(1, 100)`` -> "must be an integer in [1, 100]"); every count has an upper bound
+(:mod:`netgpt_lite.cli.bounds`).  :func:`flag_errors` turns a ``ValueError`` raised by a config
+dataclass built from the flags into a :class:`UsageError` naming the flag.  :class:`Parser` records
+which flags were given, so that :func:`refuse_inapplicable` can refuse one that would be ignored
+(``train-edge --base tiny --rank 4``) and :func:`reading` turns a file that does not read into a
+:class:`UsageError` naming its flag.
 
 Example:
     >>> int_range(1)("3")
@@ -18,18 +22,23 @@ import argparse
 import contextlib
 import json
 import math
-import os
 import re
 from collections.abc import Callable, Iterator, Sequence
-from pathlib import Path
 
-from netgpt_lite.network.state import REGIMES
-from netgpt_lite.network.traces import read_trace_csv
+# the argument types for paths live in cli.files; every subcommand imports them from here
+from netgpt_lite.cli.files import MODEL_NAMES as MODEL_NAMES
+from netgpt_lite.cli.files import TRACE_HELP as TRACE_HELP
+from netgpt_lite.cli.files import existing_dir as existing_dir
+from netgpt_lite.cli.files import existing_file as existing_file
+from netgpt_lite.cli.files import model_source as model_source
+from netgpt_lite.cli.files import output_dir, output_file, read_problem
+from netgpt_lite.cli.files import trace_source as trace_source
 from netgpt_lite.runtime import FAST_ENV_VAR, fast_mode
 
 PROG = "netgpt-lite"
 DEBUG_ENV_VAR = "NETGPT_LITE_DEBUG"
 EXIT_USAGE, EXIT_INTERNAL, EXIT_INTERRUPTED = 2, 1, 130
+GIVEN, OUTPUTS = "_given", "_outputs"  # attributes Parser adds to the parsed arguments
 
 
 # UsageError lives here, not in runtime.py: the library raises plain ValueError naming its own field
@@ -61,22 +70,88 @@ class Parser(argparse.ArgumentParser):
             message += f" (see '{self.prog} --help')"
         raise UsageError(message, prog=self.prog)
 
+    def parse_known_args(self, args=None, namespace=None):
+        """Parse as argparse does, and add ``_given`` (the dests of the flags on the command line, in
+        their order) and ``_outputs`` (output flag -> path) to the namespace."""
+        self._given: dict[str, None] = {}
+        namespace, extra = super().parse_known_args(args, namespace)
+        setattr(namespace, GIVEN, tuple(dict.fromkeys([*getattr(namespace, GIVEN, ()), *self._given])))
+        outputs = {a.option_strings[0]: getattr(namespace, a.dest) for a in self._actions
+                   if a.type in (output_dir, output_file) and getattr(namespace, a.dest, None) is not None}
+        setattr(namespace, OUTPUTS, {**getattr(namespace, OUTPUTS, {}), **outputs})
+        return namespace, extra
+
+    # argparse calls _get_values once for each argument it consumes (a private hook, the same in Python
+    # 3.10-3.13; tests/test_cli_misuse.py fails should it stop being called)
+    def _get_values(self, action, arg_strings):
+        if action.option_strings:
+            self._given[action.dest] = None
+        return super()._get_values(action, arg_strings)
+
+
+def given(args: argparse.Namespace, flag: str) -> bool:
+    """Whether ``flag`` (e.g. ``"--rank"``; its ``--no-`` form counts) was on the command line."""
+    return flag.lstrip("-").replace("-", "_") in getattr(args, GIVEN, ())
+
+
+Applies = tuple[Callable[[argparse.Namespace], bool], str]
+
+
+def refuse_inapplicable(args: argparse.Namespace, rules: dict[str, Applies]) -> None:
+    """Refuse a flag given on the command line that the other flags make meaningless (it would be ignored).
+
+    Args:
+        args: the parsed arguments (from :class:`Parser`, which records the flags given).
+        rules: flag -> ``(applies, what)``: ``applies(args)`` says whether the flag is used with these
+            arguments, and ``what`` says what it needs (the rest of the message), e.g.
+            ``{"--rank": (lambda a: a.base == "smollm2", "needs --base smollm2 (the LoRA rank)")}``.
+
+    Raises:
+        UsageError: ``argument --rank: needs --base smollm2 (...)`` for the first such flag in ``rules``.
+    """
+    for flag, (applies, what) in rules.items():
+        if given(args, flag) and not applies(args):
+            raise UsageError(f"argument {flag}: {what}")
+
+
+@contextlib.contextmanager
+def reading(flag: str, path, parse_errors: bool = True) -> Iterator[None]:
+    """Turn a file of ``flag`` that does not read (an ``OSError``, not UTF-8) or, with ``parse_errors``,
+    does not parse (a ``ValueError``) into a :class:`UsageError` naming the flag."""
+    try:
+        yield
+    except UsageError:
+        raise
+    except (OSError, UnicodeDecodeError) as err:
+        raise UsageError(f"argument {flag}: {read_problem(path, err)}") from None
+    except ValueError as err:
+        if not parse_errors:
+            raise
+        raise UsageError(f"argument {flag}: {err}") from None
+
 
 # --- argument types: each checks one value and names the allowed range ------------------------
-def int_range(low: int, high: int | None = None) -> Callable[[str], int]:
-    """An argparse ``type`` for an integer in ``[low, high]`` (``high=None``: no upper bound)."""
+def _shown(text: str, limit: int = 40) -> str:
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
+
+
+def int_range(low: int, high: int | None = None, why: str = "") -> Callable[[str], int]:
+    """An argparse ``type`` for an integer in ``[low, high]`` (``high=None``: no upper bound; counts have one,
+    see :mod:`netgpt_lite.cli.bounds`); ``why`` ends the message of a value above ``high``."""
     allowed = f">= {low}" if high is None else f"in [{low}, {high}]"
 
     def parse(text: str) -> int:
         try:
             value = int(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"must be an integer {allowed}; got {text!r}") from None
+            raise argparse.ArgumentTypeError(f"must be an integer {allowed}; got {_shown(text)!r}") from None
         if value < low or (high is not None and value > high):
-            raise argparse.ArgumentTypeError(f"must be an integer {allowed}; got {value}")
+            reason = f" ({why})" if why and high is not None and value > high else ""
+            raise argparse.ArgumentTypeError(f"must be an integer {allowed}; got {_shown(str(value))}{reason}")
         return value
 
     parse.__name__ = f"integer {allowed}"
+    parse.low, parse.high = low, high  # type: ignore[attr-defined]
     return parse
 
 
@@ -100,15 +175,16 @@ def float_range(low: float | None = None, high: float | None = None, *, low_open
         too_low = low is not None and (value <= low if low_open else value < low)
         too_high = high is not None and (value >= high if high_open else value > high)
         if not math.isfinite(value) or too_low or too_high:
-            raise argparse.ArgumentTypeError(f"must be a finite number {allowed}; got {text!r}")
+            raise argparse.ArgumentTypeError(f"must be a finite number {allowed}; got {_shown(text)!r}")
         return value
 
     parse.__name__ = f"number {allowed}"
+    parse.low, parse.high = low, high  # type: ignore[attr-defined]
     return parse
 
 
-POSITIVE_INT, COUNT = int_range(1), int_range(0)
-SEED = COUNT  # seeds are integers >= 0
+POSITIVE_INT, COUNT = int_range(1), int_range(0)  # unbounded: for values that are not counts of work
+SEED = int_range(0, 2**32 - 1, "seeds are 32-bit integers, as numpy and torch take them")
 POSITIVE = float_range(0.0)
 NON_NEGATIVE = float_range(0.0, low_open=False)
 PROBABILITY = float_range(0.0, 1.0, low_open=False)
@@ -125,104 +201,6 @@ def one_of(what: str, names: Sequence[str]) -> Callable[[str], str]:
 
     parse.__name__ = what
     return parse
-
-
-def output_dir(text: str) -> str:
-    """An argparse ``type`` for an output folder: a folder, or creatable inside a writable folder."""
-    path = Path(text).expanduser()
-    if path.exists() and not path.is_dir():
-        raise argparse.ArgumentTypeError(f"{text!r} is a file, not a folder; pass a folder (created if missing)")
-    base = path
-    while not base.exists():
-        base = base.parent
-    if not base.is_dir():
-        raise argparse.ArgumentTypeError(f"cannot create the folder {text!r}: {str(base)!r} is a file")
-    if not os.access(base, os.W_OK | os.X_OK):
-        raise argparse.ArgumentTypeError(f"cannot write into {str(base)!r} (permission denied); choose another folder")
-    return text
-
-
-def output_file(text: str) -> str:
-    """An argparse ``type`` for an output file whose folder exists and is writable."""
-    path = Path(text).expanduser()
-    if path.is_dir():
-        raise argparse.ArgumentTypeError(f"{text!r} is a folder; pass a file path such as {str(path / 'out.json')!r}")
-    parent = path.parent
-    if not parent.is_dir():
-        raise argparse.ArgumentTypeError(f"the folder {str(parent)!r} does not exist; create it first "
-                                         f"(mkdir -p {parent})")
-    if not os.access(parent, os.W_OK | os.X_OK) or (path.exists() and not os.access(path, os.W_OK)):
-        raise argparse.ArgumentTypeError(f"cannot write {text!r} (permission denied); choose another path")
-    return text
-
-
-def existing_dir(text: str) -> str:
-    """An argparse ``type`` for a folder that exists and can be read."""
-    path = Path(text).expanduser()
-    if not path.is_dir():
-        raise argparse.ArgumentTypeError(f"{text!r} is not an existing folder")
-    if not os.access(path, os.R_OK | os.X_OK):
-        raise argparse.ArgumentTypeError(f"cannot read the folder {text!r} (permission denied)")
-    return text
-
-
-def existing_file(text: str) -> str:
-    """An argparse ``type`` for a file that exists and can be read."""
-    path = Path(text).expanduser()
-    if not path.is_file():
-        raise argparse.ArgumentTypeError(f"{text!r} is not an existing file")
-    if not os.access(path, os.R_OK):
-        raise argparse.ArgumentTypeError(f"cannot read the file {text!r} (permission denied)")
-    return text
-
-
-_HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")
-
-
-MODEL_NAMES = ("tiny", "smollm2", "sft", "rl", "smollm2-base")  # shipped edges, see EdgeAgent.from_pretrained
-
-
-def model_source(text: str) -> str:
-    """An argparse ``type`` for ``--model``: a shipped edge's name (:data:`MODEL_NAMES`), a saved model
-    folder (with ``config.json``), a LoRA adapter folder (with ``adapter_config.json``) or a Hub id."""
-    if text in MODEL_NAMES:
-        return text
-    path = Path(text).expanduser()
-    hint = ("pass tiny, smollm2 (= sft), rl or smollm2-base, a folder written by 'netgpt-lite train-edge' or 'rl', "
-            "or omit --model for the default edge")
-    if path.exists():
-        if not path.is_dir():
-            raise argparse.ArgumentTypeError(f"{text!r} is a file; {hint}")
-        if not ((path / "config.json").is_file() or (path / "adapter_config.json").is_file()):
-            raise argparse.ArgumentTypeError(f"{text!r} is not a model or adapter folder (no config.json or "
-                                             f"adapter_config.json in it); {hint}")
-        if not os.access(path, os.R_OK | os.X_OK):
-            raise argparse.ArgumentTypeError(f"cannot read the model folder {text!r} (permission denied)")
-        return text
-    if _HUB_ID.fullmatch(text):  # e.g. Qwen/Qwen2.5-0.5B-Instruct (needs the Hub or its cache)
-        return text
-    raise argparse.ArgumentTypeError(f"no model folder {text!r}; {hint}")
-
-
-TRACE_HELP = ("'mixed' (= 'markov': every regime), 'reachable' (no outage or satellite), a regime name, or a CSV file "
-              "with columns t, bandwidth_mbps, rtt_ms")
-
-
-def trace_source(text: str) -> str:
-    """An argparse ``type`` for ``--trace``: ``mixed``/``markov``, ``reachable``, a regime name, or a CSV trace
-    that parses."""
-    if text in ("markov", "mixed", "reachable") or text in REGIMES:
-        return text
-    if text.endswith(".csv") and Path(text).is_file():
-        try:
-            read_trace_csv(text)
-        except OSError as err:
-            raise argparse.ArgumentTypeError(f"cannot read the trace file {text!r}: {err.strerror}") from None
-        except ValueError as err:
-            raise argparse.ArgumentTypeError(f"the trace file does not parse: {err}") from None
-        return text
-    raise argparse.ArgumentTypeError(f"trace must be 'mixed', 'reachable', a regime in {sorted(REGIMES)} or an existing "
-                                     f".csv file with columns t, bandwidth_mbps, rtt_ms; got {text!r}")
 
 
 # --- from config ValueErrors to UsageErrors ------------------------------------------------------
@@ -267,7 +245,8 @@ def add_fast(p: argparse.ArgumentParser, what: str) -> None:
 
 def argument_dict(args: argparse.Namespace) -> dict:
     """The user's arguments as a JSON-able dict (without the dispatch functions)."""
-    return {k: v for k, v in vars(args).items() if k not in ("func", "check") and not callable(v)}
+    return {k: v for k, v in vars(args).items()
+            if k not in ("func", "check") and not k.startswith("_") and not callable(v)}
 
 
 def print_json(payload: dict) -> None:
@@ -299,13 +278,18 @@ def add_cloud_flags(p: argparse.ArgumentParser, required: bool = False, concurre
                        help="requests kept in flight to the endpoint, in [1, 256] (answers stay in task order)")
 
 
+def _has_endpoint(args: argparse.Namespace) -> bool:
+    return args.cloud_base_url is not None
+
+
 def cloud_config_from_args(args: argparse.Namespace):
     """The validated :class:`~netgpt_lite.agents.cloud_http.CloudClientConfig` of the cloud flags, or None."""
     from netgpt_lite.agents.cloud_http import CloudClientConfig
 
+    refuse_inapplicable(args, {flag: (_has_endpoint, f"needs --cloud-base-url (the endpoint {what})")
+                               for flag, what in (("--cloud-model", "to send it to"), ("--cloud-key-env", "the key is for"),
+                                                  ("--cloud-concurrency", "to send requests to"))})
     if args.cloud_base_url is None:
-        if args.cloud_model is not None:
-            raise UsageError("argument --cloud-model: needs --cloud-base-url (the endpoint to send it to)")
         return None
     if args.cloud_model is None:
         raise UsageError("argument --cloud-base-url: needs --cloud-model NAME (the model the endpoint serves)")

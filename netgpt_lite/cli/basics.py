@@ -12,18 +12,21 @@ from pathlib import Path
 from netgpt_lite.agents.cloud_sim import SimulatedCloud
 from netgpt_lite.cli.arguments import (
     POSITIVE,
-    POSITIVE_INT,
     PROBABILITY,
     SEED,
     UsageError,
     argument_dict,
     existing_dir,
     flag_errors,
+    given,
     no_check,
     one_of,
     output_file,
     print_json,
+    reading,
+    refuse_inapplicable,
 )
+from netgpt_lite.cli.bounds import BOUNDS, count
 from netgpt_lite.network.pricing import Price, request_cost_usd
 from netgpt_lite.network.state import REGIMES, LatencyModel, cloud_time_ms
 from netgpt_lite.provenance import DATA_DIR, check_artifacts, scrub_path, source_hash
@@ -46,7 +49,7 @@ def add_threshold(sub: argparse._SubParsersAction) -> None:
     net.add_argument("--bandwidth-mbps", type=POSITIVE, help="bandwidth edge<->cloud in Mbps (> 0)")
     net.add_argument("--rtt-ms", type=POSITIVE, help="round-trip time in ms (> 0)")
     net.add_argument("--regime", type=one_of("regime", list(REGIMES)),
-                     help="take bandwidth and RTT from a named regime (5g_good, 4g, ...)")
+                     help="take bandwidth and RTT (those not given) from a named regime (5g_good, 4g, ...)")
     price = p.add_argument_group("price (USD per 1,000 tokens, >= 0)")
     price.add_argument("--usd-per-1k-input", type=float, default=0.003)
     price.add_argument("--usd-per-1k-output", type=float, default=0.015)
@@ -64,13 +67,21 @@ def add_threshold(sub: argparse._SubParsersAction) -> None:
     load.add_argument("--response-bytes", type=float, default=400.0)
     dl = p.add_argument_group("optional latency deadline with RTT = rtt_ms + Exp(mean jitter)")
     dl.add_argument("--deadline-ms", type=float, help="enable the deadline extension (> 0)")
-    dl.add_argument("--miss-penalty", type=float, default=0.5, help="utility lost on a late answer (> 0)")
-    dl.add_argument("--rtt-jitter-mean-ms", type=float, default=100.0, help="mean extra RTT in ms (> 0)")
+    dl.add_argument("--miss-penalty", type=float, default=0.5, help="utility lost on a late answer (> 0; with --deadline-ms)")
+    dl.add_argument("--rtt-jitter-mean-ms", type=float, default=100.0, help="mean extra RTT in ms (> 0; with --deadline-ms)")
     p.add_argument("--json", action="store_true", help="print the threshold and every input as JSON")
     p.set_defaults(check=_check_threshold, func=_run_threshold)
 
 
+def _both_measured(args: argparse.Namespace) -> bool:
+    return given(args, "--bandwidth-mbps") and given(args, "--rtt-ms")
+
+
 def _check_threshold(args: argparse.Namespace) -> dict:
+    with_deadline = (lambda a: a.deadline_ms is not None, "needs --deadline-ms (it is part of the deadline extension)")
+    refuse_inapplicable(args, {"--miss-penalty": with_deadline, "--rtt-jitter-mean-ms": with_deadline,
+                               "--regime": (lambda a: not _both_measured(a), "fills in --bandwidth-mbps or --rtt-ms, "
+                                            "but both are given; drop --regime or one of them")})
     if args.regime is not None:
         regime = REGIMES[args.regime]
         args.bandwidth_mbps = regime.bandwidth_mbps if args.bandwidth_mbps is None else args.bandwidth_mbps
@@ -137,7 +148,8 @@ def _run_threshold(args: argparse.Namespace, plan: dict) -> int:
 def add_tasks(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("tasks", help="generate seeded tool-calling tasks as JSONL (ch. 3)")
     p.add_argument("--split", choices=["train", "validation", "test"], default="test")
-    p.add_argument("--n", type=POSITIVE_INT, default=1000, help="number of tasks, >= 1 (default 1000)")
+    p.add_argument("--n", type=count("tasks"), default=1000,
+                   help=f"number of tasks, in [1, {BOUNDS['tasks'][0]}] (default 1000)")
     p.add_argument("--seed", type=SEED, default=0, help="task seed, >= 0 (default 0)")
     p.add_argument("--out", type=output_file, default="tasks.jsonl", help="output JSONL path (default tasks.jsonl)")
     p.add_argument(
@@ -177,12 +189,11 @@ def add_provenance(sub: argparse._SubParsersAction) -> None:
 
 def _run_provenance(args: argparse.Namespace, plan: dict) -> int:
     root = DATA_DIR if args.root is None else Path(args.root)
-    try:
+    if args.root is None:  # a broken shipped manifest is a bug of the package, not bad input
         statuses = check_artifacts(root)
-    except ValueError as err:
-        if args.root is None:  # a broken shipped manifest is a bug of the package, not bad input
-            raise
-        raise UsageError(f"argument --root: {err}") from None
+    else:
+        with reading("--root", root):
+            statuses = check_artifacts(root)
     rows = [{"path": s.path, "command": s.command, "git_commit": s.git_commit, "state": s.state,
              "n_code_files": len(s.code_files), "changed": None if s.changed is None else list(s.changed),
              "missing_fields": list(s.missing_fields)} for s in statuses]  # fmt: skip

@@ -15,17 +15,17 @@ import sys
 from pathlib import Path
 
 from netgpt_lite.cli.arguments import (
-    COUNT,
-    POSITIVE_INT,
     SEED,
     UsageError,
     existing_file,
-    int_range,
     model_source,
     output_dir,
     output_file,
     print_json,
+    reading,
+    refuse_inapplicable,
 )
+from netgpt_lite.cli.bounds import BOUNDS, count, upto
 from netgpt_lite.edge.agent import EdgeAgent
 from netgpt_lite.edge.evaluation import compare, compare_records, evaluate, read_records, write_records
 from netgpt_lite.edge.scoring import edge_metrics
@@ -49,13 +49,15 @@ def add_eval_edge(sub: argparse._SubParsersAction) -> None:
                    help="a JSONL file of your own requests (each line: request or messages, tools, gold); "
                         "replaces --split/--n")
     p.add_argument("--split", default="test", choices=["train", "validation", "test"], help="task split")
-    p.add_argument("--n", type=int_range(2), default=DEFAULT_N,
-                   help=f"requests evaluated, >= 2 (default {DEFAULT_N}: about 5 minutes for SmolLM2 on 2 cores)")
-    p.add_argument("--n-logs", type=COUNT, default=0,
-                   help="train logs for the learned scorer and calibration maps (default 0: self-confidence "
-                        "scores only; 600 adds 900 generations, about 15 minutes for SmolLM2)")
+    p.add_argument("--n", type=count("requests", 2), default=DEFAULT_N,
+                   help=f"requests evaluated, {upto('requests', 2)} (default {DEFAULT_N}: about 5 minutes for SmolLM2 "
+                        "on 2 cores); not with --tasks")
+    p.add_argument("--n-logs", type=count("logs", 0), default=0,
+                   help=f"train logs for the learned scorer and calibration maps: 0 or in [10, {BOUNDS['logs'][0]}] "
+                        "(default 0: self-confidence scores only; 600 adds 900 generations, about 15 minutes for SmolLM2)")
     p.add_argument("--seed", type=SEED, default=0, help="task seed (default 0)")
-    p.add_argument("--batch-size", type=POSITIVE_INT, default=None, help="prompts generated together (default: the model's)")
+    p.add_argument("--batch-size", type=count("batch"), default=None,
+                   help=f"prompts generated together, {upto('batch')} (default: the model's)")
     p.add_argument("--out", type=output_dir, default=None,
                    help="folder for the per-request verdicts (<model>.jsonl, <baseline>.jsonl) and the JSON result")
     p.add_argument("--json", action="store_true", help="print JSON")
@@ -68,11 +70,11 @@ def _check_eval_edge(args: argparse.Namespace) -> dict:
         raise UsageError(f"argument --n-logs: must be 0 (self-confidence scores only) or >= 10; got {args.n_logs}")
     if args.baseline is not None and args.baseline == args.model:
         raise UsageError(f"argument --baseline: is the same model as --model ({args.model}); name another one")
+    from_file = (lambda a: a.tasks is None, "does not apply with --tasks (the file holds the requests); drop one")
+    refuse_inapplicable(args, {"--split": from_file, "--n": from_file})
     if args.tasks is not None:
-        try:
+        with reading("--tasks", args.tasks):
             tasks = read_request_file(args.tasks)  # every line checked before the model loads
-        except ValueError as err:
-            raise UsageError(f"argument --tasks: {err}") from None
     else:
         tasks = generate_tasks(args.split, args.n, seed=args.seed)
     return {"tasks": tasks}
@@ -154,8 +156,8 @@ def _print_result(result: dict) -> None:
 
 def add_paired(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("paired", help="compare two saved evaluations (eval-edge --out files) paired, request by request")
-    p.add_argument("a", type=existing_file, help="per-request verdicts of model A (a .jsonl from eval-edge --out)")
-    p.add_argument("b", type=existing_file, help="per-request verdicts of model B, on the same requests")
+    p.add_argument("a", type=existing_file, metavar="A", help="per-request verdicts of model A (a .jsonl from eval-edge --out)")
+    p.add_argument("b", type=existing_file, metavar="B", help="per-request verdicts of model B, on the same requests")
     p.add_argument("--seed", type=SEED, default=0, help="seed of the bootstrap (default 0)")
     p.add_argument("--out", type=output_file, default=None,
                    help="write the comparison as JSON with a manifest (the two files' headers and sha256)")
@@ -166,10 +168,8 @@ def add_paired(sub: argparse._SubParsersAction) -> None:
 def _check_paired(args: argparse.Namespace) -> dict:
     loaded = {}
     for name in ("a", "b"):
-        try:
+        with reading(name.upper(), getattr(args, name)):
             loaded[name] = read_records(getattr(args, name))
-        except ValueError as err:
-            raise UsageError(f"argument {name.upper()}: {err}") from None
     return loaded
 
 

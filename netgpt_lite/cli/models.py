@@ -10,27 +10,26 @@ import argparse
 import sys
 
 from netgpt_lite.cli.arguments import (
-    COUNT,
     NON_NEGATIVE,
     OPEN_UNIT,
-    POSITIVE,
-    POSITIVE_INT,
     PROG,
     SEED,
     UsageError,
     existing_file,
     flag_errors,
-    int_range,
     model_source,
     no_check,
     output_dir,
     print_json,
+    reading,
+    refuse_inapplicable,
 )
+from netgpt_lite.cli.bounds import MAX_TRAIN_EPOCHS, TRAIN_EPOCHS, count, upto
+from netgpt_lite.cli.files import model_problem
 from netgpt_lite.edge.lora import LoraSettings, train_edge_adapter
 from netgpt_lite.edge.sft import SFTSettings, train_edge_checkpoint
-from netgpt_lite.edge.smollm import gguf_path
 from netgpt_lite.edge.tiny_lm import EdgeModelConfig
-from netgpt_lite.experiments.rl_ablation import run_rl
+from netgpt_lite.experiments.rl_ablation import rl_start, run_rl
 from netgpt_lite.experiments.rl_comparison import E5Config, run_e5
 from netgpt_lite.rl.minimal import RLSettings
 from netgpt_lite.routing.edge_outputs import build_edge_outputs
@@ -51,31 +50,45 @@ def add_train_edge(sub: argparse._SubParsersAction) -> None:
                    help="tiny: the 0.8 M model from scratch (TRL SFT); smollm2: a LoRA adapter on SmolLM2-135M-Instruct "
                         "trained on logged cloud answers (resumable: rerun the same command after a kill)")
     p.add_argument("--out", type=output_dir, required=True, help="output folder (model or adapter, manifest.json)")
-    p.add_argument("--n-train", type=POSITIVE_INT, default=None, help="train-split requests (default: tiny 3000, smollm2 1600)")
+    p.add_argument("--n-train", type=count("tasks"), default=None,
+                   help=f"train-split requests, {upto('tasks')} (default: tiny 3000, smollm2 1600)")
     p.add_argument("--data-seed", type=SEED, default=0, help="task seed of the training requests (default 0)")
-    p.add_argument("--epochs", type=POSITIVE, default=None, help="passes over the data, > 0 (default: tiny 8, smollm2 1)")
+    p.add_argument("--epochs", type=TRAIN_EPOCHS, default=None,
+                   help=f"passes over the data, in (0, {MAX_TRAIN_EPOCHS:g}] (default: tiny 8, smollm2 1)")
     p.add_argument("--lr", type=OPEN_UNIT, default=None, help="peak learning rate in (0, 1) (default: tiny 3e-3, smollm2 1e-3)")
-    p.add_argument("--batch-size", type=POSITIVE_INT, default=None, help="examples per step (default: tiny 16, smollm2 8)")
-    p.add_argument("--hidden-size", type=POSITIVE_INT, default=128, help="tiny: model width, a multiple of 4 (default 128)")
-    p.add_argument("--layers", type=POSITIVE_INT, default=3, help="tiny: decoder blocks (default 3)")
-    p.add_argument("--rank", type=POSITIVE_INT, default=16, help="smollm2: LoRA rank (default 16; the adapter is saved in bf16)")
+    p.add_argument("--batch-size", type=count("batch"), default=None,
+                   help=f"examples per step, {upto('batch')} (default: tiny 16, smollm2 8)")
+    p.add_argument("--hidden-size", type=count("width"), default=128,
+                   help=f"tiny: model width, a multiple of 4 {upto('width')} (default 128)")
+    p.add_argument("--layers", type=count("layers"), default=3, help=f"tiny: decoder blocks, {upto('layers')} (default 3)")
+    p.add_argument("--rank", type=count("rank"), default=16,
+                   help=f"smollm2: LoRA rank, {upto('rank')} (default 16; the adapter is saved in bf16)")
     p.add_argument("--tool-format", choices=["names", "compact", "full"], default="compact",
                    help="smollm2: how the offered tools are written in the prompt (default compact)")
     p.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=None,
                    help="smollm2: bf16 autocast (default: on when the CPU has AVX-512 BF16 / AMX, or on a GPU)")
     p.add_argument("--device", choices=["cpu", "cuda"], default="cpu", help="smollm2: where to train (default cpu)")
     p.add_argument("--seed", type=SEED, default=0, help="model init and data-order seed (default 0)")
-    p.add_argument("--n-test", type=int_range(2), default=600, help="tiny: test-split tasks evaluated, >= 2 (default 600)")
+    p.add_argument("--n-test", type=count("requests", 2), default=600,
+                   help=f"tiny: test-split tasks evaluated, {upto('requests', 2)} (default 600)")
     p.add_argument("--quiet", action="store_true", help="no progress output")
     p.set_defaults(check=_check_train_edge, func=_run_train_edge)
 
 
+_TINY_ONLY = ("--hidden-size", "--layers", "--n-test")  # train-edge flags of one base; the other ignores them
+_LORA_ONLY = ("--rank", "--tool-format", "--bf16", "--device")
+
+
 def _check_train_edge(args: argparse.Namespace) -> dict:
+    tiny = (lambda a: a.base == "tiny", "needs --base tiny (the from-scratch model; --base smollm2 trains a LoRA adapter)")
+    lora = (lambda a: a.base == "smollm2", "needs --base smollm2 (a LoRA setting; --base tiny trains every weight "
+                                           "of the from-scratch model)")
+    refuse_inapplicable(args, {**dict.fromkeys(_TINY_ONLY, tiny), **dict.fromkeys(_LORA_ONLY, lora)})
     for key, value in TRAIN_DEFAULTS[args.base].items():
         if getattr(args, key) is None:
             setattr(args, key, value)
     if args.base == "smollm2":
-        gguf_path()  # the weights must be installed before anything starts (the error says how)
+        _needs_smollm2("--base")
         with flag_errors({"n_epochs": "--epochs", "learning_rate": "--lr", "batch_size": "--batch-size",
                           "rank": "--rank", "seed": "--seed", "tool_format": "--tool-format"}):
             settings = LoraSettings(rank=args.rank, learning_rate=args.lr, batch_size=args.batch_size,
@@ -88,6 +101,13 @@ def _check_train_edge(args: argparse.Namespace) -> dict:
         config = EdgeModelConfig(hidden_size=args.hidden_size, n_layers=args.layers,
                                  intermediate_size=3 * args.hidden_size)
     return {"settings": settings, "model_config": config}
+
+
+def _needs_smollm2(flag: str) -> None:
+    """The SmolLM2 weights are installed (the error says how), before anything starts."""
+    problem = model_problem("smollm2")
+    if problem:
+        raise UsageError(f"argument {flag}: {problem}")
 
 
 def _run_train_edge(args: argparse.Namespace, plan: dict) -> int:
@@ -111,10 +131,12 @@ def add_tables(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("tables", help="the edge's answers on the routing chapters' log and test streams, as an artifact (ch. 5)")
     p.add_argument("--edge", type=model_source, default="smollm2", help="tiny, smollm2 (default), or an adapter / model folder")
     p.add_argument("--out", type=output_dir, required=True, help="output folder: logs.jsonl, test.jsonl, manifest.json")
-    p.add_argument("--n-test", type=POSITIVE_INT, default=300, help="test-split requests (the evaluation stream)")
-    p.add_argument("--n-logs", type=POSITIVE_INT, default=300, help="validation-split requests (the logs policies are fitted on)")
+    p.add_argument("--n-test", type=count("requests"), default=300,
+                   help=f"test-split requests (the evaluation stream), {upto('requests')}")
+    p.add_argument("--n-logs", type=count("requests"), default=300,
+                   help=f"validation-split requests (the logs policies are fitted on), {upto('requests')}")
     p.add_argument("--seed", type=SEED, default=0, help="task seed of both streams (default 0)")
-    p.add_argument("--batch-size", type=POSITIVE_INT, default=16, help="prompts generated together (default 16)")
+    p.add_argument("--batch-size", type=count("batch"), default=16, help=f"prompts generated together, {upto('batch')} (default 16)")
     p.add_argument("--quiet", action="store_true", help="no progress bar on stderr")
     p.set_defaults(check=no_check, func=_run_tables)
 
@@ -132,18 +154,25 @@ def _run_tables(args: argparse.Namespace, plan: dict) -> int:
 # --- chapter 06: rl --------------------------------------------------------------------------
 def add_rl(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("rl", help="SFT-anchored RL of the edge model (ch. 6)")
-    p.add_argument("--model", type=model_source, default=None, help="SFT model folder to start from (default: the shipped edge)")
-    p.add_argument("--steps", type=POSITIVE_INT, required=True, help="RL steps, >= 1 (each: sample groups, clipped updates)")
+    p.add_argument("--model", type=model_source, default=None,
+                   help="SFT model to start from: tiny (default: the shipped tiny edge) or a model folder written by "
+                        "'train-edge --base tiny' or 'rl'; SmolLM2's adapter is trained by 'netgpt-lite e5'")
+    p.add_argument("--steps", type=count("rl_steps"), required=True,
+                   help=f"RL steps, {upto('rl_steps')} (each: sample groups, clipped updates)")
     p.add_argument("--trainer", default="minimal", choices=["minimal", "trl"], help="from-scratch loop or TRL GRPO")
     p.add_argument("--beta", type=NON_NEGATIVE, default=0.04, help="reverse-KL(pi_theta || pi_SFT) weight, >= 0")
     p.add_argument("--gamma", type=NON_NEGATIVE, default=0.1, help="forward-KL(pi_SFT || pi_theta) weight, >= 0")
     p.add_argument("--epsilon", type=OPEN_UNIT, default=0.2, help="clip range of the ratio, in (0, 1)")
     p.add_argument("--lr", type=OPEN_UNIT, default=3e-4, help="learning rate, in (0, 1)")
-    p.add_argument("--prompts-per-step", type=POSITIVE_INT, default=8, help="prompts sampled per step, >= 1")
-    p.add_argument("--group-size", type=int_range(2), default=8, help="completions per prompt (GRPO's G), >= 2")
-    p.add_argument("--n-prompts", type=POSITIVE_INT, default=512, help="size of the request pool RL practises on")
-    p.add_argument("--n-eval", type=POSITIVE_INT, default=200, help="held-out test tasks evaluated greedily")
-    p.add_argument("--eval-every", type=POSITIVE_INT, default=10, help="evaluate every this many steps (minimal trainer)")
+    p.add_argument("--prompts-per-step", type=count("group"), default=8, help=f"prompts sampled per step, {upto('group')}")
+    p.add_argument("--group-size", type=count("group", 2), default=8,
+                   help=f"completions per prompt (GRPO's G), {upto('group', 2)}")
+    p.add_argument("--n-prompts", type=count("tasks"), default=512,
+                   help=f"size of the request pool RL practises on, {upto('tasks')}")
+    p.add_argument("--n-eval", type=count("requests"), default=200,
+                   help=f"held-out test tasks evaluated greedily, {upto('requests')}")
+    p.add_argument("--eval-every", type=count("rl_steps"), default=10,
+                   help=f"evaluate every this many steps, {upto('rl_steps')} (--trainer minimal only)")
     p.add_argument("--seed", type=SEED, default=0)
     p.add_argument("--out", type=output_dir, required=True,
                    help="output folder: the checkpoint, metrics.json, manifest.json")
@@ -152,6 +181,12 @@ def add_rl(sub: argparse._SubParsersAction) -> None:
 
 
 def _check_rl(args: argparse.Namespace) -> dict:
+    refuse_inapplicable(args, {"--eval-every": (lambda a: a.trainer == "minimal", "needs --trainer minimal (TRL's "
+                                                "GRPO trainer evaluates before and after training only)")})
+    try:
+        rl_start(args.model)
+    except ValueError as err:
+        raise UsageError(f"argument --model: {err}") from None
     flags = {"steps": "--steps", "prompts_per_step": "--prompts-per-step", "group_size": "--group-size",
              "learning_rate": "--lr", "seed": "--seed", "beta": "--beta", "gamma": "--gamma", "epsilon": "--epsilon"}
     with flag_errors(flags):
@@ -179,15 +214,19 @@ def add_e5(sub: argparse._SubParsersAction) -> None:
     default = E5Config()
     p.add_argument("--out", type=output_dir, required=True, help="run folder (resumable): runs/, e5.json, rl_adapter/")
     p.add_argument("--edge", default="smollm2", choices=["smollm2", "tiny"], help="the SFT start (default smollm2)")
-    p.add_argument("--steps", type=POSITIVE_INT, default=default.rl.steps, help=f"RL steps per run (default {default.rl.steps})")
-    p.add_argument("--n-seeds", type=POSITIVE_INT, default=len(default.seeds),
-                   help=f"seeds 0..N-1 of the rl and more_sft arms (default {len(default.seeds)})")
-    p.add_argument("--n-ablation-seeds", type=COUNT, default=len(default.ablation_seeds),
-                   help=f"seeds 0..N-1 of the anchor-free variants (default {len(default.ablation_seeds)}; 0 skips them)")
+    p.add_argument("--steps", type=count("e5_steps"), default=default.rl.steps,
+                   help=f"RL steps per run, {upto('e5_steps')} (default {default.rl.steps})")
+    p.add_argument("--n-seeds", type=count("e5_seeds"), default=len(default.seeds),
+                   help=f"seeds 0..N-1 of the rl and more_sft arms, {upto('e5_seeds')} (default {len(default.seeds)})")
+    p.add_argument("--n-ablation-seeds", type=count("e5_seeds", 0), default=len(default.ablation_seeds),
+                   help=f"seeds 0..N-1 of the anchor-free variants, {upto('e5_seeds', 0)} "
+                        f"(default {len(default.ablation_seeds)}; 0 skips them)")
     p.add_argument("--ablation", nargs="+", default=list(default.ablation_arms), choices=list(default.ablation_arms),
-                   help="which anchor-free variants run (default all three)")
-    p.add_argument("--n-pool", type=int_range(4), default=default.n_pool, help="the day's new requests (half labelled)")
-    p.add_argument("--n-eval", type=int_range(2), default=default.n_eval, help="held-out test-split requests")
+                   help="which anchor-free variants run (default all three; needs --n-ablation-seeds >= 1)")
+    p.add_argument("--n-pool", type=count("tasks", 4), default=default.n_pool,
+                   help=f"the day's new requests (half labelled), {upto('tasks', 4)}")
+    p.add_argument("--n-eval", type=count("requests", 2), default=default.n_eval,
+                   help=f"held-out test-split requests, {upto('requests', 2)}")
     p.add_argument("--handwritten", type=existing_file, default=None,
                    help="a JSONL file of hand-written requests evaluated beside the test split "
                         "(e.g. tests/data/handwritten_requests.jsonl); never trained on")
@@ -196,6 +235,10 @@ def add_e5(sub: argparse._SubParsersAction) -> None:
 
 
 def _check_e5(args: argparse.Namespace) -> dict:
+    refuse_inapplicable(args, {"--ablation": (lambda a: a.n_ablation_seeds > 0, "needs --n-ablation-seeds >= 1 "
+                                              "(0 runs no anchor-free variant)")})
+    if args.edge == "smollm2":
+        _needs_smollm2("--edge")
     flags = {"steps": "--steps", "seeds": "--n-seeds", "n_pool": "--n-pool", "n_eval": "--n-eval"}
     with flag_errors(flags):
         config = E5Config(edge=args.edge, n_pool=args.n_pool, n_eval=args.n_eval, seeds=tuple(range(args.n_seeds)),
@@ -203,10 +246,8 @@ def _check_e5(args: argparse.Namespace) -> dict:
                           rl=E5Config().rl.replace(steps=args.steps))  # fmt: skip
     tasks = None
     if args.handwritten is not None:
-        try:
+        with reading("--handwritten", args.handwritten):
             tasks = read_request_file(args.handwritten)
-        except ValueError as err:
-            raise UsageError(f"argument --handwritten: {err}") from None
     return {"config": config, "handwritten": tasks}
 
 

@@ -13,9 +13,6 @@ import json
 from pathlib import Path
 
 from netgpt_lite.cli.arguments import (
-    COUNT,
-    POSITIVE,
-    POSITIVE_INT,
     SEED,
     TRACE_HELP,
     UsageError,
@@ -24,14 +21,18 @@ from netgpt_lite.cli.arguments import (
     cloud_agent_from_args,
     existing_file,
     flag_errors,
-    int_range,
+    float_range,
     is_fast,
     one_of,
     output_dir,
     output_file,
     print_json,
+    reading,
+    refuse_inapplicable,
     trace_source,
 )
+from netgpt_lite.cli.bounds import count, upto
+from netgpt_lite.cli.files import model_problem
 from netgpt_lite.experiments.frontier import TraceSource, compact_summary, run_frontier
 from netgpt_lite.experiments.reproduce import reproduce
 from netgpt_lite.experiments.reproduce_config import EXPERIMENTS, ReproduceConfig
@@ -64,18 +65,22 @@ def add_frontier(sub: argparse._SubParsersAction) -> None:
     net.add_argument("--mahimahi", type=existing_file, default=None,
                      help="a Mahimahi (mm-link) link trace: one delivery-opportunity timestamp in ms per line; "
                           "RTT = base RTT of its technology + queueing")
-    p.add_argument("--base-rtt-ms", type=POSITIVE, default=None,
-                   help="override the Mahimahi technology's base RTT (ms; lte 50, umts 120, evdo 150)")
+    p.add_argument("--base-rtt-ms", type=float_range(0.0, 60_000.0), default=None,
+                   help="with --mahimahi: override its technology's base RTT, in (0, 60000] ms (lte 50, umts 120, "
+                        "evdo 150)")
     p.add_argument("--pricing", type=one_of("pricing", list(PRICING_SCHEDULES)), default="flat",
                    help="pricing schedule: flat, peak_offpeak or surge")
     p.add_argument("--edge", type=one_of("edge", list(EDGE_TABLES)), default="smollm2",
                    help="proposal tables: smollm2 (the shipped SmolLM2 edge outputs), tiny (the from-scratch "
                         "model, run now) or synthetic (SYNTHETIC tables, for tests)")
-    p.add_argument("--n-seeds", type=POSITIVE_INT, default=3, help="number of seeds (0..K-1), >= 1; mean and std over them")
-    p.add_argument("--n-requests", type=POSITIVE_INT, default=2000, help="requests per evaluation stream")
-    p.add_argument("--n-logs", type=POSITIVE_INT, default=8000, help="logged requests the policies are fitted on")
-    p.add_argument("--n-tasks", type=POSITIVE_INT, default=300, help="tasks per table for --edge tiny/synthetic")
-    p.add_argument("--policynet-epochs", type=POSITIVE_INT, default=400, help="PolicyNet training epochs")
+    p.add_argument("--n-seeds", type=count("seeds"), default=3,
+                   help=f"number of seeds (0..K-1), {upto('seeds')}; mean and std over them")
+    p.add_argument("--n-requests", type=count("stream"), default=2000, help=f"requests per evaluation stream, {upto('stream')}")
+    p.add_argument("--n-logs", type=count("stream"), default=8000,
+                   help=f"logged requests the policies are fitted on, {upto('stream')}")
+    p.add_argument("--n-tasks", type=count("requests"), default=300,
+                   help=f"tasks per table for --edge tiny/synthetic, {upto('requests')}")
+    p.add_argument("--policynet-epochs", type=count("epochs"), default=400, help=f"PolicyNet training epochs, {upto('epochs')}")
     p.add_argument("--out", type=output_file, default="frontier.json", help="where to write the full JSON results")
     p.add_argument("--json", action="store_true",
                    help="print {policies: {NAME: {utility, task_success, offload_rate, cost_per_1k_requests_usd, "
@@ -89,28 +94,25 @@ def _check_frontier(args: argparse.Namespace) -> dict:
     """Parse the trace (a bad file names its line) and validate sizes before any work."""
     with flag_errors({"pricing": "--pricing", "n_requests": "--n-requests"}):
         SimulationConfig(pricing=args.pricing, n_requests=args.n_requests)
-    if args.base_rtt_ms is not None and args.mahimahi is None:
-        raise UsageError("argument --base-rtt-ms: only applies to a --mahimahi trace (CSV traces carry their RTT)")
-    try:
-        if args.mahimahi is not None:
-            trace = read_mahimahi(args.mahimahi, base_rtt_ms=args.base_rtt_ms)
-            source = TraceSource(Path(args.mahimahi).name, trace)
-        elif args.trace in FRONTIER_TRACES:
-            source = TraceSource(args.trace)
-        elif Path(args.trace).is_file():
+    refuse_inapplicable(args, {
+        "--base-rtt-ms": (lambda a: a.mahimahi is not None, "only applies to a --mahimahi trace (CSV traces carry "
+                                                             "their RTT)"),
+        "--n-tasks": (lambda a: a.edge != "smollm2", "needs --edge tiny or synthetic (--edge smollm2 reads the "
+                                                     "shipped tables)"),
+        "--cloud-base-url": (lambda a: a.edge != "synthetic", "needs real requests to send: --edge smollm2 or tiny, "
+                                                              "not synthetic")})
+    if args.mahimahi is not None:
+        with reading("--mahimahi", args.mahimahi):
+            source = TraceSource(Path(args.mahimahi).name, read_mahimahi(args.mahimahi, base_rtt_ms=args.base_rtt_ms))
+    elif args.trace in FRONTIER_TRACES:
+        source = TraceSource(args.trace)
+    elif Path(args.trace).is_file():
+        with reading("--trace", args.trace):
             source = TraceSource(Path(args.trace).name, read_trace_csv(args.trace))
-        else:
-            raise UsageError(f"argument --trace: must be one of {list(FRONTIER_TRACES)} or an existing CSV file; "
-                             f"got {args.trace!r}")
-    except ValueError as err:
-        flag = "--mahimahi" if args.mahimahi is not None else "--trace"
-        raise UsageError(f"argument {flag}: {err}") from None
-    except OSError as err:
-        raise UsageError(f"argument --trace: cannot read {args.trace!r}: {err.strerror}") from None
-    cloud = cloud_agent_from_args(args)
-    if cloud is not None and args.edge == "synthetic":
-        raise UsageError("argument --cloud-base-url: needs real requests to send: --edge smollm2 or tiny, not synthetic")
-    return {"source": source, "cloud": cloud}
+    else:
+        raise UsageError(f"argument --trace: must be one of {list(FRONTIER_TRACES)} or an existing CSV file; "
+                         f"got {args.trace!r}")
+    return {"source": source, "cloud": cloud_agent_from_args(args)}
 
 
 def _frontier_tables(args: argparse.Namespace, cloud=None):
@@ -168,14 +170,17 @@ def _run_frontier(args: argparse.Namespace, plan: dict) -> int:
 # --- chapter 07: synergy, reproduce -----------------------------------------------------------
 def add_synergy(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("synergy", help="router and edge improved together, round by round (ch. 7)")
-    p.add_argument("--rounds", type=int_range(1, 800), required=True, help="improvement rounds after round 0, in [1, 800]")
+    p.add_argument("--rounds", type=count("rounds"), required=True, help=f"improvement rounds after round 0, {upto('rounds')}")
     p.add_argument("--trace", type=trace_source, default="markov", help=TRACE_HELP)
     p.add_argument("--pricing", type=one_of("pricing", list(PRICING_SCHEDULES)), default="flat",
                    help="pricing schedule: flat, peak_offpeak or surge")
     p.add_argument("--policy", default="funcdyn", choices=["funcdyn", "policynet"], help="routing policy")
-    p.add_argument("--requests-per-round", type=int_range(8), default=None, help="requests routed per round, >= 8")
-    p.add_argument("--scorer-refresh-every", type=COUNT, default=None, help="refresh the scorer every k rounds (0: never)")
-    p.add_argument("--rl-steps", type=COUNT, default=None, help="SFT-anchored RL steps per round (0: SFT only)")
+    p.add_argument("--requests-per-round", type=count("round_requests", 8), default=None,
+                   help=f"requests routed per round, {upto('round_requests', 8)}")
+    p.add_argument("--scorer-refresh-every", type=count("rounds", 0), default=None,
+                   help=f"refresh the scorer every k rounds, {upto('rounds', 0)} (0: never)")
+    p.add_argument("--rl-steps", type=count("round_steps", 0), default=None,
+                   help=f"SFT-anchored RL steps per round, {upto('round_steps', 0)} (0: SFT only)")
     p.add_argument("--edge", default="tiny", choices=list(EDGES),
                    help="the edge the loop improves: the tiny from-scratch LM or SmolLM2 with the shipped adapter")
     p.add_argument("--seed", type=SEED, default=0)
@@ -210,6 +215,9 @@ def _saved_synergy_config(run_dir: Path) -> dict | None:
 
 
 def _check_synergy(args: argparse.Namespace) -> dict:
+    problem = model_problem(args.edge) if args.edge == "smollm2" else None  # its weights must be installed
+    if problem:
+        raise UsageError(f"argument --edge: {problem}")
     overrides = {"requests_per_round": args.requests_per_round, "scorer_refresh_every": args.scorer_refresh_every,
                  "rl_steps": args.rl_steps}
     with flag_errors(_SYNERGY_FLAGS):
@@ -244,7 +252,8 @@ def add_reproduce(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--summary", action="store_true",
                    help="print the headline E4 figures per trace from the shipped results.json (or --results) "
                         "and its manifest; computes nothing")
-    p.add_argument("--results", type=Path, default=None, help="with --summary: a results.json other than the shipped one")
+    p.add_argument("--results", type=existing_file, default=None,
+                   help="with --summary: a results.json other than the shipped one")
     p.add_argument("--json", action="store_true", help="with --summary: print JSON (the only format)")
     add_fast(p, "the fast preset (minutes instead of tens of minutes)")
     p.add_argument("--seed", type=SEED, default=0)
@@ -267,13 +276,23 @@ def experiment_list(text: str) -> tuple[str, ...]:
 SHIPPED_RESULTS = Path(__file__).resolve().parents[1] / "data" / "results" / "results.json"
 
 
+_RUN_FLAGS = ("--out", "--fast", "--seed", "--only", "--cloud-base-url", "--cloud-model", "--cloud-key-env",
+              "--cloud-concurrency", "--quiet")  # reproduce flags that --summary (which computes nothing) ignores
+
+
 def _check_reproduce(args: argparse.Namespace) -> dict:
+    run = (lambda a: not a.summary, "does not apply with --summary (it reads a results file and computes nothing)")
+    summary = (lambda a: a.summary, "needs --summary (a run always writes results.json and prints JSON)")
+    synergy = (lambda a: bool({"E4", "E6"} & set(a.only)), "needs E4 or E6 in --only (only their synergy runs ask "
+                                                           "a cloud)")
+    refuse_inapplicable(args, {**dict.fromkeys(_RUN_FLAGS, run), "--results": summary, "--json": summary})
+    refuse_inapplicable(args, {"--cloud-base-url": synergy})
     if args.summary:
         path = args.results or SHIPPED_RESULTS
-        if not Path(path).is_file():
-            raise UsageError(f"argument --results: {str(path)!r} is not a file")
+        with reading("--results", path, parse_errors=False):
+            text = Path(path).read_text(encoding="utf-8")
         try:
-            summary = e4_summary(json.loads(Path(path).read_text()))
+            summary = e4_summary(json.loads(text))
         except (ValueError, KeyError, TypeError) as err:
             raise UsageError(f"argument --results: {str(path)!r} is not a reproduce results file ({err})") from err
         return {"summary": summary}

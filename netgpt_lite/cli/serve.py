@@ -6,6 +6,12 @@ The check phase validates every flag before anything loads: the port (free to li
 (writable, and a traffic log if it already holds one); then the run phase loads the edge and serves
 until Ctrl-C.
 
+Exposure: ``--api-key-env NAME`` makes clients send the key held by ``NAME`` (``Authorization: Bearer``;
+the variable must be set); a ``--host`` beyond loopback without it is a usage error unless
+``--allow-unauthenticated`` (then a warning).  Request limits (``--max-body-bytes``, ``--max-tools``,
+``--max-tool-bytes``, ``--max-tool-name-chars``, ``--max-messages``, ``--max-message-chars``,
+``--max-prompt-tokens``; :mod:`netgpt_lite.service.limits`) are checked against their ranges.
+
 Example:
     $ netgpt-lite serve --port 8000 --cloud-base-url http://127.0.0.1:8001/v1 --cloud-model qwen2.5-7b
 """
@@ -19,9 +25,7 @@ import sys
 from pathlib import Path
 
 from netgpt_lite.cli.arguments import (
-    COUNT,
     POSITIVE,
-    POSITIVE_INT,
     UsageError,
     add_cloud_flags,
     cloud_config_from_args,
@@ -30,8 +34,10 @@ from netgpt_lite.cli.arguments import (
     int_range,
     one_of,
     output_dir,
+    refuse_inapplicable,
 )
 from netgpt_lite.network.pricing import PRICING_SCHEDULES
+from netgpt_lite.service.limits import LIMIT_FLAGS, LIMIT_RANGES, RequestLimits
 from netgpt_lite.synergy.loop import EDGES
 
 _SERVE_FLAGS = {"port": "--port", "edge": "--edge", "pricing": "--pricing", "trace_speed": "--trace-speed",
@@ -39,7 +45,13 @@ _SERVE_FLAGS = {"port": "--port", "edge": "--edge", "pricing": "--pricing", "tra
                 "max_batch": "--max-batch", "edge_threads": "--edge-threads", "max_queue": "--max-queue", "log_shard_size": "--log-shard-size",
                 "mahimahi": "--mahimahi", "cloud_base_url": "--cloud-base-url", "cloud_model": "--cloud-model",
                 "cloud_key_env": "--cloud-key-env", "base_url": "--cloud-base-url", "model": "--cloud-model",
-                "api_key_env": "--cloud-key-env", "timeout_s": "--upstream-timeout-s"}
+                "api_key_env": "--cloud-key-env", "timeout_s": "--upstream-timeout-s", "host": "--host",
+                "client_key_env": "--api-key-env", **LIMIT_FLAGS}
+_LIMIT_HELP = {"max_body_bytes": "largest request body, bytes (413 beyond; not read past it)",
+               "max_tools": "most tools in one request", "max_tool_bytes": "largest tool, bytes of JSON",
+               "max_tool_name_chars": "longest tool name (OpenAI allows 64)", "max_messages": "most messages",
+               "max_message_chars": "longest message, characters of JSON",
+               "max_prompt_tokens": "longest edge prompt (messages and tools rendered), tokens"}
 
 
 def add_serve(sub: argparse._SubParsersAction) -> None:
@@ -63,14 +75,27 @@ def add_serve(sub: argparse._SubParsersAction) -> None:
                         help="replay a Mahimahi link trace instead of measuring the network")
     p.add_argument("--trace-speed", type=POSITIVE, default=1.0, help="trace seconds per wall second of a replay")
     p.add_argument("--upstream-timeout-s", type=POSITIVE, default=10.0, help="timeout of one upstream attempt, s")
-    p.add_argument("--upstream-retries", type=COUNT, default=1, help="retries of a failed upstream call")
-    p.add_argument("--edge-threads", type=POSITIVE_INT, default=1,
-                   help="torch threads of the edge (1: best for the tiny edge and on a busy machine)")
-    p.add_argument("--max-batch", type=POSITIVE_INT, default=16, help="most requests the edge generates together")
-    p.add_argument("--max-queue", type=POSITIVE_INT, default=256, help="most waiting requests; more get 503")
+    p.add_argument("--upstream-retries", type=int_range(0, 10, "each retry waits for the upstream again"), default=1,
+                   help="retries of a failed upstream call, in [0, 10]")
+    p.add_argument("--edge-threads", type=int_range(1, 256, "more threads than cores only slows the edge"), default=1,
+                   help="torch threads of the edge, in [1, 256] (1: best for the tiny edge and on a busy machine)")
+    p.add_argument("--max-batch", type=int_range(1, 256, "a larger batch holds its KV cache in memory at once"),
+                   default=16, help="most requests the edge generates together, in [1, 256]")
+    p.add_argument("--max-queue", type=int_range(1, 100_000, "each waiting request holds its body in memory"),
+                   default=256, help="most waiting requests, in [1, 100000]; more get 503")
     p.add_argument("--log-dir", type=output_dir, default="serve_log",
                    help="traffic log folder: every cloud answer, as synergy-loop training data")
-    p.add_argument("--log-shard-size", type=POSITIVE_INT, default=256, help="records per log shard")
+    p.add_argument("--log-shard-size", type=int_range(1, 100_000, "a shard is written at once"), default=256,
+                   help="records per log shard, in [1, 100000]")
+    p.add_argument("--api-key-env", default=None, metavar="NAME",
+                   help="require clients to send 'Authorization: Bearer <key>', the key read from environment "
+                        "variable NAME (default: no key; then only a loopback --host is allowed)")
+    p.add_argument("--allow-unauthenticated", action="store_true",
+                   help="listen beyond loopback (e.g. --host 0.0.0.0) without --api-key-env anyway")
+    defaults = RequestLimits()
+    for name, (low, high) in LIMIT_RANGES.items():
+        p.add_argument(LIMIT_FLAGS[name], type=int_range(low, high), default=getattr(defaults, name),
+                       help=f"{_LIMIT_HELP[name]}, in [{low}, {high}] (default {getattr(defaults, name)})")
     p.set_defaults(check=_check_serve, func=_run_serve)
 
 
@@ -118,9 +143,32 @@ def _check_address(host: str, port: int) -> None:
                          "--port (or --host)") from None
 
 
+def _check_exposure(config) -> None:
+    """The client key's variable holds a usable key; a host beyond loopback without one is warned about."""
+    from netgpt_lite.service.auth import BearerKey, is_loopback
+
+    if config.client_key_env:
+        try:
+            BearerKey.from_env(config.client_key_env)  # checked now, read again (once) when serving
+        except ValueError as err:
+            raise UsageError(f"argument --api-key-env: {err}") from None
+    elif not is_loopback(config.host):  # ServeConfig refused this unless --allow-unauthenticated
+        print(f"netgpt-lite serve: warning: listening on {config.host} without a client key "
+              "(--allow-unauthenticated): anyone who can reach this port can use the service and its "
+              "upstream key; set --api-key-env NAME to require one", file=sys.stderr)
+
+
 def _check_serve(args: argparse.Namespace) -> dict:
     from netgpt_lite.service.app import ServeConfig
+    from netgpt_lite.service.auth import is_loopback
 
+    refuse_inapplicable(args, {
+        "--trace-speed": (lambda a: a.network_trace or a.mahimahi, "needs --network-trace or --mahimahi (it sets "
+                          "the speed of a replayed trace)"),
+        "--allow-unauthenticated": (lambda a: not is_loopback(a.host), "needs a --host beyond loopback (e.g. "
+                                    "0.0.0.0); on 127.0.0.1 no other machine can connect"),
+        "--api-key-env": (lambda a: not a.allow_unauthenticated, "contradicts --allow-unauthenticated; give one"),
+    })  # fmt: skip
     cloud_config_from_args(args)
     _check_trace(args)
     with flag_errors(_SERVE_FLAGS):
@@ -130,9 +178,11 @@ def _check_serve(args: argparse.Namespace) -> dict:
                              mahimahi=args.mahimahi, trace_speed=args.trace_speed,
                              upstream_timeout_s=args.upstream_timeout_s, upstream_retries=args.upstream_retries,
                              edge_threads=args.edge_threads, max_batch=args.max_batch, max_queue=args.max_queue,
-                             log_dir=args.log_dir,
-                             log_shard_size=args.log_shard_size)
+                             log_dir=args.log_dir, log_shard_size=args.log_shard_size,
+                             client_key_env=args.api_key_env, allow_unauthenticated=args.allow_unauthenticated,
+                             limits=RequestLimits(**{name: getattr(args, name) for name in LIMIT_RANGES}))
         config.cloud_config()
+    _check_exposure(config)
     from netgpt_lite.service.policy_file import load_serve_policy
 
     try:
@@ -148,11 +198,12 @@ def _check_serve(args: argparse.Namespace) -> dict:
 
 
 def _run_serve(args: argparse.Namespace, plan: dict) -> int:
+    from netgpt_lite.agents.redaction import redact_url
     from netgpt_lite.service.app import serve_forever
 
     config = plan["config"]
+    network = "replayed" if config.trace or config.mahimahi else "measured"
     print(f"netgpt-lite serve: http://{config.host}:{config.port}/v1 (edge {config.edge}, upstream "
-          f"{config.cloud_base_url}, network {'replayed' if config.trace or config.mahimahi else 'measured'})",
-          file=sys.stderr, flush=True)
+          f"{redact_url(config.cloud_base_url)}, network {network})", file=sys.stderr, flush=True)
     serve_forever(config)
     return 0

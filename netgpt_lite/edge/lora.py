@@ -39,7 +39,7 @@ from netgpt_lite.edge.prompt import render_prompt
 from netgpt_lite.edge.sft_batches import batch_order, collate, completion_loss, encode_examples
 from netgpt_lite.edge.smollm import GGUF_FILE, gguf_path, load_smollm
 from netgpt_lite.provenance import Recorder, atomic_write_json, file_sha256, write_manifest
-from netgpt_lite.runtime import training_memory
+from netgpt_lite.runtime import RunFolderError, training_memory
 from netgpt_lite.tasks.generate import generate_tasks
 
 TARGET_MODULES = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
@@ -152,24 +152,29 @@ def load_checkpoint(folder: Path, optimizer) -> tuple[dict, dict]:
     """Read what :func:`save_checkpoint` wrote, restoring ``optimizer``; ``(tensors, record)``.
 
     Raises:
-        ValueError: naming the folder and the error, when a file is missing or unreadable.
+        RunFolderError: naming the file and the fix (a ``ValueError``), when a file is missing or unreadable.
     """
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
     folder = Path(folder)
+    path = folder / "state.json"  # the file being read, for the message
     try:
-        record = json.loads((folder / "state.json").read_text())
-        tensors = load_file(str(folder / "adapter.safetensors"))
-        moments = load_file(str(folder / "optimizer.safetensors"))
+        record = json.loads(path.read_text())
+        path = folder / "adapter.safetensors"
+        tensors = load_file(str(path))
+        path = folder / "optimizer.safetensors"
+        moments = load_file(str(path))
         slots: dict[int, dict] = {}
         for key, value in moments.items():
             pid, name = key.split(".", 1)
             slots.setdefault(int(pid), {})[name] = value
         optimizer.load_state_dict({"state": slots, "param_groups": record.pop("param_groups")})
     except (OSError, KeyError, ValueError, json.JSONDecodeError, SafetensorError) as err:
-        raise ValueError(f"the checkpoint in {folder} is unreadable ({err}); delete that folder to restart "
-                         "the run from step 0") from None
+        damaged = f"truncated or damaged ({type(err).__name__}: {err})"
+        what = "missing" if isinstance(err, FileNotFoundError) else damaged
+        raise RunFolderError(f"the checkpoint in {folder} is unreadable: {path.name} is {what}; delete that folder "
+                             "to restart the run from step 0 (the run's other outputs are kept)") from None
     return tensors, record
 
 

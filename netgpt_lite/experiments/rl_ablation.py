@@ -40,6 +40,30 @@ def experiment_data(tokenizer, n_prompts: int = 512, n_logged: int = 512, n_eval
     return prompts, logged, generate_tasks("test", n_eval, seed=0)
 
 
+SMOLLM2_NAMES = ("smollm2", "sft", "rl", "smollm2-base")  # EdgeAgent.from_pretrained's names for SmolLM2
+
+
+def rl_start(model=None):
+    """The model :func:`run_rl` starts from: None (the shipped tiny checkpoint, also for ``"tiny"``), or the
+    given model folder or Hub id.
+
+    Raises:
+        ValueError: for SmolLM2 (one of :data:`SMOLLM2_NAMES` or a LoRA adapter folder): :func:`run_rl` trains
+            every weight of a full checkpoint; SFT-anchored RL of SmolLM2's adapter is experiment E5.
+
+    Example:
+        >>> rl_start("tiny") is None
+        True
+    """
+    if model is None or str(model) == "tiny":
+        return None
+    if str(model) in SMOLLM2_NAMES or (Path(model) / "adapter_config.json").is_file():
+        raise ValueError(f"{str(model)!r} is SmolLM2, which this RL run cannot train: it trains every weight of a "
+                         "full checkpoint such as the tiny edge (the default); for SFT-anchored RL of SmolLM2 (its LoRA "
+                         "adapter) run 'netgpt-lite e5 --edge smollm2'")
+    return model
+
+
 def start_model(model_dir=None) -> dict:
     """Which SFT edge a run starts from: ``"shipped"`` or the folder (machine paths scrubbed), and the sha256
     of its weights (``None`` for a Hub id), so a manifest names the start by content, not by path.
@@ -59,7 +83,8 @@ def run_rl(model_dir=None, settings: RLSettings = RLSettings(), trainer: str = "
     """One RL run from the SFT edge (default: the shipped checkpoint); returns the per-step history.
 
     Args:
-        model_dir: the SFT model folder (or Hub id); ``None``: the shipped checkpoint.
+        model_dir: the SFT model folder (or Hub id); ``None`` or ``"tiny"``: the shipped checkpoint; SmolLM2
+            is refused (:func:`rl_start`).
         settings: the RL settings (steps, group size, objective weights, seed, ...).
         trainer: ``"minimal"`` (the from-scratch loop) or ``"trl"`` (TRL's ``GRPOTrainer``).
         n_prompts, n_eval: requests practised on (and logged answers anchored to); held-out test tasks.
@@ -76,6 +101,7 @@ def run_rl(model_dir=None, settings: RLSettings = RLSettings(), trainer: str = "
     """
     if trainer not in ("minimal", "trl"):
         raise ValueError(f"trainer must be 'minimal' or 'trl', got {trainer!r}")
+    model_dir = rl_start(model_dir)
     recorder = Recorder(seed=settings.seed, split="train", command=command, entry=[__name__],
                         sizes={"steps": settings.steps, "n_prompts": n_prompts, "n_logged": n_prompts, "n_eval": n_eval},
                         config={"trainer": trainer, "eval_every": eval_every, "eval_split": "test",

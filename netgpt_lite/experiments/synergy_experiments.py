@@ -69,7 +69,7 @@ def synergy_job(name: str, config, fork, out_dir: str, threads: int, cloud=None)
     out, stages = Path(out_dir), default_stages(cloud)
     if fork is not None and read_state(out / name) is None:
         fork_run(out / fork[0], out / name, at_round=fork[1], config=config)
-    result = run_synergy(config, out / name, stages=stages, resume=True)
+    result = run_synergy(config, out / name, stages=stages, resume=read_state(out / name) is not None)
     summary = write_summary(result, stages=stages)
     print(f"E4 {name}: done, offload by round {[round(r['offload_rate'], 3) for r in result.rounds]}", flush=True)
     return summary

@@ -14,6 +14,7 @@ Example:
 from __future__ import annotations
 
 from netgpt_lite.edge.lora import load_checkpoint, save_checkpoint
+from netgpt_lite.runtime import RunFolderError
 
 
 def trainable_parameters(model) -> dict:
@@ -34,7 +35,8 @@ def load_rl_checkpoint(folder, model, optimizer, rng) -> tuple[int, list]:
     """Restore what :func:`save_rl_checkpoint` wrote into ``model``, ``optimizer`` and ``rng``; ``(step, history)``.
 
     Raises:
-        ValueError: when the checkpoint is unreadable or does not match the model's trainable tensors.
+        RunFolderError: (a ``ValueError``) naming the file and the fix, when the checkpoint is unreadable or does
+            not match the model's trainable tensors.
     """
     import torch
 
@@ -42,8 +44,9 @@ def load_rl_checkpoint(folder, model, optimizer, rng) -> tuple[int, list]:
     params = trainable_parameters(model)
     missing = sorted(set(params) - {k[len("param."):] for k in tensors if k.startswith("param.")})
     if missing:
-        raise ValueError(f"the checkpoint in {folder} does not match the model ({len(missing)} trainable tensors "
-                         f"missing, e.g. {missing[0]}); delete that folder to restart the run from step 0")
+        raise RunFolderError(f"the checkpoint in {folder} does not match the model: adapter.safetensors lacks "
+                             f"{len(missing)} trainable tensors, e.g. {missing[0]} (another model's run?); delete that "
+                             "folder to restart the run from step 0, or resume with the model it was made with")
     with torch.no_grad():
         for name, p in params.items():
             p.copy_(tensors[f"param.{name}"])

@@ -6,6 +6,8 @@ Modules: :mod:`~netgpt_lite.service.router` (the request path: edge, threshold, 
 :mod:`~netgpt_lite.service.monitor` (measured or replayed network state),
 :mod:`~netgpt_lite.service.circuit` (the upstream circuit breaker),
 :mod:`~netgpt_lite.service.batcher` (the edge model in a micro-batching worker),
+:mod:`~netgpt_lite.service.limits` (what one request may carry), :mod:`~netgpt_lite.service.auth` (the
+client key and the exposure rule),
 :mod:`~netgpt_lite.service.metrics` (Prometheus text), :mod:`~netgpt_lite.service.traffic_log`
 (cloud answers as synergy-loop training data), :mod:`~netgpt_lite.service.policy_file` (the shipped
 FuncDyn parameters) and :mod:`~netgpt_lite.service.upstream` (a scripted stand-in cloud).

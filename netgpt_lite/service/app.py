@@ -6,6 +6,12 @@ micro-batching worker, upstream calls on a thread pool, so one process serves ma
 Background tasks send a light upstream probe when idle and flush the traffic log every
 ``log_flush_interval_s``; shutdown flushes what is left.
 
+With a client key (``client_key_env``, :mod:`netgpt_lite.service.auth`) every endpoint but ``/health``
+answers 401 without ``Authorization: Bearer <key>``; listening beyond loopback without one is refused
+unless ``allow_unauthenticated``.  A body is read only up to ``max_body_bytes``
+(:func:`~netgpt_lite.service.limits.read_body`: 413 beyond), and ``/health`` shows the upstream URL
+with its credentials masked (:func:`~netgpt_lite.agents.redaction.redact_url`).
+
 :func:`build_service` assembles a :class:`~netgpt_lite.service.router.RouterService` from a
 :class:`ServeConfig` (what the CLI flags become) and :func:`create_app` wraps it; :func:`serve_forever`
 runs it with uvicorn.  FastAPI and uvicorn are imported inside these functions only.
@@ -22,9 +28,12 @@ import asyncio
 import contextlib
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from netgpt_lite.agents.redaction import redact_url
+from netgpt_lite.service.auth import BearerKey, KeyGate, is_loopback
+from netgpt_lite.service.limits import BadRequest, RequestLimits, read_body
 from netgpt_lite.service.router import RouterService
 from netgpt_lite.synergy.loop import EDGES
 
@@ -37,8 +46,13 @@ class ServeConfig:
         cloud_base_url: The upstream OpenAI-compatible API root (``http(s)://host:port/v1``).
         cloud_model: Model name sent upstream.
         cloud_key_env: Environment variable holding the upstream key (read per request, never stored).
-        host: Interface to listen on (127.0.0.1: this machine only).
+        host: Interface to listen on (127.0.0.1: this machine only).  Beyond loopback (``0.0.0.0``) it needs
+            ``client_key_env`` or ``allow_unauthenticated``.
         port: TCP port, in [0, 65535] (0: any free port).
+        client_key_env: Environment variable holding the key clients must send as ``Authorization: Bearer``
+            (read once at start; None: no key required).
+        allow_unauthenticated: Listen beyond loopback without a client key anyway (``serve`` warns).
+        limits: What one request may carry (:class:`~netgpt_lite.service.limits.RequestLimits`).
         edge: ``"tiny"`` (fast, the tests' edge) or ``"smollm2"`` (the real edge, ~1 s a request on a CPU).
         policy_file: FuncDyn JSON (default: the shipped one of ``edge``).
         pricing: Price schedule name (``flat``, ``peak_offpeak``, ``surge``).
@@ -69,6 +83,9 @@ class ServeConfig:
     cloud_key_env: str = "OPENAI_API_KEY"
     host: str = "127.0.0.1"
     port: int = 8000
+    client_key_env: str | None = None
+    allow_unauthenticated: bool = False
+    limits: RequestLimits = field(default_factory=RequestLimits)
     edge: str = "tiny"
     policy_file: str | None = None
     pricing: str = "flat"
@@ -107,7 +124,14 @@ class ServeConfig:
                   (math.isfinite(self.max_wait_ms) and self.max_wait_ms >= 0, "max_wait_ms", "finite, >= 0"),
                   (0 < self.ewma_alpha <= 1, "ewma_alpha", "in (0, 1]"),
                   (self.log_shard_size >= 1, "log_shard_size", ">= 1"),
-                  (bool(self.model_name.strip()), "model_name", "a non-empty name")]
+                  (bool(self.model_name.strip()), "model_name", "a non-empty name"),
+                  (isinstance(self.limits, RequestLimits), "limits", "a netgpt_lite.service.limits.RequestLimits"),
+                  (self.client_key_env is None or _env_name(self.client_key_env), "client_key_env",
+                   "an environment variable name (letters, digits, '_'), or None for no client key"),
+                  (is_loopback(self.host) or self.client_key_env or self.allow_unauthenticated, "host",
+                   "a loopback address (127.0.0.1, ::1, localhost); to listen beyond this machine, require a "
+                   "client key (client_key_env, serve --api-key-env NAME) or say allow_unauthenticated "
+                   "(serve --allow-unauthenticated)")]
         checks += [(math.isfinite(getattr(self, n)) and getattr(self, n) > 0, n, "a finite number > 0") for n in positive]
         for ok, name, allowed in checks:
             if not ok:
@@ -120,6 +144,10 @@ class ServeConfig:
         return CloudClientConfig(base_url=self.cloud_base_url, model=self.cloud_model, api_key_env=self.cloud_key_env,
                                  timeout_s=self.upstream_timeout_s, max_retries=self.upstream_retries,
                                  backoff_base_s=min(0.2, self.backoff_max_s), backoff_max_s=self.backoff_max_s)
+
+
+def _env_name(name: str) -> bool:
+    return bool(name) and name.replace("_", "").isalnum() and name.isascii() and not name[0].isdigit()
 
 
 def network_source(config: ServeConfig, clock=None):
@@ -147,6 +175,7 @@ def build_service(config: ServeConfig, agent=None, policy=None, clock=None) -> R
     from netgpt_lite.service.traffic_log import TrafficLog
 
     cloud = OpenAICompatibleCloud(config.cloud_config())
+    traffic_log = TrafficLog(Path(config.log_dir), config.log_shard_size)  # a bad --log-dir fails before the model loads
     import torch
 
     torch.set_num_threads(config.edge_threads)  # process-wide: the edge worker is the only torch user here
@@ -156,10 +185,10 @@ def build_service(config: ServeConfig, agent=None, policy=None, clock=None) -> R
         agent = EdgeAgent.from_pretrained(config.edge, device="cpu")
     policy = policy or load_serve_policy(config.policy_file or config.edge)
     return RouterService(agent, policy, cloud, network_source(config, clock), PRICING_SCHEDULES[config.pricing],
-                         traffic_log=TrafficLog(Path(config.log_dir), config.log_shard_size),
+                         traffic_log=traffic_log,
                          batcher=EdgeBatcher(agent, config.max_batch, config.max_wait_ms, config.max_queue),
                          circuit=CircuitBreaker(config.circuit_failures, config.circuit_open_s),
-                         model_name=config.model_name)
+                         model_name=config.model_name, limits=config.limits)
 
 
 async def _every(seconds: float, work) -> None:
@@ -169,8 +198,10 @@ async def _every(seconds: float, work) -> None:
             await work()
 
 
-def create_app(service: RouterService, flush_interval_s: float = 5.0, probe_check_s: float = 1.0):
-    """The FastAPI application around ``service`` (endpoints in the module docstring)."""
+def create_app(service: RouterService, flush_interval_s: float = 5.0, probe_check_s: float = 1.0,
+               key: BearerKey | None = None):
+    """The FastAPI application around ``service`` (endpoints in the module docstring); ``key``: the client key
+    every endpoint but ``/health`` requires (None: none)."""
     from fastapi import FastAPI, Request
     from fastapi.responses import JSONResponse, PlainTextResponse
 
@@ -192,11 +223,17 @@ def create_app(service: RouterService, flush_interval_s: float = 5.0, probe_chec
             await service.stop()
 
     app = FastAPI(title="netgpt-lite router", lifespan=lifespan)
+    if key is not None:
+        app.add_middleware(KeyGate, key=key,
+                           on_refused=lambda: service.metrics.count("netgpt_rejected_total", reason="unauthorized"))
 
     @app.post("/v1/chat/completions")
     async def chat_completions(request: Request):
         try:
-            body = json.loads(await request.body())
+            body = json.loads(await read_body(request, service.limits))  # never more than max_body_bytes read
+        except BadRequest as err:
+            status, payload, headers = service.refuse(err)
+            return JSONResponse(payload, status_code=status, headers=headers)
         except (ValueError, RecursionError):
             return JSONResponse({"error": {"message": "the body is not valid JSON", "type": "invalid_request_error",
                                            "code": None}}, status_code=400)
@@ -211,7 +248,8 @@ def create_app(service: RouterService, flush_interval_s: float = 5.0, probe_chec
     @app.get("/health")
     async def health():
         return {"status": "ok", "circuit": service.circuit.state, "queue_depth": service.batcher.queue_depth,
-                "network": service.monitor.source, "upstream": service.cloud.config.base_url}
+                "network": service.monitor.source, "upstream": redact_url(service.cloud.config.base_url),
+                "client_key_required": key is not None}
 
     @app.get("/metrics")
     async def metrics():
@@ -224,8 +262,9 @@ def serve_forever(config: ServeConfig, service: RouterService | None = None) -> 
     """Run the service with uvicorn until interrupted (Ctrl-C stops it and flushes the log)."""
     import uvicorn
 
+    key = BearerKey.from_env(config.client_key_env) if config.client_key_env else None  # read once, never shown
     service = service or build_service(config)
-    app = create_app(service, flush_interval_s=config.log_flush_interval_s)
+    app = create_app(service, flush_interval_s=config.log_flush_interval_s, key=key)
     uvicorn.run(app, host=config.host, port=config.port, log_level="warning", access_log=False)
 
 

@@ -8,6 +8,12 @@ makes each answer independent of the batch it was in.  When ``max_queue`` reques
 waiting, :meth:`EdgeBatcher.submit` raises :class:`QueueFull` at once (the service answers 503 with
 ``Retry-After``) instead of letting latency grow without bound.
 
+One request never fails another.  Before a batch runs, ``prepare(task)`` (the router's check that the
+request can be rendered and tokenised, on the worker thread: the tokenizer is never shared between
+threads) runs for each request alone; one that raises gets that exception and stays out of the batch.
+If the batch itself still fails, each of its requests is run again alone, so only the one that fails
+by itself gets an error (greedy decoding: the others' answers are the ones the batch would have given).
+
 Example:
     >>> import asyncio
     >>> class Echo:  # any object with run(tasks) -> one output per task
@@ -27,6 +33,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -37,11 +44,12 @@ class QueueFull(RuntimeError):
 
 @dataclass
 class BatchStats:
-    """What the worker did: batches run, requests served, generation wall time (seconds) of each batch."""
+    """What the worker did: batches run, requests served, the size of each batch (the last 1,000)."""
 
     n_batches: int = 0
     n_requests: int = 0
     batch_sizes: list = field(default_factory=list)
+    n_isolated_batches: int = 0  # batches that failed and were run again one request at a time
 
 
 class EdgeBatcher:
@@ -52,13 +60,17 @@ class EdgeBatcher:
         max_batch: Most requests generated together (>= 1).
         max_wait_ms: How long the first request of a batch waits for company, ms (>= 0).
         max_queue: Most requests waiting; one more raises :class:`QueueFull` (>= 1).
+        prepare: Called with each task alone, on the worker thread, before it joins a batch; what it
+            raises is that request's error (None: no check).
     """
 
-    def __init__(self, agent, max_batch: int = 16, max_wait_ms: float = 2.0, max_queue: int = 256) -> None:
+    def __init__(self, agent, max_batch: int = 16, max_wait_ms: float = 2.0, max_queue: int = 256,
+                 prepare: Callable | None = None) -> None:
         if max_batch < 1 or max_queue < 1 or not max_wait_ms >= 0:
             raise ValueError(f"max_batch and max_queue must be >= 1 and max_wait_ms >= 0; got "
                              f"{max_batch}, {max_queue}, {max_wait_ms}")
         self.agent, self.max_batch, self.max_wait_s, self.max_queue = agent, max_batch, max_wait_ms / 1000.0, max_queue
+        self.prepare = prepare
         self.stats = BatchStats()
         self._queue: asyncio.Queue | None = None
         self._worker: asyncio.Task | None = None
@@ -115,26 +127,62 @@ class EdgeBatcher:
                 break
         return batch
 
+    def _prepared(self, tasks: list) -> list:
+        """``prepare`` of each task alone: None where it passed, else the exception it raised."""
+        errors = []
+        for task in tasks:
+            try:
+                self.prepare(task)
+                errors.append(None)
+            except Exception as err:  # noqa: BLE001 - this request's own error, handed to it alone
+                errors.append(err)
+        return errors
+
+    def _run_batch(self, tasks: list) -> list:
+        """One result per task, in order: ``(output, seconds)`` or the exception of that task alone."""
+        start = time.perf_counter()
+        try:
+            outputs = list(self.agent.run(tasks))
+            if len(outputs) != len(tasks):
+                raise RuntimeError(f"the edge returned {len(outputs)} outputs for {len(tasks)} requests")
+        except Exception as err:  # noqa: BLE001 - some request broke the batch: find it by running each alone
+            return [err] if len(tasks) == 1 else self._run_each(tasks)
+        elapsed_s = time.perf_counter() - start
+        return [(output, elapsed_s) for output in outputs]
+
+    def _run_each(self, tasks: list) -> list:
+        self.stats.n_isolated_batches += 1
+        results = []
+        for task in tasks:
+            start = time.perf_counter()
+            try:
+                (output,) = self.agent.run([task])
+                results.append((output, time.perf_counter() - start))
+            except Exception as err:  # noqa: BLE001 - the error of this request alone
+                results.append(err)
+        return results
+
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
         while True:
-            batch = await self._gather()
-            tasks = [task for task, _ in batch]
-            start = time.perf_counter()
-            try:
-                outputs = await loop.run_in_executor(self._executor, self.agent.run, tasks)
-                error = None
-            except Exception as err:  # noqa: BLE001 - handed to every waiting request, the worker lives on
-                outputs, error = [None] * len(batch), err
-            elapsed_s = time.perf_counter() - start
+            batch = [(task, future) for task, future in await self._gather() if not future.done()]
+            if batch and self.prepare is not None:
+                errors = await loop.run_in_executor(self._executor, self._prepared, [task for task, _ in batch])
+                for (_, future), error in zip(batch, errors):
+                    if error is not None and not future.done():
+                        future.set_exception(error)
+                batch = [item for item, error in zip(batch, errors) if error is None]
+            if not batch:
+                continue
+            results = await loop.run_in_executor(self._executor, self._run_batch, [task for task, _ in batch])
             self.stats.n_batches += 1
             self.stats.n_requests += len(batch)
             self.stats.batch_sizes.append(len(batch))
             del self.stats.batch_sizes[:-1000]
-            for (_, future), output in zip(batch, outputs):
+            for (_, future), result in zip(batch, results):
                 if future.done():  # the client went away
                     continue
-                if error is not None:
-                    future.set_exception(error)
+                if isinstance(result, Exception):
+                    future.set_exception(result)
                 else:
-                    future.set_result((output, elapsed_s))
+                    future.set_result(result)

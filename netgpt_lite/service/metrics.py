@@ -23,7 +23,8 @@ LATENCY_BUCKETS_S = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.
 
 HELP = {
     "netgpt_requests_total": ("counter", "Chat-completion requests answered, by route (edge|cloud) and degraded flag"),
-    "netgpt_rejected_total": ("counter", "Requests refused, by reason (bad_request|queue_full|edge_error)"),
+    "netgpt_rejected_total": ("counter", "Requests refused, by reason "
+                              "(bad_request|too_large|unauthorized|queue_full|edge_error)"),
     "netgpt_fallbacks_total": ("counter", "Requests the policy sent to the cloud, by reason"),
     "netgpt_degraded_total": ("counter", "Cloud fallbacks answered by the edge instead, by reason"),
     "netgpt_upstream_calls_total": ("counter", "Calls to the upstream cloud, by outcome"),

@@ -7,8 +7,12 @@ body into ``(status, body, headers)``; :mod:`netgpt_lite.service.app` only wires
 
 Per request:
 
-1. validate the body (:func:`validate_chat_body`; a 400 names what is not supported);
-2. the edge answers in the micro-batching worker; its self-confidence is the score;
+1. validate the body (:func:`validate_chat_body`; a 400 names what is not supported or which limit of
+   :class:`~netgpt_lite.service.limits.RequestLimits` it breaks);
+2. admit it alone: every tool schema usable without fetching anything (:meth:`RouterService.check_tools`),
+   the prompt renders and tokenises within ``max_prompt_tokens`` (:meth:`RouterService.admit`, on the edge
+   worker before the request joins a batch) -- else a 400 for this request only; then the edge answers
+   in the micro-batching worker, its self-confidence is the score;
 3. FuncDyn gives the threshold for the measured (or replayed) network state, the schedule's price
    now and the request's size (:class:`netgpt_lite.routing.context.RoutingContext`), and
    :func:`~netgpt_lite.routing.context.route` decides;
@@ -42,25 +46,24 @@ from netgpt_lite.network.pricing import PricingSchedule
 from netgpt_lite.routing.context import RoutingContext, route
 from netgpt_lite.service.batcher import EdgeBatcher, QueueFull
 from netgpt_lite.service.circuit import CircuitBreaker
+from netgpt_lite.service.limits import BadRequest, RequestLimits, check_request
 from netgpt_lite.service.metrics import ServiceMetrics
 from netgpt_lite.service.traffic_log import TrafficLog
 from netgpt_lite.tasks.generate import Task
+from netgpt_lite.tasks.schemas import schema_problem
 
 CHARS_PER_TOKEN = 4.0  # the simulated cloud's token heuristic, for the request size the policy sees
 SUPPORTED_TOOL_CHOICE = ("auto", "required")
 
 
-class BadRequest(ValueError):
-    """A request the service does not support; answered with HTTP 400 and this message."""
-
-
-def validate_chat_body(body) -> dict:
-    """Check an OpenAI chat-completions body; return it, or raise :class:`BadRequest` saying what is wrong.
+def validate_chat_body(body, limits: RequestLimits | None = None) -> dict:
+    """Check an OpenAI chat-completions body and its size (``limits``, default :class:`RequestLimits`);
+    return it, or raise :class:`BadRequest` saying what is wrong.
 
     Example:
         >>> validate_chat_body({"messages": [{"role": "user", "content": "hi"}], "tools": [], "stream": True})
         Traceback (most recent call last):
-        netgpt_lite.service.router.BadRequest: stream=true is not supported: this router answers non-streaming requests
+        netgpt_lite.service.limits.BadRequest: stream=true is not supported: this router answers non-streaming requests
     """
     if not isinstance(body, dict):
         raise BadRequest("the body must be a JSON object")
@@ -82,6 +85,7 @@ def validate_chat_body(body) -> dict:
     choice = body.get("tool_choice")
     if choice is not None and choice not in SUPPORTED_TOOL_CHOICE:
         raise BadRequest(f"tool_choice={choice!r} is not supported; use one of {list(SUPPORTED_TOOL_CHOICE)}")
+    check_request(body, limits or RequestLimits())
     return body
 
 
@@ -112,18 +116,25 @@ class RouterService:
         circuit: The upstream circuit breaker (default: 5 failures, 30 s).
         model_name: Name the service answers as (``GET /v1/models``).
         upstream_workers: Threads for upstream calls (the client blocks; this bounds concurrency).
+        limits: What one request may carry (default :class:`RequestLimits`).
+
+    The batcher's ``prepare`` becomes :meth:`admit` unless it already has one.
     """
 
     def __init__(self, agent, policy, cloud: OpenAICompatibleCloud, monitor, pricing: PricingSchedule,
                  traffic_log: TrafficLog | None = None, batcher: EdgeBatcher | None = None,
                  circuit: CircuitBreaker | None = None, model_name: str = "netgpt-lite-router",
-                 upstream_workers: int = 32) -> None:
+                 upstream_workers: int = 32, limits: RequestLimits | None = None) -> None:
         self.agent, self.policy, self.cloud, self.monitor, self.pricing = agent, policy, cloud, monitor, pricing
         self.traffic_log, self.model_name = traffic_log, model_name
+        self.limits = limits or RequestLimits()
         self.batcher = batcher or EdgeBatcher(agent)
+        if self.batcher.prepare is None:
+            self.batcher.prepare = self.admit
         self.circuit = circuit or CircuitBreaker()
         self.metrics = ServiceMetrics()
         self._upstream_pool = ThreadPoolExecutor(max_workers=upstream_workers, thread_name_prefix="netgpt-upstream")
+        self._admission_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="netgpt-admission")
         self._n_requests = 0
 
     async def start(self) -> None:
@@ -134,6 +145,36 @@ class RouterService:
         if self.traffic_log is not None:
             await asyncio.get_running_loop().run_in_executor(None, self.traffic_log.flush)
         self._upstream_pool.shutdown(wait=False, cancel_futures=True)
+        self._admission_pool.shutdown(wait=False, cancel_futures=True)
+
+    @staticmethod
+    def check_tools(tools: list[dict]) -> None:
+        """Raise :class:`BadRequest` naming the first tool whose ``parameters`` the checker cannot use.
+
+        A usable schema is a valid JSON Schema whose references all resolve inside it
+        (:func:`~netgpt_lite.tasks.schemas.schema_problem`: nothing is ever fetched or read).  Checking a
+        new schema costs ~12 ms per 9 kB (cached by content), so it runs on the admission threads, never
+        on the event loop or the edge worker.
+        """
+        for i, tool in enumerate(tools):
+            function = tool["function"]
+            if problem := schema_problem(function.get("parameters")):
+                raise BadRequest(f"tools[{i}] ({function['name']!r}): parameters cannot be used: {problem}")
+
+    def admit(self, task: Task) -> None:
+        """Raise :class:`BadRequest` when ``task`` alone cannot go through the edge (run before it joins a batch):
+        its prompt must render and tokenise (an edge with ``prompts`` and ``tokenizer``) within ``max_prompt_tokens``.
+        """
+        prompts, tokenizer = getattr(self.agent, "prompts", None), getattr(self.agent, "tokenizer", None)
+        if prompts is None or tokenizer is None:
+            return
+        try:
+            n_tokens = len(tokenizer(prompts([task])[0], add_special_tokens=False)["input_ids"])
+        except Exception as err:  # noqa: BLE001 - whatever the template or the tokenizer refuses is this request's
+            raise BadRequest(f"the request cannot be rendered for the edge model: {type(err).__name__}: "
+                             f"{str(err)[:200]}") from None
+        if n_tokens > self.limits.max_prompt_tokens:
+            raise BadRequest(self.limits.over("max_prompt_tokens", f"the rendered prompt ({n_tokens} tokens)"))
 
     # --- the decision ------------------------------------------------------------------------------
     def decide(self, score: float, request_bytes: int) -> dict:
@@ -153,10 +194,10 @@ class RouterService:
         """One chat-completions request: ``(HTTP status, JSON body, headers)``."""
         start = time.perf_counter()
         try:
-            body = validate_chat_body(body)
+            body = validate_chat_body(body, self.limits)
+            await asyncio.get_running_loop().run_in_executor(self._admission_pool, self.check_tools, body["tools"])
         except BadRequest as err:
-            self.metrics.count("netgpt_rejected_total", reason="bad_request")
-            return 400, {"error": {"message": str(err), "type": "invalid_request_error", "code": None}}, {}
+            return self.refuse(err)
         self._n_requests += 1
         request_id = f"serve-{uuid.uuid4().hex[:16]}"
         task = Task(request_id, "serve", "single_step", "medium", "serve", body["messages"], body["tools"], {})
@@ -166,6 +207,8 @@ class RouterService:
             self.metrics.count("netgpt_rejected_total", reason="queue_full")
             return 503, {"error": {"message": f"{err}; retry in 1 s", "type": "server_busy", "code": None}}, \
                 {"Retry-After": "1"}
+        except BadRequest as err:  # admit() refused this request alone
+            return self.refuse(err)
         except Exception as err:  # noqa: BLE001 - the edge model failed on this request: say so, keep serving
             self.metrics.count("netgpt_rejected_total", reason="edge_error")
             return 500, {"error": {"message": f"the edge model failed: {type(err).__name__}: {err}",
@@ -202,6 +245,12 @@ class RouterService:
         self._record(info, total_s, generation_s, router_s)
         return status, payload, self._headers(info)
 
+    def refuse(self, err: BadRequest) -> tuple[int, dict, dict]:
+        """The ``(status, body, headers)`` of a refused request (400, or 413 for a body over the limit)."""
+        self.metrics.count("netgpt_rejected_total", reason="too_large" if err.status == 413 else "bad_request")
+        headers = {"Connection": "close"} if err.status == 413 else {}  # the unread rest of the body is not read
+        return err.status, {"error": {"message": str(err), "type": "invalid_request_error", "code": None}}, headers
+
     # --- the cloud ---------------------------------------------------------------------------------
     async def _ask_cloud(self, body: dict):
         """``(reply, None)`` from the upstream, or ``(None, reason)`` when it failed or the circuit is open."""
@@ -232,16 +281,19 @@ class RouterService:
 
     def _log(self, task: Task, body: dict, output, score: float, decision: dict, answer) -> None:
         reply, _ = answer
-        calls = [c for c in reply.tool_calls if isinstance(c.get("arguments"), dict)]
-        if self.traffic_log is None or not calls:
+        if self.traffic_log is None:
             return
         from netgpt_lite.synergy.stages import is_scorer_holdout
 
+        # every answer the client got is logged, text and malformed calls too: the log marks their kind
+        # (answer_kind) and training reads only the tool calls
+        calls = list(reply.tool_calls)
+        usable = bool(calls) and isinstance(calls[0].get("arguments"), dict) and bool(calls[0].get("name"))
         logged = Task(task.task_id, "serve", "single_step", "medium", "serve", body["messages"], body["tools"],
-                      calls[0])
+                      calls[0] if usable else None)
         record = {"request_id": task.task_id, "round": 0, "task": json.dumps(logged.to_dict()),
-                  "cloud_call": json.dumps(calls[0]), "cloud_calls": json.dumps(calls),
-                  "edge_completion": output.completion, "edge_score": float(score),
+                  "cloud_call": json.dumps(calls[0] if calls else None), "cloud_calls": json.dumps(calls),
+                  "cloud_text": reply.completion or "", "edge_completion": output.completion, "edge_score": float(score),
                   "threshold": float(min(decision["threshold"], 1e9)),
                   "bandwidth_mbps": float(decision["network"]["bandwidth_mbps"]),
                   "rtt_ms": float(decision["network"]["rtt_ms"]),

@@ -43,6 +43,7 @@ from netgpt_lite.synergy.stages import (
     save_system,
     synergy_config,
     task_seed,
+    trainable_rows,
     world_stream,
     write_summary,
 )
@@ -74,6 +75,7 @@ __all__ = [
     "init_system",
     "route_round",
     "is_scorer_holdout",
+    "trainable_rows",
     "improve",
     "train_edge",
     "EDGES",

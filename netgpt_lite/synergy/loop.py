@@ -8,13 +8,19 @@ are compared on the same requests.  The loop itself only orchestrates; what happ
 plain function in :class:`SynergyStages`, so the loop is tested with cheap fake stages and run
 with the real ones from :mod:`netgpt_lite.synergy.stages`.
 
-Nothing is lost when a run is killed.  Each round writes, in this order, a log shard
-``log/round_RRR`` (a ``datasets.Dataset`` saved to disk), a checkpoint ``checkpoints/round_RRR``
-and finally ``state.json``; every write goes to a temporary sibling, is fsync'ed and then
-renamed into place, so a reader sees the old file or the new one, never half of one.
-``state.json`` is the commit point: a round whose state was not written did not happen, and
-``resume=True`` deletes its leftovers and runs it again from the previous checkpoint.  Each
-round's request stream depends only on ``(seed, round)``, so no request is logged twice or dropped.
+Nothing is lost when a run is killed.  A new run first commits a ``state.json`` with its settings
+(round -1: nothing done yet); then each round writes, in this order, a log shard ``log/round_RRR`` (a
+``datasets.Dataset`` saved to disk), a checkpoint ``checkpoints/round_RRR`` and finally ``state.json``,
+which also records every file's size and SHA-256.  Every write goes to a temporary sibling, is fsync'ed
+and then renamed into place (:mod:`netgpt_lite.synergy.run_files`), so a reader sees the old file or the
+new one, never half of one.  ``state.json`` is the commit point: a round whose state was not written did
+not happen, and ``resume=True`` runs it again from the previous checkpoint, reusing the shard and
+checkpoint a killed attempt already renamed into place (they are what the rerun would write: each round's
+request stream depends only on ``(seed, round)``), so no request is logged twice or dropped.
+
+The library never deletes a file it did not write: before any work, a resume checks that the folder is
+the run ``state.json`` describes and a new run that the folder holds none (:mod:`netgpt_lite.synergy.run_folder`);
+anything else is refused with a :class:`~netgpt_lite.runtime.RunFolderError` naming the file and the fix.
 
 Example:
     >>> result = run_synergy(SynergyConfig(rounds=3), "runs/syn")  # doctest: +SKIP
@@ -22,8 +28,6 @@ Example:
 
 from __future__ import annotations
 
-import json
-import os
 import shutil
 import time
 from collections.abc import Callable
@@ -34,10 +38,33 @@ from typing import Any
 from netgpt_lite.network.pricing import PRICING_SCHEDULES
 from netgpt_lite.network.state import REGIMES
 from netgpt_lite.provenance import atomic_write_json
+from netgpt_lite.runtime import RunFolderError
+from netgpt_lite.synergy.run_files import (  # noqa: F401 - EMPTY_MARKER, HOOK_ENV_VAR, load_log: re-exported API
+    EMPTY_MARKER,
+    HOOK_ENV_VAR,
+    STATE_FILE,
+    atomic_write_dir,
+    check_files,
+    folder_files,
+    hook,
+    load_log,
+    read_shard,
+    read_shards,
+    read_state,
+    remove_temporaries,
+    save_shard,
+)
+from netgpt_lite.synergy.run_folder import (
+    SUBFOLDERS,
+    check_new_run,
+    check_no_run_to_resume,
+    check_resumable,
+    checkpoint_name,
+    damaged_fix,
+    run_entries,
+    shard_name,
+)
 
-STATE_FILE = "state.json"
-EMPTY_MARKER = "EMPTY"
-HOOK_ENV_VAR = "NETGPT_LITE_SYNERGY_HOOK"  # "point:round", e.g. "logged:2": block there (kill tests)
 POLICIES = ("funcdyn", "policynet")
 MIXED, REACHABLE = "mixed", "reachable"  # Markov chains over every regime / over the reachable ones only
 EDGES = ("tiny", "smollm2")  # the edge models a run can improve (how each trains: synergy.edge_models.RECIPES)
@@ -151,117 +178,46 @@ class SynergyResult:
     seconds_per_round: list[float] = field(default_factory=list)
 
 
-# --- atomic writes ------------------------------------------------------------------------------
-def _fsync(path: Path) -> None:
-    """Flush a file's (or a folder's entries') data to the disk."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def atomic_write_dir(path: str | Path, write: Callable[[Path], None]) -> Path:
-    """Fill a new folder with ``write(tmp_folder)``, fsync every file, then rename it to ``path``.
-
-    ``path`` must not exist yet (folders are never overwritten: a round's output is immutable).
-    """
-    path = Path(path)
-    if path.exists():
-        raise FileExistsError(f"{path} exists; a finished round's output is never overwritten")
-    tmp = path.with_name(f".tmp-{path.name}-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    try:
-        write(tmp)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    for root, _dirs, files in os.walk(tmp):
-        for name in files:
-            _fsync(Path(root) / name)
-    _hook("mid_write", path.name)
-    os.rename(tmp, path)
-    _fsync(path.parent)
-    return path
-
-
-def _hook(point: str, tag: object) -> None:
-    """Test hook: when ``NETGPT_LITE_SYNERGY_HOOK == f"{point}:{tag}"``, announce it and block."""
-    if os.environ.get(HOOK_ENV_VAR) == f"{point}:{tag}":
-        print(f"HOOK {point}:{tag}", flush=True)
-        while True:  # wait here to be killed
-            time.sleep(0.05)
-
-
-# --- the request log ----------------------------------------------------------------------------
-def load_log(out_dir: str | Path):
-    """The request log of a run as a ``datasets.Dataset``: the committed shards, in round order."""
-    return _read_shards(Path(out_dir), (read_state(out_dir) or {}).get("log_shards", []))
-
-
-def _read_shards(out: Path, shard_paths: list[str]):
-    from datasets import Dataset, concatenate_datasets, load_from_disk
-
-    shards = [load_from_disk(str(out / s)) for s in shard_paths if not (out / s / EMPTY_MARKER).exists()]
-    return concatenate_datasets(shards) if shards else Dataset.from_dict({})
-
-
-def read_state(out_dir: str | Path) -> dict | None:
-    """The committed state of a run (``None`` when nothing was committed yet)."""
-    path = Path(out_dir) / STATE_FILE
-    return json.loads(path.read_text()) if path.exists() else None
-
-
-def save_shard(records: list[dict], folder: Path) -> None:
-    """Save log records as one ``datasets`` shard in ``folder`` (quietly; an empty round leaves a marker file)."""
-    from datasets import Dataset
-    from datasets.utils import logging as ds_logging
-
-    if not records:  # Arrow cannot save a table without columns: mark the round as logging nothing
-        (folder / EMPTY_MARKER).write_text("this round routed no request to the cloud\n")
-        return
-    was_enabled = ds_logging.is_progress_bar_enabled()
-    ds_logging.disable_progress_bar()
-    try:
-        Dataset.from_list(records).save_to_disk(str(folder))
-    finally:
-        if was_enabled:
-            ds_logging.enable_progress_bar()
-
-
-def _clean_uncommitted(out: Path, state: dict) -> None:
-    """Delete temporary files and every shard/checkpoint a killed round left uncommitted."""
-    keep = set(state["log_shards"]) | set(state["checkpoints"])
-    for sub in ("log", "checkpoints"):
-        for entry in sorted((out / sub).glob("*")) if (out / sub).exists() else []:
-            if f"{sub}/{entry.name}" not in keep:
-                shutil.rmtree(entry, ignore_errors=True)
-    for tmp in out.glob(".tmp-*"):
-        tmp.unlink(missing_ok=True)
-
-
 # --- the loop -----------------------------------------------------------------------------------
-def _start(config: SynergyConfig, stages: SynergyStages, out: Path) -> tuple[Any, dict]:
-    """Round 0: build, checkpoint and evaluate the initial system; commit it."""
-    built = stages.init(config)
-    ckpt = atomic_write_dir(out / "checkpoints" / "round_000", lambda d: stages.save(built, d))
-    system = stages.load(ckpt, config)  # go on from what is on disk, exactly as a resumed run would
-    metrics = {"round": 0, "n_logged": 0, **stages.evaluate(system, config)}
-    state = {"config": asdict(config), "last_completed_round": 0, "logged_ids": [], "log_shards": [],
-             "checkpoints": [str(ckpt.relative_to(out))], "rounds": [metrics]}
+def _load(stages: SynergyStages, out: Path, rel: str, config: SynergyConfig, fix: str) -> Any:
+    """``stages.load`` of checkpoint ``rel``; a checkpoint that does not load is named, with ``fix``."""
+    try:
+        return stages.load(out / rel, config)
+    except MemoryError:
+        raise
+    except Exception as err:  # noqa: BLE001 - safetensors, transformers, json: each raises its own kind
+        message = " ".join(str(err).split())[:200]
+        raise RunFolderError(f"{out / rel}: the checkpoint does not load ({type(err).__name__}: {message}); "
+                             f"{fix}") from None
+
+
+def _commit(out: Path, state: dict) -> dict:
+    """Fingerprint every committed folder not fingerprinted yet, then write ``state.json`` (the commit point)."""
+    files = dict(state.get("files") or {})
+    for rel in state["log_shards"] + state["checkpoints"]:
+        if rel not in files:
+            files[rel] = folder_files(out / rel)
+    state = {**state, "files": files}
     atomic_write_json(out / STATE_FILE, state)
-    return system, state
+    return state
 
 
-def _resume(config: SynergyConfig, stages: SynergyStages, out: Path, state: dict) -> Any:
-    saved = state["config"]
-    for name, value in asdict(config).items():
-        if name != "rounds" and saved.get(name) != value:
-            raise ValueError(f"{name}={value!r} differs from the run being resumed ({saved.get(name)!r}); "
-                             "resume with the same settings (only rounds may grow) or pick a new --out")
-    _clean_uncommitted(out, state)
-    return stages.load(out / state["checkpoints"][-1], config)
+def _new_state(config: SynergyConfig) -> dict:
+    return {"config": asdict(config), "last_completed_round": -1, "logged_ids": [], "log_shards": [],
+            "checkpoints": [], "rounds": [], "seconds_per_round": [], "files": {}}
+
+
+def _round_zero(config: SynergyConfig, stages: SynergyStages, out: Path, state: dict) -> tuple[Any, dict]:
+    """Round 0: build, checkpoint and evaluate the initial system; commit it (a killed attempt's checkpoint
+    is reused)."""
+    rel = checkpoint_name(0)
+    if not (out / rel).exists():
+        built = stages.init(config)
+        atomic_write_dir(out / rel, lambda d: stages.save(built, d))
+    system = _load(stages, out, rel, config, "move it out of the folder, then --resume to redo round 0")
+    metrics = {"round": 0, "n_logged": 0, **stages.evaluate(system, config)}
+    state = {**state, "last_completed_round": 0, "checkpoints": [rel], "rounds": [metrics]}
+    return system, _commit(out, state)
 
 
 def run_synergy(config: SynergyConfig, out_dir: str | Path, *, stages: SynergyStages,
@@ -270,26 +226,37 @@ def run_synergy(config: SynergyConfig, out_dir: str | Path, *, stages: SynergySt
 
     Args:
         config: the run's settings.
-        out_dir: output folder; it must hold no run unless ``resume`` is True.
+        out_dir: output folder; it must hold no run unless ``resume`` is True, and a run if it is.
         stages: the round's steps; the real ones are :func:`netgpt_lite.synergy.stages.default_stages`.
         resume: continue a killed (or shorter) run from its last completed round.
         progress: show a tqdm bar over rounds.
 
-    Returns a :class:`SynergyResult` whose ``rounds[r]`` holds round ``r``'s held-out metrics; raises
-    ``ValueError`` when ``out_dir`` holds a run and ``resume`` is False, or the settings differ.
+    Returns a :class:`SynergyResult` whose ``rounds[r]`` holds round ``r``'s held-out metrics.
+
+    Raises:
+        RunFolderError: before any work, when ``out_dir`` holds a run (or a run's files) and ``resume`` is
+            False, or holds no run or a damaged one and ``resume`` is True, or the settings differ.
     """
     out = Path(out_dir)
-    (out / "log").mkdir(parents=True, exist_ok=True)
-    (out / "checkpoints").mkdir(exist_ok=True)
-    state = read_state(out)
-    if state is not None and not resume:
-        raise ValueError(f"out_dir {str(out)!r} already holds a synergy run; pass --resume or a new --out")
+    state = read_state(out) if out.is_dir() else None
+    if not resume:
+        check_new_run(out)
+    elif state is None:
+        check_no_run_to_resume(out)
     if state is None:
-        _clean_uncommitted(out, {"log_shards": [], "checkpoints": []})
-        system, state = _start(config, stages, out)
+        for sub in SUBFOLDERS:
+            (out / sub).mkdir(parents=True, exist_ok=True)
+        state = _commit(out, _new_state(config))
     else:
-        system = _resume(config, stages, out, state)
-        state["config"] = asdict(config)
+        check_resumable(out, state, config)
+        state = {**state, "config": asdict(config)}
+    for folder in (out, *(out / sub for sub in SUBFOLDERS)):
+        remove_temporaries(folder)
+    last = state["last_completed_round"]
+    if last < 0:
+        system, state = _round_zero(config, stages, out, state)
+    else:
+        system = _load(stages, out, state["checkpoints"][-1], config, damaged_fix(last))
     from tqdm.auto import tqdm
 
     first = state["last_completed_round"] + 1
@@ -300,55 +267,81 @@ def run_synergy(config: SynergyConfig, out_dir: str | Path, *, stages: SynergySt
 
 
 def run_round(system: Any, state: dict, config: SynergyConfig, stages: SynergyStages, out: Path,
-               r: int) -> tuple[Any, dict]:
+              r: int) -> tuple[Any, dict]:
     """One round: route -> log shard -> improve -> checkpoint -> evaluate -> commit state.
 
     Called by :func:`run_synergy` for each round; public so that chapter 7 can show it.  Each
     write is atomic and ``state.json`` is written last: it is the commit point, so a round killed
-    anywhere before it is rerun from its start on resume and leaves no trace in the log.
+    anywhere before it is rerun on resume, from the shard and checkpoint it had renamed into place
+    (checked by :func:`~netgpt_lite.synergy.run_folder.check_resumable`) or else from its start.
     """
     start = time.perf_counter()
-    records = stages.route(system, config, r)
+    shard, ckpt = out / shard_name(r), out / checkpoint_name(r)
+    redo = f"move it out of the folder, then --resume to redo round {r}"
+    if shard.exists():  # a killed attempt's log: the very answers this round routes (never deleted)
+        logged = read_shard(out, shard_name(r), redo)
+        records = logged.to_list() if logged is not None else []
+    else:
+        records = stages.route(system, config, r)
     ids = [rec["request_id"] for rec in records]
     if len(set(ids)) != len(ids) or set(state["logged_ids"]).intersection(ids):
         raise RuntimeError(f"round {r} would log a request twice; request ids must be unique across rounds")
-    _hook("routed", r)
-    shard = atomic_write_dir(out / "log" / f"round_{r:03d}", lambda d: save_shard(records, d))
-    _hook("logged", r)
+    hook("routed", r)
+    if not shard.exists():
+        atomic_write_dir(shard, lambda d: save_shard(records, d))
+    hook("logged", r)
     new_state = {**state, "logged_ids": state["logged_ids"] + ids,
-                 "log_shards": state["log_shards"] + [str(shard.relative_to(out))]}
-    improved = stages.improve(system, _read_shards(out, new_state["log_shards"]), config, r)
-    ckpt = atomic_write_dir(out / "checkpoints" / f"round_{r:03d}", lambda d: stages.save(improved, d))
-    system = stages.load(ckpt, config)  # evaluate and continue from what is on disk (= what resume sees)
-    _hook("checkpointed", r)
+                 "log_shards": state["log_shards"] + [shard_name(r)]}
+    if not ckpt.exists():
+        improved = stages.improve(system, read_shards(out, new_state["log_shards"]), config, r)
+        atomic_write_dir(ckpt, lambda d: stages.save(improved, d))
+    system = _load(stages, out, checkpoint_name(r), config, redo)  # go on from what is on disk (= what resume sees)
+    hook("checkpointed", r)
     metrics = {"round": r, "n_logged": len(new_state["logged_ids"]), **stages.evaluate(system, config)}
-    new_state["checkpoints"] = state["checkpoints"] + [str(ckpt.relative_to(out))]
+    new_state["checkpoints"] = state["checkpoints"] + [checkpoint_name(r)]
     new_state["rounds"] = state["rounds"] + [metrics]
     new_state["last_completed_round"] = r
     new_state["seconds_per_round"] = state.get("seconds_per_round", []) + [round(time.perf_counter() - start, 2)]
-    atomic_write_json(out / STATE_FILE, new_state)
-    _hook("committed", r)
+    new_state = _commit(out, new_state)
+    hook("committed", r)
     return system, new_state
 
 
 def fork_run(src_dir: str | Path, out_dir: str | Path, at_round: int, config: SynergyConfig) -> Path:
     """Copy a run's committed rounds ``0..at_round`` into ``out_dir`` under new settings ``config``, so that
     ``run_synergy(config, out_dir, resume=True)`` continues from there (a what-if branch).  Exact when the
-    two settings behave the same up to ``at_round`` (e.g. scorer refresh on/off up to round 1)."""
+    two settings behave the same up to ``at_round`` (e.g. scorer refresh on/off up to round 1).
+
+    Every copied file is checked against the source's fingerprints first; a fork killed while copying is
+    completed by calling it again (folders already copied intact are kept).
+    """
     src, out, state = Path(src_dir), Path(out_dir), read_state(src_dir)
-    if state is None or not 0 <= at_round <= state["last_completed_round"]:
+    if state is None or not 0 <= at_round <= state.get("last_completed_round", -1):
         raise ValueError(f"at_round must be a committed round of {str(src)!r}; got {at_round}")
     if read_state(out) is not None:
-        raise ValueError(f"out_dir {str(out)!r} already holds a synergy run; pick a new one")
+        raise RunFolderError(f"{out / STATE_FILE}: {out} already holds a synergy run; pick a new folder to fork into")
     shards, ckpts = state["log_shards"][:at_round], state["checkpoints"][: at_round + 1]
+    files = state.get("files") or {}
+    for rel in shards + ckpts:
+        check_files(src, rel, files.get(rel), f"fork from an earlier round (at_round < {at_round})")
+    for sub in SUBFOLDERS:
+        remove_temporaries(out / sub)
+    stray = [rel for rel in run_entries(out) if rel not in shards + ckpts]
+    if stray:
+        raise RunFolderError(f"{out / stray[0]}: not part of the fork of {src} at round {at_round}; move it out of "
+                             "the folder or pick a new folder to fork into (nothing was deleted)")
     for rel in shards + ckpts:
         if not (out / rel).exists():
             atomic_write_dir(out / rel, lambda d, rel=rel: shutil.copytree(src / rel, d, dirs_exist_ok=True))
-    ids = list(_read_shards(out, shards)["request_id"]) if shards and len(_read_shards(out, shards)) else []
-    atomic_write_json(out / STATE_FILE, {
-        "config": asdict(config), "last_completed_round": at_round, "logged_ids": ids, "log_shards": shards,
-        "checkpoints": ckpts, "rounds": state["rounds"][: at_round + 1],
-        "seconds_per_round": state.get("seconds_per_round", [])[:at_round]})
+        elif folder_files(out / rel) != folder_files(src / rel):  # a killed fork's copy: reused only if identical
+            raise RunFolderError(f"{out / rel}: differs from {src / rel}; move it out of the folder or pick a new "
+                                 "folder to fork into (nothing was deleted)")
+    log = read_shards(out, shards)
+    _commit(out, {
+        "config": asdict(config), "last_completed_round": at_round, "logged_ids": list(log["request_id"]) if len(log)
+        else [], "log_shards": shards, "checkpoints": ckpts, "rounds": state["rounds"][: at_round + 1],
+        "seconds_per_round": state.get("seconds_per_round", [])[:at_round],
+        "files": {rel: files[rel] for rel in shards + ckpts if rel in files}})
     return out
 
 
@@ -363,10 +356,19 @@ def decompose_gain(out_dir: str | Path, config: SynergyConfig, *, stages: Synerg
         Four rows ``{"edge_round", "routing_round", **metrics}``.
     """
     state = read_state(out_dir)
-    if state is None:
-        raise ValueError(f"out_dir {str(out_dir)!r} holds no committed synergy run")
-    round_b = state["last_completed_round"] if round_b is None else round_b
-    systems = {r: stages.load(Path(out_dir) / state["checkpoints"][r], config) for r in (round_a, round_b)}
+    if state is None or state.get("last_completed_round", -1) < 0:
+        raise RunFolderError(f"{Path(out_dir) / STATE_FILE}: no committed synergy round in {out_dir}; run the loop "
+                             "there first (or pass the folder of a finished run)")
+    last = state["last_completed_round"]
+    round_b = last if round_b is None else round_b
+    for name, value in (("round_a", round_a), ("round_b", round_b)):
+        if not 0 <= value <= last:
+            raise ValueError(f"{name}={value} is not a committed round of {out_dir}; pass a round in 0..{last}")
+    out, files = Path(out_dir), state.get("files") or {}
+    systems = {}
+    for r in (round_a, round_b):
+        check_files(out, state["checkpoints"][r], files.get(state["checkpoints"][r]), damaged_fix(r))
+        systems[r] = _load(stages, out, state["checkpoints"][r], config, damaged_fix(r))
     rows = []
     for edge_round in (round_a, round_b):
         for routing_round in (round_a, round_b):

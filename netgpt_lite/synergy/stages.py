@@ -222,6 +222,17 @@ def route_round(system: EdgeCloudSystem, config, r: int, cloud=None) -> list[dic
             for i, (t, o, c) in enumerate(zip(tasks, outputs, calls)) if log["fallback"][i] and c is not None]
 
 
+def trainable_rows(rows: list[dict]) -> list[dict]:
+    """The logged answers that are tool calls (a deployment's log also keeps the cloud's plain-text and
+    malformed answers, ``answer_kind`` != ``"tool_call"``: nothing to teach a tool-calling edge).
+
+    Example:
+        >>> [r["id"] for r in trainable_rows([{"id": 1}, {"id": 2, "answer_kind": "text"}])]
+        [1]
+    """
+    return [row for row in rows if (row.get("answer_kind") or "tool_call") == "tool_call"]
+
+
 def is_scorer_holdout(request_id: str) -> bool:
     """Whether a logged request is kept out of SFT/RL for fitting the scorer (stable hash of its id)."""
     return zlib.crc32(request_id.encode()) % 1000 < 1000 * SCORER_HOLDOUT_SHARE
@@ -232,7 +243,7 @@ def improve(system: EdgeCloudSystem, log, config, r: int, cloud=None) -> EdgeClo
     them, or the round's new ones); refresh the scorer; refit the policy."""
 
     recipe = RECIPES[config.edge]
-    rows = log.to_list() if len(log) else []
+    rows = trainable_rows(log.to_list() if len(log) else [])
     train = [(Task.from_dict(json.loads(x["task"])), json.loads(x["cloud_call"])) for x in rows
              if not x["scorer_holdout"] and recipe.uses_answer(x["round"], r)]
     held = [(Task.from_dict(json.loads(x["task"])), json.loads(x["cloud_call"])) for x in rows if x["scorer_holdout"]]

@@ -3,7 +3,6 @@
 Every public name of the modules below is re-exported here.
 """
 
-
 from netgpt_lite.tasks.bfcl import (
     ACCEPT_VARIANTS,
     BFCL_DIR_ENV,
@@ -56,6 +55,7 @@ from netgpt_lite.tasks.request_file import (
     SPLIT,
     read_request_file,
 )
+from netgpt_lite.tasks.schemas import schema_problem, schema_validator
 from netgpt_lite.tasks.templates import (
     KINDS,
     MODELS,
@@ -145,6 +145,8 @@ __all__ = [
     "parse_tool_call",
     "values_equal",
     "schema_errors",
+    "schema_problem",
+    "schema_validator",
     "check_call",
     "check_completion",
     "check_many",

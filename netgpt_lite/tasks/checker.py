@@ -40,8 +40,9 @@ import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import Any
+
+from netgpt_lite.tasks.schemas import schema_problem, schema_validator
 
 _PARSE_AND_NAME = "ok unparseable unknown_tool"
 _SCHEMA = "missing_required unexpected_argument wrong_type invalid_enum out_of_range schema_invalid"
@@ -247,13 +248,6 @@ def _tool_functions(tools: Sequence[dict]) -> dict[str, dict]:
     return {t.get("function", t)["name"]: t.get("function", t) for t in tools}
 
 
-@lru_cache(maxsize=512)
-def _validator(schema_json: str):
-    import jsonschema  # light, but only needed once a call is checked
-
-    return jsonschema.Draft202012Validator(json.loads(schema_json))
-
-
 def schema_errors(arguments: dict, parameters: dict) -> list[tuple[str, str]]:
     """All ``(error_type, detail)`` schema violations of ``arguments``, most basic first.
 
@@ -264,6 +258,8 @@ def schema_errors(arguments: dict, parameters: dict) -> list[tuple[str, str]]:
         ('unexpected_argument', "argument 'm' is not a parameter of the tool")
     """
     parameters = parameters or {"type": "object", "properties": {}}
+    if problem := schema_problem(parameters):  # a client's schema: never fetched, never a crash
+        return [("schema_invalid", f"the tool's schema cannot be used: {problem}")]
     known = parameters.get("properties", {})
     errors = [
         ("unexpected_argument", f"argument {k!r} is not a parameter of the tool")
@@ -271,11 +267,15 @@ def schema_errors(arguments: dict, parameters: dict) -> list[tuple[str, str]]:
         if k not in known
     ]
     try:
-        for e in _validator(json.dumps(parameters, sort_keys=True)).iter_errors(arguments):
+        for e in schema_validator(parameters).iter_errors(arguments):
             where = "/".join(str(p) for p in e.absolute_path) or "arguments"
             errors.append((_KEYWORD_ERRORS.get(e.validator, "schema_invalid"), f"{where}: {e.message}"))
     except RecursionError:
         errors.append(("schema_invalid", "arguments nest too deeply to validate"))
+    except Exception as err:  # noqa: BLE001 - what the pre-check missed is still this call's failure
+        errors.append(
+            ("schema_invalid", f"the tool's schema cannot be used: {type(err).__name__}: {err}"[:300])
+        )
     errors.sort(key=lambda err: ERROR_TYPES.index(err[0]))  # stable: keeps argument order
     return errors
 
