@@ -39,7 +39,7 @@ from netgpt_lite.edge.prompt import render_prompt
 from netgpt_lite.edge.sft_batches import batch_order, collate, completion_loss, encode_examples
 from netgpt_lite.edge.smollm import GGUF_FILE, gguf_path, load_smollm
 from netgpt_lite.provenance import Recorder, atomic_write_json, file_sha256, write_manifest
-from netgpt_lite.runtime import RunFolderError, training_memory
+from netgpt_lite.runtime import RunFolderError, prefer_bf16, training_memory
 from netgpt_lite.tasks.generate import generate_tasks
 
 TARGET_MODULES = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
@@ -60,8 +60,9 @@ class LoraSettings:
         n_epochs: passes over the data (> 0; fractions allowed).
         max_length: longest prompt + completion in tokens; longer examples raise before training.
         tool_format: how the tools are rendered in the prompt (``names``, ``compact`` or ``full``).
-        bf16: bf16 autocast for forward and backward; None picks it when the CPU has AVX-512 BF16 / AMX
-            or a GPU is used.
+        bf16: bf16 autocast for forward and backward; None picks it when a timed probe on this machine
+            finds it faster (:func:`~netgpt_lite.runtime.prefer_bf16`: CPUs with AVX-512 BF16 or AMX) or on
+            a GPU that supports it.
         save_every_steps: checkpoint interval in optimiser steps (>= 1).
         seed: seeds the adapter initialisation, dropout and the data order.
         gradient_checkpointing: keep only each layer's input in the forward pass and recompute the rest
@@ -105,7 +106,10 @@ class LoraSettings:
 
 
 def cpu_has_bf16() -> bool:
-    """True when the CPU advertises AVX-512 BF16 or AMX (Linux ``/proc/cpuinfo``); False elsewhere."""
+    """True when the CPU advertises AVX-512 BF16 or AMX (Linux ``/proc/cpuinfo``); False elsewhere.
+
+    A hint for reports only: whether to train in bf16 is decided by timing it
+    (:func:`~netgpt_lite.runtime.prefer_bf16`)."""
     try:
         flags = Path("/proc/cpuinfo").read_text()
     except OSError:
@@ -212,7 +216,7 @@ def train_lora(model, tokenizer, prompts: Sequence[str], completions: Sequence[s
     rows = encode_examples(tokenizer, prompts, completions, settings.max_length)  # raises before any work
     batches = batch_order([len(x) for x, _ in rows], settings)
     use_cuda = next(model.parameters()).is_cuda
-    bf16 = (use_cuda or cpu_has_bf16()) if settings.bf16 is None else settings.bf16
+    bf16 = prefer_bf16("cuda" if use_cuda else "cpu") if settings.bf16 is None else settings.bf16  # a timed probe
     torch.manual_seed(settings.seed)
     config = LoraConfig(r=settings.rank, lora_alpha=settings.alpha, lora_dropout=settings.dropout,
                         target_modules=list(TARGET_MODULES), task_type="CAUSAL_LM")

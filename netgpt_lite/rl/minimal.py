@@ -25,7 +25,6 @@ from typing import Any
 
 import numpy as np
 
-from netgpt_lite.edge.lora import cpu_has_bf16
 from netgpt_lite.rl.checkpoint import load_rl_checkpoint, save_rl_checkpoint, trainable_parameters
 from netgpt_lite.rl.data import encode_pairs, evaluate, judge
 from netgpt_lite.rl.logprobs import completion_logprobs, grouped_backward
@@ -41,7 +40,7 @@ from netgpt_lite.rl.objective import (
 )
 from netgpt_lite.rl.reference import reference_model
 from netgpt_lite.rl.sampling import SampledGroups, sample_groups
-from netgpt_lite.runtime import torch_device, training_memory
+from netgpt_lite.runtime import prefer_bf16, torch_device, training_memory
 
 METRICS = ("reward", "exact_match", "schema_valid", "kl_k3_to_sft", "entropy", "frac_zero_std")
 """What both trainers log per step (see chapter 6, "What the logged metrics mean").  ``kl_k3_to_sft`` is the
@@ -66,7 +65,8 @@ class RLSettings:
             policy-gradient signal and would only dilute the batch.
         shared_prefill: Prefill each prompt once and share its KV cache across its ``group_size`` samples.
         bf16: bf16 autocast for the log-prob passes and the update (about 1.8x faster where the CPU has
-            AMX / AVX-512 BF16, or on a GPU); None picks it by the hardware; default False (fp32).  Sampling stays fp32.
+            AMX / AVX-512 BF16, or on a GPU); None picks it by a timed probe (:func:`~netgpt_lite.runtime.prefer_bf16`);
+            default False (fp32).  Sampling stays fp32.
         max_grad_norm: Gradient-norm clip.
         objective: epsilon, beta, gamma and the reverse-KL estimator (:class:`AnchoredRLSettings`).
         seed: Seeds prompt order, sampling and (for TRL) data order.
@@ -147,7 +147,7 @@ def _start_run(model, tokenizer, settings: RLSettings, ref_model) -> _Run:
     ref_model = reference_model(model, None if ref_model is None else ref_model.to(device))  # one copy of frozen weights
     params = list(trainable_parameters(model).values())
     optimizer = torch.optim.Adam(params, lr=settings.learning_rate)
-    bf16 = (device == "cuda" or cpu_has_bf16()) if settings.bf16 is None else settings.bf16
+    bf16 = prefer_bf16(device) if settings.bf16 is None else settings.bf16  # a timed probe, not a flag list
     return _Run(model, ref_model, tokenizer, settings, device, rng, params, optimizer, bf16)
 
 
