@@ -87,6 +87,7 @@ def add_frontier(sub: argparse._SubParsersAction) -> None:
                         "latency_p95_ms, oracle_gain_share}}, config} instead of a short summary")
     p.add_argument("--html", type=output_file, default=None, help="also write the interactive explorer (offline HTML) here")
     add_cloud_flags(p)
+    p.add_argument("--quiet", action="store_true", help="no progress bar on stderr")
     p.set_defaults(check=_check_frontier, func=_run_frontier)
 
 
@@ -140,7 +141,7 @@ def _run_frontier(args: argparse.Namespace, plan: dict) -> int:
     log_table, test_table = _frontier_tables(args, plan["cloud"])
     result = run_frontier(test_table, log_table, source, args.pricing, seeds=tuple(range(args.n_seeds)),
                           n_requests=args.n_requests, n_logs=args.n_logs, policynet_epochs=args.policynet_epochs,
-                          keep_runs=args.html is not None)
+                          keep_runs=args.html is not None, progress=not args.quiet)
     result["config"]["edge"] = args.edge
     result["config"]["cloud"] = ("simulated" if plan["cloud"] is None
                                  else {"base_url": args.cloud_base_url, "model": args.cloud_model})

@@ -265,14 +265,17 @@ def as_source(source) -> TraceSource:
 
 
 def run_cell(test_table: ProposalTable, log_table: ProposalTable, source, pricing: str = "flat", seeds=(0, 1, 2),
-             n_requests: int = 2000, n_logs: int = 8000, policynet_epochs: int = 400) -> list[dict]:
+             n_requests: int = 2000, n_logs: int = 8000, policynet_epochs: int = 400,
+             progress: bool = False) -> list[dict]:
     """:func:`evaluate_policies` per seed on one (trace source, pricing) cell, policies fitted per seed on
-    that seed's logs of the same source and schedule."""
+    that seed's logs of the same source and schedule; ``progress``: a bar over seeds on stderr."""
+    from tqdm.auto import tqdm
+
     if len(seeds) < 1:
         raise ValueError("seeds must hold at least one seed")
     source = as_source(source)
     runs = []
-    for s in seeds:
+    for s in tqdm(seeds, desc="frontier seeds", unit="seed", disable=not progress, dynamic_ncols=True):
         config = SimulationConfig(n_requests=n_requests, pricing=pricing, seed=s)
         stream, log_stream = source.streams(test_table, log_table, config, n_logs)
         runs.append(evaluate_policies(fit_policies(log_table, log_stream, seed=s, policynet_epochs=policynet_epochs),
@@ -282,12 +285,12 @@ def run_cell(test_table: ProposalTable, log_table: ProposalTable, source, pricin
 
 def run_frontier(test_table: ProposalTable, log_table: ProposalTable, source="mixed", pricing: str = "flat",
                  seeds=(0, 1, 2), n_requests: int = 2000, n_logs: int = 8000, policynet_epochs: int = 400,
-                 keep_runs: bool = False) -> dict:
+                 keep_runs: bool = False, progress: bool = False) -> dict:
     """Every policy on one trace source x pricing schedule, mean and std over ``seeds``: a JSON-able dict
     with ``policies`` (metrics, ``oracle_gain_share`` included), ``per_regime``, ``sweep``, ``goals`` and
     ``config``; with ``keep_runs`` also ``runs`` (fitted policies, streams and logs; not JSON-able)."""
     source = as_source(source)
-    runs = run_cell(test_table, log_table, source, pricing, seeds, n_requests, n_logs, policynet_epochs)
+    runs = run_cell(test_table, log_table, source, pricing, seeds, n_requests, n_logs, policynet_epochs, progress)
     result = aggregate(runs)
     result["config"] = {
         "trace": source.name, "time_varying": source.time_varying, "trace_repeats": source.repeats(n_requests),
@@ -318,7 +321,7 @@ def main_table(test_table: ProposalTable, log_table: ProposalTable, sources, pri
     results = {}
     for source in map(as_source, sources):
         for pricing in pricings:
-            runs = run_cell(test_table, log_table, source, pricing, seeds, n_requests, n_logs, policynet_epochs)
+            runs = run_cell(test_table, log_table, source, pricing, seeds, n_requests, n_logs, policynet_epochs, progress)
             results[f"{source.name}/{pricing}"] = aggregate(runs)
     return results
 
