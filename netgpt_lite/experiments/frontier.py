@@ -321,7 +321,7 @@ def main_table(test_table: ProposalTable, log_table: ProposalTable, sources, pri
     results = {}
     for source in map(as_source, sources):
         for pricing in pricings:
-            runs = run_cell(test_table, log_table, source, pricing, seeds, n_requests, n_logs, policynet_epochs, progress)
+            runs = run_cell(test_table, log_table, source, pricing, seeds, n_requests, n_logs, policynet_epochs)
             results[f"{source.name}/{pricing}"] = aggregate(runs)
     return results
 
