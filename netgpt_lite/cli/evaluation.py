@@ -1,6 +1,11 @@
 """Subcommands that measure the edge: ``eval-edge`` (one model, or two paired on the same requests) and
 ``paired`` (recompute a paired comparison from two saved evaluations).
 
+``--decoding constrained`` decodes ``--model`` under a token mask that only lets through a schema-valid
+call to one of the request's tools (:mod:`netgpt_lite.edge.constrained`, needs llguidance);
+``--baseline-decoding`` does the same for the baseline, so ``--model sft --decoding constrained
+--baseline sft`` compares constrained with greedy decoding of one model, paired.
+
 ``eval-edge --model A --baseline B`` evaluates both models on the same requests through the one
 evaluator and adds a ``paired`` object (A minus B: both exact-match rates, the difference, a bootstrap
 95% interval, McNemar's exact p, and how many requests flip each way).  ``--out FOLDER`` saves each
@@ -26,7 +31,8 @@ from netgpt_lite.cli.arguments import (
     refuse_inapplicable,
 )
 from netgpt_lite.cli.bounds import BOUNDS, count, upto
-from netgpt_lite.edge.agent import EdgeAgent
+from netgpt_lite.edge.agent import DECODINGS, EdgeAgent
+from netgpt_lite.edge.constrained import require_llguidance
 from netgpt_lite.edge.evaluation import compare, compare_records, evaluate, read_records, write_records
 from netgpt_lite.edge.scoring import edge_metrics
 from netgpt_lite.provenance import Recorder, atomic_write_json, command_line, file_sha256, git_state
@@ -45,6 +51,11 @@ def add_eval_edge(sub: argparse._SubParsersAction) -> None:
                         "model), smollm2-base, a model or adapter folder, or a Hub id")
     p.add_argument("--baseline", type=model_source, default=None,
                    help="a second model evaluated on the same requests; adds a paired comparison (model - baseline)")
+    p.add_argument("--decoding", choices=DECODINGS, default="greedy",
+                   help="greedy (default) or constrained: only schema-valid calls to an offered tool can be "
+                        "generated (needs `pip install llguidance`)")
+    p.add_argument("--baseline-decoding", choices=DECODINGS, default="greedy",
+                   help="decoding of --baseline (default greedy)")
     p.add_argument("--tasks", type=existing_file, default=None,
                    help="a JSONL file of your own requests (each line: request or messages, tools, gold); "
                         "replaces --split/--n")
@@ -68,8 +79,16 @@ def add_eval_edge(sub: argparse._SubParsersAction) -> None:
 def _check_eval_edge(args: argparse.Namespace) -> dict:
     if args.n_logs and args.n_logs < 10:
         raise UsageError(f"argument --n-logs: must be 0 (self-confidence scores only) or >= 10; got {args.n_logs}")
-    if args.baseline is not None and args.baseline == args.model:
-        raise UsageError(f"argument --baseline: is the same model as --model ({args.model}); name another one")
+    if args.baseline is not None and (args.baseline, args.baseline_decoding) == (args.model, args.decoding):
+        raise UsageError(f"argument --baseline: is the same model as --model ({args.model}) with the same "
+                         f"decoding; name another one or set --decoding / --baseline-decoding")  # fmt: skip
+    if args.baseline is None and args.baseline_decoding != "greedy":
+        raise UsageError("argument --baseline-decoding: applies only with --baseline")
+    if "constrained" in (args.decoding, args.baseline_decoding if args.baseline else "greedy"):
+        try:
+            require_llguidance()  # before any model loads
+        except ImportError as err:
+            raise UsageError(f"--decoding constrained: {err}") from None
     from_file = (lambda a: a.tasks is None, "does not apply with --tasks (the file holds the requests); drop one")
     refuse_inapplicable(args, {"--split": from_file, "--n": from_file})
     if args.tasks is not None:
@@ -80,11 +99,11 @@ def _check_eval_edge(args: argparse.Namespace) -> dict:
     return {"tasks": tasks}
 
 
-def _evaluate_one(name: str, args: argparse.Namespace, tasks: list) -> tuple[dict, object]:
+def _evaluate_one(name: str, args: argparse.Namespace, tasks: list, decoding: str = "greedy") -> tuple[dict, object]:
     options = {} if args.batch_size is None else {"batch_size": args.batch_size}
-    agent = EdgeAgent.from_pretrained(name, **options)
+    agent = EdgeAgent.from_pretrained(name, decoding=decoding, **options)
     if not args.quiet:
-        print(f"evaluating {name} on {len(tasks)} requests", file=sys.stderr, flush=True)
+        print(f"evaluating {_label(name, decoding)} on {len(tasks)} requests", file=sys.stderr, flush=True)
     evaluation = evaluate(agent, tasks, progress=not args.quiet)
     result = edge_metrics(agent, evaluation, args.split, args.seed, args.n_logs, progress=not args.quiet)
     del agent  # free the first model before the second loads: one model in memory at a time
@@ -94,26 +113,28 @@ def _evaluate_one(name: str, args: argparse.Namespace, tasks: list) -> tuple[dic
 def _run_eval_edge(args: argparse.Namespace, plan: dict) -> int:
     tasks = plan["tasks"]
     recorder = Recorder(seed=args.seed, split=tasks[0].split, sizes={"n": len(tasks)}, entry=[EVALUATOR],
-                        config={k: getattr(args, k) for k in ("model", "baseline", "n_logs", "batch_size")})
-    result, evaluation = _evaluate_one(args.model, args, tasks)
-    result["model"] = args.model
+                        config={k: getattr(args, k) for k in ("model", "baseline", "n_logs", "batch_size", "decoding",
+                                                              "baseline_decoding")})  # fmt: skip
+    result, evaluation = _evaluate_one(args.model, args, tasks, args.decoding)
+    result["model"], result["decoding"] = args.model, args.decoding
+    name = _label(args.model, args.decoding)
     commit, _ = git_state()
     header = {"split": result["split"], "seed": args.seed, "n": len(tasks), "command": command_line(),
               "git_commit": commit, "tasks_file": Path(args.tasks).name if args.tasks else None}  # fmt: skip
     if args.out is not None:
         Path(args.out).mkdir(parents=True, exist_ok=True)
-        write_records(Path(args.out) / f"{_file_name(args.model)}.jsonl", evaluation.records(),
-                      {**header, "model": args.model})  # fmt: skip
+        write_records(Path(args.out) / f"{_file_name(name)}.jsonl", evaluation.records(),
+                      {**header, "model": args.model, "decoding": args.decoding})  # fmt: skip
     if args.baseline is not None:
-        base_result, base_eval = _evaluate_one(args.baseline, args, tasks)
-        result["baseline"] = {"model": args.baseline, **{k: base_result[k] for k in
+        base_name = _label(args.baseline, args.baseline_decoding)
+        base_result, base_eval = _evaluate_one(args.baseline, args, tasks, args.baseline_decoding)
+        result["baseline"] = {"model": args.baseline, "decoding": args.baseline_decoding, **{k: base_result[k] for k in
                                                           ("n", "exact_match", "schema_valid", "by_difficulty",
                                                            "error_types", "scores")}}  # fmt: skip
-        result["paired"] = {"model": args.model, "baseline": args.baseline, **compare(evaluation, base_eval,
-                                                                                        seed=args.seed)}
+        result["paired"] = {"model": name, "baseline": base_name, **compare(evaluation, base_eval, seed=args.seed)}
         if args.out is not None:
-            write_records(Path(args.out) / f"{_file_name(args.baseline)}.jsonl", base_eval.records(),
-                          {**header, "model": args.baseline})  # fmt: skip
+            write_records(Path(args.out) / f"{_file_name(base_name)}.jsonl", base_eval.records(),
+                          {**header, "model": args.baseline, "decoding": args.baseline_decoding})  # fmt: skip
     if args.out is not None:
         atomic_write_json(Path(args.out) / "result.json", {**result, "manifest": recorder.finish()})
     if args.json:
@@ -123,6 +144,11 @@ def _run_eval_edge(args: argparse.Namespace, plan: dict) -> int:
     if "paired" in result:
         print(paired_line(result["paired"]))
     return 0
+
+
+def _label(model: str, decoding: str) -> str:
+    """The model's name, with ``-constrained`` when it decodes constrained (a file name, a paired label)."""
+    return model if decoding == "greedy" else f"{model}-{decoding}"
 
 
 def _file_name(model: str) -> str:
@@ -139,7 +165,7 @@ def paired_line(p: dict) -> str:
 
 def _print_result(result: dict) -> None:
     acc = result["accuracy"]
-    print(f"{result['model']} on {result['split']} ({acc['n']} requests): exact match {acc['exact_match']:.3f}, "
+    print(f"{_label(result['model'], result.get('decoding', 'greedy'))} on {result['split']} ({acc['n']} requests): exact match {acc['exact_match']:.3f}, "
           f"schema-valid {acc['schema_valid']:.3f}")  # fmt: skip
     for key in ("by_difficulty", "by_kind"):
         for group, r in acc[key].items():
@@ -151,7 +177,7 @@ def _print_result(result: dict) -> None:
         print(f"  {name:<10} AUROC {m['auroc']:.3f}  ECE raw {m['ece_raw']:.3f}{calibrated}")
     if "baseline" in result:
         b = result["baseline"]
-        print(f"{b['model']} (baseline): exact match {b['exact_match']:.3f}, schema-valid {b['schema_valid']:.3f}")
+        print(f"{_label(b['model'], b.get('decoding', 'greedy'))} (baseline): exact match {b['exact_match']:.3f}, schema-valid {b['schema_valid']:.3f}")
 
 
 def add_paired(sub: argparse._SubParsersAction) -> None:
