@@ -36,7 +36,7 @@ def smollm2_agent():
 def test_every_shipped_artifact_has_a_drift_sample_and_a_command():
     covered = {"data/edge_outputs/smollm2", "data/smollm2_adapter", "data/edge_model", "data/rl/e5.json",
                "data/rl/smollm2_rl_adapter", "data/results/routing.json", "data/results/results.json", "data/serve",
-               "data/results/paired_rl_sft/paired.json"}
+               "data/results/paired_rl_sft/paired.json", "data/results/constrained_sft/summary.json"}
     assert set(pv.SHIPPED) == covered, "a new shipped artifact needs a drift sample in this file"
     assert {s.path for s in pv.check_artifacts()} == covered
 
@@ -226,3 +226,46 @@ def test_paired_rl_sft_first_answers_regenerate():
     for r in today:
         assert r["completion"] == by_id[r["task_id"]]["completion"], drifted(
             rel, f"RL adapter's answer to {r['task_id']}", by_id[r["task_id"]]["completion"], r["completion"])
+
+
+def test_constrained_vs_greedy_verdicts_and_comparison_recompute():
+    """The shipped constrained-decoding comparison: every stored verdict is today's checker's on the stored
+    answer, and the paired statistics are what today's code computes from the two verdict files."""
+    from netgpt_lite.edge.evaluation import compare_records, read_records, request_key
+    from netgpt_lite.tasks.checker import parse_tool_call
+    from netgpt_lite.tasks.generate import generate_tasks
+
+    rel = "data/results/constrained_sft/summary.json"
+    folder = (pv.PACKAGE_DIR / rel).parent
+    stored = json.loads((pv.PACKAGE_DIR / rel).read_text())
+    files = {name: read_records(folder / f"sft-{name}.jsonl") for name in ("constrained", "greedy")}
+    header = files["greedy"][0]
+    tasks = {request_key(t): t for t in generate_tasks(header["split"], header["n"], seed=header["seed"])}
+    for name, (_, records) in files.items():
+        for r in records:
+            v = check_call(parse_tool_call(r["completion"]), tasks[r["request"]].tools, tasks[r["request"]].gold)
+            assert (v.correct, v.error_type) == (r["correct"], r["error_type"]), drifted(
+                rel, f"{name} verdict of {r['task_id']}", (r["correct"], r["error_type"]), (v.correct, v.error_type))
+        rate = float(np.mean([r["schema_valid"] for r in records]))
+        assert np.isclose(rate, stored[name]["schema_valid"]), drifted(rel, f"{name} schema_valid",
+                                                                      stored[name]["schema_valid"], rate)
+    today = compare_records(files["constrained"][1], files["greedy"][1])
+    for key, value in today.items():
+        assert np.isclose(stored["paired"][key], value), drifted(rel, f"paired {key}", stored["paired"][key], value)
+
+
+def test_constrained_first_answers_regenerate():
+    """The first two constrained answers of the shipped SFT adapter, generated again under today's mask."""
+    pytest.importorskip("llguidance")
+    from netgpt_lite.edge.agent import EdgeAgent
+    from netgpt_lite.edge.evaluation import read_records
+    from netgpt_lite.tasks.generate import generate_tasks
+
+    rel = "data/results/constrained_sft/summary.json"
+    header, records = read_records((pv.PACKAGE_DIR / rel).parent / "sft-constrained.jsonl")
+    by_id = {r["task_id"]: r for r in records}
+    tasks = generate_tasks(header["split"], 2, seed=header["seed"])
+    agent = EdgeAgent.from_pretrained("smollm2", device="cpu", decoding="constrained")
+    for r in evaluate(agent, tasks).records():
+        assert r["completion"] == by_id[r["task_id"]]["completion"], drifted(
+            rel, f"constrained answer to {r['task_id']}", by_id[r["task_id"]]["completion"], r["completion"])

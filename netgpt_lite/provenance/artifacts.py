@@ -52,6 +52,10 @@ SHIPPED = {
         "netgpt-lite eval-edge --model rl --baseline sft --n 500 --out runs/paired && netgpt-lite paired "
         "runs/paired/rl.jsonl runs/paired/sft.jsonl --out runs/paired/paired.json "
         "(then copy rl.jsonl, sft.jsonl and paired.json to netgpt_lite/data/results/paired_rl_sft)"),
+    "data/results/constrained_sft/summary.json": (
+        "netgpt_lite.edge.constrained",
+        "python scripts/bench_constrained.py --n 300 --out runs/constrained (then copy summary.json, "
+        "sft-greedy.jsonl and sft-constrained.jsonl to netgpt_lite/data/results/constrained_sft)"),
 }
 """Each shipped artifact's producing module (whose import closure is the code it depends on) and the
 command that regenerates it (also recorded in its manifest)."""
