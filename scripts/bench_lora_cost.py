@@ -30,14 +30,14 @@ def _cpu_s() -> float:
 
 
 def time_setting(model_loader, tokenizer, prompts, completions, *, bf16: bool, checkpointing: bool,
-                 batch_size: int, steps: int) -> dict:
+                 batch_size: int, steps: int, dropout: float = 0.05) -> dict:
     """One LoRA run of ``steps + 1`` optimiser steps; CPU-s and wall-s per example after the first step."""
 
     from netgpt_lite.edge import lora
 
     n = batch_size * (steps + 1)
     settings = lora.LoraSettings(batch_size=batch_size, n_epochs=1.0, bf16=bf16, gradient_checkpointing=checkpointing,
-                                 save_every_steps=10_000, tool_format="compact", warmup_ratio=0.0)
+                                 save_every_steps=10_000, tool_format="compact", warmup_ratio=0.0, dropout=dropout)
     marks = []
     original = lora.completion_loss
 
@@ -55,7 +55,8 @@ def time_setting(model_loader, tokenizer, prompts, completions, *, bf16: bool, c
         lora.completion_loss = original
     (cpu0, wall0), counted = marks[1], batch_size * steps
     del model
-    return {"bf16": bf16, "gradient_checkpointing": checkpointing, "batch_size": batch_size, "examples": counted,
+    return {"bf16": bf16, "gradient_checkpointing": checkpointing, "batch_size": batch_size, "dropout": dropout,
+            "examples": counted,
             "cpu_s_per_example": round((end[0] - cpu0) / counted, 3),
             "wall_s_per_example": round((end[1] - wall0) / counted, 3)}
 
@@ -65,6 +66,9 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser.add_argument("--steps", type=int, default=3, help="timed optimiser steps per setting (after 1 warm-up)")
     parser.add_argument("--batch-sizes", default="4,8,16", help="comma-separated batch sizes")
     parser.add_argument("--json", type=Path, default=None, help="write the table here")
+    parser.add_argument("--dropout", type=float, default=0.05, help="LoRA dropout (0 stores no dropped copies)")
+    parser.add_argument("--precision", choices=["both", "bf16", "fp32"], default="both")
+    parser.add_argument("--checkpointing", choices=["both", "on", "off"], default="both")
     args = parser.parse_args(argv)
     import torch
 
@@ -81,11 +85,14 @@ def main(argv: list[str] | None = None) -> list[dict]:
     print(f"{torch.get_num_threads()} threads; CPU advertises bf16: {cpu_has_bf16()}; "
           f"load average {os.getloadavg()[0]:.1f}", flush=True)
     rows = []
-    for bf16 in (True, False):
-        for checkpointing in (True, False):
+    precisions = {"both": (True, False), "bf16": (True,), "fp32": (False,)}[args.precision]
+    checkpointings = {"both": (True, False), "on": (True,), "off": (False,)}[args.checkpointing]
+    for bf16 in precisions:
+        for checkpointing in checkpointings:
             for size in sizes:
                 row = time_setting(lambda: load_smollm(None)[0], tokenizer, prompts, completions, bf16=bf16,
-                                   checkpointing=checkpointing, batch_size=size, steps=args.steps)
+                                   checkpointing=checkpointing, batch_size=size, steps=args.steps,
+                                   dropout=args.dropout)
                 rows.append(row)
                 print(json.dumps(row), flush=True)
     best = min(rows, key=lambda r: r["cpu_s_per_example"])

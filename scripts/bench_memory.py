@@ -90,7 +90,8 @@ def _rl_step(fp32: bool) -> None:
     print(json.dumps({"rl_step": history[-1] if history else None}, default=str))
 
 
-def _lora_steps(n_train: int, as_before: bool, batch_size: int = 8, checkpointing: bool = True) -> None:
+def _lora_steps(n_train: int, as_before: bool, batch_size: int = 8, checkpointing: bool = True,
+                dropout: float = 0.05) -> None:
     """``n_train`` examples of LoRA SFT on SmolLM2 at batch 8 (the train-edge settings), in this process;
     ``as_before`` puts back how it trained before: the plain ``model(..., labels=...).loss`` (every
     position projected onto the vocabulary) and no gradient checkpointing."""
@@ -105,7 +106,7 @@ def _lora_steps(n_train: int, as_before: bool, batch_size: int = 8, checkpointin
     model, tokenizer = load_smollm(None)
     tasks = generate_tasks("train", n_train, seed=0)
     prompts = [render_prompt(tokenizer, t.messages, t.tools, tool_format="compact") for t in tasks]
-    settings = lora.LoraSettings(tool_format="compact", batch_size=batch_size,
+    settings = lora.LoraSettings(tool_format="compact", batch_size=batch_size, dropout=dropout,
                                  gradient_checkpointing=checkpointing and not as_before)
     lora.train_lora(model, tokenizer, prompts, [format_completion(t.gold) for t in tasks], settings,
                     tempfile.mkdtemp(prefix="bench-lora-"), progress=True)
@@ -123,6 +124,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--fp32", action="store_true", help="rl: no bf16 autocast (a CPU without bf16)")
     parser.add_argument("--batch-size", type=int, default=8, help="lora: examples per step (default 8)")
     parser.add_argument("--no-checkpointing", action="store_true", help="lora: keep every activation (faster)")
+    parser.add_argument("--dropout", type=float, default=0.05, help="lora: LoRA dropout (default 0.05)")
     parser.add_argument("--as-before", action="store_true",
                         help="lora: the loss over every position and no gradient checkpointing (the old way)")
     args = parser.parse_args(argv)
@@ -132,7 +134,7 @@ def main(argv: list[str] | None = None) -> dict:
         _rl_step(args.fp32)
         return {}
     if args.target == "_lora_child":
-        _lora_steps(args.n_train, args.as_before, args.batch_size, not args.no_checkpointing)
+        _lora_steps(args.n_train, args.as_before, args.batch_size, not args.no_checkpointing, args.dropout)
         return {}
     if args.target == "eval":
         return measure(f"eval-edge --n {args.n}", [cli, "eval-edge", "--model", args.model, "--n", str(args.n),
@@ -142,9 +144,10 @@ def main(argv: list[str] | None = None) -> dict:
         flag += ["--no-checkpointing"] if args.no_checkpointing else []
         label = "as before" if args.as_before else (
             "completion-only loss" + ("" if args.no_checkpointing else ", gradient checkpointing"))
-        return measure(f"LoRA SFT, SmolLM2, {args.n_train} examples at batch {args.batch_size} ({label})",
+        return measure(f"LoRA SFT, SmolLM2, {args.n_train} examples at batch {args.batch_size} ({label}, "
+                       f"dropout {args.dropout})",
                        [sys.executable, __file__, "_lora_child", "--n-train", str(args.n_train),
-                        "--batch-size", str(args.batch_size), *flag])
+                        "--batch-size", str(args.batch_size), "--dropout", str(args.dropout), *flag])
     if args.target == "rl":
         precision = "fp32" if args.fp32 else "bf16 where the CPU has it"
         return measure(f"one RL step (E5 settings, SmolLM2, {precision})",
