@@ -189,25 +189,32 @@ def test_serve_funcdyn_for_smollm2_refits():
         assert np.isclose(a, b, atol=1e-9), drifted(rel, f"funcdyn_smollm2 calibration at {probe}", a, b)
 
 
-def test_paired_rl_sft_verdicts_and_comparison_recompute():
-    """The shipped RL-vs-SFT comparison: every stored verdict is today's checker's on the stored answer, and
-    the paired statistics are what today's code computes from the two verdict files."""
+def _recheck_paired_records(rel: str, names: tuple[str, str], file_of) -> tuple[dict, dict]:
+    """A shipped paired comparison's two verdict files (``file_of(name)``): every stored verdict is today's
+    checker's on the stored answer; returns ``({name: records}, compare_records(a, b))`` with today's code."""
     from netgpt_lite.edge.evaluation import compare_records, read_records, request_key
     from netgpt_lite.tasks.checker import parse_tool_call
     from netgpt_lite.tasks.generate import generate_tasks
 
-    rel = "data/results/paired_rl_sft/paired.json"
-    folder = (pv.PACKAGE_DIR / rel).parent
-    stored = json.loads((pv.PACKAGE_DIR / rel).read_text())["paired"]
-    files = {name: read_records(folder / f"{name}.jsonl") for name in ("rl", "sft")}
-    header = files["rl"][0]
+    files = {name: read_records(file_of(name)) for name in names}
+    header = files[names[0]][0]
     tasks = {request_key(t): t for t in generate_tasks(header["split"], header["n"], seed=header["seed"])}
     for name, (_, records) in files.items():
         for r in records:
             v = check_call(parse_tool_call(r["completion"]), tasks[r["request"]].tools, tasks[r["request"]].gold)
             assert (v.correct, v.error_type) == (r["correct"], r["error_type"]), drifted(
                 rel, f"{name} verdict of {r['task_id']}", (r["correct"], r["error_type"]), (v.correct, v.error_type))
-    today = compare_records(files["rl"][1], files["sft"][1])
+    records = {name: recs for name, (_, recs) in files.items()}
+    return records, compare_records(records[names[0]], records[names[1]])
+
+
+def test_paired_rl_sft_verdicts_and_comparison_recompute():
+    """The shipped RL-vs-SFT comparison: every stored verdict is today's checker's on the stored answer, and
+    the paired statistics are what today's code computes from the two verdict files."""
+    rel = "data/results/paired_rl_sft/paired.json"
+    folder = (pv.PACKAGE_DIR / rel).parent
+    stored = json.loads((pv.PACKAGE_DIR / rel).read_text())["paired"]
+    _, today = _recheck_paired_records(rel, ("rl", "sft"), lambda name: folder / f"{name}.jsonl")
     for key, value in today.items():
         assert np.isclose(stored[key], value), drifted(rel, f"paired {key}", stored[key], value)
 
@@ -231,25 +238,14 @@ def test_paired_rl_sft_first_answers_regenerate():
 def test_constrained_vs_greedy_verdicts_and_comparison_recompute():
     """The shipped constrained-decoding comparison: every stored verdict is today's checker's on the stored
     answer, and the paired statistics are what today's code computes from the two verdict files."""
-    from netgpt_lite.edge.evaluation import compare_records, read_records, request_key
-    from netgpt_lite.tasks.checker import parse_tool_call
-    from netgpt_lite.tasks.generate import generate_tasks
-
     rel = "data/results/constrained_sft/summary.json"
     folder = (pv.PACKAGE_DIR / rel).parent
     stored = json.loads((pv.PACKAGE_DIR / rel).read_text())
-    files = {name: read_records(folder / f"sft-{name}.jsonl") for name in ("constrained", "greedy")}
-    header = files["greedy"][0]
-    tasks = {request_key(t): t for t in generate_tasks(header["split"], header["n"], seed=header["seed"])}
-    for name, (_, records) in files.items():
-        for r in records:
-            v = check_call(parse_tool_call(r["completion"]), tasks[r["request"]].tools, tasks[r["request"]].gold)
-            assert (v.correct, v.error_type) == (r["correct"], r["error_type"]), drifted(
-                rel, f"{name} verdict of {r['task_id']}", (r["correct"], r["error_type"]), (v.correct, v.error_type))
-        rate = float(np.mean([r["schema_valid"] for r in records]))
+    records, today = _recheck_paired_records(rel, ("constrained", "greedy"), lambda name: folder / f"sft-{name}.jsonl")
+    for name, recs in records.items():
+        rate = float(np.mean([r["schema_valid"] for r in recs]))
         assert np.isclose(rate, stored[name]["schema_valid"]), drifted(rel, f"{name} schema_valid",
                                                                       stored[name]["schema_valid"], rate)
-    today = compare_records(files["constrained"][1], files["greedy"][1])
     for key, value in today.items():
         assert np.isclose(stored["paired"][key], value), drifted(rel, f"paired {key}", stored["paired"][key], value)
 

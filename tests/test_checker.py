@@ -288,32 +288,6 @@ def test_generated_tasks_gold_calls_are_ok_and_other_tools_are_not():
         assert not verdict.correct and reward(verdict) <= 0.0
 
 
-class _CountingListener:
-    """A TCP listener on 127.0.0.1 that counts connections and closes them (where a fetched ``$ref`` lands)."""
-
-    def __init__(self) -> None:
-        import socketserver
-        import threading
-
-        self.connections = 0
-        outer = self
-
-        class Handler(socketserver.BaseRequestHandler):
-            def handle(self) -> None:
-                outer.connections += 1
-
-        self.server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/schema.json"
-        threading.Thread(
-            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        ).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
 _opened: list[str] = []
 
 
@@ -322,12 +296,12 @@ def _record_opens(event: str, args: tuple) -> None:
         _opened.append(args[0])
 
 
-def test_a_ref_to_a_url_or_a_file_is_never_fetched_and_is_a_recorded_failure(tmp_path):
+def test_a_ref_to_a_url_or_a_file_is_never_fetched_and_is_a_recorded_failure(tmp_path, counting_listener):
     """Defect: a client schema's ``$ref: http://...`` made the checker fetch the URL (12 of 12 reached a
     listener) and crash; ``file://`` was read.  Now nothing is fetched or opened: a schema_invalid verdict."""
     import sys
 
-    listener = _CountingListener()
+    listener = counting_listener
     secret = tmp_path / "schema.json"
     secret.write_text(json.dumps({"type": "object"}))
     if not getattr(sys, "_netgpt_open_hook", False):  # audit hooks cannot be removed: install one per process

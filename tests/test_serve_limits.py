@@ -20,46 +20,17 @@ import pytest
 pytest.importorskip("fastapi")
 
 from netgpt_lite.cli import main  # noqa: E402
-from netgpt_lite.service.app import BackgroundServer, ServeConfig, build_service, create_app  # noqa: E402
 from netgpt_lite.service.limits import RequestLimits  # noqa: E402
-from netgpt_lite.service.upstream import ScriptedUpstream  # noqa: E402
 from netgpt_lite.tasks.generate import Task, generate_tasks  # noqa: E402
 
 TASKS = generate_tasks("validation", 4, seed=11)
 URL = ["--cloud-base-url", "http://127.0.0.1:9/v1", "--cloud-model", "m"]
 
 
-@pytest.fixture(scope="module")
-def edge():
-    from netgpt_lite.edge.agent import EdgeAgent
-
-    return EdgeAgent.from_pretrained("tiny", device="cpu")
-
-
 @pytest.fixture
-def serve(edge, tmp_path):
-    """``serve(**config) -> (base_url, service)``; a scripted upstream; everything stopped after."""
-    stops = []
-
-    def start(**overrides):
-        upstream = ScriptedUpstream().start()
-        stops.append(upstream.stop)
-        config = ServeConfig(
-            cloud_base_url=upstream.base_url,
-            cloud_model="m",
-            port=0,
-            log_dir=str(tmp_path / "l"),
-            **overrides,
-        )
-        service = build_service(config, agent=edge)
-        server = BackgroundServer(create_app(service, flush_interval_s=60.0))
-        base_url = server.__enter__()
-        stops.append(lambda: server.__exit__(None, None, None))
-        return base_url, service
-
-    yield start
-    for stop in reversed(stops):
-        stop()
+def serve(serve_router):
+    """``serve(**config) -> (base_url, service)``: the router before a scripted upstream."""
+    return serve_router
 
 
 def post(base_url: str, body: dict) -> tuple[int, dict]:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socketserver
 import threading
 import urllib.error
 import urllib.request
@@ -20,11 +19,9 @@ pytest.importorskip("fastapi")
 
 from netgpt_lite.agents.redaction import redact_url  # noqa: E402
 from netgpt_lite.cli import main  # noqa: E402
-from netgpt_lite.service.app import BackgroundServer, ServeConfig, build_service, create_app  # noqa: E402
 from netgpt_lite.service.auth import BearerKey, is_loopback  # noqa: E402
 from netgpt_lite.service.batcher import EdgeBatcher  # noqa: E402
 from netgpt_lite.service.limits import BadRequest  # noqa: E402
-from netgpt_lite.service.upstream import ScriptedUpstream  # noqa: E402
 from netgpt_lite.tasks.generate import Task, generate_tasks  # noqa: E402
 
 TASKS = generate_tasks("validation", 24, seed=11)
@@ -32,62 +29,10 @@ GOLD = {t.messages[-1]["content"]: t.gold for t in TASKS}
 URL = ["--cloud-base-url", "http://127.0.0.1:9/v1", "--cloud-model", "m"]
 
 
-class CountingListener:
-    """A TCP listener on 127.0.0.1 that counts connections: where a fetched ``$ref`` would land."""
-
-    def __init__(self) -> None:
-        self.connections = 0
-        outer = self
-
-        class Handler(socketserver.BaseRequestHandler):
-            def handle(self) -> None:
-                outer.connections += 1
-
-        self.server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/schema.json"
-        threading.Thread(
-            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        ).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
-@pytest.fixture(scope="module")
-def edge():
-    from netgpt_lite.edge.agent import EdgeAgent
-
-    return EdgeAgent.from_pretrained("tiny", device="cpu")
-
-
 @pytest.fixture
-def serve(edge, tmp_path):
-    """``serve(key=None, **config) -> (base_url, service)``; a scripted upstream; everything stopped after."""
-    stops = []
-
-    def start(key=None, **overrides):
-        upstream = ScriptedUpstream(answers=GOLD).start()
-        stops.append(upstream.stop)
-        settings = {
-            "cloud_base_url": upstream.base_url,
-            "cloud_model": "m",
-            "port": 0,
-            "log_dir": str(tmp_path / "l"),
-            "upstream_timeout_s": 2.0,
-            "circuit_failures": 1000,
-            **overrides,
-        }
-        service = build_service(ServeConfig(**settings), agent=edge)
-        server = BackgroundServer(create_app(service, flush_interval_s=60.0, key=key))
-        base_url = server.__enter__()
-        stops.append(lambda: server.__exit__(None, None, None))
-        return base_url, service
-
-    yield start
-    for stop in reversed(stops):
-        stop()
+def serve(serve_router):
+    """``serve(key=None, **config) -> (base_url, service)``; the scripted upstream answers the gold calls."""
+    return lambda key=None, **overrides: serve_router(key, GOLD, **overrides)
 
 
 def post(
@@ -118,9 +63,10 @@ def with_parameters(task: Task, parameters: dict) -> list[dict]:
 
 
 # --- 1. a client's $ref never makes the service fetch or read ------------------------------------------------
-def test_a_ref_in_a_client_schema_is_a_400_naming_the_tool_and_nothing_is_fetched(serve, tmp_path):
+def test_a_ref_in_a_client_schema_is_a_400_naming_the_tool_and_nothing_is_fetched(serve, tmp_path,
+                                                                                   counting_listener):
     """Defect: the edge's call of a tool with ``{"$ref": "http://..."}`` made the checker fetch the URL."""
-    listener = CountingListener()
+    listener = counting_listener
     schema_file = tmp_path / "schema.json"
     schema_file.write_text("{}")
     base_url, service = serve()

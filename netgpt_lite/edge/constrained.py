@@ -45,7 +45,6 @@ Example:
 from __future__ import annotations
 
 import json
-import time
 from collections import OrderedDict
 from collections.abc import Sequence
 
@@ -217,31 +216,18 @@ def generate_constrained(model, tokenizer, prompts: list[str], tools_list: Seque
         tokens (eos included), ``wall_ms`` the batch's wall time divided by its size.
     """
     import torch
-    from transformers import LogitsProcessorList
+
+    from netgpt_lite.edge.generation import greedy_generate
 
     if len(prompts) != len(tools_list):
         raise ValueError(f"one tools list per prompt: got {len(prompts)} prompts and {len(tools_list)} tools lists")
     constraint = constraint or CallConstraint(tokenizer)
     processor = constraint.processor(tools_list)
-    enc = tokenizer(prompts, padding=True, return_tensors="pt", add_special_tokens=False).to(model.device)
-    start = time.perf_counter()
-    with torch.no_grad():
-        out = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False, use_cache=True,
-                             logits_processor=LogitsProcessorList([processor]), return_dict_in_generate=True,
-                             pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id)  # fmt: skip
-    wall_ms = 1000.0 * (time.perf_counter() - start) / len(prompts)
-    new_ids = out.sequences[:, enc["input_ids"].shape[1] :]
-    model_lp, masked_lp = (torch.stack(s, dim=1) if s else new_ids.new_zeros(new_ids.shape, dtype=torch.float32)
-                           for s in (processor.steps, processor.masked_steps))  # fmt: skip
-    n_inputs = enc["attention_mask"].sum(dim=1).tolist()
-    results = []
-    for row, prompt in enumerate(prompts):
-        ids = new_ids[row].tolist()
-        n_out = ids.index(tokenizer.eos_token_id) + 1 if tokenizer.eos_token_id in ids else len(ids)
-        text = tokenizer.decode(ids[:n_out], skip_special_tokens=True)
-        if constraint.record_masked is not None:
-            constraint.record_masked[prompt] = masked_lp[row, :n_out].numpy()
-        results.append((prompt, text, model_lp[row, :n_out].numpy(), int(n_inputs[row]), wall_ms))
+    results = greedy_generate(model, tokenizer, prompts, max_new_tokens, processor)
+    if constraint.record_masked is not None and processor.masked_steps:
+        masked = torch.stack(processor.masked_steps, dim=1)  # (batch, steps)
+        for row, (prompt, _, logprobs, _, _) in enumerate(results):
+            constraint.record_masked[prompt] = masked[row, : len(logprobs)].numpy()
     return results
 
 
