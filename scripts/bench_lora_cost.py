@@ -30,14 +30,14 @@ def _cpu_s() -> float:
 
 
 def time_setting(model_loader, tokenizer, prompts, completions, *, bf16: bool, checkpointing: bool,
-                 batch_size: int, steps: int, dropout: float = 0.05) -> dict:
+                 batch_size: int, steps: int, dropout: float = 0.0, tool_format: str = "compact") -> dict:
     """One LoRA run of ``steps + 1`` optimiser steps; CPU-s and wall-s per example after the first step."""
 
     from netgpt_lite.edge import lora
 
     n = batch_size * (steps + 1)
     settings = lora.LoraSettings(batch_size=batch_size, n_epochs=1.0, bf16=bf16, gradient_checkpointing=checkpointing,
-                                 save_every_steps=10_000, tool_format="compact", warmup_ratio=0.0, dropout=dropout)
+                                 save_every_steps=10_000, tool_format=tool_format, warmup_ratio=0.0, dropout=dropout)
     marks = []
     original = lora.completion_loss
 
@@ -56,6 +56,7 @@ def time_setting(model_loader, tokenizer, prompts, completions, *, bf16: bool, c
     (cpu0, wall0), counted = marks[1], batch_size * steps
     del model
     return {"bf16": bf16, "gradient_checkpointing": checkpointing, "batch_size": batch_size, "dropout": dropout,
+            "tool_format": tool_format,
             "examples": counted,
             "cpu_s_per_example": round((end[0] - cpu0) / counted, 3),
             "wall_s_per_example": round((end[1] - wall0) / counted, 3)}
@@ -66,7 +67,9 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser.add_argument("--steps", type=int, default=3, help="timed optimiser steps per setting (after 1 warm-up)")
     parser.add_argument("--batch-sizes", default="4,8,16", help="comma-separated batch sizes")
     parser.add_argument("--json", type=Path, default=None, help="write the table here")
-    parser.add_argument("--dropout", type=float, default=0.05, help="LoRA dropout (0 stores no dropped copies)")
+    parser.add_argument("--dropout", type=float, default=0.0, help="LoRA dropout (0, the default, stores no copies)")
+    parser.add_argument("--tool-format", choices=["names", "compact", "full"], default="compact",
+                        help="prompt rendering (median 201, 272, 746 tokens on validation requests)")
     parser.add_argument("--precision", choices=["both", "bf16", "fp32"], default="both")
     parser.add_argument("--checkpointing", choices=["both", "on", "off"], default="both")
     args = parser.parse_args(argv)
@@ -80,7 +83,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     sizes = [int(b) for b in args.batch_sizes.split(",")]
     _, tokenizer = load_smollm(None)
     tasks = generate_tasks("train", max(sizes) * (args.steps + 1), seed=0)
-    prompts = [render_prompt(tokenizer, t.messages, t.tools, tool_format="compact") for t in tasks]
+    prompts = [render_prompt(tokenizer, t.messages, t.tools, tool_format=args.tool_format) for t in tasks]
     completions = [format_completion(t.gold) for t in tasks]
     print(f"{torch.get_num_threads()} threads; CPU advertises bf16: {cpu_has_bf16()}; "
           f"load average {os.getloadavg()[0]:.1f}", flush=True)
@@ -92,7 +95,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
             for size in sizes:
                 row = time_setting(lambda: load_smollm(None)[0], tokenizer, prompts, completions, bf16=bf16,
                                    checkpointing=checkpointing, batch_size=size, steps=args.steps,
-                                   dropout=args.dropout)
+                                   dropout=args.dropout, tool_format=args.tool_format)
                 rows.append(row)
                 print(json.dumps(row), flush=True)
     best = min(rows, key=lambda r: r["cpu_s_per_example"])

@@ -97,6 +97,8 @@ def test_fast_flag_wins_over_the_environment(command, monkeypatch, tmp_path):
 @pytest.mark.parametrize("argv, flag, allowed", [
     (["tasks", "--n", "0"], "--n", "in [1, 100000]"),
     (["tasks", "--seed", "-1"], "--seed", "in [0, 4294967295]"),
+    (["tasks", "--variety", "wide"], "--variety", "invalid choice: 'wide'"),
+    (["train-edge", "--base", "smollm2", "--dropout", "1", "--out", "o"], "--dropout", "in [0, 1)"),
     (["train-edge", "--out", "OUT", "--epochs", "0"], "--epochs", "in (0, 100]"),
     (["train-edge", "--out", "OUT", "--lr", "2"], "--lr", "in (0, 1)"),
     (["train-edge", "--out", "OUT", "--hidden-size", "30"], "--hidden-size", "n_heads must divide hidden_size"),

@@ -189,6 +189,7 @@ POSITIVE = float_range(0.0)
 NON_NEGATIVE = float_range(0.0, low_open=False)
 PROBABILITY = float_range(0.0, 1.0, low_open=False)
 OPEN_UNIT = float_range(0.0, 1.0, high_open=True)  # (0, 1): learning rates, clip ranges
+DROPOUT = float_range(0.0, 1.0, low_open=False, high_open=True)  # [0, 1)
 
 
 def one_of(what: str, names: Sequence[str]) -> Callable[[str], str]:

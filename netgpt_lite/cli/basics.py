@@ -31,7 +31,7 @@ from netgpt_lite.network.pricing import Price, request_cost_usd
 from netgpt_lite.network.state import REGIMES, LatencyModel, cloud_time_ms
 from netgpt_lite.provenance import DATA_DIR, check_artifacts, scrub_path, source_hash
 from netgpt_lite.tasks.checker import check_completion
-from netgpt_lite.tasks.generate import difficulty_counts, generate_tasks, kind_counts, write_jsonl
+from netgpt_lite.tasks.generate import VARIETIES, difficulty_counts, generate_tasks, kind_counts, write_jsonl
 from netgpt_lite.theory.threshold import (
     Deadline,
     LogisticCalibration,
@@ -151,6 +151,8 @@ def add_tasks(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--n", type=count("tasks"), default=1000,
                    help=f"number of tasks, in [1, {BOUNDS['tasks'][0]}] (default 1000)")
     p.add_argument("--seed", type=SEED, default=0, help="task seed, >= 0 (default 0)")
+    p.add_argument("--variety", choices=VARIETIES, default="classic",
+                   help="classic (default: the tasks every shipped result uses) or broad (numbers in words, other units, relative times, typos, new names, defaults, near-miss tools)")
     p.add_argument("--out", type=output_file, default="tasks.jsonl", help="output JSONL path (default tasks.jsonl)")
     p.add_argument(
         "--check-cloud", action="store_true", help="also print the simulated cloud's accuracy by difficulty"
@@ -159,7 +161,7 @@ def add_tasks(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_tasks(args: argparse.Namespace, plan: dict) -> int:
-    tasks = generate_tasks(args.split, args.n, seed=args.seed)
+    tasks = generate_tasks(args.split, args.n, seed=args.seed, variety=args.variety)
     path = write_jsonl(tasks, args.out)
     n_templates = len({t.template_id for t in tasks})
     print(f"wrote {len(tasks)} {args.split} tasks (seed {args.seed}, {n_templates} templates) to {path}: "

@@ -36,7 +36,7 @@ from netgpt_lite.edge.constrained import require_llguidance
 from netgpt_lite.edge.evaluation import compare, compare_records, evaluate, read_records, write_records
 from netgpt_lite.edge.scoring import edge_metrics
 from netgpt_lite.provenance import Recorder, atomic_write_json, command_line, file_sha256, git_state
-from netgpt_lite.tasks.generate import generate_tasks
+from netgpt_lite.tasks.generate import VARIETIES, generate_tasks
 from netgpt_lite.tasks.request_file import read_request_file
 
 EVALUATOR = "netgpt_lite.edge.evaluation"  # the code a saved evaluation depends on (its import closure)
@@ -60,6 +60,8 @@ def add_eval_edge(sub: argparse._SubParsersAction) -> None:
                    help="a JSONL file of your own requests (each line: request or messages, tools, gold); "
                         "replaces --split/--n")
     p.add_argument("--split", default="test", choices=["train", "validation", "test"], help="task split")
+    p.add_argument("--variety", choices=VARIETIES, default="classic",
+                   help="classic (default: the tasks every shipped result uses) or broad (numbers in words, other units, relative times, typos, new names, defaults, near-miss tools)")
     p.add_argument("--n", type=count("requests", 2), default=DEFAULT_N,
                    help=f"requests evaluated, {upto('requests', 2)} (default {DEFAULT_N}: about 5 minutes for SmolLM2 "
                         "on 2 cores); not with --tasks")
@@ -90,12 +92,12 @@ def _check_eval_edge(args: argparse.Namespace) -> dict:
         except ImportError as err:
             raise UsageError(f"--decoding constrained: {err}") from None
     from_file = (lambda a: a.tasks is None, "does not apply with --tasks (the file holds the requests); drop one")
-    refuse_inapplicable(args, {"--split": from_file, "--n": from_file})
+    refuse_inapplicable(args, {"--split": from_file, "--n": from_file, "--variety": from_file})
     if args.tasks is not None:
         with reading("--tasks", args.tasks):
             tasks = read_request_file(args.tasks)  # every line checked before the model loads
     else:
-        tasks = generate_tasks(args.split, args.n, seed=args.seed)
+        tasks = generate_tasks(args.split, args.n, seed=args.seed, variety=args.variety)
     return {"tasks": tasks}
 
 
@@ -114,7 +116,7 @@ def _run_eval_edge(args: argparse.Namespace, plan: dict) -> int:
     tasks = plan["tasks"]
     recorder = Recorder(seed=args.seed, split=tasks[0].split, sizes={"n": len(tasks)}, entry=[EVALUATOR],
                         config={k: getattr(args, k) for k in ("model", "baseline", "n_logs", "batch_size", "decoding",
-                                                              "baseline_decoding")})  # fmt: skip
+                                                              "baseline_decoding", "variety")})  # fmt: skip
     result, evaluation = _evaluate_one(args.model, args, tasks, args.decoding)
     result["model"], result["decoding"] = args.model, args.decoding
     name = _label(args.model, args.decoding)

@@ -10,6 +10,7 @@ import argparse
 import sys
 
 from netgpt_lite.cli.arguments import (
+    DROPOUT,
     NON_NEGATIVE,
     OPEN_UNIT,
     PROG,
@@ -33,6 +34,7 @@ from netgpt_lite.experiments.rl_ablation import rl_start, run_rl
 from netgpt_lite.experiments.rl_comparison import E5Config, run_e5
 from netgpt_lite.rl.minimal import RLSettings
 from netgpt_lite.routing.edge_outputs import build_edge_outputs
+from netgpt_lite.tasks.generate import VARIETIES
 from netgpt_lite.tasks.request_file import read_request_file
 
 # --- chapter 04: train-edge (eval-edge lives in cli.evaluation) ---------------------------------------------------
@@ -40,7 +42,7 @@ from netgpt_lite.tasks.request_file import read_request_file
 # pass of LoRA over fewer, real-length examples.
 TRAIN_DEFAULTS = {
     "tiny": {"n_train": 3000, "epochs": 8.0, "lr": 3e-3, "batch_size": 16},
-    "smollm2": {"n_train": 1600, "epochs": 1.0, "lr": 1e-3, "batch_size": 8},
+    "smollm2": {"n_train": 1600, "epochs": 1.0, "lr": 1e-3, "batch_size": 4},
 }
 
 
@@ -53,11 +55,14 @@ def add_train_edge(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--n-train", type=count("tasks"), default=None,
                    help=f"train-split requests, {upto('tasks')} (default: tiny 3000, smollm2 1600)")
     p.add_argument("--data-seed", type=SEED, default=0, help="task seed of the training requests (default 0)")
+    p.add_argument("--variety", choices=VARIETIES, default="classic",
+                   help="smollm2: the training requests' generator variety: classic (default) or broad (numbers in "
+                        "words, other units, relative times, typos, new names, defaults, near-miss tools)")
     p.add_argument("--epochs", type=TRAIN_EPOCHS, default=None,
                    help=f"passes over the data, in (0, {MAX_TRAIN_EPOCHS:g}] (default: tiny 8, smollm2 1)")
     p.add_argument("--lr", type=OPEN_UNIT, default=None, help="peak learning rate in (0, 1) (default: tiny 3e-3, smollm2 1e-3)")
     p.add_argument("--batch-size", type=count("batch"), default=None,
-                   help=f"examples per step, {upto('batch')} (default: tiny 16, smollm2 8)")
+                   help=f"examples per step, {upto('batch')} (default: tiny 16, smollm2 4)")
     p.add_argument("--hidden-size", type=count("width"), default=128,
                    help=f"tiny: model width, a multiple of 4 {upto('width')} (default 128)")
     p.add_argument("--layers", type=count("layers"), default=3, help=f"tiny: decoder blocks, {upto('layers')} (default 3)")
@@ -65,6 +70,11 @@ def add_train_edge(sub: argparse._SubParsersAction) -> None:
                    help=f"smollm2: LoRA rank, {upto('rank')} (default 16; the adapter is saved in bf16)")
     p.add_argument("--tool-format", choices=["names", "compact", "full"], default="compact",
                    help="smollm2: how the offered tools are written in the prompt (default compact)")
+    p.add_argument("--dropout", type=DROPOUT, default=0.0,
+                   help="smollm2: LoRA dropout in [0, 1) (default 0: no stored copies, train = eval forward)")
+    p.add_argument("--gradient-checkpointing", action="store_true",
+                   help="smollm2: recompute activations in the backward pass: about 1.5 GB instead of 3.5 GB "
+                        "peak, for about 1.6x the CPU time")
     p.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=None,
                    help="smollm2: bf16 autocast (default: on when the CPU has AVX-512 BF16 / AMX, or on a GPU)")
     p.add_argument("--device", choices=["cpu", "cuda"], default="cpu", help="smollm2: where to train (default cpu)")
@@ -76,7 +86,8 @@ def add_train_edge(sub: argparse._SubParsersAction) -> None:
 
 
 _TINY_ONLY = ("--hidden-size", "--layers", "--n-test")  # train-edge flags of one base; the other ignores them
-_LORA_ONLY = ("--rank", "--tool-format", "--bf16", "--device")
+_LORA_ONLY = ("--rank", "--tool-format", "--bf16", "--device", "--dropout", "--gradient-checkpointing",
+              "--variety")
 
 
 def _check_train_edge(args: argparse.Namespace) -> dict:
@@ -90,9 +101,10 @@ def _check_train_edge(args: argparse.Namespace) -> dict:
     if args.base == "smollm2":
         _needs_smollm2("--base")
         with flag_errors({"n_epochs": "--epochs", "learning_rate": "--lr", "batch_size": "--batch-size",
-                          "rank": "--rank", "seed": "--seed", "tool_format": "--tool-format"}):
+                          "rank": "--rank", "seed": "--seed", "tool_format": "--tool-format", "dropout": "--dropout"}):
             settings = LoraSettings(rank=args.rank, learning_rate=args.lr, batch_size=args.batch_size,
-                                    n_epochs=args.epochs, tool_format=args.tool_format, bf16=args.bf16, seed=args.seed)
+                                    n_epochs=args.epochs, tool_format=args.tool_format, bf16=args.bf16, seed=args.seed,
+                                    dropout=args.dropout, gradient_checkpointing=args.gradient_checkpointing)
         return {"settings": settings}
     with flag_errors({"n_epochs": "--epochs", "learning_rate": "--lr", "batch_size": "--batch-size", "seed": "--seed"}):
         settings = SFTSettings(n_epochs=args.epochs, learning_rate=args.lr, batch_size=args.batch_size,
@@ -114,6 +126,7 @@ def _run_train_edge(args: argparse.Namespace, plan: dict) -> int:
     command = " ".join([PROG, *sys.argv[1:]]) if sys.argv[1:2] == ["train-edge"] else f"{PROG} train-edge"
     if args.base == "smollm2":
         manifest = train_edge_adapter(args.out, n_train=args.n_train, data_seed=args.data_seed, settings=plan["settings"],
+                                      variety=args.variety,
                                       device=args.device, command=command, progress=not args.quiet)  # fmt: skip
         print(f"saved {args.out}: LoRA rank {args.rank}, {manifest['n_trainable_parameters']:,} trainable parameters, "
               f"{manifest['n_steps']} steps in {manifest['wall_s']} s (bf16 {manifest['bf16']}); "

@@ -39,11 +39,21 @@ from netgpt_lite.edge.prompt import render_prompt
 from netgpt_lite.edge.sft_batches import batch_order, collate, completion_loss, encode_examples
 from netgpt_lite.edge.smollm import GGUF_FILE, gguf_path, load_smollm
 from netgpt_lite.provenance import Recorder, atomic_write_json, file_sha256, write_manifest
-from netgpt_lite.runtime import RunFolderError, prefer_bf16, training_memory
+from netgpt_lite.runtime import (
+    SFT_MMAP_BYTES,
+    RunFolderError,
+    prefer_bf16,
+    release_freed_memory,
+    training_memory,
+)
 from netgpt_lite.tasks.generate import generate_tasks
 
 TARGET_MODULES = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 PROMPT_FILE = "netgpt_prompt.json"  # how prompts are rendered for this adapter (the tool format)
+# The SFT settings the shipped E4/E5 runs used when they continue an adapter ("more SFT", a synergy round):
+# kept so those artifacts regenerate as they are; their successors choose their own.
+TRIM_EVERY_STEPS = 8  # optimiser steps between heap trims (each costs about a seventh of a step)
+SHIPPED_LOOP_LORA = {"batch_size": 8, "dropout": 0.05, "gradient_checkpointing": True}
 
 
 @dataclass(frozen=True)
@@ -53,10 +63,13 @@ class LoraSettings:
     Attributes:
         rank: adapter rank r (>= 1); alpha defaults to 2 r.
         alpha: LoRA scaling numerator (the update is scaled by alpha / r); None means 2 r.
-        dropout: dropout on the adapter input, in [0, 1).
+        dropout: dropout on the adapter input, in [0, 1).  Default 0: dropout keeps a copy of every adapted
+            layer's input for the backward pass (a quarter of the activations) and makes the training-mode
+            forward differ from the eval-mode one that RL's ratio compares against.
         learning_rate: peak AdamW learning rate, in (0, 1).
         warmup_ratio: share of steps with linear warm-up, then cosine decay to 10% of the peak.
-        batch_size: examples per optimiser step (>= 1).
+        batch_size: examples per optimiser step (>= 1).  Default 4: the cheapest per example measured here
+            without checkpointing (``scripts/bench_lora_cost.py``); batch 8 pads more and peaks near 6 GB.
         n_epochs: passes over the data (> 0; fractions allowed).
         max_length: longest prompt + completion in tokens; longer examples raise before training.
         tool_format: how the tools are rendered in the prompt (``names``, ``compact`` or ``full``).
@@ -67,23 +80,23 @@ class LoraSettings:
         seed: seeds the adapter initialisation, dropout and the data order.
         gradient_checkpointing: keep only each layer's input in the forward pass and recompute the rest
             in the backward pass: a fraction of the activation memory (a batch of 8 SmolLM2 examples peaks
-            at 1.5 GB with it, 5.9 GB without), so training fits a laptop, for about 1.6x the CPU time
-            (``scripts/bench_lora_cost.py``: 4.6 against 2.8 CPU-s per example in bf16).
+            at 1.5 GB with it, 5.9 GB without) for about 1.6x the CPU time (``scripts/bench_lora_cost.py``).
+            Off by default: batch 4 without it peaks under 4 GB; turn it on for a machine with less.
     """
 
     rank: int = 16
     alpha: float | None = None
-    dropout: float = 0.05
+    dropout: float = 0.0
     learning_rate: float = 1e-3
     warmup_ratio: float = 0.05
-    batch_size: int = 8
+    batch_size: int = 4
     n_epochs: float = 1.0
     max_length: int = 768
     tool_format: str = "compact"
     bf16: bool | None = None
     save_every_steps: int = 25
     seed: int = 0
-    gradient_checkpointing: bool = True
+    gradient_checkpointing: bool = False
 
     def __post_init__(self) -> None:
         def need(ok: bool, message: str) -> None:
@@ -241,7 +254,7 @@ def train_lora(model, tokenizer, prompts: Sequence[str], completions: Sequence[s
     device = "cuda" if use_cuda else "cpu"
     bar = tqdm(total=len(batches), initial=step, desc="LoRA SFT", unit="step", disable=not progress,
                file=sys.stderr, dynamic_ncols=True)  # steps done, rate, time left
-    with bar, training_memory():  # freed activations leave RSS: a laptop holds the run
+    with bar, training_memory(SFT_MMAP_BYTES):  # large freed activations leave RSS: a laptop holds the run
         while step < len(batches):
             input_ids, labels, mask = (t.to(device) for t in collate(rows, batches[step], tokenizer.pad_token_id))
             torch.manual_seed(settings.seed * 1_000_003 + step)  # dropout masks depend on the step, not the history
@@ -255,6 +268,8 @@ def train_lora(model, tokenizer, prompts: Sequence[str], completions: Sequence[s
             optimizer.zero_grad(set_to_none=True)
             losses.append(round(float(loss.detach()), 5))
             step += 1
+            if step % TRIM_EVERY_STEPS == 0:
+                release_freed_memory()  # what the heap kept between steps of other lengths
             bar.update(1)
             bar.set_postfix(loss=f"{np.mean(losses[-10:]):.4f}", refresh=False)
             if step % settings.save_every_steps == 0 and step < len(batches):
@@ -300,12 +315,13 @@ def shipped_rl_adapter_path() -> Path:
 
 def train_edge_adapter(out_dir: str | Path, n_train: int = 2000, data_seed: int = 0, cloud_seed: int = 0,
                        settings: LoraSettings = LoraSettings(), device: str = "cpu",  # noqa: B008
-                       command: str | None = None, progress: bool = True) -> dict:
+                       command: str | None = None, progress: bool = True, variety: str = "classic") -> dict:
     """The whole ``netgpt-lite train-edge --base smollm2`` run: logged cloud answers -> LoRA SFT -> adapter.
 
     The training data are what a deployment logs: ``n_train`` train-split requests (task seed
     ``data_seed``) answered by the simulated cloud (seed ``cloud_seed``; it is wrong on 1-7% of them,
-    and the edge learns those answers too).  Rerun with the same arguments after a kill, it resumes.
+    and the edge learns those answers too), of the generator's ``variety`` (``classic`` or ``broad``:
+    :func:`~netgpt_lite.tasks.generate.generate_tasks`).  Rerun with the same arguments after a kill, it resumes.
     Writes the adapter and its ``manifest.json`` (through :mod:`netgpt_lite.provenance`) into ``out_dir``.
 
     Returns:
@@ -316,8 +332,9 @@ def train_edge_adapter(out_dir: str | Path, n_train: int = 2000, data_seed: int 
     rec = Recorder(seed=settings.seed, split="train", command=command, entry=[__name__],
                    sizes={"n_train_tasks": n_train},
                    config={"data_seed": data_seed, "cloud_seed": cloud_seed, "lora_settings": settings,
+                           **({"variety": variety} if variety != "classic" else {}),  # classic manifests unchanged
                            "base": {"gguf_file": GGUF_FILE, "gguf_sha256": file_sha256(gguf_path())}})
-    tasks = generate_tasks("train", n_train, seed=data_seed)
+    tasks = generate_tasks("train", n_train, seed=data_seed, variety=variety)
     answers = SimulatedCloud(seed=cloud_seed).propose(tasks)
     model, tokenizer = load_smollm(device=device)
     prompts = [render_prompt(tokenizer, t.messages, t.tools, tool_format=settings.tool_format) for t in tasks]

@@ -40,7 +40,14 @@ import numpy as np
 from netgpt_lite.agents.cloud_sim import SimulatedCloud
 from netgpt_lite.edge.agent import EdgeAgent
 from netgpt_lite.edge.evaluation import evaluate
-from netgpt_lite.edge.lora import LoraSettings, load_adapter, save_adapter, shipped_adapter_path, train_lora
+from netgpt_lite.edge.lora import (
+    SHIPPED_LOOP_LORA,
+    LoraSettings,
+    load_adapter,
+    save_adapter,
+    shipped_adapter_path,
+    train_lora,
+)
 from netgpt_lite.edge.scoring import auroc
 from netgpt_lite.experiments.rl_ablation import ABLATIONS
 from netgpt_lite.provenance import (
@@ -186,7 +193,8 @@ def _run_more_sft(seed: int, config: E5Config, data: dict, work: Path, progress:
         model, log = train_sft(model.requires_grad_(True), tokenizer, logged, settings)
         return model, tokenizer, template, {"history": {"loss": loss_curve(log)[1].tolist()}}
     settings = LoraSettings(learning_rate=config.more_sft_learning_rate, n_epochs=config.more_sft_epochs,
-                            warmup_ratio=0.0, seed=seed, tool_format=template["tool_format"])  # fmt: skip
+                            warmup_ratio=0.0, seed=seed, tool_format=template["tool_format"],
+                            **SHIPPED_LOOP_LORA)  # fmt: skip
     model, history = train_lora(model, tokenizer, list(logged["prompt"]), list(logged["completion"]), settings,
                                 work / f"more_sft-seed{seed}", progress=progress)  # fmt: skip
     return model, tokenizer, template, {"history": {"loss": history["loss"]}, "lora_settings": history["settings"]}

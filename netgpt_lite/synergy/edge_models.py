@@ -154,7 +154,7 @@ def _train_tiny(system, data, config, r: int):
 
 
 def _train_smollm2(system, data, config, r: int):
-    from netgpt_lite.edge.lora import LoraSettings, load_adapter, save_adapter, train_lora
+    from netgpt_lite.edge.lora import SHIPPED_LOOP_LORA, LoraSettings, load_adapter, save_adapter, train_lora
 
     model, tokenizer, template = system.model, system.tokenizer, system.template
     if config.sft_epochs == 0 and config.rl_steps == 0:
@@ -162,7 +162,8 @@ def _train_smollm2(system, data, config, r: int):
     with tempfile.TemporaryDirectory(prefix="netgpt-synergy-") as tmp:
         if config.sft_epochs > 0:
             settings = LoraSettings(learning_rate=5e-4, n_epochs=float(config.sft_epochs), warmup_ratio=0.0,
-                                    seed=config.seed + r, tool_format=template["tool_format"])
+                                    seed=config.seed + r, tool_format=template["tool_format"],
+                                    **SHIPPED_LOOP_LORA)
             model, _ = train_lora(model, tokenizer, list(data["prompt"]), list(data["completion"]), settings,
                                   Path(tmp) / "sft", progress=False)
         if config.rl_steps == 0 or len(data) < 4:

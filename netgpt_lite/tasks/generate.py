@@ -16,7 +16,12 @@ tools including every similar one.
 Splits: train and validation draw from the same *train* templates (validation measures in-distribution
 held-out samples, e.g. for early stopping and calibration); test uses only *test* templates, never seen
 in training, so test accuracy measures generalisation to new phrasings. Task ``i`` of a split depends
-only on ``(seed, split, i)``: generating more tasks extends the list without changing its prefix.
+only on ``(seed, split, i, variety)``: generating more tasks extends the list without changing its prefix.
+
+Varieties: ``"classic"`` (the default) is the generator above, unchanged.  ``"broad"`` keeps its kinds,
+difficulties and splits but gives most tasks new features -- numbers in words, other units, more forms of
+times, typos, fresh names, defaults said or left, near-miss tools (:mod:`netgpt_lite.tasks.variety`) --
+and more templates; :func:`task_features` tells which features a task shows.
 
 Example:
     >>> tasks = generate_tasks("train", 3, seed=0)
@@ -33,12 +38,15 @@ from pathlib import Path
 
 import numpy as np
 
+from netgpt_lite.tasks.phrasebook import extra_template_ids
 from netgpt_lite.tasks.templates import KINDS, N_TRAIN_GOALS, N_TRAIN_TEMPLATES, SPECS, WORKFLOWS
 from netgpt_lite.tasks.tools import SIMILAR_TOOLS, TOOL_FUNCTIONS, shared_schema
+from netgpt_lite.tasks.variety import FEATURE_SHARE, Voice, broad_single_step, offer_tool
 
 SPLITS = ("train", "validation", "test")
 KINDS_OF_TASK = ("single_step", "next_step")
 DIFFICULTIES = ("easy", "medium", "hard")
+VARIETIES = ("classic", "broad")
 NEXT_STEP_FRACTION = 0.35  # share of next_step tasks in every split
 _SPLIT_CODE = {"train": 0, "validation": 1, "test": 2}
 # the result field a next_step prompt reports for each finished step
@@ -193,18 +201,23 @@ _GOAL_KIND = {"model_name": "model", "n_clients": "n_clients", "site": "site", "
               "slice_id": "slice", "bandwidth_mbps": "bandwidth", "priority": "level"}  # fmt: skip
 
 
-def _next_step(level: int, test_templates: bool, rng: np.random.Generator) -> tuple[str, str, dict]:
-    """Sample a next_step planning request: returns ``(template_id, text, gold)``."""
+def _next_step(level: int, test_templates: bool, rng: np.random.Generator, voice: Voice | None = None
+               ) -> tuple[str, str, dict]:  # fmt: skip
+    """Sample a next_step planning request: returns ``(template_id, text, gold)``; a broad task brings a voice."""
     name = str(rng.choice(list(WORKFLOWS)))
     goals, _ = WORKFLOWS[name]
-    index = int(rng.integers(N_TRAIN_GOALS, len(goals)) if test_templates else rng.integers(N_TRAIN_GOALS))
-    goal = goals[index]
-    values = {k: KINDS[kind][0](rng) for k, kind in _GOAL_KIND.items() if "{" + k + "}" in goal}
+    if voice is None:
+        index = int(rng.integers(N_TRAIN_GOALS, len(goals)) if test_templates else rng.integers(N_TRAIN_GOALS))
+        goal = goals[index]
+    else:
+        index, goal = voice.goal(name, test_templates, rng)
+    sample, say = (voice.sample, voice.say) if voice else (lambda kind, r: KINDS[kind][0](r), _say)
+    values = {k: sample(kind, rng) for k, kind in _GOAL_KIND.items() if "{" + k + "}" in goal}
     while "to_site" in values and values["to_site"] == values["site"]:
-        values["to_site"] = KINDS["site"][0](rng)
+        values["to_site"] = sample("site", rng)
     slots, prefix = {}, ""
     for k, value in values.items():
-        slots[k], pre = _say(_GOAL_KIND[k], value, level, rng)
+        slots[k], pre = say(_GOAL_KIND[k], value, level, rng)
         prefix += pre
     calls = _workflow_calls(name, values)
     n_done = 1 if level == 0 else int(rng.integers(1, len(calls)))
@@ -213,18 +226,21 @@ def _next_step(level: int, test_templates: bool, rng: np.random.Generator) -> tu
         result = TOOL_FUNCTIONS[call["name"]](**call["arguments"])
         shown = result[_RESULT_KEY[call["name"]]]
         done.append(f"{call['name']} -> {', '.join(shown) or 'none' if isinstance(shown, list) else shown}")
-    done_word, ask = ("Completed", "What now?") if test_templates else ("Done", "Next call?")
+    done_word, ask = voice.frame(test_templates, rng) if voice else (
+        ("Completed", "What now?") if test_templates else ("Done", "Next call?"))  # fmt: skip
     text = f"{prefix}Goal: {goal.format(**slots)} {done_word}: {'; '.join(done)}. {ask}"
     return f"next/{name}/{index}", text, calls[n_done]
 
 
-def generate_tasks(split: str, n: int, seed: int = 0) -> list[Task]:
+def generate_tasks(split: str, n: int, seed: int = 0, variety: str = "classic") -> list[Task]:
     """Generate ``n`` seeded tasks of one split.
 
     Args:
         split: ``"train"``, ``"validation"`` or ``"test"`` (test uses held-out phrasing templates).
         n: Number of tasks (>= 0).
-        seed: Seed; task ``i`` depends only on ``(seed, split, i)``.
+        seed: Seed; task ``i`` depends only on ``(seed, split, i, variety)``.
+        variety: ``"classic"`` (the original tasks, unchanged) or ``"broad"`` (most tasks show new features:
+            numbers in words, other units, times, typos, fresh names, defaults, near-miss tools).
 
     Returns:
         A list of :class:`Task`, mixed kinds (~35% next_step) and difficulties (~1/3 each).
@@ -237,17 +253,51 @@ def generate_tasks(split: str, n: int, seed: int = 0) -> list[Task]:
         raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
     if n < 0 or seed < 0:
         raise ValueError(f"n and seed must be >= 0, got n={n}, seed={seed}")
-    tasks = []
-    for i in range(n):
-        rng = np.random.default_rng(np.random.SeedSequence([seed, _SPLIT_CODE[split], i]))
-        level = int(rng.integers(3))
-        kind = "next_step" if rng.random() < NEXT_STEP_FRACTION else "single_step"
-        sample = _next_step if kind == "next_step" else _single_step
-        template_id, text, gold = sample(level, split == "test", rng)
-        tasks.append(Task(task_id=f"{split}-{seed}-{i:05d}", split=split, kind=kind, difficulty=DIFFICULTIES[level],
-                          template_id=template_id, messages=[{"role": "user", "content": text}],
-                          tools=[shared_schema(n) for n in _distractors(gold["name"], level, rng)], gold=gold))  # fmt: skip
-    return tasks
+    if variety not in VARIETIES:
+        raise ValueError(f"variety must be one of {VARIETIES}, got {variety!r}")
+    return [_make_task(split, seed, i, variety)[0] for i in range(n)]
+
+
+def _make_task(split: str, seed: int, i: int, variety: str) -> tuple[Task, tuple[str, ...]]:
+    """Task ``i`` of a split and the broad features it shows (``()`` for classic and classic-like tasks)."""
+    key = [seed, _SPLIT_CODE[split], i] + ([1] if variety == "broad" else [])  # classic keys stay as they were
+    rng = np.random.default_rng(np.random.SeedSequence(key))
+    level = int(rng.integers(3))
+    kind = "next_step" if rng.random() < NEXT_STEP_FRACTION else "single_step"
+    test, features, excluded = split == "test", (), None
+    if variety == "broad" and rng.random() < FEATURE_SHARE[level]:
+        if kind == "next_step":
+            voice = Voice(level)  # picks its features once it sees the workflow's goal
+            template_id, text, gold = _next_step(level, test, rng, voice)
+            features = voice.features_used()
+        else:
+            template_id, text, gold, features, excluded = broad_single_step(level, test, rng)
+    else:
+        template_id, text, gold = (_next_step if kind == "next_step" else _single_step)(level, test, rng)
+    names = _distractors(gold["name"], level, rng)
+    if excluded:  # the tool a near-miss sentence rules out must be offered
+        names = offer_tool(names, excluded, gold["name"], rng)
+    task = Task(task_id=f"{split}-{seed}-{i:05d}", split=split, kind=kind, difficulty=DIFFICULTIES[level],
+                template_id=template_id, messages=[{"role": "user", "content": text}],
+                tools=[shared_schema(n) for n in names], gold=gold)  # fmt: skip
+    return task, features
+
+
+def task_features(task: Task) -> tuple[str, ...]:
+    """The broad-variety features a generated task shows (regenerated from its id); ``()`` for a classic task.
+
+    Example:
+        >>> [task_features(t) for t in generate_tasks("train", 2, seed=0, variety="broad")]
+        [('units',), ('times', 'names')]
+        >>> task_features(generate_tasks("train", 1, seed=0)[0])
+        ()
+    """
+    split, seed, index = task.task_id.rsplit("-", 2)
+    for variety in ("broad", "classic"):
+        made, features = _make_task(split, int(seed), int(index), variety)
+        if made == task:
+            return features
+    raise ValueError(f"task {task.task_id} is not one generate_tasks makes")
 
 
 def difficulty_counts(tasks: list[Task]) -> dict[str, int]:
@@ -262,14 +312,16 @@ def kind_counts(tasks: list[Task]) -> dict[str, int]:
     return {k: counts[k] for k in KINDS_OF_TASK}
 
 
-def template_ids(split: str) -> list[str]:
+def template_ids(split: str, variety: str = "classic") -> list[str]:
     """Every template id a split can use (train and validation share the train templates)."""
+    if variety not in VARIETIES:
+        raise ValueError(f"variety must be one of {VARIETIES}, got {variety!r}")
     test = split == "test"
     single = [f"single/{name}/{i}" for name, (_, _, tpl) in SPECS.items() for i in range(len(tpl))
               if (i >= N_TRAIN_TEMPLATES) == test]  # fmt: skip
     nxt = [f"next/{name}/{i}" for name, (goals, _) in WORKFLOWS.items() for i in range(len(goals))
            if (i >= N_TRAIN_GOALS) == test]  # fmt: skip
-    return single + nxt
+    return single + nxt + (extra_template_ids(test) if variety == "broad" else [])
 
 
 def transcript_texts(tasks: list[Task]) -> list[str]:

@@ -1,0 +1,147 @@
+"""Accuracy of the SmolLM2 LoRA edge against training size, prompt rendering and epochs: a resumable sweep.
+
+Every point is the documented pair of commands, run as a reader would run them:
+``netgpt-lite train-edge --base smollm2 --out DIR --n-train N --tool-format F --epochs E`` (resumable),
+then ``netgpt-lite eval-edge --model DIR ... --json`` for each evaluation set.  A point whose adapter
+(``DIR/manifest.json``) or evaluation (``DIR/eval-NAME.json``) exists is not redone, so a killed sweep is
+rerun with the same command.  The table ``OUT/sweep.json`` (one row per point: training CPU seconds
+per example, median prompt tokens, exact match / schema-valid / AUROC per evaluation set) is rewritten
+after every step.
+
+    # the prompt rendering, chosen on validation accuracy at a fixed small size
+    OMP_NUM_THREADS=1 .venv/bin/python scripts/sft_sweep.py --out runs/render \\
+        --sizes 400 --formats names,compact,full --eval validation:300
+    # the scaling curve
+    OMP_NUM_THREADS=1 .venv/bin/python scripts/sft_sweep.py --out runs/scaling \\
+        --sizes 400,800,1600,3200 --eval validation:300,test:500,independent
+
+Evaluation sets: ``SPLIT:N[:VARIETY]`` (generated requests of a split, classic unless ``:broad``),
+``independent`` and ``handwritten``
+(the two hand-written files in ``tests/data``: reported, never used to choose a setting).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+FILES = {"independent": ROOT / "tests/data/independent_requests.jsonl",
+         "handwritten": ROOT / "tests/data/handwritten_requests.jsonl"}
+
+
+def _run(cmd: list[str], log: Path) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {' '.join(cmd[2:])}", flush=True)
+    with log.open("a") as f:
+        done = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT, check=False)
+    if done.returncode != 0:
+        sys.exit(f"failed ({done.returncode}): {' '.join(cmd)}; see {log}")
+
+
+def _eval_args(spec: str) -> tuple[str, list[str]]:
+    """``(name, eval-edge arguments)`` of an evaluation spec: ``SPLIT:N[:VARIETY]`` or a file's name."""
+    if spec in FILES:
+        return spec, ["--tasks", str(FILES[spec])]
+    split, n, variety = (spec.split(":") + ["classic"])[:3]
+    if split not in ("train", "validation", "test") or not n.isdigit() or variety not in ("classic", "broad"):
+        raise SystemExit(f"--eval: {spec!r} is not SPLIT:N[:VARIETY] (train, validation, test; classic, broad) "
+                         f"or one of {sorted(FILES)}")
+    return f"{split}{n}{'' if variety == 'classic' else '-' + variety}", ["--split", split, "--n", n,
+                                                                          "--variety", variety]
+
+
+def prompt_tokens(tool_format: str, n: int = 200) -> float:
+    """Median prompt length in tokens of ``n`` validation requests rendered with ``tool_format``."""
+    import numpy as np
+    from transformers import AutoTokenizer
+
+    from netgpt_lite.edge.prompt import render_prompt
+    from netgpt_lite.edge.smollm import base_model_dir, configure_tokenizer
+    from netgpt_lite.tasks.generate import generate_tasks
+
+    tokenizer = configure_tokenizer(AutoTokenizer.from_pretrained(str(base_model_dir())))
+    lengths = [len(tokenizer(render_prompt(tokenizer, t.messages, t.tools, tool_format=tool_format),
+                             add_special_tokens=False)["input_ids"]) for t in generate_tasks("validation", n, seed=0)]
+    return float(np.median(lengths))
+
+
+def row_of(folder: Path, evals: list[str]) -> dict:
+    manifest = json.loads((folder / "manifest.json").read_text())
+    settings = manifest["config"]["lora_settings"]
+    # a resumed run's manifest times only the steps after the checkpoint it resumed from
+    n_examples = (manifest["n_steps"] - manifest["resumed_from_step"]) * settings["batch_size"]
+    row = {"point": folder.name, "tool_format": settings["tool_format"], "n_train": manifest["sizes"]["n_train_tasks"],
+           "epochs": settings["n_epochs"], "seed": settings["seed"], "train_cpu_s": manifest["cpu_s"],
+           "train_wall_s": manifest["wall_s"], "cpu_s_per_example": round(manifest["cpu_s"] / n_examples, 3),
+           "omp_num_threads": manifest["machine"].get("omp_num_threads"),
+           "variety": manifest["config"].get("variety", "classic"), "resumed_from_step": manifest["resumed_from_step"]}
+    for spec in evals:
+        name, _ = _eval_args(spec)
+        path = folder / f"eval-{name}.json"
+        if path.is_file():
+            result = json.loads(path.read_text())
+            row[name] = {"n": result["n"], "exact_match": round(result["exact_match"], 4),
+                         "schema_valid": round(result["schema_valid"], 4),
+                         "by_difficulty": {k: round(v["exact_match"], 4) for k, v in result["by_difficulty"].items()},
+                         "auroc": {k: round(v["auroc"], 4) for k, v in result["scores"].items()}}
+    return row
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--out", type=Path, required=True, help="sweep folder (one sub-folder per point)")
+    parser.add_argument("--sizes", default="400", help="comma-separated training sizes (logged cloud answers)")
+    parser.add_argument("--formats", default="compact", help="comma-separated tool formats: names, compact, full")
+    parser.add_argument("--epochs", default="1", help="comma-separated numbers of passes")
+    parser.add_argument("--seeds", default="0", help="comma-separated training seeds")
+    parser.add_argument("--eval", default="validation:300", help="comma-separated evaluation sets (see above)")
+    parser.add_argument("--variety", choices=["classic", "broad"], default="classic",
+                        help="generator variety of the training requests")
+    parser.add_argument("--train-args", default="", help="extra train-edge arguments, e.g. '--lr 5e-4'")
+    args = parser.parse_args(argv)
+    evals = [e for e in args.eval.split(",") if e]
+    for spec in evals:
+        _eval_args(spec)  # every evaluation spec checked before any work
+    args.out.mkdir(parents=True, exist_ok=True)
+    log = args.out / "sweep.log"
+    exe = [sys.executable, "-m", "netgpt_lite"]
+    table = args.out / "sweep.json"
+    rows, lengths = [], {}
+    for fmt in args.formats.split(","):
+        lengths[fmt] = prompt_tokens(fmt)
+        for size in (int(s) for s in args.sizes.split(",")):
+            for epochs in args.epochs.split(","):
+                for seed in args.seeds.split(","):
+                    tag = "" if args.variety == "classic" else f"-{args.variety}"
+                    folder = args.out / f"{fmt}-n{size}-e{epochs}-s{seed}{tag}"
+                    if not (folder / "manifest.json").is_file():
+                        _run([*exe, "train-edge", "--base", "smollm2", "--out", str(folder), "--n-train", str(size),
+                              "--tool-format", fmt, "--epochs", epochs, "--seed", seed, "--quiet",
+                              "--variety", args.variety,
+                              *args.train_args.split()], log)
+                    for spec in evals:
+                        name, spec_args = _eval_args(spec)
+                        path = folder / f"eval-{name}.json"
+                        if not path.is_file():
+                            tmp = path.with_suffix(".tmp")
+                            with tmp.open("w") as f:
+                                print(f"[{time.strftime('%H:%M:%S')}] eval {folder.name} on {name}", flush=True)
+                                done = subprocess.run([*exe, "eval-edge", "--model", str(folder), *spec_args,
+                                                       "--out", str(folder / f"eval-{name}"), "--json", "--quiet"],
+                                                      stdout=f, stderr=log.open("a"), check=False)
+                            if done.returncode != 0:
+                                sys.exit(f"evaluation failed ({done.returncode}); see {log}")
+                            os.replace(tmp, path)
+                    rows = [r for r in rows if r["point"] != folder.name] + [row_of(folder, evals)]
+                    rows[-1]["median_prompt_tokens"] = lengths[fmt]
+                    table.write_text(json.dumps({"rows": rows, "evals": evals}, indent=1) + "\n")
+                    print(json.dumps(rows[-1]), flush=True)
+
+
+if __name__ == "__main__":
+    main()
