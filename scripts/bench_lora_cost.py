@@ -30,18 +30,22 @@ def _cpu_s() -> float:
 
 
 def time_setting(model_loader, tokenizer, prompts, completions, *, bf16: bool, checkpointing: bool,
-                 batch_size: int, steps: int, dropout: float = 0.0, tool_format: str = "compact") -> dict:
+                 batch_size: int, steps: int, dropout: float = 0.0, tool_format: str = "compact",
+                 micro_batch_size: int | None = None) -> dict:
     """One LoRA run of ``steps + 1`` optimiser steps; CPU-s and wall-s per example after the first step."""
 
     from netgpt_lite.edge import lora
 
     n = batch_size * (steps + 1)
+    micro = micro_batch_size or batch_size
+    passes = -(-batch_size // micro)  # forward+backward passes per optimiser step
     settings = lora.LoraSettings(batch_size=batch_size, n_epochs=1.0, bf16=bf16, gradient_checkpointing=checkpointing,
-                                 save_every_steps=10_000, tool_format=tool_format, warmup_ratio=0.0, dropout=dropout)
+                                 save_every_steps=10_000, tool_format=tool_format, warmup_ratio=0.0, dropout=dropout,
+                                 micro_batch_size=micro)
     marks = []
     original = lora.completion_loss
 
-    def timed_loss(*args, **kwargs):  # stamp the start of every step: the first one is the warm-up
+    def timed_loss(*args, **kwargs):  # stamp the start of every pass: the first step's passes are the warm-up
         marks.append((_cpu_s(), time.perf_counter()))
         return original(*args, **kwargs)
 
@@ -53,9 +57,10 @@ def time_setting(model_loader, tokenizer, prompts, completions, *, bf16: bool, c
             end = (_cpu_s(), time.perf_counter())
     finally:
         lora.completion_loss = original
-    (cpu0, wall0), counted = marks[1], batch_size * steps
+    (cpu0, wall0), counted = marks[passes], batch_size * steps
     del model
-    return {"bf16": bf16, "gradient_checkpointing": checkpointing, "batch_size": batch_size, "dropout": dropout,
+    return {"bf16": bf16, "gradient_checkpointing": checkpointing, "batch_size": batch_size, "micro_batch_size": micro,
+            "dropout": dropout,
             "tool_format": tool_format,
             "examples": counted,
             "cpu_s_per_example": round((end[0] - cpu0) / counted, 3),
@@ -67,6 +72,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser.add_argument("--steps", type=int, default=3, help="timed optimiser steps per setting (after 1 warm-up)")
     parser.add_argument("--batch-sizes", default="4,8,16", help="comma-separated batch sizes")
     parser.add_argument("--json", type=Path, default=None, help="write the table here")
+    parser.add_argument("--micro-batch-sizes", default="",
+                        help="comma-separated examples per pass (default: each batch in one pass)")
     parser.add_argument("--dropout", type=float, default=0.0, help="LoRA dropout (0, the default, stores no copies)")
     parser.add_argument("--tool-format", choices=["names", "compact", "full"], default="compact",
                         help="prompt rendering (median 201, 272, 746 tokens on validation requests)")
@@ -93,11 +100,12 @@ def main(argv: list[str] | None = None) -> list[dict]:
     for bf16 in precisions:
         for checkpointing in checkpointings:
             for size in sizes:
-                row = time_setting(lambda: load_smollm(None)[0], tokenizer, prompts, completions, bf16=bf16,
-                                   checkpointing=checkpointing, batch_size=size, steps=args.steps,
-                                   dropout=args.dropout, tool_format=args.tool_format)
-                rows.append(row)
-                print(json.dumps(row), flush=True)
+                for micro in [int(m) for m in args.micro_batch_sizes.split(",") if m] or [size]:
+                    row = time_setting(lambda: load_smollm(None)[0], tokenizer, prompts, completions, bf16=bf16,
+                                       checkpointing=checkpointing, batch_size=size, steps=args.steps,
+                                       dropout=args.dropout, tool_format=args.tool_format, micro_batch_size=micro)
+                    rows.append(row)
+                    print(json.dumps(row), flush=True)
     best = min(rows, key=lambda r: r["cpu_s_per_example"])
     print("cheapest:", json.dumps(best))
     if args.json:

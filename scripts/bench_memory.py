@@ -2,7 +2,7 @@
 step, each chapter, the book.
 
     OMP_NUM_THREADS=2 .venv/bin/python scripts/bench_memory.py eval --n 1000
-    OMP_NUM_THREADS=2 .venv/bin/python scripts/bench_memory.py lora --n-train 32 [--batch-size 4] [--no-checkpointing]
+    OMP_NUM_THREADS=2 .venv/bin/python scripts/bench_memory.py lora --n-train 32 [--batch-size 4] [--checkpointing]
     OMP_NUM_THREADS=2 .venv/bin/python scripts/bench_memory.py rl [--fp32]
     OMP_NUM_THREADS=2 .venv/bin/python scripts/bench_memory.py chapter notebooks/06_rl.ipynb [--fast]
     OMP_NUM_THREADS=2 .venv/bin/python scripts/bench_memory.py book
@@ -90,10 +90,10 @@ def _rl_step(fp32: bool) -> None:
     print(json.dumps({"rl_step": history[-1] if history else None}, default=str))
 
 
-def _lora_steps(n_train: int, as_before: bool, batch_size: int = 8, checkpointing: bool = True,
-                dropout: float = 0.05) -> None:
-    """``n_train`` examples of LoRA SFT on SmolLM2 at batch 8 (the train-edge settings), in this process;
-    ``as_before`` puts back how it trained before: the plain ``model(..., labels=...).loss`` (every
+def _lora_steps(n_train: int, as_before: bool, batch_size: int | None = None, checkpointing: bool = False,
+                dropout: float | None = None, micro_batch_size: int | None = None) -> None:
+    """``n_train`` examples of LoRA SFT on SmolLM2 with the train-edge settings (unless overridden), in this
+    process; ``as_before`` puts back how it trained before: the plain ``model(..., labels=...).loss`` (every
     position projected onto the vocabulary) and no gradient checkpointing."""
     from netgpt_lite.edge import lora
     from netgpt_lite.edge.prompt import render_prompt
@@ -106,8 +106,10 @@ def _lora_steps(n_train: int, as_before: bool, batch_size: int = 8, checkpointin
     model, tokenizer = load_smollm(None)
     tasks = generate_tasks("train", n_train, seed=0)
     prompts = [render_prompt(tokenizer, t.messages, t.tools, tool_format="compact") for t in tasks]
-    settings = lora.LoraSettings(tool_format="compact", batch_size=batch_size, dropout=dropout,
-                                 gradient_checkpointing=checkpointing and not as_before)
+    given = {"batch_size": batch_size, "dropout": dropout, "micro_batch_size": micro_batch_size}
+    settings = lora.LoraSettings(tool_format="compact", gradient_checkpointing=checkpointing and not as_before,
+                                 **{k: v for k, v in given.items() if v is not None})
+    print(f"LoRA settings: {settings}", flush=True)
     lora.train_lora(model, tokenizer, prompts, [format_completion(t.gold) for t in tasks], settings,
                     tempfile.mkdtemp(prefix="bench-lora-"), progress=True)
 
@@ -122,9 +124,11 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--n-train", type=int, default=32, help="lora: examples (default 32 = 4 steps of 8)")
     parser.add_argument("--fast", action="store_true", help="chapter/book: NETGPT_LITE_FAST=1")
     parser.add_argument("--fp32", action="store_true", help="rl: no bf16 autocast (a CPU without bf16)")
-    parser.add_argument("--batch-size", type=int, default=8, help="lora: examples per step (default 8)")
-    parser.add_argument("--no-checkpointing", action="store_true", help="lora: keep every activation (faster)")
-    parser.add_argument("--dropout", type=float, default=0.05, help="lora: LoRA dropout (default 0.05)")
+    parser.add_argument("--batch-size", type=int, default=None, help="lora: examples per step (default: train-edge's)")
+    parser.add_argument("--micro-batch-size", type=int, default=None,
+                        help="lora: examples per forward/backward pass (default: train-edge's)")
+    parser.add_argument("--checkpointing", action="store_true", help="lora: gradient checkpointing (less memory)")
+    parser.add_argument("--dropout", type=float, default=None, help="lora: LoRA dropout (default: train-edge's)")
     parser.add_argument("--as-before", action="store_true",
                         help="lora: the loss over every position and no gradient checkpointing (the old way)")
     args = parser.parse_args(argv)
@@ -134,20 +138,22 @@ def main(argv: list[str] | None = None) -> dict:
         _rl_step(args.fp32)
         return {}
     if args.target == "_lora_child":
-        _lora_steps(args.n_train, args.as_before, args.batch_size, not args.no_checkpointing, args.dropout)
+        _lora_steps(args.n_train, args.as_before, args.batch_size, args.checkpointing, args.dropout,
+                    args.micro_batch_size)
         return {}
     if args.target == "eval":
         return measure(f"eval-edge --n {args.n}", [cli, "eval-edge", "--model", args.model, "--n", str(args.n),
                                                    "--n-logs", "0", "--quiet", "--json"])  # fmt: skip
     if args.target == "lora":
         flag = ["--as-before"] if args.as_before else []
-        flag += ["--no-checkpointing"] if args.no_checkpointing else []
+        flag += ["--checkpointing"] if args.checkpointing else []
+        for name in ("batch_size", "micro_batch_size", "dropout"):
+            if getattr(args, name) is not None:
+                flag += [f"--{name.replace('_', '-')}", str(getattr(args, name))]
         label = "as before" if args.as_before else (
-            "completion-only loss" + ("" if args.no_checkpointing else ", gradient checkpointing"))
-        return measure(f"LoRA SFT, SmolLM2, {args.n_train} examples at batch {args.batch_size} ({label}, "
-                       f"dropout {args.dropout})",
-                       [sys.executable, __file__, "_lora_child", "--n-train", str(args.n_train),
-                        "--batch-size", str(args.batch_size), "--dropout", str(args.dropout), *flag])
+            "completion-only loss" + (", gradient checkpointing" if args.checkpointing else ""))
+        return measure(f"LoRA SFT, SmolLM2, {args.n_train} examples ({label}; {' '.join(flag) or 'train-edge settings'})",
+                       [sys.executable, __file__, "_lora_child", "--n-train", str(args.n_train), *flag])
     if args.target == "rl":
         precision = "fp32" if args.fp32 else "bf16 where the CPU has it"
         return measure(f"one RL step (E5 settings, SmolLM2, {precision})",

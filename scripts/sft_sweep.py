@@ -70,6 +70,73 @@ def prompt_tokens(tool_format: str, n: int = 200) -> float:
     return float(np.median(lengths))
 
 
+def _evaluate(exe: list[str], model: str, folder: Path, spec: str, log: Path) -> None:
+    """``netgpt-lite eval-edge`` of ``model`` on one set, unless its result is already in ``folder``."""
+    name, spec_args = _eval_args(spec)
+    path = folder / f"eval-{name}.json"
+    if path.is_file():
+        return
+    tmp = path.with_suffix(".tmp")
+    print(f"[{time.strftime('%H:%M:%S')}] eval {model} on {name}", flush=True)
+    with tmp.open("w") as f, log.open("a") as err:
+        done = subprocess.run([*exe, "eval-edge", "--model", model, *spec_args, "--out", str(folder / f"eval-{name}"),
+                               "--json", "--quiet"], stdout=f, stderr=err, check=False)
+    if done.returncode != 0:
+        sys.exit(f"evaluation failed ({done.returncode}); see {log}")
+    os.replace(tmp, path)
+
+
+def _eval_rows(folder: Path, evals: list[str]) -> dict:
+    row = {}
+    for spec in evals:
+        name, _ = _eval_args(spec)
+        path = folder / f"eval-{name}.json"
+        if path.is_file():
+            result = json.loads(path.read_text())
+            row[name] = {"n": result["n"], "exact_match": round(result["exact_match"], 4),
+                         "schema_valid": round(result["schema_valid"], 4),
+                         "by_difficulty": {k: round(v["exact_match"], 4) for k, v in result["by_difficulty"].items()},
+                         "auroc": {k: round(v["auroc"], 4) for k, v in result["scores"].items()},
+                         "ece": {k: round(v["ece_raw"], 4) for k, v in result["scores"].items()}}
+    return row
+
+
+def write_summary(path: Path, out: Path, rows: list[dict], evals: list[str], reference: str | None,
+                  command: str) -> None:
+    """The shippable record of a sweep: its rows, every point's per-request verdicts and scores on each set
+    (aligned by request), the paired comparison of each point with ``reference`` (default: the first point)
+    on each set, and a manifest."""
+    from netgpt_lite.edge.evaluation import compare_records, read_records
+    from netgpt_lite.provenance import Recorder, atomic_write_json
+
+    recorder = Recorder(seed=None, split=None, command=command, entry=["netgpt_lite.edge.lora",
+                                                                        "netgpt_lite.edge.evaluation"],
+                        sizes={"n_points": len(rows)}, config={"evals": evals, "reference": reference})
+    reference = reference or rows[0]["point"]
+    sets, paired = {}, []
+    for spec in evals:
+        name, _ = _eval_args(spec)
+        records = {}
+        for row in rows:
+            files = sorted((out / row["point"] / f"eval-{name}").glob("*.jsonl"))
+            if files:
+                records[row["point"]] = read_records(files[0])[1]
+        if not records:
+            continue
+        keys = sorted(r["request"] for r in next(iter(records.values())))
+        sets[name] = {"requests": keys, "points": {
+            point: {"correct": [int(by[k]["correct"]) for k in keys], "confidence": [by[k]["confidence"] for k in keys],
+                    "difficulty": [by[k]["difficulty"] for k in keys]}
+            for point, recs in records.items() for by in [{r["request"]: r for r in recs}]}}
+        for point, recs in records.items():
+            if point != reference and reference in records:
+                paired.append({"set": name, "a": point, "b": reference,
+                               **compare_records(recs, records[reference], seed=0)})
+    atomic_write_json(path, {"rows": rows, "sets": sets, "paired": paired, "reference": reference,
+                             "manifest": recorder.finish()})
+    print(f"wrote {path}", flush=True)
+
+
 def row_of(folder: Path, evals: list[str]) -> dict:
     manifest = json.loads((folder / "manifest.json").read_text())
     settings = manifest["config"]["lora_settings"]
@@ -80,16 +147,7 @@ def row_of(folder: Path, evals: list[str]) -> dict:
            "train_wall_s": manifest["wall_s"], "cpu_s_per_example": round(manifest["cpu_s"] / n_examples, 3),
            "omp_num_threads": manifest["machine"].get("omp_num_threads"),
            "variety": manifest["config"].get("variety", "classic"), "resumed_from_step": manifest["resumed_from_step"]}
-    for spec in evals:
-        name, _ = _eval_args(spec)
-        path = folder / f"eval-{name}.json"
-        if path.is_file():
-            result = json.loads(path.read_text())
-            row[name] = {"n": result["n"], "exact_match": round(result["exact_match"], 4),
-                         "schema_valid": round(result["schema_valid"], 4),
-                         "by_difficulty": {k: round(v["exact_match"], 4) for k, v in result["by_difficulty"].items()},
-                         "auroc": {k: round(v["auroc"], 4) for k, v in result["scores"].items()}}
-    return row
+    return {**row, **_eval_rows(folder, evals)}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -102,6 +160,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--eval", default="validation:300", help="comma-separated evaluation sets (see above)")
     parser.add_argument("--variety", choices=["classic", "broad"], default="classic",
                         help="generator variety of the training requests")
+    parser.add_argument("--models", default="",
+                        help="comma-separated existing models to evaluate beside the trained points (e.g. sft: the "
+                             "shipped adapter); the first is the reference of the paired comparisons")
+    parser.add_argument("--summary", type=Path, default=None,
+                        help="also write a shippable summary here: rows, each point's verdicts and scores per set, "
+                             "paired comparisons against the reference, and a manifest")
     parser.add_argument("--train-args", default="", help="extra train-edge arguments, e.g. '--lr 5e-4'")
     args = parser.parse_args(argv)
     evals = [e for e in args.eval.split(",") if e]
@@ -112,6 +176,14 @@ def main(argv: list[str] | None = None) -> None:
     exe = [sys.executable, "-m", "netgpt_lite"]
     table = args.out / "sweep.json"
     rows, lengths = [], {}
+    for model in (m for m in args.models.split(",") if m):
+        folder = args.out / f"model-{Path(model).name}"
+        folder.mkdir(exist_ok=True)
+        for spec in evals:
+            _evaluate(exe, model, folder, spec, log)
+        rows = [r for r in rows if r["point"] != folder.name] + [{"point": folder.name, "model": model,
+                                                                     **_eval_rows(folder, evals)}]
+        table.write_text(json.dumps({"rows": rows, "evals": evals}, indent=1) + "\n")
     for fmt in args.formats.split(","):
         lengths[fmt] = prompt_tokens(fmt)
         for size in (int(s) for s in args.sizes.split(",")):
@@ -125,22 +197,14 @@ def main(argv: list[str] | None = None) -> None:
                               "--variety", args.variety,
                               *args.train_args.split()], log)
                     for spec in evals:
-                        name, spec_args = _eval_args(spec)
-                        path = folder / f"eval-{name}.json"
-                        if not path.is_file():
-                            tmp = path.with_suffix(".tmp")
-                            with tmp.open("w") as f:
-                                print(f"[{time.strftime('%H:%M:%S')}] eval {folder.name} on {name}", flush=True)
-                                done = subprocess.run([*exe, "eval-edge", "--model", str(folder), *spec_args,
-                                                       "--out", str(folder / f"eval-{name}"), "--json", "--quiet"],
-                                                      stdout=f, stderr=log.open("a"), check=False)
-                            if done.returncode != 0:
-                                sys.exit(f"evaluation failed ({done.returncode}); see {log}")
-                            os.replace(tmp, path)
+                        _evaluate(exe, str(folder), folder, spec, log)
                     rows = [r for r in rows if r["point"] != folder.name] + [row_of(folder, evals)]
                     rows[-1]["median_prompt_tokens"] = lengths[fmt]
                     table.write_text(json.dumps({"rows": rows, "evals": evals}, indent=1) + "\n")
                     print(json.dumps(rows[-1]), flush=True)
+    if args.summary is not None:
+        write_summary(args.summary, args.out, rows, evals, reference=rows[0]["point"] if args.models else None,
+                      command=" ".join(["python", "scripts/sft_sweep.py", *(argv or sys.argv[1:])]))
 
 
 if __name__ == "__main__":

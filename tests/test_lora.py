@@ -46,7 +46,7 @@ SETTINGS = LoraSettings(rank=8, learning_rate=0.01, batch_size=4, n_epochs=3.0, 
 
 @pytest.mark.parametrize("field, value, message", [
     ("rank", 0, "rank must be"), ("dropout", 1.0, "dropout must be"), ("learning_rate", 1.5, "learning_rate"),
-    ("batch_size", 0, "batch_size"), ("n_epochs", 0.0, "n_epochs"), ("tool_format", "xml", "tool_format"),
+    ("batch_size", 0, "batch_size"), ("micro_batch_size", 0, "micro_batch_size"), ("n_epochs", 0.0, "n_epochs"), ("tool_format", "xml", "tool_format"),
     ("save_every_steps", 0, "save_every_steps"), ("seed", -1, "seed"),
 ])
 def test_settings_name_the_field(field, value, message):
@@ -109,9 +109,11 @@ def test_a_killed_run_resumes_to_the_same_adapter(tokenizer, tmp_path, monkeypat
                              progress=False)
     real_collate, calls = lora.collate, {"n": 0}
 
+    passes = -(-SETTINGS.batch_size // SETTINGS.micro_batch_size)  # collate calls per step
+
     def dies_at_step_8(*args, **kwargs):  # after the checkpoint of step 5
         calls["n"] += 1
-        if calls["n"] == 8:
+        if calls["n"] == 7 * passes + 1:
             raise KeyboardInterrupt("killed")
         return real_collate(*args, **kwargs)
 
@@ -127,6 +129,29 @@ def test_a_killed_run_resumes_to_the_same_adapter(tokenizer, tmp_path, monkeypat
     for name in a:
         if "lora_" in name:
             assert torch.allclose(a[name], b[name], atol=1e-5), name
+
+
+def test_micro_batches_make_the_same_gradient_as_one_pass(tokenizer, tmp_path, monkeypatch):
+    """Gradient accumulation weighted by completion tokens: passes of 1 and of 3 examples give the gradient of one
+    pass over the batch of 4 (an unweighted mean of the passes' losses would not)."""
+    prompts, completions = _data(tokenizer)
+    real_clip, grads = torch.nn.utils.clip_grad_norm_, []
+
+    def spy(params, max_norm):  # the step's accumulated gradient, before clipping
+        grads.append(torch.cat([p.grad.flatten() for p in params]).clone())
+        return real_clip(params, max_norm)
+
+    monkeypatch.setattr(torch.nn.utils, "clip_grad_norm_", spy)
+    runs = {}
+    for micro in (4, 3, 1):
+        settings = LoraSettings(**{**SETTINGS.__dict__, "micro_batch_size": micro, "n_epochs": 1.0})
+        grads.clear()
+        _, history = train_lora(_model(tokenizer), tokenizer, prompts, completions, settings, tmp_path / str(micro),
+                                progress=False)
+        runs[micro] = (history["loss"][0], grads[0])
+    for micro in (3, 1):
+        assert runs[micro][0] == pytest.approx(runs[4][0], rel=1e-4)
+        assert torch.allclose(runs[micro][1], runs[4][1], rtol=1e-3, atol=1e-6)
 
 
 def test_a_broken_checkpoint_is_named(tokenizer, tmp_path):

@@ -53,7 +53,7 @@ PROMPT_FILE = "netgpt_prompt.json"  # how prompts are rendered for this adapter 
 # The SFT settings the shipped E4/E5 runs used when they continue an adapter ("more SFT", a synergy round):
 # kept so those artifacts regenerate as they are; their successors choose their own.
 TRIM_EVERY_STEPS = 8  # optimiser steps between heap trims (each costs about a seventh of a step)
-SHIPPED_LOOP_LORA = {"batch_size": 8, "dropout": 0.05, "gradient_checkpointing": True}
+SHIPPED_LOOP_LORA = {"batch_size": 8, "micro_batch_size": 8, "dropout": 0.05, "gradient_checkpointing": True}
 
 
 @dataclass(frozen=True)
@@ -68,8 +68,12 @@ class LoraSettings:
             forward differ from the eval-mode one that RL's ratio compares against.
         learning_rate: peak AdamW learning rate, in (0, 1).
         warmup_ratio: share of steps with linear warm-up, then cosine decay to 10% of the peak.
-        batch_size: examples per optimiser step (>= 1).  Default 4: the cheapest per example measured here
-            without checkpointing (``scripts/bench_lora_cost.py``); batch 8 pads more and peaks near 6 GB.
+        batch_size: examples per optimiser step (>= 1).
+        micro_batch_size: examples per forward and backward pass (>= 1); a step accumulates the gradients of
+            ``ceil(batch_size / micro_batch_size)`` passes, each weighted by its share of the step's completion
+            tokens, so the step is the same as one pass over the whole batch.  The activations held at once
+            scale with it: without checkpointing, passes of 4 peaked at 5 GB, passes of 2 cost no more CPU per
+            example (1.58 against 1.68 CPU-s, ``scripts/bench_lora_cost.py``).
         n_epochs: passes over the data (> 0; fractions allowed).
         max_length: longest prompt + completion in tokens; longer examples raise before training.
         tool_format: how the tools are rendered in the prompt (``names``, ``compact`` or ``full``).
@@ -81,7 +85,7 @@ class LoraSettings:
         gradient_checkpointing: keep only each layer's input in the forward pass and recompute the rest
             in the backward pass: a fraction of the activation memory (a batch of 8 SmolLM2 examples peaks
             at 1.5 GB with it, 5.9 GB without) for about 1.6x the CPU time (``scripts/bench_lora_cost.py``).
-            Off by default: batch 4 without it peaks under 4 GB; turn it on for a machine with less.
+            Off by default: passes of 2 examples without it peak under 4 GB; turn it on for a machine with less.
     """
 
     rank: int = 16
@@ -90,6 +94,7 @@ class LoraSettings:
     learning_rate: float = 1e-3
     warmup_ratio: float = 0.05
     batch_size: int = 4
+    micro_batch_size: int = 2
     n_epochs: float = 1.0
     max_length: int = 768
     tool_format: str = "compact"
@@ -111,6 +116,7 @@ class LoraSettings:
         need(0.0 < self.learning_rate < 1.0, f"learning_rate must be in (0, 1); got {self.learning_rate}")
         need(0.0 <= self.warmup_ratio < 1.0, f"warmup_ratio must be in [0, 1); got {self.warmup_ratio}")
         need(self.batch_size >= 1, f"batch_size must be >= 1; got {self.batch_size}")
+        need(self.micro_batch_size >= 1, f"micro_batch_size must be >= 1; got {self.micro_batch_size}")
         need(self.n_epochs > 0, f"n_epochs must be > 0; got {self.n_epochs}")
         need(self.max_length >= 16, f"max_length must be >= 16 tokens; got {self.max_length}")
         need(self.tool_format in ("names", "compact", "full"),
@@ -256,17 +262,25 @@ def train_lora(model, tokenizer, prompts: Sequence[str], completions: Sequence[s
                file=sys.stderr, dynamic_ncols=True)  # steps done, rate, time left
     with bar, training_memory(SFT_MMAP_BYTES):  # large freed activations leave RSS: a laptop holds the run
         while step < len(batches):
-            input_ids, labels, mask = (t.to(device) for t in collate(rows, batches[step], tokenizer.pad_token_id))
             torch.manual_seed(settings.seed * 1_000_003 + step)  # dropout masks depend on the step, not the history
             for group in optimizer.param_groups:
                 group["lr"] = learning_rate_at(step, len(batches), settings)
-            with torch.autocast(device_type=device, dtype=torch.bfloat16, enabled=bf16):
-                loss = completion_loss(model, input_ids, mask, labels)
-            loss.backward()
+            batch, size = batches[step], settings.micro_batch_size
+            n_targets = sum(len(rows[i][1]) - rows[i][1].count(-100) for i in batch)  # completion tokens + eos
+            step_loss = 0.0
+            for start in range(0, len(batch), size):  # gradient accumulation: activations of one pass at a time
+                chunk = batch[start:start + size]
+                input_ids, labels, mask = (t.to(device) for t in collate(rows, chunk, tokenizer.pad_token_id))
+                share = sum(len(rows[i][1]) - rows[i][1].count(-100) for i in chunk) / n_targets
+                with torch.autocast(device_type=device, dtype=torch.bfloat16, enabled=bf16):
+                    loss = completion_loss(model, input_ids, mask, labels)
+                (loss * share).backward()  # token-weighted: the step's gradient is that of one pass over the batch
+                step_loss += float(loss.detach()) * share
+                del loss
             torch.nn.utils.clip_grad_norm_(params, 1.0)
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)
-            losses.append(round(float(loss.detach()), 5))
+            losses.append(round(step_loss, 5))
             step += 1
             if step % TRIM_EVERY_STEPS == 0:
                 release_freed_memory()  # what the heap kept between steps of other lengths
