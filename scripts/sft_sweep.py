@@ -124,9 +124,12 @@ def write_summary(path: Path, out: Path, rows: list[dict], evals: list[str], ref
         if not records:
             continue
         keys = sorted(r["request"] for r in next(iter(records.values())))
-        sets[name] = {"requests": keys, "points": {
+        _, spec_args = _eval_args(spec)
+        source = ({"tasks_file": Path(spec_args[1]).name} if spec_args[0] == "--tasks" else
+                  {"split": spec_args[1], "n": int(spec_args[3]), "variety": spec_args[5], "seed": 0})
+        sets[name] = {**source, "requests": keys, "points": {
             point: {"correct": [int(by[k]["correct"]) for k in keys], "confidence": [by[k]["confidence"] for k in keys],
-                    "difficulty": [by[k]["difficulty"] for k in keys]}
+                    "difficulty": [by[k]["difficulty"] for k in keys], "completion": [by[k]["completion"] for k in keys]}
             for point, recs in records.items() for by in [{r["request"]: r for r in recs}]}}
         for point, recs in records.items():
             if point != reference and reference in records:
@@ -146,7 +149,8 @@ def row_of(folder: Path, evals: list[str]) -> dict:
            "epochs": settings["n_epochs"], "seed": settings["seed"], "train_cpu_s": manifest["cpu_s"],
            "train_wall_s": manifest["wall_s"], "cpu_s_per_example": round(manifest["cpu_s"] / n_examples, 3),
            "omp_num_threads": manifest["machine"].get("omp_num_threads"),
-           "variety": manifest["config"].get("variety", "classic"), "resumed_from_step": manifest["resumed_from_step"]}
+           "variety": manifest["config"].get("variety", "classic"), "resumed_from_step": manifest["resumed_from_step"],
+           "peak_rss_mb": manifest.get("peak_rss_mb")}
     return {**row, **_eval_rows(folder, evals)}
 
 
@@ -166,6 +170,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--summary", type=Path, default=None,
                         help="also write a shippable summary here: rows, each point's verdicts and scores per set, "
                              "paired comparisons against the reference, and a manifest")
+    parser.add_argument("--summary-only", action="store_true",
+                        help="train and evaluate nothing: summarise the points already in --out")
     parser.add_argument("--train-args", default="", help="extra train-edge arguments, e.g. '--lr 5e-4'")
     args = parser.parse_args(argv)
     evals = [e for e in args.eval.split(",") if e]
@@ -174,13 +180,14 @@ def main(argv: list[str] | None = None) -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     log = args.out / "sweep.log"
     exe = [sys.executable, "-m", "netgpt_lite"]
-    table = args.out / "sweep.json"
+    table = args.out / ("summary-only.json" if args.summary_only else "sweep.json")
     rows, lengths = [], {}
     for model in (m for m in args.models.split(",") if m):
         folder = args.out / f"model-{Path(model).name}"
         folder.mkdir(exist_ok=True)
         for spec in evals:
-            _evaluate(exe, model, folder, spec, log)
+            if not args.summary_only:
+                _evaluate(exe, model, folder, spec, log)
         rows = [r for r in rows if r["point"] != folder.name] + [{"point": folder.name, "model": model,
                                                                      **_eval_rows(folder, evals)}]
         table.write_text(json.dumps({"rows": rows, "evals": evals}, indent=1) + "\n")
@@ -191,20 +198,24 @@ def main(argv: list[str] | None = None) -> None:
                 for seed in args.seeds.split(","):
                     tag = "" if args.variety == "classic" else f"-{args.variety}"
                     folder = args.out / f"{fmt}-n{size}-e{epochs}-s{seed}{tag}"
+                    if args.summary_only and not (folder / "manifest.json").is_file():
+                        continue
                     if not (folder / "manifest.json").is_file():
                         _run([*exe, "train-edge", "--base", "smollm2", "--out", str(folder), "--n-train", str(size),
                               "--tool-format", fmt, "--epochs", epochs, "--seed", seed, "--quiet",
                               "--variety", args.variety,
                               *args.train_args.split()], log)
                     for spec in evals:
-                        _evaluate(exe, str(folder), folder, spec, log)
+                        if not args.summary_only:
+                            _evaluate(exe, str(folder), folder, spec, log)
                     rows = [r for r in rows if r["point"] != folder.name] + [row_of(folder, evals)]
                     rows[-1]["median_prompt_tokens"] = lengths[fmt]
                     table.write_text(json.dumps({"rows": rows, "evals": evals}, indent=1) + "\n")
                     print(json.dumps(rows[-1]), flush=True)
     if args.summary is not None:
         write_summary(args.summary, args.out, rows, evals, reference=rows[0]["point"] if args.models else None,
-                      command=" ".join(["python", "scripts/sft_sweep.py", *(argv or sys.argv[1:])]))
+                      command=" ".join(["python", "scripts/sft_sweep.py",
+                                       *[a for a in (argv or sys.argv[1:]) if a != "--summary-only"]]))
 
 
 if __name__ == "__main__":

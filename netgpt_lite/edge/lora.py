@@ -38,7 +38,7 @@ from netgpt_lite.agents.cloud_sim import SimulatedCloud
 from netgpt_lite.edge.prompt import render_prompt
 from netgpt_lite.edge.sft_batches import batch_order, collate, completion_loss, encode_examples
 from netgpt_lite.edge.smollm import GGUF_FILE, gguf_path, load_smollm
-from netgpt_lite.provenance import Recorder, atomic_write_json, file_sha256, write_manifest
+from netgpt_lite.provenance import Recorder, atomic_write_json, file_sha256, peak_rss_mb, write_manifest
 from netgpt_lite.runtime import (
     SFT_MMAP_BYTES,
     RunFolderError,
@@ -362,6 +362,7 @@ def train_edge_adapter(out_dir: str | Path, n_train: int = 2000, data_seed: int 
                                                              for k in range(9, len(history["loss"]), 10)]},
         cloud_answer_accuracy=float(np.mean([a.tool_call == t.gold for a, t in zip(answers, tasks)])),
         sha256_adapter_safetensors=file_sha256(Path(out_dir) / "adapter_model.safetensors"),
+        peak_rss_mb=peak_rss_mb(),  # of the whole run: loading, data, training
     )
     write_manifest(out_dir, manifest)
     return manifest
