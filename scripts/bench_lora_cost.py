@@ -31,7 +31,7 @@ def _cpu_s() -> float:
 
 def time_setting(model_loader, tokenizer, prompts, completions, *, bf16: bool, checkpointing: bool,
                  batch_size: int, steps: int, dropout: float = 0.0, tool_format: str = "compact",
-                 micro_batch_size: int | None = None) -> dict:
+                 micro_batch_size: int | None = None, attention: str = "eager") -> dict:
     """One LoRA run of ``steps + 1`` optimiser steps; CPU-s and wall-s per example after the first step."""
 
     from netgpt_lite.edge import lora
@@ -41,7 +41,7 @@ def time_setting(model_loader, tokenizer, prompts, completions, *, bf16: bool, c
     passes = -(-batch_size // micro)  # forward+backward passes per optimiser step
     settings = lora.LoraSettings(batch_size=batch_size, n_epochs=1.0, bf16=bf16, gradient_checkpointing=checkpointing,
                                  save_every_steps=10_000, tool_format=tool_format, warmup_ratio=0.0, dropout=dropout,
-                                 micro_batch_size=micro)
+                                 micro_batch_size=micro, attention=attention)
     marks = []
     original = lora.completion_loss
 
@@ -60,6 +60,7 @@ def time_setting(model_loader, tokenizer, prompts, completions, *, bf16: bool, c
     (cpu0, wall0), counted = marks[passes], batch_size * steps
     del model
     return {"bf16": bf16, "gradient_checkpointing": checkpointing, "batch_size": batch_size, "micro_batch_size": micro,
+            "attention": attention,
             "dropout": dropout,
             "tool_format": tool_format,
             "examples": counted,
@@ -74,6 +75,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser.add_argument("--json", type=Path, default=None, help="write the table here")
     parser.add_argument("--micro-batch-sizes", default="",
                         help="comma-separated examples per pass (default: each batch in one pass)")
+    parser.add_argument("--attention", default="eager", help="comma-separated attention kernels: eager, sdpa")
     parser.add_argument("--dropout", type=float, default=0.0, help="LoRA dropout (0, the default, stores no copies)")
     parser.add_argument("--tool-format", choices=["names", "compact", "full"], default="compact",
                         help="prompt rendering (median 201, 272, 746 tokens on validation requests)")
@@ -101,11 +103,13 @@ def main(argv: list[str] | None = None) -> list[dict]:
         for checkpointing in checkpointings:
             for size in sizes:
                 for micro in [int(m) for m in args.micro_batch_sizes.split(",") if m] or [size]:
-                    row = time_setting(lambda: load_smollm(None)[0], tokenizer, prompts, completions, bf16=bf16,
-                                       checkpointing=checkpointing, batch_size=size, steps=args.steps,
-                                       dropout=args.dropout, tool_format=args.tool_format, micro_batch_size=micro)
-                    rows.append(row)
-                    print(json.dumps(row), flush=True)
+                    for attention in args.attention.split(","):
+                        row = time_setting(lambda: load_smollm(None)[0], tokenizer, prompts, completions, bf16=bf16,
+                                           checkpointing=checkpointing, batch_size=size, steps=args.steps,
+                                           dropout=args.dropout, tool_format=args.tool_format,
+                                           micro_batch_size=micro, attention=attention)
+                        rows.append(row)
+                        print(json.dumps(row), flush=True)
     best = min(rows, key=lambda r: r["cpu_s_per_example"])
     print("cheapest:", json.dumps(best))
     if args.json:

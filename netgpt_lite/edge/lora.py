@@ -53,7 +53,8 @@ PROMPT_FILE = "netgpt_prompt.json"  # how prompts are rendered for this adapter 
 # The SFT settings the shipped E4/E5 runs used when they continue an adapter ("more SFT", a synergy round):
 # kept so those artifacts regenerate as they are; their successors choose their own.
 TRIM_EVERY_STEPS = 8  # optimiser steps between heap trims (each costs about a seventh of a step)
-SHIPPED_LOOP_LORA = {"batch_size": 8, "micro_batch_size": 8, "dropout": 0.05, "gradient_checkpointing": True}
+SHIPPED_LOOP_LORA = {"batch_size": 8, "micro_batch_size": 8, "dropout": 0.05, "gradient_checkpointing": True,
+                     "attention": "sdpa"}
 
 
 @dataclass(frozen=True)
@@ -72,8 +73,14 @@ class LoraSettings:
         micro_batch_size: examples per forward and backward pass (>= 1); a step accumulates the gradients of
             ``ceil(batch_size / micro_batch_size)`` passes, each weighted by its share of the step's completion
             tokens, so the step is the same as one pass over the whole batch.  The activations held at once
-            scale with it: without checkpointing, passes of 4 peaked at 5 GB, passes of 2 cost no more CPU per
-            example (1.58 against 1.68 CPU-s, ``scripts/bench_lora_cost.py``).
+            scale with it: without checkpointing a run in passes of 4 peaked at 5.0 GB, in passes of 2 at
+            3.2 GB (1: 2.8 GB), at no more CPU per example (``scripts/bench_lora_cost.py``,
+            ``scripts/bench_memory.py lora``).
+        attention: the attention kernel while training, ``eager`` (matrix products) or ``sdpa`` (PyTorch's
+            fused kernel, which generation keeps using).  On CPU the fused kernel's backward pass measured
+            slower for these short sequences (1.58 against 1.50 CPU-s per example in passes of 2,
+            ``scripts/bench_lora_cost.py --attention eager,sdpa``); eager keeps the attention weights for
+            the backward pass (0.35 GB more at passes of 2).
         n_epochs: passes over the data (> 0; fractions allowed).
         max_length: longest prompt + completion in tokens; longer examples raise before training.
         tool_format: how the tools are rendered in the prompt (``names``, ``compact`` or ``full``).
@@ -85,7 +92,8 @@ class LoraSettings:
         gradient_checkpointing: keep only each layer's input in the forward pass and recompute the rest
             in the backward pass: a fraction of the activation memory (a batch of 8 SmolLM2 examples peaks
             at 1.5 GB with it, 5.9 GB without) for about 1.6x the CPU time (``scripts/bench_lora_cost.py``).
-            Off by default: passes of 2 examples without it peak under 4 GB; turn it on for a machine with less.
+            Off by default: passes of 2 examples without it peak at 3.2 GB; for less, pass fewer examples at a
+            time first (``micro_batch_size=1``), then turn this on.
     """
 
     rank: int = 16
@@ -95,6 +103,7 @@ class LoraSettings:
     warmup_ratio: float = 0.05
     batch_size: int = 4
     micro_batch_size: int = 2
+    attention: str = "eager"
     n_epochs: float = 1.0
     max_length: int = 768
     tool_format: str = "compact"
@@ -117,6 +126,7 @@ class LoraSettings:
         need(0.0 <= self.warmup_ratio < 1.0, f"warmup_ratio must be in [0, 1); got {self.warmup_ratio}")
         need(self.batch_size >= 1, f"batch_size must be >= 1; got {self.batch_size}")
         need(self.micro_batch_size >= 1, f"micro_batch_size must be >= 1; got {self.micro_batch_size}")
+        need(self.attention in ("eager", "sdpa"), f"attention must be eager or sdpa; got {self.attention!r}")
         need(self.n_epochs > 0, f"n_epochs must be > 0; got {self.n_epochs}")
         need(self.max_length >= 16, f"max_length must be >= 16 tokens; got {self.max_length}")
         need(self.tool_format in ("names", "compact", "full"),
@@ -245,6 +255,8 @@ def train_lora(model, tokenizer, prompts: Sequence[str], completions: Sequence[s
     if settings.gradient_checkpointing:  # non-reentrant: dropout masks are replayed, the result is unchanged
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         model.enable_input_require_grads()
+    attention_before = model.config._attn_implementation
+    model.set_attn_implementation(settings.attention)  # restored below: generation keeps its own kernel
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=settings.learning_rate, weight_decay=0.0)
     step, losses = 0, []
@@ -293,6 +305,7 @@ def train_lora(model, tokenizer, prompts: Sequence[str], completions: Sequence[s
     if settings.gradient_checkpointing:
         model.gradient_checkpointing_disable()  # generation after training wants its KV cache back
         model.disable_input_require_grads()
+    model.set_attn_implementation(attention_before)
     model.eval()
     save_adapter(model, out, settings.tool_format)
     shutil.rmtree(checkpoint, ignore_errors=True)
