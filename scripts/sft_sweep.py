@@ -193,7 +193,7 @@ def main(argv: list[str] | None = None) -> None:
         table.write_text(json.dumps({"rows": rows, "evals": evals}, indent=1) + "\n")
     for fmt in args.formats.split(","):
         lengths[fmt] = prompt_tokens(fmt)
-        for size in (int(s) for s in args.sizes.split(",")):
+        for size in (int(s) for s in args.sizes.split(",") if s):
             for epochs in args.epochs.split(","):
                 for seed in args.seeds.split(","):
                     tag = "" if args.variety == "classic" else f"-{args.variety}"
