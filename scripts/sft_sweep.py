@@ -135,6 +135,7 @@ def write_summary(path: Path, out: Path, rows: list[dict], evals: list[str], ref
             if point != reference and reference in records:
                 paired.append({"set": name, "a": point, "b": reference,
                                **compare_records(recs, records[reference], seed=0)})
+    path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_json(path, {"rows": rows, "sets": sets, "paired": paired, "reference": reference,
                              "manifest": recorder.finish()})
     print(f"wrote {path}", flush=True)

@@ -8,6 +8,7 @@ them with what the artifact stores; a failure names the artifact and the command
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -36,7 +37,8 @@ def smollm2_agent():
 def test_every_shipped_artifact_has_a_drift_sample_and_a_command():
     covered = {"data/edge_outputs/smollm2", "data/smollm2_adapter", "data/edge_model", "data/rl/e5.json",
                "data/rl/smollm2_rl_adapter", "data/results/routing.json", "data/results/results.json", "data/serve",
-               "data/results/paired_rl_sft/paired.json", "data/results/constrained_sft/summary.json"}
+               "data/results/paired_rl_sft/paired.json", "data/results/constrained_sft/summary.json",
+               "data/results/sft_sweep/render.json", "data/results/sft_sweep/variety.json"}
     assert set(pv.SHIPPED) == covered, "a new shipped artifact needs a drift sample in this file"
     assert {s.path for s in pv.check_artifacts()} == covered
 
@@ -265,3 +267,54 @@ def test_constrained_first_answers_regenerate():
     for r in evaluate(agent, tasks).records():
         assert r["completion"] == by_id[r["task_id"]]["completion"], drifted(
             rel, f"constrained answer to {r['task_id']}", by_id[r["task_id"]]["completion"], r["completion"])
+
+
+SWEEPS = ("data/results/sft_sweep/render.json", "data/results/sft_sweep/variety.json")
+
+
+def _sweep_tasks(entry: dict) -> list:
+    from netgpt_lite.edge.evaluation import request_key
+    from netgpt_lite.tasks.generate import generate_tasks
+    from netgpt_lite.tasks.request_file import read_request_file
+
+    if "tasks_file" in entry:
+        tasks = read_request_file(Path(__file__).parent / "data" / entry["tasks_file"])
+    else:
+        tasks = generate_tasks(entry["split"], entry["n"], seed=entry["seed"], variety=entry["variety"])
+    by_key = {request_key(t): t for t in tasks}
+    return [by_key[k] for k in entry["requests"]]
+
+
+@pytest.mark.parametrize("rel", SWEEPS)
+def test_sft_sweep_verdicts_and_comparisons_recompute(rel):
+    """A shipped SFT sweep: every stored answer gets today's checker's stored verdict on today's requests, the
+    rows' rates are their verdicts' means, and each paired comparison is what today's code computes."""
+    from netgpt_lite.stats import paired_comparison
+    from netgpt_lite.tasks.checker import check_completion
+
+    stored = json.loads((pv.PACKAGE_DIR / rel).read_text())
+    rows = {r["point"]: r for r in stored["rows"]}
+    for name, entry in stored["sets"].items():
+        tasks = _sweep_tasks(entry)
+        for point, got in entry["points"].items():
+            today = [int(check_completion(c, t.tools, t.gold).correct) for c, t in zip(got["completion"], tasks)]
+            assert today == got["correct"], drifted(rel, f"{point} verdicts on {name}", sum(got["correct"]), sum(today))
+            rate = float(np.mean(got["correct"]))
+            assert np.isclose(rate, rows[point][name]["exact_match"], atol=1e-4), drifted(
+                rel, f"{point} exact match on {name}", rows[point][name]["exact_match"], rate)
+    for p in stored["paired"]:
+        points = stored["sets"][p["set"]]["points"]
+        today = paired_comparison(points[p["a"]]["correct"], points[p["b"]]["correct"])
+        assert today == {k: p[k] for k in today}, drifted(rel, f"paired {p['a']} - {p['b']} on {p['set']}",
+                                                          p["difference"], today["difference"])
+
+
+def test_sft_sweep_reference_answers_regenerate(smollm2_agent):
+    """The shipped adapter's first two answers in the variety sweep (its reference point), generated again."""
+    rel = "data/results/sft_sweep/variety.json"
+    stored = json.loads((pv.PACKAGE_DIR / rel).read_text())
+    entry = stored["sets"]["test500-broad"]
+    tasks = _sweep_tasks(entry)[:2]
+    got = entry["points"][stored["reference"]]["completion"][:2]
+    today = [o.completion for o in smollm2_agent.run(tasks)]
+    assert today == got, drifted(rel, "the shipped adapter's answers", got, today)

@@ -52,6 +52,14 @@ SHIPPED = {
         "netgpt-lite eval-edge --model rl --baseline sft --n 500 --out runs/paired && netgpt-lite paired "
         "runs/paired/rl.jsonl runs/paired/sft.jsonl --out runs/paired/paired.json "
         "(then copy rl.jsonl, sft.jsonl and paired.json to netgpt_lite/data/results/paired_rl_sft)"),
+    "data/results/sft_sweep/render.json": (
+        "netgpt_lite.edge.lora",
+        "python scripts/sft_sweep.py --out runs/render --sizes 400 --formats compact,names --eval validation:300 "
+        "--summary netgpt_lite/data/results/sft_sweep/render.json"),
+    "data/results/sft_sweep/variety.json": (
+        "netgpt_lite.edge.lora",
+        "python scripts/sft_sweep.py --out runs/scaling --variety broad --sizes 2400 --models sft "
+        "--eval test:500,test:500:broad,independent,handwritten --summary netgpt_lite/data/results/sft_sweep/variety.json"),
     "data/results/constrained_sft/summary.json": (
         "netgpt_lite.edge.constrained",
         "python scripts/bench_constrained.py --n 300 --out runs/constrained (then copy summary.json, "
