@@ -50,9 +50,9 @@ from netgpt_lite.tasks.generate import generate_tasks
 
 TARGET_MODULES = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 PROMPT_FILE = "netgpt_prompt.json"  # how prompts are rendered for this adapter (the tool format)
+TRIM_EVERY_STEPS = 8  # optimiser steps between heap trims (each costs about a seventh of a step)
 # The SFT settings the shipped E4/E5 runs used when they continue an adapter ("more SFT", a synergy round):
 # kept so those artifacts regenerate as they are; their successors choose their own.
-TRIM_EVERY_STEPS = 8  # optimiser steps between heap trims (each costs about a seventh of a step)
 SHIPPED_LOOP_LORA = {"batch_size": 8, "micro_batch_size": 8, "dropout": 0.05, "gradient_checkpointing": True,
                      "attention": "sdpa"}
 
@@ -245,6 +245,7 @@ def train_lora(model, tokenizer, prompts: Sequence[str], completions: Sequence[s
     out = Path(out_dir)
     rows = encode_examples(tokenizer, prompts, completions, settings.max_length)  # raises before any work
     batches = batch_order([len(x) for x, _ in rows], settings)
+    n_labelled = [len(y) - y.count(-100) for _, y in rows]  # completion tokens + eos of each example
     use_cuda = next(model.parameters()).is_cuda
     bf16 = prefer_bf16("cuda" if use_cuda else "cpu") if settings.bf16 is None else settings.bf16  # a timed probe
     torch.manual_seed(settings.seed)
@@ -278,12 +279,12 @@ def train_lora(model, tokenizer, prompts: Sequence[str], completions: Sequence[s
             for group in optimizer.param_groups:
                 group["lr"] = learning_rate_at(step, len(batches), settings)
             batch, size = batches[step], settings.micro_batch_size
-            n_targets = sum(len(rows[i][1]) - rows[i][1].count(-100) for i in batch)  # completion tokens + eos
+            n_targets = sum(n_labelled[i] for i in batch)
             step_loss = 0.0
             for start in range(0, len(batch), size):  # gradient accumulation: activations of one pass at a time
                 chunk = batch[start:start + size]
                 input_ids, labels, mask = (t.to(device) for t in collate(rows, chunk, tokenizer.pad_token_id))
-                share = sum(len(rows[i][1]) - rows[i][1].count(-100) for i in chunk) / n_targets
+                share = sum(n_labelled[i] for i in chunk) / n_targets
                 with torch.autocast(device_type=device, dtype=torch.bfloat16, enabled=bf16):
                     loss = completion_loss(model, input_ids, mask, labels)
                 (loss * share).backward()  # token-weighted: the step's gradient is that of one pass over the batch
