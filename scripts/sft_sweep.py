@@ -141,6 +141,17 @@ def write_summary(path: Path, out: Path, rows: list[dict], evals: list[str], ref
     print(f"wrote {path}", flush=True)
 
 
+def _model_facts(model: str) -> dict:
+    """What an existing adapter folder's manifest says about its training (nothing for a name like ``sft``)."""
+    path = Path(model) / "manifest.json"
+    if not path.is_file():
+        return {}
+    manifest = json.loads(path.read_text())
+    return {"n_train": manifest["sizes"]["n_train_tasks"], "variety": manifest["config"].get("variety", "classic"),
+            "tool_format": manifest["config"]["lora_settings"]["tool_format"],
+            "sha256_adapter_safetensors": manifest.get("sha256_adapter_safetensors")}
+
+
 def row_of(folder: Path, evals: list[str]) -> dict:
     manifest = json.loads((folder / "manifest.json").read_text())
     settings = manifest["config"]["lora_settings"]
@@ -151,7 +162,9 @@ def row_of(folder: Path, evals: list[str]) -> dict:
            "train_wall_s": manifest["wall_s"], "cpu_s_per_example": round(manifest["cpu_s"] / n_examples, 3),
            "omp_num_threads": manifest["machine"].get("omp_num_threads"),
            "variety": manifest["config"].get("variety", "classic"), "resumed_from_step": manifest["resumed_from_step"],
-           "peak_rss_mb": manifest.get("peak_rss_mb")}
+           "peak_rss_mb": manifest.get("peak_rss_mb"),
+           # which adapter this is: a test regenerates the answers of the point that is the shipped one
+           "sha256_adapter_safetensors": manifest.get("sha256_adapter_safetensors")}
     return {**row, **_eval_rows(folder, evals)}
 
 
@@ -190,6 +203,7 @@ def main(argv: list[str] | None = None) -> None:
             if not args.summary_only:
                 _evaluate(exe, model, folder, spec, log)
         rows = [r for r in rows if r["point"] != folder.name] + [{"point": folder.name, "model": model,
+                                                                     **_model_facts(model),
                                                                      **_eval_rows(folder, evals)}]
         table.write_text(json.dumps({"rows": rows, "evals": evals}, indent=1) + "\n")
     for fmt in args.formats.split(","):

@@ -38,7 +38,7 @@ def test_every_shipped_artifact_has_a_drift_sample_and_a_command():
     covered = {"data/edge_outputs/smollm2", "data/smollm2_adapter", "data/edge_model", "data/rl/e5.json",
                "data/rl/smollm2_rl_adapter", "data/results/routing.json", "data/results/results.json", "data/serve",
                "data/results/paired_rl_sft/paired.json", "data/results/constrained_sft/summary.json",
-               "data/results/sft_sweep/render.json", "data/results/sft_sweep/variety.json"}
+               "data/results/sft_sweep/render.json", "data/results/sft_sweep/scaling.json"}
     assert set(pv.SHIPPED) == covered, "a new shipped artifact needs a drift sample in this file"
     assert {s.path for s in pv.check_artifacts()} == covered
 
@@ -269,7 +269,7 @@ def test_constrained_first_answers_regenerate():
             rel, f"constrained answer to {r['task_id']}", by_id[r["task_id"]]["completion"], r["completion"])
 
 
-SWEEPS = ("data/results/sft_sweep/render.json", "data/results/sft_sweep/variety.json")
+SWEEPS = ("data/results/sft_sweep/render.json", "data/results/sft_sweep/scaling.json")
 
 
 def _sweep_tasks(entry: dict) -> list:
@@ -309,12 +309,16 @@ def test_sft_sweep_verdicts_and_comparisons_recompute(rel):
                                                           p["difference"], today["difference"])
 
 
-def test_sft_sweep_reference_answers_regenerate(smollm2_agent):
-    """The shipped adapter's first two answers in the variety sweep (its reference point), generated again."""
-    rel = "data/results/sft_sweep/variety.json"
+def test_sft_sweep_shipped_point_answers_regenerate(smollm2_agent):
+    """The scaling sweep's point that is the shipped adapter (the same weights, by their sha256): its first
+    two answers on the test split, generated again by the shipped edge."""
+    rel = "data/results/sft_sweep/scaling.json"
     stored = json.loads((pv.PACKAGE_DIR / rel).read_text())
-    entry = stored["sets"]["test500-broad"]
+    sha = pv.read_manifest(pv.PACKAGE_DIR / "data/smollm2_adapter")["sha256_adapter_safetensors"]
+    shipped = [r["point"] for r in stored["rows"] if r.get("sha256_adapter_safetensors") == sha]
+    assert shipped, drifted(rel, "the point trained as the shipped adapter", sha, None)
+    entry = stored["sets"]["test500"]
     tasks = _sweep_tasks(entry)[:2]
-    got = entry["points"][stored["reference"]]["completion"][:2]
+    got = entry["points"][shipped[0]]["completion"][:2]
     today = [o.completion for o in smollm2_agent.run(tasks)]
     assert today == got, drifted(rel, "the shipped adapter's answers", got, today)

@@ -51,8 +51,8 @@ from netgpt_lite.tasks.generate import generate_tasks
 TARGET_MODULES = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 PROMPT_FILE = "netgpt_prompt.json"  # how prompts are rendered for this adapter (the tool format)
 TRIM_EVERY_STEPS = 8  # optimiser steps between heap trims (each costs about a seventh of a step)
-# The SFT settings the shipped E4/E5 runs used when they continue an adapter ("more SFT", a synergy round):
-# kept so those artifacts regenerate as they are; their successors choose their own.
+# The SFT settings the shipped E5 run used when it continues an adapter ("more SFT"): kept so that
+# artifact regenerates as it is; synergy rounds use the defaults.
 SHIPPED_LOOP_LORA = {"batch_size": 8, "micro_batch_size": 8, "dropout": 0.05, "gradient_checkpointing": True,
                      "attention": "sdpa"}
 

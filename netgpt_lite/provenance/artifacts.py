@@ -56,10 +56,12 @@ SHIPPED = {
         "netgpt_lite.edge.lora",
         "python scripts/sft_sweep.py --out runs/render --sizes 400 --formats compact,names --eval validation:300 "
         "--summary netgpt_lite/data/results/sft_sweep/render.json"),
-    "data/results/sft_sweep/variety.json": (
+    "data/results/sft_sweep/scaling.json": (
         "netgpt_lite.edge.lora",
-        "python scripts/sft_sweep.py --out runs/scaling --variety broad --sizes 2400 --models sft "
-        "--eval test:500,test:500:broad,independent,handwritten --summary netgpt_lite/data/results/sft_sweep/variety.json"),
+        "python scripts/sft_sweep.py --out runs/scaling --variety broad --sizes 400,800,2400 "
+        "--models runs/adapters/classic-n1600 --eval test:500,independent,handwritten "
+        "--summary netgpt_lite/data/results/sft_sweep/scaling.json (the reference adapter first: netgpt-lite "
+        "train-edge --base smollm2 --variety classic --n-train 1600 --out runs/adapters/classic-n1600)"),
     "data/results/constrained_sft/summary.json": (
         "netgpt_lite.edge.constrained",
         "python scripts/bench_constrained.py --n 300 --out runs/constrained (then copy summary.json, "

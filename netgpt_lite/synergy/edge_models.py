@@ -154,16 +154,16 @@ def _train_tiny(system, data, config, r: int):
 
 
 def _train_smollm2(system, data, config, r: int):
-    from netgpt_lite.edge.lora import SHIPPED_LOOP_LORA, LoraSettings, load_adapter, save_adapter, train_lora
+    from netgpt_lite.edge.lora import LoraSettings, load_adapter, save_adapter, train_lora
 
     model, tokenizer, template = system.model, system.tokenizer, system.template
     if config.sft_epochs == 0 and config.rl_steps == 0:
         return model, 0.0
     with tempfile.TemporaryDirectory(prefix="netgpt-synergy-") as tmp:
         if config.sft_epochs > 0:
+            # the cost-floor defaults of train-edge (batch 4 in passes of 2, eager attention, no dropout)
             settings = LoraSettings(learning_rate=5e-4, n_epochs=float(config.sft_epochs), warmup_ratio=0.0,
-                                    seed=config.seed + r, tool_format=template["tool_format"],
-                                    **SHIPPED_LOOP_LORA)
+                                    seed=config.seed + r, tool_format=template["tool_format"])
             model, _ = train_lora(model, tokenizer, list(data["prompt"]), list(data["completion"]), settings,
                                   Path(tmp) / "sft", progress=False)
         if config.rl_steps == 0 or len(data) < 4:

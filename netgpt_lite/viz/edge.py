@@ -77,3 +77,32 @@ def score_histogram_figure(scores: Mapping[str, np.ndarray], labels: np.ndarray,
     fig.update_layout(barmode="overlay", legend_title_text="edge answer")
     return tidy(fig, "Scores of right vs wrong edge answers<br><sup>test split; 0 = surely wrong, 1 = surely right</sup>",
                 top=105)  # fmt: skip
+
+
+def scaling_figure(curves: Mapping[str, Mapping[str, Sequence[float]]],
+                   references: Mapping[str, float] | None = None) -> go.Figure:
+    """Exact match against the number of training examples, one line per evaluation set.
+
+    Args:
+        curves: set name -> ``{"n_train": [...], "exact_match": [...], "half_width": [...]}`` (rates in [0, 1];
+            ``half_width`` the 95% half-width of each rate, drawn as an error bar).
+        references: set name -> the exact match of a reference adapter, drawn as a dotted line in the set's
+            colour.
+
+    Example:
+        >>> fig = scaling_figure({"test": {"n_train": [400, 800], "exact_match": [0.5, 0.6],
+        ...                                "half_width": [0.04, 0.04]}}, {"test": 0.55})
+        >>> [d.name for d in fig.data]
+        ['test', 'test: reference']
+    """
+    fig = go.Figure()
+    palette = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e")
+    for (name, c), color in zip(curves.items(), palette):
+        fig.add_scatter(x=list(c["n_train"]), y=list(c["exact_match"]), mode="lines+markers", name=name,
+                        line_color=color, error_y={"type": "data", "array": list(c["half_width"])})
+        if references and name in references:
+            fig.add_scatter(x=[min(c["n_train"]), max(c["n_train"])], y=[references[name]] * 2, mode="lines",
+                            name=f"{name}: reference", line={"color": color, "dash": "dot"})
+    fig.update_layout(xaxis_type="log", xaxis_title="logged cloud answers trained on (log scale)",
+                      yaxis_title="exact match (share of requests)", yaxis_tickformat=".0%", yaxis_range=[0, 1])
+    return tidy(fig, "Exact match against training data")
