@@ -91,7 +91,8 @@ def _rl_step(fp32: bool) -> None:
 
 
 def _lora_steps(n_train: int, as_before: bool, batch_size: int | None = None, checkpointing: bool = False,
-                dropout: float | None = None, micro_batch_size: int | None = None) -> None:
+                dropout: float | None = None, micro_batch_size: int | None = None, trim_every: int | None = None,
+                variety: str = "classic") -> None:
     """``n_train`` examples of LoRA SFT on SmolLM2 with the train-edge settings (unless overridden), in this
     process; ``as_before`` puts back how it trained before: the plain ``model(..., labels=...).loss`` (every
     position projected onto the vocabulary) and no gradient checkpointing."""
@@ -103,8 +104,10 @@ def _lora_steps(n_train: int, as_before: bool, batch_size: int | None = None, ch
     if as_before:
         lora.completion_loss = lambda model, ids, mask, labels: model(input_ids=ids, attention_mask=mask,
                                                                        labels=labels).loss
+    if trim_every is not None:
+        lora.TRIM_EVERY_STEPS = trim_every
     model, tokenizer = load_smollm(None)
-    tasks = generate_tasks("train", n_train, seed=0)
+    tasks = generate_tasks("train", n_train, seed=0, variety=variety)
     prompts = [render_prompt(tokenizer, t.messages, t.tools, tool_format="compact") for t in tasks]
     given = {"batch_size": batch_size, "dropout": dropout, "micro_batch_size": micro_batch_size}
     settings = lora.LoraSettings(tool_format="compact", gradient_checkpointing=checkpointing and not as_before,
@@ -128,6 +131,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--micro-batch-size", type=int, default=None,
                         help="lora: examples per forward/backward pass (default: train-edge's)")
     parser.add_argument("--checkpointing", action="store_true", help="lora: gradient checkpointing (less memory)")
+    parser.add_argument("--trim-every", type=int, default=None,
+                        help="lora: optimiser steps between heap trims (default: the library's TRIM_EVERY_STEPS)")
+    parser.add_argument("--variety", choices=["classic", "broad"], default="classic", help="lora: the requests' variety")
     parser.add_argument("--dropout", type=float, default=None, help="lora: LoRA dropout (default: train-edge's)")
     parser.add_argument("--as-before", action="store_true",
                         help="lora: the loss over every position and no gradient checkpointing (the old way)")
@@ -139,7 +145,7 @@ def main(argv: list[str] | None = None) -> dict:
         return {}
     if args.target == "_lora_child":
         _lora_steps(args.n_train, args.as_before, args.batch_size, args.checkpointing, args.dropout,
-                    args.micro_batch_size)
+                    args.micro_batch_size, args.trim_every, args.variety)
         return {}
     if args.target == "eval":
         return measure(f"eval-edge --n {args.n}", [cli, "eval-edge", "--model", args.model, "--n", str(args.n),
@@ -147,7 +153,8 @@ def main(argv: list[str] | None = None) -> dict:
     if args.target == "lora":
         flag = ["--as-before"] if args.as_before else []
         flag += ["--checkpointing"] if args.checkpointing else []
-        for name in ("batch_size", "micro_batch_size", "dropout"):
+        flag += ["--variety", args.variety]
+        for name in ("batch_size", "micro_batch_size", "dropout", "trim_every"):
             if getattr(args, name) is not None:
                 flag += [f"--{name.replace('_', '-')}", str(getattr(args, name))]
         label = "as before" if args.as_before else (
