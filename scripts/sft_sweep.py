@@ -142,7 +142,8 @@ def write_summary(path: Path, out: Path, rows: list[dict], evals: list[str], ref
 
 
 def _model_facts(model: str) -> dict:
-    """What an existing adapter folder's manifest says about its training (nothing for a name like ``sft``)."""
+    """What an adapter folder's manifest says about its training (nothing for a name like ``sft``); the
+    weights' sha256 says which adapter a point is (a test regenerates the answers of the shipped one)."""
     path = Path(model) / "manifest.json"
     if not path.is_file():
         return {}
@@ -157,14 +158,11 @@ def row_of(folder: Path, evals: list[str]) -> dict:
     settings = manifest["config"]["lora_settings"]
     # a resumed run's manifest times only the steps after the checkpoint it resumed from
     n_examples = (manifest["n_steps"] - manifest["resumed_from_step"]) * settings["batch_size"]
-    row = {"point": folder.name, "tool_format": settings["tool_format"], "n_train": manifest["sizes"]["n_train_tasks"],
+    row = {"point": folder.name, **_model_facts(str(folder)),
            "epochs": settings["n_epochs"], "seed": settings["seed"], "train_cpu_s": manifest["cpu_s"],
            "train_wall_s": manifest["wall_s"], "cpu_s_per_example": round(manifest["cpu_s"] / n_examples, 3),
            "omp_num_threads": manifest["machine"].get("omp_num_threads"),
-           "variety": manifest["config"].get("variety", "classic"), "resumed_from_step": manifest["resumed_from_step"],
-           "peak_rss_mb": manifest.get("peak_rss_mb"),
-           # which adapter this is: a test regenerates the answers of the point that is the shipped one
-           "sha256_adapter_safetensors": manifest.get("sha256_adapter_safetensors")}
+           "resumed_from_step": manifest["resumed_from_step"], "peak_rss_mb": manifest.get("peak_rss_mb")}
     return {**row, **_eval_rows(folder, evals)}
 
 

@@ -40,8 +40,7 @@ from netgpt_lite.tasks.request_file import read_request_file
 # --- chapter 04: train-edge (eval-edge lives in cli.evaluation) ---------------------------------------------------
 # Defaults that differ by base model: the tiny model trains from scratch for 8 epochs on the classic
 # generator; SmolLM2 needs one pass of LoRA over fewer, real-length examples, of the broad generator
-# (2,400 of them: the size chapter 4's scaling curve measures before the curve flattens, at about one
-# CPU-hour).
+# (2,400 of them, about 1.4 CPU-hours here; chapter 4's scaling curve is still rising there).
 TRAIN_DEFAULTS = {
     "tiny": {"n_train": 3000, "epochs": 8.0, "lr": 3e-3, "batch_size": 16, "variety": "classic"},
     "smollm2": {"n_train": 2400, "epochs": 1.0, "lr": 1e-3, "batch_size": 4, "variety": "broad"},
