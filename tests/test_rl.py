@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -18,6 +19,7 @@ from netgpt_lite.experiments.rl_ablation import ABLATIONS
 from netgpt_lite.rl.data import encode_pairs, judge, rl_dataset
 from netgpt_lite.rl.logprobs import completion_logprobs
 from netgpt_lite.rl.minimal import METRICS, RLSettings, train_minimal
+from netgpt_lite.rl.objective import AnchoredRLSettings
 from netgpt_lite.rl.trl_trainer import to_grpo_config
 from netgpt_lite.tasks.generate import format_completion, generate_tasks
 
@@ -101,10 +103,11 @@ def test_same_seed_same_history(tiny) -> None:
     _, tokenizer, ds = tiny
     settings = RLSettings(steps=1, dynamic_sampling=False, **FAST)
     runs = [train_minimal(_model(tokenizer), tokenizer, ds, ds, settings)[1] for _ in range(2)]
-    drop = {"seconds", "seconds_sampling"}
-    assert [{k: v for k, v in h.items() if k not in drop} for h in runs[0]] == [
-        {k: v for k, v in h.items() if k not in drop} for h in runs[1]
-    ]
+    def timeless(h):
+        return {k: v for k, v in h.items() if not k.startswith(("seconds", "cpu_s"))}
+
+    assert [timeless(h) for h in runs[0]] == [timeless(h) for h in runs[1]]
+    assert {"cpu_s_sampling", "cpu_s_rewards", "cpu_s_update", "update_to_weight"} <= set(runs[0][0])
 
 
 def test_grpo_config_avoids_the_cpu_pitfalls() -> None:
@@ -114,6 +117,11 @@ def test_grpo_config_avoids_the_cpu_pitfalls() -> None:
     assert cfg.num_generations == 8 and cfg.per_device_train_batch_size == 32
     assert cfg.beta == 0.1 and cfg.num_iterations == 2 and cfg.max_steps == 10
     assert cfg.learning_rate == s.learning_rate and cfg.max_completion_length == 64
+    assert cfg.disable_dropout is True and cfg.loss_type == "grpo" and cfg.scale_rewards == "group"
+    cfg = to_grpo_config(s.replace(warmup_steps=3, scale_rewards="none"), "/tmp/netgpt_rl_cfg_test")
+    assert cfg.warmup_steps == 6 and cfg.scale_rewards == "none"  # warm-up counted in sampled batches
+    with pytest.raises(ValueError, match="k3"):
+        to_grpo_config(s.replace(kl_estimator="k2"), "/tmp/netgpt_rl_cfg_test")
 
 
 @pytest.mark.slow
@@ -165,35 +173,43 @@ def test_experiment_data_practises_on_requests_sft_never_saw(tiny) -> None:
 
 
 def test_update_one_group_at_a_time_has_the_full_batch_gradient():
-    """The update differentiates each kept group on its own (bounded memory); the gradients add up to the
-    gradient of the composite loss over all kept completions at once."""
+    """The update differentiates each kept group on its own (bounded memory) and each logged answer on its
+    own; the gradients add up to the gradient of the composite loss over all kept completions at once.  On
+    the first epoch the "old" log-probs are the pass's own, so the ratio is 1 and the terms match."""
 
     from netgpt_lite.experiments.rl_comparison import load_start
     from netgpt_lite.rl import minimal as m
     from netgpt_lite.rl.logprobs import completion_logprobs
-    from netgpt_lite.rl.objective import anchored_loss
+    from netgpt_lite.rl.objective import anchor_nll_gap_per_token, anchored_loss, sequence_mean
 
     model, tok, tmpl = load_start("tiny")
     data = rl_dataset(generate_tasks("validation", 12, seed=3000), tok, **tmpl)
     settings = m.RLSettings(steps=1, seed=0, temperature=1.5, prompts_per_step=4, group_size=4,
-                            dynamic_sampling=False, bf16=False)
+                            dynamic_sampling=False, bf16=False, updates_per_step=1)
     run = m._start_run(model, tok, settings, None)
     batch, sample = m._sample_groups(run, data)
     scores, _ = m._rewards(batch, sample, settings, None)
     _, advantages, keep = m._advantages(run, scores)
-    logp_ref = m._reference_logprobs(run, sample)
+    logp_ref = m._reference_logprobs(run, sample, keep)
     state = run.rng.bit_generator.state
-    sft = data[run.rng.choice(len(data), min(settings.sft_batch_size, len(data)), replace=False).tolist()]
+    picks = run.rng.choice(len(data), min(settings.sft_batch_size, len(data)), replace=False).tolist()
     run.rng.bit_generator.state = state  # _update draws the same SFT batch
-    s_ids, s_mask, t_ids, t_mask = encode_pairs(tok, sft["prompt"], sft["completion"], run.device)
     G = settings.group_size  # noqa: N806
+    model.eval()
     logp_new, _ = completion_logprobs(model, sample.prompt_ids[::G], sample.prompt_mask[::G], sample.completion_ids,
                                       sample.completion_mask, settings.temperature)
-    sft_theta, _ = completion_logprobs(model, s_ids, s_mask, t_ids, t_mask)
-    with torch.no_grad():
-        sft_ref, _ = completion_logprobs(run.ref_model, s_ids, s_mask, t_ids, t_mask)
-    loss, terms = anchored_loss(logp_new, sample.logp_old, logp_ref, advantages, sample.completion_mask,
-                                settings.objective, sft_theta, sft_ref, t_mask)
+    policy_only = dataclasses.replace(settings.objective, gamma=0.0)
+    loss, terms = anchored_loss(logp_new, logp_new.detach(), logp_ref, advantages, sample.completion_mask,
+                                policy_only)
+    gaps = []
+    for i in picks:
+        tensors = encode_pairs(tok, [data[i]["prompt"]], [data[i]["completion"]], run.device)
+        theta, _ = completion_logprobs(model, *tensors)
+        with torch.no_grad():
+            ref, _ = completion_logprobs(run.ref_model, *tensors)
+        gaps.append(sequence_mean(anchor_nll_gap_per_token(theta, ref), tensors[3]))
+    gap = torch.stack(gaps).mean()
+    loss = loss + settings.objective.gamma * gap
     model.zero_grad()
     loss.backward()
     full = {k: p.grad.clone() for k, p in m.trainable_parameters(model).items()}
@@ -201,13 +217,37 @@ def test_update_one_group_at_a_time_has_the_full_batch_gradient():
     clip = torch.nn.utils.clip_grad_norm_
     torch.nn.utils.clip_grad_norm_ = lambda params, norm: None
     try:
-        chunked_terms = m._update(run, sample, logp_ref, advantages, keep, data)
+        chunked_terms = m._update(run, sample, advantages, keep, data)
     finally:
         torch.nn.utils.clip_grad_norm_ = clip
     for name, p in m.trainable_parameters(model).items():
         torch.testing.assert_close(p.grad, full[name], rtol=1e-4, atol=1e-7, msg=name)
-    for key in ("clipped_pg", "reverse_kl", "anchor_nll_gap", "loss"):
+    for key in ("clipped_pg", "reverse_kl"):
         assert chunked_terms[key] == pytest.approx(terms[key], rel=1e-4, abs=1e-8), key
+    assert chunked_terms["anchor_nll_gap"] == pytest.approx(float(gap.detach()), rel=1e-4, abs=1e-8)
+    assert chunked_terms["clip_fraction"] == 0.0  # one epoch: the ratio never leaves 1
+    assert chunked_terms["update_to_weight"] == 0.0  # the optimiser step was switched off
+
+
+def test_later_epochs_reuse_one_sampled_batch_so_clipping_acts():
+    """With several epochs over one batch the ratio moves away from 1 and some tokens leave the clip range;
+    the policy moves from the SFT model, which the first epoch's KL (zero at the start) does not see yet."""
+    from netgpt_lite.experiments.rl_comparison import load_start
+    from netgpt_lite.rl import minimal as m
+
+    model, tok, tmpl = load_start("tiny")
+    data = rl_dataset(generate_tasks("validation", 12, seed=3000), tok, **tmpl)
+    settings = m.RLSettings(steps=1, seed=0, temperature=1.5, prompts_per_step=4, group_size=4,
+                            dynamic_sampling=False, bf16=False, updates_per_step=4, learning_rate=3e-3,
+                            objective=AnchoredRLSettings(epsilon=0.05))
+    run = m._start_run(model, tok, settings, None)
+    batch, sample = m._sample_groups(run, data)
+    scores, _ = m._rewards(batch, sample, settings, None)
+    _, advantages, keep = m._advantages(run, scores)
+    terms = m._update(run, sample, advantages, keep, data)
+    assert terms["kl_k3_to_sft"] == pytest.approx(0.0, abs=1e-6)
+    assert terms["clip_fraction"] > 0.0
+    assert terms["update_to_weight"] > 0.0
 
 
 def test_progress_bar_shows_steps_and_time_left_on_stderr(tiny, capsys) -> None:

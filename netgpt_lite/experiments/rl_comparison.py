@@ -324,7 +324,7 @@ def _start(config: E5Config, out: Path, ref_model, tokenizer, template: dict, su
 
 # --- the summary ---------------------------------------------------------------------------------------
 def _last(history: list[dict], key: str, k: int = 3) -> float | None:
-    values = [r[key] for r in history if key in r]
+    values = [r[key] for r in history if r.get(key) is not None]
     return float(np.mean(values[-k:])) if values else None
 
 

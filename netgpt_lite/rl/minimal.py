@@ -29,7 +29,6 @@ from netgpt_lite.rl.checkpoint import load_rl_checkpoint, save_rl_checkpoint, tr
 from netgpt_lite.rl.data import encode_pairs, evaluate, judge
 from netgpt_lite.rl.logprobs import completion_logprobs, grouped_backward
 from netgpt_lite.rl.objective import (
-    AnchoredRLSettings,
     anchor_nll_gap_per_token,
     anchored_loss,
     group_advantages,
@@ -40,6 +39,7 @@ from netgpt_lite.rl.objective import (
 )
 from netgpt_lite.rl.reference import reference_model
 from netgpt_lite.rl.sampling import SampledGroups, sample_groups
+from netgpt_lite.rl.settings import RLSettings
 from netgpt_lite.runtime import prefer_bf16, torch_device, training_memory
 
 METRICS = ("reward", "exact_match", "schema_valid", "kl_k3_to_sft", "entropy", "frac_zero_std")
@@ -48,70 +48,6 @@ k3 estimate of KL(pi_theta || pi_SFT) per token on the step's samples (the syner
 exact KL on evaluation prompts, another quantity)."""
 
 
-@dataclass(frozen=True)
-class RLSettings:
-    """One RL run.  Defaults: a minute-scale run of the ~1M-parameter edge model on 2 CPU cores.
-
-    Attributes:
-        steps: Optimiser rounds (each: one batch of sampled groups, ``updates_per_step`` updates).
-        prompts_per_step: Prompts sampled per step.
-        group_size: Completions per prompt (GRPO's G, >= 2): advantages are normalised within the group.
-        updates_per_step: Clipped updates on each sampled batch (PPO's epochs; >1 makes clipping matter).
-        learning_rate: Adam learning rate (a 1M-parameter model wants ~1e-4..1e-3, not TRL's 1e-6).
-        temperature: Sampling temperature (1.0: sample the policy itself, the most exploration).
-        max_completion_tokens: Generation budget per completion (the edge's calls are <= ~45 tokens).
-        sft_batch_size: SFT-side (prompt, logged answer) pairs per update for the SFT anchor term.
-        dynamic_sampling: Drop groups whose rewards are all equal from the update (DAPO): they carry no
-            policy-gradient signal and would only dilute the batch.
-        shared_prefill: Prefill each prompt once and share its KV cache across its ``group_size`` samples.
-        bf16: bf16 autocast for the log-prob passes and the update (about 1.8x faster where the CPU has
-            AMX / AVX-512 BF16, or on a GPU); None picks it by a timed probe (:func:`~netgpt_lite.runtime.prefer_bf16`);
-            default False (fp32).  Sampling stays fp32.
-        max_grad_norm: Gradient-norm clip.
-        objective: epsilon, beta, gamma and the reverse-KL estimator (:class:`AnchoredRLSettings`).
-        seed: Seeds prompt order, sampling and (for TRL) data order.
-        device: "cpu", "cuda" or None (CUDA when available).
-    """
-
-    steps: int = 40
-    prompts_per_step: int = 8
-    group_size: int = 8
-    updates_per_step: int = 2
-    learning_rate: float = 3e-4
-    temperature: float = 1.0
-    max_completion_tokens: int = 64
-    sft_batch_size: int = 16
-    dynamic_sampling: bool = True
-    shared_prefill: bool = True
-    bf16: bool | None = False
-    max_grad_norm: float = 1.0
-    objective: AnchoredRLSettings = field(default_factory=AnchoredRLSettings)
-    seed: int = 0
-    device: str | None = None
-
-    def __post_init__(self) -> None:
-        for name in ("steps", "prompts_per_step", "updates_per_step", "max_completion_tokens", "sft_batch_size",
-                     "group_size"):  # fmt: skip
-            if getattr(self, name) < (2 if name == "group_size" else 1):
-                raise ValueError(f"{name} must be >= {2 if name == 'group_size' else 1}, got {getattr(self, name)}")
-        if not 0.0 < self.learning_rate < 1.0:
-            raise ValueError(f"learning_rate must be in (0, 1), got {self.learning_rate}; try 3e-4")
-        if not 0.0 < self.temperature <= 2.0:
-            raise ValueError(f"temperature must be in (0, 2], got {self.temperature}; 1.0 samples the policy")
-        if self.max_grad_norm <= 0 or self.seed < 0:
-            raise ValueError(f"max_grad_norm must be > 0 and seed >= 0, got {self.max_grad_norm}, {self.seed}")
-        if self.device not in (None, "cpu", "cuda"):
-            raise ValueError(f"device must be None, 'cpu' or 'cuda', got {self.device!r}")
-
-    def replace(self, **changes) -> RLSettings:
-        """A copy with some fields changed; ``epsilon``/``beta``/``gamma`` go into ``objective``."""
-        weights = {k: changes.pop(k) for k in ("epsilon", "beta", "gamma", "kl_estimator") if k in changes}
-        if weights:
-            changes["objective"] = dataclasses.replace(self.objective, **weights)
-        return dataclasses.replace(self, **changes)
-
-
-# --- data ------------------------------------------------------------------------------------------
 # --- the minimal trainer: one function per line of the algorithm box -----------------------------------
 @dataclass
 class _Run:
@@ -127,6 +63,7 @@ class _Run:
     params: list
     optimizer: Any
     bf16: bool
+    sft_cache: dict = field(default_factory=dict)  # logged answer index -> its tensors and SFT log-probs
 
     def autocast(self):
         """bf16 autocast on the run's device when ``bf16``, else a no-op context."""
@@ -192,8 +129,10 @@ def _rewards(batch, sample: SampledGroups, settings: RLSettings, reward_model) -
 
 
 def _advantages(run: _Run, scores: dict):
-    """Step 2: ``(rewards, advantages, keep)``, ``[B*G]`` each: GRPO's group-normalised advantages, and which
-    completions the update keeps (with ``dynamic_sampling``, only groups whose rewards differ: DAPO)."""
+    """Step 2: ``(rewards, advantages, keep)``, ``[B*G]`` each: group-relative advantages (divided by the
+    group's std unless ``scale_rewards="none"``), and which completions the update keeps (with
+    ``dynamic_sampling``, only groups whose rewards differ: DAPO).  Rewards come first, so a dropped group
+    costs no forward pass at all."""
     import torch
 
     G = run.settings.group_size  # noqa: N806
@@ -201,97 +140,135 @@ def _advantages(run: _Run, scores: dict):
     keep = torch.ones_like(rewards, dtype=torch.bool)
     if run.settings.dynamic_sampling:
         keep = (rewards.reshape(-1, G).std(dim=1) > 0).repeat_interleave(G)  # whole groups kept or dropped
-    return rewards, group_advantages(rewards, G), keep
+    return rewards, group_advantages(rewards, G, scale=run.settings.scale_rewards == "group"), keep
 
 
-def _reference_logprobs(run: _Run, sample: SampledGroups):
-    """Step 3: ``[B*G, T]`` log-probs of the samples under the frozen SFT model, without gradient (the
-    sampling policy's came with the samples); each prompt runs once, its KV cache shared by its group."""
+def _reference_logprobs(run: _Run, sample: SampledGroups, keep):
+    """Step 3: ``[K, T]`` log-probs of the ``K`` kept samples under the frozen SFT model, without gradient;
+    each kept prompt runs once, its KV cache shared by its group."""
     import torch
 
     G, parts = run.settings.group_size, []  # noqa: N806
     with torch.no_grad(), run.autocast():
         for rows in range(0, sample.completion_ids.shape[0], G):  # a group at a time: [G, T, V] logits, not [B*G, ...]
+            if not bool(keep[rows]):
+                continue
             group = slice(rows, rows + G)
             logp, _ = completion_logprobs(run.ref_model, sample.prompt_ids[rows : rows + 1],
                                           sample.prompt_mask[rows : rows + 1], sample.completion_ids[group],
                                           sample.completion_mask[group], run.settings.temperature)  # fmt: skip
             parts.append(logp)
-    return torch.cat(parts)
+    return torch.cat(parts) if parts else None
 
 
-def _sample_metrics(run: _Run, scores: dict, rewards, sample: SampledGroups, logp_ref) -> dict[str, float]:
-    """The logged means of the step's samples (:data:`METRICS`): rewards, k3 KL to SFT, entropy, zero-std groups."""
-    c_mask = sample.completion_mask
+def _sample_metrics(run: _Run, scores: dict, rewards, sample: SampledGroups) -> dict[str, float]:
+    """The logged means of the step's samples: rewards, exact match, schema-valid, entropy (nats per token,
+    from generation), share of all-equal groups.  The KL to SFT comes from the update (kept groups)."""
     row = {k: float(v.mean()) for k, v in scores.items()}
-    row["kl_k3_to_sft"] = float(token_mean(kl_per_token(sample.logp_old.float(), logp_ref.float(), "k3"), c_mask))
-    row["entropy"] = float(token_mean(sample.entropy.float(), c_mask))
+    row["entropy"] = float(token_mean(sample.entropy.float(), sample.completion_mask))
     row["frac_zero_std"] = zero_variance_fraction(rewards, run.settings.group_size)
     return row
 
 
-def _update(run: _Run, sample: SampledGroups, logp_ref, advantages, keep, sft_examples,
-            update_chunk_rows: int = 2) -> dict[str, float]:
-    """Step 4: ``updates_per_step`` clipped updates of the composite loss on the kept completions, each with a
-    fresh SFT-side batch for the anchor; returns the last update's terms (none when no group was kept).
+def _sft_side(run: _Run, sft_examples, index: int):
+    """One logged answer as ``(prompt_ids, prompt_mask, ids, mask, logp_sft)``, unpadded ``[1, ...]``, with
+    the frozen SFT model's log-probs computed the first time it is drawn and kept (it never changes)."""
+    import torch
 
-    The loss is a mean over completions (:func:`~netgpt_lite.rl.objective.sequence_mean`), so its gradient is
-    the sum of each kept group's share: the groups are differentiated one at a time, each prompt once and its
-    G completions ``update_chunk_rows`` at a time (:func:`~netgpt_lite.rl.logprobs.grouped_backward`; the
-    anchor's SFT examples one by one), and the gradients add up to the full batch's.  Chunks bound memory:
-    for SmolLM2 a group in one pass holds about 1.8 GB of activations, in chunks of 2 about 1.2 GB.
+    if index not in run.sft_cache:
+        ex = sft_examples[index]
+        tensors = encode_pairs(run.tokenizer, [ex["prompt"]], [ex["completion"]], run.device)
+        with torch.no_grad(), run.autocast():
+            logp_sft, _ = completion_logprobs(run.ref_model, *tensors)
+        run.sft_cache[index] = (*tensors, logp_sft.float())
+    return run.sft_cache[index]
+
+
+def _anchor_backward(run: _Run, sft_examples) -> float:
+    """The SFT anchor: ``gamma * anchor_nll_gap`` on ``sft_batch_size`` logged answers, backpropagated one
+    answer at a time; returns the gap's mean."""
+    s = run.settings
+    picks = run.rng.choice(len(sft_examples), min(s.sft_batch_size, len(sft_examples)), replace=False).tolist()
+    gap_total = 0.0
+    for i in picks:
+        p_ids, p_mask, t_ids, t_mask, logp_sft = _sft_side(run, sft_examples, i)
+        with run.autocast():
+            logp_theta, _ = completion_logprobs(run.model, p_ids, p_mask, t_ids, t_mask)
+        gap = sequence_mean(anchor_nll_gap_per_token(logp_theta.float(), logp_sft), t_mask)
+        (s.objective.gamma * gap / len(picks)).backward()
+        gap_total += float(gap.detach()) / len(picks)
+    return gap_total
+
+
+def _update(run: _Run, sample: SampledGroups, advantages, keep, sft_examples,
+            update_chunk_rows: int = 2) -> dict[str, float]:
+    """Steps 3-4: the kept groups' SFT log-probs, then ``updates_per_step`` clipped updates of the composite
+    loss on them (PPO's epochs over one sampled batch), each with a fresh SFT-side batch for the anchor.
+
+    Dropout is off (eval mode) and "old" log-probs are those of the first epoch's own pass, so the ratio
+    compares one model in one precision with itself: it is exactly 1 in the first epoch and moves after,
+    which is when clipping and the reverse KL act.  The loss is a mean over kept completions; each kept prompt
+    runs once and its G completions ``update_chunk_rows`` at a time
+    (:func:`~netgpt_lite.rl.logprobs.grouped_backward`), so gradients add up to the full batch's.  Returns the
+    last epoch's terms, ``kl_k3_to_sft`` (the first epoch's, per token: the policy that sampled), the share
+    of tokens whose ratio left the clip range in the last epoch (``clip_fraction``) and the relative size
+    of the step's whole change to the trainable weights (``update_to_weight``: ||delta|| / ||theta||).
     """
-    import dataclasses
 
     import torch
 
-    s, G, terms = run.settings, run.settings.group_size, {}  # noqa: N806
+    s, G = run.settings, run.settings.group_size  # noqa: N806
+    if not bool(keep.any()):
+        return {"kl_k3_to_sft": None}  # no group to learn from: no pass, nothing measured
+    cpu = time.process_time()
+    ref = _reference_logprobs(run, sample, keep)  # [K, T]
+    cpu_reference = time.process_time() - cpu
     kept_groups = keep[::G]  # [B]: dynamic sampling keeps or drops whole groups
     u_ids, u_mask = sample.prompt_ids[::G][kept_groups], sample.prompt_mask[::G][kept_groups]  # [B', P]
-    c_ids, c_mask, logp_old = sample.completion_ids[keep], sample.completion_mask[keep], sample.logp_old[keep]
-    ref, adv, n_rows = logp_ref[keep].float(), advantages[keep], int(keep.sum())  # kept rows, G per prompt
+    c_ids, c_mask, adv, n_rows = sample.completion_ids[keep], sample.completion_mask[keep], advantages[keep], int(keep.sum())
+    old = torch.zeros_like(ref)  # filled by the first epoch's pass
     policy_only = dataclasses.replace(s.objective, gamma=0.0)
-    run.model.train()
-    for _ in range(s.updates_per_step if bool(keep.any()) else 0):
-        sft = sft_examples[run.rng.choice(len(sft_examples), min(s.sft_batch_size, len(sft_examples)),
-                                          replace=False).tolist()]  # fmt: skip
+    before = [p.detach().clone() for p in run.params]
+    run.model.eval()  # dropout off: the update's model is the one that sampled
+    terms: dict[str, float] = {}
+    for epoch in range(s.updates_per_step):
         run.optimizer.zero_grad()
-        terms = {"clipped_pg": 0.0, **({"reverse_kl": 0.0} if s.objective.beta > 0 else {})}
+        terms = {"clipped_pg": 0.0, "kl_k3": 0.0, "clipped": 0.0,
+                 **({"reverse_kl": 0.0} if s.objective.beta > 0 else {})}  # fmt: skip
         for j in range(u_ids.shape[0]):  # one kept prompt and its G completions at a time, in chunks of rows
             group = slice(j * G, (j + 1) * G)
 
-            def chunk_loss(logp_new, rows, group=group, keys=tuple(terms)):
+            def chunk_loss(logp_new, rows, group=group, epoch=epoch, keys=tuple(terms)):
                 rows = slice(group.start + rows.start, group.start + rows.stop)  # rows of the kept completions
-                loss, part = anchored_loss(logp_new, logp_old[rows].float(), ref[rows], adv[rows], c_mask[rows],
-                                           policy_only)  # fmt: skip
-                share = (rows.stop - rows.start) / n_rows  # this chunk's share of the mean over completions
-                return loss * share, {key: part[key] * share for key in keys}
+                if epoch == 0:
+                    old[rows] = logp_new.detach()
+                loss, part = anchored_loss(logp_new, old[rows], ref[rows], adv[rows], c_mask[rows], policy_only)
+                share, m = (rows.stop - rows.start) / n_rows, c_mask[rows]
+                ratio = (logp_new.detach() - old[rows]).exp()
+                part["clipped"] = float(token_mean(((ratio - 1).abs() > s.objective.epsilon).float(), m))
+                part["kl_k3"] = float(token_mean(kl_per_token(logp_new.detach(), ref[rows], "k3"), m))
+                return loss * share, {k: part.get(k, 0.0) * share for k in keys}
 
             for part in grouped_backward(run.model, u_ids[j : j + 1], u_mask[j : j + 1], c_ids[group], c_mask[group],
                                          chunk_loss, temperature=s.temperature, chunk_rows=update_chunk_rows,
                                          autocast=run.autocast):  # fmt: skip
                 for key in terms:
                     terms[key] += part[key]
-        loss_value = terms["clipped_pg"] + s.objective.beta * terms.get("reverse_kl", 0.0)
+        if epoch == 0:
+            kl_first = terms["kl_k3"]
+        terms["loss"] = terms["clipped_pg"] + s.objective.beta * terms.get("reverse_kl", 0.0)
         if s.objective.gamma > 0:  # the anchor: pi_theta's NLL of logged answers against the SFT model's
-            s_ids, s_mask, t_ids, t_mask = encode_pairs(run.tokenizer, sft["prompt"], sft["completion"], run.device)
-            gap_total, n_sft = 0.0, s_ids.shape[0]
-            for i in range(n_sft):  # one logged answer at a time, as the groups above
-                with run.autocast():
-                    sft_theta, _ = completion_logprobs(run.model, s_ids[i : i + 1], s_mask[i : i + 1],
-                                                       t_ids[i : i + 1], t_mask[i : i + 1])  # fmt: skip
-                    with torch.no_grad():
-                        sft_ref, _ = completion_logprobs(run.ref_model, s_ids[i : i + 1], s_mask[i : i + 1],
-                                                         t_ids[i : i + 1], t_mask[i : i + 1])  # fmt: skip
-                gap = sequence_mean(anchor_nll_gap_per_token(sft_theta.float(), sft_ref.float()), t_mask[i : i + 1])
-                (s.objective.gamma * gap / n_sft).backward()
-                gap_total += float(gap.detach()) / n_sft
-            terms["anchor_nll_gap"] = gap_total
-            loss_value += s.objective.gamma * gap_total
-        terms["loss"] = loss_value
+            terms["anchor_nll_gap"] = _anchor_backward(run, sft_examples)
+            terms["loss"] += s.objective.gamma * terms["anchor_nll_gap"]
         torch.nn.utils.clip_grad_norm_(run.params, s.max_grad_norm)
         run.optimizer.step()
-    return terms
+    with torch.no_grad():
+        moved = sum(float((p - b).pow(2).sum()) for p, b in zip(run.params, before, strict=True))
+        norm = sum(float(b.pow(2).sum()) for b in before)
+    terms["clip_fraction"] = terms.pop("clipped")
+    terms.pop("kl_k3")
+    return {**terms, "kl_k3_to_sft": kl_first, "update_to_weight": (moved / max(norm, 1e-30)) ** 0.5,
+            "cpu_s_reference": cpu_reference}
 
 
 def train_minimal(model, tokenizer, prompts, sft_examples, settings: RLSettings = RLSettings(),  # noqa: B008
@@ -338,20 +315,24 @@ def train_minimal(model, tokenizer, prompts, sft_examples, settings: RLSettings 
         if step == settings.steps:  # the last row only evaluates the final model
             history.append(row)
             break
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()  # CPU seconds of every thread of this process
         batch, sample = _sample_groups(run, prompts)  # 1. a group per prompt (with the sampling log-probs) ...
         row["seconds_sampling"] = time.perf_counter() - start
+        row["cpu_s_sampling"], cpu = time.process_time() - cpu, time.process_time()
         scores, diagnostics = _rewards(batch, sample, settings, reward_model)  # ... and its rewards
-        rewards, advantages, keep = _advantages(run, scores)  # 2. group-normalised advantages, kept groups
+        row["cpu_s_rewards"], cpu = time.process_time() - cpu, time.process_time()
+        rewards, advantages, keep = _advantages(run, scores)  # 2. group-relative advantages, kept groups
+        row.update({**diagnostics, **_sample_metrics(run, scores, rewards, sample)})
+        for group in run.optimizer.param_groups:  # linear warm-up, then constant
+            group["lr"] = settings.learning_rate * min(1.0, (step + 1) / max(settings.warmup_steps, 1))
         with training_memory():  # freed activations leave RSS (sampling stays outside: it would slow down)
-            logp_ref = _reference_logprobs(run, sample)  # 3. log-probs under the SFT model (no gradient)
-            row.update({**diagnostics, **_sample_metrics(run, scores, rewards, sample, logp_ref)})
-            row.update(_update(run, sample, logp_ref, advantages, keep, sft_examples))  # 4. clipped updates
+            row.update(_update(run, sample, advantages, keep, sft_examples))  # 3-4. SFT log-probs, clipped epochs
+        row["cpu_s_update"] = time.process_time() - cpu - row.get("cpu_s_reference", 0.0)
         row["seconds"] = time.perf_counter() - start
         history.append(row)
         bar.update()  # then show, log and checkpoint
         bar.set_postfix(reward=f"{row['reward']:.3f}", exact=f"{row['exact_match']:.3f}",
-                        kl=f"{row['kl_k3_to_sft']:.4f}", zero_std=f"{row['frac_zero_std']:.2f}")  # fmt: skip
+                        kl=f"{row['kl_k3_to_sft'] or float('nan'):.4f}", zero_std=f"{row['frac_zero_std']:.2f}")
         if checkpoint is not None and (step + 1) % checkpoint_every == 0 and step + 1 < settings.steps:
             save_rl_checkpoint(checkpoint, model, run.optimizer, step + 1, history, run.rng)
     bar.close()

@@ -76,13 +76,16 @@ class AnchoredRLSettings:
 
 
 # --- advantages -------------------------------------------------------------------------------------
-def group_advantages(rewards: torch.Tensor, group_size: int, eps: float = 1e-4) -> torch.Tensor:
+def group_advantages(rewards: torch.Tensor, group_size: int, eps: float = 1e-4, scale: bool = True) -> torch.Tensor:
     """GRPO advantages: each reward minus its group's mean, divided by the group's std (+ eps).
 
     Args:
         rewards: ``[n_groups * group_size]`` rewards, the completions of one prompt next to each other.
         group_size: completions sampled per prompt (G).
         eps: added to the std so a zero-variance group gives zero advantages instead of 0/0.
+        scale: divide by the group's std (GRPO).  False keeps ``r - mean`` (Dr. GRPO, Liu et al. 2025): with
+            0/1 rewards the std lets one wrong sample among seven right ones weigh -2.65, so a few
+            nearly-solved requests steer the update.
 
     Returns:
         ``[n_groups * group_size]`` advantages (zero for every member of a group whose rewards are all equal).
@@ -94,7 +97,8 @@ def group_advantages(rewards: torch.Tensor, group_size: int, eps: float = 1e-4) 
     grouped = rewards.reshape(-1, group_size)  # [n_groups, G]
     mean = grouped.mean(dim=1, keepdim=True)
     std = grouped.std(dim=1, keepdim=True)  # unbiased, as in TRL
-    return ((grouped - mean) / (std + eps)).reshape(-1)
+    centred = grouped - mean
+    return (centred / (std + eps) if scale else centred).reshape(-1)
 
 
 def baseline_advantages(rewards: torch.Tensor, baseline: torch.Tensor | float) -> torch.Tensor:

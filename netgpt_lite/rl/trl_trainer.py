@@ -7,7 +7,7 @@ place where :class:`~netgpt_lite.rl.minimal.RLSettings` meet TRL.  This is the p
 (accelerate, GPUs); :mod:`netgpt_lite.rl.minimal` is the readable one.
 
 Example:
-    >>> from netgpt_lite.rl.minimal import RLSettings
+    >>> from netgpt_lite.rl.settings import RLSettings
     >>> config = to_grpo_config(RLSettings(steps=2, prompts_per_step=2, group_size=4), "/tmp/grpo")  # doctest: +SKIP
     >>> config.num_generations                                                                         # doctest: +SKIP
     4
@@ -22,8 +22,8 @@ import numpy as np
 from netgpt_lite.edge.tiny_lm import save_edge_model
 from netgpt_lite.rl.data import encode_pairs, judge
 from netgpt_lite.rl.logprobs import completion_logprobs
-from netgpt_lite.rl.minimal import RLSettings
 from netgpt_lite.rl.objective import anchor_nll_gap_per_token, kl_per_token, sequence_mean, token_mean
+from netgpt_lite.rl.settings import RLSettings
 from netgpt_lite.runtime import torch_device
 from netgpt_lite.tasks.checker import tool_call_reward
 
@@ -43,21 +43,30 @@ def to_grpo_config(settings: RLSettings, output_dir: str):
     """TRL ``GRPOConfig`` for these settings: the one place the settings meet TRL.
 
     It overrides TRL defaults that are wrong here: bf16 off on CPU (14x slower for the tiny model),
-    activation checkpointing off, a constant learning rate of our choosing instead of 1e-6, and
-    ``max_completion_length`` from the settings instead of 512; with ``beta > 0`` TRL rebuilds the
-    reference model from the model folder, so train from a saved SFT folder.
+    activation checkpointing off, the learning rate, its linear warm-up (``warmup_steps``, counted in
+    sampled batches as :func:`~netgpt_lite.rl.minimal.train_minimal` counts them) and then a constant rate,
+    ``max_completion_length`` from the settings instead of 512, dropout off (the ratio compares one model
+    with itself), the "grpo" loss (each completion's token mean, then the mean over completions, as the
+    minimal loop reduces it) and ``scale_rewards`` from the settings.  TRL's reverse KL is the k3 estimator:
+    settings with another ``kl_estimator`` are refused.  With ``beta > 0`` TRL rebuilds the reference model
+    from the model folder, so train from a saved SFT folder.
     """
     from trl import GRPOConfig
 
+    if settings.objective.kl_estimator != "k3" and settings.objective.beta > 0:
+        raise ValueError(f"TRL's reverse KL is k3; got kl_estimator={settings.objective.kl_estimator!r}: "
+                         "use k3 or train with netgpt_lite.rl.minimal.train_minimal")
     on_cpu = torch_device(settings.device) == "cpu"
     batch = settings.prompts_per_step * settings.group_size
     return GRPOConfig(
         output_dir=output_dir, max_steps=settings.steps * settings.updates_per_step,
         per_device_train_batch_size=batch, steps_per_generation=1, num_generations=settings.group_size,
-        num_iterations=settings.updates_per_step, learning_rate=settings.learning_rate, lr_scheduler_type="constant",
+        num_iterations=settings.updates_per_step, learning_rate=settings.learning_rate,
+        lr_scheduler_type="constant_with_warmup", warmup_steps=settings.warmup_steps * settings.updates_per_step,
+        disable_dropout=True,
         max_grad_norm=settings.max_grad_norm, temperature=settings.temperature, top_k=0, top_p=1.0,
         max_completion_length=settings.max_completion_tokens, beta=settings.objective.beta,
-        epsilon=settings.objective.epsilon, loss_type="grpo", scale_rewards="group",
+        epsilon=settings.objective.epsilon, loss_type="grpo", scale_rewards=settings.scale_rewards,
         reward_weights=[1.0, 0.0, 0.0], seed=settings.seed, data_seed=settings.seed,
         bf16=not on_cpu, use_cpu=on_cpu, activation_checkpointing=False, logging_steps=settings.updates_per_step,
         save_strategy="no", report_to="none", disable_tqdm=True, log_level="warning", dataloader_num_workers=0,
