@@ -103,6 +103,47 @@ def paired_comparison(
     }
 
 
+def paired_mean_difference(a_seeds: Sequence[Sequence], b: Sequence, *, n_bootstrap: int = 10_000, seed: int = 0,
+                           confidence: float = 0.95) -> dict:
+    """A model trained with several seeds against one baseline, on the same requests.
+
+    Each request's accuracy is averaged over A's seeds (a value in [0, 1]) and compared with B's verdict;
+    the requests are resampled together (percentile bootstrap), so the interval covers request-to-request
+    variation of the seed-averaged difference (not the spread a new seed would add: see ``per_seed``).
+
+    Args:
+        a_seeds: one verdict list per seed of A (bool or 0/1), each in the order of ``b``.
+        b: the baseline's verdicts.
+        n_bootstrap, seed, confidence: as in :func:`paired_comparison`.
+
+    Returns:
+        ``n``, ``n_seeds``, ``a_exact_match`` (mean over seeds), ``b_exact_match``, ``difference``,
+        ``ci_low``, ``ci_high``, ``confidence``.
+
+    Example:
+        >>> r = paired_mean_difference([[1, 1, 0, 1], [1, 0, 0, 1]], [1, 0, 0, 0], n_bootstrap=200)
+        >>> r["difference"], r["n_seeds"]
+        (0.375, 2)
+    """
+    x, y = np.asarray(a_seeds, dtype=float), np.asarray(b, dtype=float)
+    if x.ndim != 2 or x.shape[0] < 1 or x.shape[1] != y.size or y.ndim != 1 or y.size == 0:
+        raise ValueError(f"a_seeds must be [n_seeds, n] and b [n] verdicts, n > 0; got {x.shape}, {y.shape}")
+    if not np.isin(x, (0.0, 1.0)).all() or not np.isin(y, (0.0, 1.0)).all():
+        raise ValueError("a_seeds and b must hold verdicts: True/False or 0/1")
+    if n_bootstrap < 100 or not 0.0 < confidence < 1.0:
+        raise ValueError(f"need n_bootstrap >= 100 and confidence in (0, 1); got {n_bootstrap}, {confidence}")
+    diff = x.mean(axis=0) - y  # [n]: per request, seed-averaged A minus B
+    rng, boot = np.random.default_rng(seed), np.empty(n_bootstrap)
+    for start in range(0, n_bootstrap, 1000):
+        idx = rng.integers(0, diff.size, size=(min(1000, n_bootstrap - start), diff.size))
+        boot[start : start + len(idx)] = diff[idx].mean(axis=1)
+    tail = (1.0 - confidence) / 2.0
+    return {"n": int(diff.size), "n_seeds": int(x.shape[0]), "a_exact_match": float(x.mean()),
+            "b_exact_match": float(y.mean()), "difference": float(diff.mean()),
+            "ci_low": float(np.quantile(boot, tail)), "ci_high": float(np.quantile(boot, 1.0 - tail)),
+            "confidence": confidence}
+
+
 def half_width(n: int, *, rate: float | None = None, discordant: float | None = None, z: float = Z_95) -> float:
     """Half-width of the normal-approximation interval: of one rate (``rate``), or of a paired difference
     whose requests disagree with probability ``discordant`` (worst case: no net difference).

@@ -145,7 +145,8 @@ def test_rl_uses_the_reward_model_only_for_unlabelled_rows(shipped) -> None:
 def _tiny_config(**changes):
     from netgpt_lite.experiments.rl_comparison import E5Config
 
-    base = {"edge": "tiny", "n_pool": 8, "n_replay": 4, "n_eval": 4, "seeds": (0,), "ablation_seeds": (0,),
+    base = {"edge": "tiny", "n_pool": 8, "n_replay": 4, "n_eval": 4, "n_curve": 2, "curve_every": 1, "seeds": (0,),
+            "rl_seeds": (0,), "ablation_seeds": (0,), "raft_samples": 2,
             "rl": E5Config().rl.replace(steps=1, prompts_per_step=2, group_size=2, max_completion_tokens=16,
                                         sft_batch_size=2)}  # fmt: skip
     return E5Config(**{**base, **changes})
@@ -157,7 +158,7 @@ def test_e5_runs_every_arm_resumes_and_names_a_broken_run(tmp_path, capsys) -> N
     config = _tiny_config()
     artifact = run_e5(config, tmp_path, progress=False)
     arms = [r["arm"] for r in artifact["runs"]]
-    assert arms == ["sft", "rl", "more_sft", *[a for a in RL_ARMS if a != "rl"]]
+    assert arms == ["sft", "rl", "more_sft", "raft", *[a for a in RL_ARMS if a != "rl"]]
     assert len(artifact["day"]["routed"]) == len(artifact["day"]["kept"]) == 4
     assert not set(artifact["day"]["routed"]) & set(artifact["day"]["kept"])
     assert artifact["manifest"]["sizes"]["n_pool"] == 8 and artifact["manifest"]["git_commit"] is not None
@@ -166,6 +167,14 @@ def test_e5_runs_every_arm_resumes_and_names_a_broken_run(tmp_path, capsys) -> N
     start = artifact["runs"][0]
     assert s["rl"]["test_exact_match_change_mean"] == pytest.approx(
         rl["eval"]["test"]["exact_match"] - start["eval"]["test"]["exact_match"])
+    paired = artifact["paired"]["rl"]["test"]
+    assert paired["per_seed"][0]["difference"] == pytest.approx(s["rl"]["test_exact_match_change_mean"])
+    assert paired["mean_over_seeds"]["n"] == 4 and paired["mean_over_seeds"]["n_seeds"] == 1
+    assert len(artifact["day"]["curve"]) == 2  # the least confident half of 2 n_curve validation requests
+    assert [r["step"] for r in rl["history"] if "eval_exact_match" in r] == [0, 1]  # the learning curve
+    raft = next(r for r in artifact["runs"] if r["arm"] == "raft")["raft"]
+    assert raft["n_samples"] == 2 and raft["n_requests"] == 4 and 0 <= raft["n_accepted"] <= 8
+    assert artifact["reward_model"] is None  # off by default: RL learns from the cloud's labels only
     # a rerun reuses the finished runs; a broken run file is named and that run runs again
     (tmp_path / "runs" / "plain_pg-seed0.json").write_text("{truncated")
     again = run_e5(config, tmp_path, progress=False)
@@ -195,8 +204,12 @@ def test_e5_config_names_a_bad_ablation_arm() -> None:
 
     with pytest.raises(ValueError, match="ablation_arms"):
         E5Config(ablation_arms=("rl",))
-    runs = E5Config(seeds=(0, 1), ablation_seeds=(0,), ablation_arms=("plain_pg",)).runs()
-    assert runs == [("rl", 0), ("more_sft", 0), ("plain_pg", 0), ("rl", 1), ("more_sft", 1)]
+    runs = E5Config(seeds=(0, 1), rl_seeds=(0, 1, 2), ablation_seeds=(0,), ablation_arms=("plain_pg",)).runs()
+    assert runs == [("rl", 0), ("more_sft", 0), ("raft", 0), ("plain_pg", 0), ("rl", 1), ("more_sft", 1),
+                    ("raft", 1), ("rl", 2)]
+    assert E5Config().raft_samples_per_request() == 3  # 12 steps x 8 prompts x 8 samples over 256 routed requests
+    with pytest.raises(ValueError, match="n_curve"):
+        E5Config(n_curve=-1)
 
 
 def test_the_shipped_rl_adapter_is_what_e5_wrote() -> None:

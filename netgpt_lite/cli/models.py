@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from netgpt_lite.cli.arguments import (
     DROPOUT,
@@ -229,26 +230,35 @@ def _run_rl(args: argparse.Namespace, plan: dict) -> int:
 
 # --- chapter 06: e5 --------------------------------------------------------------------------
 def add_e5(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("e5", help="experiment E5: SFT vs more SFT vs SFT-anchored RL, and the anchors' ablation (ch. 6)")
+    p = sub.add_parser("e5", help="experiment E5: SFT vs more SFT vs rejection sampling vs SFT-anchored RL, and the "
+                                  "anchors' ablation (ch. 6)")
     default = E5Config()
     p.add_argument("--out", type=output_dir, required=True, help="run folder (resumable): runs/, e5.json, rl_adapter/")
     p.add_argument("--edge", default="smollm2", choices=["smollm2", "tiny"], help="the SFT start (default smollm2)")
     p.add_argument("--steps", type=count("e5_steps"), default=default.rl.steps,
                    help=f"RL steps per run, {upto('e5_steps')} (default {default.rl.steps})")
-    p.add_argument("--n-seeds", type=count("e5_seeds"), default=len(default.seeds),
-                   help=f"seeds 0..N-1 of the rl and more_sft arms, {upto('e5_seeds')} (default {len(default.seeds)})")
+    p.add_argument("--n-rl-seeds", type=count("e5_seeds", 0), default=len(default.rl_seeds),
+                   help=f"seeds 0..N-1 of anchored RL, {upto('e5_seeds', 0)} (default {len(default.rl_seeds)})")
+    p.add_argument("--n-seeds", type=count("e5_seeds", 0), default=len(default.seeds),
+                   help=f"seeds 0..N-1 of the rivals more_sft and raft, {upto('e5_seeds', 0)} "
+                        f"(default {len(default.seeds)})")
     p.add_argument("--n-ablation-seeds", type=count("e5_seeds", 0), default=len(default.ablation_seeds),
                    help=f"seeds 0..N-1 of the anchor-free variants, {upto('e5_seeds', 0)} "
                         f"(default {len(default.ablation_seeds)}; 0 skips them)")
     p.add_argument("--ablation", nargs="+", default=list(default.ablation_arms), choices=list(default.ablation_arms),
                    help="which anchor-free variants run (default all three; needs --n-ablation-seeds >= 1)")
     p.add_argument("--n-pool", type=count("tasks", 4), default=default.n_pool,
-                   help=f"the day's new requests (half labelled), {upto('tasks', 4)}")
+                   help=f"the day's new requests (the least confident half is labelled), {upto('tasks', 4)} "
+                        f"(default {default.n_pool})")
     p.add_argument("--n-eval", type=count("requests", 2), default=default.n_eval,
-                   help=f"held-out test-split requests, {upto('requests', 2)}")
-    p.add_argument("--handwritten", type=existing_file, default=None,
-                   help="a JSONL file of hand-written requests evaluated beside the test split "
-                        "(e.g. tests/data/handwritten_requests.jsonl); never trained on")
+                   help=f"held-out test-split requests, {upto('requests', 2)} (default {default.n_eval})")
+    p.add_argument("--n-curve", type=count("requests", 0), default=default.n_curve,
+                   help=f"validation requests of RL's learning curve, {upto('requests', 0)} (default "
+                        f"{default.n_curve}; 0: none)")
+    p.add_argument("--handwritten", type=existing_file, nargs="+", default=None,
+                   help="JSONL files of hand-written requests evaluated beside the test split for the headline "
+                        "arms, each a suite named by its file (e.g. tests/data/handwritten_requests.jsonl "
+                        "tests/data/independent_requests.jsonl); never trained on")
     p.add_argument("--quiet", action="store_true", help="no progress bars on stderr")
     p.set_defaults(check=_check_e5, func=_run_e5)
 
@@ -258,21 +268,26 @@ def _check_e5(args: argparse.Namespace) -> dict:
                                               "(0 runs no anchor-free variant)")})
     if args.edge == "smollm2":
         _needs_smollm2("--edge")
-    flags = {"steps": "--steps", "seeds": "--n-seeds", "n_pool": "--n-pool", "n_eval": "--n-eval"}
+    flags = {"steps": "--steps", "seeds": "--n-seeds", "n_pool": "--n-pool", "n_eval": "--n-eval",
+             "n_curve": "--n-curve"}
     with flag_errors(flags):
-        config = E5Config(edge=args.edge, n_pool=args.n_pool, n_eval=args.n_eval, seeds=tuple(range(args.n_seeds)),
+        config = E5Config(edge=args.edge, n_pool=args.n_pool, n_eval=args.n_eval, n_curve=args.n_curve,
+                          seeds=tuple(range(args.n_seeds)), rl_seeds=tuple(range(args.n_rl_seeds)),
                           ablation_seeds=tuple(range(args.n_ablation_seeds)), ablation_arms=tuple(args.ablation),
                           rl=E5Config().rl.replace(steps=args.steps))  # fmt: skip
-    tasks = None
-    if args.handwritten is not None:
-        with reading("--handwritten", args.handwritten):
-            tasks = read_request_file(args.handwritten)
-    return {"config": config, "handwritten": tasks}
+    suites = {}
+    for path in args.handwritten or []:
+        with reading("--handwritten", path):
+            suites[Path(path).stem.replace("_requests", "")] = read_request_file(path)
+    return {"config": config, "handwritten": suites}
 
 
 def _run_e5(args: argparse.Namespace, plan: dict) -> int:
     command = " ".join([PROG, *sys.argv[1:]]) if sys.argv[1:2] == ["e5"] else f"{PROG} e5"
     artifact = run_e5(plan["config"], args.out, plan["handwritten"], command=command, progress=not args.quiet)
     m = artifact["manifest"]
-    print_json({"out": str(args.out), "summary": artifact["summary"], "wall_s": m["wall_s"], "cpu_s": m["cpu_s"]})
+    headline = {arm: {suite: {k: c["mean_over_seeds"][k] for k in ("n", "n_seeds", "difference", "ci_low", "ci_high")}
+                      for suite, c in suites.items()} for arm, suites in artifact["paired"].items()}  # fmt: skip
+    print_json({"out": str(args.out), "summary": artifact["summary"], "paired_vs_sft": headline,
+                "wall_s": m["wall_s"], "cpu_s": m["cpu_s"]})
     return 0

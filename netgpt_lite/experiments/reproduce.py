@@ -48,7 +48,8 @@ def run_e5(cfg: ReproduceConfig, out_dir: Path) -> dict:
     """E5 (:func:`~netgpt_lite.experiments.rl_comparison.run_e5`) in ``out_dir/E5`` (resumable run by run):
     the shipped preset in full mode; in fast mode the tiny edge, 2 steps, one seed."""
     if cfg.fast:
-        config = E5Config(edge="tiny", n_pool=16, n_replay=16, n_eval=16, seeds=(cfg.seed,), ablation_seeds=(cfg.seed,),
+        config = E5Config(edge="tiny", n_pool=16, n_replay=16, n_eval=16, n_curve=8, seeds=(cfg.seed,),
+                          rl_seeds=(cfg.seed,), ablation_seeds=(cfg.seed,), raft_samples=2,
                           rl=E5Config().rl.replace(steps=min(cfg.rl_steps, 2)))  # fmt: skip
     else:
         config = E5Config(n_eval=cfg.rl_eval, rl=E5Config().rl.replace(steps=cfg.rl_steps))

@@ -1,0 +1,74 @@
+"""E5's summaries: each arm's accuracy change from the start, and its paired comparison with the start.
+
+Example:
+    >>> runs = [{"arm": "sft", "seed": None, "eval": {"test": {"exact_match": 0.5, "schema_valid": 1.0}}},
+    ...         {"arm": "rl", "seed": 0, "eval": {"test": {"exact_match": 0.75, "schema_valid": 1.0}}}]
+    >>> summarise(runs)["rl"]["test_exact_match_change_mean"]
+    0.25
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from netgpt_lite.edge.evaluation import compare_records
+from netgpt_lite.stats import paired_mean_difference
+
+
+def _last(history: list[dict], key: str, k: int = 3) -> float | None:
+    values = [r[key] for r in history if r.get(key) is not None]
+    return float(np.mean(values[-k:])) if values else None
+
+
+def summarise(runs: list[dict]) -> dict:
+    """Per arm: mean and std over seeds of test / hand-written exact match and schema-valid, their change
+    from the SFT start (paired: same tasks), and for RL arms the last steps' KL to SFT, reward, and the
+    reward model's score beside the checker's on the same unlabelled samples (first and last steps)."""
+    start = next(r for r in runs if r["arm"] == "sft")["eval"]
+    out = {}
+    for arm in dict.fromkeys(r["arm"] for r in runs):
+        rows = [r for r in runs if r["arm"] == arm]
+        row = {"n_seeds": len(rows)}
+        for suite in [k for k in start if all(k in r["eval"] for r in rows)]:
+            for metric in ("exact_match", "schema_valid"):
+                values = np.array([r["eval"][suite][metric] for r in rows])
+                change = values - start[suite][metric]
+                row[f"{suite}_{metric}_mean"] = float(values.mean())
+                row[f"{suite}_{metric}_change_mean"] = float(change.mean())
+                row[f"{suite}_{metric}_change_std"] = float(change.std(ddof=1)) if len(rows) > 1 else None
+        histories = [r["history"] for r in rows if isinstance(r.get("history"), list)]
+        if histories:
+            for key in ("kl_k3_to_sft", "reward", "rm_reward_unlabelled", "checker_reward_unlabelled"):
+                last = [_last(h, key) for h in histories]
+                first = [_last(h[:3], key) for h in histories]
+                row[f"{key}_last_mean"] = float(np.mean(last)) if None not in last else None
+                row[f"{key}_first_mean"] = float(np.mean(first)) if None not in first else None
+        out[arm] = row
+    return out
+
+
+def paired_summary(runs: list[dict], n_bootstrap: int = 10_000) -> dict:
+    """Each arm against the SFT start on the same requests, per suite: ``{arm: {suite: {...}}}``.
+
+    ``per_seed`` holds one :func:`~netgpt_lite.edge.evaluation.compare_records` result per seed (difference,
+    95% interval, McNemar p, flips); ``mean_over_seeds`` is :func:`~netgpt_lite.stats.paired_mean_difference`
+    of the arm's per-request accuracy averaged over its seeds against the start's: the headline number, with
+    its 95% interval over requests.  Runs without per-request records (older artifacts) are skipped.
+    """
+    start = next(r for r in runs if r["arm"] == "sft")["eval"]
+    out: dict = {}
+    for arm in dict.fromkeys(r["arm"] for r in runs if r["arm"] != "sft"):
+        rows = [r for r in runs if r["arm"] == arm]
+        for suite, base in start.items():
+            if "records" not in base or not all("records" in r["eval"].get(suite, {}) for r in rows):
+                continue
+            keys = sorted(x["request"] for x in base["records"])
+            per_seed = [compare_records(r["eval"][suite]["records"], base["records"], n_bootstrap=n_bootstrap)
+                        for r in rows]  # fmt: skip
+            verdicts = [{x["request"]: x["correct"] for x in r["eval"][suite]["records"]} for r in rows]
+            right = {x["request"]: x["correct"] for x in base["records"]}
+            out.setdefault(arm, {})[suite] = {
+                "seeds": [r["seed"] for r in rows], "per_seed": per_seed,
+                "mean_over_seeds": paired_mean_difference([[v[k] for k in keys] for v in verdicts],
+                                                          [right[k] for k in keys], n_bootstrap=n_bootstrap)}
+    return out
