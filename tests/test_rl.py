@@ -257,3 +257,42 @@ def test_progress_bar_shows_steps_and_time_left_on_stderr(tiny, capsys) -> None:
     assert "RL steps" in err and "2/2" in err and "<" in err  # tqdm's "[elapsed<left" is the time left
     train_minimal(_model(tokenizer), tokenizer, ds, ds, RLSettings(steps=1, **FAST))
     assert capsys.readouterr().err == ""  # quiet by default
+
+
+def test_trl_and_minimal_paths_compute_the_same_loss(tiny, tmp_path) -> None:
+    """On one off-policy batch (old log-probs away from the policy's, so clipping binds on some tokens) TRL's
+    GRPO loss with the settings :func:`to_grpo_config` maps equals :func:`anchored_loss` without the anchor."""
+    from netgpt_lite.rl.objective import anchored_loss
+    from netgpt_lite.rl.sampling import sample_groups
+    from netgpt_lite.rl.trl_trainer import (
+        anchored_grpo_trainer_class,
+        exact_match_reward,
+        schema_valid_reward,
+    )
+    from netgpt_lite.tasks.checker import tool_call_reward
+
+    _, tokenizer, ds = tiny
+    save_edge_model(_model(tokenizer), tokenizer, tmp_path / "sft")
+    settings = RLSettings(steps=1, updates_per_step=2, device="cpu", temperature=0.9, **FAST).replace(beta=0.3)
+    trainer = anchored_grpo_trainer_class()(
+        model=str(tmp_path / "sft"), reward_funcs=[tool_call_reward, exact_match_reward, schema_valid_reward], args=to_grpo_config(settings, str(tmp_path)),
+        train_dataset=ds.select_columns(["prompt", "tools", "gold"]), processing_class=tokenizer,
+        sft_examples=ds, gamma=0.0, sft_batch_size=2)
+    model = trainer.model
+    torch.manual_seed(0)
+    s = sample_groups(model, tokenizer, list(ds["prompt"][:2]), 4, temperature=0.9, max_completion_tokens=12)
+    with torch.no_grad():
+        logp, _ = completion_logprobs(model, s.prompt_ids, s.prompt_mask, s.completion_ids, s.completion_mask, 0.9)
+    g = torch.Generator().manual_seed(1)
+    old = logp + 0.3 * torch.randn(logp.shape, generator=g)  # an earlier policy's log-probs
+    ref = logp + 0.2 * torch.randn(logp.shape, generator=g)
+    advantages = torch.tensor([1.0, -1.0, 0.5, -0.5, 0.0, 1.5, -1.5, 0.0])
+    inputs = {"prompt_ids": s.prompt_ids, "prompt_mask": s.prompt_mask, "completion_ids": s.completion_ids,
+              "completion_mask": s.completion_mask, "advantages": advantages, "old_per_token_logps": old,
+              "ref_per_token_logps": ref}
+    model.eval()
+    trainer.current_gradient_accumulation_steps = 1  # set by the training loop; one window here
+    trl_loss = trainer._compute_loss(model, inputs)
+    ours, _ = anchored_loss(logp, old, ref, advantages, s.completion_mask,
+                            dataclasses.replace(settings.objective, gamma=0.0))
+    assert float(trl_loss) == pytest.approx(float(ours), rel=1e-5, abs=1e-6)

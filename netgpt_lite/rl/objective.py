@@ -8,7 +8,9 @@ Per completion token, the loss the edge model minimises is
   ``A_i = (r_i - mean(r_group)) / (std(r_group) + eps)``;
 * ``reverse_kl`` is estimated on the policy's own samples with Schulman's k1, k2 or k3
   (``log_r = log pi_ref(y) - log pi_theta(y)``: k1 = -log_r, k2 = log_r**2 / 2, k3 = exp(log_r) - 1 - log_r);
-  it keeps the policy inside a trust region around the anchor (mode-seeking);
+  it keeps the policy inside a trust region around the anchor (mode-seeking).  The samples come from the
+  policy that drew them (pi_old), so each token's estimate is weighted by ``pi_theta / pi_old``: then its
+  gradient is the reverse KL's own, whichever epoch over the batch it is;
 * ``anchor_nll_gap`` is the SFT anchor on SFT-side tokens: the policy's negative log-likelihood of them minus
   the SFT model's, ``log pi_SFT(y) - log pi_theta(y)``.  Its gradient is the cross-entropy (SFT) gradient.  On
   tokens sampled from pi_SFT its mean estimates the forward KL(pi_SFT || pi_theta) (mass-covering, hence "the
@@ -244,7 +246,11 @@ def anchored_loss(
     if settings.beta > 0:
         if logp_ref is None:
             raise ValueError("logp_ref is required when beta > 0 (set beta=0 to drop the reverse-KL term)")
-        reverse = sequence_mean(kl_per_token(logp_new, logp_ref.detach(), settings.kl_estimator), mask)
+        # the samples came from pi_old: the weight pi_theta / pi_old makes each token's estimate one under
+        # pi_theta (TRL's use_bias_correction_kl), and with it the k3 term's gradient is the reverse KL's,
+        # E[(log pi_theta - log pi_ref) grad log pi_theta]; k3 alone gives (1 - pi_ref / pi_theta) instead
+        weight = (logp_new - logp_old.detach()).exp()
+        reverse = sequence_mean(weight * kl_per_token(logp_new, logp_ref.detach(), settings.kl_estimator), mask)
         loss = loss + settings.beta * reverse
         stats["reverse_kl"] = float(reverse.detach())
     if settings.gamma > 0:
