@@ -184,7 +184,8 @@ def test_e5_runs_every_arm_resumes_and_names_a_broken_run(tmp_path, capsys) -> N
 
 
 @pytest.mark.parametrize(("argv", "flag"), [(["--n-pool", "2"], "--n-pool"), (["--steps", "0"], "--steps"),
-                                            (["--edge", "gpt"], "--edge")])
+                                            (["--edge", "gpt"], "--edge"), (["--shard", "2/2"], "--shard"),
+                                            (["--shard", "1/2"], "--shard")])
 def test_e5_cli_rejects_bad_input_before_work(tmp_path, argv, flag, capsys) -> None:
     from netgpt_lite.cli.main import main
 
@@ -224,3 +225,17 @@ def test_the_shipped_rl_adapter_is_what_e5_wrote() -> None:
     e5 = json.loads((folder.parent / "e5.json").read_text())
     first = next(r for r in e5["runs"] if r["arm"] == "rl")
     assert m["run"]["eval"] == first["eval"]  # the adapter is the first rl seed of the shipped artifact
+
+
+def test_e5_shards_share_the_runs_and_a_last_call_assembles_the_artifact(tmp_path) -> None:
+    from netgpt_lite.experiments.rl_comparison import run_e5
+    from netgpt_lite.runtime import RunFolderError
+
+    config = _tiny_config(ablation_seeds=(), ablation_arms=())
+    with pytest.raises(RunFolderError, match="sft.json"):
+        run_e5(config, tmp_path, progress=False, shard=(1, 2))  # the start is shard 0's
+    first = run_e5(config, tmp_path, progress=False, shard=(0, 2))
+    assert first["missing"] == ["more_sft-seed0"] and not (tmp_path / "e5.json").exists()
+    second = run_e5(config, tmp_path, progress=False, shard=(1, 2))
+    assert "missing" not in second and (tmp_path / "e5.json").exists()  # shard 0's runs were finished
+    assert [r["arm"] for r in second["runs"]] == ["sft", "rl", "more_sft", "raft"]

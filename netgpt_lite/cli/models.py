@@ -259,6 +259,10 @@ def add_e5(sub: argparse._SubParsersAction) -> None:
                    help="JSONL files of hand-written requests evaluated beside the test split for the headline "
                         "arms, each a suite named by its file (e.g. tests/data/handwritten_requests.jsonl "
                         "tests/data/independent_requests.jsonl); never trained on")
+    p.add_argument("--shard", default=None, metavar="I/N",
+                   help="run every N-th run starting at I (0 <= I < N): N processes, one per core, share the work; "
+                        "start 0/N first (it evaluates the start), the others once OUT/runs/sft.json exists; "
+                        "when all have finished, the same command without --shard writes e5.json")
     p.add_argument("--quiet", action="store_true", help="no progress bars on stderr")
     p.set_defaults(check=_check_e5, func=_run_e5)
 
@@ -275,16 +279,30 @@ def _check_e5(args: argparse.Namespace) -> dict:
                           seeds=tuple(range(args.n_seeds)), rl_seeds=tuple(range(args.n_rl_seeds)),
                           ablation_seeds=tuple(range(args.n_ablation_seeds)), ablation_arms=tuple(args.ablation),
                           rl=E5Config().rl.replace(steps=args.steps))  # fmt: skip
+    shard = None
+    if args.shard is not None:
+        i, _, n = args.shard.partition("/")
+        if not (i.isdigit() and n.isdigit() and 0 <= int(i) < int(n)):
+            raise UsageError(f"--shard must be I/N with 0 <= I < N (e.g. 0/2), got {args.shard!r}")
+        shard = (int(i), int(n))
+        if shard[0] > 0 and not (Path(args.out) / "runs" / "sft.json").exists():
+            raise UsageError(f"--shard {args.shard}: {Path(args.out) / 'runs' / 'sft.json'} is missing; start "
+                             f"--shard 0/{n} first and this one once that file exists")
     suites = {}
     for path in args.handwritten or []:
         with reading("--handwritten", path):
             suites[Path(path).stem.replace("_requests", "")] = read_request_file(path)
-    return {"config": config, "handwritten": suites}
+    return {"config": config, "handwritten": suites, "shard": shard}
 
 
 def _run_e5(args: argparse.Namespace, plan: dict) -> int:
     command = " ".join([PROG, *sys.argv[1:]]) if sys.argv[1:2] == ["e5"] else f"{PROG} e5"
-    artifact = run_e5(plan["config"], args.out, plan["handwritten"], command=command, progress=not args.quiet)
+    artifact = run_e5(plan["config"], args.out, plan["handwritten"], command=command, progress=not args.quiet,
+                      shard=plan["shard"])
+    if "missing" in artifact:
+        print_json({"out": str(args.out), "shard": args.shard, "missing": artifact["missing"],
+                    "next": "when the other shards finish, run the same command without --shard to write e5.json"})
+        return 0
     m = artifact["manifest"]
     headline = {arm: {suite: {k: c["mean_over_seeds"][k] for k in ("n", "n_seeds", "difference", "ci_low", "ci_high")}
                       for suite, c in suites.items()} for arm, suites in artifact["paired"].items()}  # fmt: skip

@@ -71,6 +71,7 @@ def run_rl(arm: str, seed: int, config, data: dict, ref_model, reward_model, wor
     model, history = train_minimal(model, tokenizer, data["prompts"], data["logged"], settings, ref_model=ref_model,
                                    reward_model=reward_model, template_kwargs=template,
                                    eval_tasks=data.get("curve"), eval_every=config.curve_every,
+                                   start_eval=data.get("curve_start"),
                                    checkpoint_dir=work / f"{arm}-seed{seed}", checkpoint_every=1, progress=progress)  # fmt: skip
     return model, tokenizer, template, {"history": history, "weights": _asdict(settings.objective)}
 

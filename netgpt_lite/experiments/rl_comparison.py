@@ -61,9 +61,10 @@ from netgpt_lite.provenance import (
     source_hash,
     write_manifest,
 )
-from netgpt_lite.rl.data import rl_dataset
+from netgpt_lite.rl.data import judge, rl_dataset
 from netgpt_lite.rl.minimal import RLSettings
 from netgpt_lite.rl.reward_model import RewardModel
+from netgpt_lite.runtime import RunFolderError
 from netgpt_lite.tasks.checker import check_call
 from netgpt_lite.tasks.generate import generate_tasks
 
@@ -178,7 +179,7 @@ def _read_run(path: Path) -> dict | None:
 
 
 def run_e5(config: E5Config = E5Config(), out_dir: str | Path = "runs/e5", handwritten=None,  # noqa: B008
-           command: str | None = None, progress: bool = True) -> dict:
+           command: str | None = None, progress: bool = True, shard: tuple[int, int] | None = None) -> dict:
     """Run E5 (resumable) and write ``out_dir/e5.json`` and the first ``rl`` seed's adapter ``out_dir/rl_adapter``.
 
     Args:
@@ -189,6 +190,10 @@ def run_e5(config: E5Config = E5Config(), out_dir: str | Path = "runs/e5", handw
             for the headline arms, never trained or tuned on.
         command: the command line for the manifest; default this process's.
         progress: progress bars on stderr (runs done and time left; each run's steps).
+        shard: ``(i, n)``: run only the runs whose position in :meth:`E5Config.runs` is ``i`` modulo ``n``, so
+            ``n`` processes share the work (one per core); shard 0 evaluates the start, the others need its
+            ``runs/sft.json``.  A call that finds another shard's run unfinished returns the ``missing`` runs
+            instead of the artifact; once all have finished, a call without ``shard`` assembles it.
 
     Returns:
         The artifact: ``manifest``, ``config``, ``day`` (how the pool split), ``reward_model`` (fit and
@@ -196,6 +201,11 @@ def run_e5(config: E5Config = E5Config(), out_dir: str | Path = "runs/e5", handw
         and ``paired`` (:func:`paired_summary`).
     """
     out = Path(out_dir)
+    if shard is not None and not (shard[1] >= 1 and 0 <= shard[0] < shard[1]):
+        raise ValueError(f"shard must be (i, n) with 0 <= i < n, got {shard}")
+    if shard is not None and shard[0] > 0 and not (out / "runs" / "sft.json").exists():
+        raise RunFolderError(f"{out / 'runs' / 'sft.json'} is missing: start shard 0 first and this one once that "
+                             f"file exists (it holds the start's evaluation and the day every shard shares)")
     (out / "runs").mkdir(parents=True, exist_ok=True)
     extra = {"handwritten": list(handwritten)} if isinstance(handwritten, list) else dict(handwritten or {})
     recorder = Recorder(seed=None, split="validation+test", command=command, entry=[__name__],
@@ -219,16 +229,21 @@ def run_e5(config: E5Config = E5Config(), out_dir: str | Path = "runs/e5", handw
         "logged": rl_dataset(routed + replay_tasks, tokenizer, day["answers"] + replay, **template),
         "replay": rl_dataset(replay_tasks, tokenizer, replay, **template),
         "curve": [curve_pool[i] for i in day.get("curve", [])] or None,
+        "curve_start": start_record.get("curve_eval"),  # the start's point of every RL curve, computed once
     }  # fmt: skip
     runs = [{"arm": "sft", "seed": None, "eval": start_record["eval"], "seconds": start_record["seconds"]}]
     from tqdm.auto import tqdm
 
     first_rl = ("rl", min(config.rl_seeds)) if config.rl_seeds else None
     bar = tqdm(config.runs(), desc="E5 runs", unit="run", disable=not progress, dynamic_ncols=True)
-    for arm, seed in bar:
+    missing = []
+    for k, (arm, seed) in enumerate(bar):
         path = out / "runs" / f"{arm}-seed{seed}.json"
         record = _read_run(path)
         bar.set_postfix(run=f"{arm} seed {seed}", resumed=record is not None)
+        if record is None and shard is not None and k % shard[1] != shard[0]:
+            missing.append(f"{arm}-seed{seed}")  # another shard's run, not finished yet
+            continue
         if record is None:
             t0 = time.perf_counter()
             if arm == "more_sft":
@@ -248,6 +263,8 @@ def run_e5(config: E5Config = E5Config(), out_dir: str | Path = "runs/e5", handw
             atomic_write_json(path, record)
         runs.append(record)
     bar.close()
+    if missing:
+        return {"missing": missing, "runs": runs}
     artifact = {"config": dataclasses.asdict(config),
                 "day": {k: day[k] for k in ("routed", "kept", "threshold", "curve") if k in day},
                 "reward_model": start_record["reward_model"], "runs": runs, "summary": summarise(runs),
@@ -279,8 +296,13 @@ def _start(config: E5Config, out: Path, ref_model, tokenizer, template: dict, su
                                             {**suites, "pool": pool, **({"curve_pool": curve_pool} if curve_pool else {})})
         outputs = {name: ev.outputs for name, ev in evaluations.items()}
         day = day_of_requests(config, outputs["pool"], pool)
+        curve_eval = None
         if curve_pool:
             day["curve"] = day_of_requests(config, outputs["curve_pool"], curve_pool)["routed"]
+            curve = [(curve_pool[i], outputs["curve_pool"][i]) for i in day["curve"]]
+            curve_eval = {k: float(v.mean()) for k, v in judge([o.completion for _, o in curve],
+                                                               [json.dumps(t.tools) for t, _ in curve],
+                                                               [json.dumps(t.gold) for t, _ in curve]).items()}
         routed_outputs = [outputs["pool"][i] for i in day["routed"]]
         labels = [int(check_call(o.tool_call, pool[i].tools, a).correct)
                   for i, o, a in zip(day["routed"], routed_outputs, day["answers"])]  # fmt: skip
@@ -298,6 +320,7 @@ def _start(config: E5Config, out: Path, ref_model, tokenizer, template: dict, su
         record = {"arm": "sft", "seed": None,
                   "eval": {k: v for k, v in metrics.items() if k not in ("pool", "curve_pool")},
                   "pool_eval": metrics["pool"], "day": day, "pairs": pairs, "reward_model": report,
+                  "curve_eval": curve_eval,
                   "seconds": round(time.perf_counter() - t0, 1)}  # fmt: skip
         atomic_write_json(path, record)
         return record, reward_model

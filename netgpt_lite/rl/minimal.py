@@ -274,7 +274,7 @@ def _update(run: _Run, sample: SampledGroups, advantages, keep, sft_examples,
 def train_minimal(model, tokenizer, prompts, sft_examples, settings: RLSettings = RLSettings(),  # noqa: B008
                   eval_tasks=None, eval_every: int = 10, ref_model=None, *, reward_model=None,
                   template_kwargs: dict | None = None, checkpoint_dir=None, checkpoint_every: int = 5,
-                  progress: bool = False):  # fmt: skip
+                  progress: bool = False, start_eval: dict | None = None):  # fmt: skip
     """SFT-anchored GRPO, from scratch, in one loop.
 
     Args:
@@ -285,6 +285,8 @@ def train_minimal(model, tokenizer, prompts, sft_examples, settings: RLSettings 
         settings: :class:`RLSettings`.
         eval_tasks: Tasks evaluated greedily (:func:`evaluate`) at step 0, every ``eval_every`` steps and at
             the end (history keys ``eval_exact_match``, ...).  ``ref_model``: the frozen SFT model (default: a copy).
+        start_eval: the step-0 evaluation when the caller has it already (``{"exact_match": ...}``, the keys
+            :func:`evaluate` returns): the start is not evaluated again.
         reward_model: rewards the rows with ``labelled`` False (:class:`~netgpt_lite.rl.reward_model.RewardModel`);
             without one every row is rewarded by the checker against its ``gold``.
         template_kwargs: prompt rendering of ``eval_tasks`` (e.g. ``{"tool_format": "compact"}`` for SmolLM2).
@@ -311,7 +313,9 @@ def train_minimal(model, tokenizer, prompts, sft_examples, settings: RLSettings 
     for step in range(first, settings.steps + 1):
         row = {"step": step}
         if eval_tasks is not None and (step % eval_every == 0 or step == settings.steps):
-            row.update({f"eval_{k}": v for k, v in evaluate(model, tokenizer, eval_tasks, **template_kwargs).items()})
+            scores = start_eval if step == 0 and start_eval is not None else \
+                evaluate(model, tokenizer, eval_tasks, **template_kwargs)
+            row.update({f"eval_{k}": v for k, v in scores.items()})
         if step == settings.steps:  # the last row only evaluates the final model
             history.append(row)
             break
