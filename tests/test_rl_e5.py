@@ -3,6 +3,7 @@ model, the E5 experiment (resume, broken run files, summary) and its CLI."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -227,7 +228,7 @@ def test_the_shipped_rl_adapter_is_what_e5_wrote() -> None:
     assert m["run"]["eval"] == first["eval"]  # the adapter is the first rl seed of the shipped artifact
 
 
-def test_e5_shards_share_the_runs_and_a_last_call_assembles_the_artifact(tmp_path) -> None:
+def test_e5_shards_share_the_runs_and_a_last_call_assembles_the_artifact(tmp_path, capsys) -> None:
     from netgpt_lite.experiments.rl_comparison import run_e5
     from netgpt_lite.runtime import RunFolderError
 
@@ -239,3 +240,6 @@ def test_e5_shards_share_the_runs_and_a_last_call_assembles_the_artifact(tmp_pat
     second = run_e5(config, tmp_path, progress=False, shard=(1, 2))
     assert "missing" not in second and (tmp_path / "e5.json").exists()  # shard 0's runs were finished
     assert [r["arm"] for r in second["runs"]] == ["sft", "rl", "more_sft", "raft"]
+    # other settings in the same folder: every run is named and run again, none is mixed in
+    run_e5(dataclasses.replace(config, more_sft_learning_rate=1e-3), tmp_path, progress=False)
+    assert capsys.readouterr().out.count("made with other settings") == 3

@@ -32,6 +32,7 @@ Example:
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import shutil
 import time
@@ -165,12 +166,26 @@ def day_of_requests(config: E5Config, agent_outputs, pool) -> dict:
             "threshold": float(confidence[order[len(pool) // 2]])}  # fmt: skip
 
 
-def _read_run(path: Path) -> dict | None:
+def run_fingerprint(config: E5Config, suites: dict) -> str:
+    """What a finished run depends on besides its arm and seed: the config without the lists of seeds and arms,
+    and the evaluation suites by name and size.  A run file with another fingerprint is run again."""
+    settings = {k: v for k, v in dataclasses.asdict(config).items()
+                if k not in ("seeds", "rl_seeds", "ablation_seeds", "ablation_arms")}  # fmt: skip
+    payload = json.dumps({"config": settings, "suites": {k: len(v) for k, v in suites.items()}}, sort_keys=True,
+                         default=str)  # fmt: skip
+    return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+def _read_run(path: Path, fingerprint: str | None = None) -> dict | None:
     if not path.exists():
         return None
     try:
         record = json.loads(path.read_text())
         if {"arm", "seed", "eval"} <= set(record):
+            if fingerprint is not None and record.get("fingerprint", fingerprint) != fingerprint:
+                print(f"{path} was made with other settings (fingerprint {record['fingerprint']}, now "
+                      f"{fingerprint}): running that run again", flush=True)
+                return None
             return with_current_names(record)
     except (OSError, json.JSONDecodeError):
         pass
@@ -236,10 +251,12 @@ def run_e5(config: E5Config = E5Config(), out_dir: str | Path = "runs/e5", handw
 
     first_rl = ("rl", min(config.rl_seeds)) if config.rl_seeds else None
     bar = tqdm(config.runs(), desc="E5 runs", unit="run", disable=not progress, dynamic_ncols=True)
-    missing = []
+    missing, fingerprint = [], run_fingerprint(config, suites)
     for k, (arm, seed) in enumerate(bar):
         path = out / "runs" / f"{arm}-seed{seed}.json"
-        record = _read_run(path)
+        record = _read_run(path, fingerprint)
+        if record is None and path.exists():  # broken or made with other settings: so is any checkpoint of it
+            shutil.rmtree(out / f"{arm}-seed{seed}", ignore_errors=True)
         bar.set_postfix(run=f"{arm} seed {seed}", resumed=record is not None)
         if record is None and shard is not None and k % shard[1] != shard[0]:
             missing.append(f"{arm}-seed{seed}")  # another shard's run, not finished yet
@@ -259,6 +276,7 @@ def run_e5(config: E5Config = E5Config(), out_dir: str | Path = "runs/e5", handw
             if (arm, seed) == first_rl and config.edge == "smollm2":
                 save_adapter(model, out / "rl_adapter", tmpl["tool_format"])
             record = {"arm": arm, "seed": seed, "eval": metrics, **info, "seconds": round(time.perf_counter() - t0, 1),
+                      "fingerprint": fingerprint,
                       "computed_by": {"git_commit": git_state()[0], "source_hash": source_hash()}}
             atomic_write_json(path, record)
         runs.append(record)
