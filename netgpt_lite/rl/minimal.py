@@ -237,21 +237,23 @@ def _update(run: _Run, sample: SampledGroups, advantages, keep, sft_examples,
                  **({"reverse_kl": 0.0} if s.objective.beta > 0 else {})}  # fmt: skip
         for j in range(u_ids.shape[0]):  # one kept prompt and its G completions at a time, in chunks of rows
             group = slice(j * G, (j + 1) * G)
+            n_tok = int(c_mask[group].sum(1).max())  # the group's longest completion: no pass over padding
 
-            def chunk_loss(logp_new, rows, group=group, epoch=epoch, keys=tuple(terms)):
+            def chunk_loss(logp_new, rows, group=group, epoch=epoch, keys=tuple(terms), t=slice(0, n_tok)):
                 rows = slice(group.start + rows.start, group.start + rows.stop)  # rows of the kept completions
                 if epoch == 0:
-                    old[rows] = logp_new.detach()
-                loss, part = anchored_loss(logp_new, old[rows], ref[rows], adv[rows], c_mask[rows], policy_only)
-                share, m = (rows.stop - rows.start) / n_rows, c_mask[rows]
-                ratio = (logp_new.detach() - old[rows]).exp()
+                    old[rows, t] = logp_new.detach()
+                o, r, m = old[rows, t], ref[rows, t], c_mask[rows, t]
+                loss, part = anchored_loss(logp_new, o, r, adv[rows], m, policy_only)
+                ratio = (logp_new.detach() - o).exp()
                 part["clipped"] = float(token_mean(((ratio - 1).abs() > s.objective.epsilon).float(), m))
-                part["kl_k3"] = float(token_mean(kl_per_token(logp_new.detach(), ref[rows], "k3"), m))
+                part["kl_k3"] = float(token_mean(kl_per_token(logp_new.detach(), r, "k3"), m))
+                share = (rows.stop - rows.start) / n_rows  # this chunk's share of the mean over completions
                 return loss * share, {k: part.get(k, 0.0) * share for k in keys}
 
-            for part in grouped_backward(run.model, u_ids[j : j + 1], u_mask[j : j + 1], c_ids[group], c_mask[group],
-                                         chunk_loss, temperature=s.temperature, chunk_rows=update_chunk_rows,
-                                         autocast=run.autocast):  # fmt: skip
+            for part in grouped_backward(run.model, u_ids[j : j + 1], u_mask[j : j + 1], c_ids[group, :n_tok],
+                                         c_mask[group, :n_tok], chunk_loss, temperature=s.temperature,
+                                         chunk_rows=update_chunk_rows, autocast=run.autocast):  # fmt: skip
                 for key in terms:
                     terms[key] += part[key]
         if epoch == 0:
@@ -336,7 +338,7 @@ def train_minimal(model, tokenizer, prompts, sft_examples, settings: RLSettings 
         history.append(row)
         bar.update()  # then show, log and checkpoint
         bar.set_postfix(reward=f"{row['reward']:.3f}", exact=f"{row['exact_match']:.3f}",
-                        kl=f"{row['kl_k3_to_sft'] or float('nan'):.4f}", zero_std=f"{row['frac_zero_std']:.2f}")
+                        kl="-" if row["kl_k3_to_sft"] is None else f"{row['kl_k3_to_sft']:.4f}", zero_std=f"{row['frac_zero_std']:.2f}")
         if checkpoint is not None and (step + 1) % checkpoint_every == 0 and step + 1 < settings.steps:
             save_rl_checkpoint(checkpoint, model, run.optimizer, step + 1, history, run.rng)
     bar.close()
