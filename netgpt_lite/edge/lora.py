@@ -73,9 +73,10 @@ class LoraSettings:
         micro_batch_size: examples per forward and backward pass (>= 1); a step accumulates the gradients of
             ``ceil(batch_size / micro_batch_size)`` passes, each weighted by its share of the step's completion
             tokens, so the step is the same as one pass over the whole batch.  The activations held at once
-            scale with it: without checkpointing a run in passes of 4 peaked at 5.0 GB, in passes of 2 at
-            3.2 GB (1: 2.8 GB), at no more CPU per example (``scripts/bench_lora_cost.py``,
-            ``scripts/bench_memory.py lora``).
+            scale with it: without checkpointing a short bench in passes of 4 peaked at 5.0 GB, in passes of
+            2 at 3.2 GB (1: 2.8 GB), at no more CPU per example (``scripts/bench_lora_cost.py``,
+            ``scripts/bench_memory.py lora``).  Over a whole run the heap grows between trims: the shipped
+            600-step run in passes of 2 peaked at 6.2 GB (its manifest's ``peak_rss_mb``).
         attention: the attention kernel while training, ``eager`` (matrix products) or ``sdpa`` (PyTorch's
             fused kernel, which generation keeps using).  On CPU the fused kernel's backward pass measured
             slower for these short sequences (1.58 against 1.50 CPU-s per example in passes of 2,
@@ -92,8 +93,8 @@ class LoraSettings:
         gradient_checkpointing: keep only each layer's input in the forward pass and recompute the rest
             in the backward pass: a fraction of the activation memory (a batch of 8 SmolLM2 examples peaks
             at 1.5 GB with it, 5.9 GB without) for about 1.6x the CPU time (``scripts/bench_lora_cost.py``).
-            Off by default: passes of 2 examples without it peak at 3.2 GB; for less, pass fewer examples at a
-            time first (``micro_batch_size=1``), then turn this on.
+            Off by default: passes of 2 examples without it peak at 3.2 GB on a short bench and 6.2 GB over a
+            600-step run; for less, turn this on.
     """
 
     rank: int = 16
