@@ -65,9 +65,10 @@ def training_curves_figure(history: Sequence[dict], metrics: Sequence[str] = ("r
     return tidy(fig, "SFT-anchored RL, per step", height=260 + 200 * n_rows, top=105)
 
 
-ARM_LABELS = {"sft": "SFT (start)", "more_sft": "SFT + more SFT", "rl": "SFT + anchored RL",
+ARM_LABELS = {"sft": "SFT (start)", "more_sft": "SFT + more SFT", "raft": "SFT + rejection sampling",
+              "rl": "SFT + anchored RL",
               "no_forward_kl": "RL, no forward KL", "no_reverse_kl": "RL, no reverse KL", "plain_pg": "RL, plain PG"}
-ARM_COLORS = {"sft": "#7f7f7f", "more_sft": "#9467bd", "rl": COLORS["full"], "no_forward_kl": COLORS["no_forward_kl"],
+ARM_COLORS = {"sft": "#7f7f7f", "more_sft": "#9467bd", "raft": "#8c564b", "rl": COLORS["full"], "no_forward_kl": COLORS["no_forward_kl"],
               "no_reverse_kl": COLORS["no_reverse_kl"], "plain_pg": COLORS["plain_pg"]}
 
 
@@ -84,6 +85,9 @@ def e5_figure(artifact: dict) -> go.Figure:
               ("test schema-valid rate", lambda r: r["eval"]["test"]["schema_valid"]),
               ("KL to SFT, last 3 RL steps (nats/token)", None)]
     fig = make_subplots(rows=3, cols=1, shared_xaxes=True, vertical_spacing=0.1, subplot_titles=[p[0] for p in panels])
+    unknown = [a for a in arms if a not in ARM_COLORS]
+    if unknown:
+        raise ValueError(f"e5_figure has no colour for the arm(s) {unknown}: add them to ARM_LABELS and ARM_COLORS")
     labels = [ARM_LABELS.get(a, a) for a in arms]
     for row, (_, value) in enumerate(panels, start=1):
         if value is None:
@@ -99,7 +103,7 @@ def e5_figure(artifact: dict) -> go.Figure:
                             showlegend=False, hovertemplate="%{y:.3f}<extra>one seed</extra>", row=row, col=1)  # fmt: skip
     fig.update_yaxes(rangemode="tozero")
     fig.update_xaxes(tickangle=-30, row=3, col=1)
-    return tidy(fig, "E5: SFT, more SFT and SFT-anchored RL on the SmolLM2 edge<br><sup>bars: mean over seeds; "
+    return tidy(fig, "E5: SFT and what each arm learned from the same day<br><sup>bars: mean over seeds; "
                 "dots: single seeds</sup>", height=820, top=105)  # fmt: skip
 
 
