@@ -307,7 +307,10 @@ def _start(config: E5Config, out: Path, ref_model, tokenizer, template: dict, su
     from netgpt_lite.rl.reward_model import sample_outputs
 
     path = out / "runs" / "sft.json"
-    record = _read_run(path)
+    day_settings = {k: getattr(config, k) for k in ("edge", "n_pool", "n_curve", "task_seed", "cloud_seed")}
+    key = hashlib.sha256(json.dumps({**day_settings, "suites": {k: len(v) for k, v in suites.items()}},
+                                    sort_keys=True).encode()).hexdigest()[:16]  # fmt: skip
+    record = _read_run(path, key)
     if record is None or "pairs" not in record:
         t0 = time.perf_counter()
         metrics, evaluations = evaluate_arm(ref_model, tokenizer, template,
@@ -338,7 +341,7 @@ def _start(config: E5Config, out: Path, ref_model, tokenizer, template: dict, su
         record = {"arm": "sft", "seed": None,
                   "eval": {k: v for k, v in metrics.items() if k not in ("pool", "curve_pool")},
                   "pool_eval": metrics["pool"], "day": day, "pairs": pairs, "reward_model": report,
-                  "curve_eval": curve_eval,
+                  "curve_eval": curve_eval, "fingerprint": key,
                   "seconds": round(time.perf_counter() - t0, 1)}  # fmt: skip
         atomic_write_json(path, record)
         return record, reward_model
