@@ -65,6 +65,7 @@ from netgpt_lite.provenance import (
 from netgpt_lite.rl.data import judge, rl_dataset
 from netgpt_lite.rl.minimal import RLSettings
 from netgpt_lite.rl.reward_model import RewardModel
+from netgpt_lite.rl.settings import SMOLLM2_RL
 from netgpt_lite.runtime import RunFolderError
 from netgpt_lite.tasks.checker import check_call
 from netgpt_lite.tasks.generate import generate_tasks
@@ -104,9 +105,7 @@ class E5Config:
     rl_seeds: tuple = (0, 1, 2)
     ablation_seeds: tuple = (0,)
     ablation_arms: tuple = ("no_forward_kl", "no_reverse_kl", "plain_pg")
-    rl: RLSettings = field(default_factory=lambda: RLSettings(
-        steps=12, prompts_per_step=8, group_size=8, updates_per_step=2, learning_rate=1e-4, warmup_steps=2,
-        max_completion_tokens=48, sft_batch_size=4, bf16=False))
+    rl: RLSettings = field(default_factory=lambda: SMOLLM2_RL)
     raft_samples: int | None = None
     more_sft_epochs: float = 1.0
     more_sft_learning_rate: float = 2e-4

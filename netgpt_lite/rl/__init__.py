@@ -26,6 +26,7 @@ from netgpt_lite.rl.objective import (
 )
 from netgpt_lite.rl.reward_model import RewardModel, sample_outputs
 from netgpt_lite.rl.sampling import SampledGroups, sample_groups, shared_prefill_cache
+from netgpt_lite.rl.settings import SMOLLM2_RL
 from netgpt_lite.rl.toy import fit_unimodal, unimodal_q
 from netgpt_lite.rl.trl_trainer import (
     anchored_grpo_trainer_class,
@@ -60,6 +61,7 @@ __all__ = [
     "fit_unimodal",
     "METRICS",
     "RLSettings",
+    "SMOLLM2_RL",
     "rl_dataset",
     "judge",
     "encode_pairs",
