@@ -175,6 +175,8 @@ def test_e5_runs_every_arm_resumes_and_names_a_broken_run(tmp_path, capsys) -> N
     assert [r["step"] for r in rl["history"] if "eval_exact_match" in r] == [0, 1]  # the learning curve
     raft = next(r for r in artifact["runs"] if r["arm"] == "raft")["raft"]
     assert raft["n_samples"] == 2 and raft["n_requests"] == 4 and 0 <= raft["n_accepted"] <= 8
+    # by default raft draws as many rollouts as an RL run: steps x prompts x group over the routed requests
+    assert _tiny_config(raft_samples=None).raft_samples_per_request() == 1  # 1 x 2 x 2 rollouts over 4 requests
     assert artifact["reward_model"] is None  # off by default: RL learns from the cloud's labels only
     # a rerun reuses the finished runs; a broken run file is named and that run runs again
     (tmp_path / "runs" / "plain_pg-seed0.json").write_text("{truncated")
@@ -232,7 +234,7 @@ def test_e5_shards_share_the_runs_and_a_last_call_assembles_the_artifact(tmp_pat
     from netgpt_lite.experiments.rl_comparison import run_e5
     from netgpt_lite.runtime import RunFolderError
 
-    config = _tiny_config(ablation_seeds=(), ablation_arms=())
+    config = _tiny_config(ablation_seeds=(), ablation_arms=(), raft_samples=None)  # raft: as many rollouts as RL
     with pytest.raises(RunFolderError, match="sft.json"):
         run_e5(config, tmp_path, progress=False, shard=(1, 2))  # the start is shard 0's
     first = run_e5(config, tmp_path, progress=False, shard=(0, 2))

@@ -84,11 +84,12 @@ def run_more_sft(seed: int, config, data: dict, work: Path, progress: bool):
 
 
 def run_raft(seed: int, config, data: dict, work: Path, progress: bool):
-    """``raft`` at ``seed``: the policy's own accepted samples on the routed requests (``config.raft_samples``
-    each, the rollouts an RL run draws), plus the replayed SFT answers, fine-tuned on as ``more_sft`` is."""
+    """``raft`` at ``seed``: the policy's own accepted samples on the routed requests
+    (:meth:`~netgpt_lite.experiments.rl_comparison.E5Config.raft_samples_per_request` each: by default as many
+    rollouts as an RL run draws), plus the replayed SFT answers, fine-tuned on as ``more_sft`` is."""
     model, tokenizer, template = load_start(config.edge, trainable=False)
     routed = data["prompts"].filter(lambda row: row["labelled"])
-    kept = accepted_samples(model, tokenizer, routed, config.raft_samples, temperature=config.rl.temperature,
+    kept = accepted_samples(model, tokenizer, routed, config.raft_samples_per_request(), temperature=config.rl.temperature,
                             max_completion_tokens=config.rl.max_completion_tokens, seed=seed)  # fmt: skip
     replay = data["replay"]
     prompts, completions = kept["prompt"] + list(replay["prompt"]), kept["completion"] + list(replay["completion"])
