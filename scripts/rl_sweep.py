@@ -11,8 +11,8 @@ cloud's call) and what the SFT anchor replays.  Each setting (``name:field=value
 :data:`BASE`) trains from the SFT adapter and is evaluated greedily on ``--n-val`` *other* validation
 requests, the least confident half of ``2 n_val`` (task seed 4000: where the room is, as on the routed
 requests), at step 0, every ``--eval-every`` steps and at the end.  Test requests are never
-touched: this is where settings are chosen.  Each finished run is ``--out/<name>.json`` (history,
-settings, CPU seconds per rollout); a rerun skips finished runs and continues a killed one from its
+touched: this is where settings are chosen.  Each finished run is ``--out/<name>-seed<seed>.json`` (history,
+settings, CPU seconds, rollouts, peak RSS); a rerun skips finished runs and continues a killed one from its
 checkpoint.  Prints one JSON line per run.
 """
 
