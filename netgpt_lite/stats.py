@@ -48,6 +48,15 @@ def mcnemar_exact_p(a_only: int, b_only: int) -> float:
     return float(min(1.0, 2.0 * tail))
 
 
+def _bootstrap_means(diff: np.ndarray, n_bootstrap: int, seed: int) -> np.ndarray:
+    """``[n_bootstrap]`` means of ``diff`` over requests resampled with replacement (percentile bootstrap)."""
+    rng, boot = np.random.default_rng(seed), np.empty(n_bootstrap)
+    for start in range(0, n_bootstrap, 1000):  # chunks bound the memory at 1000 x n indices
+        idx = rng.integers(0, diff.size, size=(min(1000, n_bootstrap - start), diff.size))
+        boot[start : start + len(idx)] = diff[idx].mean(axis=1)
+    return boot
+
+
 def paired_comparison(
     a: Sequence, b: Sequence, *, n_bootstrap: int = 10_000, seed: int = 0, confidence: float = 0.95
 ) -> dict:
@@ -80,11 +89,7 @@ def paired_comparison(
         raise ValueError(f"confidence must be in (0, 1), got {confidence}")
     n = x.size
     diff = x - y  # per request: +1 A right only, -1 B right only, 0 agree
-    rng = np.random.default_rng(seed)
-    boot = np.empty(n_bootstrap)
-    for start in range(0, n_bootstrap, 1000):  # chunks bound the memory at 1000 x n indices
-        idx = rng.integers(0, n, size=(min(1000, n_bootstrap - start), n))
-        boot[start : start + len(idx)] = diff[idx].mean(axis=1)
+    boot = _bootstrap_means(diff, n_bootstrap, seed)
     tail = (1.0 - confidence) / 2.0
     a_only, b_only = int((diff > 0).sum()), int((diff < 0).sum())
     return {
@@ -133,10 +138,7 @@ def paired_mean_difference(a_seeds: Sequence[Sequence], b: Sequence, *, n_bootst
     if n_bootstrap < 100 or not 0.0 < confidence < 1.0:
         raise ValueError(f"need n_bootstrap >= 100 and confidence in (0, 1); got {n_bootstrap}, {confidence}")
     diff = x.mean(axis=0) - y  # [n]: per request, seed-averaged A minus B
-    rng, boot = np.random.default_rng(seed), np.empty(n_bootstrap)
-    for start in range(0, n_bootstrap, 1000):
-        idx = rng.integers(0, diff.size, size=(min(1000, n_bootstrap - start), diff.size))
-        boot[start : start + len(idx)] = diff[idx].mean(axis=1)
+    boot = _bootstrap_means(diff, n_bootstrap, seed)
     tail = (1.0 - confidence) / 2.0
     return {"n": int(diff.size), "n_seeds": int(x.shape[0]), "a_exact_match": float(x.mean()),
             "b_exact_match": float(y.mean()), "difference": float(diff.mean()),
