@@ -88,14 +88,15 @@ def _start_run(model, tokenizer, settings: RLSettings, ref_model) -> _Run:
     return _Run(model, ref_model, tokenizer, settings, device, rng, params, optimizer, bf16)
 
 
-def _sample_groups(run: _Run, prompts) -> tuple[dict, SampledGroups]:
-    """Step 1a: draw ``prompts_per_step`` prompts and sample ``group_size`` completions for each."""
+def _sample_groups(run: _Run, prompts, chunk_prompts: int | None = 2) -> tuple[dict, SampledGroups]:
+    """Step 1a: draw ``prompts_per_step`` prompts and sample ``group_size`` completions for each,
+    ``chunk_prompts`` prompts at a time (the KV cache of 2 x 8 rows, not 8 x 8: a third of the peak memory)."""
     s = run.settings
     batch = prompts[run.rng.choice(len(prompts), s.prompts_per_step, replace=False).tolist()]
     run.model.eval()
     return batch, sample_groups(run.model, run.tokenizer, batch["prompt"], s.group_size, temperature=s.temperature,
                                 max_completion_tokens=s.max_completion_tokens, shared_prefill=s.shared_prefill,
-                                device=run.device)  # fmt: skip
+                                chunk_prompts=chunk_prompts, device=run.device)  # fmt: skip
 
 
 def _rewards(batch, sample: SampledGroups, settings: RLSettings, reward_model) -> tuple[dict, dict[str, float]]:
