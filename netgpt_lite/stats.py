@@ -110,40 +110,58 @@ def paired_comparison(
 
 def paired_mean_difference(a_seeds: Sequence[Sequence], b: Sequence, *, n_bootstrap: int = 10_000, seed: int = 0,
                            confidence: float = 0.95) -> dict:
-    """A model trained with several seeds against one baseline, on the same requests.
+    """A model trained with several seeds against a baseline (one verdict list, or one per seed of its
+    own), on the same requests.
 
-    Each request's accuracy is averaged over A's seeds (a value in [0, 1]) and compared with B's verdict;
-    the requests are resampled together (percentile bootstrap), so the interval covers request-to-request
-    variation of the seed-averaged difference (not the spread a new seed would add: see ``per_seed``).
+    Each request's accuracy is averaged over A's seeds (a value in [0, 1]) and over B's, and the two are
+    subtracted; the requests are resampled together (percentile bootstrap), so the interval covers
+    request-to-request variation of the seed-averaged difference (not the spread a new seed would add).
 
     Args:
         a_seeds: one verdict list per seed of A (bool or 0/1), each in the order of ``b``.
-        b: the baseline's verdicts.
+        b: the baseline's verdicts ``[n]``, or one list per seed of the baseline ``[n_seeds_b, n]``.
         n_bootstrap, seed, confidence: as in :func:`paired_comparison`.
 
     Returns:
-        ``n``, ``n_seeds``, ``a_exact_match`` (mean over seeds), ``b_exact_match``, ``difference``,
-        ``ci_low``, ``ci_high``, ``confidence``.
+        ``n``, ``n_seeds``, ``n_seeds_b``, ``a_exact_match``, ``b_exact_match`` (means over seeds),
+        ``difference``, ``ci_low``, ``ci_high``, ``confidence``.
 
     Example:
         >>> r = paired_mean_difference([[1, 1, 0, 1], [1, 0, 0, 1]], [1, 0, 0, 0], n_bootstrap=200)
         >>> r["difference"], r["n_seeds"]
         (0.375, 2)
+        >>> paired_mean_difference([[1, 1, 0, 1]], [[1, 0, 0, 1], [1, 1, 0, 0]], n_bootstrap=200)["difference"]
+        0.25
     """
     x, y = np.asarray(a_seeds, dtype=float), np.asarray(b, dtype=float)
-    if x.ndim != 2 or x.shape[0] < 1 or x.shape[1] != y.size or y.ndim != 1 or y.size == 0:
-        raise ValueError(f"a_seeds must be [n_seeds, n] and b [n] verdicts, n > 0; got {x.shape}, {y.shape}")
+    y = y[None, :] if y.ndim == 1 else y
+    if x.ndim != 2 or x.shape[0] < 1 or y.ndim != 2 or y.shape[0] < 1 or x.shape[1] != y.shape[1] or y.size == 0:
+        raise ValueError(f"a_seeds must be [n_seeds, n] and b [n] or [n_seeds_b, n] verdicts, n > 0; "
+                         f"got {x.shape}, {np.shape(b)}")  # fmt: skip
     if not np.isin(x, (0.0, 1.0)).all() or not np.isin(y, (0.0, 1.0)).all():
         raise ValueError("a_seeds and b must hold verdicts: True/False or 0/1")
     if n_bootstrap < 100 or not 0.0 < confidence < 1.0:
         raise ValueError(f"need n_bootstrap >= 100 and confidence in (0, 1); got {n_bootstrap}, {confidence}")
-    diff = x.mean(axis=0) - y  # [n]: per request, seed-averaged A minus B
+    diff = x.mean(axis=0) - y.mean(axis=0)  # [n]: per request, seed-averaged A minus seed-averaged B
     boot = _bootstrap_means(diff, n_bootstrap, seed)
     tail = (1.0 - confidence) / 2.0
-    return {"n": int(diff.size), "n_seeds": int(x.shape[0]), "a_exact_match": float(x.mean()),
-            "b_exact_match": float(y.mean()), "difference": float(diff.mean()),
+    return {"n": int(diff.size), "n_seeds": int(x.shape[0]), "n_seeds_b": int(y.shape[0]),
+            "a_exact_match": float(x.mean()), "b_exact_match": float(y.mean()), "difference": float(diff.mean()),
             "ci_low": float(np.quantile(boot, tail)), "ci_high": float(np.quantile(boot, 1.0 - tail)),
-            "confidence": confidence}
+            "confidence": confidence}  # fmt: skip
+
+
+def verdict(comparison: dict) -> str:
+    """How A compares with B, in words, from a paired result's 95% interval: ``"better than"`` (interval
+    above 0), ``"worse than"`` (below 0) or ``"not distinguishable from"`` (it contains 0).
+
+    Example:
+        >>> verdict({"ci_low": -0.02, "ci_high": 0.03}), verdict({"ci_low": 0.01, "ci_high": 0.05})
+        ('not distinguishable from', 'better than')
+    """
+    if comparison["ci_low"] > 0:
+        return "better than"
+    return "worse than" if comparison["ci_high"] < 0 else "not distinguishable from"
 
 
 def half_width(n: int, *, rate: float | None = None, discordant: float | None = None, z: float = Z_95) -> float:

@@ -178,6 +178,21 @@ def test_e5_runs_every_arm_resumes_and_names_a_broken_run(tmp_path, capsys) -> N
     # by default raft draws as many rollouts as an RL run: steps x prompts x group over the routed requests
     assert _tiny_config(raft_samples=None).raft_samples_per_request() == 1  # 1 x 2 x 2 rollouts over 4 requests
     assert artifact["reward_model"] is None  # off by default: RL learns from the cloud's labels only
+    # the contrasts: every pair that ran, A minus B on the same requests, equal to the accuracies' difference
+    from netgpt_lite.experiments.rl_summary import CONTRASTS, contrast
+    from netgpt_lite.viz.rl import e5_contrast_figure, e5_curve_figure
+
+    assert [(c["a"], c["b"]) for c in artifact["contrasts"] if c["suite"] == "test"] == list(CONTRASTS)
+    for c in artifact["contrasts"]:
+        acc = {arm: np.mean([r["eval"][c["suite"]]["exact_match"] for r in artifact["runs"] if r["arm"] == arm])
+               for arm in (c["a"], c["b"])}  # fmt: skip
+        assert c["difference"] == pytest.approx(acc[c["a"]] - acc[c["b"]]) and c["ci_low"] <= c["ci_high"]
+    assert contrast(artifact["contrasts"], "plain_pg", "rl")["n"] == 4
+    assert contrast(artifact["contrasts"], "rl", "sft", "handwritten") is None  # no hand-written suite here
+    assert len(e5_contrast_figure(artifact["contrasts"]).data) == 1
+    assert len(e5_curve_figure(artifact).data) == len(RL_ARMS)  # one line per RL run
+    with pytest.raises(ValueError, match="suites present"):
+        e5_contrast_figure(artifact["contrasts"], suite="handwritten")
     # a rerun reuses the finished runs; a broken run file is named and that run runs again
     (tmp_path / "runs" / "plain_pg-seed0.json").write_text("{truncated")
     again = run_e5(config, tmp_path, progress=False)

@@ -16,7 +16,8 @@ One experiment, one artifact (``netgpt_lite/data/rl/e5.json``), written by ``net
 * **Evaluation**: greedy, on ``n_eval`` held-out test-split phrasings (the same requests for every arm),
   on the hand-written requests, and for RL a learning curve on ``n_curve`` validation requests (the least
   confident half of ``2 n_curve``, task seed 4000).  Every arm keeps its per-request verdicts, so
-  :func:`paired_summary` compares each with the start on the same requests (95% intervals, McNemar p).
+  :func:`paired_summary` compares each with the start on the same requests (95% intervals, McNemar p)
+  and :func:`contrasts` the arms with each other (RL against its rivals, each ablation against RL).
 
 Resumable: every finished run is a JSON file under ``out_dir/runs``; a rerun reuses them (a broken one is
 named and run again), and an RL run killed midway continues from its checkpoint.  Run files and artifacts
@@ -53,7 +54,7 @@ from netgpt_lite.experiments.rl_arms import (
     run_rl,
     start_identity,
 )
-from netgpt_lite.experiments.rl_summary import paired_summary, summarise
+from netgpt_lite.experiments.rl_summary import CONTRASTS, contrast, contrasts, paired_summary, summarise
 from netgpt_lite.provenance import (
     Recorder,
     atomic_write_json,
@@ -71,7 +72,7 @@ from netgpt_lite.tasks.checker import check_call
 from netgpt_lite.tasks.generate import generate_tasks
 
 __all__ = ["E5Config", "RL_ARMS", "evaluate_arm", "load_start", "start_identity", "run_e5", "summarise",
-           "paired_summary", "read_e5", "with_current_names", "day_of_requests", "STORED_NAMES"]
+           "paired_summary", "contrasts", "contrast", "CONTRASTS", "read_e5", "with_current_names", "day_of_requests", "STORED_NAMES"]
 
 
 @dataclass(frozen=True)
@@ -285,7 +286,7 @@ def run_e5(config: E5Config = E5Config(), out_dir: str | Path = "runs/e5", handw
     artifact = {"config": dataclasses.asdict(config),
                 "day": {k: day[k] for k in ("routed", "kept", "threshold", "curve") if k in day},
                 "reward_model": start_record["reward_model"], "runs": runs, "summary": summarise(runs),
-                "paired": paired_summary(runs)}  # fmt: skip
+                "paired": paired_summary(runs), "contrasts": contrasts(runs)}  # fmt: skip
     # a resumed run's own wall time covers only what it computed: the runs' seconds say what all of them took
     artifact["manifest"] = recorder.finish(summary=artifact["summary"],
                                            runs_seconds_total=round(sum(r["seconds"] for r in runs), 1))

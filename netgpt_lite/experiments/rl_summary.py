@@ -1,4 +1,5 @@
-"""E5's summaries: each arm's accuracy change from the start, and its paired comparison with the start.
+"""E5's summaries: each arm's accuracy change from the start, its paired comparison with the start, and the
+contrasts between arms that the experiment exists for (RL against its rivals, each ablation against RL).
 
 Example:
     >>> runs = [{"arm": "sft", "seed": None, "eval": {"test": {"exact_match": 0.5, "schema_valid": 1.0}}},
@@ -13,6 +14,11 @@ import numpy as np
 
 from netgpt_lite.edge.evaluation import compare_records
 from netgpt_lite.stats import paired_mean_difference
+
+# (A, B) pairs compared on the same requests, A minus B: RL against the start and its two rivals at equal
+# labelled data, the rivals against the start, and each ablation against the full recipe
+CONTRASTS = (("rl", "sft"), ("more_sft", "sft"), ("raft", "sft"), ("rl", "more_sft"), ("rl", "raft"),
+             ("plain_pg", "rl"), ("no_reverse_kl", "rl"), ("no_forward_kl", "rl"))
 
 
 def _last(history: list[dict], key: str, k: int = 3) -> float | None:
@@ -72,3 +78,38 @@ def paired_summary(runs: list[dict], n_bootstrap: int = 10_000) -> dict:
                 "mean_over_seeds": paired_mean_difference([[v[k] for k in keys] for v in verdicts],
                                                           [right[k] for k in keys], n_bootstrap=n_bootstrap)}
     return out
+
+
+def contrasts(runs: list[dict], pairs=CONTRASTS, n_bootstrap: int = 10_000) -> list[dict]:
+    """Every pair of ``pairs`` whose two arms both ran, on every suite both were evaluated on, paired by
+    request: :func:`~netgpt_lite.stats.paired_mean_difference` of the seed-averaged verdicts (A minus B),
+    with ``a``, ``b`` and ``suite`` added.  One list, in the order of ``pairs`` then suites.
+
+    Example:
+        >>> rec = lambda *v: {"records": [{"request": str(i), "correct": bool(x)} for i, x in enumerate(v)]}
+        >>> runs = [{"arm": "sft", "seed": None, "eval": {"test": rec(1, 0, 0, 1)}},
+        ...         {"arm": "rl", "seed": 0, "eval": {"test": rec(1, 1, 0, 1)}}]
+        >>> [(c["a"], c["b"], c["suite"], c["difference"]) for c in contrasts(runs, n_bootstrap=200)]
+        [('rl', 'sft', 'test', 0.25)]
+    """
+    by_arm: dict = {}
+    for r in runs:
+        by_arm.setdefault(r["arm"], []).append(r)
+    out = []
+    for a, b in pairs:
+        if a not in by_arm or b not in by_arm:
+            continue
+        suites = [k for k in by_arm[b][0]["eval"]
+                  if all("records" in r["eval"].get(k, {}) for r in by_arm[a] + by_arm[b])]  # fmt: skip
+        for suite in suites:
+            keys = sorted(x["request"] for x in by_arm[b][0]["eval"][suite]["records"])
+            verdicts = {arm: [[{x["request"]: x["correct"] for x in r["eval"][suite]["records"]}[k] for k in keys]
+                              for r in by_arm[arm]] for arm in (a, b)}  # fmt: skip
+            out.append({"a": a, "b": b, "suite": suite,
+                        **paired_mean_difference(verdicts[a], verdicts[b], n_bootstrap=n_bootstrap)})  # fmt: skip
+    return out
+
+
+def contrast(table: list[dict], a: str, b: str, suite: str = "test") -> dict | None:
+    """The row of :func:`contrasts` for ``a`` minus ``b`` on ``suite``, or ``None`` when it did not run."""
+    return next((c for c in table if (c["a"], c["b"], c["suite"]) == (a, b, suite)), None)

@@ -1,4 +1,5 @@
-"""Figures of chapter 6 (SFT-anchored RL): the KL toy, training curves, and experiment E5.
+"""Figures of chapter 6 (SFT-anchored RL): the KL toy, training curves, and experiment E5 (its arms,
+its paired contrasts and its learning curves).
 
 Pure builders: each takes numbers computed by :mod:`netgpt_lite.rl.toy` / :mod:`netgpt_lite.rl` (E5: the
 artifact as :func:`netgpt_lite.experiments.rl_comparison.read_e5` returns it, with the current metric names)
@@ -105,6 +106,62 @@ def e5_figure(artifact: dict) -> go.Figure:
     fig.update_xaxes(tickangle=-30, row=3, col=1)
     return tidy(fig, "E5: SFT and what each arm learned from the same day<br><sup>bars: mean over seeds; "
                 "dots: single seeds</sup>", height=820, top=105)  # fmt: skip
+
+
+def e5_contrast_figure(table: Sequence[dict], suite: str = "test") -> go.Figure:
+    """E5's paired contrasts on one suite: each row A minus B in exact match (points), the mean over seeds
+    with its 95% interval over requests, zero marked.
+
+    Args:
+        table: :func:`~netgpt_lite.experiments.rl_summary.contrasts` of the artifact's runs.
+        suite: which evaluation suite (``"test"``, ``"handwritten"``, ``"independent"``).
+    """
+    rows = [c for c in table if c["suite"] == suite][::-1]  # the first contrast on top
+    if not rows:
+        raise ValueError(f"no contrast on suite {suite!r}; suites present: {sorted({c['suite'] for c in table})}")
+    labels = [f"{ARM_LABELS.get(c['a'], c['a'])}  vs  {ARM_LABELS.get(c['b'], c['b'])}" for c in rows]
+    points = [100 * c["difference"] for c in rows]
+    fig = go.Figure()
+    fig.add_vline(x=0.0, line={"color": "#444", "width": 1})
+    fig.add_scatter(x=points, y=labels, mode="markers", showlegend=False,
+                    marker={"size": 10, "color": [ARM_COLORS.get(c["a"], "#444") for c in rows]},
+                    error_x={"type": "data", "symmetric": False,
+                             "array": [100 * c["ci_high"] - p for c, p in zip(rows, points)],
+                             "arrayminus": [p - 100 * c["ci_low"] for c, p in zip(rows, points)]},
+                    customdata=[[c["n"], c["n_seeds"], c["n_seeds_b"]] for c in rows],
+                    hovertemplate="%{x:+.1f} points<br>%{customdata[0]} requests, seeds %{customdata[1]} vs "
+                                  "%{customdata[2]}<extra></extra>")  # fmt: skip
+    fig.update_xaxes(title_text="difference in exact match (points), 95% interval", zeroline=False)
+    n = rows[0]["n"]
+    return tidy(fig, f"E5: paired differences, {suite} requests<br><sup>{n} requests, mean over seeds; "
+                "bars: 95% interval over requests</sup>", height=140 + 48 * len(rows))  # fmt: skip
+
+
+def e5_curve_figure(artifact: dict) -> go.Figure:
+    """E5's learning curves: greedy exact match on the curve's validation requests against the RL step,
+    one line per RL run (arm and seed), the start's value at step 0.
+
+    Args:
+        artifact: the E5 artifact (``runs`` with each RL run's ``history``).
+    """
+    fig = go.Figure()
+    shown = set()
+    for r in artifact["runs"]:
+        history = r.get("history")
+        if not isinstance(history, list) or not any("eval_exact_match" in h for h in history):
+            continue
+        points = [(h["step"], h["eval_exact_match"]) for h in history if h.get("eval_exact_match") is not None]
+        fig.add_scatter(x=[p[0] for p in points], y=[p[1] for p in points], mode="lines+markers",
+                        name=ARM_LABELS.get(r["arm"], r["arm"]), legendgroup=r["arm"],
+                        showlegend=r["arm"] not in shown, line={"color": ARM_COLORS.get(r["arm"])},
+                        hovertemplate=f"seed {r['seed']}: " + "step %{x}, %{y:.3f}<extra></extra>")  # fmt: skip
+        shown.add(r["arm"])
+    if not shown:
+        raise ValueError("no run of this artifact has a learning curve (history rows with eval_exact_match)")
+    fig.update_xaxes(title_text="RL step")
+    fig.update_yaxes(title_text="exact match, validation requests")
+    return tidy(fig, "E5: learning curves of the RL runs<br><sup>greedy, the least confident validation "
+                "requests; one line per seed</sup>", height=440)  # fmt: skip
 
 
 def _isnan(x) -> bool:
