@@ -38,7 +38,8 @@ def test_every_shipped_artifact_has_a_drift_sample_and_a_command():
     covered = {"data/edge_outputs/smollm2", "data/smollm2_adapter", "data/edge_model", "data/rl/e5.json",
                "data/rl/smollm2_rl_adapter", "data/results/routing.json", "data/results/results.json", "data/serve",
                "data/results/paired_rl_sft/paired.json", "data/results/constrained_sft/summary.json",
-               "data/results/sft_sweep/render.json", "data/results/sft_sweep/scaling.json"}
+               "data/results/sft_sweep/render.json", "data/results/sft_sweep/scaling.json",
+               "data/results/rl_headroom/sft.json"}
     assert set(pv.SHIPPED) == covered, "a new shipped artifact needs a drift sample in this file"
     assert {s.path for s in pv.check_artifacts()} == covered
 
@@ -322,3 +323,29 @@ def test_sft_sweep_shipped_point_answers_regenerate(smollm2_agent):
     got = entry["points"][shipped[0]]["completion"][:2]
     today = [o.completion for o in smollm2_agent.run(tasks)]
     assert today == got, drifted(rel, "the shipped adapter's answers", got, today)
+
+
+def test_rl_headroom_summary_recomputes_and_first_groups_resample():
+    """The headroom summary from its per-request counts; the first 4 requests' greedy verdicts and sampled
+    counts drawn again (same seed, same chunk of 4 prompts, so the same draws)."""
+    from netgpt_lite.edge.lora import load_adapter, shipped_adapter_path
+    from netgpt_lite.rl.headroom import headroom, pass_at_k
+    from netgpt_lite.tasks.generate import generate_tasks
+
+    rel = "data/results/rl_headroom/sft.json"
+    art = json.loads((pv.PACKAGE_DIR / rel).read_text())
+    s, records, cfg = art["summary"], art["records"], art["manifest"]["config"]
+    counts = np.array([r["n_correct"] for r in records])
+    for k in (1, 2, 4, 8):
+        today = float(np.mean([pass_at_k(s["n_samples"], int(c), k) for c in counts]))
+        assert today == pytest.approx(s[f"pass_at_{k}"]), drifted(rel, f"pass@{k}", s[f"pass_at_{k}"], today)
+    assert s["greedy_exact_match"] == pytest.approx(np.mean([r["greedy_correct"] for r in records]))
+    assert cfg["adapter_sha256"] == pv.file_sha256(shipped_adapter_path() / "adapter_model.safetensors")
+    model, tokenizer, template = load_adapter(shipped_adapter_path())
+    tasks = generate_tasks(art["manifest"]["split"], 4, seed=art["manifest"]["seed"], variety=cfg["variety"])
+    today = headroom(model, tokenizer, tasks, s["n_samples"], temperature=cfg["temperature"],
+                     max_completion_tokens=cfg["max_completion_tokens"], seed=art["manifest"]["seed"],
+                     template_kwargs=template)["records"]  # fmt: skip
+    stored = [(r["task_id"], r["greedy_correct"], r["n_correct"]) for r in records[:4]]
+    again = [(r["task_id"], r["greedy_correct"], r["n_correct"]) for r in today]
+    assert again == stored, drifted(rel, "first 4 requests (greedy right, samples right)", stored, again)

@@ -62,6 +62,10 @@ SHIPPED = {
         "--models runs/adapters/classic-n1600 --eval test:500,independent,handwritten "
         "--summary netgpt_lite/data/results/sft_sweep/scaling.json (the reference adapter first: netgpt-lite "
         "train-edge --base smollm2 --variety classic --n-train 1600 --out runs/adapters/classic-n1600)"),
+    "data/results/rl_headroom/sft.json": (
+        "netgpt_lite.rl.headroom",
+        "python scripts/rl_headroom.py --n 100 --samples 8 --out runs/headroom/sft-val100 (then copy "
+        "headroom.json to netgpt_lite/data/results/rl_headroom/sft.json)"),
     "data/results/constrained_sft/summary.json": (
         "netgpt_lite.edge.constrained",
         "python scripts/bench_constrained.py --n 300 --out runs/constrained (then copy summary.json, "
