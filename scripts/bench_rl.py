@@ -23,8 +23,6 @@ import time
 
 import torch
 
-PHASES = ("sampling", "rewards", "reference", "update")
-
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -38,6 +36,7 @@ def main() -> None:
     parser.add_argument("--trainers", default="minimal")
     args = parser.parse_args()
 
+    from netgpt_lite.experiments.rl_summary import PHASES, cost_per_rollout
     from netgpt_lite.provenance import peak_rss_mb
     from netgpt_lite.rl.minimal import RLSettings, train_minimal
 
@@ -79,10 +78,10 @@ def main() -> None:
                   "updates_per_step": settings.updates_per_step, "bf16": args.bf16,
                   "frac_groups_kept": round(1 - statistics.mean(h["frac_zero_std"] for h in timed), 3),
                   "peak_rss_mb": peak_rss_mb()}  # fmt: skip
-        if all(f"cpu_s_{p}" in h for h in timed for p in ("sampling", "rewards", "update")):
-            per = {p: statistics.median(h.get(f"cpu_s_{p}", 0.0) / rollouts for h in timed) for p in PHASES}
-            result.update({f"cpu_s_per_rollout_{p}": round(v, 3) for p, v in per.items()})
-            result["cpu_s_per_rollout"] = round(sum(per.values()), 3)
+        cost = cost_per_rollout([history], rollouts)  # the one definition E5's chapter reads too
+        if cost is not None:
+            result.update({f"cpu_s_per_rollout_{p}": cost[p] for p in PHASES})
+            result["cpu_s_per_rollout"] = cost["all"]
         print(json.dumps(result), flush=True)
 
 

@@ -340,6 +340,9 @@ def test_rl_headroom_summary_recomputes_and_first_groups_resample():
         today = float(np.mean([pass_at_k(s["n_samples"], int(c), k) for c in counts]))
         assert today == pytest.approx(s[f"pass_at_{k}"]), drifted(rel, f"pass@{k}", s[f"pass_at_{k}"], today)
     assert s["greedy_exact_match"] == pytest.approx(np.mean([r["greedy_correct"] for r in records]))
+    from netgpt_lite.viz.rl import headroom_figure
+
+    assert len(headroom_figure({"SFT": s}).data) == 2  # pass@k and the greedy line
     assert cfg["adapter_sha256"] == pv.file_sha256(shipped_adapter_path() / "adapter_model.safetensors")
     model, tokenizer, template = load_adapter(shipped_adapter_path())
     tasks = generate_tasks(art["manifest"]["split"], 4, seed=art["manifest"]["seed"], variety=cfg["variety"])

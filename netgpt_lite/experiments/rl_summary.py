@@ -113,3 +113,30 @@ def contrasts(runs: list[dict], pairs=CONTRASTS, n_bootstrap: int = 10_000) -> l
 def contrast(table: list[dict], a: str, b: str, suite: str = "test") -> dict | None:
     """The row of :func:`contrasts` for ``a`` minus ``b`` on ``suite``, or ``None`` when it did not run."""
     return next((c for c in table if (c["a"], c["b"], c["suite"]) == (a, b, suite)), None)
+
+
+PHASES = ("sampling", "rewards", "reference", "update")
+"""The phases of an RL step whose CPU seconds the from-scratch loop logs (``cpu_s_<phase>``)."""
+
+
+def cost_per_rollout(histories: list[list[dict]], rollouts_per_step: int) -> dict | None:
+    """CPU seconds per rollout of each phase of an RL step, the median over the steps of ``histories``
+    (one list of step rows per run; the first step of each run dropped as warm-up when it has more than
+    two), and their sum ``all``; ``None`` when no step logged its CPU seconds.
+
+    Example:
+        >>> rows = [{"step": i, "cpu_s_sampling": 64.0, "cpu_s_rewards": 1.0, "cpu_s_reference": 16.0,
+        ...          "cpu_s_update": 128.0} for i in range(3)]
+        >>> cost_per_rollout([rows], rollouts_per_step=64)["all"]
+        3.266
+    """
+    if rollouts_per_step < 1:
+        raise ValueError(f"rollouts_per_step must be >= 1, got {rollouts_per_step}")
+    timed = []
+    for history in histories:
+        rows = [h for h in history if all(f"cpu_s_{p}" in h for p in ("sampling", "rewards", "update"))]
+        timed += rows[1:] if len(rows) > 2 else rows
+    if not timed:
+        return None
+    per = {p: float(np.median([h.get(f"cpu_s_{p}", 0.0) / rollouts_per_step for h in timed])) for p in PHASES}
+    return {**{p: round(v, 3) for p, v in per.items()}, "all": round(sum(per.values()), 3), "n_steps": len(timed)}

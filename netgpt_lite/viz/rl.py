@@ -164,5 +164,28 @@ def e5_curve_figure(artifact: dict) -> go.Figure:
                 "requests; one line per seed</sup>", height=440)  # fmt: skip
 
 
+def headroom_figure(summaries: dict[str, dict]) -> go.Figure:
+    """pass@k against k for one or more models (a line each, the greedy exact match dotted in the same
+    colour): the room RL has is the distance from the dotted line up to the curve.
+
+    Args:
+        summaries: ``{label: summary}``, each the ``summary`` of :func:`~netgpt_lite.rl.headroom.headroom`.
+    """
+    fig = go.Figure()
+    palette = ["#7f7f7f", COLORS["full"], "#9467bd", "#8c564b"]
+    for i, (label, s) in enumerate(summaries.items()):
+        ks = sorted(int(k.removeprefix("pass_at_")) for k in s if k.startswith("pass_at_"))
+        color = palette[i % len(palette)]
+        fig.add_scatter(x=ks, y=[s[f"pass_at_{k}"] for k in ks], mode="lines+markers", name=f"{label}: pass@k",
+                        line={"color": color})  # fmt: skip
+        fig.add_scatter(x=[ks[0], ks[-1]], y=[s["greedy_exact_match"]] * 2, mode="lines", name=f"{label}: greedy",
+                        line={"color": color, "dash": "dot"})  # fmt: skip
+    fig.update_xaxes(title_text="k (samples per request)", type="log", tickvals=[1, 2, 4, 8, 16, 32, 64])
+    fig.update_yaxes(title_text="share of requests")
+    n = next(iter(summaries.values()))["n"]
+    return tidy(fig, f"Room for RL: pass@k and greedy exact match<br><sup>{n} validation requests, "
+                "temperature 1</sup>", height=420)  # fmt: skip
+
+
 def _isnan(x) -> bool:
     return isinstance(x, float) and math.isnan(x)
