@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from netgpt_lite.edge.evaluation import compare_records
-from netgpt_lite.stats import paired_mean_difference
+from netgpt_lite.stats import paired_mean_difference, verdict
 
 # (A, B) pairs compared on the same requests, A minus B: RL against the start and its two rivals at equal
 # labelled data, the rivals against the start, and each ablation against the full recipe
@@ -83,7 +83,8 @@ def paired_summary(runs: list[dict], n_bootstrap: int = 10_000) -> dict:
 def contrasts(runs: list[dict], pairs=CONTRASTS, n_bootstrap: int = 10_000) -> list[dict]:
     """Every pair of ``pairs`` whose two arms both ran, on every suite both were evaluated on, paired by
     request: :func:`~netgpt_lite.stats.paired_mean_difference` of the seed-averaged verdicts (A minus B),
-    with ``a``, ``b`` and ``suite`` added.  One list, in the order of ``pairs`` then suites.
+    with ``a``, ``b`` and ``suite`` added.  One list, in the order of ``pairs``, then ``test`` and the
+    other suites by name.
 
     Example:
         >>> rec = lambda *v: {"records": [{"request": str(i), "correct": bool(x)} for i, x in enumerate(v)]}
@@ -99,8 +100,9 @@ def contrasts(runs: list[dict], pairs=CONTRASTS, n_bootstrap: int = 10_000) -> l
     for a, b in pairs:
         if a not in by_arm or b not in by_arm:
             continue
-        suites = [k for k in by_arm[b][0]["eval"]
-                  if all("records" in r["eval"].get(k, {}) for r in by_arm[a] + by_arm[b])]  # fmt: skip
+        suites = sorted((k for k in by_arm[b][0]["eval"]
+                         if all("records" in r["eval"].get(k, {}) for r in by_arm[a] + by_arm[b])),
+                        key=lambda k: (k != "test", k))  # test first, then by name: key order is not kept by JSON
         for suite in suites:
             keys = sorted(x["request"] for x in by_arm[b][0]["eval"][suite]["records"])
             verdicts = {arm: [[{x["request"]: x["correct"] for x in r["eval"][suite]["records"]}[k] for k in keys]
@@ -140,3 +142,20 @@ def cost_per_rollout(histories: list[list[dict]], rollouts_per_step: int) -> dic
         return None
     per = {p: float(np.median([h.get(f"cpu_s_{p}", 0.0) / rollouts_per_step for h in timed])) for p in PHASES}
     return {**{p: round(v, 3) for p, v in per.items()}, "all": round(sum(per.values()), 3), "n_steps": len(timed)}
+
+
+def sentence(row: dict, labels: dict | None = None) -> str:
+    """One contrast of :func:`contrasts` in words: the verdict its 95% interval allows
+    (:func:`~netgpt_lite.stats.verdict`), the difference in points, the interval, the number of requests
+    and the seeds behind each side.  ``labels`` maps arm names to display names.
+
+    Example:
+        >>> sentence({"a": "rl", "b": "sft", "suite": "test", "n": 500, "n_seeds": 3, "n_seeds_b": 1,
+        ...           "difference": 0.012, "ci_low": -0.004, "ci_high": 0.028})
+        'rl is not distinguishable from sft on 500 test requests: +1.2 points (95% interval -0.4 to +2.8; 3 seeds against 1)'
+    """
+    name = (labels or {}).get
+    return (f"{name(row['a'], row['a'])} is {verdict(row)} {name(row['b'], row['b'])} on {row['n']} {row['suite']} "
+            f"requests: {100 * row['difference']:+.1f} points (95% interval {100 * row['ci_low']:+.1f} to "
+            f"{100 * row['ci_high']:+.1f}; {row['n_seeds']} seed{'s' * (row['n_seeds'] > 1)} against "
+            f"{row['n_seeds_b']})")
