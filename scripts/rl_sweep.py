@@ -13,7 +13,9 @@ requests, the least confident half of ``2 n_val`` (task seed 4000: where the roo
 requests), at step 0, every ``--eval-every`` steps and at the end.  Test requests are never
 touched: this is where settings are chosen.  Each finished run is ``--out/<name>-seed<seed>.json`` (history,
 settings, CPU seconds, rollouts, peak RSS); a rerun skips finished runs and continues a killed one from its
-checkpoint.  Prints one JSON line per run.
+checkpoint.  Prints one JSON line per run.  With ``--summary FILE`` it also writes one artifact with every
+named run (its settings, curve and per-step history) and a manifest: what the book ships as
+``netgpt_lite/data/results/rl_sweep/sweep.json``.
 """
 
 from __future__ import annotations
@@ -87,6 +89,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--n-pool", type=int, default=512)
     parser.add_argument("--n-val", type=int, default=100)
     parser.add_argument("--eval-every", type=int, default=6)
+    parser.add_argument("--summary", default=None, help="write every named run into this one JSON artifact")
     args = parser.parse_args(argv)
     named = [parse_setting(s) for s in args.settings]
     runs = {name: settings_for(changes, args.seed) for name, changes in named}  # errors before any work
@@ -100,6 +103,8 @@ def main(argv: list[str] | None = None) -> None:
     data = rl_dataset(routed, tokenizer, day["answers"], **template)
     others = generate_tasks("validation", 2 * args.n_val, seed=4000)
     val = [others[i] for i in day["val"]]
+    recorder = Recorder(seed=args.seed, split="validation", sizes={"n_routed": len(routed), "n_val": len(val)},
+                        config={"settings": list(args.settings), "base": BASE}) if args.summary else None
     for name, settings in runs.items():
         path = out / f"{name}-seed{args.seed}.json"
         if path.exists():
@@ -124,6 +129,16 @@ def main(argv: list[str] | None = None) -> None:
         record = {"summary": summary, "history": history, "manifest": recorder.finish(summary=summary)}
         atomic_write_json(path, record)
         print(json.dumps(summary), flush=True)
+    if recorder is not None:
+        records = {name: json.loads((out / f"{name}-seed{args.seed}.json").read_text()) for name in runs}
+        artifact = {"runs": [{"name": name, "settings": r["manifest"]["config"]["rl"], "summary": r["summary"],
+                              "history": r["history"], "made_by": {k: r["manifest"].get(k) for k in
+                                                                   ("command", "git_commit", "started_utc")}}
+                             for name, r in records.items()],
+                    "day": {"n_routed": len(routed), "n_val": len(val), "val": day["val"]}}  # fmt: skip
+        artifact["manifest"] = recorder.finish(summary={n: r["summary"]["val_exact_match"] for n, r in records.items()})
+        Path(args.summary).parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_json(args.summary, artifact)
 
 
 if __name__ == "__main__":
