@@ -160,3 +160,30 @@ def test_a_broken_checkpoint_is_named(tokenizer, tmp_path):
     (tmp_path / "checkpoint" / "state.json").write_text('{"step": 3, "los')
     with pytest.raises(ValueError, match=r"checkpoint in .*checkpoint is unreadable.*delete that folder"):
         train_lora(_model(tokenizer), tokenizer, prompts, completions, SETTINGS, tmp_path, progress=False)
+
+
+def test_a_carried_optimizer_state_continues_adam_across_runs(tokenizer, tmp_path):
+    """Two runs sharing an OptimizerState: the second starts from the first's moments (no fresh sign step),
+    its rate is past the warm-up, and the state saved to disk reads back identical."""
+    from netgpt_lite.edge.optimizer_state import OptimizerState
+
+    prompts, completions = _data(tokenizer)
+    settings = LoraSettings(rank=8, learning_rate=0.01, batch_size=4, n_epochs=1.0, max_length=256, bf16=False,
+                            dropout=0.0, warmup_ratio=0.5)  # fmt: skip
+    state = OptimizerState()
+    model, _ = train_lora(_model(tokenizer), tokenizer, prompts[:12], completions[:12], settings, tmp_path / "a",
+                          progress=False, optimizer_state=state)  # fmt: skip
+    assert state.global_step == 3 and all(int(s["step"]) == 3 for s in state.state_dict["state"].values())
+    state.save(tmp_path / "optim")
+    again = OptimizerState.load(tmp_path / "optim")
+    assert again.global_step == 3
+    for k, slots in state.state_dict["state"].items():
+        assert all(torch.equal(v, again.state_dict["state"][k][name]) for name, v in slots.items())
+    train_lora(model, tokenizer, prompts[12:], completions[12:], settings, tmp_path / "b", progress=False,
+               optimizer_state=again)
+    assert again.global_step == 6 and all(int(s["step"]) == 6 for s in again.state_dict["state"].values())
+    assert again.state_dict["param_groups"][0]["lr"] == pytest.approx(0.01)  # constant after the warm-up
+    assert OptimizerState.load(tmp_path / "missing").state_dict is None
+    (tmp_path / "optim" / "state.json").write_text("{}")
+    with pytest.raises(ValueError, match="optimizer.safetensors|global_step|param_groups|unreadable"):
+        OptimizerState.load(tmp_path / "optim")

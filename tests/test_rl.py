@@ -296,3 +296,24 @@ def test_trl_and_minimal_paths_compute_the_same_loss(tiny, tmp_path) -> None:
     ours, _ = anchored_loss(logp, old, ref, advantages, s.completion_mask,
                             dataclasses.replace(settings.objective, gamma=0.0))
     assert float(trl_loss) == pytest.approx(float(ours), rel=1e-5, abs=1e-6)
+
+
+def test_a_carried_optimizer_state_continues_adam_and_the_warm_up(tiny) -> None:
+    """Two RL runs sharing an OptimizerState (two synergy rounds): the second continues the first's Adam
+    (its step count adds up) and its warm-up position, instead of a fresh optimiser's sign step."""
+    from netgpt_lite.edge.optimizer_state import OptimizerState
+
+    _, tokenizer, ds = tiny
+    settings = RLSettings(steps=1, dynamic_sampling=False, updates_per_step=2, warmup_steps=2, learning_rate=1e-3,
+                          **FAST)  # fmt: skip
+    state, model = OptimizerState(), _model(tokenizer)
+    model, _ = train_minimal(model, tokenizer, ds, ds, settings, optimizer_state=state)
+    assert state.global_step == 1 and state.state_dict["param_groups"][0]["lr"] == pytest.approx(5e-4)  # warming up
+    assert all(int(s["step"]) == 2 for s in state.state_dict["state"].values())  # two epochs, two Adam steps
+    train_minimal(model, tokenizer, ds, ds, settings.replace(seed=1), optimizer_state=state)
+    assert state.global_step == 2 and state.state_dict["param_groups"][0]["lr"] == pytest.approx(1e-3)  # warmed up
+    assert all(int(s["step"]) == 4 for s in state.state_dict["state"].values())
+    with pytest.raises(ValueError, match="another model"):
+        train_minimal(build_model(tokenizer, EdgeModelConfig(hidden_size=32, n_layers=2, n_heads=2,
+                                                             intermediate_size=64)),
+                      tokenizer, ds, ds, settings, optimizer_state=state)  # fmt: skip

@@ -308,3 +308,30 @@ def test_invalid_edge_call_scores_zero_under_self_confidence():
     outputs = [SimpleNamespace(schema_valid=v, confidence=lambda score="mean": 0.97) for v in (True, False)]
     scores = edge_scores(SimpleNamespace(scorer=None), None, outputs)
     assert scores.tolist() == [0.97, 0.0]  # the edge checks its own call against the schema before trusting it
+
+
+def test_smollm2_checkpoint_keeps_the_optimizer_states(tmp_path) -> None:
+    """A SmolLM2 round's checkpoint holds the adapter and both optimisers' states, so the next round (or a
+    resumed run, or a forked arm) continues Adam where this round left it."""
+    import torch
+
+    from netgpt_lite.edge.lora import load_adapter, shipped_adapter_path
+    from netgpt_lite.edge.optimizer_state import OptimizerState
+    from netgpt_lite.synergy.edge_models import OPTIMIZER_DIR, load_edge, save_edge
+    from netgpt_lite.synergy.stages import EdgeCloudSystem
+
+    model, tokenizer, template = load_adapter(shipped_adapter_path(), trainable=True)
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.Adam(params, lr=1e-5)
+    for p in params:
+        p.grad = torch.full_like(p, 1e-3)
+    optimizer.step()
+    system = EdgeCloudSystem(model, tokenizer, None, None, template=template,
+                             optimizers={"rl": OptimizerState().capture(optimizer, global_step=3)})
+    save_edge(system, tmp_path)
+    assert (tmp_path / OPTIMIZER_DIR / "rl" / "optimizer.safetensors").exists()
+    _, _, again_template, optimizers = load_edge(tmp_path, SynergyConfig(edge="smollm2"))
+    assert again_template == template and set(optimizers) == {"rl"} and optimizers["rl"].global_step == 3
+    fresh = torch.optim.Adam(params, lr=1e-5)
+    assert optimizers["rl"].restore(fresh) == 3
+    assert torch.equal(fresh.state[params[0]]["exp_avg"], optimizer.state[params[0]]["exp_avg"])

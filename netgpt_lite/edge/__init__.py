@@ -33,6 +33,7 @@ from netgpt_lite.edge.lora import (
     train_edge_adapter,
     train_lora,
 )
+from netgpt_lite.edge.optimizer_state import OptimizerState
 from netgpt_lite.edge.prompt import render_prompt
 from netgpt_lite.edge.scoring import (
     SCORE_NAMES,
@@ -92,6 +93,7 @@ from netgpt_lite.edge.tiny_lm import (
 )
 
 __all__ = [
+    "OptimizerState",
     "ROLE_MARKERS",
     "SHIPPED_MODEL_DIR",
     "CHAT_TEMPLATE",

@@ -156,11 +156,15 @@ def learning_rate_at(step: int, n_steps: int, settings: LoraSettings) -> float:
         >>> [round(learning_rate_at(k, 10, s) * 1e3, 3) for k in (0, 1, 9)]
         [1.0, 1.0, 0.127]
     """
-    warm = max(1, int(round(settings.warmup_ratio * n_steps)))
+    warm = _warm_steps(settings, n_steps)
     if step < warm:
         return settings.learning_rate * (step + 1) / warm
     progress = (step - warm) / max(1, n_steps - warm)
     return settings.learning_rate * (0.1 + 0.9 * 0.5 * (1.0 + math.cos(math.pi * progress)))
+
+
+def _warm_steps(settings: LoraSettings, n_steps: int) -> int:
+    return max(1, int(round(settings.warmup_ratio * n_steps)))
 
 
 def save_checkpoint(folder: Path, tensors: dict, optimizer, record: dict) -> None:
@@ -229,11 +233,15 @@ def save_adapter(model, out_dir: str | Path, tool_format: str) -> Path:
 
 
 def train_lora(model, tokenizer, prompts: Sequence[str], completions: Sequence[str], settings: LoraSettings,
-               out_dir: str | Path, *, progress: bool = True) -> tuple:
+               out_dir: str | Path, *, progress: bool = True, optimizer_state=None) -> tuple:
     """Fine-tune LoRA adapters on ``model`` and write them to ``out_dir``; resumable.
 
     ``model`` is a plain causal LM (a new adapter is added) or a PEFT model whose adapter was loaded
     trainable (``load_smollm(adapter, trainable=True)``): then that adapter trains further ("more SFT").
+    With an ``optimizer_state`` (:class:`~netgpt_lite.edge.optimizer_state.OptimizerState`, e.g. the previous
+    synergy round's), AdamW starts from its moments and the rate warms up over the first steps of all runs
+    together and then stays constant (no cosine: the number of later runs is open); the state of the last
+    step is left in it.
 
     Returns:
         ``(peft_model, history)``.  ``history`` has the keys ``step``, ``loss`` (the mean completion-token
@@ -262,6 +270,7 @@ def train_lora(model, tokenizer, prompts: Sequence[str], completions: Sequence[s
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=settings.learning_rate, weight_decay=0.0)
     step, losses = 0, []
+    offset = 0 if optimizer_state is None else optimizer_state.restore(optimizer)  # steps of earlier runs
     checkpoint = out / "checkpoint"
     if checkpoint.exists():
         from peft import set_peft_model_state_dict
@@ -278,7 +287,8 @@ def train_lora(model, tokenizer, prompts: Sequence[str], completions: Sequence[s
         while step < len(batches):
             torch.manual_seed(settings.seed * 1_000_003 + step)  # dropout masks depend on the step, not the history
             for group in optimizer.param_groups:
-                group["lr"] = learning_rate_at(step, len(batches), settings)
+                group["lr"] = (learning_rate_at(step, len(batches), settings) if optimizer_state is None else
+                               settings.learning_rate * min(1.0, (offset + step + 1) / _warm_steps(settings, len(batches))))
             batch, size = batches[step], settings.micro_batch_size
             n_targets = sum(n_labelled[i] for i in batch)
             step_loss = 0.0
@@ -311,6 +321,8 @@ def train_lora(model, tokenizer, prompts: Sequence[str], completions: Sequence[s
     model.eval()
     save_adapter(model, out, settings.tool_format)
     shutil.rmtree(checkpoint, ignore_errors=True)
+    if optimizer_state is not None:
+        optimizer_state.capture(optimizer, offset + len(batches))
     history = {"step": list(range(1, len(losses) + 1)), "loss": losses, "bf16": bool(bf16),
                "resumed_from_step": resumed_from, "settings": asdict(settings)}
     return model, history

@@ -277,7 +277,7 @@ def _update(run: _Run, sample: SampledGroups, advantages, keep, sft_examples,
 def train_minimal(model, tokenizer, prompts, sft_examples, settings: RLSettings = RLSettings(),  # noqa: B008
                   eval_tasks=None, eval_every: int = 10, ref_model=None, *, reward_model=None,
                   template_kwargs: dict | None = None, checkpoint_dir=None, checkpoint_every: int = 5,
-                  progress: bool = False, start_eval: dict | None = None):  # fmt: skip
+                  progress: bool = False, start_eval: dict | None = None, optimizer_state=None):  # fmt: skip
     """SFT-anchored GRPO, from scratch, in one loop.
 
     Args:
@@ -297,6 +297,9 @@ def train_minimal(model, tokenizer, prompts, sft_examples, settings: RLSettings 
             RNG states, history: safetensors + JSON) every ``checkpoint_every`` steps and, rerun with the same
             arguments after a kill, continues from it with the same samples.  Removed when the run finishes.
         progress: a progress bar on stderr (steps done, time left, the last step's reward, exact match, KL).
+        optimizer_state: an :class:`~netgpt_lite.edge.optimizer_state.OptimizerState` carried from an earlier
+            run (a synergy round's): Adam starts from its moments and the warm-up counts its steps, so a
+            continued run takes no fresh sign step; the state after the last step is left in it.
 
     Returns:
         ``(model, history)``: the trained model and one dict of metrics per step (:data:`METRICS` and more).
@@ -305,6 +308,7 @@ def train_minimal(model, tokenizer, prompts, sft_examples, settings: RLSettings 
     from pathlib import Path
 
     run, history, first = _start_run(model, tokenizer, settings, ref_model), [], 0
+    offset = 0 if optimizer_state is None else optimizer_state.restore(run.optimizer)  # steps of earlier runs
     template_kwargs = dict(template_kwargs or {})
     checkpoint = None if checkpoint_dir is None else Path(checkpoint_dir) / "checkpoint"
     if checkpoint is not None and checkpoint.exists():
@@ -331,7 +335,7 @@ def train_minimal(model, tokenizer, prompts, sft_examples, settings: RLSettings 
         rewards, advantages, keep = _advantages(run, scores)  # 2. group-relative advantages, kept groups
         row.update({**diagnostics, **_sample_metrics(run, scores, rewards, sample)})
         for group in run.optimizer.param_groups:  # linear warm-up, then constant
-            group["lr"] = settings.learning_rate * min(1.0, (step + 1) / max(settings.warmup_steps, 1))
+            group["lr"] = settings.learning_rate * min(1.0, (offset + step + 1) / max(settings.warmup_steps, 1))
         with training_memory():  # freed activations leave RSS (sampling stays outside: it would slow down)
             row.update(_update(run, sample, advantages, keep, sft_examples))  # 3-4. SFT log-probs, clipped epochs
         row["cpu_s_update"] = time.process_time() - cpu - row.get("cpu_s_reference", 0.0)
@@ -345,5 +349,7 @@ def train_minimal(model, tokenizer, prompts, sft_examples, settings: RLSettings 
     bar.close()
     if checkpoint is not None:
         shutil.rmtree(checkpoint, ignore_errors=True)
+    if optimizer_state is not None:
+        optimizer_state.capture(run.optimizer, offset + settings.steps)
     model.eval()
     return model, history

@@ -11,9 +11,12 @@ go through the same steps:
 * **smollm2** (the book's edge, ``../EDGE.md``): the shipped SFT adapter is round 0; each round continues
   that adapter by LoRA SFT over the round's *new* logged answers (``sft_epochs`` passes: every cloud answer
   is learned once, and a round costs what its log costs, not what the whole history costs), then
-  ``rl_steps`` of SFT-anchored RL (:func:`netgpt_lite.rl.train_minimal`, the E5 settings with a smaller
-  group) anchored to a frozen copy of the round's SFT adapter.  Checkpoints are the adapter only
-  (``adapter_model.safetensors`` in bf16, ~9 MB, as shipped) plus its prompt format.
+  ``rl_steps`` of SFT-anchored RL (:func:`netgpt_lite.rl.train_minimal` with :data:`~netgpt_lite.rl.SMOLLM2_RL`,
+  E5's recipe) anchored to a frozen copy of the round's SFT adapter.  Both optimisers carry over from round
+  to round (:class:`~netgpt_lite.edge.optimizer_state.OptimizerState`): no round starts with a fresh Adam's
+  sign step, and the warm-ups happen once.  Checkpoints are the adapter (``adapter_model.safetensors`` in
+  bf16, ~9 MB, as shipped), its prompt format and the two optimiser states (``edge_optimizer/sft``,
+  ``edge_optimizer/rl``: the moments in fp32, ~40 MB each).
 
 Example:
     >>> from netgpt_lite.synergy.loop import EDGES
@@ -33,11 +36,15 @@ from pathlib import Path
 import numpy as np
 
 from netgpt_lite.edge.agent import EdgeAgent
+from netgpt_lite.edge.optimizer_state import OptimizerState
 from netgpt_lite.rl.data import encode_pairs, rl_dataset
 from netgpt_lite.rl.minimal import RLSettings, train_minimal
 from netgpt_lite.rl.objective import exact_kl
+from netgpt_lite.rl.settings import SMOLLM2_RL
 
 ADAPTER_DIR = "edge_adapter"  # a smollm2 checkpoint's adapter folder; a tiny one's model lives in "edge"
+OPTIMIZER_DIR = "edge_optimizer"  # its optimiser states, one folder per trainer (sft, rl)
+SMOLLM2_SFT_LEARNING_RATE = 2e-4  # the continuation rate E5's more_sft uses: the adapter is trained already
 
 
 @dataclass(frozen=True)
@@ -87,10 +94,8 @@ RECIPES = {"tiny": EdgeRecipe(train_on="all", kl_examples=64),
 
 
 def smollm2_rl_settings(steps: int, seed: int) -> RLSettings:
-    """E5's RL settings (``experiments.rl_comparison.E5Config.rl``) with groups of 4: a step is ~half the
-    cost and memory (two runs side by side must fit 23 GB on 2 cores)."""
-    return RLSettings(steps=steps, prompts_per_step=4, group_size=4, updates_per_step=1, learning_rate=5e-4,
-                      max_completion_tokens=48, sft_batch_size=4, bf16=None, seed=seed)
+    """E5's recipe (:data:`~netgpt_lite.rl.SMOLLM2_RL`) for ``steps`` steps of a round, seeded per round."""
+    return SMOLLM2_RL.replace(steps=steps, seed=seed)
 
 
 def initial_edge(config):
@@ -162,17 +167,19 @@ def _train_smollm2(system, data, config, r: int):
     with tempfile.TemporaryDirectory(prefix="netgpt-synergy-") as tmp:
         if config.sft_epochs > 0:
             # the cost-floor defaults of train-edge (batch 4 in passes of 2, eager attention, no dropout)
-            settings = LoraSettings(learning_rate=5e-4, n_epochs=float(config.sft_epochs), warmup_ratio=0.0,
-                                    seed=config.seed + r, tool_format=template["tool_format"])
+            settings = LoraSettings(learning_rate=SMOLLM2_SFT_LEARNING_RATE, n_epochs=float(config.sft_epochs),
+                                    warmup_ratio=0.1, seed=config.seed + r, tool_format=template["tool_format"])
             model, _ = train_lora(model, tokenizer, list(data["prompt"]), list(data["completion"]), settings,
-                                  Path(tmp) / "sft", progress=False)
+                                  Path(tmp) / "sft", progress=False,
+                                  optimizer_state=system.optimizers.setdefault("sft", OptimizerState()))
         if config.rl_steps == 0 or len(data) < 4:
             return model, 0.0
         save_adapter(model, Path(tmp) / "anchor", template["tool_format"])
         sft_model, _, _ = load_adapter(Path(tmp) / "anchor", trainable=False)  # frozen: the RL anchor
     sft_model.requires_grad_(False)
     model, _ = train_minimal(model, tokenizer, data, data, smollm2_rl_settings(config.rl_steps, config.seed + r),
-                             ref_model=sft_model, template_kwargs=template, progress=False)
+                             ref_model=sft_model, template_kwargs=template, progress=False,
+                             optimizer_state=system.optimizers.setdefault("rl", OptimizerState()))
     n = RECIPES["smollm2"].kl_examples
     return model, kl_to_reference(model, sft_model, tokenizer, data["prompt"][:n], data["completion"][:n])
 
@@ -209,6 +216,8 @@ def save_edge(system, folder: Path) -> None:
         from netgpt_lite.edge.lora import save_adapter
 
         save_adapter(system.model, Path(folder) / ADAPTER_DIR, system.template["tool_format"])
+        for name, state in system.optimizers.items():
+            state.save(Path(folder) / OPTIMIZER_DIR / name)
         return
     from netgpt_lite.edge.tiny_lm import save_edge_model
 
@@ -216,12 +225,16 @@ def save_edge(system, folder: Path) -> None:
 
 
 def load_edge(folder: Path, config):
-    """``(model, tokenizer, template_kwargs)`` from :func:`save_edge`'s folder (safetensors + JSON only)."""
+    """``(model, tokenizer, template_kwargs, optimizers)`` from :func:`save_edge`'s folder (safetensors + JSON
+    only); ``optimizers`` holds the optimiser states saved with a SmolLM2 adapter (empty for the tiny edge)."""
     if config.edge == "smollm2":
         from netgpt_lite.edge.lora import load_adapter
 
-        return load_adapter(Path(folder) / ADAPTER_DIR, trainable=True)
+        model, tokenizer, template = load_adapter(Path(folder) / ADAPTER_DIR, trainable=True)
+        saved = Path(folder) / OPTIMIZER_DIR
+        names = sorted(p.name for p in saved.iterdir() if p.is_dir()) if saved.exists() else []
+        return model, tokenizer, template, {name: OptimizerState.load(saved / name) for name in names}
     from netgpt_lite.edge.tiny_lm import load_edge_model
 
     model, tokenizer = load_edge_model(Path(folder) / "edge")
-    return model, tokenizer, {}
+    return model, tokenizer, {}, {}

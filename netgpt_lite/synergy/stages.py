@@ -82,8 +82,10 @@ class EdgeCloudSystem:
     """Everything that routes: the edge LM, its scorer (None: self-confidence) and the policy.
 
     ``template`` is the edge's prompt format (``{"tool_format": ...}`` for SmolLM2, ``{}`` for the tiny
-    model); ``outputs`` caches the edge's greedy answers per task list (greedy decoding is deterministic,
-    so the gain decomposition evaluates each edge once, not once per routing); it is never saved.
+    model); ``optimizers`` the edge's optimiser states carried from round to round (``{"sft": ..., "rl": ...}``
+    of :class:`~netgpt_lite.edge.optimizer_state.OptimizerState`, SmolLM2 only: saved with the adapter);
+    ``outputs`` caches the edge's greedy answers per task list (greedy decoding is deterministic, so the gain
+    decomposition evaluates each edge once, not once per routing); it is never saved.
     """
 
     model: object
@@ -93,6 +95,7 @@ class EdgeCloudSystem:
     kl_to_sft: float = 0.0
     template: dict = field(default_factory=dict)
     outputs: dict = field(default_factory=dict)
+    optimizers: dict = field(default_factory=dict)
 
 
 # --- seeds and the world ---------------------------------------------------------------------------
@@ -247,7 +250,8 @@ def improve(system: EdgeCloudSystem, log, config, r: int, cloud=None) -> EdgeClo
     train = [(Task.from_dict(json.loads(x["task"])), json.loads(x["cloud_call"])) for x in rows
              if not x["scorer_holdout"] and recipe.uses_answer(x["round"], r)]
     held = [(Task.from_dict(json.loads(x["task"])), json.loads(x["cloud_call"])) for x in rows if x["scorer_holdout"]]
-    new = EdgeCloudSystem(system.model, system.tokenizer, system.scorer, system.policy, template=system.template)
+    new = EdgeCloudSystem(system.model, system.tokenizer, system.scorer, system.policy, template=system.template,
+                          optimizers=system.optimizers)  # trained in place, like the model
     if train and recipe.trains(config):
         new.model, new.kl_to_sft = train_edge(system, train, config, r)
     refresh = config.scorer_refresh_every > 0 and r % config.scorer_refresh_every == 0
@@ -298,16 +302,17 @@ def save_system(system: EdgeCloudSystem, folder: Path) -> None:
 
 def load_system(folder: Path, config) -> EdgeCloudSystem:
     """Read :func:`save_system`'s checkpoint; numbers only (loading never runs code from the files)."""
-    model, tokenizer, template = load_edge(Path(folder), config)
+    model, tokenizer, template, optimizers = load_edge(Path(folder), config)
     routing = load_routing(folder)
-    return EdgeCloudSystem(model, tokenizer, routing["scorer"], routing["policy"], routing["kl_to_sft"], template)
+    return EdgeCloudSystem(model, tokenizer, routing["scorer"], routing["policy"], routing["kl_to_sft"], template,
+                           optimizers=optimizers)
 
 
 def mix_systems(edge_from: EdgeCloudSystem, routing_from: EdgeCloudSystem) -> EdgeCloudSystem:
     """The edge LM of one system with the scorer and policy of another (gain decomposition); the edge's
     cached answers go with it."""
     return EdgeCloudSystem(edge_from.model, edge_from.tokenizer, routing_from.scorer, routing_from.policy,
-                           edge_from.kl_to_sft, edge_from.template, edge_from.outputs)
+                           edge_from.kl_to_sft, edge_from.template, edge_from.outputs, edge_from.optimizers)
 
 
 def default_stages(cloud=None):
