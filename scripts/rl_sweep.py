@@ -132,6 +132,7 @@ def main(argv: list[str] | None = None) -> None:
     if recorder is not None:
         records = {name: json.loads((out / f"{name}-seed{args.seed}.json").read_text()) for name in runs}
         artifact = {"runs": [{"name": name, "settings": r["manifest"]["config"]["rl"], "summary": r["summary"],
+                              "start_sha256": r["manifest"]["config"]["start_sha256"],
                               "history": r["history"], "made_by": {k: r["manifest"].get(k) for k in
                                                                    ("command", "git_commit", "started_utc")}}
                              for name, r in records.items()],

@@ -39,7 +39,7 @@ def test_every_shipped_artifact_has_a_drift_sample_and_a_command():
                "data/rl/smollm2_rl_adapter", "data/results/routing.json", "data/results/results.json", "data/serve",
                "data/results/paired_rl_sft/paired.json", "data/results/constrained_sft/summary.json",
                "data/results/sft_sweep/render.json", "data/results/sft_sweep/scaling.json",
-               "data/results/rl_headroom/sft.json"}
+               "data/results/rl_headroom/sft.json", "data/results/rl_sweep/sweep.json"}
     assert set(pv.SHIPPED) == covered, "a new shipped artifact needs a drift sample in this file"
     assert {s.path for s in pv.check_artifacts()} == covered
 
@@ -352,3 +352,22 @@ def test_rl_headroom_summary_recomputes_and_first_groups_resample():
     stored = [(r["task_id"], r["greedy_correct"], r["n_correct"]) for r in records[:4]]
     again = [(r["task_id"], r["greedy_correct"], r["n_correct"]) for r in today]
     assert again == stored, drifted(rel, "first 4 requests (greedy right, samples right)", stored, again)
+
+
+def test_rl_sweep_curves_recompute_from_their_histories():
+    """Each sweep run's validation curve is its history's evaluation rows, every run started from the shipped
+    SFT adapter, and the runs differ in the learning rate alone (what the sweep chose)."""
+    from netgpt_lite.edge.lora import shipped_adapter_path
+
+    rel = "data/results/rl_sweep/sweep.json"
+    art = json.loads((pv.PACKAGE_DIR / rel).read_text())
+    shipped = pv.file_sha256(shipped_adapter_path() / "adapter_model.safetensors")
+    settings = []
+    for run in art["runs"]:
+        curve = [[r["step"], r["eval_exact_match"]] for r in run["history"] if "eval_exact_match" in r]
+        assert curve == run["summary"]["val_exact_match"], drifted(rel, f"{run['name']} curve", run["summary"]
+                                                                   ["val_exact_match"], curve)
+        assert run["start_sha256"] == shipped, drifted(rel, f"{run['name']} start adapter", run["start_sha256"], shipped)
+        settings.append({k: v for k, v in run["settings"].items() if k not in ("learning_rate", "seed")})
+    assert all(s == settings[0] for s in settings) and len({r["settings"]["learning_rate"] for r in art["runs"]}) == len(art["runs"])
+    assert art["manifest"]["summary"] == {r["name"]: r["summary"]["val_exact_match"] for r in art["runs"]}

@@ -62,6 +62,10 @@ SHIPPED = {
         "--models runs/adapters/classic-n1600 --eval test:500,independent,handwritten "
         "--summary netgpt_lite/data/results/sft_sweep/scaling.json (the reference adapter first: netgpt-lite "
         "train-edge --base smollm2 --variety classic --n-train 1600 --out runs/adapters/classic-n1600)"),
+    "data/results/rl_sweep/sweep.json": (
+        "netgpt_lite.rl.minimal",
+        "python scripts/rl_sweep.py --out runs/rl_sweep --settings lr1e-4:learning_rate=1e-4 "
+        "lr2e-5:learning_rate=2e-5 --summary netgpt_lite/data/results/rl_sweep/sweep.json"),
     "data/results/rl_headroom/sft.json": (
         "netgpt_lite.rl.headroom",
         "python scripts/rl_headroom.py --n 100 --samples 8 --out runs/headroom/sft-val100 (then copy "

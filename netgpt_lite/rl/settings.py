@@ -87,12 +87,10 @@ class RLSettings:
 
 SMOLLM2_RL = RLSettings(steps=12, prompts_per_step=8, group_size=8, updates_per_step=2, learning_rate=2e-5,
                         warmup_steps=2, max_completion_tokens=48, sft_batch_size=4, bf16=False)
-"""SFT-anchored RL of the SmolLM2 adapter: the one recipe E5 runs (and synergy rounds, with smaller groups).
-
+"""SFT-anchored RL of the SmolLM2 adapter: the one recipe E5 and the synergy rounds run.
 Every choice is measured, not copied: two epochs over each sampled batch, so that clipping and the reverse
 KL act (the first epoch's own log-probs are "old": one model, one precision, dropout off); a learning rate
-chosen on validation phrasings by ``scripts/rl_sweep.py`` (never test: 2e-5 kept validation exact match
-where it started, 1e-4 raised the KL to SFT about tenfold and lost 2-3 points); linear warm-up over 2 steps
-because Adam's first step moves every weight by the learning rate; fp32 throughout, so sampling and update
-score with the same model; 48 tokens cover the longest call.  The rollouts (12 x 8 x 8 = 768) are what two
-CPU cores pay in about 45 minutes."""
+chosen on validation phrasings by ``scripts/rl_sweep.py`` (never test; its artifact,
+``netgpt_lite/data/results/rl_sweep/sweep.json``, holds each rate's curve and KL to SFT, and chapter 6 prints
+them); linear warm-up over 2 steps because Adam's first step moves every weight by the learning rate; fp32
+throughout, so sampling and update score with the same model; 48 tokens cover the longest call."""
