@@ -38,7 +38,7 @@ from netgpt_lite.edge.evaluation import evaluate
 from netgpt_lite.edge.scoring import LearnedScorer, auroc, scorer_features, self_confidence
 from netgpt_lite.network.state import REACHABLE_REGIMES, REGIMES, LatencyModel
 from netgpt_lite.network.traces import markov_trace, read_trace_csv
-from netgpt_lite.routing.metrics import summarize
+from netgpt_lite.routing.metrics import summarize, summarize_intervals
 from netgpt_lite.routing.policies import AlwaysCloud, FuncDyn, RoutingContext
 from netgpt_lite.routing.policy_net import PolicyNet
 from netgpt_lite.routing.simulator import (
@@ -74,6 +74,7 @@ from netgpt_lite.tasks.generate import Task, generate_tasks
 from netgpt_lite.theory.threshold import UtilityWeights
 
 SCORER_HOLDOUT_SHARE = 0.2  # share of logged requests kept out of SFT/RL to fit the scorer on
+PER_REQUEST_FIELDS = ("success", "schema_valid", "fallback", "cost_usd", "utility")  # kept per evaluation request
 POLICYNET_WORLDS = 4  # copies of the calibration set under different network/price draws for PolicyNet
 
 
@@ -275,16 +276,23 @@ def fit_scorer(system: EdgeCloudSystem, held, config):
 
 
 def evaluate_system(system: EdgeCloudSystem, config, cloud=None) -> dict:
-    """Metrics of ``system`` on the fixed held-out stream, and AlwaysCloud's on the same stream."""
+    """Metrics of ``system`` on the fixed held-out stream, and AlwaysCloud's on the same stream: the
+    :func:`~netgpt_lite.routing.metrics.summarize` numbers, their 95% intervals over requests (``intervals``),
+    the paired differences from AlwaysCloud with intervals (``vs_always_cloud``), and the per-request values
+    behind them (``per_request``: :data:`PER_REQUEST_FIELDS`), so that two rounds can be compared paired."""
 
     tasks = deployment_tasks(config, EVAL_SEGMENT, config.eval_requests)
     agent = edge_agent(system)
     outputs = answer(system, agent, tasks)
     table, _ = _proposals(tasks, outputs, edge_scores(system, agent, outputs), config, cloud)
     stream = world_stream(config, table, EVAL_SEGMENT)
-    log = simulate(system.policy, table, stream)
+    log, always = simulate(system.policy, table, stream), simulate(AlwaysCloud(), table, stream)
     metrics = {k: float(v) for k, v in summarize(log).items()}
-    metrics.update({f"always_cloud_{k}": float(v) for k, v in summarize(simulate(AlwaysCloud(), table, stream)).items()})
+    metrics.update({f"always_cloud_{k}": float(v) for k, v in summarize(always).items()})
+    # every round sees the same requests under the same network draws, so rounds and AlwaysCloud compare paired
+    metrics["intervals"] = summarize_intervals(log)
+    metrics["vs_always_cloud"] = summarize_intervals(log, baseline=always)
+    metrics["per_request"] = {f: np.round(np.asarray(log[f], dtype=float), 8).tolist() for f in PER_REQUEST_FIELDS}
     right = table.edge_correct
     metrics.update(edge_exact_match=float(right.mean()), edge_schema_valid_rate=float(table.edge_schema_valid.mean()),
                    score_auroc=auroc(table.edge_score, right) if 0 < right.sum() < len(right) else float("nan"),
@@ -346,6 +354,23 @@ def synergy_config(fast: bool | None = None, **overrides):
     return SynergyConfig(**{**preset, **overrides})
 
 
+def round_over_round(rounds: list[dict]) -> list[dict]:
+    """Each round against the one before on the same held-out requests: the paired differences (this round
+    minus the previous) of success, schema-valid, offload, cost and utility with 95% intervals
+    (:func:`~netgpt_lite.routing.metrics.summarize_intervals`); empty when the rounds kept no per-request values.
+
+    Example:
+        >>> one = {"success": [1, 1], "schema_valid": [1, 1], "fallback": [1, 1], "cost_usd": [0.001, 0.001],
+        ...        "utility": [0.5, 0.5]}
+        >>> two = {**one, "fallback": [0, 1], "cost_usd": [0.0, 0.001]}
+        >>> round_over_round([{"per_request": one}, {"per_request": two}])[0]["offload_rate"]["mean"]
+        -0.5
+    """
+    if not all("per_request" in r for r in rounds):
+        return []
+    return [summarize_intervals(b["per_request"], baseline=a["per_request"]) for a, b in zip(rounds, rounds[1:])]
+
+
 def compare_with_always_cloud(metrics: dict) -> dict:
     """Cloud calls saved and success given up relative to AlwaysCloud on the same held-out stream."""
     saved = 1.0 - metrics["offload_rate"] / max(metrics["always_cloud_offload_rate"], 1e-12)
@@ -366,6 +391,7 @@ def write_summary(result, *, stages=None) -> dict:
         "round_0_vs_always_cloud": compare_with_always_cloud(first) if "always_cloud_offload_rate" in first else {},
         "last_vs_always_cloud": compare_with_always_cloud(last) if "always_cloud_offload_rate" in last else {},
         "decomposition": decompose_gain(result.out_dir, result.config, stages=stages),
+        "round_over_round": round_over_round(result.rounds),
     }
     atomic_write_json(Path(result.out_dir) / "summary.json", summary)
     return summary
