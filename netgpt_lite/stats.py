@@ -143,12 +143,10 @@ def paired_mean_difference(a_seeds: Sequence[Sequence], b: Sequence, *, n_bootst
     if n_bootstrap < 100 or not 0.0 < confidence < 1.0:
         raise ValueError(f"need n_bootstrap >= 100 and confidence in (0, 1); got {n_bootstrap}, {confidence}")
     diff = x.mean(axis=0) - y.mean(axis=0)  # [n]: per request, seed-averaged A minus seed-averaged B
-    boot = _bootstrap_means(diff, n_bootstrap, seed)
-    tail = (1.0 - confidence) / 2.0
-    return {"n": int(diff.size), "n_seeds": int(x.shape[0]), "n_seeds_b": int(y.shape[0]),
-            "a_exact_match": float(x.mean()), "b_exact_match": float(y.mean()), "difference": float(diff.mean()),
-            "ci_low": float(np.quantile(boot, tail)), "ci_high": float(np.quantile(boot, 1.0 - tail)),
-            "confidence": confidence}  # fmt: skip
+    interval = mean_interval(diff, n_bootstrap=n_bootstrap, seed=seed, confidence=confidence)
+    return {"n": interval["n"], "n_seeds": int(x.shape[0]), "n_seeds_b": int(y.shape[0]),
+            "a_exact_match": float(x.mean()), "b_exact_match": float(y.mean()), "difference": interval["mean"],
+            "ci_low": interval["ci_low"], "ci_high": interval["ci_high"], "confidence": confidence}  # fmt: skip
 
 
 def mean_interval(values: Sequence[float], paired_with: Sequence[float] | None = None, *, n_bootstrap: int = 10_000,
