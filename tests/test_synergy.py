@@ -181,7 +181,8 @@ def test_config_rejects_invalid_settings_naming_the_field(bad):
 
 
 def test_presets_and_always_cloud_comparison():
-    from netgpt_lite.synergy.stages import compare_with_always_cloud, synergy_config
+    from netgpt_lite.synergy.stages import synergy_config
+    from netgpt_lite.synergy.summary import compare_with_always_cloud
 
     fast, full = synergy_config(fast=True), synergy_config(fast=False, rounds=3)
     assert fast.requests_per_round < full.requests_per_round and full.rounds == 3

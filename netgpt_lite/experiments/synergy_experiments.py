@@ -4,7 +4,7 @@
   reachable; ``mixed``: outages and satellite periods too) and seed: offload, success, schema-valid rate and
   KL-to-SFT over rounds next to AlwaysCloud on the same held-out stream, the gain decomposition, and two arms
   on the first trace and seed: RL off (``rl_steps=0``, forked at round 0) and scorer refresh off (E6)
-  (:func:`netgpt_lite.synergy.loop.run_synergy`, :func:`~netgpt_lite.synergy.stages.write_summary`).
+  (:func:`netgpt_lite.synergy.loop.run_synergy`, :func:`~netgpt_lite.synergy.summary.write_summary`).
 * **E6** scorer refresh on vs off: E4's first run and its fork with ``scorer_refresh_every=0`` at round 1.
 
 How long each edge trains per round is its recipe's (:data:`netgpt_lite.synergy.edge_models.RECIPES`).  The
@@ -31,7 +31,8 @@ import numpy as np
 from netgpt_lite.experiments.reproduce_config import ReproduceConfig
 from netgpt_lite.synergy.edge_models import RECIPES
 from netgpt_lite.synergy.loop import fork_run, read_state, run_synergy
-from netgpt_lite.synergy.stages import default_stages, synergy_config, write_summary
+from netgpt_lite.synergy.stages import default_stages, synergy_config
+from netgpt_lite.synergy.summary import write_summary
 
 POLL_S = 5.0  # how often the scheduler reads a running source's state.json for the round a fork waits on
 

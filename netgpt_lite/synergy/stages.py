@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import json
 import zlib
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
@@ -64,8 +64,6 @@ from netgpt_lite.synergy.loop import (
     REACHABLE,
     SynergyConfig,
     SynergyStages,
-    atomic_write_json,
-    decompose_gain,
 )
 from netgpt_lite.synergy.real_cloud import with_cloud_answers
 from netgpt_lite.synergy.routing_state import load_routing, save_routing
@@ -339,7 +337,7 @@ def default_stages(cloud=None):
                          save=save_system, load=load_system, mix=mix_systems)
 
 
-# --- presets and the run summary ----------------------------------------------------------------
+# --- the preset -------------------------------------------------------------------------------------
 def synergy_config(fast: bool | None = None, **overrides):
     """The book's settings: small in fast mode (``NETGPT_LITE_FAST=1`` or ``fast=True``), full otherwise.
 
@@ -352,46 +350,3 @@ def synergy_config(fast: bool | None = None, **overrides):
     preset = (dict(rounds=2, requests_per_round=96, eval_requests=96, calibration_tasks=96, sft_epochs=2, rl_steps=1,
                    warmup_tasks=300, warmup_epochs=3) if fast else {})
     return SynergyConfig(**{**preset, **overrides})
-
-
-def round_over_round(rounds: list[dict]) -> list[dict]:
-    """Each round against the one before on the same held-out requests: the paired differences (this round
-    minus the previous) of success, schema-valid, offload, cost and utility with 95% intervals
-    (:func:`~netgpt_lite.routing.metrics.summarize_intervals`); empty when the rounds kept no per-request values.
-
-    Example:
-        >>> one = {"success": [1, 1], "schema_valid": [1, 1], "fallback": [1, 1], "cost_usd": [0.001, 0.001],
-        ...        "utility": [0.5, 0.5]}
-        >>> two = {**one, "fallback": [0, 1], "cost_usd": [0.0, 0.001]}
-        >>> round_over_round([{"per_request": one}, {"per_request": two}])[0]["offload_rate"]["mean"]
-        -0.5
-    """
-    if not all("per_request" in r for r in rounds):
-        return []
-    return [summarize_intervals(b["per_request"], baseline=a["per_request"]) for a, b in zip(rounds, rounds[1:])]
-
-
-def compare_with_always_cloud(metrics: dict) -> dict:
-    """Cloud calls saved and success given up relative to AlwaysCloud on the same held-out stream."""
-    saved = 1.0 - metrics["offload_rate"] / max(metrics["always_cloud_offload_rate"], 1e-12)
-    return {"cloud_calls_saved_vs_always_cloud": saved,
-            "success_gap_vs_always_cloud": metrics["task_success"] - metrics["always_cloud_task_success"]}
-
-
-def write_summary(result, *, stages=None) -> dict:
-    """Write ``summary.json``: rounds, AlwaysCloud comparisons at round 0 and last, the decomposition.
-
-    ``stages`` load the checkpoints for the decomposition (default: :func:`default_stages`).
-    """
-    stages = default_stages() if stages is None else stages
-    first, last = result.rounds[0], result.rounds[-1]  # (fake stages may not report AlwaysCloud)
-    summary = {
-        "config": asdict(result.config), "n_logged": result.n_logged, "rounds": result.rounds,
-        "seconds_per_round": result.seconds_per_round,
-        "round_0_vs_always_cloud": compare_with_always_cloud(first) if "always_cloud_offload_rate" in first else {},
-        "last_vs_always_cloud": compare_with_always_cloud(last) if "always_cloud_offload_rate" in last else {},
-        "decomposition": decompose_gain(result.out_dir, result.config, stages=stages),
-        "round_over_round": round_over_round(result.rounds),
-    }
-    atomic_write_json(Path(result.out_dir) / "summary.json", summary)
-    return summary
