@@ -51,7 +51,8 @@ def synergy_runs(cfg: ReproduceConfig) -> dict:
     epochs = {} if recipe.sft_epochs is None else {"sft_epochs": recipe.sft_epochs}
     base = synergy_config(fast=cfg.fast, rounds=cfg.synergy_rounds, requests_per_round=cfg.synergy_requests,
                           eval_requests=cfg.synergy_eval, calibration_tasks=cfg.synergy_calibration,
-                          edge=cfg.synergy_edge, rl_steps=cfg.synergy_rl_steps, **epochs)
+                          edge=cfg.synergy_edge, rl_steps=cfg.synergy_rl_steps,
+                          edge_decoding=cfg.synergy_decoding, **epochs)
     runs = {f"{t}-seed{s}": (dataclasses.replace(base, trace=t, seed=s), None)
             for t in cfg.synergy_traces for s in cfg.synergy_seeds}
     head = f"{cfg.synergy_traces[0]}-seed{cfg.synergy_seeds[0]}"

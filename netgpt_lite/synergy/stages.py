@@ -168,7 +168,7 @@ def fit_policy(system: EdgeCloudSystem, config, cloud=None):
     """Refit the calibration map, FuncDyn and (if asked) PolicyNet on the labelled calibration set."""
 
     tasks = deployment_tasks(config, CALIBRATION_SEGMENT, config.calibration_tasks)
-    agent = edge_agent(system)
+    agent = edge_agent(system, config.edge_decoding)
     outputs = answer(system, agent, tasks)
     table, _ = _proposals(tasks, outputs, edge_scores(system, agent, outputs), config, cloud)
     right = table.edge_correct
@@ -212,7 +212,7 @@ def route_round(system: EdgeCloudSystem, config, r: int, cloud=None) -> list[dic
     """Route round ``r``'s requests; one log record per request the cloud answered."""
 
     tasks = deployment_tasks(config, r, config.requests_per_round)
-    agent = edge_agent(system)
+    agent = edge_agent(system, config.edge_decoding)
     outputs = agent.run(tasks)
     table, calls = _proposals(tasks, outputs, edge_scores(system, agent, outputs), config, cloud)
     log = simulate(system.policy, table, world_stream(config, table, r))
@@ -265,7 +265,7 @@ def fit_scorer(system: EdgeCloudSystem, held, config):
     the labels hold a single class."""
 
     tasks = [t for t, _ in held]
-    agent = edge_agent(system)
+    agent = edge_agent(system, config.edge_decoding)
     outputs = agent.run(tasks)
     labels = np.array([check_call(o.tool_call, t.tools, c).correct for o, (t, c) in zip(outputs, held)], int)
     if labels.min() == labels.max():
@@ -280,7 +280,7 @@ def evaluate_system(system: EdgeCloudSystem, config, cloud=None) -> dict:
     behind them (``per_request``: :data:`PER_REQUEST_FIELDS`), so that two rounds can be compared paired."""
 
     tasks = deployment_tasks(config, EVAL_SEGMENT, config.eval_requests)
-    agent = edge_agent(system)
+    agent = edge_agent(system, config.edge_decoding)
     outputs = answer(system, agent, tasks)
     table, _ = _proposals(tasks, outputs, edge_scores(system, agent, outputs), config, cloud)
     stream = world_stream(config, table, EVAL_SEGMENT)
@@ -292,6 +292,8 @@ def evaluate_system(system: EdgeCloudSystem, config, cloud=None) -> dict:
     metrics["vs_always_cloud"] = summarize_intervals(log, baseline=always)
     metrics["per_request"] = {f: np.round(np.asarray(log[f], dtype=float), 8).tolist() for f in PER_REQUEST_FIELDS}
     right = table.edge_correct
+    # how often the edge's greedy call was schema-invalid and generated again under the mask ("retry" decoding)
+    metrics["edge_retry_rate"] = float(np.mean([bool(getattr(o, "retried", False)) for o in outputs]))
     metrics.update(edge_exact_match=float(right.mean()), edge_schema_valid_rate=float(table.edge_schema_valid.mean()),
                    score_auroc=auroc(table.edge_score, right) if 0 < right.sum() < len(right) else float("nan"),
                    mean_threshold=float(np.mean(log["threshold"][np.isfinite(log["threshold"])])),
