@@ -209,6 +209,16 @@ def test_retry_decoding_keeps_no_invalid_call_in_an_outage():
     assert rates["greedy"]["edge_retry_rate"] == 0.0 and rates["retry"]["edge_retry_rate"] > 0
     assert rates["greedy"]["edge_schema_valid_rate"] < 1.0 == rates["retry"]["edge_schema_valid_rate"]
     assert rates["retry"]["schema_valid_rate"] == 1.0 > rates["greedy"]["schema_valid_rate"]
+    # the pooled last-round figures of a one-seed, one-round run are that evaluation's own, with intervals
+    from netgpt_lite.synergy.summary import compare_with_always_cloud, pooled_last_round
+
+    metrics = rates["greedy"]
+    pooled, scalar = pooled_last_round([{"rounds": [metrics]}], n_bootstrap=500), compare_with_always_cloud(metrics)
+    for key in ("cloud_calls_saved_vs_always_cloud", "success_gap_vs_always_cloud"):
+        row = pooled[key]
+        assert row["mean"] == pytest.approx(scalar[key]) and row["ci_low"] <= row["mean"] <= row["ci_high"]
+    assert pooled["n"] == config.eval_requests and pooled["schema_valid_rate"]["mean"] == pytest.approx(
+        metrics["schema_valid_rate"])
 
 
 # --- SIGKILL in the middle of a round, then --resume ------------------------------------------------

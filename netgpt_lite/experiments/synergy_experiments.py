@@ -32,7 +32,12 @@ from netgpt_lite.experiments.reproduce_config import ReproduceConfig
 from netgpt_lite.synergy.edge_models import RECIPES
 from netgpt_lite.synergy.loop import fork_run, read_state, run_synergy
 from netgpt_lite.synergy.stages import default_stages, synergy_config
-from netgpt_lite.synergy.summary import write_summary
+from netgpt_lite.synergy.summary import (
+    arm_contrast,
+    pooled_last_round,
+    pooled_round_over_round,
+    write_summary,
+)
 
 POLL_S = 5.0  # how often the scheduler reads a running source's state.json for the round a fork waits on
 
@@ -200,9 +205,13 @@ def run_e4_e6(cfg: ReproduceConfig, out_dir: Path, cloud=None) -> tuple[dict, di
     for t in cfg.synergy_traces:
         mains = [summaries[f"{t}-seed{s}"] for s in cfg.synergy_seeds]
         traces[t] = {"seeds": list(cfg.synergy_seeds), "last_round": _last_round(mains), **_trends(mains),
+                     # seeds pooled, with 95% intervals (None for runs made before per-request values were kept)
+                     "last_round_intervals": pooled_last_round(mains),
+                     "round_over_round": pooled_round_over_round(mains),
                      "runs": {str(s): m for s, m in zip(cfg.synergy_seeds, mains)}}
     arms = {"rl_on": head, "rl_off": f"{head}-rl_off", "refresh_off": f"{head}-refresh_off"}
     e4 = {"traces": traces, "arms": {k: {"run": v, "last_round": _last_round([summaries[v]]),
+                                         "vs_rl_on": None if k == "rl_on" else arm_contrast(summaries[v], summaries[head]),
                                          "rounds": summaries[v]["rounds"]} for k, v in arms.items()},
           "config": dataclasses.asdict(runs[head][0]),
           "rounds_wall_s": round(sum(sum(s["seconds_per_round"]) for s in summaries.values()), 1)}
@@ -225,5 +234,10 @@ def e4_summary(results: dict) -> dict:
         raise ValueError("the results file has no per-trace E4 (made before the SmolLM2 synergy runs); rerun reproduce")
     e4 = results["E4"]
     out = {t: {k: v["last_round"][k] for k in keys} | {"n_seeds": len(v["seeds"])} for t, v in e4["traces"].items()}
-    arms = {a: {k: v["last_round"][k] for k in keys} | {"run": v["run"]} for a, v in e4.get("arms", {}).items()}
+    for t, v in e4["traces"].items():  # intervals and trends, where the run kept per-request values
+        out[t].update(intervals=v.get("last_round_intervals"), round_over_round=v.get("round_over_round"),
+                      offload_falls_every_round=v.get("offload_falls_every_round"),
+                      success_never_falls=v.get("success_never_falls"))
+    arms = {a: {k: v["last_round"][k] for k in keys} | {"run": v["run"], "vs_rl_on": v.get("vs_rl_on")}
+            for a, v in e4.get("arms", {}).items()}
     return {"E4": out, "E4_arms": arms, "manifest": results["manifest"]}

@@ -277,7 +277,8 @@ def evaluate_system(system: EdgeCloudSystem, config, cloud=None) -> dict:
     """Metrics of ``system`` on the fixed held-out stream, and AlwaysCloud's on the same stream: the
     :func:`~netgpt_lite.routing.metrics.summarize` numbers, their 95% intervals over requests (``intervals``),
     the paired differences from AlwaysCloud with intervals (``vs_always_cloud``), and the per-request values
-    behind them (``per_request``: :data:`PER_REQUEST_FIELDS`), so that two rounds can be compared paired."""
+    behind them (``per_request`` and ``per_request_always_cloud``: :data:`PER_REQUEST_FIELDS`), so that two
+    rounds, two arms or several seeds can be compared and pooled later."""
 
     tasks = deployment_tasks(config, EVAL_SEGMENT, config.eval_requests)
     agent = edge_agent(system, config.edge_decoding)
@@ -291,6 +292,8 @@ def evaluate_system(system: EdgeCloudSystem, config, cloud=None) -> dict:
     metrics["intervals"] = summarize_intervals(log)
     metrics["vs_always_cloud"] = summarize_intervals(log, baseline=always)
     metrics["per_request"] = {f: np.round(np.asarray(log[f], dtype=float), 8).tolist() for f in PER_REQUEST_FIELDS}
+    metrics["per_request_always_cloud"] = {f: np.round(np.asarray(always[f], dtype=float), 8).tolist()
+                                           for f in PER_REQUEST_FIELDS}
     right = table.edge_correct
     # how often the edge's greedy call was schema-invalid and generated again under the mask ("retry" decoding)
     metrics["edge_retry_rate"] = float(np.mean([bool(getattr(o, "retried", False)) for o in outputs]))

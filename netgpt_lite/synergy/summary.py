@@ -17,7 +17,10 @@ from __future__ import annotations
 from dataclasses import asdict
 from pathlib import Path
 
+import numpy as np
+
 from netgpt_lite.routing.metrics import summarize_intervals
+from netgpt_lite.stats import mean_interval
 from netgpt_lite.synergy.loop import atomic_write_json, decompose_gain
 from netgpt_lite.synergy.stages import default_stages
 
@@ -63,3 +66,76 @@ def write_summary(result, *, stages=None) -> dict:
     }
     atomic_write_json(Path(result.out_dir) / "summary.json", summary)
     return summary
+
+
+# --- several runs: seeds pooled, arms paired -----------------------------------------------------
+def _pooled(rounds: list[dict], key: str, field: str) -> np.ndarray:
+    return np.concatenate([np.asarray(r[key][field], dtype=float) for r in rounds])
+
+
+def _kept_values(rounds: list[dict]) -> bool:
+    return all("per_request" in r and "per_request_always_cloud" in r for r in rounds)
+
+
+def pooled_last_round(summaries: list[dict], n_bootstrap: int = 10_000) -> dict | None:
+    """The last round of several runs (seeds) against AlwaysCloud, each seed's held-out requests pooled: cloud
+    calls saved, the success gap (paired, request by request), schema-valid, offload and success, each with its
+    95% bootstrap interval over the pooled requests; None when a run kept no per-request values.
+
+    Example:
+        >>> run = {"rounds": [{"per_request": {"fallback": [0, 1, 0, 0], "success": [1, 1, 0, 1],
+        ...        "schema_valid": [1, 1, 1, 1]}, "per_request_always_cloud": {"fallback": [1, 1, 1, 1],
+        ...        "success": [1, 1, 1, 1], "schema_valid": [1, 1, 1, 1]}}]}
+        >>> out = pooled_last_round([run, run], n_bootstrap=200)
+        >>> out["cloud_calls_saved_vs_always_cloud"]["mean"], out["success_gap_vs_always_cloud"]["mean"], out["n"]
+        (0.75, -0.25, 8)
+    """
+    lasts = [s["rounds"][-1] for s in summaries]
+    if not lasts or not _kept_values(lasts):
+        return None
+    fallback, always = _pooled(lasts, "per_request", "fallback"), _pooled(lasts, "per_request_always_cloud", "fallback")
+    # saved share of AlwaysCloud's calls, per request: (its call - ours) / its mean call rate
+    saved = (always - fallback) / max(float(always.mean()), 1e-12)
+    success = _pooled(lasts, "per_request", "success")
+    out = {"cloud_calls_saved_vs_always_cloud": mean_interval(saved, n_bootstrap=n_bootstrap),
+           "success_gap_vs_always_cloud": mean_interval(
+               success, _pooled(lasts, "per_request_always_cloud", "success"), n_bootstrap=n_bootstrap),
+           "schema_valid_rate": mean_interval(_pooled(lasts, "per_request", "schema_valid"), n_bootstrap=n_bootstrap),
+           "offload_rate": mean_interval(fallback, n_bootstrap=n_bootstrap),
+           "task_success": mean_interval(success, n_bootstrap=n_bootstrap)}
+    return {**out, "n": int(fallback.size), "n_seeds": len(lasts)}
+
+
+def pooled_round_over_round(summaries: list[dict], n_bootstrap: int = 10_000) -> list[dict] | None:
+    """Round ``r`` minus round ``r - 1`` on the same held-out requests, seeds pooled: the paired differences in
+    offload and success with 95% intervals, one entry per round after round 0; None without per-request values.
+
+    Example:
+        >>> a = {"fallback": [1, 1, 0, 1], "success": [1, 1, 1, 0], "schema_valid": [1, 1, 1, 1]}
+        >>> b = {**a, "fallback": [0, 1, 0, 0]}
+        >>> run = {"rounds": [{"per_request": a, "per_request_always_cloud": a},
+        ...                   {"per_request": b, "per_request_always_cloud": a}]}
+        >>> pooled_round_over_round([run], n_bootstrap=200)[0]["offload_rate"]["mean"]
+        -0.5
+    """
+    rounds = [s["rounds"] for s in summaries]
+    if not rounds or not all(_kept_values(r) for r in rounds) or len({len(r) for r in rounds}) != 1:
+        return None
+    out = []
+    for k in range(1, len(rounds[0])):
+        before, after = [r[k - 1] for r in rounds], [r[k] for r in rounds]
+        out.append({"round": k, **{metric: mean_interval(_pooled(after, "per_request", field),
+                                                         _pooled(before, "per_request", field), n_bootstrap=n_bootstrap)
+                                   for metric, field in (("offload_rate", "fallback"), ("task_success", "success"))}})
+    return out
+
+
+def arm_contrast(arm: dict, head: dict) -> dict | None:
+    """An arm's last round minus the run it was forked from, on the same held-out requests: the paired
+    differences of :func:`~netgpt_lite.routing.metrics.summarize_intervals` (offload, success, cost, ...) with
+    95% intervals; None when either kept no per-request values."""
+    a, b = arm["rounds"][-1], head["rounds"][-1]
+    if "per_request" not in a or "per_request" not in b or len(a["per_request"]["fallback"]) != len(
+            b["per_request"]["fallback"]):
+        return None
+    return summarize_intervals(a["per_request"], baseline=b["per_request"])
