@@ -147,3 +147,17 @@ def test_commands_run_with_this_interpreter():
     assert _argv(("netgpt-lite", "e5"))[:3] == [sys.executable, "-m", "netgpt_lite"]
     assert _argv(("python", "scripts/x.py")) == [sys.executable, "scripts/x.py"]
     assert shlex.split(pv.stage("serve").command())[0] == "python"
+
+
+def test_a_resumed_runs_time_comes_from_its_totals():
+    from netgpt_lite.provenance.pipeline import _last_time, _manifest_time
+
+    assert _manifest_time({"wall_s": 100.0, "cpu_s": 150.0}) == (100.0, 150.0)
+    assert _manifest_time({"wall_s": 60.0, "cpu_s": 55.0, "runs_seconds_total": 9000.0}) == (9000.0, 9000.0)
+    e4 = {"wall_s": 600.0, "cpu_s": 900.0, "seconds_per_step": {"tables": {"wall_s": 100.0},
+                                                                "E4+E6": {"wall_s": 500.0, "rounds_wall_s": 7000.0}}}
+    assert _manifest_time(e4) == (7100.0, None)  # the rounds computed before a resume count, CPU unknown
+    st = pv.stage("e5")
+    resumed = {"e5": {"wall_s": 30.0, "cpu_s": 30.0, "cpus": 2}}  # the pipeline only assembled finished runs
+    assert _last_time(st, {"runs_seconds_total": 9000.0}, resumed)[0] == 9000.0
+    assert _last_time(st, {"wall_s": 10.0}, {"e5": {"wall_s": 50.0, "cpu_s": 90.0, "cpus": 4}}) == (50.0, 90.0, 4)

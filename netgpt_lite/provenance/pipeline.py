@@ -85,7 +85,8 @@ class PlannedStage:
         if self.last_wall_s is None:
             took = "time of the last run unknown"
         else:
-            took = f"last run {_hours(self.last_wall_s)} wall, {_hours(self.last_cpu_s or 0)} CPU"
+            took = f"last run {_hours(self.last_wall_s)} wall"
+            took += f", {_hours(self.last_cpu_s)} CPU" if self.last_cpu_s is not None else ", CPU unknown"
             took += f" on {self.last_cpus} cores" if self.last_cpus else ""
         return f"  {'RUN ' if self.run else 'keep'}  {self.stage.name:<16} {self.reason} ({took})"
 
@@ -104,19 +105,32 @@ def read_times(root: Path = PACKAGE_DIR) -> dict:
     return times if isinstance(times, dict) else {}
 
 
-def _last_time(st: Stage, manifest: dict, times: dict) -> tuple[float | None, float | None, int | None]:
-    """The wall and CPU seconds the stage took last time, and on how many cores: the pipeline's record,
-    else its artifact's manifest (a resumed E5 records its runs' total) when that times the whole stage."""
-    if isinstance(times.get(st.name), dict):
-        t = times[st.name]
-        return t.get("wall_s"), t.get("cpu_s"), t.get("cpus")
-    if not st.timed:
-        return None, None, None
-    cpus = (manifest.get("machine") or {}).get("cpus")
+def _manifest_time(manifest: dict) -> tuple[float | None, float | None]:
+    """The wall and CPU seconds an artifact's manifest says its whole run took.  A resumed run's own ``wall_s``
+    covers only its last invocation: E5 records its runs' total (``runs_seconds_total``, single-threaded, so
+    CPU seconds too) and E4 its rounds' (``seconds_per_step["E4+E6"]["rounds_wall_s"]``, CPU unknown)."""
     wall, cpu = manifest.get("wall_s"), manifest.get("cpu_s")
     total = manifest.get("runs_seconds_total")
     if total is not None and (wall is None or total > wall):
-        return float(total), float(total), cpus  # E5 runs single-threaded: its runs' seconds are CPU seconds
+        return float(total), float(total)
+    steps = manifest.get("seconds_per_step") or {}
+    rounds = [s for s in steps.values() if isinstance(s, dict) and "rounds_wall_s" in s]
+    if rounds and wall is not None:
+        whole = wall + sum(max(0.0, s["rounds_wall_s"] - s.get("wall_s", 0.0)) for s in rounds)
+        if whole > wall:
+            return float(whole), None
+    return wall, cpu
+
+
+def _last_time(st: Stage, manifest: dict, times: dict) -> tuple[float | None, float | None, int | None]:
+    """The wall and CPU seconds the stage took last time, and on how many cores: the larger of the pipeline's
+    record and its artifact's manifest (:func:`_manifest_time`; skipped for a stage whose manifest times only
+    its last step), since a resumed stage's own record covers only what it computed."""
+    record = times.get(st.name) if isinstance(times.get(st.name), dict) else {}
+    wall, cpu = _manifest_time(manifest) if st.timed else (None, None)
+    cpus = (manifest.get("machine") or {}).get("cpus")
+    if record.get("wall_s") is not None and (wall is None or record["wall_s"] >= wall):
+        return record["wall_s"], record.get("cpu_s"), record.get("cpus")
     return wall, cpu, cpus
 
 
