@@ -150,3 +150,20 @@ def test_cross_fitted_limits_score_each_half_with_the_other_halfs_choice():
         fixed.thresholds(RoutingContext.constant(np.zeros(3), 10.0, 50.0))
     with pytest.raises(ValueError, match="folds must be an integer >= 2"):
         cross_fitted(lambda c, e, u: None, ctx, eu, cu, folds=1)
+
+
+def test_cross_fitting_by_task_keeps_every_draw_of_a_task_in_one_fold():
+    from netgpt_lite.routing.context import RoutingContext
+    from netgpt_lite.routing.limits import best_fixed_threshold, cross_fitted
+
+    tasks = np.array([0, 1, 2, 3, 0, 1, 2, 3])  # a stream that asks each of 4 tasks twice
+    ctx = RoutingContext.constant(np.array([0.2, 0.3, 0.6, 0.7] * 2), 50.0, 40.0)
+    eu, cu = np.array([0, 1, 0, 1] * 2, dtype=float), np.full(8, 0.5)
+    seen = []
+
+    def fit(c, e, u):
+        seen.append(sorted(np.round(c.scores, 1).tolist()))
+        return best_fixed_threshold(c.scores, e, u)
+
+    cross_fitted(fit, ctx, eu, cu, groups=tasks)
+    assert seen == [[0.3, 0.3, 0.7, 0.7], [0.2, 0.2, 0.6, 0.6]]  # fold 0 = tasks 0, 2; fitted on tasks 1, 3

@@ -159,10 +159,14 @@ def _rows(context: RoutingContext, mask: np.ndarray) -> RoutingContext:
 
 
 def cross_fitted(fit, context: RoutingContext, edge_utility, cloud_utility, folds: int = 2,
-                 name: str = "cross_fitted") -> CrossFitted:
+                 name: str = "cross_fitted", groups=None) -> CrossFitted:
     """A limit scored out of sample: the stream's requests are dealt into ``folds`` interleaved folds
     (request i to fold i mod folds, so each fold spans the whole day), and each fold gets the thresholds of
     ``fit(context_rows, edge_utility_rows, cloud_utility_rows)`` fitted on the other folds.
+
+    ``groups`` (one integer per request, e.g. the task each request asks) deals whole groups instead
+    (group k to fold k mod folds): a stream that draws the same task several times must not let a limit learn
+    a task's outcome on one fold and score it on the other.
 
     Example:
         >>> ctx = RoutingContext.constant(np.array([0.2, 0.2, 0.6, 0.6]), bandwidth_mbps=50.0, rtt_ms=40.0)
@@ -173,7 +177,7 @@ def cross_fitted(fit, context: RoutingContext, edge_utility, cloud_utility, fold
     if int(folds) < 2:
         raise ValueError(f"folds must be an integer >= 2; got {folds}")
     eu, cu = np.asarray(edge_utility, dtype=float), np.asarray(cloud_utility, dtype=float)
-    fold = np.arange(len(context)) % int(folds)
+    fold = (np.arange(len(context)) if groups is None else np.asarray(groups, dtype=np.int64)) % int(folds)
     values = np.empty(len(context))
     for k in range(int(folds)):
         train, test = fold != k, fold == k

@@ -8,7 +8,7 @@ router can correct g as the day goes on.
 
 The correction is one number, a shift ``b`` in logit space (intercept recalibration):
 
-    g_b(s) = sigmoid(logit(g_T(s)) + b)                                                  (5.4)
+    g_b(s) = sigmoid(logit(g_T(s)) + b)
 
 fitted by maximum likelihood on the labels seen so far (the most recent ``window`` of them), with a
 Gaussian prior that holds ``b`` at 0 until about ``prior_strength`` labels disagree with the logs.  One
