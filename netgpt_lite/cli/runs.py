@@ -41,6 +41,7 @@ from netgpt_lite.network.mahimahi import read_mahimahi
 from netgpt_lite.network.pricing import PRICING_SCHEDULES
 from netgpt_lite.network.state import REGIMES
 from netgpt_lite.network.traces import read_trace_csv
+from netgpt_lite.provenance import Recorder, file_sha256
 from netgpt_lite.routing.edge_outputs import LOG_SOURCES, SHIPPED_DIR, load_edge_tables, stream_tasks
 from netgpt_lite.routing.explorer import explorer_grid
 from netgpt_lite.routing.proposals import synthetic_table
@@ -118,7 +119,11 @@ def _check_frontier(args: argparse.Namespace) -> dict:
     else:
         raise UsageError(f"argument --trace: must be one of {list(FRONTIER_TRACES)} or an existing CSV file; "
                          f"got {args.trace!r}")
-    return {"source": source, "cloud": cloud_agent_from_args(args)}
+    recorder = Recorder(seed=None, split="test", sizes={"n_seeds": args.n_seeds, "n_requests": args.n_requests,
+                                                        "n_logs": args.n_logs},
+                        config={k: v for k, v in vars(args).items() if k not in ("check", "func")},
+                        entry=["netgpt_lite.experiments.frontier"])
+    return {"source": source, "cloud": cloud_agent_from_args(args), "recorder": recorder}
 
 
 def _frontier_tables(args: argparse.Namespace, cloud=None):
@@ -161,6 +166,10 @@ def _run_frontier(args: argparse.Namespace, plan: dict) -> int:
                                     f"shorter than the stream ({args.n_requests} requests, one state each): it "
                                     f"repeats {repeats} times, as mm-link does")
     runs = result.pop("runs", None)
+    trace_file = args.mahimahi or (args.trace if Path(args.trace).is_file() else None)
+    if trace_file is not None:  # which file it was, byte for byte (public traces are checked by this sha256)
+        result["config"]["trace_sha256"] = file_sha256(trace_file)
+    result["manifest"] = plan["recorder"].finish()
     with open(args.out, "w") as fh:
         json.dump(result, fh, indent=2, sort_keys=True)
     if args.html is not None:
