@@ -19,7 +19,7 @@ per cell:
 
 Usage:
     python scripts/bench_network_routing.py [--seeds 3] [--n-requests 2000] [--n-logs 8000] [--shift]
-        [--mahimahi FILE ...] [--base-rtt-ms 40] [--json OUT]
+        [--mahimahi FILE ...] [--base-rtt-ms MS] [--json OUT]
 
 The public traces are not shipped (GPL); ``python -m netgpt_lite.network.public_traces --out DIR`` fetches
 them where the network allows.
@@ -121,7 +121,8 @@ def main() -> None:
     parser.add_argument("--n-logs", type=int, default=8000)
     parser.add_argument("--shift", action="store_true", help="also fit on validation-phrasing logs (the shift arm)")
     parser.add_argument("--mahimahi", nargs="*", default=[], help="public Mahimahi traces to add (not shipped)")
-    parser.add_argument("--base-rtt-ms", type=float, default=40.0, help="base RTT of the --mahimahi traces")
+    parser.add_argument("--base-rtt-ms", type=float, default=None,
+                        help="base RTT of the --mahimahi traces (default: their technology's, LTE 50 ms)")
     parser.add_argument("--json", default=None, help="write the cells and a manifest here")
     args = parser.parse_args()
     recorder = Recorder(seed=0, split="test", sizes={"n_seeds": args.seeds, "n_requests": args.n_requests,
