@@ -19,6 +19,18 @@ import plotly.graph_objects as go
 
 TAU = "τ"
 TAU_STAR = "τ*"
+# Okabe & Ito's colour-blind-safe palette (black dropped: it is the text colour); one colour per curve, in order
+PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442")
+
+
+def colour(i: int) -> str:
+    """The ``i``-th colour of :data:`PALETTE` (cycling), so that a curve and its markers share one colour.
+
+    Example:
+        >>> colour(0), colour(len(PALETTE))
+        ('#0072B2', '#0072B2')
+    """
+    return PALETTE[i % len(PALETTE)]
 LEGEND_BELOW = {"orientation": "h", "yref": "container", "y": 0.0, "yanchor": "bottom", "x": 0.0, "xanchor": "left"}
 MARGIN = {"l": 60, "r": 20, "t": 80, "b": 20}
 
