@@ -22,10 +22,12 @@ from plotly.subplots import make_subplots
 
 from netgpt_lite.viz.style import TAU, tidy
 
+# one colour per policy across the book, from Okabe & Ito's colour-blind-safe palette (lighter tints for variants)
 POLICY_COLORS = {
-    "always_edge": "#7f7f7f", "always_cloud": "#17becf", "fixed": "#bcbd22", "fixed_logs": "#bcbd22",
-    "fixed_hindsight": "#dbdb8d", "quantile": "#9467bd", "cascade": "#8c564b", "funcdyn": "#d62728",
-    "funcdyn_plugin": "#ff9896", "policynet": "#1f77b4", "threshold_oracle": "#98df8a", "oracle": "#2ca02c",
+    "always_edge": "#7f7f7f", "always_cloud": "#56B4E9", "fixed": "#E69F00", "fixed_logs": "#E69F00",
+    "fixed_hindsight": "#F0C86E", "quantile": "#CC79A7", "cascade": "#8c564b", "funcdyn": "#D55E00",
+    "funcdyn_plugin": "#EBA07E", "funcdyn_online": "#A34700", "policynet": "#0072B2", "threshold_oracle": "#7FCDB5",
+    "oracle": "#009E73",
 }
 
 
