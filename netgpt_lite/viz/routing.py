@@ -152,16 +152,20 @@ def frontier_explorer_figure(grid: Mapping, bandwidth_index: int = 0, rtt_index:
         visible = i == bandwidth_index
         fig.add_scatter(**data[0], mode="lines", line={"color": "#555"}, name=f"utility (fixed {TAU})", row=2, col=1,
                         visible=visible, showlegend=False)
-        right = max(data[1]["x"] + [1e-12])  # labels of the rightmost points go to their left, inside the panel
-        side = ["middle left" if x > 0.6 * right else "middle right" for x in data[1]["x"]]
-        fig.add_scatter(**data[1], mode="markers+text", text=names, textposition=side, cliponaxis=False,
-                        textfont={"size": 10}, row=1, col=1, marker={"color": colors, "size": 10}, visible=visible,
-                        showlegend=False, name="policies")  # fmt: skip
-        fig.add_scatter(**data[2], mode="markers", text=names, row=2, col=1, marker={"color": colors, "size": 10},
-                        visible=visible, showlegend=False, name="policies")
+        # no text labels on the points (close points made them collide): the legend names the colours,
+        # hovering a point names its policy
+        fig.add_scatter(**data[1], mode="markers", text=names, hovertemplate="%{text}<extra></extra>", row=1, col=1,
+                        marker={"color": colors, "size": 10}, visible=visible, showlegend=False, name="policies")
+        fig.add_scatter(**data[2], mode="markers", text=names, hovertemplate="%{text}<extra></extra>", row=2, col=1,
+                        marker={"color": colors, "size": 10}, visible=visible, showlegend=False, name="policies")
+    for name, color in zip(names, colors, strict=True):  # legend entries only: one per policy, always shown
+        fig.add_scatter(x=[None], y=[None], mode="markers", marker={"color": color, "size": 10}, name=name,
+                        showlegend=True, row=1, col=1)
     dynamic = list(range(1, 1 + 3 * len(bw)))
+    legend_only = [True] * len(names)
     bw_steps = [{"label": _tick(b), "method": "restyle",
-                 "args": [{"visible": [True] + [k // 3 == i for k in range(3 * len(bw))]}]} for i, b in enumerate(bw)]
+                 "args": [{"visible": [True] + [k // 3 == i for k in range(3 * len(bw))] + legend_only}]}
+                for i, b in enumerate(bw)]
     rtt_steps = []
     for j, r in enumerate(rtt):
         per_trace = [d for i in range(len(bw)) for d in _explorer_data(grid, i, j, names)]
@@ -171,7 +175,9 @@ def frontier_explorer_figure(grid: Mapping, bandwidth_index: int = 0, rtt_index:
         sliders=[{"active": bandwidth_index, "steps": bw_steps, "currentvalue": {"prefix": "bandwidth (Mbps): "},
                   "pad": {"t": 60}},
                  {"active": rtt_index, "steps": rtt_steps, "currentvalue": {"prefix": "RTT (ms): "}, "pad": {"t": 150}}],
-        height=900, margin={"l": 60, "r": 20, "t": 105, "b": 230}, showlegend=False,
+        # the legend at the very bottom, under the sliders: wrapped onto several rows on a phone, it touches nothing
+        height=980, margin={"l": 60, "r": 20, "t": 105, "b": 300}, showlegend=True,
+        legend={"orientation": "h", "x": 0.0, "xanchor": "left", "y": 0.0, "yanchor": "bottom", "yref": "container"},
         title={"text": "Quality-cost explorer<br><sup>move bandwidth and RTT; grey: the fixed-τ sweep</sup>",
                "x": 0.0, "xref": "paper"},
     )
