@@ -95,12 +95,19 @@ def threshold_trace_figure(t_s, bandwidth_mbps, rtt_ms, thresholds: Mapping[str,
                     showlegend=False)
     fig.add_scatter(x=hours, y=rtt_ms, name="RTT", line={"color": "#888"}, row=2, col=1, text=text,
                     showlegend=False)
-    for name, tau in thresholds.items():
-        fig.add_scatter(x=hours, y=np.clip(np.asarray(tau, float), 0, 1), name=name, line={"color": _color(name)},
-                        row=3, col=1)
+    dashes = ("solid", "dash", "dot", "dashdot")  # lines that coincide stay visible, one under the other
+    clipped = {name: np.clip(np.asarray(tau, float), 0, 1) for name, tau in thresholds.items()}
+    for k, (name, tau) in enumerate(clipped.items()):
+        fig.add_scatter(x=hours, y=tau, name=name, row=3, col=1,
+                        line={"color": _color(name), "dash": dashes[k % len(dashes)], "width": 2})
+    # the axis fitted to the thresholds shown: a score bunched near 1 would otherwise squeeze them into a line
+    values = np.concatenate([t[np.isfinite(t)] for t in clipped.values()] or [np.zeros(1)])
+    low, high = float(values.min()), float(values.max())
+    pad = max(0.05 * (high - low), 0.005)
     fig.update_yaxes(type="log", title_text="bandwidth<br>(Mbps)", row=1, col=1)
     fig.update_yaxes(type="log", title_text="RTT (ms)", row=2, col=1)
-    fig.update_yaxes(title_text=f"threshold {TAU}", range=[-0.02, 1.02], row=3, col=1)
+    fig.update_yaxes(title_text=f"threshold {TAU} (score)", range=[max(low - pad, -0.02), min(high + pad, 1.02)],
+                     row=3, col=1)
     fig.update_xaxes(title_text="time of day (h)", row=3, col=1)
     fig.update_layout(legend_title_text="policy")
     return tidy(fig, "Thresholds along a network trace", height=660)
