@@ -107,9 +107,11 @@ def check_page(browser, base: str, page_path: str, width: int, shot: Path | None
     # inside (or that is cut off); an element marked `scroll-ok` (or inside one) is meant to scroll and says so
     report["overflow"] = page.evaluate("""[...document.querySelectorAll(
             'main pre, main .cell_output, main table, main .math, main mjx-container[display="true"]')]
-        .filter(e => e.checkVisibility() && !e.closest('.scroll-ok') && e.scrollWidth > e.clientWidth + 1)
+        .filter(e => e.checkVisibility() && !e.closest('.scroll-ok') && e.clientWidth > 0
+                && !getComputedStyle(e).display.startsWith('inline') && e.scrollWidth > e.clientWidth + 1)
         .filter((e, _, all) => !all.some(o => o !== e && o.contains(e)))
-        .map(e => `${e.tagName.toLowerCase()}${e.className ? '.' + String(e.className).split(' ')[0] : ''}`
+        .map(e => (e.closest('.cell_output') ? 'output ' : e.closest('.cell_input') ? 'code ' : '')
+                  + `${e.tagName.toLowerCase()}${e.className ? '.' + String(e.className).split(' ')[0] : ''}`
                   + ` +${e.scrollWidth - e.clientWidth}px`)""")
     if shot is not None:
         shot.parent.mkdir(parents=True, exist_ok=True)
