@@ -3,8 +3,10 @@
 Each page of ``book/_build/html`` is served from 127.0.0.1 and opened at 1280 px and 390 px; every request
 to any other host is blocked and counted.  A page fails on any outside request attempt, any console error
 or uncaught exception, any failed local request (a missing static file), a Plotly figure that did not
-draw, sideways scrolling at 390 px, a solution code cell visible before it is opened, or (chapters) more
-than 1 MB of HTML.
+draw, sideways scrolling at 390 px, a solution code cell visible before it is opened, any code, output, table
+or display formula wider than its own box (at 390 px a box marked ``scroll-ok`` may scroll: code inputs, tables
+and display math, marked by book/_ext/scroll_boxes.py; at 1280 px none may), or (chapters) more than 1 MB of
+HTML.
 
 The book is built after the tests in CI, so this module SKIPS when ``book/_build/html`` or Chromium or the
 ``playwright`` package is missing.  Run it by hand after a build with ``make book-check`` (or
@@ -31,6 +33,7 @@ import pytest
 HTML = Path(os.environ.get("NETGPT_BOOK_HTML") or Path(__file__).resolve().parents[1] / "book" / "_build" / "html")
 CHAPTER_MAX_BYTES = 1_000_000
 WIDTHS = (1280, 390)
+WIDE = 1200  # from this width up nothing may scroll inside its box (book.css sets code at 0.76rem there)
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-sync",
                  "--disable-background-networking", "--disable-component-update", "--disable-dev-shm-usage"]  # fmt: skip
 # pages Sphinx writes that are not part of the book's reading path (search needs its index; still checked)
@@ -104,15 +107,20 @@ def check_page(browser, base: str, page_path: str, width: int, shot: Path | None
         return pre && /^\\s*# Solution \\d/.test(pre.textContent) &&
             [pre, ...c.querySelectorAll('.cell_output')].some(e => e.checkVisibility()); }).length""")
     # content wider than its own box: code, outputs, tables and display math that a reader would have to scroll
-    # inside (or that is cut off); an element marked `scroll-ok` (or inside one) is meant to scroll and says so
-    report["overflow"] = page.evaluate("""[...document.querySelectorAll(
+    # inside (or that is cut off). An element marked `scroll-ok` (or inside one: book/_ext/scroll_boxes.py marks
+    # code inputs, tables and display math) is meant to scroll on a narrow screen and says so: listed apart.
+    found = page.evaluate("""[...document.querySelectorAll(
             'main pre, main .cell_output, main table, main .math, main mjx-container[display="true"]')]
-        .filter(e => e.checkVisibility() && !e.closest('.scroll-ok') && e.clientWidth > 0
+        .filter(e => e.checkVisibility() && e.clientWidth > 0
                 && !getComputedStyle(e).display.startsWith('inline') && e.scrollWidth > e.clientWidth + 1)
         .filter((e, _, all) => !all.some(o => o !== e && o.contains(e)))
-        .map(e => (e.closest('.cell_output') ? 'output ' : e.closest('.cell_input') ? 'code ' : '')
-                  + `${e.tagName.toLowerCase()}${e.className ? '.' + String(e.className).split(' ')[0] : ''}`
-                  + ` +${e.scrollWidth - e.clientWidth}px`)""")
+        .map(e => [!!e.closest('.scroll-ok'),
+                   (e.closest('.cell_output') ? 'output ' : e.closest('.cell_input') ? 'code ' : '')
+                   + `${e.tagName.toLowerCase()}${e.className ? '.' + String(e.className).split(' ')[0] : ''}`
+                   + ` +${e.scrollWidth - e.clientWidth}px: `
+                   + e.textContent.replace(/\\s+/g, ' ').trim().slice(0, 60)])""")
+    report["overflow"] = [text for marked, text in found if not marked]
+    report["scroll_boxes"] = [text for marked, text in found if marked]
     if shot is not None:
         shot.parent.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(shot), full_page=True)
@@ -144,6 +152,21 @@ def test_page_offline_clean(browser, page_path, width):
     assert r["drawn"] == r["figures"], f"{page_path}: {r['figures'] - r['drawn']} Plotly figure(s) not drawn"
     assert r["scroll_x"] <= 1, f"{page_path}: scrolls sideways by {r['scroll_x']} px at {width} px"
     assert r["visible_solutions"] == 0, f"{page_path}: {r['visible_solutions']} solution cell(s) visible unopened"
+    assert r["overflow"] == [], f"{page_path}: wider than their box at {width} px: {r['overflow'][:5]}"
+    if width >= WIDE:  # on a wide screen even the boxes meant to scroll show whole
+        assert r["scroll_boxes"] == [], f"{page_path}: scroll at {width} px: {r['scroll_boxes'][:5]}"
+
+
+def test_scroll_boxes_are_marked_and_nothing_else():
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "book" / "_ext"))
+    from scroll_boxes import mark_scroll_boxes
+
+    page = ('<div class="cell_input docutils container"><div class="math notranslate nohighlight">'
+            '<table><table border="1" class="dataframe"><div class="cell_output docutils container">'
+            '<section class="tex2jax_ignore mathjax_ignore">')
+    marked = mark_scroll_boxes(page)
+    assert marked.count("scroll-ok") == 4, marked  # code input, math, two tables; not the output or section
+    assert mark_scroll_boxes(marked) == marked  # marking twice changes nothing
 
 
 @pytest.mark.parametrize("page_path", [p for p in book_pages() if p.startswith("notebooks/")] or ["-"])
@@ -170,12 +193,13 @@ def main(argv: list[str]) -> int:
                 shot = None if shots is None else shots / f"{p.replace('/', '_')[:-5]}_{w}.png"
                 r = check_page(b, base, p, w, shot)
                 bad += bool(r["outside"] or r["console"] or r["failed"] or r["scroll_x"] > 1
-                            or r["drawn"] != r["figures"] or r["visible_solutions"])
+                            or r["drawn"] != r["figures"] or r["visible_solutions"] or r["overflow"]
+                            or (w >= WIDE and r["scroll_boxes"]))
                 print(f"{p:42} {HTML.joinpath(p).stat().st_size / 1e3:7.0f} {w:5} {r['load_s']:6.2f} "
                       f"{r['drawn']:>2}/{r['figures']:<2} {len(r['console']):7} {len(r['outside']):7} "
                       f"{len(r['failed']):6} {r['scroll_x']:6} {r['visible_solutions']:5} "
                       f"{len(r['overflow']):8}")  # fmt: skip
-                for kind in ("console", "outside", "failed", "overflow"):
+                for kind in ("console", "outside", "failed", "overflow") + ("scroll_boxes",) * (w >= WIDE):
                     for msg in dict.fromkeys(r[kind]):
                         print(f"    {kind}: {msg[:220]}")
         b.close()

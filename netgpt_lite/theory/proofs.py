@@ -51,7 +51,7 @@ def sym() -> SimpleNamespace:
     import sympy as sp
 
     pos = dict(positive=True)
-    names = "B RTT p_in p_out q_c R lambda_T lambda_C S_req S_resp n_in n_out Q v_c a D m P_miss mu C_c x"
+    names = "B RTT p_in p_out q_c R lambda_T lambda_C S_req S_resp n_in n_out Q v_c a D m P_miss mu C_c T_c x"
     ns = SimpleNamespace(**{n: sp.Symbol(n, **pos) for n in names.split()})
     ns.b, ns.s, ns.kappa = sp.symbols("b s kappa", real=True)
     ns.g, ns.g_inv = sp.Function("g"), sp.Function("g^{-1}")
@@ -79,6 +79,32 @@ def cost_expr():
     """C_c = (n_in p_in + n_out p_out) / 1000   [USD]."""
     z = sym()
     return (z.n_in * z.p_in + z.n_out * z.p_out) / 1000
+
+
+def shorthand(expr):
+    r"""``expr`` written with the symbols T_c and C_c for the cloud time and cost wherever it depends on them.
+
+    A derived expression expands T_c (eq-cloud-time) and C_c into a dozen symbols, too long to read (or to fit a
+    page); putting them back makes it the size of the chapter's own equations. The change of variables
+    Q -> T_c, p_in -> C_c is invertible, and the result is checked by substituting back.
+
+    Example:
+        >>> from netgpt_lite.theory.proofs import kappa_expr, latex, shorthand
+        >>> latex(shorthand(kappa_expr()))
+        '\\frac{- C_{c} \\lambda_{C} + R q_{c} - T_{c} \\lambda_{T}}{R}'
+    """
+    import sympy as sp
+
+    z = sym()
+    if not expr.has(z.Q, z.p_in):
+        return expr  # nothing to put back: left exactly as derived
+    q_from_t = sp.solve(sp.Eq(cloud_time_expr(), z.T_c), z.Q)[0]
+    p_in_from_c = sp.solve(sp.Eq(cost_expr(), z.C_c), z.p_in)[0]
+    short = sp.simplify(expr.subs({z.Q: q_from_t, z.p_in: p_in_from_c}))
+    back = short.subs({z.T_c: cloud_time_expr(), z.C_c: cost_expr()})
+    if sp.simplify(back - expr) != 0:  # cannot happen for an invertible substitution; guards a future edit
+        raise ArithmeticError(f"shorthand changed the expression: {expr} -> {short}")
+    return short
 
 
 def derivation() -> dict[str, Any]:
