@@ -138,6 +138,13 @@ def test_e4_round_zero_recomputes(tmp_path):
                 "cost_per_1k_requests_usd"):
         assert np.isclose(stored[key], today[key], rtol=1e-6, atol=1e-9), drifted(
             rel, f"E4 {trace} seed {config.seed} round 0 {key}", stored[key], today[key])
+    # today's evaluation also keeps its per-request values and their intervals, the same numbers paired
+    assert len(today["per_request"]["fallback"]) == config.eval_requests
+    for key in ("offload_rate", "task_success"):
+        row = today["intervals"][key]
+        assert row["mean"] == pytest.approx(today[key]) and row["ci_low"] <= row["mean"] <= row["ci_high"]
+    gap = today["vs_always_cloud"]["task_success"]["mean"]
+    assert gap == pytest.approx(today["task_success"] - today["always_cloud_task_success"])
 
 
 def test_e5_summary_recomputes_from_its_runs():

@@ -74,7 +74,7 @@ BASE_ARGV = {"threshold": ["--bandwidth-mbps", "5", "--rtt-ms", "40"], "tasks": 
              "paired": ["{tmp}/ok.jsonl", "{tmp}/ok.jsonl"], "frontier": ["--edge", "synthetic", "--out", "{tmp}/out.json"],
              "rl": ["--steps", "1", "--out", "{tmp}/out"], "e5": ["--out", "{tmp}/out"],
              "synergy": ["--rounds", "1", "--out", "{tmp}/out"], "reproduce": ["--out", "{tmp}/out"],
-             "tables": ["--out", "{tmp}/out"], "provenance": [],
+             "tables": ["--out", "{tmp}/out"], "provenance": [], "regenerate": ["--dry-run"],
              "serve": [*URL, "--log-dir", "{tmp}/out"]}  # fmt: skip
 MINE = sorted(BASE_ARGV)  # every subcommand
 
@@ -114,6 +114,7 @@ INAPPLICABLE = [
     (["reproduce", "--summary", "--no-fast"], "--fast", "with --summary"),
     (["reproduce", "--summary", *URL], "--cloud-base-url", "with --summary"),
     (["reproduce", "--out", "{tmp}/out", "--json"], "--json", "needs --summary"),
+    (["regenerate", "--json"], "--json", "needs --dry-run"),
     (["reproduce", "--out", "{tmp}/out", "--results", SHIPPED_RESULTS], "--results", "needs --summary"),
     (["reproduce", "--out", "{tmp}/out", "--only", "E1,E3", *URL], "--cloud-base-url", "E4 or E6"),
     (["reproduce", "--out", "{tmp}/out", "--cloud-concurrency", "8"], "--cloud-concurrency", "needs --cloud-base-url"),

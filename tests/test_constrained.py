@@ -180,6 +180,27 @@ def test_constrained_agent_outputs_valid_calls_in_the_agents_structure(tiny):
         EdgeAgent(model, tok, decoding="beam")
 
 
+def test_retry_decoding_redoes_only_the_invalid_calls(tiny):
+    """decoding="retry": the greedy calls that are schema-valid stay as they are; each invalid one is generated
+    again under the mask, and its tokens and time count both passes."""
+    from netgpt_lite.edge.agent import EdgeAgent
+
+    model, tok = tiny
+    tasks = TASKS[:12]
+    greedy = EdgeAgent(model, tok, max_new_tokens=80, batch_size=5).run(tasks)
+    retried = EdgeAgent(model, tok, max_new_tokens=80, batch_size=5, decoding="retry").run(tasks)
+    invalid = [i for i, o in enumerate(greedy) if not o.schema_valid]
+    assert invalid, "the tiny model should get some calls invalid on test phrasings"
+    for g, r in zip(greedy, retried):
+        if g.schema_valid:
+            assert not r.retried and r.completion == g.completion and r.n_output_tokens == g.n_output_tokens
+        else:
+            assert r.retried and r.n_output_tokens == g.n_output_tokens + r.token_logprobs.size
+            assert r.wall_ms > g.wall_ms
+    ended = [retried[i] for i in invalid if retried[i].token_logprobs.size < 80]
+    assert ended and all(o.schema_valid for o in ended)
+
+
 def test_the_score_uses_the_models_probabilities_not_the_renormalised_ones(tiny):
     """A forced token (the only one allowed) has renormalised probability 1, not its model probability."""
     from netgpt_lite.edge.constrained import CallConstraint, generate_constrained

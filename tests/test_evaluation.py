@@ -45,14 +45,18 @@ def test_recorded_logprobs_are_the_chosen_tokens_of_the_full_logits(agent, tasks
 
     tok, model = agent.tokenizer, agent.model
     prompts = agent.prompts(tasks[:6])
+    lengths = [len(ids) for ids in tok(prompts, add_special_tokens=False)["input_ids"]]
+    order = sorted(range(6), key=lambda i: (-lengths[i], prompts[i], i))  # the batch as run() composes it: with
+    prompts = [prompts[i] for i in order]  # several threads, another row order can move the last bit
     enc = tok(prompts, padding=True, return_tensors="pt", add_special_tokens=False)
     with torch.no_grad():
         out = model.generate(**enc, max_new_tokens=agent.max_new_tokens, do_sample=False, output_logits=True,
                              return_dict_in_generate=True, pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id)
     new = out.sequences[:, enc["input_ids"].shape[1]:]
     full = torch.log_softmax(torch.stack(out.logits, 1).float(), -1).gather(-1, new.unsqueeze(-1)).squeeze(-1)
-    for row, output in enumerate(agent.run(tasks[:6], batch_size=6)):
-        np.testing.assert_array_equal(output.token_logprobs, full[row, : output.n_output_tokens].numpy())
+    outputs = agent.run(tasks[:6], batch_size=6)
+    for row, i in enumerate(order):
+        np.testing.assert_array_equal(outputs[i].token_logprobs, full[row, : outputs[i].n_output_tokens].numpy())
 
 
 def test_records_round_trip_and_pair_by_request_content(tmp_path, reference):

@@ -310,3 +310,41 @@ def test_no_parseable_answer_anywhere_is_a_502_not_a_fake_call(tmp_path):
             completion, headers = ask(client, TASKS[1])  # the upstream is back: the cloud answers
     assert info.value.status_code == 502
     assert headers["x-netgpt-route"] == "cloud" and completion.model_extra["netgpt"]["reason"] == "edge_call_invalid"
+
+
+class InvalidCallEdge:
+    """An edge whose call parses but names no offered tool (schema-invalid), with a confident score."""
+
+    score = "mean"
+
+    def run(self, tasks):
+        from netgpt_lite.edge.agent import EdgeOutput
+
+        call = {"name": "no_such_tool", "arguments": {}}
+        return [EdgeOutput("prompt", json.dumps(call), call, False, np.zeros(4), 10, 4, 0.0) for _ in tasks]
+
+
+def test_an_invalid_call_never_reaches_the_client(tmp_path):
+    """Even a policy that keeps every edge answer (an outage's threshold) sends an invalid call to the cloud,
+    and when the cloud cannot answer the client gets a 502 naming why, not the invalid call."""
+    from netgpt_lite.routing.policies import AlwaysEdge
+
+    with ScriptedUpstream([{"status": 500}] * 2, answers=GOLD) as upstream:
+        config = ServeConfig(cloud_base_url=upstream.base_url, cloud_model="m", port=0, log_dir=str(tmp_path / "l"),
+                             backoff_max_s=0.05)
+        service = build_service(config, agent=InvalidCallEdge(), policy=AlwaysEdge())
+        with BackgroundServer(create_app(service)) as base_url:
+            client = openai.OpenAI(base_url=base_url, api_key="unused", max_retries=0)
+            with pytest.raises(openai.InternalServerError, match="not a valid call of the offered tools") as info:
+                client.chat.completions.create(model="m", messages=TASKS[0].messages, tools=TASKS[0].tools)
+            completion, headers = ask(client, TASKS[1])  # the upstream is back: the cloud answers instead
+    assert info.value.status_code == 502
+    assert headers["x-netgpt-route"] == "cloud" and completion.model_extra["netgpt"]["reason"] == "edge_call_invalid"
+    (call,) = completion.choices[0].message.tool_calls
+    assert call.function.name == TASKS[1].gold["name"]
+
+
+def test_serve_config_checks_the_decoding_rule():
+    with pytest.raises(ValueError, match="edge_decoding='beam' is invalid: use 'greedy' or 'retry'"):
+        ServeConfig(cloud_base_url="http://127.0.0.1:1/v1", cloud_model="m", edge_decoding="beam")
+    assert ServeConfig(cloud_base_url="http://127.0.0.1:1/v1", cloud_model="m").edge_decoding == "retry"

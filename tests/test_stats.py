@@ -56,3 +56,22 @@ def test_sample_size_arithmetic():
 def test_bad_input_names_the_argument(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+def test_mean_interval_covers_the_mean_and_pairs_requests():
+    import numpy as np
+
+    from netgpt_lite.stats import mean_interval
+
+    rng = np.random.default_rng(0)
+    a = rng.normal(1.0, 1.0, 400)
+    alone = mean_interval(a)
+    assert alone["ci_low"] < alone["mean"] < alone["ci_high"] and alone["n"] == 400
+    b = a - 0.1 + rng.normal(0.0, 0.05, 400)  # the same requests, shifted: pairing cancels their spread
+    paired = mean_interval(a, paired_with=b)
+    assert paired["ci_low"] > 0.09 - 0.02 and paired["ci_high"] < 0.11 + 0.02
+    assert paired["ci_high"] - paired["ci_low"] < (alone["ci_high"] - alone["ci_low"]) / 5
+    with pytest.raises(ValueError, match="same requests"):
+        mean_interval(a, paired_with=b[:10])
+    with pytest.raises(ValueError, match="finite"):
+        mean_interval([1.0, float("nan")])

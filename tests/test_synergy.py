@@ -174,14 +174,16 @@ def test_decomposition_table_mixes_edge_and_routing(reference):
 
 
 @pytest.mark.parametrize("bad", [{"rounds": 0}, {"requests_per_round": 2}, {"policy": "magic"},
-                                 {"trace": "moon"}, {"seed": -1}, {"scorer_refresh_every": 1.5}])
+                                 {"trace": "moon"}, {"seed": -1}, {"scorer_refresh_every": 1.5},
+                                 {"edge_decoding": "beam"}])
 def test_config_rejects_invalid_settings_naming_the_field(bad):
     with pytest.raises(ValueError, match=next(iter(bad))):
         SynergyConfig(**bad)
 
 
 def test_presets_and_always_cloud_comparison():
-    from netgpt_lite.synergy.stages import compare_with_always_cloud, synergy_config
+    from netgpt_lite.synergy.stages import synergy_config
+    from netgpt_lite.synergy.summary import compare_with_always_cloud
 
     fast, full = synergy_config(fast=True), synergy_config(fast=False, rounds=3)
     assert fast.requests_per_round < full.requests_per_round and full.rounds == 3
@@ -190,6 +192,33 @@ def test_presets_and_always_cloud_comparison():
     out = compare_with_always_cloud(metrics)
     assert out["cloud_calls_saved_vs_always_cloud"] == pytest.approx(0.7)
     assert out["success_gap_vs_always_cloud"] == pytest.approx(-0.05)
+
+
+def test_retry_decoding_keeps_no_invalid_call_in_an_outage():
+    """The invalid-call rule: with ``edge_decoding="retry"`` the tiny edge's schema-invalid greedy calls are
+    generated again under the schema mask, so on the mixed trace (outages included) every kept call is valid;
+    greedy keeps some invalid ones.  Same requests, same network draws."""
+    from netgpt_lite.synergy.stages import default_stages, synergy_config
+
+    stages, rates = default_stages(), {}
+    for decoding in ("greedy", "retry"):
+        config = synergy_config(fast=True, edge="tiny", trace="mixed", calibration_tasks=32,
+                                edge_decoding=decoding)
+        metrics = stages.evaluate(stages.init(config), config)
+        rates[decoding] = metrics
+    assert rates["greedy"]["edge_retry_rate"] == 0.0 and rates["retry"]["edge_retry_rate"] > 0
+    assert rates["greedy"]["edge_schema_valid_rate"] < 1.0 == rates["retry"]["edge_schema_valid_rate"]
+    assert rates["retry"]["schema_valid_rate"] == 1.0 > rates["greedy"]["schema_valid_rate"]
+    # the pooled last-round figures of a one-seed, one-round run are that evaluation's own, with intervals
+    from netgpt_lite.synergy.summary import compare_with_always_cloud, pooled_last_round
+
+    metrics = rates["greedy"]
+    pooled, scalar = pooled_last_round([{"rounds": [metrics]}], n_bootstrap=500), compare_with_always_cloud(metrics)
+    for key in ("cloud_calls_saved_vs_always_cloud", "success_gap_vs_always_cloud"):
+        row = pooled[key]
+        assert row["mean"] == pytest.approx(scalar[key]) and row["ci_low"] <= row["mean"] <= row["ci_high"]
+    assert pooled["n"] == config.eval_requests and pooled["schema_valid_rate"]["mean"] == pytest.approx(
+        metrics["schema_valid_rate"])
 
 
 # --- SIGKILL in the middle of a round, then --resume ------------------------------------------------

@@ -1,4 +1,5 @@
-"""Subcommands that need no model: ``threshold`` (chapter 2), ``tasks`` (chapter 3), ``provenance``.
+"""Subcommands that need no model: ``threshold`` (chapter 2), ``tasks`` (chapter 3), ``provenance``, and
+``regenerate`` (which runs the commands that do, one stage at a time).
 
 Each subcommand has an ``add_*`` function that declares its flags, a check function that validates
 them and builds its configs before any work (the *check* phase), and a run function (the *run* phase).
@@ -7,12 +8,14 @@ them and builds its configs before any work (the *check* phase), and a run funct
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from netgpt_lite.agents.cloud_sim import SimulatedCloud
 from netgpt_lite.cli.arguments import (
     POSITIVE,
     PROBABILITY,
+    PROG,
     SEED,
     UsageError,
     argument_dict,
@@ -29,7 +32,15 @@ from netgpt_lite.cli.arguments import (
 from netgpt_lite.cli.bounds import BOUNDS, count
 from netgpt_lite.network.pricing import Price, request_cost_usd
 from netgpt_lite.network.state import REGIMES, LatencyModel, cloud_time_ms
-from netgpt_lite.provenance import DATA_DIR, check_artifacts, scrub_path, source_hash
+from netgpt_lite.provenance import (
+    DATA_DIR,
+    STAGES,
+    check_artifacts,
+    make_plan,
+    regenerate,
+    scrub_path,
+    source_hash,
+)
 from netgpt_lite.tasks.checker import check_completion
 from netgpt_lite.tasks.generate import VARIETIES, difficulty_counts, generate_tasks, kind_counts, write_jsonl
 from netgpt_lite.theory.threshold import (
@@ -219,3 +230,36 @@ def _run_provenance(args: argparse.Namespace, plan: dict) -> int:
                   "an error: the test suite checks a sample of each against today's code; rerun an artifact's "
                   "command to refresh it.")
     return 1 if args.strict and (n_stale or n_incomplete) else 0
+
+
+# --- regenerate ------------------------------------------------------------------------------
+def add_regenerate(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("regenerate", help="remake every stale shipped artifact in dependency order (resumable; "
+                                          "prints the plan and the last runs' times first)")  # fmt: skip
+    p.add_argument("--only", nargs="+", default=None, choices=[s.name for s in STAGES], metavar="STAGE",
+                   help=f"these stages only (default all): {', '.join(s.name for s in STAGES)}")
+    p.add_argument("--force", action="store_true", help="rerun the chosen stages even when fresh")
+    p.add_argument("--dry-run", action="store_true", help="print the plan and stop")
+    p.add_argument("--json", action="store_true", help="with --dry-run: print the plan as JSON")
+    p.set_defaults(check=_check_regenerate, func=_run_regenerate)
+
+
+def _check_regenerate(args: argparse.Namespace) -> dict:
+    refuse_inapplicable(args, {"--json": (lambda a: a.dry_run, "needs --dry-run (a run prints its progress)")})
+    return {}
+
+
+def _run_regenerate(args: argparse.Namespace, plan: dict) -> int:
+    if args.json:
+        rows = [{"stage": p.stage.name, "run": p.run, "reason": p.reason, "outs": list(p.stage.outs),
+                 "after": list(p.stage.after), "command": p.stage.command(), "last_wall_s": p.last_wall_s,
+                 "last_cpu_s": p.last_cpu_s, "last_cpus": p.last_cpus}
+                for p in make_plan(args.only, args.force)]  # fmt: skip
+        print_json({"n_run": sum(r["run"] for r in rows), "stages": rows})
+        return 0
+    try:
+        regenerate(args.only, args.force, args.dry_run)
+    except RuntimeError as err:  # a stage's command failed: named, with its log; finished stages are kept
+        print(f"{PROG} regenerate: error: {err}", file=sys.stderr)
+        return 1
+    return 0

@@ -52,8 +52,9 @@ def add_eval_edge(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--baseline", type=model_source, default=None,
                    help="a second model evaluated on the same requests; adds a paired comparison (model - baseline)")
     p.add_argument("--decoding", choices=DECODINGS, default="greedy",
-                   help="greedy (default) or constrained: only schema-valid calls to an offered tool can be "
-                        "generated (needs `pip install llguidance`)")
+                   help="greedy (default); constrained: only schema-valid calls to an offered tool can be "
+                        "generated; retry: greedy, and only the schema-invalid calls generated again under that "
+                        "mask (both need `pip install llguidance`)")
     p.add_argument("--baseline-decoding", choices=DECODINGS, default="greedy",
                    help="decoding of --baseline (default greedy)")
     p.add_argument("--tasks", type=existing_file, default=None,

@@ -50,7 +50,7 @@ from netgpt_lite.cli.arguments import (
     Parser,
     UsageError,
 )
-from netgpt_lite.cli.basics import add_provenance, add_tasks, add_threshold
+from netgpt_lite.cli.basics import add_provenance, add_regenerate, add_tasks, add_threshold
 from netgpt_lite.cli.evaluation import add_eval_edge, add_paired
 from netgpt_lite.cli.models import add_e5, add_rl, add_tables, add_train_edge
 from netgpt_lite.cli.runs import add_frontier, add_reproduce, add_synergy
@@ -71,6 +71,7 @@ COMMANDS: dict[str, Callable[[argparse._SubParsersAction], None]] = {
     "reproduce": add_reproduce,
     "tables": add_tables,
     "provenance": add_provenance,
+    "regenerate": add_regenerate,
     "serve": add_serve,
 }
 

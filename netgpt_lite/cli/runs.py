@@ -47,7 +47,8 @@ from netgpt_lite.routing.proposals import synthetic_table
 from netgpt_lite.routing.simulator import SimulationConfig
 from netgpt_lite.routing.tables import default_tables
 from netgpt_lite.synergy.loop import EDGES, STATE_FILE, run_synergy
-from netgpt_lite.synergy.stages import default_stages, synergy_config, write_summary
+from netgpt_lite.synergy.stages import default_stages, synergy_config
+from netgpt_lite.synergy.summary import write_summary
 from netgpt_lite.tasks.generate import generate_tasks
 from netgpt_lite.viz.routing import frontier_explorer_figure
 

@@ -40,7 +40,7 @@ from netgpt_lite.network.pricing import PRICING_SCHEDULES
 from netgpt_lite.service.limits import LIMIT_FLAGS, LIMIT_RANGES, RequestLimits
 from netgpt_lite.synergy.loop import EDGES
 
-_SERVE_FLAGS = {"port": "--port", "edge": "--edge", "pricing": "--pricing", "trace_speed": "--trace-speed",
+_SERVE_FLAGS = {"port": "--port", "edge": "--edge", "edge_decoding": "--edge-decoding", "pricing": "--pricing", "trace_speed": "--trace-speed",
                 "upstream_timeout_s": "--upstream-timeout-s", "upstream_retries": "--upstream-retries",
                 "max_batch": "--max-batch", "edge_threads": "--edge-threads", "max_queue": "--max-queue", "log_shard_size": "--log-shard-size",
                 "mahimahi": "--mahimahi", "cloud_base_url": "--cloud-base-url", "cloud_model": "--cloud-model",
@@ -64,6 +64,9 @@ def add_serve(sub: argparse._SubParsersAction) -> None:
     add_cloud_flags(p, required=True, concurrency=False)  # concurrency here: one upstream call per request
     p.add_argument("--edge", type=one_of("edge", list(EDGES)), default="tiny",
                    help="edge model: tiny (fast) or smollm2 (the real edge, ~1 s a request on a CPU)")
+    p.add_argument("--edge-decoding", choices=["retry", "greedy"], default="retry",
+                   help="retry (default): a schema-invalid edge call is generated again under the schema mask, so "
+                        "none reaches a client when the cloud cannot answer; greedy: the first call as it is")
     p.add_argument("--policy-file", type=existing_file, default=None,
                    help="FuncDyn JSON (default: the shipped one of --edge)")
     p.add_argument("--pricing", type=one_of("pricing", list(PRICING_SCHEDULES)), default="flat",
@@ -174,6 +177,7 @@ def _check_serve(args: argparse.Namespace) -> dict:
     with flag_errors(_SERVE_FLAGS):
         config = ServeConfig(cloud_base_url=args.cloud_base_url, cloud_model=args.cloud_model,
                              cloud_key_env=args.cloud_key_env, host=args.host, port=args.port, edge=args.edge,
+                             edge_decoding=args.edge_decoding,
                              policy_file=args.policy_file, pricing=args.pricing, trace=args.network_trace,
                              mahimahi=args.mahimahi, trace_speed=args.trace_speed,
                              upstream_timeout_s=args.upstream_timeout_s, upstream_retries=args.upstream_retries,

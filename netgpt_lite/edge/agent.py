@@ -11,6 +11,11 @@ model shipped in ``netgpt_lite/data/edge_model``; a local folder or a Hub id wor
    mean probability of the answer -- or ``exp(min token log-prob)`` with ``score="min"``; the score
    is 0 when the call does not parse or is schema-invalid.  Malformed output never raises.
 
+``decoding`` picks how step 2 generates: ``"greedy"``; ``"constrained"`` (every call through the JSON-schema
+token mask of :mod:`netgpt_lite.edge.constrained`); or ``"retry"``: greedy, and only the calls that come out
+schema-invalid are generated again under the mask, so the edge never hands on an invalid call it could
+have repaired (its score and tokens are then the retry's; its time covers both passes).
+
 ``propose`` returns one :class:`netgpt_lite.agents.Proposal` per task.  Its ``latency_ms`` is the
 *modelled* edge time ``network.edge_time_ms(n_output_tokens, latency)`` (a phone-class device, not
 this machine); the measured wall time of the batch is kept in :attr:`EdgeOutput.wall_ms`.
@@ -43,7 +48,7 @@ from netgpt_lite.runtime import torch_device
 from netgpt_lite.tasks.checker import check_call, parse_tool_call
 
 SCORES = ("mean", "min")
-DECODINGS = ("greedy", "constrained")
+DECODINGS = ("greedy", "constrained", "retry")
 DEFAULT_EDGE = "smollm2"  # the book's edge model; "tiny" is the from-scratch lesson and the test suite's model
 
 
@@ -60,6 +65,8 @@ class EdgeOutput:
         n_input_tokens: Prompt length in tokens (padding excluded).
         n_output_tokens: Generated tokens, eos included.
         wall_ms: Measured wall time of this task's batch divided by the batch size.
+        retried: The greedy call was schema-invalid and this is its constrained retry (``decoding="retry"``);
+            ``n_output_tokens`` and ``wall_ms`` then count both passes.
     """
 
     prompt: str
@@ -70,6 +77,7 @@ class EdgeOutput:
     n_input_tokens: int
     n_output_tokens: int
     wall_ms: float
+    retried: bool = False
 
     def confidence(self, score: str = "mean") -> float:
         """Self-confidence in [0, 1]: exp of the mean (or min) token log-prob; 0 if invalid or empty."""
@@ -126,7 +134,7 @@ class EdgeAgent:
         self.latency = LatencyModel() if latency is None else latency
         self.template_kwargs = dict(template_kwargs or {})
         self.decoding, self.constraint = decoding, None
-        if decoding == "constrained":  # fails here, before any generation, when llguidance is missing
+        if decoding in ("constrained", "retry"):  # fails here, before any generation, when llguidance is missing
             from netgpt_lite.edge.constrained import CallConstraint
 
             self.constraint = CallConstraint(tokenizer)
@@ -203,7 +211,25 @@ class EdgeAgent:
                     valid = call is not None and check_call(call, tasks[i].tools, call).schema_valid
                     outputs[i] = EdgeOutput(prompt, text, call, valid, logprobs, n_in, len(logprobs), wall_ms)
                 bar.update(len(rows))
+        if self.decoding == "retry":
+            self._retry_invalid(tasks, outputs, size)
         return outputs
+
+    def _retry_invalid(self, tasks: Sequence, outputs: list, size: int) -> None:
+        """Generate the schema-invalid calls of ``outputs`` again under the schema mask, in place."""
+        from netgpt_lite.edge.constrained import generate_constrained
+
+        invalid = [i for i, o in enumerate(outputs) if not o.schema_valid]
+        for start in range(0, len(invalid), size):
+            rows = invalid[start : start + size]
+            redone = generate_constrained(self.model, self.tokenizer, [outputs[i].prompt for i in rows],
+                                          [tasks[i].tools for i in rows], max_new_tokens=self.max_new_tokens,
+                                          constraint=self.constraint)  # fmt: skip
+            for i, (prompt, text, logprobs, n_in, wall_ms) in zip(rows, redone):
+                first, call = outputs[i], parse_tool_call(text)
+                valid = call is not None and check_call(call, tasks[i].tools, call).schema_valid
+                outputs[i] = EdgeOutput(prompt, text, call, valid, logprobs, n_in, first.n_output_tokens + len(logprobs),
+                                        first.wall_ms + wall_ms, retried=True)  # fmt: skip
 
     def propose(self, tasks: Sequence, network=None, batch_size: int | None = None) -> list:
         """One :class:`~netgpt_lite.agents.Proposal` per task (the ``network`` does not affect the edge)."""
@@ -234,7 +260,7 @@ class EdgeAgent:
         Each step's chosen-token log-prob is kept as it is computed, never the full logits
         (:func:`~netgpt_lite.edge.generation.greedy_generate`).
         """
-        if self.constraint is not None:
+        if self.decoding == "constrained":  # ("retry" generates greedily; its invalid calls are redone later)
             from netgpt_lite.edge.constrained import generate_constrained
 
             yield from generate_constrained(self.model, self.tokenizer, prompts, tools_list,

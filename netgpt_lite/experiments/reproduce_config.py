@@ -39,6 +39,8 @@ class ReproduceConfig:
         synergy_traces: E4's traces (the first one carries the arms and E6).
         synergy_seeds: E4's seeds (the first one carries the arms and E6).
         synergy_rl_steps: SFT-anchored RL steps per round.
+        synergy_decoding: how E4/E6's edge answers (:attr:`~netgpt_lite.synergy.loop.SynergyConfig.edge_decoding`):
+            ``"greedy"``, or ``"retry"``: a schema-invalid call is generated again under the schema mask.
         workers: synergy runs computed at once, each in its own process (torch threads split between them).
         seed: the run's base seed.
         regimes: static regimes: E1's nominal states and E3's sanity-check cells.
@@ -66,6 +68,7 @@ class ReproduceConfig:
     synergy_traces: tuple[str, ...] = ("reachable", "mixed")
     synergy_seeds: tuple[int, ...] = (0, 1)
     synergy_rl_steps: int = 1
+    synergy_decoding: str = "greedy"
     workers: int = 2
     seed: int = 0
     regimes: tuple[str, ...] = ("5g_good", "4g", "congested", "satellite", "near_outage")
@@ -84,6 +87,8 @@ class ReproduceConfig:
         bad = [e for e in self.only if e not in EXPERIMENTS]
         if bad or not self.only:
             raise ValueError(f"only must name experiments among {list(EXPERIMENTS)}; got {list(self.only)}")
+        if self.synergy_decoding not in ("greedy", "retry"):
+            raise ValueError(f"synergy_decoding must be 'greedy' or 'retry'; got {self.synergy_decoding!r}")
         for name in self.traces:
             named_source(name)  # raises for an unknown trace
         for name in self.regimes:

@@ -105,8 +105,10 @@ def contrasts(runs: list[dict], pairs=CONTRASTS, n_bootstrap: int = 10_000) -> l
                         key=lambda k: (k != "test", k))  # test first, then by name: key order is not kept by JSON
         for suite in suites:
             keys = sorted(x["request"] for x in by_arm[b][0]["eval"][suite]["records"])
-            verdicts = {arm: [[{x["request"]: x["correct"] for x in r["eval"][suite]["records"]}[k] for k in keys]
-                              for r in by_arm[arm]] for arm in (a, b)}  # fmt: skip
+            verdicts = {}
+            for arm in (a, b):  # one lookup table per run, then its verdicts in the order of keys
+                tables = [{x["request"]: x["correct"] for x in r["eval"][suite]["records"]} for r in by_arm[arm]]
+                verdicts[arm] = [[table[k] for k in keys] for table in tables]
             out.append({"a": a, "b": b, "suite": suite,
                         **paired_mean_difference(verdicts[a], verdicts[b], n_bootstrap=n_bootstrap)})  # fmt: skip
     return out

@@ -4,7 +4,7 @@
   reachable; ``mixed``: outages and satellite periods too) and seed: offload, success, schema-valid rate and
   KL-to-SFT over rounds next to AlwaysCloud on the same held-out stream, the gain decomposition, and two arms
   on the first trace and seed: RL off (``rl_steps=0``, forked at round 0) and scorer refresh off (E6)
-  (:func:`netgpt_lite.synergy.loop.run_synergy`, :func:`~netgpt_lite.synergy.stages.write_summary`).
+  (:func:`netgpt_lite.synergy.loop.run_synergy`, :func:`~netgpt_lite.synergy.summary.write_summary`).
 * **E6** scorer refresh on vs off: E4's first run and its fork with ``scorer_refresh_every=0`` at round 1.
 
 How long each edge trains per round is its recipe's (:data:`netgpt_lite.synergy.edge_models.RECIPES`).  The
@@ -31,7 +31,13 @@ import numpy as np
 from netgpt_lite.experiments.reproduce_config import ReproduceConfig
 from netgpt_lite.synergy.edge_models import RECIPES
 from netgpt_lite.synergy.loop import fork_run, read_state, run_synergy
-from netgpt_lite.synergy.stages import default_stages, synergy_config, write_summary
+from netgpt_lite.synergy.stages import default_stages, synergy_config
+from netgpt_lite.synergy.summary import (
+    arm_contrast,
+    pooled_last_round,
+    pooled_round_over_round,
+    write_summary,
+)
 
 POLL_S = 5.0  # how often the scheduler reads a running source's state.json for the round a fork waits on
 
@@ -50,7 +56,8 @@ def synergy_runs(cfg: ReproduceConfig) -> dict:
     epochs = {} if recipe.sft_epochs is None else {"sft_epochs": recipe.sft_epochs}
     base = synergy_config(fast=cfg.fast, rounds=cfg.synergy_rounds, requests_per_round=cfg.synergy_requests,
                           eval_requests=cfg.synergy_eval, calibration_tasks=cfg.synergy_calibration,
-                          edge=cfg.synergy_edge, rl_steps=cfg.synergy_rl_steps, **epochs)
+                          edge=cfg.synergy_edge, rl_steps=cfg.synergy_rl_steps,
+                          edge_decoding=cfg.synergy_decoding, **epochs)
     runs = {f"{t}-seed{s}": (dataclasses.replace(base, trace=t, seed=s), None)
             for t in cfg.synergy_traces for s in cfg.synergy_seeds}
     head = f"{cfg.synergy_traces[0]}-seed{cfg.synergy_seeds[0]}"
@@ -198,9 +205,13 @@ def run_e4_e6(cfg: ReproduceConfig, out_dir: Path, cloud=None) -> tuple[dict, di
     for t in cfg.synergy_traces:
         mains = [summaries[f"{t}-seed{s}"] for s in cfg.synergy_seeds]
         traces[t] = {"seeds": list(cfg.synergy_seeds), "last_round": _last_round(mains), **_trends(mains),
+                     # seeds pooled, with 95% intervals (None for runs made before per-request values were kept)
+                     "last_round_intervals": pooled_last_round(mains),
+                     "round_over_round": pooled_round_over_round(mains),
                      "runs": {str(s): m for s, m in zip(cfg.synergy_seeds, mains)}}
     arms = {"rl_on": head, "rl_off": f"{head}-rl_off", "refresh_off": f"{head}-refresh_off"}
     e4 = {"traces": traces, "arms": {k: {"run": v, "last_round": _last_round([summaries[v]]),
+                                         "vs_rl_on": None if k == "rl_on" else arm_contrast(summaries[v], summaries[head]),
                                          "rounds": summaries[v]["rounds"]} for k, v in arms.items()},
           "config": dataclasses.asdict(runs[head][0]),
           "rounds_wall_s": round(sum(sum(s["seconds_per_round"]) for s in summaries.values()), 1)}
@@ -223,5 +234,10 @@ def e4_summary(results: dict) -> dict:
         raise ValueError("the results file has no per-trace E4 (made before the SmolLM2 synergy runs); rerun reproduce")
     e4 = results["E4"]
     out = {t: {k: v["last_round"][k] for k in keys} | {"n_seeds": len(v["seeds"])} for t, v in e4["traces"].items()}
-    arms = {a: {k: v["last_round"][k] for k in keys} | {"run": v["run"]} for a, v in e4.get("arms", {}).items()}
+    for t, v in e4["traces"].items():  # intervals and trends, where the run kept per-request values
+        out[t].update(intervals=v.get("last_round_intervals"), round_over_round=v.get("round_over_round"),
+                      offload_falls_every_round=v.get("offload_falls_every_round"),
+                      success_never_falls=v.get("success_never_falls"))
+    arms = {a: {k: v["last_round"][k] for k in keys} | {"run": v["run"], "vs_rl_on": v.get("vs_rl_on")}
+            for a, v in e4.get("arms", {}).items()}
     return {"E4": out, "E4_arms": arms, "manifest": results["manifest"]}

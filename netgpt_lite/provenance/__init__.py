@@ -6,6 +6,8 @@
   import closure and its hash, git state.
 - :mod:`~netgpt_lite.provenance.artifacts`: the shipped artifacts, the command that regenerates each,
   and whether the code each depends on changed since it was made (``netgpt-lite provenance``).
+- :mod:`~netgpt_lite.provenance.registry`: each artifact's stage (commands, copies, what it is made from);
+  :mod:`~netgpt_lite.provenance.pipeline` reruns the stale ones in order (``netgpt-lite regenerate``).
 """
 
 from netgpt_lite.provenance.artifacts import (
@@ -38,9 +40,12 @@ from netgpt_lite.provenance.manifest import (
     scrub_path,
     write_manifest,
 )
+from netgpt_lite.provenance.pipeline import PlannedStage, make_plan, regenerate, run_stage
+from netgpt_lite.provenance.registry import STAGES, Stage, stage
 
 __all__ = [
     "SHIPPED", "ArtifactStatus", "artifact_paths", "artifact_status", "check_artifacts", "describe_artifact",
+    "PlannedStage", "make_plan", "regenerate", "run_stage", "STAGES", "Stage", "stage",
     "changed_files", "code_hash", "git_state", "import_closure", "source_hash",
     "DATA_DIR", "MANIFEST_FILE", "PACKAGE_DIR", "REQUIRED_FIELDS", "SCHEMA_VERSION", "TIME_FORMAT",
     "VERSIONED_PACKAGES", "Recorder", "atomic_write_json", "atomic_write_text", "command_line", "cpu_seconds",

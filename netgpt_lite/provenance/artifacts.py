@@ -29,54 +29,12 @@ from netgpt_lite.provenance.manifest import (
     read_manifest,
     scrub_path,
 )
+from netgpt_lite.provenance.registry import STAGES
 
-SHIPPED = {
-    # path under the package -> (the module that produced it, the command that regenerates it)
-    "data/edge_model": ("netgpt_lite.edge.sft",
-                        "netgpt-lite train-edge --out netgpt_lite/data/edge_model --epochs 8 --batch-size 16"),
-    "data/smollm2_adapter": ("netgpt_lite.edge.lora",
-                             "netgpt-lite train-edge --base smollm2 --out netgpt_lite/data/smollm2_adapter"),
-    "data/edge_outputs/smollm2": ("netgpt_lite.routing.edge_outputs",
-                                  "netgpt-lite tables --edge smollm2 --out netgpt_lite/data/edge_outputs/smollm2"),
-    "data/results/routing.json": ("netgpt_lite.experiments.routing_experiments",
-                                  "netgpt-lite reproduce --out runs/reproduce --only E1,E2,E3"),
-    "data/results/results.json": ("netgpt_lite.experiments.reproduce",
-                                  "netgpt-lite reproduce --out runs/reproduce --only E1,E2,E3,E4,E6"),
-    "data/rl/e5.json": ("netgpt_lite.experiments.rl_comparison",
-                        "netgpt-lite e5 --out runs/e5 --handwritten tests/data/handwritten_requests.jsonl"),
-    "data/rl/smollm2_rl_adapter": ("netgpt_lite.experiments.rl_comparison",
-                                   "netgpt-lite e5 --out runs/e5 --handwritten tests/data/handwritten_requests.jsonl"),
-    "data/serve": ("netgpt_lite.service.policy_file", "python -m netgpt_lite.service.policy_file --out netgpt_lite/data/serve"),
-    "data/results/paired_rl_sft/paired.json": (
-        "netgpt_lite.edge.evaluation",
-        "netgpt-lite eval-edge --model rl --baseline sft --n 500 --out runs/paired && netgpt-lite paired "
-        "runs/paired/rl.jsonl runs/paired/sft.jsonl --out runs/paired/paired.json "
-        "(then copy rl.jsonl, sft.jsonl and paired.json to netgpt_lite/data/results/paired_rl_sft)"),
-    "data/results/sft_sweep/render.json": (
-        "netgpt_lite.edge.lora",
-        "python scripts/sft_sweep.py --out runs/render --sizes 400 --formats compact,names --eval validation:300 "
-        "--summary netgpt_lite/data/results/sft_sweep/render.json"),
-    "data/results/sft_sweep/scaling.json": (
-        "netgpt_lite.edge.lora",
-        "python scripts/sft_sweep.py --out runs/scaling --variety broad --sizes 400,800,2400 "
-        "--models runs/adapters/classic-n1600 --eval test:500,independent,handwritten "
-        "--summary netgpt_lite/data/results/sft_sweep/scaling.json (the reference adapter first: netgpt-lite "
-        "train-edge --base smollm2 --variety classic --n-train 1600 --out runs/adapters/classic-n1600)"),
-    "data/results/rl_sweep/sweep.json": (
-        "netgpt_lite.rl.minimal",
-        "python scripts/rl_sweep.py --out runs/rl_sweep --settings lr1e-4:learning_rate=1e-4 "
-        "lr2e-5:learning_rate=2e-5 --summary netgpt_lite/data/results/rl_sweep/sweep.json"),
-    "data/results/rl_headroom/sft.json": (
-        "netgpt_lite.rl.headroom",
-        "python scripts/rl_headroom.py --n 100 --samples 8 --out runs/headroom/sft-val100 (then copy "
-        "headroom.json to netgpt_lite/data/results/rl_headroom/sft.json)"),
-    "data/results/constrained_sft/summary.json": (
-        "netgpt_lite.edge.constrained",
-        "python scripts/bench_constrained.py --n 300 --out runs/constrained (then copy summary.json, "
-        "sft-greedy.jsonl and sft-constrained.jsonl to netgpt_lite/data/results/constrained_sft)"),
-}
+SHIPPED = {out: (st.entry, st.command()) for st in STAGES for out in st.outs}
 """Each shipped artifact's producing module (whose import closure is the code it depends on) and the
-command that regenerates it (also recorded in its manifest)."""
+command that regenerates it (also recorded in its manifest), from the stages of
+:mod:`netgpt_lite.provenance.registry`."""
 
 
 @dataclass(frozen=True)

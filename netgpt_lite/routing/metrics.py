@@ -29,6 +29,8 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from netgpt_lite.stats import mean_interval
+
 SUMMARY_KEYS = (
     "n_requests",
     "task_success",
@@ -96,6 +98,34 @@ def summarize(log: Mapping[str, np.ndarray]) -> dict[str, float]:
         "latency_p95_ms": latency_percentile_ms(log["latency_ms"], 95.0),
         "mean_utility": float(_as_1d("utility", log["utility"]).mean()),
     }
+
+
+INTERVAL_METRICS = {"task_success": ("success", 1.0), "schema_valid_rate": ("schema_valid", 1.0),
+                    "offload_rate": ("fallback", 1.0), "cost_per_1k_requests_usd": ("cost_usd", 1000.0),
+                    "mean_utility": ("utility", 1.0)}
+"""The :func:`summarize` metrics that are means of a per-request log field (times a scale), so they have
+bootstrap intervals over requests: ``{metric: (log field, scale)}``."""
+
+
+def summarize_intervals(log: Mapping[str, np.ndarray], baseline: Mapping[str, np.ndarray] | None = None,
+                        n_bootstrap: int = 10_000, seed: int = 0) -> dict[str, dict[str, float]]:
+    """95% bootstrap intervals over requests of the :data:`INTERVAL_METRICS` of ``log``; with ``baseline``
+    (a log of the *same* requests under another policy or system), of the paired differences log minus
+    baseline instead.  Each value: ``n``, ``mean``, ``ci_low``, ``ci_high``.
+
+    Example:
+        >>> log = dict(success=[1, 0, 1, 1], schema_valid=[1, 1, 1, 1], fallback=[0, 1, 0, 0],
+        ...            cost_usd=[0.0, 0.002, 0.0, 0.0], latency_ms=[90.0, 300.0, 80.0, 85.0],
+        ...            utility=[0.9, -0.3, 0.9, 0.9])
+        >>> summarize_intervals(log, n_bootstrap=200)["offload_rate"]["mean"]
+        0.25
+    """
+    out = {}
+    for metric, (field, scale) in INTERVAL_METRICS.items():
+        values = scale * _as_1d(field, log[field]).astype(float)
+        other = None if baseline is None else scale * _as_1d(field, baseline[field]).astype(float)
+        out[metric] = mean_interval(values, other, n_bootstrap=n_bootstrap, seed=seed)
+    return out
 
 
 def summarize_by(log: Mapping[str, np.ndarray], key: str = "regime") -> dict[str, dict[str, float]]:

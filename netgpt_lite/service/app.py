@@ -54,6 +54,10 @@ class ServeConfig:
         allow_unauthenticated: Listen beyond loopback without a client key anyway (``serve`` warns).
         limits: What one request may carry (:class:`~netgpt_lite.service.limits.RequestLimits`).
         edge: ``"tiny"`` (fast, the tests' edge) or ``"smollm2"`` (the real edge, ~1 s a request on a CPU).
+        edge_decoding: ``"retry"`` (default): greedy, and a schema-invalid call is generated again under the
+            schema mask (llguidance), so no invalid call reaches a client when the cloud cannot answer (one that
+            is still invalid then gets a 502); ``"greedy"``: the edge's first call as it is.  The synergy loop's
+            rule too (:attr:`~netgpt_lite.synergy.loop.SynergyConfig.edge_decoding`).
         policy_file: FuncDyn JSON (default: the shipped one of ``edge``).
         pricing: Price schedule name (``flat``, ``peak_offpeak``, ``surge``).
         trace: CSV trace to replay instead of measuring (None: measure).
@@ -87,6 +91,7 @@ class ServeConfig:
     allow_unauthenticated: bool = False
     limits: RequestLimits = field(default_factory=RequestLimits)
     edge: str = "tiny"
+    edge_decoding: str = "retry"
     policy_file: str | None = None
     pricing: str = "flat"
     trace: str | None = None
@@ -114,6 +119,7 @@ class ServeConfig:
         positive = ("trace_speed", "upstream_timeout_s", "circuit_open_s", "probe_interval_s", "log_flush_interval_s")
         checks = [(0 <= self.port <= 65535, "port", "in [0, 65535]"),
                   (self.edge in EDGES, "edge", f"one of {list(EDGES)}"),
+                  (self.edge_decoding in ("greedy", "retry"), "edge_decoding", "'greedy' or 'retry'"),
                   (self.pricing in PRICING_SCHEDULES, "pricing", f"one of {sorted(PRICING_SCHEDULES)}"),
                   (not (self.trace and self.mahimahi), "mahimahi", "not given together with trace (one replay)"),
                   (self.upstream_retries >= 0, "upstream_retries", ">= 0"),
@@ -182,7 +188,7 @@ def build_service(config: ServeConfig, agent=None, policy=None, clock=None) -> R
     if agent is None:
         from netgpt_lite.edge.agent import EdgeAgent
 
-        agent = EdgeAgent.from_pretrained(config.edge, device="cpu")
+        agent = EdgeAgent.from_pretrained(config.edge, device="cpu", decoding=config.edge_decoding)
     policy = policy or load_serve_policy(config.policy_file or config.edge)
     return RouterService(agent, policy, cloud, network_source(config, clock), PRICING_SCHEDULES[config.pricing],
                          traffic_log=traffic_log,

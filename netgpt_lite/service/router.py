@@ -224,8 +224,9 @@ class RouterService:
                 "edge": {"completion": output.completion, "generation_ms": 1000.0 * generation_s}}
         upstream_s = 0.0
         answer = None
-        if decision["fallback"]:
-            info["reason"] = "edge_call_invalid" if output.tool_call is None or not output.schema_valid else "low_score"
+        invalid = output.tool_call is None or not output.schema_valid
+        if decision["fallback"] or invalid:  # an invalid call goes to the cloud whatever its score
+            info["reason"] = "edge_call_invalid" if invalid else "low_score"
             self.metrics.count("netgpt_fallbacks_total", reason=info["reason"])
             t0 = time.perf_counter()
             answer, failure = await self._ask_cloud(body)
@@ -312,8 +313,10 @@ class RouterService:
             message = data["choices"][0]["message"]
             finish = data["choices"][0].get("finish_reason") or ("tool_calls" if message.get("tool_calls") else "stop")
             usage = {"prompt_tokens": reply.n_input_tokens, "completion_tokens": reply.n_output_tokens}
-        elif info["degraded"] and output.tool_call is None:
-            error = {"message": f"the cloud is unavailable ({info['reason']}) and the edge answer does not parse",
+        elif info["degraded"] and (output.tool_call is None or not output.schema_valid):
+            # an invalid call never reaches a client: with the cloud unavailable it is a clear refusal instead
+            what = "does not parse" if output.tool_call is None else "is not a valid call of the offered tools"
+            error = {"message": f"the cloud is unavailable ({info['reason']}) and the edge answer {what}",
                      "type": "upstream_error", "code": None}
             return 502, {"error": error, "netgpt": info}
         else:

@@ -27,7 +27,6 @@ from netgpt_lite.synergy.stages import (
     POLICYNET_WORLDS,
     SCORER_HOLDOUT_SHARE,
     EdgeCloudSystem,
-    compare_with_always_cloud,
     default_stages,
     deployment_tasks,
     edge_scores,
@@ -45,8 +44,8 @@ from netgpt_lite.synergy.stages import (
     task_seed,
     trainable_rows,
     world_stream,
-    write_summary,
 )
+from netgpt_lite.synergy.summary import compare_with_always_cloud, round_over_round, write_summary
 
 __all__ = [
     "STATE_FILE",
@@ -91,4 +90,5 @@ __all__ = [
     "synergy_config",
     "compare_with_always_cloud",
     "write_summary",
+    "round_over_round",
 ]

@@ -28,6 +28,7 @@ Example:
 
 from __future__ import annotations
 
+import importlib.util
 import shutil
 import time
 from collections.abc import Callable
@@ -95,6 +96,9 @@ class SynergyConfig:
             if none is shipped), ``"scratch"``, or a folder saved by ``edge_lm.save_edge_model``.
         warmup_tasks: SFT examples that train the round-0 edge from scratch, >= 16.
         warmup_epochs: SFT epochs of the round-0 edge, >= 1.
+        edge_decoding: how the edge answers: ``"greedy"``, or ``"retry"``: greedy, and a schema-invalid call
+            is generated again under the schema mask (needs llguidance), so an invalid call is not kept when
+            the cloud is not worth waiting for (an outage) -- the service's rule too.
 
     Example:
         >>> SynergyConfig(rounds=2).rounds
@@ -116,6 +120,7 @@ class SynergyConfig:
     initial_edge: str = "shipped"
     warmup_tasks: int = 600
     warmup_epochs: int = 4
+    edge_decoding: str = "greedy"
 
     def __post_init__(self) -> None:
         minimums = {"rounds": 1, "requests_per_round": 8, "eval_requests": 8, "calibration_tasks": 16,
@@ -140,6 +145,10 @@ class SynergyConfig:
             raise ValueError(f"initial_edge must be 'shipped', 'scratch' or a saved edge model folder; "
                              f"got {self.initial_edge!r} (no config.json there)")
 
+        if self.edge_decoding not in ("greedy", "retry"):
+            raise ValueError(f"edge_decoding must be 'greedy' or 'retry'; got {self.edge_decoding!r}")
+        if self.edge_decoding == "retry" and importlib.util.find_spec("llguidance") is None:
+            raise ValueError("edge_decoding='retry' needs llguidance (pip install llguidance); or use 'greedy'")
         if self.pricing not in PRICING_SCHEDULES:
             raise ValueError(f"pricing must be one of {sorted(PRICING_SCHEDULES)}; got {self.pricing!r}")
 

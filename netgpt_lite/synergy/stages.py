@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import json
 import zlib
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
@@ -38,7 +38,7 @@ from netgpt_lite.edge.evaluation import evaluate
 from netgpt_lite.edge.scoring import LearnedScorer, auroc, scorer_features, self_confidence
 from netgpt_lite.network.state import REACHABLE_REGIMES, REGIMES, LatencyModel
 from netgpt_lite.network.traces import markov_trace, read_trace_csv
-from netgpt_lite.routing.metrics import summarize
+from netgpt_lite.routing.metrics import summarize, summarize_intervals
 from netgpt_lite.routing.policies import AlwaysCloud, FuncDyn, RoutingContext
 from netgpt_lite.routing.policy_net import PolicyNet
 from netgpt_lite.routing.simulator import (
@@ -64,8 +64,6 @@ from netgpt_lite.synergy.loop import (
     REACHABLE,
     SynergyConfig,
     SynergyStages,
-    atomic_write_json,
-    decompose_gain,
 )
 from netgpt_lite.synergy.real_cloud import with_cloud_answers
 from netgpt_lite.synergy.routing_state import load_routing, save_routing
@@ -74,6 +72,7 @@ from netgpt_lite.tasks.generate import Task, generate_tasks
 from netgpt_lite.theory.threshold import UtilityWeights
 
 SCORER_HOLDOUT_SHARE = 0.2  # share of logged requests kept out of SFT/RL to fit the scorer on
+PER_REQUEST_FIELDS = ("success", "schema_valid", "fallback", "cost_usd", "utility")  # kept per evaluation request
 POLICYNET_WORLDS = 4  # copies of the calibration set under different network/price draws for PolicyNet
 
 
@@ -169,7 +168,7 @@ def fit_policy(system: EdgeCloudSystem, config, cloud=None):
     """Refit the calibration map, FuncDyn and (if asked) PolicyNet on the labelled calibration set."""
 
     tasks = deployment_tasks(config, CALIBRATION_SEGMENT, config.calibration_tasks)
-    agent = edge_agent(system)
+    agent = edge_agent(system, config.edge_decoding)
     outputs = answer(system, agent, tasks)
     table, _ = _proposals(tasks, outputs, edge_scores(system, agent, outputs), config, cloud)
     right = table.edge_correct
@@ -213,7 +212,7 @@ def route_round(system: EdgeCloudSystem, config, r: int, cloud=None) -> list[dic
     """Route round ``r``'s requests; one log record per request the cloud answered."""
 
     tasks = deployment_tasks(config, r, config.requests_per_round)
-    agent = edge_agent(system)
+    agent = edge_agent(system, config.edge_decoding)
     outputs = agent.run(tasks)
     table, calls = _proposals(tasks, outputs, edge_scores(system, agent, outputs), config, cloud)
     log = simulate(system.policy, table, world_stream(config, table, r))
@@ -266,7 +265,7 @@ def fit_scorer(system: EdgeCloudSystem, held, config):
     the labels hold a single class."""
 
     tasks = [t for t, _ in held]
-    agent = edge_agent(system)
+    agent = edge_agent(system, config.edge_decoding)
     outputs = agent.run(tasks)
     labels = np.array([check_call(o.tool_call, t.tools, c).correct for o, (t, c) in zip(outputs, held)], int)
     if labels.min() == labels.max():
@@ -275,17 +274,29 @@ def fit_scorer(system: EdgeCloudSystem, held, config):
 
 
 def evaluate_system(system: EdgeCloudSystem, config, cloud=None) -> dict:
-    """Metrics of ``system`` on the fixed held-out stream, and AlwaysCloud's on the same stream."""
+    """Metrics of ``system`` on the fixed held-out stream, and AlwaysCloud's on the same stream: the
+    :func:`~netgpt_lite.routing.metrics.summarize` numbers, their 95% intervals over requests (``intervals``),
+    the paired differences from AlwaysCloud with intervals (``vs_always_cloud``), and the per-request values
+    behind them (``per_request`` and ``per_request_always_cloud``: :data:`PER_REQUEST_FIELDS`), so that two
+    rounds, two arms or several seeds can be compared and pooled later."""
 
     tasks = deployment_tasks(config, EVAL_SEGMENT, config.eval_requests)
-    agent = edge_agent(system)
+    agent = edge_agent(system, config.edge_decoding)
     outputs = answer(system, agent, tasks)
     table, _ = _proposals(tasks, outputs, edge_scores(system, agent, outputs), config, cloud)
     stream = world_stream(config, table, EVAL_SEGMENT)
-    log = simulate(system.policy, table, stream)
+    log, always = simulate(system.policy, table, stream), simulate(AlwaysCloud(), table, stream)
     metrics = {k: float(v) for k, v in summarize(log).items()}
-    metrics.update({f"always_cloud_{k}": float(v) for k, v in summarize(simulate(AlwaysCloud(), table, stream)).items()})
+    metrics.update({f"always_cloud_{k}": float(v) for k, v in summarize(always).items()})
+    # every round sees the same requests under the same network draws, so rounds and AlwaysCloud compare paired
+    metrics["intervals"] = summarize_intervals(log)
+    metrics["vs_always_cloud"] = summarize_intervals(log, baseline=always)
+    metrics["per_request"] = {f: np.round(np.asarray(log[f], dtype=float), 8).tolist() for f in PER_REQUEST_FIELDS}
+    metrics["per_request_always_cloud"] = {f: np.round(np.asarray(always[f], dtype=float), 8).tolist()
+                                           for f in PER_REQUEST_FIELDS}
     right = table.edge_correct
+    # how often the edge's greedy call was schema-invalid and generated again under the mask ("retry" decoding)
+    metrics["edge_retry_rate"] = float(np.mean([bool(getattr(o, "retried", False)) for o in outputs]))
     metrics.update(edge_exact_match=float(right.mean()), edge_schema_valid_rate=float(table.edge_schema_valid.mean()),
                    score_auroc=auroc(table.edge_score, right) if 0 < right.sum() < len(right) else float("nan"),
                    mean_threshold=float(np.mean(log["threshold"][np.isfinite(log["threshold"])])),
@@ -331,7 +342,7 @@ def default_stages(cloud=None):
                          save=save_system, load=load_system, mix=mix_systems)
 
 
-# --- presets and the run summary ----------------------------------------------------------------
+# --- the preset -------------------------------------------------------------------------------------
 def synergy_config(fast: bool | None = None, **overrides):
     """The book's settings: small in fast mode (``NETGPT_LITE_FAST=1`` or ``fast=True``), full otherwise.
 
@@ -344,28 +355,3 @@ def synergy_config(fast: bool | None = None, **overrides):
     preset = (dict(rounds=2, requests_per_round=96, eval_requests=96, calibration_tasks=96, sft_epochs=2, rl_steps=1,
                    warmup_tasks=300, warmup_epochs=3) if fast else {})
     return SynergyConfig(**{**preset, **overrides})
-
-
-def compare_with_always_cloud(metrics: dict) -> dict:
-    """Cloud calls saved and success given up relative to AlwaysCloud on the same held-out stream."""
-    saved = 1.0 - metrics["offload_rate"] / max(metrics["always_cloud_offload_rate"], 1e-12)
-    return {"cloud_calls_saved_vs_always_cloud": saved,
-            "success_gap_vs_always_cloud": metrics["task_success"] - metrics["always_cloud_task_success"]}
-
-
-def write_summary(result, *, stages=None) -> dict:
-    """Write ``summary.json``: rounds, AlwaysCloud comparisons at round 0 and last, the decomposition.
-
-    ``stages`` load the checkpoints for the decomposition (default: :func:`default_stages`).
-    """
-    stages = default_stages() if stages is None else stages
-    first, last = result.rounds[0], result.rounds[-1]  # (fake stages may not report AlwaysCloud)
-    summary = {
-        "config": asdict(result.config), "n_logged": result.n_logged, "rounds": result.rounds,
-        "seconds_per_round": result.seconds_per_round,
-        "round_0_vs_always_cloud": compare_with_always_cloud(first) if "always_cloud_offload_rate" in first else {},
-        "last_vs_always_cloud": compare_with_always_cloud(last) if "always_cloud_offload_rate" in last else {},
-        "decomposition": decompose_gain(result.out_dir, result.config, stages=stages),
-    }
-    atomic_write_json(Path(result.out_dir) / "summary.json", summary)
-    return summary

@@ -1,0 +1,280 @@
+"""``netgpt-lite regenerate``: remake every stale shipped artifact, in dependency order, resumably.
+
+A stage (:mod:`netgpt_lite.provenance.registry`) is rerun when one of its artifacts is
+
+* **missing**, or its manifest cannot be read (the plan names the broken file);
+* **stale**: the code it depends on (the import closure of its producing module) changed since it was
+  made (:func:`~netgpt_lite.provenance.artifacts.artifact_status`);
+* **behind** an artifact it is made from: that one finished after this one started, or is rerun in
+  this plan.
+
+Everything else is kept: nothing is rerun because it is old.  The plan is printed first, each stage with
+its reason and the time its artifact's own manifest says it took last time (wall and CPU seconds, with
+the machine's core count), so a reader sees the bill before paying it.  Each stage runs its commands
+(their output goes to ``runs/pipeline/logs/<stage>.log``), then copies what they wrote in ``runs/``
+into the package, then checks that every artifact it owns now has a fresh manifest.  An interrupted or
+failed run is resumed by the same command: finished stages are fresh and skipped, and the long commands
+(E5 run by run, the synergy rounds, SFT from its checkpoints) resume from their own folders.
+
+A maintained pipeline tool was tried first (DVC 3.67: ``dvc.yaml`` stages with uncached outputs kept in
+git).  It hashes every declared dependency file again into ``dvc.lock``, a second record of what made an
+artifact beside the manifests that the chapters and drift tests already read, it cannot estimate time,
+and its dry run fails on a fresh checkout where an upstream output does not exist yet; the staleness and
+ordering it would have replaced are the ~100 lines below, built on the manifests.
+
+Example:
+    >>> plan = make_plan()
+    >>> [step.stage.name for step in plan][:2]
+    ['edge_model', 'smollm2_adapter']
+    >>> all(step.reason for step in plan if step.run)
+    True
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from netgpt_lite.provenance.artifacts import artifact_status
+from netgpt_lite.provenance.code import PACKAGE_DIR
+from netgpt_lite.provenance.manifest import (
+    TIME_FORMAT,
+    atomic_write_json,
+    cpu_seconds,
+    machine,
+    read_manifest,
+)
+from netgpt_lite.provenance.registry import STAGES, Stage, stage
+
+CHECKOUT = PACKAGE_DIR.parent
+LOG_DIR = Path("runs/pipeline/logs")
+TIMES_FILE = "data/pipeline_times.json"
+"""Under the package: each stage's wall and CPU seconds the last time ``regenerate`` ran it (shipped, so
+that the next plan, and the README, can say what a stage costs)."""
+
+
+@dataclass(frozen=True)
+class PlannedStage:
+    """One stage of a plan.
+
+    Attributes:
+        stage: The registry's stage.
+        run: Whether it is rerun.
+        reason: Why it is rerun (or why it is kept), one line.
+        last_wall_s: Wall seconds its artifact's manifest records for the last run (None: unknown).
+        last_cpu_s: CPU seconds likewise.
+        last_cpus: The core count of the machine that made it.
+    """
+
+    stage: Stage
+    run: bool
+    reason: str
+    last_wall_s: float | None = None
+    last_cpu_s: float | None = None
+    last_cpus: int | None = None
+
+    def line(self) -> str:
+        """One line of the printed plan."""
+        if self.last_wall_s is None:
+            took = "time of the last run unknown"
+        else:
+            took = f"last run {_hours(self.last_wall_s)} wall"
+            took += f", {_hours(self.last_cpu_s)} CPU" if self.last_cpu_s is not None else ", CPU unknown"
+            took += f" on {self.last_cpus} cores" if self.last_cpus else ""
+        return f"  {'RUN ' if self.run else 'keep'}  {self.stage.name:<16} {self.reason} ({took})"
+
+
+def _hours(seconds: float) -> str:
+    return f"{seconds / 3600:.1f} h" if seconds >= 3600 else f"{seconds / 60:.0f} min"
+
+
+def read_times(root: Path = PACKAGE_DIR) -> dict:
+    """Stage name -> ``{"wall_s", "cpu_s", "cpus", "finished_utc"}`` of its last run by ``regenerate``
+    (empty when none was recorded, or the file is unreadable: the plan then falls back on the manifests)."""
+    try:
+        times = json.loads((root / TIMES_FILE).read_text())
+    except (OSError, json.JSONDecodeError):
+        return {}
+    return times if isinstance(times, dict) else {}
+
+
+def _manifest_time(manifest: dict) -> tuple[float | None, float | None]:
+    """The wall and CPU seconds an artifact's manifest says its whole run took.  A resumed run's own ``wall_s``
+    covers only its last invocation: E5 records its runs' total (``runs_seconds_total``, single-threaded, so
+    CPU seconds too) and E4 its rounds' (``seconds_per_step["E4+E6"]["rounds_wall_s"]``, CPU unknown)."""
+    wall, cpu = manifest.get("wall_s"), manifest.get("cpu_s")
+    total = manifest.get("runs_seconds_total")
+    if total is not None and (wall is None or total > wall):
+        return float(total), float(total)
+    steps = manifest.get("seconds_per_step") or {}
+    rounds = [s for s in steps.values() if isinstance(s, dict) and "rounds_wall_s" in s]
+    if rounds and wall is not None:
+        whole = wall + sum(max(0.0, s["rounds_wall_s"] - s.get("wall_s", 0.0)) for s in rounds)
+        if whole > wall:
+            return float(whole), None
+    return wall, cpu
+
+
+def _last_time(st: Stage, manifest: dict, times: dict) -> tuple[float | None, float | None, int | None]:
+    """The wall and CPU seconds the stage took last time, and on how many cores: the larger of the pipeline's
+    record and its artifact's manifest (:func:`_manifest_time`; skipped for a stage whose manifest times only
+    its last step), since a resumed stage's own record covers only what it computed."""
+    record = times.get(st.name) if isinstance(times.get(st.name), dict) else {}
+    wall, cpu = _manifest_time(manifest) if st.timed else (None, None)
+    cpus = (manifest.get("machine") or {}).get("cpus")
+    if record.get("wall_s") is not None and (wall is None or record["wall_s"] >= wall):
+        return record["wall_s"], record.get("cpu_s"), record.get("cpus")
+    return wall, cpu, cpus
+
+
+def _inspect(st: Stage, root: Path) -> tuple[str | None, str, dict]:
+    """Judged on its own artifacts: why ``st`` must run (None: it need not), a note on why it may be kept,
+    and the first artifact's manifest."""
+    first: dict = {}
+    note = "fresh"
+    for rel in st.outs:
+        path = root / rel
+        if not path.exists():
+            return f"{rel} is missing", note, first
+        try:
+            manifest = read_manifest(path)
+        except (ValueError, OSError) as err:
+            return f"found a broken manifest: {err}", note, first
+        first = first or manifest
+        status = artifact_status(path, manifest)
+        if status.stale:
+            shown = ", ".join(status.changed[:3]) + (", ..." if len(status.changed) > 3 else "")
+            return f"{rel}: {len(status.changed)} of its code files changed ({shown})", note, first
+        if status.state == "unknown":
+            note = f"whether {rel}'s code changed cannot be told (its manifest records no code hash)"
+    return None, note, first
+
+
+def make_plan(only: Sequence[str] | None = None, force: bool = False, root: Path = PACKAGE_DIR) -> list[PlannedStage]:
+    """Which stages rerun, and why, in dependency order.
+
+    Args:
+        only: Stage names to consider (default all); the others are kept whatever their state.
+        force: Rerun the considered stages even when fresh.
+        root: The package folder holding ``data/`` (a copy, in tests).
+
+    Raises:
+        ValueError: naming the known stages, when ``only`` names an unknown one.
+    """
+    chosen = {stage(name).name for name in only} if only else {s.name for s in STAGES}
+    plan: list[PlannedStage] = []
+    rerun: set[str] = set()
+    finished: dict[str, str] = {}
+    times = read_times(root)
+    for st in STAGES:
+        reason, note, manifest = _inspect(st, root)
+        started = manifest.get("started_utc") or ""
+        if reason is None:
+            behind = [u for u in st.after if u in rerun or (started and finished.get(u, "") > started)]
+            if behind:
+                reason = f"made before {', '.join(behind)} (which it is made from) was remade"
+        if force and reason is None:
+            reason = "forced"
+        run = st.name in chosen and reason is not None
+        plan.append(PlannedStage(st, run, reason if run else f"kept: {reason or note}",
+                                 *_last_time(st, manifest, times)))
+        if run:
+            rerun.add(st.name)
+        finished[st.name] = manifest.get("finished_utc") or ""
+    return plan
+
+
+def _argv(command: Sequence[str]) -> list[str]:
+    head = {"netgpt-lite": [sys.executable, "-m", "netgpt_lite"], "python": [sys.executable]}
+    return head.get(command[0], [command[0]]) + list(command[1:])
+
+
+def _copy(src: Path, dst: Path) -> None:
+    """Copy a file or a folder (replacing it whole): written beside the destination first, so the
+    destination never holds a half-copied artifact."""
+    tmp = dst.with_name(dst.name + ".incoming")
+    if tmp.is_dir():
+        shutil.rmtree(tmp)
+    shutil.copytree(src, tmp) if src.is_dir() else shutil.copy2(src, tmp)
+    if dst.is_dir():
+        shutil.rmtree(dst)
+    os.replace(tmp, dst)
+
+
+def run_stage(st: Stage, checkout: Path = CHECKOUT, log_dir: Path = LOG_DIR) -> dict:
+    """Run one stage's commands from ``checkout``, copy its outputs into the package, check them.
+
+    Returns:
+        ``{"stage", "wall_s", "cpu_s", "cpus", "finished_utc", "log"}``, also recorded in
+        :data:`TIMES_FILE` for the next plan; the CPU seconds include the commands' (finished child
+        processes count in :func:`~netgpt_lite.provenance.manifest.cpu_seconds`).
+
+    Raises:
+        RuntimeError: naming the stage, the failed command and its log, when a command fails or an
+            artifact is still missing or stale afterwards.
+    """
+    log = checkout / log_dir / f"{st.name}.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    wall0, cpu0 = time.perf_counter(), cpu_seconds()
+    with log.open("a") as out:
+        for command in st.commands:
+            out.write(f"$ {' '.join(command)}\n")
+            out.flush()
+            code = subprocess.call(_argv(command), cwd=checkout, stdout=out, stderr=subprocess.STDOUT)
+            if code != 0:
+                raise RuntimeError(f"stage {st.name}: `{' '.join(command)}` exited with status {code}; its "
+                                   f"output is in {log}. Fix the cause and run the same command again: "
+                                   f"finished stages are kept")
+    for src, dst in st.copies:
+        if not (checkout / src).exists():
+            raise RuntimeError(f"stage {st.name}: its commands succeeded but {src} does not exist (see {log})")
+        _copy(checkout / src, checkout / "netgpt_lite" / dst)
+    reason, _, _ = _inspect(st, checkout / "netgpt_lite")
+    if reason is not None:
+        raise RuntimeError(f"stage {st.name}: after its commands {reason} (see {log})")
+    timing = {"wall_s": round(time.perf_counter() - wall0, 1), "cpu_s": round(cpu_seconds() - cpu0, 1),
+              "cpus": machine()["cpus"], "finished_utc": time.strftime(TIME_FORMAT, time.gmtime())}
+    times = read_times(checkout / "netgpt_lite")
+    atomic_write_json(checkout / "netgpt_lite" / TIMES_FILE, {**times, st.name: timing})
+    return {"stage": st.name, **timing, "log": str(log)}
+
+
+def regenerate(only: Sequence[str] | None = None, force: bool = False, dry_run: bool = False,
+               echo=print) -> list[dict]:
+    """Print the plan, then run every stage it reruns; returns each run stage's timing.
+
+    Args:
+        only: Stage names (default: all).
+        force: Rerun even fresh stages.
+        dry_run: Print the plan only.
+        echo: Where the plan and progress lines go.
+
+    Raises:
+        RuntimeError: when the package is not in a source checkout (the commands need ``scripts/``
+            and ``tests/data``), or when a stage fails (see :func:`run_stage`).
+    """
+    plan = make_plan(only, force)
+    todo = [p for p in plan if p.run]
+    known = [p.last_wall_s for p in todo if p.last_wall_s is not None]
+    echo(f"{len(todo)} of {len(plan)} stages to run; their last runs took {_hours(sum(known))} wall"
+         + (f" ({len(todo) - len(known)} with no recorded time)" if len(known) < len(todo) else ""))
+    for p in plan:
+        echo(p.line())
+    if dry_run or not todo:
+        return []
+    if not (CHECKOUT / "scripts").is_dir() or not (CHECKOUT / "tests" / "data").is_dir():
+        raise RuntimeError(f"regenerate runs from a source checkout (it needs scripts/ and tests/data beside "
+                           f"{PACKAGE_DIR}); clone the repository and install it with `pip install -e .`")
+    done = []
+    for p in todo:
+        echo(f"[{len(done) + 1}/{len(todo)}] {p.stage.name}: {p.stage.command()}")
+        done.append(run_stage(p.stage))
+        echo(f"    done in {_hours(done[-1]['wall_s'])} wall, {_hours(done[-1]['cpu_s'])} CPU")
+    return done

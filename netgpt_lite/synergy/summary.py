@@ -1,0 +1,141 @@
+"""A synergy run's summary: each round against AlwaysCloud and against the round before, and the decomposition.
+
+:func:`write_summary` writes ``summary.json`` beside a run's rounds: the per-round metrics that
+:func:`~netgpt_lite.synergy.stages.evaluate_system` measured, the cloud calls saved and the success given up
+relative to AlwaysCloud at round 0 and at the last round (:func:`compare_with_always_cloud`), each round's paired
+differences from the one before with 95% intervals (:func:`round_over_round`), and the gain decomposition
+(:func:`~netgpt_lite.synergy.loop.decompose_gain`).
+
+Example:
+    >>> compare_with_always_cloud({"offload_rate": 0.25, "always_cloud_offload_rate": 1.0, "task_success": 0.8,
+    ...                            "always_cloud_task_success": 0.82})["cloud_calls_saved_vs_always_cloud"]
+    0.75
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+
+from netgpt_lite.routing.metrics import summarize_intervals
+from netgpt_lite.stats import mean_interval
+from netgpt_lite.synergy.loop import atomic_write_json, decompose_gain
+from netgpt_lite.synergy.stages import default_stages
+
+
+def round_over_round(rounds: list[dict]) -> list[dict]:
+    """Each round against the one before on the same held-out requests: the paired differences (this round
+    minus the previous) of success, schema-valid, offload, cost and utility with 95% intervals
+    (:func:`~netgpt_lite.routing.metrics.summarize_intervals`); empty when the rounds kept no per-request values.
+
+    Example:
+        >>> one = {"success": [1, 1], "schema_valid": [1, 1], "fallback": [1, 1], "cost_usd": [0.001, 0.001],
+        ...        "utility": [0.5, 0.5]}
+        >>> two = {**one, "fallback": [0, 1], "cost_usd": [0.0, 0.001]}
+        >>> round_over_round([{"per_request": one}, {"per_request": two}])[0]["offload_rate"]["mean"]
+        -0.5
+    """
+    if not all("per_request" in r for r in rounds):
+        return []
+    return [summarize_intervals(b["per_request"], baseline=a["per_request"]) for a, b in zip(rounds, rounds[1:])]
+
+
+def compare_with_always_cloud(metrics: dict) -> dict:
+    """Cloud calls saved and success given up relative to AlwaysCloud on the same held-out stream."""
+    saved = 1.0 - metrics["offload_rate"] / max(metrics["always_cloud_offload_rate"], 1e-12)
+    return {"cloud_calls_saved_vs_always_cloud": saved,
+            "success_gap_vs_always_cloud": metrics["task_success"] - metrics["always_cloud_task_success"]}
+
+
+def write_summary(result, *, stages=None) -> dict:
+    """Write ``summary.json``: rounds, AlwaysCloud comparisons at round 0 and last, the decomposition.
+
+    ``stages`` load the checkpoints for the decomposition (default: :func:`default_stages`).
+    """
+    stages = default_stages() if stages is None else stages
+    first, last = result.rounds[0], result.rounds[-1]  # (fake stages may not report AlwaysCloud)
+    summary = {
+        "config": asdict(result.config), "n_logged": result.n_logged, "rounds": result.rounds,
+        "seconds_per_round": result.seconds_per_round,
+        "round_0_vs_always_cloud": compare_with_always_cloud(first) if "always_cloud_offload_rate" in first else {},
+        "last_vs_always_cloud": compare_with_always_cloud(last) if "always_cloud_offload_rate" in last else {},
+        "decomposition": decompose_gain(result.out_dir, result.config, stages=stages),
+        "round_over_round": round_over_round(result.rounds),
+    }
+    atomic_write_json(Path(result.out_dir) / "summary.json", summary)
+    return summary
+
+
+# --- several runs: seeds pooled, arms paired -----------------------------------------------------
+def _pooled(rounds: list[dict], key: str, field: str) -> np.ndarray:
+    return np.concatenate([np.asarray(r[key][field], dtype=float) for r in rounds])
+
+
+def _kept_values(rounds: list[dict]) -> bool:
+    return all("per_request" in r and "per_request_always_cloud" in r for r in rounds)
+
+
+def pooled_last_round(summaries: list[dict], n_bootstrap: int = 10_000) -> dict | None:
+    """The last round of several runs (seeds) against AlwaysCloud, each seed's held-out requests pooled: cloud
+    calls saved, the success gap (paired, request by request), schema-valid, offload and success, each with its
+    95% bootstrap interval over the pooled requests; None when a run kept no per-request values.
+
+    Example:
+        >>> run = {"rounds": [{"per_request": {"fallback": [0, 1, 0, 0], "success": [1, 1, 0, 1],
+        ...        "schema_valid": [1, 1, 1, 1]}, "per_request_always_cloud": {"fallback": [1, 1, 1, 1],
+        ...        "success": [1, 1, 1, 1], "schema_valid": [1, 1, 1, 1]}}]}
+        >>> out = pooled_last_round([run, run], n_bootstrap=200)
+        >>> out["cloud_calls_saved_vs_always_cloud"]["mean"], out["success_gap_vs_always_cloud"]["mean"], out["n"]
+        (0.75, -0.25, 8)
+    """
+    lasts = [s["rounds"][-1] for s in summaries]
+    if not lasts or not _kept_values(lasts):
+        return None
+    fallback, always = _pooled(lasts, "per_request", "fallback"), _pooled(lasts, "per_request_always_cloud", "fallback")
+    # saved share of AlwaysCloud's calls, per request: (its call - ours) / its mean call rate
+    saved = (always - fallback) / max(float(always.mean()), 1e-12)
+    success = _pooled(lasts, "per_request", "success")
+    out = {"cloud_calls_saved_vs_always_cloud": mean_interval(saved, n_bootstrap=n_bootstrap),
+           "success_gap_vs_always_cloud": mean_interval(
+               success, _pooled(lasts, "per_request_always_cloud", "success"), n_bootstrap=n_bootstrap),
+           "schema_valid_rate": mean_interval(_pooled(lasts, "per_request", "schema_valid"), n_bootstrap=n_bootstrap),
+           "offload_rate": mean_interval(fallback, n_bootstrap=n_bootstrap),
+           "task_success": mean_interval(success, n_bootstrap=n_bootstrap)}
+    return {**out, "n": int(fallback.size), "n_seeds": len(lasts)}
+
+
+def pooled_round_over_round(summaries: list[dict], n_bootstrap: int = 10_000) -> list[dict] | None:
+    """Round ``r`` minus round ``r - 1`` on the same held-out requests, seeds pooled: the paired differences in
+    offload and success with 95% intervals, one entry per round after round 0; None without per-request values.
+
+    Example:
+        >>> a = {"fallback": [1, 1, 0, 1], "success": [1, 1, 1, 0], "schema_valid": [1, 1, 1, 1]}
+        >>> b = {**a, "fallback": [0, 1, 0, 0]}
+        >>> run = {"rounds": [{"per_request": a, "per_request_always_cloud": a},
+        ...                   {"per_request": b, "per_request_always_cloud": a}]}
+        >>> pooled_round_over_round([run], n_bootstrap=200)[0]["offload_rate"]["mean"]
+        -0.5
+    """
+    rounds = [s["rounds"] for s in summaries]
+    if not rounds or not all(_kept_values(r) for r in rounds) or len({len(r) for r in rounds}) != 1:
+        return None
+    out = []
+    for k in range(1, len(rounds[0])):
+        before, after = [r[k - 1] for r in rounds], [r[k] for r in rounds]
+        out.append({"round": k, **{metric: mean_interval(_pooled(after, "per_request", field),
+                                                         _pooled(before, "per_request", field), n_bootstrap=n_bootstrap)
+                                   for metric, field in (("offload_rate", "fallback"), ("task_success", "success"))}})
+    return out
+
+
+def arm_contrast(arm: dict, head: dict) -> dict | None:
+    """An arm's last round minus the run it was forked from, on the same held-out requests: the paired
+    differences of :func:`~netgpt_lite.routing.metrics.summarize_intervals` (offload, success, cost, ...) with
+    95% intervals; None when either kept no per-request values."""
+    a, b = arm["rounds"][-1], head["rounds"][-1]
+    if "per_request" not in a or "per_request" not in b or len(a["per_request"]["fallback"]) != len(
+            b["per_request"]["fallback"]):
+        return None
+    return summarize_intervals(a["per_request"], baseline=b["per_request"])

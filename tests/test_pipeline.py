@@ -1,0 +1,163 @@
+"""``netgpt-lite regenerate``: the stage registry is consistent with the CLI and the shipped data, and the
+planner reruns exactly the missing, stale and behind stages, in order, resumably."""
+
+from __future__ import annotations
+
+import json
+import shlex
+import sys
+from pathlib import Path
+
+import pytest
+
+import netgpt_lite.provenance as pv
+from netgpt_lite.cli.main import build_parser, main
+from netgpt_lite.provenance.pipeline import TIMES_FILE, make_plan, read_times, run_stage
+from netgpt_lite.provenance.registry import Stage
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_registry_is_ordered_and_owns_every_shipped_artifact():
+    names = [s.name for s in pv.STAGES]
+    assert len(names) == len(set(names))
+    outs = [o for s in pv.STAGES for o in s.outs]
+    assert len(outs) == len(set(outs)), "an artifact belongs to one stage"
+    assert set(pv.SHIPPED) == set(outs)
+    for k, st in enumerate(pv.STAGES):
+        assert set(st.after) <= set(names[:k]), f"{st.name} runs after what it is made from"
+        for dst in (d for _, d in st.copies):
+            assert any(dst == o or dst.startswith(o.rsplit("/", 1)[0] + "/") for o in st.outs), (st.name, dst)
+
+
+def test_every_command_parses_and_every_script_exists(monkeypatch):
+    from netgpt_lite.cli.arguments import UsageError
+
+    monkeypatch.chdir(REPO)
+    parser = build_parser()
+    for st in pv.STAGES:
+        for command in st.commands:
+            if command[0] == "netgpt-lite":
+                try:  # raises UsageError on an unknown flag or value
+                    assert parser.parse_args(list(command[1:])).command == command[1]
+                except UsageError as err:  # only an input an earlier command of the stage writes may be absent
+                    assert "runs/pipeline/" in str(err) and "not an existing file" in str(err), err
+            else:
+                assert command[0] == "python"
+                target = command[1] if command[1] != "-m" else command[2].replace(".", "/") + ".py"
+                assert (REPO / target).is_file(), f"{st.name}: {target} does not exist"
+
+
+def test_stage_validates_its_fields():
+    with pytest.raises(ValueError, match="data/ folder"):
+        Stage("x", ("runs/x",), "netgpt_lite.stats", (("python", "-c", "0"),))
+    with pytest.raises(ValueError, match="non-empty"):
+        Stage("x", ("data/x",), "netgpt_lite.stats", ())
+    with pytest.raises(ValueError, match="the stages are"):
+        pv.stage("nope")
+
+
+def _artifact(root: Path, rel: str, started: str = "2026-01-01T00:00:00Z", entry: str = "netgpt_lite.stats"):
+    m = pv.Recorder(seed=0, entry=[entry]).finish()
+    m.update(started_utc=started, finished_utc=started)
+    pv.write_manifest(root / rel, m)
+
+
+def _stages(monkeypatch, stages):
+    import netgpt_lite.provenance.pipeline as pipeline
+
+    monkeypatch.setattr(pipeline, "STAGES", stages)
+    monkeypatch.setattr(pipeline, "stage", lambda name: next(s for s in stages if s.name == name))
+
+
+def test_plan_reruns_missing_broken_and_behind_stages(tmp_path, monkeypatch):
+    cmd = (("python", "-c", "0"),)
+    a = Stage("a", ("data/a",), "netgpt_lite.stats", cmd)
+    b = Stage("b", ("data/b",), "netgpt_lite.stats", cmd, after=("a",))
+    c = Stage("c", ("data/c",), "netgpt_lite.stats", cmd, after=("b",))
+    _stages(monkeypatch, (a, b, c))
+    for rel, t in (("data/a", "2026-01-01T00:00:00Z"), ("data/b", "2026-01-02T00:00:00Z"),
+                   ("data/c", "2026-01-03T00:00:00Z")):  # fmt: skip
+        _artifact(tmp_path, rel, t)
+    assert [p.run for p in make_plan(root=tmp_path)] == [False, False, False]
+    plan = make_plan(root=tmp_path, force=True, only=["b"])  # --only: the others are kept, and say why
+    assert [p.run for p in plan] == [False, True, False] and plan[2].reason == "kept: made before b (which it is made from) was remade"
+    _artifact(tmp_path, "data/a", "2026-01-05T00:00:00Z")  # a remade after b and c were made from it
+    plan = make_plan(root=tmp_path)
+    assert [p.run for p in plan] == [False, True, True]
+    assert "made before a" in plan[1].reason and "made before b" in plan[2].reason
+    (tmp_path / "data/b/manifest.json").write_text("{not json")
+    plan = make_plan(root=tmp_path, only=["b"])
+    assert [p.run for p in plan] == [False, True, False] and "broken manifest" in plan[1].reason
+    assert "data/b" in plan[1].reason and plan[2].reason.startswith("kept: made before b")
+    import shutil
+
+    shutil.rmtree(tmp_path / "data/a")
+    assert make_plan(root=tmp_path)[0].reason == "data/a is missing"
+
+
+def test_run_stage_copies_records_time_and_names_a_failure(tmp_path):
+    (tmp_path / "netgpt_lite" / "data").mkdir(parents=True)
+    write = ("from netgpt_lite.provenance import Recorder, write_manifest; "
+             "write_manifest('runs/x/art', Recorder(seed=0, entry=['netgpt_lite.stats']).finish())")  # fmt: skip
+    st = Stage("x", ("data/art",), "netgpt_lite.stats", (("python", "-c", write),),
+               copies=(("runs/x/art", "data/art"),))  # fmt: skip
+    done = run_stage(st, checkout=tmp_path)
+    assert (tmp_path / "netgpt_lite/data/art/manifest.json").is_file()
+    assert done["wall_s"] >= 0 and done["cpus"] >= 1
+    assert read_times(tmp_path / "netgpt_lite")["x"]["wall_s"] == done["wall_s"]
+    assert json.loads((tmp_path / "netgpt_lite" / TIMES_FILE).read_text())["x"]["cpu_s"] == done["cpu_s"]
+    failing = Stage("y", ("data/y",), "netgpt_lite.stats", (("python", "-c", "raise SystemExit(3)"),))
+    with pytest.raises(RuntimeError, match=r"stage y: .* exited with status 3; its output is in .*y\.log"):
+        run_stage(failing, checkout=tmp_path)
+    silent = Stage("z", ("data/z",), "netgpt_lite.stats", (("python", "-c", "0"),), copies=(("runs/none", "data/z"),))
+    with pytest.raises(RuntimeError, match="runs/none does not exist"):
+        run_stage(silent, checkout=tmp_path)
+
+
+def test_plan_prefers_the_pipelines_own_times(tmp_path, monkeypatch):
+    st = Stage("a", ("data/a",), "netgpt_lite.stats", (("python", "-c", "0"),))
+    untimed = Stage("b", ("data/b",), "netgpt_lite.stats", (("python", "-c", "0"),), timed=False)
+    _stages(monkeypatch, (st, untimed))
+    _artifact(tmp_path, "data/a")
+    _artifact(tmp_path, "data/b")
+    plan = make_plan(root=tmp_path)
+    assert plan[0].last_wall_s is not None and plan[1].last_wall_s is None  # a summary's seconds say nothing
+    pv.atomic_write_json(tmp_path / TIMES_FILE, {"b": {"wall_s": 7200.0, "cpu_s": 14000.0, "cpus": 2}})
+    plan = make_plan(root=tmp_path)
+    assert (plan[1].last_wall_s, plan[1].last_cpus) == (7200.0, 2) and "2.0 h wall" in plan[1].line()
+
+
+def test_cli_prints_the_plan_and_refuses_bad_flags(capsys):
+    assert main(["regenerate", "--dry-run", "--json"]) == 0
+    plan = json.loads(capsys.readouterr().out)
+    assert [s["stage"] for s in plan["stages"]] == [s.name for s in pv.STAGES]
+    assert plan["n_run"] == sum(s["run"] for s in plan["stages"])
+    assert main(["regenerate", "--json"]) == 2
+    assert "needs --dry-run" in capsys.readouterr().err
+    assert main(["regenerate", "--only", "nope", "--dry-run"]) == 2
+    assert main(["regenerate", "--dry-run", "--only", "serve"]) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[0].startswith(("0 of", "1 of")) and "serve" in out
+
+
+def test_commands_run_with_this_interpreter():
+    from netgpt_lite.provenance.pipeline import _argv
+
+    assert _argv(("netgpt-lite", "e5"))[:3] == [sys.executable, "-m", "netgpt_lite"]
+    assert _argv(("python", "scripts/x.py")) == [sys.executable, "scripts/x.py"]
+    assert shlex.split(pv.stage("serve").command())[0] == "python"
+
+
+def test_a_resumed_runs_time_comes_from_its_totals():
+    from netgpt_lite.provenance.pipeline import _last_time, _manifest_time
+
+    assert _manifest_time({"wall_s": 100.0, "cpu_s": 150.0}) == (100.0, 150.0)
+    assert _manifest_time({"wall_s": 60.0, "cpu_s": 55.0, "runs_seconds_total": 9000.0}) == (9000.0, 9000.0)
+    e4 = {"wall_s": 600.0, "cpu_s": 900.0, "seconds_per_step": {"tables": {"wall_s": 100.0},
+                                                                "E4+E6": {"wall_s": 500.0, "rounds_wall_s": 7000.0}}}
+    assert _manifest_time(e4) == (7100.0, None)  # the rounds computed before a resume count, CPU unknown
+    st = pv.stage("e5")
+    resumed = {"e5": {"wall_s": 30.0, "cpu_s": 30.0, "cpus": 2}}  # the pipeline only assembled finished runs
+    assert _last_time(st, {"runs_seconds_total": 9000.0}, resumed)[0] == 9000.0
+    assert _last_time(st, {"wall_s": 10.0}, {"e5": {"wall_s": 50.0, "cpu_s": 90.0, "cpus": 4}}) == (50.0, 90.0, 4)
