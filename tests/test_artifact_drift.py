@@ -50,7 +50,7 @@ def test_edge_outputs_verdicts_are_todays_checker_verdicts():
     from netgpt_lite.tasks.checker import parse_tool_call
 
     folder = pv.PACKAGE_DIR / OUTPUTS
-    for stem in eo.STREAMS:
+    for stem in eo.stored_streams(folder):
         tasks, rows = eo.stream_tasks(folder, stem), eo.read_rows(folder / f"{stem}.jsonl")
         for task, row in zip(tasks, rows, strict=True):
             verdict = check_call(parse_tool_call(row["completion"]), task.tools, task.gold)

@@ -9,7 +9,8 @@ from netgpt_lite.experiments.frontier import DEPLOYABLE, POLICY_ORDER
 from netgpt_lite.routing.metrics import SUMMARY_KEYS
 
 SMALL = ["--n-seeds", "2", "--n-requests", "300", "--n-logs", "600", "--n-tasks", "120", "--policynet-epochs", "30"]
-COMPACT = {"utility", "task_success", "offload_rate", "cost_per_1k_requests_usd", "latency_p95_ms", "oracle_gain_share"}
+COMPACT = {"utility", "task_success", "offload_rate", "cost_per_1k_requests_usd", "latency_p95_ms", "oracle_gain_share",
+           "vs_fixed_hindsight", "share_of_room"}
 
 
 def test_frontier_writes_results_json_and_html(tmp_path, capsys):
@@ -31,6 +32,16 @@ def test_frontier_writes_results_json_and_html(tmp_path, capsys):
     # limits are limits: no policy fitted on logs beats the correctness Oracle
     assert all(p[n]["mean_utility"]["mean"] <= p["oracle"]["mean_utility"]["mean"] for n in DEPLOYABLE)
     assert p["fixed_hindsight"]["mean_utility"]["mean"] >= p["fixed_logs"]["mean_utility"]["mean"] - 1e-12
+    # the room above fixed_hindsight: the oracle's paired gain over it, pooled over both seeds' streams
+    room = res["room"]
+    gap = p["threshold_oracle"]["mean_utility"]["mean"] - p["fixed_hindsight"]["mean_utility"]["mean"]
+    assert room["room"]["mean"] == pytest.approx(gap) and room["n"] == 2 * 300 and room["n_seeds"] == 2
+    assert room["room"]["ci_low"] <= room["room"]["mean"] <= room["room"]["ci_high"]
+    shares = {n: r["share_of_room"] for n, r in room["policies"].items()}
+    if room["resolvable"]:  # a share only of a room that is there
+        assert shares["threshold_oracle"] == pytest.approx(1.0) and shares["fixed_hindsight"] == 0.0
+    else:
+        assert set(shares.values()) == {None}
     assert set(res["sweep"]) == {"apgr", "cpt50", "cpt80", "aiq"}
     assert {"funcdyn", "policynet"} <= set(res["goals"])
     assert set(res["per_regime"]["funcdyn"]) <= {"5g_good", "4g", "congested", "satellite", "near_outage"}
@@ -49,6 +60,8 @@ def test_frontier_json_on_a_mahimahi_file_and_a_csv_trace(tmp_path, capsys):
         printed = json.loads(capsys.readouterr().out)
         assert set(printed["policies"]) == set(POLICY_ORDER)
         assert all(set(m) == COMPACT for m in printed["policies"].values())
+        room = printed["room"]
+        assert room["ci_low"] <= room["mean"] <= room["ci_high"] and isinstance(room["resolvable"], bool)
         cfg = printed["config"]
         assert cfg["time_varying"] and cfg["trace_repeats"] > 2 and "repeats" in cfg["note"]  # 700 requests, 300 states
     assert cfg["trace"] == EXAMPLE_TRACE_CSV.name

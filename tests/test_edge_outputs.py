@@ -64,3 +64,23 @@ def test_rows_must_cover_the_tasks(built):
     rows = eo.read_rows(out / "test.jsonl")
     with pytest.raises(ValueError, match="no stored edge output"):
         eo.table_from_outputs(generate_tasks("test", 12, seed=4), rows)
+
+
+def test_deployment_logs_are_the_evaluations_traffic_on_another_day(built, tmp_path):
+    """``n_deploy_logs``: logs drawn from the test split's phrasings (the evaluation's distribution) with the next
+    seed, so no logged request is an evaluation request; a folder made without them says how to make them."""
+    out, _ = built
+    with pytest.raises(ValueError, match="no 'deploy_logs' stream .* --n-deploy-logs"):
+        eo.load_edge_tables(out, logs="deployment")
+    with pytest.raises(ValueError, match="logs must be one of"):
+        eo.load_edge_tables(out, logs="yesterday")
+    manifest = eo.build_edge_outputs("tiny", tmp_path, n_test=6, n_logs=5, n_deploy_logs=7, seed=3, command="test")
+    assert manifest["sizes"] == {"n_logs": 5, "n_test": 6, "n_deploy_logs": 7}
+    assert eo.stored_streams(tmp_path) == ["logs", "test", "deploy_logs"]
+    deploy, test = (eo.stream_tasks(tmp_path, s) for s in ("deploy_logs", "test"))
+    assert {t.task_id.split("-")[0] for t in deploy} == {"test"} and len(deploy) == 7
+    assert not {t.task_id for t in deploy} & {t.task_id for t in test}
+    assert not {t.messages[-1]["content"] for t in deploy} & {t.messages[-1]["content"] for t in test}
+    log_table, test_table = eo.load_edge_tables(tmp_path, logs="deployment")
+    assert len(log_table.task_id) == 7 and list(test_table.task_id) == [t.task_id for t in test]
+    assert len(eo.load_edge_tables(tmp_path)[0].task_id) == 5  # the validation logs stay the default

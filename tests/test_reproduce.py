@@ -195,3 +195,25 @@ def test_shipped_results_were_made_by_the_reproduce_preset_with_the_code_it_ship
     assert shipped["E3"]["config"]["edge"] == preset.edge and shipped["tables"]["edge"] == preset.edge
     status = {s.path: s for s in check_artifacts()}["data/results/results.json"]
     assert not status.missing_fields and status.state in ("fresh", "stale", "unknown")
+
+
+def test_e3_fits_on_deployment_logs_and_reports_the_shift_arm():
+    """``log_source="deployment"``: E3's policies are fitted on the test split's traffic of another day, and the
+    validation-logs fit of the same time-varying cells is reported beside it as the distribution-shift arm."""
+    from netgpt_lite.experiments.routing_experiments import routing_tables, run_e3
+
+    cfg = rp.ReproduceConfig(fast=True, edge="tiny", log_source="deployment", traces=("mixed",), regimes=("4g",),
+                             pricings=("flat",), seeds=(0,), n_requests=120, n_test=40, n_logs=40,
+                             policynet_epochs=5, only=("E3",))
+    log_table, test_table = routing_tables(cfg)
+    if test_table.source == "synthetic":
+        pytest.skip("no shipped tiny edge")
+    assert {str(t).split("-")[0] for t in log_table.task_id} == {"test"}
+    assert not set(log_table.task_id) & set(test_table.task_id)  # another day's requests
+    e3 = run_e3(cfg, test_table, log_table)
+    assert e3["config"]["logs"] == "deployment" and set(e3["cells"]) == {"mixed/flat", "4g/flat"}
+    assert e3["shift"]["logs"] == "validation" and set(e3["shift"]["cells"]) == {"mixed/flat"}
+    room = e3["shift"]["cells"]["mixed/flat"]["room"]
+    assert room["room"]["ci_low"] <= room["room"]["mean"] <= room["room"]["ci_high"]
+    with pytest.raises(ValueError, match="log_source must be"):
+        rp.ReproduceConfig(log_source="yesterday")

@@ -292,8 +292,11 @@ def test_real_stages_one_small_round(tmp_path):
         assert 0 <= m["offload_rate"] <= 1 and m["always_cloud_offload_rate"] == 1.0
         assert m["cost_per_1k_requests_usd"] <= m["always_cloud_cost_per_1k_requests_usd"] + 1e-12
     n_train = sum(not h for h in log["scorer_holdout"]) if len(log) else 0
+    assert first["rl_log"] == []  # round 0 trains nothing
     if n_train >= 8:  # RL ran after SFT: the edge moved away from its SFT model (a frozen copy bug gave 0.0)
         assert last["kl_to_sft"] > 0
+        (step,) = last["rl_log"]  # the round's one RL step, with its step size and anchors
+        assert step["update_to_weight"] > 0 and step["learning_rate"] > 0 and "clip_fraction" in step
     if len(log):  # SFT on the logged cloud answers changed the edge's weights
         from safetensors.numpy import load_file
 

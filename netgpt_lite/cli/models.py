@@ -156,7 +156,10 @@ def add_tables(sub: argparse._SubParsersAction) -> None:
                    help=f"test-split requests (the evaluation stream), {upto('requests')}")
     p.add_argument("--n-logs", type=count("requests"), default=300,
                    help=f"validation-split requests (the logs policies are fitted on), {upto('requests')}")
-    p.add_argument("--seed", type=SEED, default=0, help="task seed of both streams (default 0)")
+    p.add_argument("--n-deploy-logs", type=count("requests", 0), default=0,
+                   help=f"test-split requests of another day (seed + 1): logs from the evaluation's own traffic, "
+                        f"{upto('requests', 0)} (default 0: none)")
+    p.add_argument("--seed", type=SEED, default=0, help="task seed of the streams (default 0)")
     p.add_argument("--batch-size", type=count("batch"), default=16, help=f"prompts generated together, {upto('batch')} (default 16)")
     p.add_argument("--quiet", action="store_true", help="no progress bar on stderr")
     p.set_defaults(check=no_check, func=_run_tables)
@@ -165,7 +168,8 @@ def add_tables(sub: argparse._SubParsersAction) -> None:
 def _run_tables(args: argparse.Namespace, plan: dict) -> int:
     command = " ".join([PROG, *sys.argv[1:]]) if sys.argv[1:2] == ["tables"] else f"{PROG} tables"
     manifest = build_edge_outputs(args.edge, args.out, n_test=args.n_test, n_logs=args.n_logs, seed=args.seed,
-                                  batch_size=args.batch_size, command=command, progress=not args.quiet)
+                                  batch_size=args.batch_size, command=command, progress=not args.quiet,
+                                  n_deploy_logs=args.n_deploy_logs)
     for stem, s in manifest["streams"].items():
         print(f"{stem}: {s['n']} {s['split']} requests, exact match {s['exact_match']:.3f}, schema-valid {s['schema_valid']:.3f}")
     print(f"wrote {args.out} in {manifest['wall_s']} s wall, {manifest['cpu_s']} CPU-s")

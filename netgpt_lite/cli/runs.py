@@ -164,8 +164,9 @@ def _run_frontier(args: argparse.Namespace, plan: dict) -> int:
         return 0
     summary = {n: {k: round(v["mean"], 4) for k, v in m.items() if k in ("mean_utility", "oracle_gain_share")}
                for n, m in result["policies"].items()}
+    room = compact_summary(result)["room"]  # above fixed_hindsight, with its interval
     print_json({"out": args.out, "trace": source.name, "note": result["config"].get("note"),
-                "table_source": test_table.source, "policies": summary})
+                "table_source": test_table.source, "room_above_fixed_hindsight": room, "policies": summary})
     return 0
 
 

@@ -19,6 +19,10 @@ the network changes during the day, how much of the achievable gain does a netwo
    bins of bandwidth, RTT and price: the limit of any threshold rule on this score; 4 and 6 bins are
    reported as ``threshold_oracle_4``/``_6``) and ``oracle`` (knows which edge answers are right).
    ``oracle_gain_share`` = (U - U_fixed_logs) / (U_threshold_oracle - U_fixed_logs).
+4. **The room** (:func:`room_above_fixed`): what any network-aware threshold could add over the best fixed
+   one in hindsight (U_threshold_oracle - U_fixed_hindsight, paired per request, 95% interval over the seeds'
+   pooled requests), each policy's difference from fixed_hindsight, and its share of the room only where the
+   room is resolvable: where the network does not move the decision enough, there is nothing to share.
 
 Proposal tables come from :mod:`netgpt_lite.routing.tables` or :mod:`netgpt_lite.routing.edge_outputs`.
 
@@ -62,6 +66,7 @@ from netgpt_lite.routing.simulator import (
     stream_context,
     sweep_stream,
 )
+from netgpt_lite.stats import mean_interval
 
 POLICY_ORDER = ("always_edge", "always_cloud", "fixed_logs", "fixed_hindsight", "quantile", "cascade", "funcdyn",
                 "policynet", "threshold_oracle", "oracle")
@@ -70,6 +75,7 @@ DEPLOYABLE = ("fixed_logs", "quantile", "cascade", "funcdyn_plugin", "funcdyn", 
 COMPACT_KEYS = {"utility": "mean_utility", "task_success": "task_success", "offload_rate": "offload_rate",
                 "cost_per_1k_requests_usd": "cost_per_1k_requests_usd", "latency_p95_ms": "latency_p95_ms"}
 LOG_SEED_OFFSET = 1000  # the logs are another day: seed + 1000
+ROOM_BOOTSTRAP = 2000  # resamples of the room's interval (pooled requests of every seed: thousands)
 COMMUTE = "commute"
 LTE_DRIVE = "lte_drive"  # the shipped, self-made Mahimahi example (network.EXAMPLE_MAHIMAHI)
 
@@ -249,14 +255,47 @@ def _mean_std_nested(items: list[dict]) -> dict:
             "std": float(ok.std(ddof=1)) if ok.size > 1 else 0.0}
 
 
+def room_above_fixed(runs: list[dict], n_bootstrap: int = ROOM_BOOTSTRAP) -> dict:
+    """How much a network-aware threshold could add, and what each policy adds, over the best fixed threshold
+    chosen in hindsight (``fixed_hindsight``), the seeds' streams pooled request by request.
+
+    The **room** is the threshold oracle's mean utility minus fixed_hindsight's, paired (the same requests under
+    the same network draws), with its 95% bootstrap interval over the pooled requests.  Each policy gets its own
+    paired difference from fixed_hindsight, and, only where the room is *resolvable* (its interval above 0), the
+    share of the room it recovers (``share_of_room``; None elsewhere: a share of an unresolved room is noise).
+
+    Example:
+        >>> logs = {"fixed_hindsight": {"utility": np.array([0.5, 0.5, 0.4])},
+        ...         "threshold_oracle": {"utility": np.array([0.6, 0.6, 0.5])},
+        ...         "funcdyn": {"utility": np.array([0.55, 0.6, 0.45])}}
+        >>> out = room_above_fixed([{"logs": logs}], n_bootstrap=200)
+        >>> round(out["room"]["mean"], 3), out["resolvable"], round(out["policies"]["funcdyn"]["share_of_room"], 2)
+        (0.1, True, 0.67)
+    """
+    def pooled(name: str) -> np.ndarray:
+        return np.concatenate([np.asarray(r["logs"][name]["utility"], dtype=float) for r in runs])
+
+    hindsight = pooled("fixed_hindsight")
+    room = mean_interval(pooled("threshold_oracle"), hindsight, n_bootstrap=n_bootstrap)
+    resolvable = bool(room["ci_low"] > 0)
+    policies = {}
+    for name in runs[0]["logs"]:
+        vs = mean_interval(pooled(name), hindsight, n_bootstrap=n_bootstrap)
+        policies[name] = {"vs_fixed_hindsight": vs, "share_of_room": vs["mean"] / room["mean"] if resolvable else None}
+    return {"room": room, "resolvable": resolvable, "n": int(hindsight.size), "n_seeds": len(runs),
+            "policies": policies}
+
+
 def aggregate(runs: list[dict]) -> dict:
-    """Mean and std over seeds of :func:`evaluate_policies` results (JSON-able)."""
+    """Mean and std over seeds of :func:`evaluate_policies` results, and the room above the best fixed
+    threshold in hindsight with intervals (:func:`room_above_fixed`); JSON-able."""
     return {
         "policies": _mean_std_nested([r["summary"] for r in runs]),
         "per_regime": _mean_std_nested([r["per_regime"] for r in runs]),
         "sweep": _mean_std_nested([r["sweep"] for r in runs]),
         "goals": _mean_std_nested([r["goals"] for r in runs]),
         "mean_threshold": _mean_std_nested([r["thresholds"] for r in runs]),
+        "room": room_above_fixed(runs),
     }
 
 
@@ -305,13 +344,25 @@ def run_frontier(test_table: ProposalTable, log_table: ProposalTable, source="mi
 
 def compact_summary(result: dict) -> dict:
     """``{"policies": {NAME: {utility, task_success, offload_rate, cost_per_1k_requests_usd,
-    latency_p95_ms, oracle_gain_share}}, "config": ...}``: the means of :func:`run_frontier`'s result."""
+    latency_p95_ms, oracle_gain_share, vs_fixed_hindsight, share_of_room}}, "room": ..., "config": ...}``: the
+    means of :func:`run_frontier`'s result, and the room above fixed_hindsight with its interval."""
     policies = {}
     for name in POLICY_ORDER:
         m = result["policies"][name]
         policies[name] = {k: round(m[src]["mean"], 6) for k, src in COMPACT_KEYS.items()}
         policies[name]["oracle_gain_share"] = round(m["oracle_gain_share"]["mean"], 4)
-    return {"policies": policies, "config": result["config"]}
+        room = result.get("room", {}).get("policies", {}).get(name)
+        if room is not None:  # the paired difference from fixed_hindsight, and the share where the room resolves
+            vs = room["vs_fixed_hindsight"]
+            policies[name]["vs_fixed_hindsight"] = {k: round(vs[k], 6) for k in ("mean", "ci_low", "ci_high")}
+            share = room["share_of_room"]
+            policies[name]["share_of_room"] = None if share is None else round(share, 4)
+    out = {"policies": policies, "config": result["config"]}
+    if "room" in result:
+        room = result["room"]
+        out["room"] = {**{k: round(room["room"][k], 6) for k in ("mean", "ci_low", "ci_high")},
+                       "resolvable": room["resolvable"], "n": room["n"], "n_seeds": room["n_seeds"]}
+    return out
 
 
 def main_table(test_table: ProposalTable, log_table: ProposalTable, sources, pricings, seeds=(0, 1, 2),

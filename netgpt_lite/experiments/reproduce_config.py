@@ -49,6 +49,9 @@ class ReproduceConfig:
         pricings: E3's pricing schedules.
         edge: whose proposal tables E1-E3 route: ``smollm2`` (the shipped SmolLM2 edge outputs) or
             ``tiny`` (the from-scratch model, run now).
+        log_source: where E1-E3's policies get their logs: ``"validation"`` (the validation split's phrasings,
+            a shift from the test phrasings they are evaluated on) or ``"deployment"`` (the evaluation's own
+            traffic on another day; E3 then adds the validation logs as its ``shift`` arm).
         only: the experiments to run (``--only``); the others are left out of ``results.json``.
     """
 
@@ -75,6 +78,7 @@ class ReproduceConfig:
     traces: tuple[str, ...] = ("mixed", "commute", LTE_DRIVE)
     pricings: tuple[str, ...] = ("flat", "peak_offpeak", "surge")
     edge: str = "smollm2"
+    log_source: str = "validation"
     only: tuple[str, ...] = EXPERIMENTS
     extra: dict = field(default_factory=dict)
 
@@ -87,6 +91,8 @@ class ReproduceConfig:
         bad = [e for e in self.only if e not in EXPERIMENTS]
         if bad or not self.only:
             raise ValueError(f"only must name experiments among {list(EXPERIMENTS)}; got {list(self.only)}")
+        if self.log_source not in ("validation", "deployment"):
+            raise ValueError(f"log_source must be 'validation' or 'deployment'; got {self.log_source!r}")
         if self.synergy_decoding not in ("greedy", "retry"):
             raise ValueError(f"synergy_decoding must be 'greedy' or 'retry'; got {self.synergy_decoding!r}")
         for name in self.traces:

@@ -12,8 +12,10 @@ Each experiment calls the library function that owns it (nothing is re-implement
   then the static regimes as a sanity check) x pricing, mean +- std over seeds
   (:func:`netgpt_lite.experiments.frontier.main_table`).
 
-All three evaluate on the *test* split's unseen phrasings with policies fitted on validation logs
-(:func:`routing_tables`).
+All three evaluate on the *test* split's unseen phrasings with policies fitted on logs
+(:func:`routing_tables`): the validation split's phrasings, or with ``log_source="deployment"`` the test split's
+own traffic on another day, E3 then reporting the validation-logs fit beside it as a distribution-shift arm
+(:func:`shift_arm`).
 
 Example:
     >>> from netgpt_lite.experiments.reproduce_config import ReproduceConfig
@@ -43,18 +45,36 @@ from netgpt_lite.routing.explorer import operating_points
 from netgpt_lite.routing.limits import REFERENCE_BINS
 from netgpt_lite.routing.policies import RoutingContext
 from netgpt_lite.routing.simulator import SimulationConfig, frontier_grid
-from netgpt_lite.routing.tables import default_tables
+from netgpt_lite.routing.tables import default_tables, edge_table
 from netgpt_lite.theory.sweep import cloud_fraction
 
 
-def routing_tables(cfg: ReproduceConfig):
+def routing_tables(cfg: ReproduceConfig, logs: str | None = None):
     """``(log_table, test_table)``: E1-E3 evaluate on the *test* split's unseen phrasings, with policies
-    fitted on validation logs.  ``smollm2``: the shipped edge outputs (:func:`load_edge_tables`, 300 + 300
-    tasks whatever ``n_test``); ``tiny``: the from-scratch model run now on ``n_test`` / ``n_logs`` tasks."""
-
+    fitted on logs from ``logs`` (default ``cfg.log_source``): ``"validation"`` phrasings, or ``"deployment"``
+    (the test split's traffic on another day: the next seed).  ``smollm2``: the shipped edge outputs
+    (:func:`load_edge_tables`, 300 tasks a stream whatever ``n_test``); ``tiny``: the from-scratch model run now
+    on ``n_test`` / ``n_logs`` tasks."""
+    logs = cfg.log_source if logs is None else logs
     if cfg.edge == "smollm2":
-        return load_edge_tables()
-    return default_tables(n_test=cfg.n_test, n_logs=cfg.n_logs, seed=cfg.seed, eval_split="test")
+        return load_edge_tables(logs=logs)
+    log_table, test_table = default_tables(n_test=cfg.n_test, n_logs=cfg.n_logs, seed=cfg.seed, eval_split="test")
+    if logs == "deployment":
+        log_table = edge_table("test", cfg.n_logs, cfg.seed + 1)  # the evaluation's phrasings, other requests
+    return log_table, test_table
+
+
+def shift_arm(cfg: ReproduceConfig, test_table) -> dict | None:
+    """E3's distribution-shift arm: the time-varying cells again with policies fitted on *validation* logs
+    (what a router fitted on yesterday's traffic of another distribution does); None unless E3's main logs
+    are the deployment's own (``cfg.log_source == "deployment"``)."""
+    if cfg.log_source != "deployment":
+        return None
+    log_table, _ = routing_tables(cfg, logs="validation")
+    sources = [named_source(t) for t in cfg.traces]
+    cells = main_table(test_table, log_table, sources, cfg.pricings, seeds=cfg.seeds, n_requests=cfg.n_requests,
+                       n_logs=4 * cfg.n_requests, policynet_epochs=cfg.policynet_epochs)
+    return {"cells": cells, "logs": "validation"}
 
 
 def exploration_policies(cfg: ReproduceConfig, log_table) -> dict:
@@ -120,7 +140,11 @@ def run_e3(cfg: ReproduceConfig, test_table, log_table) -> dict:
     sources = [named_source(t) for t in cfg.traces] + [named_source(r) for r in cfg.regimes]
     results = main_table(test_table, log_table, sources, cfg.pricings, seeds=cfg.seeds, n_requests=cfg.n_requests,
                          n_logs=4 * cfg.n_requests, policynet_epochs=cfg.policynet_epochs)
-    return {"cells": results, "rows": table_rows(results),
-            "config": {"traces": list(cfg.traces), "static_regimes": list(cfg.regimes), "pricings": list(cfg.pricings),
-                       "seeds": list(cfg.seeds), "n_requests": cfg.n_requests, "n_logs": 4 * cfg.n_requests,
-                       "threshold_oracle_bins": REFERENCE_BINS, "edge": cfg.edge}}
+    out = {"cells": results, "rows": table_rows(results),
+           "config": {"traces": list(cfg.traces), "static_regimes": list(cfg.regimes), "pricings": list(cfg.pricings),
+                      "seeds": list(cfg.seeds), "n_requests": cfg.n_requests, "n_logs": 4 * cfg.n_requests,
+                      "threshold_oracle_bins": REFERENCE_BINS, "edge": cfg.edge, "logs": cfg.log_source}}
+    shift = shift_arm(cfg, test_table)
+    if shift is not None:
+        out["shift"] = shift
+    return out

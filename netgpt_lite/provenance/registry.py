@@ -83,7 +83,7 @@ STAGES: tuple[Stage, ...] = (
           copies=(("runs/pipeline/smollm2_adapter", "data/smollm2_adapter"),)),
     Stage("edge_tables", ("data/edge_outputs/smollm2",), "netgpt_lite.routing.edge_outputs",
           (_run("netgpt-lite", "tables", "--edge", "smollm2", "--out", "runs/pipeline/edge_tables",
-                "--n-test", "300", "--n-logs", "300"),),
+                "--n-test", "300", "--n-logs", "300", "--n-deploy-logs", "300"),),
           copies=(("runs/pipeline/edge_tables", "data/edge_outputs/smollm2"),), after=("smollm2_adapter",)),
     Stage("constrained_sft", ("data/results/constrained_sft/summary.json",), "netgpt_lite.edge.constrained",
           (_run("python", "scripts/bench_constrained.py", "--n", "300", "--out", "runs/pipeline/constrained"),),

@@ -336,6 +336,7 @@ def train_minimal(model, tokenizer, prompts, sft_examples, settings: RLSettings 
         row.update({**diagnostics, **_sample_metrics(run, scores, rewards, sample)})
         for group in run.optimizer.param_groups:  # linear warm-up, then constant
             group["lr"] = settings.learning_rate * min(1.0, (offset + step + 1) / max(settings.warmup_steps, 1))
+        row["learning_rate"] = run.optimizer.param_groups[0]["lr"]  # this step's, after the warm-up
         with training_memory():  # freed activations leave RSS (sampling stays outside: it would slow down)
             row.update(_update(run, sample, advantages, keep, sft_examples))  # 3-4. SFT log-probs, clipped epochs
         row["cpu_s_update"] = time.process_time() - cpu - row.get("cpu_s_reference", 0.0)

@@ -41,7 +41,10 @@ from netgpt_lite.tasks.generate import generate_tasks
 
 ROW_FIELDS = {"task_id": str, "completion": str, "score_mean": float, "score_min": float, "n_input_tokens": int,
               "n_output_tokens": int, "schema_valid": bool, "correct": bool, "error_type": str}
-STREAMS = {"logs": "validation", "test": "test"}  # artifact file stem -> task split
+STREAMS = {"logs": "validation", "test": "test", "deploy_logs": "test"}  # artifact file stem -> task split
+SIZE_KEYS = {"logs": "n_logs", "test": "n_test", "deploy_logs": "n_deploy_logs"}  # stem -> its manifest size
+SEED_OFFSETS = {"deploy_logs": 1}  # another day of the evaluation's traffic: the test split, the next seed
+LOG_SOURCES = {"validation": "logs", "deployment": "deploy_logs"}  # where a router's logs come from -> stem
 SHIPPED_DIR = Path(__file__).resolve().parents[1] / "data" / "edge_outputs"
 
 
@@ -118,21 +121,27 @@ def table_from_outputs(tasks, rows: list[dict], score: str = "mean", cloud_seed:
 
 
 def build_edge_outputs(edge: str, out_dir: str | Path, n_test: int = 300, n_logs: int = 300, seed: int = 0,
-                       batch_size: int = 16, command: str | None = None, progress: bool = False) -> dict:
-    """Run ``edge`` on the log stream (validation split) and the evaluation stream (test split), write
-    ``logs.jsonl``, ``test.jsonl`` and the manifest into ``out_dir``; return the manifest.  ``progress``: a
-    progress bar with the time left on stderr."""
-    if n_test < 1 or n_logs < 1:
-        raise ValueError(f"n_test and n_logs must be >= 1; got {n_test}, {n_logs}")
+                       batch_size: int = 16, command: str | None = None, progress: bool = False,
+                       n_deploy_logs: int = 0) -> dict:
+    """Run ``edge`` on the log stream (validation split), the evaluation stream (test split) and, with
+    ``n_deploy_logs`` > 0, the deployment log stream (the test split's phrasings on another day: seed + 1, so
+    other requests than the evaluation's); write ``logs.jsonl``, ``test.jsonl`` (``deploy_logs.jsonl``) and the
+    manifest into ``out_dir``; return the manifest.  ``progress``: a progress bar with the time left on stderr."""
+    if n_test < 1 or n_logs < 1 or n_deploy_logs < 0:
+        raise ValueError(f"n_test and n_logs must be >= 1 and n_deploy_logs >= 0; got {n_test}, {n_logs}, "
+                         f"{n_deploy_logs}")
     identity = edge_identity(edge)
+    sizes = {"n_logs": n_logs, "n_test": n_test, **({"n_deploy_logs": n_deploy_logs} if n_deploy_logs else {})}
     rec = Recorder(seed=seed, split="validation+test", command=command, entry=[__name__],
-                   sizes={"n_logs": n_logs, "n_test": n_test}, config={"edge": identity, "batch_size": batch_size})
+                   sizes=sizes, config={"edge": identity, "batch_size": batch_size})
     agent = EdgeAgent.from_pretrained(edge, batch_size=batch_size)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     summary = {}
     for stem, split in STREAMS.items():
-        tasks = generate_tasks(split, n_logs if stem == "logs" else n_test, seed=seed)
+        if SIZE_KEYS[stem] not in sizes:
+            continue
+        tasks = generate_tasks(split, sizes[SIZE_KEYS[stem]], seed=seed + SEED_OFFSETS.get(stem, 0))
         rows = output_rows(tasks, agent.run(tasks, progress=progress))
         (out / f"{stem}.jsonl").write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
         summary[stem] = {"split": split, "n": len(rows), "exact_match": float(np.mean([r["correct"] for r in rows])),
@@ -142,21 +151,36 @@ def build_edge_outputs(edge: str, out_dir: str | Path, n_test: int = 300, n_logs
     return manifest
 
 
+def stored_streams(folder: str | Path) -> list[str]:
+    """The streams a :func:`build_edge_outputs` folder holds (``logs`` and ``test``; ``deploy_logs`` if made)."""
+    sizes = json.loads((Path(folder) / "manifest.json").read_text())["sizes"]
+    return [stem for stem in STREAMS if SIZE_KEYS[stem] in sizes]
+
+
 def stream_tasks(folder: str | Path, stem: str) -> list:
-    """The tasks of a stored stream (``"logs"`` or ``"test"``), regenerated from the folder's manifest."""
+    """The tasks of a stored stream (``"logs"``, ``"test"`` or ``"deploy_logs"``), regenerated from the
+    folder's manifest."""
     manifest = json.loads((Path(folder) / "manifest.json").read_text())
-    size = manifest["sizes"]["n_logs" if stem == "logs" else "n_test"]
-    return generate_tasks(STREAMS[stem], size, seed=manifest["seed"])
+    if SIZE_KEYS[stem] not in manifest["sizes"]:
+        raise ValueError(f"{folder} holds no {stem!r} stream (made without it); regenerate it with "
+                         "`netgpt-lite tables --edge smollm2 --n-deploy-logs 300 --out ...`")
+    return generate_tasks(STREAMS[stem], manifest["sizes"][SIZE_KEYS[stem]],
+                          seed=manifest["seed"] + SEED_OFFSETS.get(stem, 0))
 
 
-def load_edge_tables(folder: str | Path = SHIPPED_DIR / "smollm2", score: str = "mean",
-                     n_cloud_draws: int = 4) -> tuple[ProposalTable, ProposalTable]:
-    """``(log_table, test_table)`` from a :func:`build_edge_outputs` folder (default: the shipped SmolLM2 one)."""
+def load_edge_tables(folder: str | Path = SHIPPED_DIR / "smollm2", score: str = "mean", n_cloud_draws: int = 4,
+                     logs: str = "validation") -> tuple[ProposalTable, ProposalTable]:
+    """``(log_table, test_table)`` from a :func:`build_edge_outputs` folder (default: the shipped SmolLM2 one).
+
+    ``logs``: ``"validation"`` (the validation split's phrasings: a distribution shift from the evaluation's)
+    or ``"deployment"`` (the evaluation's own traffic on another day, :data:`LOG_SOURCES`)."""
+    if logs not in LOG_SOURCES:
+        raise ValueError(f"logs must be one of {sorted(LOG_SOURCES)}; got {logs!r}")
     folder = Path(folder)
     seed = json.loads((folder / "manifest.json").read_text())["seed"]
-    tables = [table_from_outputs(stream_tasks(folder, stem), read_rows(folder / f"{stem}.jsonl"), score,
-                                 cloud_seed=seed, n_cloud_draws=n_cloud_draws) for stem in STREAMS]
-    return tables[0], tables[1]
+    return tuple(table_from_outputs(stream_tasks(folder, stem), read_rows(folder / f"{stem}.jsonl"), score,
+                                    cloud_seed=seed, n_cloud_draws=n_cloud_draws)
+                 for stem in (LOG_SOURCES[logs], "test"))
 
 
 def recompute_sample(folder: str | Path, agent: EdgeAgent, n: int = 4, stem: str = "test") -> dict:

@@ -126,12 +126,23 @@ def edge_agent(system, decoding: str = "greedy") -> EdgeAgent:
                      decoding=decoding)
 
 
+RL_LOG_KEYS = ("step", "reward", "exact_match", "kl_k3_to_sft", "entropy", "frac_zero_std", "clip_fraction",
+               "update_to_weight", "learning_rate", "seconds")
+"""What a synergy round keeps of each RL step (:func:`train_edge`): the step size (``update_to_weight``,
+``learning_rate``), the anchors at work (``kl_k3_to_sft``, ``clip_fraction``) and the signal (reward, sampled exact
+match, entropy, the share of all-equal groups)."""
+
+
+def _rl_log(history: list[dict]) -> list[dict]:
+    return [{k: row[k] for k in RL_LOG_KEYS if k in row} for row in history if "reward" in row]
+
+
 def train_edge(system, examples, config, r: int):
     """SFT on ``(task, cloud call)`` pairs, then ``config.rl_steps`` of SFT-anchored RL.
 
     Returns:
-        ``(model, kl_to_sft)``: the trained model and its exact KL to the round's SFT model per
-        completion token (0.0 when no RL ran).
+        ``(model, kl_to_sft, rl_log)``: the trained model, its exact KL to the round's SFT model per
+        completion token (0.0 when no RL ran) and one row of :data:`RL_LOG_KEYS` per RL step (empty then).
     """
     tasks, calls = [t for t, _ in examples], [c for _, c in examples]
     data = rl_dataset(tasks, system.tokenizer, answers=calls, **system.template)
@@ -148,16 +159,17 @@ def _train_tiny(system, data, config, r: int):
     fits = np.flatnonzero(token_lengths(data, tokenizer) <= settings.max_length)  # never let TRL truncate
     data = data.select(fits.tolist())
     if len(data) == 0:
-        return model, 0.0
+        return model, 0.0, []
     model, _ = train_sft(copy.deepcopy(model), tokenizer, data.select_columns(["prompt", "completion"]), settings)
     if config.rl_steps == 0 or len(data) < 8:
-        return model, 0.0
+        return model, 0.0, []
     model.requires_grad_(True)  # (the SFT trainer may hand the model back with frozen parameters)
     sft_model = _frozen_copy(model)
     rl = RLSettings(steps=config.rl_steps, prompts_per_step=8, sft_batch_size=min(16, len(data)), seed=config.seed + r)
-    model, _ = train_minimal(model, tokenizer, data, data, rl, ref_model=sft_model)
+    model, history = train_minimal(model, tokenizer, data, data, rl, ref_model=sft_model)
     n = RECIPES["tiny"].kl_examples
-    return model, kl_to_reference(model, sft_model, tokenizer, data["prompt"][:n], data["completion"][:n])
+    kl = kl_to_reference(model, sft_model, tokenizer, data["prompt"][:n], data["completion"][:n])
+    return model, kl, _rl_log(history)
 
 
 def _train_smollm2(system, data, config, r: int):
@@ -165,7 +177,7 @@ def _train_smollm2(system, data, config, r: int):
 
     model, tokenizer, template = system.model, system.tokenizer, system.template
     if config.sft_epochs == 0 and config.rl_steps == 0:
-        return model, 0.0
+        return model, 0.0, []
     with tempfile.TemporaryDirectory(prefix="netgpt-synergy-") as tmp:
         if config.sft_epochs > 0:
             # the cost-floor defaults of train-edge (batch 4 in passes of 2, eager attention, no dropout)
@@ -175,15 +187,16 @@ def _train_smollm2(system, data, config, r: int):
                                   Path(tmp) / "sft", progress=False,
                                   optimizer_state=system.optimizers.setdefault("sft", OptimizerState()))
         if config.rl_steps == 0 or len(data) < 4:
-            return model, 0.0
+            return model, 0.0, []
         save_adapter(model, Path(tmp) / "anchor", template["tool_format"])
         sft_model, _, _ = load_adapter(Path(tmp) / "anchor", trainable=False)  # frozen: the RL anchor
     sft_model.requires_grad_(False)
-    model, _ = train_minimal(model, tokenizer, data, data, smollm2_rl_settings(config.rl_steps, config.seed + r),
-                             ref_model=sft_model, template_kwargs=template, progress=False,
-                             optimizer_state=system.optimizers.setdefault("rl", OptimizerState()))
+    model, history = train_minimal(model, tokenizer, data, data, smollm2_rl_settings(config.rl_steps, config.seed + r),
+                                   ref_model=sft_model, template_kwargs=template, progress=False,
+                                   optimizer_state=system.optimizers.setdefault("rl", OptimizerState()))
     n = RECIPES["smollm2"].kl_examples
-    return model, kl_to_reference(model, sft_model, tokenizer, data["prompt"][:n], data["completion"][:n])
+    kl = kl_to_reference(model, sft_model, tokenizer, data["prompt"][:n], data["completion"][:n])
+    return model, kl, _rl_log(history)
 
 
 def _frozen_copy(model):

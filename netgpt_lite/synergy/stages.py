@@ -74,6 +74,7 @@ from netgpt_lite.theory.threshold import UtilityWeights
 SCORER_HOLDOUT_SHARE = 0.2  # share of logged requests kept out of SFT/RL to fit the scorer on
 PER_REQUEST_FIELDS = ("success", "schema_valid", "fallback", "cost_usd", "utility")  # kept per evaluation request
 POLICYNET_WORLDS = 4  # copies of the calibration set under different network/price draws for PolicyNet
+RL_LOG_FILE = "rl_log.json"  # a checkpoint's record of the RL steps that made it
 
 
 @dataclass
@@ -84,7 +85,8 @@ class EdgeCloudSystem:
     model); ``optimizers`` the edge's optimiser states carried from round to round (``{"sft": ..., "rl": ...}``
     of :class:`~netgpt_lite.edge.optimizer_state.OptimizerState`, SmolLM2 only: saved with the adapter);
     ``outputs`` caches the edge's greedy answers per task list (greedy decoding is deterministic, so the gain
-    decomposition evaluates each edge once, not once per routing); it is never saved.
+    decomposition evaluates each edge once, not once per routing); it is never saved.  ``rl_log`` holds the
+    round's RL steps (:data:`~netgpt_lite.synergy.edge_models.RL_LOG_KEYS`), reported with the round's metrics.
     """
 
     model: object
@@ -95,6 +97,7 @@ class EdgeCloudSystem:
     template: dict = field(default_factory=dict)
     outputs: dict = field(default_factory=dict)
     optimizers: dict = field(default_factory=dict)
+    rl_log: list = field(default_factory=list)
 
 
 # --- seeds and the world ---------------------------------------------------------------------------
@@ -252,7 +255,7 @@ def improve(system: EdgeCloudSystem, log, config, r: int, cloud=None) -> EdgeClo
     new = EdgeCloudSystem(system.model, system.tokenizer, system.scorer, system.policy, template=system.template,
                           optimizers=system.optimizers)  # trained in place, like the model
     if train and recipe.trains(config):
-        new.model, new.kl_to_sft = train_edge(system, train, config, r)
+        new.model, new.kl_to_sft, new.rl_log = train_edge(system, train, config, r)
     refresh = config.scorer_refresh_every > 0 and r % config.scorer_refresh_every == 0
     if held and (refresh or new.scorer is None):
         new.scorer = fit_scorer(new, held, config) or new.scorer
@@ -300,23 +303,30 @@ def evaluate_system(system: EdgeCloudSystem, config, cloud=None) -> dict:
     metrics.update(edge_exact_match=float(right.mean()), edge_schema_valid_rate=float(table.edge_schema_valid.mean()),
                    score_auroc=auroc(table.edge_score, right) if 0 < right.sum() < len(right) else float("nan"),
                    mean_threshold=float(np.mean(log["threshold"][np.isfinite(log["threshold"])])),
-                   kl_to_sft=float(system.kl_to_sft), scorer="learned" if system.scorer is not None else "self")
+                   kl_to_sft=float(system.kl_to_sft), scorer="learned" if system.scorer is not None else "self",
+                   rl_log=list(system.rl_log))  # the round's RL steps (empty: no RL, or a reloaded checkpoint)
     return metrics
 
 
 def save_system(system: EdgeCloudSystem, folder: Path) -> None:
-    """The edge (safetensors: the tiny model or the SmolLM2 adapter) and the routing state (JSON +
-    safetensors, :func:`save_routing`); no pickle."""
+    """The edge (safetensors: the tiny model or the SmolLM2 adapter), the routing state (JSON + safetensors,
+    :func:`save_routing`) and the round's RL log (JSON); no pickle."""
     save_edge(system, Path(folder))
     save_routing(folder, system.scorer, system.policy, system.kl_to_sft)
+    (Path(folder) / RL_LOG_FILE).write_text(json.dumps(system.rl_log))  # inside the checkpoint's atomic folder
 
 
 def load_system(folder: Path, config) -> EdgeCloudSystem:
     """Read :func:`save_system`'s checkpoint; numbers only (loading never runs code from the files)."""
     model, tokenizer, template, optimizers = load_edge(Path(folder), config)
     routing = load_routing(folder)
+    rl_log = Path(folder) / RL_LOG_FILE  # absent from checkpoints written before the log was kept
+    try:
+        steps = json.loads(rl_log.read_text()) if rl_log.exists() else []
+    except (OSError, json.JSONDecodeError) as err:
+        raise ValueError(f"{rl_log}: not readable JSON ({err})") from None
     return EdgeCloudSystem(model, tokenizer, routing["scorer"], routing["policy"], routing["kl_to_sft"], template,
-                           optimizers=optimizers)
+                           optimizers=optimizers, rl_log=steps if isinstance(steps, list) else [])
 
 
 def mix_systems(edge_from: EdgeCloudSystem, routing_from: EdgeCloudSystem) -> EdgeCloudSystem:
