@@ -34,7 +34,7 @@ def _trained_on(monkeypatch, edge: str, **settings) -> list[str] | None:
 
     def fake_train(system, examples, config, r):
         seen["ids"] = [t.task_id for t, _ in examples]
-        return system.model, 0.0
+        return system.model, 0.0, []
 
     monkeypatch.setattr(stages, "train_edge", fake_train)
     monkeypatch.setattr(stages, "fit_policy", lambda system, config, cloud=None: "policy")

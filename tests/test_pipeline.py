@@ -161,3 +161,15 @@ def test_a_resumed_runs_time_comes_from_its_totals():
     resumed = {"e5": {"wall_s": 30.0, "cpu_s": 30.0, "cpus": 2}}  # the pipeline only assembled finished runs
     assert _last_time(st, {"runs_seconds_total": 9000.0}, resumed)[0] == 9000.0
     assert _last_time(st, {"wall_s": 10.0}, {"e5": {"wall_s": 50.0, "cpu_s": 90.0, "cpus": 4}}) == (50.0, 90.0, 4)
+
+
+def test_a_missing_smollm2_is_refused_before_any_stage_runs(monkeypatch, capsys):
+    import netgpt_lite.cli.files as files
+
+    monkeypatch.setattr(files, "model_problem", lambda text: "the SmolLM2 weights are not installed")
+    ran = []
+    monkeypatch.setattr(pv.pipeline, "run_stage", lambda *a, **k: ran.append(a))
+    assert main(["regenerate", "--only", "e5", "--force"]) == 2
+    err = capsys.readouterr().err
+    assert "the stages e5 load SmolLM2: the SmolLM2 weights are not installed" in err and ran == []
+    assert not pv.stage("serve").smollm2 and pv.stage("results").smollm2

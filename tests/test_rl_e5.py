@@ -260,3 +260,27 @@ def test_e5_shards_share_the_runs_and_a_last_call_assembles_the_artifact(tmp_pat
     # other settings in the same folder: every run is named and run again, none is mixed in
     run_e5(dataclasses.replace(config, more_sft_learning_rate=1e-3), tmp_path, progress=False)
     assert capsys.readouterr().out.count("made with other settings") == 3
+
+
+def test_a_deployment_day_holds_no_evaluation_request_and_a_validation_day_keeps_its_runs():
+    """``day_split="test"``: the day is the deployment's own phrasings, never an evaluation request's text; the
+    default validation day keeps the fingerprint its runs were made with (the field did not exist then)."""
+    import hashlib
+
+    from netgpt_lite.experiments.rl_comparison import E5Config, day_pools, run_fingerprint
+    from netgpt_lite.tasks.generate import generate_tasks
+
+    evaluation = generate_tasks("test", 200, seed=0)
+    pool, curve = day_pools(E5Config(n_pool=300, n_curve=50, day_split="test"), evaluation)
+    texts = {t.messages[-1]["content"] for t in evaluation}
+    assert {t.task_id.split("-")[0] for t in pool + curve} == {"test"} and len(pool) <= 300
+    assert not texts & {t.messages[-1]["content"] for t in pool + curve}
+    assert len(day_pools(E5Config(n_pool=300, n_curve=50), evaluation)[0]) == 300  # validation: nothing dropped
+    suites = {"test": evaluation}
+    before = {k: v for k, v in dataclasses.asdict(E5Config()).items() if k != "day_split"}  # as runs were made
+    settings = {k: v for k, v in before.items() if k not in ("seeds", "rl_seeds", "ablation_seeds", "ablation_arms")}
+    old = hashlib.sha256(json.dumps({"config": settings, "suites": {"test": 200}}, sort_keys=True,
+                                    default=str).encode()).hexdigest()[:16]
+    assert run_fingerprint(E5Config(), suites) == old != run_fingerprint(E5Config(day_split="test"), suites)
+    with pytest.raises(ValueError, match="day_split must be"):
+        E5Config(day_split="train")

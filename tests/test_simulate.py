@@ -140,3 +140,26 @@ def test_state_stream_is_every_task_and_draw_once_at_one_state_and_price():
     assert set(stream.usd_per_1k_input) == {0.002} and set(stream.usd_per_1k_output) == {0.01}
     default = state_stream(table, 12.0, 150.0)
     assert set(default.usd_per_1k_input) == {Price().usd_per_1k_input}
+
+
+def test_the_explorer_puts_thresholds_on_the_calibrated_axis():
+    """With a calibration g the explorer's thresholds are g(tau), the probability that the edge is right: the sweep
+    at the scores' quantiles, each policy's mean g(threshold) beside its raw threshold, and the axis says so."""
+    from netgpt_lite.routing.explorer import explorer_grid
+    from netgpt_lite.routing.policies import FixedThreshold
+    from netgpt_lite.routing.simulator import synthetic_table
+    from netgpt_lite.viz.routing import frontier_explorer_figure
+
+    table = synthetic_table(200, 0)
+
+    def g(s):  # an increasing map onto [0, 1] that squeezes scores near 1 apart
+        return np.clip((np.asarray(s, float) - 0.5) * 2.0, 0.0, 1.0)
+
+    policies = {"fixed": FixedThreshold(0.75)}
+    grid = explorer_grid(table, policies, [1.0, 50.0], [20.0, 200.0], calibration=g)
+    assert np.allclose(grid["threshold_prob"], g(np.clip(grid["threshold"], 0, 1)))
+    assert np.all(np.diff(grid["threshold"]) > 0) and grid["threshold"][0] == 0.0 and grid["threshold"][-1] > 1.0
+    assert np.allclose(grid["points"]["fixed"]["threshold_prob"], 0.5)  # g(0.75)
+    fig = frontier_explorer_figure(grid)
+    assert fig.layout.xaxis2.title.text.startswith("threshold as P(edge answer right)")
+    assert "threshold_prob" not in explorer_grid(table, policies, [1.0], [20.0])  # the raw axis without g

@@ -246,6 +246,13 @@ def add_regenerate(sub: argparse._SubParsersAction) -> None:
 
 def _check_regenerate(args: argparse.Namespace) -> dict:
     refuse_inapplicable(args, {"--json": (lambda a: a.dry_run, "needs --dry-run (a run prints its progress)")})
+    if not args.dry_run:  # a stage that loads SmolLM2 would fail after the earlier stages ran: refuse now
+        from netgpt_lite.cli.files import model_problem
+
+        needs = [p.stage.name for p in make_plan(args.only, args.force) if p.run and p.stage.smollm2]
+        problem = model_problem("smollm2") if needs else None
+        if problem:
+            raise UsageError(f"argument --only: the stages {', '.join(needs)} load SmolLM2: {problem}")
     return {}
 
 

@@ -252,6 +252,9 @@ def add_e5(sub: argparse._SubParsersAction) -> None:
                         f"(default {len(default.ablation_seeds)}; 0 skips them)")
     p.add_argument("--ablation", nargs="+", default=list(default.ablation_arms), choices=list(default.ablation_arms),
                    help="which anchor-free variants run (default all three; needs --n-ablation-seeds >= 1)")
+    p.add_argument("--day", choices=["validation", "test"], default=default.day_split,
+                   help="the day's traffic RL and its rivals learn from: validation phrasings (default), or test: "
+                        "the deployment's own phrasings (other requests than the evaluation's)")
     p.add_argument("--n-pool", type=count("tasks", 4), default=default.n_pool,
                    help=f"the day's new requests (the least confident half is labelled), {upto('tasks', 4)} "
                         f"(default {default.n_pool})")
@@ -280,7 +283,7 @@ def _check_e5(args: argparse.Namespace) -> dict:
     flags = {"steps": "--steps", "seeds": "--n-seeds", "n_pool": "--n-pool", "n_eval": "--n-eval",
              "n_curve": "--n-curve"}
     with flag_errors(flags):
-        config = E5Config(edge=args.edge, n_pool=args.n_pool, n_eval=args.n_eval, n_curve=args.n_curve,
+        config = E5Config(edge=args.edge, n_pool=args.n_pool, day_split=args.day, n_eval=args.n_eval, n_curve=args.n_curve,
                           seeds=tuple(range(args.n_seeds)), rl_seeds=tuple(range(args.n_rl_seeds)),
                           ablation_seeds=tuple(range(args.n_ablation_seeds)), ablation_arms=tuple(args.ablation),
                           rl=E5Config().rl.replace(steps=args.steps))  # fmt: skip

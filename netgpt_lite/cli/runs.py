@@ -157,7 +157,8 @@ def _run_frontier(args: argparse.Namespace, plan: dict) -> int:
     with open(args.out, "w") as fh:
         json.dump(result, fh, indent=2, sort_keys=True)
     if args.html is not None:
-        grid = explorer_grid(test_table, runs[0]["policies"], np.geomspace(0.05, 300.0, 8), np.geomspace(10.0, 3000.0, 8))
+        grid = explorer_grid(test_table, runs[0]["policies"], np.geomspace(0.05, 300.0, 8), np.geomspace(10.0, 3000.0, 8),
+                             calibration=runs[0]["policies"]["funcdyn"].calibration)  # thresholds as P(right)
         frontier_explorer_figure(grid, 5, 2).write_html(args.html, include_plotlyjs=True)
     if args.json:
         print_json(compact_summary(result))

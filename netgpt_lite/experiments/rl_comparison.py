@@ -4,7 +4,8 @@ One experiment, one artifact (``netgpt_lite/data/rl/e5.json``), written by ``net
 
 * **Start**: the shipped SFT LoRA adapter of the SmolLM2 edge (``edge="tiny"``: the from-scratch model,
   the fast path of the tests).  The SFT model, frozen, is the reference of both KL terms.
-* **A day of new requests** (validation-split phrasings, which the SFT data never contained): the SFT
+* **A day of new requests** (validation-split phrasings, or with ``day_split="test"`` the deployment's own
+  phrasings; the SFT data contained neither): the SFT
   edge answers ``n_pool`` of them greedily; the least confident half falls back to the cloud, whose
   answers become **labels**: the paper's data.  With ``reward_model`` the confident half, which no cloud
   answered, joins RL rewarded by a learned reward model (:mod:`netgpt_lite.rl.reward_model`); off by default,
@@ -45,6 +46,7 @@ import numpy as np
 from netgpt_lite.agents.cloud_sim import SimulatedCloud
 from netgpt_lite.edge.lora import save_adapter
 from netgpt_lite.edge.scoring import auroc
+from netgpt_lite.experiments.e5_records import STORED_NAMES, read_e5, with_current_names  # noqa: F401 - API
 from netgpt_lite.experiments.rl_arms import (
     RL_ARMS,
     evaluate_arm,
@@ -81,7 +83,11 @@ class E5Config:
 
     Attributes:
         edge: ``"smollm2"`` (the shipped SFT adapter) or ``"tiny"`` (the from-scratch model; fast).
-        n_pool: new validation-split requests of the day (task seed ``task_seed``); half are labelled.
+        n_pool: new requests of the day (split ``day_split``, task seed ``task_seed``); half are labelled.
+        day_split: the day's traffic: ``"validation"`` phrasings, or ``"test"``: the deployment's own phrasings
+            (the test split's templates, other requests than the evaluation's: another seed, and any request
+            whose text an evaluation request has is dropped), what a router in deployment logs.  The learning
+            curve's requests follow it.
         n_replay: logged SFT examples (train split, task seed 0) replayed by every arm beside the day's labels.
         n_eval: held-out test-split requests (task seed 0), the same for every arm.
         n_curve: validation requests of the RL learning curve (0: none); ``curve_every``: steps between points.
@@ -98,6 +104,7 @@ class E5Config:
 
     edge: str = "smollm2"
     n_pool: int = 512
+    day_split: str = "validation"
     n_replay: int = 64
     n_eval: int = 500
     n_curve: int = 100
@@ -118,6 +125,8 @@ class E5Config:
     def __post_init__(self) -> None:
         if self.edge not in ("smollm2", "tiny"):
             raise ValueError(f"edge must be 'smollm2' or 'tiny', got {self.edge!r}")
+        if self.day_split not in ("validation", "test"):
+            raise ValueError(f"day_split must be 'validation' or 'test', got {self.day_split!r}")
         if self.n_pool < 4:
             raise ValueError(f"n_pool must be >= 4 (half of it is labelled), got {self.n_pool}")
         for name in ("n_replay", "n_eval"):
@@ -166,11 +175,31 @@ def day_of_requests(config: E5Config, agent_outputs, pool) -> dict:
             "threshold": float(confidence[order[len(pool) // 2]])}  # fmt: skip
 
 
+def day_pools(config: E5Config, evaluation: list) -> tuple[list, list]:
+    """The day's requests (``n_pool``, task seed ``task_seed``) and the learning curve's (``2 n_curve``, seed
+    4000), both of ``config.day_split``; a deployment day (``"test"``) drops any request whose text one of the
+    ``evaluation`` requests has (validation phrasings cannot have it: other templates).
+
+    Example:
+        >>> pool, curve = day_pools(E5Config(edge="tiny", n_pool=8, n_curve=2, day_split="test"), [])
+        >>> len(pool), len(curve), {t.task_id.split("-")[0] for t in pool}
+        (8, 4, {'test'})
+    """
+    seen = {t.messages[-1]["content"] for t in evaluation} if config.day_split == "test" else set()
+    return tuple([t for t in generate_tasks(config.day_split, n, seed=seed) if t.messages[-1]["content"] not in seen]
+                 for n, seed in ((config.n_pool, config.task_seed), (2 * config.n_curve, 4000)))
+
+
+FINGERPRINT_NEUTRAL = {"day_split": "validation"}
+"""Settings added after runs were made, left out of a run's fingerprint while at the value those runs had."""
+
+
 def run_fingerprint(config: E5Config, suites: dict) -> str:
     """What a finished run depends on besides its arm and seed: the config without the lists of seeds and arms,
     and the evaluation suites by name and size.  A run file with another fingerprint is run again."""
     settings = {k: v for k, v in dataclasses.asdict(config).items()
-                if k not in ("seeds", "rl_seeds", "ablation_seeds", "ablation_arms")}  # fmt: skip
+                if k not in ("seeds", "rl_seeds", "ablation_seeds", "ablation_arms")
+                and not (k in FINGERPRINT_NEUTRAL and v == FINGERPRINT_NEUTRAL[k])}  # fmt: skip
     payload = json.dumps({"config": settings, "suites": {k: len(v) for k, v in suites.items()}}, sort_keys=True,
                          default=str)  # fmt: skip
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
@@ -228,8 +257,7 @@ def run_e5(config: E5Config = E5Config(), out_dir: str | Path = "runs/e5", handw
                                **{f"n_{k}": len(v) for k, v in extra.items()}, "rl_steps": config.rl.steps},
                         config={"e5": config, "start": start_identity(config.edge)})  # fmt: skip
     suites = {"test": generate_tasks("test", config.n_eval, seed=0), **extra}
-    pool = generate_tasks("validation", config.n_pool, seed=config.task_seed)
-    curve_pool = generate_tasks("validation", 2 * config.n_curve, seed=4000)
+    pool, curve_pool = day_pools(config, suites["test"])
     ref_model, tokenizer, template = load_start(config.edge, trainable=False)
     ref_model.requires_grad_(False)
     start_record, reward_model = _start(config, out, ref_model, tokenizer, template, suites, pool, curve_pool)
@@ -308,6 +336,8 @@ def _start(config: E5Config, out: Path, ref_model, tokenizer, template: dict, su
 
     path = out / "runs" / "sft.json"
     day_settings = {k: getattr(config, k) for k in ("edge", "n_pool", "n_curve", "task_seed", "cloud_seed")}
+    if config.day_split != FINGERPRINT_NEUTRAL["day_split"]:  # (a validation day keeps its earlier key)
+        day_settings["day_split"] = config.day_split
     key = hashlib.sha256(json.dumps({**day_settings, "suites": {k: len(v) for k, v in suites.items()}},
                                     sort_keys=True).encode()).hexdigest()[:16]  # fmt: skip
     record = _read_run(path, key)
@@ -351,38 +381,3 @@ def _start(config: E5Config, out: Path, ref_model, tokenizer, template: dict, su
     outputs = sample_outputs(pairs["prompt"], pairs["completion"], pairs["tools"],
                              [np.array(x) for x in pairs["token_logprobs"]], pairs["n_input_tokens"])  # fmt: skip
     return record, RewardModel.fit(ref_model, tokenizer, outputs, pairs["label"])
-
-
-# --- reading what earlier versions wrote ------------------------------------------------------------------
-STORED_NAMES = {"kl_to_sft": "kl_k3_to_sft", "forward_kl": "anchor_nll_gap"}
-"""RL history names before the renames -> now: the k3 KL to SFT on the samples (the synergy rounds' exact
-``kl_to_sft`` keeps its name) and the SFT anchor, an NLL gap.  The shipped ``e5.json`` keeps the old ones."""
-
-
-def with_current_names(record: dict) -> dict:
-    """An E5 run record or artifact with :data:`STORED_NAMES` applied to its history rows and summary keys
-    (``kl_to_sft_last_mean`` -> ``kl_k3_to_sft_last_mean``); current names pass unchanged, the manifest too.
-
-    Example:
-        >>> with_current_names({"arm": "rl", "history": [{"step": 0, "kl_to_sft": 0.0, "forward_kl": -0.1}]})
-        {'arm': 'rl', 'history': [{'step': 0, 'kl_k3_to_sft': 0.0, 'anchor_nll_gap': -0.1}]}
-    """
-
-    def rename(row: dict) -> dict:
-        old = {k: next((o for o in STORED_NAMES if k == o or k.startswith(o + "_")), None) for k in row}
-        return {k if old[k] is None else STORED_NAMES[old[k]] + k[len(old[k]) :]: v for k, v in row.items()}
-
-    record = dict(record)
-    if isinstance(record.get("history"), list):  # RL runs; more_sft's history is {"loss": [...]}
-        record["history"] = [rename(row) for row in record["history"]]
-    if "runs" in record:
-        record["runs"] = [with_current_names(run) for run in record["runs"]]
-    if "summary" in record:
-        record["summary"] = {arm: rename(row) for arm, row in record["summary"].items()}
-    return record
-
-
-def read_e5(path: str | Path | None = None) -> dict:
-    """The E5 artifact (default: the shipped ``netgpt_lite/data/rl/e5.json``) with the current metric names."""
-    shipped = Path(__file__).resolve().parents[1] / "data" / "rl" / "e5.json"
-    return with_current_names(json.loads(Path(shipped if path is None else path).read_text()))

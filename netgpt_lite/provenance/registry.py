@@ -103,7 +103,8 @@ STAGES: tuple[Stage, ...] = (
                 "netgpt_lite/data/results/sft_sweep/scaling.json")), timed=False),
     Stage("routing", ("data/results/routing.json",), "netgpt_lite.experiments.routing_experiments",
           (_run("netgpt-lite", "reproduce", "--out", "runs/pipeline/routing", "--only", "E1,E2,E3"),),
-          copies=(("runs/pipeline/routing/results.json", "data/results/routing.json"),), after=("edge_tables",)),
+          copies=(("runs/pipeline/routing/results.json", "data/results/routing.json"),), after=("edge_tables",),
+          smollm2=False),  # routes the stored answers: no model is loaded
     Stage("rl_sweep", ("data/results/rl_sweep/sweep.json",), "netgpt_lite.rl.minimal",
           (_run("python", "scripts/rl_sweep.py", "--out", "runs/pipeline/rl_sweep", "--settings",
                 "lr1e-4:learning_rate=1e-4", "lr2e-5:learning_rate=2e-5", "--summary",
@@ -137,7 +138,7 @@ STAGES: tuple[Stage, ...] = (
           after=("smollm2_adapter", "edge_tables")),
     Stage("serve", ("data/serve",), "netgpt_lite.service.policy_file",
           (_run("python", "-m", "netgpt_lite.service.policy_file", "--out", "netgpt_lite/data/serve"),),
-          after=("edge_model", "edge_tables")),
+          after=("edge_model", "edge_tables"), smollm2=False),  # fitted on the stored answers
 )
 """The stages in an order that respects ``after`` (the adapter, the proposal tables, E1-E3, E5, E4/E6,
 the served policy)."""

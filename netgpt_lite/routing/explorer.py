@@ -55,34 +55,53 @@ def state_stream(table: ProposalTable, bandwidth_mbps: float, rtt_ms: float,
 
 def operating_points(table: ProposalTable, policies: dict, bandwidth_mbps: float, rtt_ms: float,
                      usd_per_1k_input: float = Price().usd_per_1k_input,
-                     usd_per_1k_output: float = Price().usd_per_1k_output) -> dict:
-    """Each policy's expected success, cost, latency, utility, offload and mean threshold at one state."""
+                     usd_per_1k_output: float = Price().usd_per_1k_output, calibration=None) -> dict:
+    """Each policy's expected success, cost, latency, utility, offload and mean threshold at one state; with
+    ``calibration`` (an increasing map g of scores, e.g. FuncDyn's) also ``threshold_prob``, the mean of
+    g(threshold): the threshold as the probability that the edge's answer is right."""
     stream = state_stream(table, bandwidth_mbps, rtt_ms, usd_per_1k_input, usd_per_1k_output)
     out = {}
     for name, policy in policies.items():
         log = simulate(policy, table, stream)
+        tau = np.clip(log["threshold"], 0.0, 1.0)
         out[name] = {"success": float(log["success"].mean()), "cost_usd": float(log["cost_usd"].mean()),
                      "latency_ms": float(log["latency_ms"].mean()), "utility": float(log["utility"].mean()),
-                     "offload": float(log["fallback"].mean()),
-                     "threshold": float(np.mean(np.clip(log["threshold"], 0.0, 1.0)))}
+                     "offload": float(log["fallback"].mean()), "threshold": float(np.mean(tau))}
+        if calibration is not None:
+            out[name]["threshold_prob"] = float(np.mean(calibration(tau)))
     return out
 
 
 def explorer_grid(table: ProposalTable, policies: dict, bandwidth_mbps, rtt_ms, thresholds=None,
                   usd_per_1k_input: float = Price().usd_per_1k_input,
-                  usd_per_1k_output: float = Price().usd_per_1k_output) -> dict:
+                  usd_per_1k_output: float = Price().usd_per_1k_output, calibration=None) -> dict:
     """Everything the frontier explorer draws, precomputed over a (bandwidth, RTT) grid: the
     fixed-threshold sweep (:func:`~netgpt_lite.routing.simulator.frontier_grid`) and every policy's operating
-    point at each state (``points[name][key]`` arrays of shape (n_bw, n_rtt))."""
+    point at each state (``points[name][key]`` arrays of shape (n_bw, n_rtt)).
+
+    With ``calibration`` (an increasing map g, e.g. ``policies["funcdyn"].calibration``) the thresholds are put
+    on the axis a reader can see move: ``threshold_prob`` = g(threshold), the probability that the edge's answer
+    is right, and the default sweep takes its thresholds at the scores' quantiles, so that every step moves the
+    same share of requests (a token probability bunches near 1, where a uniform grid has two or three points)."""
 
     bw, rtt = np.asarray(bandwidth_mbps, float), np.asarray(rtt_ms, float)
-    taus = np.linspace(0.0, 1.0, 51) if thresholds is None else np.asarray(thresholds, float)
+    if thresholds is not None:
+        taus = np.asarray(thresholds, float)
+    elif calibration is not None:  # 0, the 50 score quantiles, and above every score (all to the cloud)
+        taus = np.unique(np.r_[0.0, np.quantile(table.edge_score, np.linspace(0.02, 1.0, 50)), 1.0 + 1e-9])
+    else:
+        taus = np.linspace(0.0, 1.0, 51)
     curve = frontier_grid(table, bw, rtt, taus, usd_per_1k_input, usd_per_1k_output)
     keys = ("success", "cost_usd", "latency_ms", "utility", "offload", "threshold")
+    keys += ("threshold_prob",) if calibration is not None else ()
     points = {name: {k: np.zeros((bw.size, rtt.size)) for k in keys} for name in policies}
     for i, b in enumerate(bw):
         for j, r in enumerate(rtt):
-            for name, p in operating_points(table, policies, b, r, usd_per_1k_input, usd_per_1k_output).items():
+            for name, p in operating_points(table, policies, b, r, usd_per_1k_input, usd_per_1k_output,
+                                            calibration).items():
                 for k in keys:
                     points[name][k][i, j] = p[k]
-    return {"bandwidth_mbps": bw, "rtt_ms": rtt, "threshold": taus, "curve": curve, "points": points}
+    grid = {"bandwidth_mbps": bw, "rtt_ms": rtt, "threshold": taus, "curve": curve, "points": points}
+    if calibration is not None:
+        grid["threshold_prob"] = np.asarray(calibration(np.clip(taus, 0.0, 1.0)), float)
+    return grid

@@ -52,6 +52,7 @@ from netgpt_lite.routing.simulator import (
 )
 from netgpt_lite.routing.tables import proposal_table
 from netgpt_lite.runtime import fast_mode
+from netgpt_lite.synergy.answer_cache import cached_answers
 from netgpt_lite.synergy.edge_models import (
     RECIPES,
     edge_agent,
@@ -141,10 +142,11 @@ def world_stream(config, table, segment: int, trace: str | None = None) -> Strea
 
 # --- the edge and the table ---------------------------------------------------------------------------
 def answer(system: EdgeCloudSystem, agent, tasks) -> list:
-    """The edge's greedy outputs for ``tasks``, computed once per system and task list (``system.outputs``)."""
+    """The edge's outputs for ``tasks``, computed once per system and task list (``system.outputs``) and, across
+    runs and processes, once per weights and settings (:func:`~netgpt_lite.synergy.answer_cache.cached_answers`)."""
     key = tuple(t.task_id for t in tasks)
     if key not in system.outputs:  # the one evaluator: the same answers eval-edge and E5 would see
-        system.outputs[key] = evaluate(agent, tasks).outputs
+        system.outputs[key] = cached_answers(system.model, agent, tasks, lambda ts: evaluate(agent, ts).outputs)
     return system.outputs[key]
 
 

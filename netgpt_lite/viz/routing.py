@@ -116,10 +116,11 @@ def _explorer_data(grid: Mapping, i: int, j: int, names: list[str]) -> list[dict
     def r(values):  # 5 significant digits: what a screen can show, and a much lighter page
         return [float(f"{v:.5g}") for v in values]
 
+    axis = "threshold_prob" if "threshold_prob" in grid else "threshold"  # calibrated when the grid has it
     return [
-        {"x": r(grid["threshold"]), "y": r(curve["utility"][i, j])},
+        {"x": r(grid[axis]), "y": r(curve["utility"][i, j])},
         {"x": r(1000 * pts[n]["cost_usd"][i, j] for n in names), "y": r(pts[n]["success"][i, j] for n in names)},
-        {"x": r(pts[n]["threshold"][i, j] for n in names), "y": r(pts[n]["utility"][i, j] for n in names)},
+        {"x": r(pts[n][axis][i, j] for n in names), "y": r(pts[n]["utility"][i, j] for n in names)},
     ]
 
 
@@ -128,7 +129,8 @@ def frontier_explorer_figure(grid: Mapping, bandwidth_index: int = 0, rtt_index:
 
     Top: success against cost per 1k requests (the fixed-threshold sweep, which the network does
     not move, and each policy's operating point, which it does).  Bottom: mean utility against the
-    threshold at the chosen state, with each policy's (mean) threshold.  The panels are stacked, not
+    threshold at the chosen state, with each policy's (mean) threshold; on the calibrated axis (the
+    probability that the edge's answer is right) when the grid was built with a calibration.  The panels are stacked, not
     side by side, so that they and the sliders stay readable on a phone.
 
     Args:
@@ -174,7 +176,8 @@ def frontier_explorer_figure(grid: Mapping, bandwidth_index: int = 0, rtt_index:
     fig.update_annotations(font_size=13)
     fig.update_xaxes(title_text="cloud cost per 1k requests (USD)", row=1, col=1)
     fig.update_yaxes(title_text="task success", row=1, col=1)
-    fig.update_xaxes(title_text=f"threshold {TAU}", range=[-0.02, 1.02], row=2, col=1)
+    label = (f"threshold as P(edge answer right), g({TAU})" if "threshold_prob" in grid else f"threshold {TAU}")
+    fig.update_xaxes(title_text=label, range=[-0.02, 1.02], row=2, col=1)
     fig.update_yaxes(title_text="mean utility", row=2, col=1)
     return fig
 
