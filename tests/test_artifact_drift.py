@@ -40,7 +40,8 @@ def test_every_shipped_artifact_has_a_drift_sample_and_a_command():
                "data/results/paired_rl_sft/paired.json", "data/results/constrained_sft/summary.json",
                "data/results/sft_sweep/render.json", "data/results/sft_sweep/scaling.json",
                "data/results/rl_headroom/sft.json", "data/results/rl_headroom/rl.json",
-               "data/results/rl_sweep/sweep.json"}
+               "data/results/rl_sweep/sweep.json",
+               "data/results/public_lte/ATT-LTE-driving.json", "data/results/public_lte/TMobile-LTE-short.json"}
     assert set(pv.SHIPPED) == covered, "a new shipped artifact needs a drift sample in this file"
     assert {s.path for s in pv.check_artifacts()} == covered
 
@@ -97,7 +98,15 @@ def test_tiny_edge_model_test_metrics_recompute():
 
 @pytest.fixture(scope="module")
 def shipped_tables():
-    return eo.load_edge_tables()  # (log_table, test_table) of the shipped SmolLM2 edge outputs
+    """``logs -> (log_table, test_table)`` of the shipped SmolLM2 edge outputs, loaded once per log source."""
+    cache = {}
+
+    def tables(logs: str = "validation"):
+        if logs not in cache:
+            cache[logs] = eo.load_edge_tables(logs=logs)
+        return cache[logs]
+
+    return tables
 
 
 def test_one_e3_cell_recomputes(shipped_tables):
@@ -110,12 +119,14 @@ def test_one_e3_cell_recomputes(shipped_tables):
     for rel in ("data/results/routing.json", "data/results/results.json"):
         shipped = json.loads((pv.PACKAGE_DIR / rel).read_text())
         config = shipped["E3"]["config"]
+        logs = config.get("logs", "validation")  # made before E3 recorded its logs: validation ones
         key = (tuple(config["seeds"]), config["n_requests"], config["n_logs"],
                shipped["manifest"]["config"]["policynet_epochs"])
-        if key not in computed:  # the two artifacts share E3's settings: recompute once
-            log_table, test_table = shipped_tables
-            computed[key] = aggregate(run_cell(test_table, log_table, named_source("5g_good"), "flat", *key))["policies"]
-        today, stored = computed[key], shipped["E3"]["cells"][cell]["policies"]
+        if (logs, key) not in computed:  # artifacts that share E3's logs and settings: recompute once
+            log_table, test_table = shipped_tables(logs)
+            computed[logs, key] = aggregate(run_cell(test_table, log_table, named_source("5g_good"), "flat",
+                                                     *key))["policies"]
+        today, stored = computed[logs, key], shipped["E3"]["cells"][cell]["policies"]
         for policy in sorted(stored):
             for metric in ("task_success", "offload_rate", "mean_utility", "cost_per_1k_requests_usd"):
                 a, b = stored[policy][metric]["mean"], today[policy][metric]["mean"]
@@ -382,3 +393,30 @@ def test_rl_sweep_curves_recompute_from_their_histories():
         settings.append({k: v for k, v in run["settings"].items() if k not in ("learning_rate", "seed")})
     assert all(s == settings[0] for s in settings) and len({r["settings"]["learning_rate"] for r in art["runs"]}) == len(art["runs"])
     assert art["manifest"]["summary"] == {r["name"]: r["summary"]["val_exact_match"] for r in art["runs"]}
+
+
+@pytest.mark.parametrize("name", ["ATT-LTE-driving", "TMobile-LTE-short"])
+def test_public_lte_cell_is_the_listed_trace_and_recomputes(name, shipped_tables):
+    """A public-trace frontier: made from the listed file (its sha256), and, where the trace has been fetched
+    into runs/traces (it is GPL, not shipped), recomputed now with the artifact's settings."""
+    from netgpt_lite.experiments.frontier import TraceSource, run_frontier
+    from netgpt_lite.network.mahimahi import read_mahimahi
+    from netgpt_lite.network.public_traces import public_trace_list
+
+    rel = f"data/results/public_lte/{name}.json"
+    shipped = json.loads((pv.PACKAGE_DIR / rel).read_text())
+    listed = {t["name"]: t["sha256"] for t in public_trace_list()}
+    assert shipped["config"]["trace_sha256"] == listed[f"{name}.down"], drifted(
+        rel, "trace sha256", shipped["config"]["trace_sha256"], listed[f"{name}.down"])
+    trace = Path(__file__).resolve().parents[1] / "runs" / "traces" / f"{name}.down"
+    if pv.file_sha256(trace) != listed[f"{name}.down"]:
+        pytest.skip(f"{trace} not fetched: python -m netgpt_lite.network.public_traces --out runs/traces")
+    cfg = shipped["config"]
+    log_table, test_table = shipped_tables(cfg["logs"])
+    today = run_frontier(test_table, log_table, TraceSource(Path(cfg["mahimahi"]).name,
+                                                            read_mahimahi(trace, base_rtt_ms=cfg["base_rtt_ms"])),
+                         cfg["pricing"], seeds=tuple(cfg["seeds"]), n_requests=cfg["n_requests"],
+                         n_logs=cfg["n_logs"], policynet_epochs=cfg["policynet_epochs"])
+    for policy in ("fixed_logs", "fixed_hindsight", "funcdyn", "policynet", "threshold_oracle"):
+        a, b = (r["policies"][policy]["mean_utility"]["mean"] for r in (shipped, today))
+        assert np.isclose(a, b, rtol=1e-6, atol=1e-9), drifted(rel, f"{policy} mean utility", a, b)

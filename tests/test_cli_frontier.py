@@ -10,7 +10,7 @@ from netgpt_lite.routing.metrics import SUMMARY_KEYS
 
 SMALL = ["--n-seeds", "2", "--n-requests", "300", "--n-logs", "600", "--n-tasks", "120", "--policynet-epochs", "30"]
 COMPACT = {"utility", "task_success", "offload_rate", "cost_per_1k_requests_usd", "latency_p95_ms", "oracle_gain_share",
-           "vs_fixed_hindsight", "share_of_room"}
+           "vs_fixed_hindsight", "share_of_room", "vs_fixed_hindsight_cv", "share_of_cross_fitted_room"}
 
 
 def test_frontier_writes_results_json_and_html(tmp_path, capsys):
@@ -42,6 +42,11 @@ def test_frontier_writes_results_json_and_html(tmp_path, capsys):
         assert shares["threshold_oracle"] == pytest.approx(1.0) and shares["fixed_hindsight"] == 0.0
     else:
         assert set(shares.values()) == {None}
+    # the same room between the two limits scored out of sample
+    cv = room["cross_fitted"]
+    assert cv["room"]["mean"] == pytest.approx(p["threshold_oracle_cv"]["mean_utility"]["mean"]
+                                               - p["fixed_hindsight_cv"]["mean_utility"]["mean"])
+    assert cv["policies"]["fixed_hindsight_cv"]["vs_fixed_hindsight_cv"]["mean"] == 0.0
     assert set(res["sweep"]) == {"apgr", "cpt50", "cpt80", "aiq"}
     assert {"funcdyn", "policynet"} <= set(res["goals"])
     assert set(res["per_regime"]["funcdyn"]) <= {"5g_good", "4g", "congested", "satellite", "near_outage"}
@@ -62,6 +67,7 @@ def test_frontier_json_on_a_mahimahi_file_and_a_csv_trace(tmp_path, capsys):
         assert all(set(m) == COMPACT for m in printed["policies"].values())
         room = printed["room"]
         assert room["ci_low"] <= room["mean"] <= room["ci_high"] and isinstance(room["resolvable"], bool)
+        assert room["cross_fitted"]["ci_low"] <= room["cross_fitted"]["mean"] <= room["cross_fitted"]["ci_high"]
         cfg = printed["config"]
         assert cfg["time_varying"] and cfg["trace_repeats"] > 2 and "repeats" in cfg["note"]  # 700 requests, 300 states
     assert cfg["trace"] == EXAMPLE_TRACE_CSV.name
@@ -76,6 +82,7 @@ def test_frontier_json_on_a_mahimahi_file_and_a_csv_trace(tmp_path, capsys):
     (["--policynet-epochs", "x"], "--policynet-epochs", "integer"),
     (["--base-rtt-ms", "40"], "--base-rtt-ms", "--mahimahi"),
     (["--base-rtt-ms", "-1"], "--base-rtt-ms", "in (0, 60000]"),
+    (["--logs", "yesterday"], "--logs", "'deployment'"),
 ])
 def test_frontier_bad_input_exits_2_naming_the_flag(argv, flag, allowed, tmp_path, capsys):
     out = tmp_path / "r.json"
@@ -116,7 +123,7 @@ def test_frontier_routes_a_real_cloud_on_loopback(tmp_path, capsys, monkeypatch)
 
     monkeypatch.setenv("NETGPT_TEST_KEY", "sk-test")
     n = 12
-    tasks = generate_tasks("validation", n, seed=0) + generate_tasks("test", n, seed=0)
+    tasks = generate_tasks("test", n, seed=1) + generate_tasks("test", n, seed=0)  # deployment logs, evaluation
     answers = {t.messages[-1]["content"]: t.gold for t in tasks[1:]}  # the first request gets a default answer
     with ScriptedUpstream(answers=answers) as upstream:
         argv = ["frontier", "--edge", "tiny", "--n-tasks", str(n), "--n-seeds", "1", "--n-requests", "200",
@@ -127,6 +134,7 @@ def test_frontier_routes_a_real_cloud_on_loopback(tmp_path, capsys, monkeypatch)
     assert n_sent == 2 * n
     printed = json.loads(capsys.readouterr().out)
     assert printed["config"]["cloud"] == {"base_url": upstream.base_url, "model": "m"}
+    assert printed["config"]["logs"] == "deployment"
     assert "real_cloud" in printed["config"]["table_source"]
     assert printed["policies"]["always_cloud"]["task_success"] > 0.9  # the scripted cloud answers the gold call
 

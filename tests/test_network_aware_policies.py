@@ -129,3 +129,41 @@ def test_trace_sources_make_another_day_for_the_logs(tmp_path):
     mm.write_text("".join(f"{t}\n" for t in range(0, 3000, 2)))
     ev, _ = TraceSource("mm", read_mahimahi(mm)).streams(table, table, cfg, 100)
     assert set(np.round(ev.trace.bandwidth_mbps, 3)) == {6.0}  # 500 packets/s x 1500 B
+
+
+def test_cross_fitted_limits_score_each_half_with_the_other_halfs_choice():
+    from netgpt_lite.routing.context import RoutingContext
+    from netgpt_lite.routing.limits import ThresholdOracle, best_fixed_threshold, cross_fitted
+
+    rng = np.random.default_rng(5)
+    n = 400
+    ctx = RoutingContext(rng.random(n), rng.uniform(1, 100, n), rng.uniform(20, 500, n), 0.001, 0.002, 600.0,
+                         3000.0, 0.0)
+    eu, cu = rng.random(n), np.full(n, 0.5)
+    half = np.arange(n) % 2 == 0
+    fixed = cross_fitted(lambda c, e, u: best_fixed_threshold(c.scores, e, u), ctx, eu, cu)
+    other = best_fixed_threshold(ctx.scores[~half], eu[~half], cu[~half]).threshold
+    assert np.all(fixed.thresholds(ctx)[half] == other)
+    oracle = cross_fitted(lambda c, e, u: ThresholdOracle.fit(c, e, u, bins=2), ctx, eu, cu)
+    assert oracle.values.shape == (n,) and not np.isnan(oracle.values).any()  # inf: every request falls back
+    with pytest.raises(ValueError, match="only for the stream it was fitted on"):
+        fixed.thresholds(RoutingContext.constant(np.zeros(3), 10.0, 50.0))
+    with pytest.raises(ValueError, match="folds must be an integer >= 2"):
+        cross_fitted(lambda c, e, u: None, ctx, eu, cu, folds=1)
+
+
+def test_cross_fitting_by_task_keeps_every_draw_of_a_task_in_one_fold():
+    from netgpt_lite.routing.context import RoutingContext
+    from netgpt_lite.routing.limits import best_fixed_threshold, cross_fitted
+
+    tasks = np.array([0, 1, 2, 3, 0, 1, 2, 3])  # a stream that asks each of 4 tasks twice
+    ctx = RoutingContext.constant(np.array([0.2, 0.3, 0.6, 0.7] * 2), 50.0, 40.0)
+    eu, cu = np.array([0, 1, 0, 1] * 2, dtype=float), np.full(8, 0.5)
+    seen = []
+
+    def fit(c, e, u):
+        seen.append(sorted(np.round(c.scores, 1).tolist()))
+        return best_fixed_threshold(c.scores, e, u)
+
+    cross_fitted(fit, ctx, eu, cu, groups=tasks)
+    assert seen == [[0.3, 0.3, 0.7, 0.7], [0.2, 0.2, 0.6, 0.6]]  # fold 0 = tasks 0, 2; fitted on tasks 1, 3

@@ -41,11 +41,12 @@ from netgpt_lite.network.mahimahi import read_mahimahi
 from netgpt_lite.network.pricing import PRICING_SCHEDULES
 from netgpt_lite.network.state import REGIMES
 from netgpt_lite.network.traces import read_trace_csv
-from netgpt_lite.routing.edge_outputs import SHIPPED_DIR, load_edge_tables, stream_tasks
+from netgpt_lite.provenance import Recorder, file_sha256
+from netgpt_lite.routing.edge_outputs import LOG_SOURCES, SHIPPED_DIR, load_edge_tables, stream_tasks
 from netgpt_lite.routing.explorer import explorer_grid
 from netgpt_lite.routing.proposals import synthetic_table
 from netgpt_lite.routing.simulator import SimulationConfig
-from netgpt_lite.routing.tables import default_tables
+from netgpt_lite.routing.tables import edge_table
 from netgpt_lite.synergy.loop import EDGES, STATE_FILE, run_synergy
 from netgpt_lite.synergy.stages import default_stages, synergy_config
 from netgpt_lite.synergy.summary import write_summary
@@ -74,6 +75,10 @@ def add_frontier(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--edge", type=one_of("edge", list(EDGE_TABLES)), default="smollm2",
                    help="proposal tables: smollm2 (the shipped SmolLM2 edge outputs), tiny (the from-scratch "
                         "model, run now) or synthetic (SYNTHETIC tables, for tests)")
+    p.add_argument("--logs", type=one_of("logs", ["deployment", "validation"]), default="deployment",
+                   help="what the policies are fitted on: 'deployment' (the evaluation's own traffic on another "
+                        "day: yesterday's logs of the same service) or 'validation' (another distribution of "
+                        "phrasings: the distribution-shift arm)")
     p.add_argument("--n-seeds", type=count("seeds"), default=3,
                    help=f"number of seeds (0..K-1), {upto('seeds')}; mean and std over them")
     p.add_argument("--n-requests", type=count("stream"), default=2000, help=f"requests per evaluation stream, {upto('stream')}")
@@ -114,7 +119,11 @@ def _check_frontier(args: argparse.Namespace) -> dict:
     else:
         raise UsageError(f"argument --trace: must be one of {list(FRONTIER_TRACES)} or an existing CSV file; "
                          f"got {args.trace!r}")
-    return {"source": source, "cloud": cloud_agent_from_args(args)}
+    recorder = Recorder(seed=None, split="test", sizes={"n_seeds": args.n_seeds, "n_requests": args.n_requests,
+                                                        "n_logs": args.n_logs},
+                        config={k: v for k, v in vars(args).items() if k not in ("check", "func")},
+                        entry=["netgpt_lite.experiments.frontier"])
+    return {"source": source, "cloud": cloud_agent_from_args(args), "recorder": recorder}
 
 
 def _frontier_tables(args: argparse.Namespace, cloud=None):
@@ -123,11 +132,14 @@ def _frontier_tables(args: argparse.Namespace, cloud=None):
     if args.edge == "synthetic":
         return synthetic_table(args.n_tasks, 1), synthetic_table(args.n_tasks, 0)
     if args.edge == "tiny":
-        tables = default_tables(args.n_tasks, args.n_tasks, eval_split="test")
-        tasks = (generate_tasks("validation", args.n_tasks, seed=0), generate_tasks("test", args.n_tasks, seed=0))
+        # deployment logs: the evaluation's phrasings, other requests (the next seed), as routing_tables does
+        log_split, log_seed = ("test", 1) if args.logs == "deployment" else ("validation", 0)
+        tables = (edge_table(log_split, args.n_tasks, log_seed), edge_table("test", args.n_tasks, 0))
+        tasks = (generate_tasks(log_split, args.n_tasks, seed=log_seed), generate_tasks("test", args.n_tasks, seed=0))
     else:
-        tables = load_edge_tables()
-        tasks = (stream_tasks(SHIPPED_DIR / "smollm2", "logs"), stream_tasks(SHIPPED_DIR / "smollm2", "test"))
+        tables = load_edge_tables(logs=args.logs)
+        tasks = (stream_tasks(SHIPPED_DIR / "smollm2", LOG_SOURCES[args.logs]),
+                 stream_tasks(SHIPPED_DIR / "smollm2", "test"))
     if cloud is None:
         return tables
     from netgpt_lite.synergy.real_cloud import with_cloud_answers
@@ -143,7 +155,7 @@ def _run_frontier(args: argparse.Namespace, plan: dict) -> int:
     result = run_frontier(test_table, log_table, source, args.pricing, seeds=tuple(range(args.n_seeds)),
                           n_requests=args.n_requests, n_logs=args.n_logs, policynet_epochs=args.policynet_epochs,
                           keep_runs=args.html is not None, progress=not args.quiet)
-    result["config"]["edge"] = args.edge
+    result["config"].update(edge=args.edge, logs=args.logs if args.edge != "synthetic" else "synthetic")
     result["config"]["cloud"] = ("simulated" if plan["cloud"] is None
                                  else {"base_url": args.cloud_base_url, "model": args.cloud_model})
     if args.mahimahi is not None:
@@ -154,6 +166,10 @@ def _run_frontier(args: argparse.Namespace, plan: dict) -> int:
                                     f"shorter than the stream ({args.n_requests} requests, one state each): it "
                                     f"repeats {repeats} times, as mm-link does")
     runs = result.pop("runs", None)
+    trace_file = args.mahimahi or (args.trace if Path(args.trace).is_file() else None)
+    if trace_file is not None:  # which file it was, byte for byte (public traces are checked by this sha256)
+        result["config"]["trace_sha256"] = file_sha256(trace_file)
+    result["manifest"] = plan["recorder"].finish()
     with open(args.out, "w") as fh:
         json.dump(result, fh, indent=2, sort_keys=True)
     if args.html is not None:

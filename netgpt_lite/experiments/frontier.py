@@ -12,14 +12,15 @@ the network changes during the day, how much of the achievable gain does a netwo
    deployable policy is fitted on these logs (:func:`fit_policies`): ``fixed_logs`` (the best fixed
    threshold on the logs: the baseline), the RouteLLM-style ``quantile``, the FrugalGPT-style
    ``cascade``, ``funcdyn`` (the closed form with isotonic g, q_c and sizes from the logs, its penalty
-   scale and calibration temperature tuned on the logs; ``funcdyn_plugin`` is the untuned rule) and
-   ``policynet`` (monotone by construction).
+   scale and calibration temperature tuned on the logs; ``funcdyn_plugin`` is the untuned rule),
+   ``funcdyn_online`` (the tuned FuncDyn recalibrated during the day from the labels the cloud's answers
+   reveal) and ``policynet`` (monotone by construction).
 3. **Limits, in hindsight on the evaluation stream** (:func:`evaluate_policies`): ``fixed_hindsight``
    (the best network-blind threshold), ``threshold_oracle`` (the best threshold per cell of 3 quantile
    bins of bandwidth, RTT and price: the limit of any threshold rule on this score; 4 and 6 bins are
    reported as ``threshold_oracle_4``/``_6``) and ``oracle`` (knows which edge answers are right).
    ``oracle_gain_share`` = (U - U_fixed_logs) / (U_threshold_oracle - U_fixed_logs).
-4. **The room** (:func:`room_above_fixed`): what any network-aware threshold could add over the best fixed
+4. **The room** (:func:`~netgpt_lite.experiments.frontier_summary.room_above_fixed`): what any network-aware threshold could add over the best fixed
    one in hindsight (U_threshold_oracle - U_fixed_hindsight, paired per request, 95% interval over the seeds'
    pooled requests), each policy's difference from fixed_hindsight, and its share of the room only where the
    room is resolvable: where the network does not move the decision enough, there is nothing to share.
@@ -40,10 +41,28 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from netgpt_lite.experiments.frontier_summary import (  # noqa: F401 - re-exported: frontier's public names
+    COMPACT_KEYS,
+    DEPLOYABLE,
+    EXTRA_POLICIES,
+    POLICY_ORDER,
+    ROOM_BOOTSTRAP,
+    aggregate,
+    compact_summary,
+    room_above_fixed,
+    table_rows,
+)
 from netgpt_lite.network.state import REGIMES
 from netgpt_lite.network.traces import NetworkTrace, commute_trace
 from netgpt_lite.routing import metrics
-from netgpt_lite.routing.limits import REFERENCE_BINS, ThresholdOracle, best_fixed_threshold
+from netgpt_lite.routing.limits import (
+    REFERENCE_BINS,
+    CrossFitted,
+    ThresholdOracle,
+    best_fixed_threshold,
+    cross_fitted,
+)
+from netgpt_lite.routing.online import OnlineRecalibration
 from netgpt_lite.routing.policies import (
     AlwaysCloud,
     AlwaysEdge,
@@ -66,16 +85,8 @@ from netgpt_lite.routing.simulator import (
     stream_context,
     sweep_stream,
 )
-from netgpt_lite.stats import mean_interval
 
-POLICY_ORDER = ("always_edge", "always_cloud", "fixed_logs", "fixed_hindsight", "quantile", "cascade", "funcdyn",
-                "policynet", "threshold_oracle", "oracle")
-EXTRA_POLICIES = ("funcdyn_plugin", "threshold_oracle_4", "threshold_oracle_6")
-DEPLOYABLE = ("fixed_logs", "quantile", "cascade", "funcdyn_plugin", "funcdyn", "policynet")
-COMPACT_KEYS = {"utility": "mean_utility", "task_success": "task_success", "offload_rate": "offload_rate",
-                "cost_per_1k_requests_usd": "cost_per_1k_requests_usd", "latency_p95_ms": "latency_p95_ms"}
 LOG_SEED_OFFSET = 1000  # the logs are another day: seed + 1000
-ROOM_BOOTSTRAP = 2000  # resamples of the room's interval (pooled requests of every seed: thousands)
 COMMUTE = "commute"
 LTE_DRIVE = "lte_drive"  # the shipped, self-made Mahimahi example (network.EXAMPLE_MAHIMAHI)
 
@@ -162,11 +173,14 @@ def exploration_logs(log_table: ProposalTable, config: SimulationConfig, n_logs:
 
 
 def fit_policies(log_table: ProposalTable, log_stream: Stream, seed: int = 0, cloud_fraction: float = 0.3,
-                 budget_share: float = 0.5, policynet_epochs: int = 400) -> dict:
+                 budget_share: float = 0.5, policynet_epochs: int = 400, online: bool = True) -> dict:
     """Fit every deployable policy on the logged requests of ``log_stream`` (seeded).
 
     The cascade's budget is ``budget_share`` of the always-cloud cost in the logs; the quantile targets
     ``cloud_fraction``; ``fixed_logs`` and FuncDyn's two free parameters maximise utility on the logs.
+    With ``online``, also ``funcdyn_online``: the tuned FuncDyn recalibrated during the evaluation stream from
+    the labels of the requests it sends to the cloud (:class:`~netgpt_lite.routing.online.OnlineRecalibration`;
+    pointless at one fixed network state, so the explorers leave it out).
     """
     ctx, both, cfg = stream_context(log_table, log_stream), outcomes(log_table, log_stream), log_stream.config
     out_tokens = log_table.cloud_output_tokens[log_stream.row, log_stream.cloud_draw]
@@ -182,7 +196,7 @@ def fit_policies(log_table: ProposalTable, log_stream: Stream, seed: int = 0, cl
         "quantile": replace(CalibratedQuantile.fit(ctx.scores, cloud_fraction), name="quantile"),
         "cascade": Cascade.fit(ctx.scores, ctx.edge_correct, both["cloud_success"], both["cloud_cost_usd"], budget),
         "funcdyn_plugin": replace(plugin, name="funcdyn_plugin"), "funcdyn": tuned, "policynet": net,
-        "oracle": Oracle(tuned),
+        "oracle": Oracle(tuned), **({"funcdyn_online": OnlineRecalibration(tuned)} if online else {}),
     }
 
 
@@ -203,13 +217,24 @@ def gain_recovered(utility: float, baseline: float, limit: float) -> float:
 
 def hindsight_limits(test_table: ProposalTable, stream: Stream, bins=(REFERENCE_BINS, 4, 6)) -> dict:
     """The limits chosen on the evaluation stream's outcomes: ``fixed_hindsight`` and the threshold
-    oracles (``threshold_oracle`` at ``bins[0]``, then ``threshold_oracle_<k>``)."""
+    oracles (``threshold_oracle`` at ``bins[0]``, then ``threshold_oracle_<k>``), and the first two cross-fitted
+    (``fixed_hindsight_cv``, ``threshold_oracle_cv``: two interleaved halves of the day, each routed with the
+    limit chosen on the other), which cannot profit from the noise of the outcomes they are scored on."""
     ctx, both = stream_context(test_table, stream), outcomes(test_table, stream)
     eu, cu = both["edge_utility"], both["cloud_utility"]
     limits = {"fixed_hindsight": best_fixed_threshold(ctx.scores, eu, cu, "fixed_hindsight")}
     for i, k in enumerate(bins):
         name = "threshold_oracle" if i == 0 else f"threshold_oracle_{k}"
         limits[name] = replace(ThresholdOracle.fit(ctx, eu, cu, bins=k), name=name)
+    # the same two limits scored out of sample: each half of the day (interleaved requests) routed with the limit
+    # chosen on the other half. Both halves draw from the same tasks, so both limits keep the same knowledge of
+    # them and their difference (the room) is not tilted; what cross-fitting removes is the fit to the day's
+    # noise (cloud draws, network jitter), which 27 cells pick up far more than one threshold. Splitting by task
+    # instead leaves each limit half the tasks, and one threshold suffers more from that than 27 do.
+    limits["fixed_hindsight_cv"] = cross_fitted(lambda c, e, u: best_fixed_threshold(c.scores, e, u), ctx, eu, cu,
+                                                name="fixed_hindsight_cv")
+    limits["threshold_oracle_cv"] = cross_fitted(lambda c, e, u: ThresholdOracle.fit(c, e, u, bins=bins[0]), ctx,
+                                                 eu, cu, name="threshold_oracle_cv")
     return limits
 
 
@@ -240,62 +265,9 @@ def evaluate_policies(policies: dict, test_table: ProposalTable, stream: Stream)
         "summary": summary, "per_regime": {n: metrics.summarize_by(log) for n, log in logs.items()},
         "sweep": metrics.sweep_metrics(sweep["offload"], sweep["success"], sweep["cost_usd"]), "goals": goals,
         "thresholds": {n: float(np.mean(logs[n]["threshold"].clip(0, 1))) for n in names},
-        "policies": policies, "stream": stream, "logs": logs,
-    }
-
-
-def _mean_std_nested(items: list[dict]) -> dict:
-    """Mean/std over seeds of nested dicts of floats (``{"mean", "std"}`` leaves)."""
-    if isinstance(items[0], dict):
-        keys = [k for k in items[0] if all(k in it for it in items)]
-        return {k: _mean_std_nested([it[k] for it in items]) for k in keys}
-    values = np.array(items, dtype=float)
-    ok = values[np.isfinite(values)]
-    return {"mean": float(ok.mean()) if ok.size else float("nan"),
-            "std": float(ok.std(ddof=1)) if ok.size > 1 else 0.0}
-
-
-def room_above_fixed(runs: list[dict], n_bootstrap: int = ROOM_BOOTSTRAP) -> dict:
-    """How much a network-aware threshold could add, and what each policy adds, over the best fixed threshold
-    chosen in hindsight (``fixed_hindsight``), the seeds' streams pooled request by request.
-
-    The **room** is the threshold oracle's mean utility minus fixed_hindsight's, paired (the same requests under
-    the same network draws), with its 95% bootstrap interval over the pooled requests.  Each policy gets its own
-    paired difference from fixed_hindsight, and, only where the room is *resolvable* (its interval above 0), the
-    share of the room it recovers (``share_of_room``; None elsewhere: a share of an unresolved room is noise).
-
-    Example:
-        >>> logs = {"fixed_hindsight": {"utility": np.array([0.5, 0.5, 0.4])},
-        ...         "threshold_oracle": {"utility": np.array([0.6, 0.6, 0.5])},
-        ...         "funcdyn": {"utility": np.array([0.55, 0.6, 0.45])}}
-        >>> out = room_above_fixed([{"logs": logs}], n_bootstrap=200)
-        >>> round(out["room"]["mean"], 3), out["resolvable"], round(out["policies"]["funcdyn"]["share_of_room"], 2)
-        (0.1, True, 0.67)
-    """
-    def pooled(name: str) -> np.ndarray:
-        return np.concatenate([np.asarray(r["logs"][name]["utility"], dtype=float) for r in runs])
-
-    hindsight = pooled("fixed_hindsight")
-    room = mean_interval(pooled("threshold_oracle"), hindsight, n_bootstrap=n_bootstrap)
-    resolvable = bool(room["ci_low"] > 0)
-    policies = {}
-    for name in runs[0]["logs"]:
-        vs = mean_interval(pooled(name), hindsight, n_bootstrap=n_bootstrap)
-        policies[name] = {"vs_fixed_hindsight": vs, "share_of_room": vs["mean"] / room["mean"] if resolvable else None}
-    return {"room": room, "resolvable": resolvable, "n": int(hindsight.size), "n_seeds": len(runs),
-            "policies": policies}
-
-
-def aggregate(runs: list[dict]) -> dict:
-    """Mean and std over seeds of :func:`evaluate_policies` results, and the room above the best fixed
-    threshold in hindsight with intervals (:func:`room_above_fixed`); JSON-able."""
-    return {
-        "policies": _mean_std_nested([r["summary"] for r in runs]),
-        "per_regime": _mean_std_nested([r["per_regime"] for r in runs]),
-        "sweep": _mean_std_nested([r["sweep"] for r in runs]),
-        "goals": _mean_std_nested([r["goals"] for r in runs]),
-        "mean_threshold": _mean_std_nested([r["thresholds"] for r in runs]),
-        "room": room_above_fixed(runs),
+        # the cross-fitted limits answer only for this stream: kept out of the policies others reuse elsewhere
+        "policies": {n: p for n, p in policies.items() if not isinstance(p, CrossFitted)},
+        "stream": stream, "logs": logs,
     }
 
 
@@ -334,35 +306,12 @@ def run_frontier(test_table: ProposalTable, log_table: ProposalTable, source="mi
     result["config"] = {
         "trace": source.name, "time_varying": source.time_varying, "trace_repeats": source.repeats(n_requests),
         "pricing": pricing, "seeds": list(seeds), "n_requests": n_requests, "n_logs": n_logs,
-        "logs": f"the same trace source and pricing on another day (seed + {LOG_SEED_OFFSET}), validation tasks",
+        "logs": f"the same trace source and pricing on another day (seed + {LOG_SEED_OFFSET}), on the log table",
         "threshold_oracle_bins": REFERENCE_BINS, "threshold_oracle_extra_bins": [4, 6],
         "policynet_epochs": policynet_epochs, "table_source": test_table.source, "log_table_source": log_table.source}
     if keep_runs:
         result["runs"] = runs
     return result
-
-
-def compact_summary(result: dict) -> dict:
-    """``{"policies": {NAME: {utility, task_success, offload_rate, cost_per_1k_requests_usd,
-    latency_p95_ms, oracle_gain_share, vs_fixed_hindsight, share_of_room}}, "room": ..., "config": ...}``: the
-    means of :func:`run_frontier`'s result, and the room above fixed_hindsight with its interval."""
-    policies = {}
-    for name in POLICY_ORDER:
-        m = result["policies"][name]
-        policies[name] = {k: round(m[src]["mean"], 6) for k, src in COMPACT_KEYS.items()}
-        policies[name]["oracle_gain_share"] = round(m["oracle_gain_share"]["mean"], 4)
-        room = result.get("room", {}).get("policies", {}).get(name)
-        if room is not None:  # the paired difference from fixed_hindsight, and the share where the room resolves
-            vs = room["vs_fixed_hindsight"]
-            policies[name]["vs_fixed_hindsight"] = {k: round(vs[k], 6) for k in ("mean", "ci_low", "ci_high")}
-            share = room["share_of_room"]
-            policies[name]["share_of_room"] = None if share is None else round(share, 4)
-    out = {"policies": policies, "config": result["config"]}
-    if "room" in result:
-        room = result["room"]
-        out["room"] = {**{k: round(room["room"][k], 6) for k in ("mean", "ci_low", "ci_high")},
-                       "resolvable": room["resolvable"], "n": room["n"], "n_seeds": room["n_seeds"]}
-    return out
 
 
 def main_table(test_table: ProposalTable, log_table: ProposalTable, sources, pricings, seeds=(0, 1, 2),
@@ -375,17 +324,3 @@ def main_table(test_table: ProposalTable, log_table: ProposalTable, sources, pri
             runs = run_cell(test_table, log_table, source, pricing, seeds, n_requests, n_logs, policynet_epochs)
             results[f"{source.name}/{pricing}"] = aggregate(runs)
     return results
-
-
-def table_rows(results: dict, keys=("task_success", "schema_valid_rate", "offload_rate", "cost_per_1k_requests_usd",
-                                     "latency_p50_ms", "latency_p95_ms", "mean_utility", "oracle_gain_share"),
-               policies=POLICY_ORDER) -> list[dict]:
-    """Flatten :func:`main_table` results into rows ``{trace, pricing, policy, <key>: "mean ± std"}``."""
-    rows = []
-    for cell, res in results.items():
-        trace, pricing = cell.split("/")
-        for policy in (p for p in policies if p in res["policies"]):
-            m = res["policies"][policy]
-            rows.append({"trace": trace, "pricing": pricing, "policy": policy,
-                         **{k: f"{m[k]['mean']:.3f} ± {m[k]['std']:.3f}" for k in keys}})
-    return rows

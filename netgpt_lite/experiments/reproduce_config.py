@@ -49,9 +49,10 @@ class ReproduceConfig:
         pricings: E3's pricing schedules.
         edge: whose proposal tables E1-E3 route: ``smollm2`` (the shipped SmolLM2 edge outputs) or
             ``tiny`` (the from-scratch model, run now).
-        log_source: where E1-E3's policies get their logs: ``"validation"`` (the validation split's phrasings,
-            a shift from the test phrasings they are evaluated on) or ``"deployment"`` (the evaluation's own
-            traffic on another day; E3 then adds the validation logs as its ``shift`` arm).
+        log_source: where E1-E3's policies get their logs: ``"deployment"`` (the evaluation's own traffic on
+            another day, what a deployed router has; E3 then adds the validation logs as its ``shift`` arm) or
+            ``"validation"`` (the validation split's phrasings only: a shift from the test phrasings they are
+            evaluated on).
         only: the experiments to run (``--only``); the others are left out of ``results.json``.
     """
 
@@ -78,7 +79,7 @@ class ReproduceConfig:
     traces: tuple[str, ...] = ("mixed", "commute", LTE_DRIVE)
     pricings: tuple[str, ...] = ("flat", "peak_offpeak", "surge")
     edge: str = "smollm2"
-    log_source: str = "validation"
+    log_source: str = "deployment"
     only: tuple[str, ...] = EXPERIMENTS
     extra: dict = field(default_factory=dict)
 

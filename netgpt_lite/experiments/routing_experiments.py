@@ -81,7 +81,7 @@ def exploration_policies(cfg: ReproduceConfig, log_table) -> dict:
     """Policies fitted on log-uniform exploration logs (bandwidth, RTT and price drawn independently):
     what E1 and E2 draw, since they ask how a rule moves over the whole range of states."""
     logs = exploration_logs(log_table, SimulationConfig(), 4 * cfg.n_requests, cfg.seed)
-    return fit_policies(log_table, logs, seed=cfg.seed, policynet_epochs=cfg.policynet_epochs)
+    return fit_policies(log_table, logs, seed=cfg.seed, policynet_epochs=cfg.policynet_epochs, online=False)
 
 
 def run_e1(cfg: ReproduceConfig, test_table, policies: dict, e3: dict) -> dict:

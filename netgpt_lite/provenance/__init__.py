@@ -10,14 +10,8 @@
   :mod:`~netgpt_lite.provenance.pipeline` reruns the stale ones in order (``netgpt-lite regenerate``).
 """
 
-from netgpt_lite.provenance.artifacts import (
-    SHIPPED,
-    ArtifactStatus,
-    artifact_paths,
-    artifact_status,
-    check_artifacts,
-    describe_artifact,
-)
+import importlib
+
 from netgpt_lite.provenance.code import changed_files, code_hash, git_state, import_closure, source_hash
 from netgpt_lite.provenance.manifest import (
     DATA_DIR,
@@ -40,8 +34,29 @@ from netgpt_lite.provenance.manifest import (
     scrub_path,
     write_manifest,
 )
-from netgpt_lite.provenance.pipeline import PlannedStage, make_plan, regenerate, run_stage
-from netgpt_lite.provenance.registry import STAGES, Stage, stage
+
+# The reporting half (artifacts, registry, pipeline) is resolved on first use, by name: a run that only
+# writes a manifest imports ``manifest`` and ``code``, so the code its artifact depends on (its import
+# closure, :func:`import_closure`) does not include the pipeline that regenerates artifacts.
+_LAZY = {
+    **dict.fromkeys(("SHIPPED", "ArtifactStatus", "artifact_paths", "artifact_status", "check_artifacts",
+                     "describe_artifact"), "artifacts"),
+    **dict.fromkeys(("PlannedStage", "make_plan", "regenerate", "run_stage"), "pipeline"),
+    **dict.fromkeys(("STAGES", "Stage", "stage"), "registry"),
+}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        value = getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
+        globals()[name] = value  # resolved once
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
+
 
 __all__ = [
     "SHIPPED", "ArtifactStatus", "artifact_paths", "artifact_status", "check_artifacts", "describe_artifact",

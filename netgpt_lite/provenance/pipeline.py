@@ -88,7 +88,8 @@ class PlannedStage:
             took = f"last run {_hours(self.last_wall_s)} wall"
             took += f", {_hours(self.last_cpu_s)} CPU" if self.last_cpu_s is not None else ", CPU unknown"
             took += f" on {self.last_cpus} cores" if self.last_cpus else ""
-        return f"  {'RUN ' if self.run else 'keep'}  {self.stage.name:<16} {self.reason} ({took})"
+        fetch = "; downloads its inputs" if self.stage.network and self.run else ""
+        return f"  {'RUN ' if self.run else 'keep'}  {self.stage.name:<16} {self.reason} ({took}{fetch})"
 
 
 def _hours(seconds: float) -> str:
@@ -200,6 +201,7 @@ def _copy(src: Path, dst: Path) -> None:
     """Copy a file or a folder (replacing it whole): written beside the destination first, so the
     destination never holds a half-copied artifact."""
     tmp = dst.with_name(dst.name + ".incoming")
+    dst.parent.mkdir(parents=True, exist_ok=True)
     if tmp.is_dir():
         shutil.rmtree(tmp)
     shutil.copytree(src, tmp) if src.is_dir() else shutil.copy2(src, tmp)
@@ -221,7 +223,8 @@ def run_stage(st: Stage, checkout: Path = CHECKOUT, log_dir: Path = LOG_DIR) -> 
             artifact is still missing or stale afterwards.
     """
     log = checkout / log_dir / f"{st.name}.log"
-    log.parent.mkdir(parents=True, exist_ok=True)
+    for folder in {log.parent, *((checkout / src).parent for src, _ in st.copies)}:  # where the commands write
+        folder.mkdir(parents=True, exist_ok=True)
     wall0, cpu0 = time.perf_counter(), cpu_seconds()
     with log.open("a") as out:
         for command in st.commands:

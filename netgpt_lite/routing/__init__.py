@@ -58,6 +58,10 @@ from netgpt_lite.routing.metrics import (
     task_success,
     upper_convex_hull,
 )
+from netgpt_lite.routing.online import (
+    OnlineRecalibration,
+    fit_offset,
+)
 from netgpt_lite.routing.policies import (
     ALWAYS_CLOUD,
     AlwaysCloud,
@@ -127,6 +131,8 @@ __all__ = [
     "Cascade",
     "FuncDyn",
     "Oracle",
+    "OnlineRecalibration",
+    "fit_offset",
     "policy_features",
     "PolicyNet",
     "MIXED",

@@ -149,9 +149,26 @@ class FuncDyn:
                      q_cloud=self.q_cloud, weights=w, workload=self._workload(context), latency=self.latency)
 
     def thresholds(self, context: RoutingContext) -> np.ndarray:
-        k = self.kappa(context)
-        if self.temperature != 1.0:  # g_T(s) < k  <=>  g(s) < sigmoid(T logit(k)), for k in (0, 1)
+        return self.threshold_at(self.kappa(context))
+
+    def threshold_at(self, k, offset=0.0) -> np.ndarray:
+        """The score threshold for kappa values ``k`` under the calibration tempered by ``temperature`` and
+        shifted by ``offset`` in logit space: g_{T,b}(s) = sigmoid(logit(g(s)) / T + b).
+
+        ``offset`` (scalar or one per k) is what online recalibration learns
+        (:class:`~netgpt_lite.routing.online.OnlineRecalibration`); 0 is the calibration fitted on the logs.
+
+        Example:
+            >>> f = FuncDyn(LogisticCalibration(10.0, -5.0), 0.9, 40.0, 500.0, None, None)
+            >>> f.threshold_at([0.5]).round(3), f.threshold_at([0.5], offset=-1.0).round(3)  # less trust: higher tau
+            (array([0.5]), array([0.6]))
+        """
+        k = np.asarray(k, dtype=float)
+        offset = np.asarray(offset, dtype=float)
+        if self.temperature != 1.0 or offset.any():
+            # g_{T,b}(s) < k  <=>  g(s) < sigmoid(T (logit(k) - b)), for k in (0, 1)
             inside = (k > 0.0) & (k < 1.0)
             kc = np.clip(k, 1e-12, 1.0 - 1e-12)
-            k = np.where(inside, 1.0 / (1.0 + np.exp(-self.temperature * np.log(kc / (1.0 - kc)))), k)
+            z = self.temperature * (np.log(kc / (1.0 - kc)) - offset)
+            k = np.where(inside, 1.0 / (1.0 + np.exp(-z)), k)
         return threshold_from_kappa(k, self.calibration)

@@ -13,7 +13,11 @@ and price, the threshold that turns out best.  Two policies make that concrete, 
   resolution.  Finer cells overfit a finite stream (with 6 bins a 2,000-request stream has ~9 requests
   per cell of 216), which is why 3 bins per dimension (27 cells) is the reference.
 
-Both are ordinary policies: they only output thresholds, and :func:`~netgpt_lite.routing.context.route`
+Chosen on the stream they are scored on, both are optimistic: they also fit that stream's noise.
+:func:`cross_fitted` scores each half of the stream with the limit chosen on the other half
+(:class:`CrossFitted`), the honest version of "the best that could have been chosen in hindsight".
+
+All are ordinary policies: they only output thresholds, and :func:`~netgpt_lite.routing.context.route`
 applies them.  The *correctness* Oracle (:class:`~netgpt_lite.routing.policies.Oracle`), which knows
 which edge answers are right, stays the limit of routing itself.
 
@@ -27,7 +31,7 @@ Example:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 
@@ -128,3 +132,54 @@ class ThresholdOracle:
     def thresholds(self, context: RoutingContext) -> np.ndarray:
         return self.cell_thresholds[self.cells(context)].astype(float)
 
+
+@dataclass(frozen=True, eq=False)
+class CrossFitted:
+    """Thresholds chosen per request by a limit fitted on the *other* folds of the same stream.
+
+    Built by :func:`cross_fitted`; it answers only for the stream it was fitted on (its length is checked).
+
+    Attributes:
+        values: one threshold per request of that stream, shape (n,).
+        name: the policy's name in tables.
+    """
+
+    values: np.ndarray
+    name: str = "cross_fitted"
+
+    def thresholds(self, context: RoutingContext) -> np.ndarray:
+        if len(context) != self.values.size:
+            raise ValueError(f"a cross-fitted limit answers only for the stream it was fitted on "
+                             f"({self.values.size} requests); got {len(context)}")
+        return self.values
+
+
+def _rows(context: RoutingContext, mask: np.ndarray) -> RoutingContext:
+    return RoutingContext(*(None if (v := getattr(context, f.name)) is None else v[mask] for f in fields(context)))
+
+
+def cross_fitted(fit, context: RoutingContext, edge_utility, cloud_utility, folds: int = 2,
+                 name: str = "cross_fitted", groups=None) -> CrossFitted:
+    """A limit scored out of sample: the stream's requests are dealt into ``folds`` interleaved folds
+    (request i to fold i mod folds, so each fold spans the whole day), and each fold gets the thresholds of
+    ``fit(context_rows, edge_utility_rows, cloud_utility_rows)`` fitted on the other folds.
+
+    ``groups`` (one integer per request, e.g. the task each request asks) deals whole groups instead
+    (group k to fold k mod folds): a stream that draws the same task several times must not let a limit learn
+    a task's outcome on one fold and score it on the other.
+
+    Example:
+        >>> ctx = RoutingContext.constant(np.array([0.2, 0.2, 0.6, 0.6]), bandwidth_mbps=50.0, rtt_ms=40.0)
+        >>> fit = lambda c, e, u: best_fixed_threshold(c.scores, e, u)
+        >>> cross_fitted(fit, ctx, [0, 0, 1, 1], [0.5, 0.5, 0.5, 0.5]).values.tolist()  # each half: 0.6
+        [0.6, 0.6, 0.6, 0.6]
+    """
+    if int(folds) < 2:
+        raise ValueError(f"folds must be an integer >= 2; got {folds}")
+    eu, cu = np.asarray(edge_utility, dtype=float), np.asarray(cloud_utility, dtype=float)
+    fold = (np.arange(len(context)) if groups is None else np.asarray(groups, dtype=np.int64)) % int(folds)
+    values = np.empty(len(context))
+    for k in range(int(folds)):
+        train, test = fold != k, fold == k
+        values[test] = fit(_rows(context, train), eu[train], cu[train]).thresholds(_rows(context, test))
+    return CrossFitted(values, name)

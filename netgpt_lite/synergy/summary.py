@@ -25,7 +25,7 @@ from netgpt_lite.synergy.loop import atomic_write_json, decompose_gain
 from netgpt_lite.synergy.stages import default_stages
 
 
-def round_over_round(rounds: list[dict]) -> list[dict]:
+def round_over_round(rounds: list[dict], n_bootstrap: int = 10_000) -> list[dict]:
     """Each round against the one before on the same held-out requests: the paired differences (this round
     minus the previous) of success, schema-valid, offload, cost and utility with 95% intervals
     (:func:`~netgpt_lite.routing.metrics.summarize_intervals`); empty when the rounds kept no per-request values.
@@ -39,7 +39,8 @@ def round_over_round(rounds: list[dict]) -> list[dict]:
     """
     if not all("per_request" in r for r in rounds):
         return []
-    return [summarize_intervals(b["per_request"], baseline=a["per_request"]) for a, b in zip(rounds, rounds[1:])]
+    return [summarize_intervals(b["per_request"], baseline=a["per_request"], n_bootstrap=n_bootstrap)
+            for a, b in zip(rounds, rounds[1:])]
 
 
 def compare_with_always_cloud(metrics: dict) -> dict:
@@ -69,8 +70,9 @@ def write_summary(result, *, stages=None) -> dict:
 
 
 # --- several runs: seeds pooled, arms paired -----------------------------------------------------
-def _pooled(rounds: list[dict], key: str, field: str) -> np.ndarray:
-    return np.concatenate([np.asarray(r[key][field], dtype=float) for r in rounds])
+def _pooled(rounds: list[dict], key: str) -> dict[str, np.ndarray]:
+    """The per-request values ``key`` of several rounds (one per seed), field by field, concatenated."""
+    return {f: np.concatenate([np.asarray(r[key][f], dtype=float) for r in rounds]) for f in rounds[0][key]}
 
 
 def _kept_values(rounds: list[dict]) -> bool:
@@ -80,12 +82,14 @@ def _kept_values(rounds: list[dict]) -> bool:
 def pooled_last_round(summaries: list[dict], n_bootstrap: int = 10_000) -> dict | None:
     """The last round of several runs (seeds) against AlwaysCloud, each seed's held-out requests pooled: cloud
     calls saved, the success gap (paired, request by request), schema-valid, offload and success, each with its
-    95% bootstrap interval over the pooled requests; None when a run kept no per-request values.
+    95% bootstrap interval over the pooled requests (:func:`~netgpt_lite.routing.metrics.summarize_intervals`);
+    None when a run kept no per-request values.
 
     Example:
-        >>> run = {"rounds": [{"per_request": {"fallback": [0, 1, 0, 0], "success": [1, 1, 0, 1],
-        ...        "schema_valid": [1, 1, 1, 1]}, "per_request_always_cloud": {"fallback": [1, 1, 1, 1],
-        ...        "success": [1, 1, 1, 1], "schema_valid": [1, 1, 1, 1]}}]}
+        >>> one = {"fallback": [0, 1, 0, 0], "success": [1, 1, 0, 1], "schema_valid": [1, 1, 1, 1],
+        ...        "cost_usd": [0, 1e-3, 0, 0], "utility": [0.9, 0.5, -0.1, 0.9]}
+        >>> always = {**one, "fallback": [1, 1, 1, 1], "success": [1, 1, 1, 1], "cost_usd": [1e-3] * 4}
+        >>> run = {"rounds": [{"per_request": one, "per_request_always_cloud": always}]}
         >>> out = pooled_last_round([run, run], n_bootstrap=200)
         >>> out["cloud_calls_saved_vs_always_cloud"]["mean"], out["success_gap_vs_always_cloud"]["mean"], out["n"]
         (0.75, -0.25, 8)
@@ -93,25 +97,25 @@ def pooled_last_round(summaries: list[dict], n_bootstrap: int = 10_000) -> dict 
     lasts = [s["rounds"][-1] for s in summaries]
     if not lasts or not _kept_values(lasts):
         return None
-    fallback, always = _pooled(lasts, "per_request", "fallback"), _pooled(lasts, "per_request_always_cloud", "fallback")
+    ours, always = _pooled(lasts, "per_request"), _pooled(lasts, "per_request_always_cloud")
     # saved share of AlwaysCloud's calls, per request: (its call - ours) / its mean call rate
-    saved = (always - fallback) / max(float(always.mean()), 1e-12)
-    success = _pooled(lasts, "per_request", "success")
+    saved = (always["fallback"] - ours["fallback"]) / max(float(always["fallback"].mean()), 1e-12)
+    alone = summarize_intervals(ours, n_bootstrap=n_bootstrap)
+    gap = summarize_intervals(ours, baseline=always, n_bootstrap=n_bootstrap)["task_success"]
     out = {"cloud_calls_saved_vs_always_cloud": mean_interval(saved, n_bootstrap=n_bootstrap),
-           "success_gap_vs_always_cloud": mean_interval(
-               success, _pooled(lasts, "per_request_always_cloud", "success"), n_bootstrap=n_bootstrap),
-           "schema_valid_rate": mean_interval(_pooled(lasts, "per_request", "schema_valid"), n_bootstrap=n_bootstrap),
-           "offload_rate": mean_interval(fallback, n_bootstrap=n_bootstrap),
-           "task_success": mean_interval(success, n_bootstrap=n_bootstrap)}
-    return {**out, "n": int(fallback.size), "n_seeds": len(lasts)}
+           "success_gap_vs_always_cloud": gap,
+           **{k: alone[k] for k in ("schema_valid_rate", "offload_rate", "task_success")}}
+    return {**out, "n": int(saved.size), "n_seeds": len(lasts)}
 
 
 def pooled_round_over_round(summaries: list[dict], n_bootstrap: int = 10_000) -> list[dict] | None:
-    """Round ``r`` minus round ``r - 1`` on the same held-out requests, seeds pooled: the paired differences in
-    offload and success with 95% intervals, one entry per round after round 0; None without per-request values.
+    """Round ``r`` minus round ``r - 1`` on the same held-out requests, seeds pooled: :func:`round_over_round`
+    of the pooled rounds (paired differences with 95% intervals), one entry per round after round 0, each with
+    its ``round``; None without per-request values.
 
     Example:
-        >>> a = {"fallback": [1, 1, 0, 1], "success": [1, 1, 1, 0], "schema_valid": [1, 1, 1, 1]}
+        >>> a = {"fallback": [1, 1, 0, 1], "success": [1, 1, 1, 0], "schema_valid": [1, 1, 1, 1],
+        ...      "cost_usd": [1e-3, 1e-3, 0, 1e-3], "utility": [0.5, 0.5, 0.9, -0.5]}
         >>> b = {**a, "fallback": [0, 1, 0, 0]}
         >>> run = {"rounds": [{"per_request": a, "per_request_always_cloud": a},
         ...                   {"per_request": b, "per_request_always_cloud": a}]}
@@ -121,13 +125,8 @@ def pooled_round_over_round(summaries: list[dict], n_bootstrap: int = 10_000) ->
     rounds = [s["rounds"] for s in summaries]
     if not rounds or not all(_kept_values(r) for r in rounds) or len({len(r) for r in rounds}) != 1:
         return None
-    out = []
-    for k in range(1, len(rounds[0])):
-        before, after = [r[k - 1] for r in rounds], [r[k] for r in rounds]
-        out.append({"round": k, **{metric: mean_interval(_pooled(after, "per_request", field),
-                                                         _pooled(before, "per_request", field), n_bootstrap=n_bootstrap)
-                                   for metric, field in (("offload_rate", "fallback"), ("task_success", "success"))}})
-    return out
+    pooled = [{"per_request": _pooled([r[k] for r in rounds], "per_request")} for k in range(len(rounds[0]))]
+    return [{"round": k, **d} for k, d in enumerate(round_over_round(pooled, n_bootstrap), start=1)]
 
 
 def arm_contrast(arm: dict, head: dict) -> dict | None:
