@@ -58,6 +58,18 @@ def test_notebook_structure(path: Path):
     assert "Solution" in markdown + code, "exercises need solutions (a dropdown or a hide-cell code cell)"
 
 
+CODE_COLUMNS = 88  # what the rendered book's code column shows whole at 1280 px
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_code_lines_fit_the_page(path: Path):
+    """A reader sees every code line whole: none is longer than the code column."""
+    nb = json.loads(path.read_text())
+    long = [(i, len(line)) for i, c in enumerate(nb["cells"]) if c["cell_type"] == "code"
+            for line in "".join(c["source"]).split("\n") if len(line) > CODE_COLUMNS]
+    assert not long, f"{path.name}: code lines over {CODE_COLUMNS} characters (cell, length): {long}"
+
+
 def test_every_chapter_has_a_budget():
     assert sorted(BUDGET_S) == [p.stem for p in NOTEBOOKS], (
         "add the new chapter's fast-mode budget to BUDGET_S"
