@@ -1,4 +1,4 @@
-"""Every sentence of the README that states a result is regenerated here from the shipped artifact it describes
+"""Every sentence of the README (and of the book's front page) that states a result is regenerated here from the shipped artifact it describes
 and must appear in the README word for word: a regenerated artifact that changes the finding fails this test
 (naming the sentence it now supports) instead of leaving a false sentence on the project's front page."""
 
@@ -98,3 +98,28 @@ def test_readme_states_what_the_artifact_shows(name):
     claim = CLAIMS[name]()
     assert " ".join(claim.split()) in text, (
         f"README.md no longer matches its artifact ({name}); the artifact now supports:\n{claim}")
+
+
+def intro_e4() -> str:
+    """The front page's sentence on whether the shipped synergy run delivers (offload falling every round)."""
+    traces = _results()["E4"]["traces"]
+    falls = [f for t in traces.values() for f in t["offload_falls_every_round"]]
+    if not any(falls):
+        return ("In the shipped run on the real edge the loop does not deliver yet: in none of that run's traces and "
+                "seeds did the offload rate fall round after round.")
+    if all(falls):
+        return "In the shipped run on the real edge the offload rate fell round after round in every trace and seed."
+    return (f"In the shipped run on the real edge the offload rate fell round after round in {sum(falls)} of "
+            f"{len(falls)} runs.")
+
+
+INTRO = README.parent / "book" / "intro.md"
+INTRO_CLAIMS = {"E4 on the front page": intro_e4}
+
+
+@pytest.mark.parametrize("name", sorted(INTRO_CLAIMS))
+def test_front_page_states_what_the_artifact_shows(name):
+    text = " ".join(INTRO.read_text().split())
+    claim = INTRO_CLAIMS[name]()
+    assert " ".join(claim.split()) in text, (
+        f"book/intro.md no longer matches its artifact ({name}); the artifact now supports:\n{claim}")

@@ -41,16 +41,21 @@ def report_figures(results: dict) -> dict:
             results["E2"][axis]["x"], {n: c["offload"] for n, c in curves.items()}, label, y_title="offload rate")
     if "E2" in results:
         u = results["E2"]["utility_vs_threshold"]
+        peaks = u["n_local_maxima"]  # an empirical table is jagged: say how many maxima this curve has
         figs["E2 utility vs threshold"] = utility_vs_threshold_figure(
-            np.array(u["threshold"]), {"4G-like state": np.array(u["utility"])}, {"4G-like state": u["best_threshold"]})
+            np.array(u["threshold"]), {"4G-like state": np.array(u["utility"])}, {"4G-like state": u["best_threshold"]},
+            note=f"{peaks} local maximum{'' if peaks == 1 else 'a'}; the best fixed threshold marked x")
     for trace, e4 in results.get("E4", {}).get("traces", {}).items():
         first = e4["runs"][str(e4["seeds"][0])]
-        figs[f"E4 synergy rounds, {trace} trace (seed {e4['seeds'][0]})"] = rounds_figure(first["rounds"])
-        figs[f"E4 gain decomposition, {trace} trace (seed {e4['seeds'][0]})"] = decomposition_figure(first["decomposition"])
+        which = f"{trace} trace, seed {e4['seeds'][0]}"  # every figure of the page has its own title
+        figs[f"E4 synergy rounds, {trace} trace (seed {e4['seeds'][0]})"] = rounds_figure(
+            first["rounds"], title=f"E4: edge and cloud, learning together<br><sup>{which}</sup>")
+        figs[f"E4 gain decomposition, {trace} trace (seed {e4['seeds'][0]})"] = decomposition_figure(
+            first["decomposition"], title=f"E4: where the gain comes from ({which})")
     if "E5" in results:
         figs["E5 SFT vs more SFT vs anchored RL"] = e5_figure(results["E5"])
     if "E6" in results:
-        figs["E6 scorer refresh"] = refresh_figure(results["E6"])
+        figs["E6 scorer refresh"] = refresh_figure(results["E6"], title="E6: scorer refresh on vs off")
     return figs
 
 

@@ -2,10 +2,11 @@
 
 A network state is ``z = (bandwidth_mbps, rtt_ms)``.  A cloud fallback costs time
 
-    T_c(z) = RTT + 8 * (request_bytes + response_bytes) / (B * 1000) + queueing + output_tokens / cloud_tokens_per_s
+    T_c(z) = RTT + 8 * (request_bytes + response_bytes) / (B * 1000) + queueing_ms
+             + 1000 * output_tokens / cloud_tokens_per_s
 
-in milliseconds (``B`` in Mbps is ``B * 1000`` bits per ms), while the edge answer took
-``T_e = output_tokens / edge_tokens_per_s``.  The regimes below are *illustrative* round numbers
+in milliseconds (``B`` in Mbps is ``B * 1000`` bits per ms; tokens per second become ms through the 1000),
+while the edge answer took ``T_e = 1000 * output_tokens / edge_tokens_per_s`` ms (the book's eq-cloud-time).  The regimes below are *illustrative* round numbers
 in the range that public 5G/4G/GEO-satellite measurements report; they are not measurements.
 States that change over time are traces (:mod:`netgpt_lite.network.traces`).
 

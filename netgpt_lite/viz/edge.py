@@ -17,7 +17,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from netgpt_lite.viz.style import tidy
+from netgpt_lite.viz.style import PALETTE, tidy
 
 METRIC_COLORS = {"exact_match": "#1f77b4", "schema_valid": "#9ecae1"}
 
@@ -68,7 +68,8 @@ def score_histogram_figure(scores: Mapping[str, np.ndarray], labels: np.ndarray,
                         horizontal_spacing=0.06)  # fmt: skip
     labels = np.asarray(labels).astype(bool)
     for col, s in enumerate(scores.values(), start=1):
-        for mask, label, color in ((labels, "right", "#2ca02c"), (~labels, "wrong", "#d62728")):
+        # blue and orange, not green and red: readable with the commonest colour-vision deficiencies
+        for mask, label, color in ((labels, "right", PALETTE[0]), (~labels, "wrong", PALETTE[1])):
             fig.add_histogram(x=np.asarray(s)[mask], name=label, marker_color=color, opacity=0.6,
                               xbins={"start": 0, "end": 1.0001, "size": 1 / n_bins},
                               showlegend=col == 1, row=1, col=col)  # fmt: skip
@@ -96,8 +97,7 @@ def scaling_figure(curves: Mapping[str, Mapping[str, Sequence[float]]],
         ['test', 'test: reference']
     """
     fig = go.Figure()
-    palette = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e")
-    for (name, c), color in zip(curves.items(), palette):
+    for (name, c), color in zip(curves.items(), PALETTE):
         fig.add_scatter(x=list(c["n_train"]), y=list(c["exact_match"]), mode="lines+markers", name=name,
                         line_color=color, error_y={"type": "data", "array": list(c["half_width"])})
         if references and name in references:

@@ -16,7 +16,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from netgpt_lite.network.traces import NetworkTrace
-from netgpt_lite.viz.style import tidy
+from netgpt_lite.viz.style import regime_colour, tidy
 
 
 def latency_vs_payload_figure(
@@ -24,8 +24,9 @@ def latency_vs_payload_figure(
 ) -> go.Figure:
     """Cloud fallback time T_c (ms) against request payload (kB), one line per regime, log-log axes."""
     fig = go.Figure()
-    for name, latency_ms in latency_ms_by_regime.items():
-        fig.add_trace(go.Scatter(x=payload_kb, y=latency_ms, mode="lines", name=name))
+    for i, (name, latency_ms) in enumerate(latency_ms_by_regime.items()):
+        fig.add_trace(go.Scatter(x=payload_kb, y=latency_ms, mode="lines", name=name,
+                                 line={"color": regime_colour(name, i)}))
     fig.update_layout(
         xaxis={"title": "request + response payload (kB)", "type": "log"},
         yaxis={"title": "cloud fallback time T<sub>c</sub> (ms)", "type": "log"},
@@ -73,7 +74,7 @@ def trace_figure(trace: NetworkTrace, title: str = "Network trace") -> go.Figure
     regimes = list(dict.fromkeys(trace.regime.tolist()))
     for i, name in enumerate(regimes):
         mask = trace.regime == name
-        color = f"hsl({int(360 * i / max(len(regimes), 1))},60%,45%)"
+        color = regime_colour(name, i)  # the same colour per regime in every figure of the book
         for row, values in ((1, trace.bandwidth_mbps), (2, trace.rtt_ms)):
             fig.add_trace(
                 go.Scatter(

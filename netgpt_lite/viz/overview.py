@@ -14,16 +14,17 @@ from __future__ import annotations
 
 import plotly.graph_objects as go
 
-# box name -> (x_center, y_center, label, fill colour); coordinates in a 0..11.4 x 0..6 canvas
+# box name -> (x_center, y_center, label, fill colour); coordinates in a 0..6.4 x 0..10.6 canvas, drawn top to
+# bottom so that the same picture is readable on a phone (390 px) and on a wide screen
 _BOXES = {
-    "task": (1.2, 4.2, "<b>task</b><br>messages + tools<br>(JSON schemas)", "#e8eef9"),
-    "edge": (4.0, 4.2, "<b>edge LM</b><br>completion (tool_call)<br>+ score s", "#dff3e4"),
-    "decide": (6.9, 4.2, "<b>route</b><br>s &lt; τ(B, RTT, p) ?", "#fff4d6"),
-    "keep": (10.0, 5.4, "<b>keep edge answer</b><br>no network, no price", "#dff3e4"),
-    "cloud": (10.0, 3.0, "<b>cloud LLM</b><br>RTT + bytes / bandwidth<br>+ USD per token", "#fde2e2"),
-    "log": (6.9, 0.9, "<b>log of cloud answers</b><br>→ SFT → SFT-anchored RL<br>→ better edge, refitted τ", "#efe6fb"),
+    "task": (3.2, 9.3, "<b>task</b><br>messages + tools<br>(JSON schemas)", "#e8eef9"),
+    "edge": (3.2, 7.4, "<b>edge LM</b><br>completion (tool_call)<br>+ score s", "#dff3e4"),
+    "decide": (3.2, 5.5, "<b>route</b><br>s &lt; τ(B, RTT, p) ?", "#fff4d6"),
+    "keep": (1.5, 3.3, "<b>keep edge answer</b><br>no network,<br>no price", "#dff3e4"),
+    "cloud": (4.9, 3.3, "<b>cloud LLM</b><br>RTT + bytes / B<br>+ USD per token", "#fde2e2"),
+    "log": (4.9, 1.0, "<b>log of cloud answers</b><br>→ SFT, anchored RL:<br>a better edge, new τ", "#efe6fb"),
 }
-_HALF_W, _HALF_H = 1.25, 0.65
+_HALF_W, _HALF_H = 1.4, 0.72
 
 # (from, to, label) arrows between boxes
 _ARROWS = [
@@ -32,7 +33,6 @@ _ARROWS = [
     ("decide", "keep", "no"),
     ("decide", "cloud", "yes: fall back"),
     ("cloud", "log", "training data"),
-    ("log", "edge", "next round"),
 ]
 
 
@@ -47,7 +47,8 @@ def _anchor(name: str, toward: str) -> tuple[float, float]:
 
 
 def request_path_diagram() -> go.Figure:
-    """The request path of NetGPT: task -> edge (score) -> threshold decision -> edge answer or cloud.
+    """The request path of NetGPT: task -> edge (score) -> threshold decision -> edge answer or cloud -> the
+    log of cloud answers the edge learns from (drawn top to bottom).
 
     Returns:
         A Plotly figure with one rectangle per component and labelled arrows.
@@ -65,17 +66,19 @@ def request_path_diagram() -> go.Figure:
             x=xe, y=ye, ax=xs, ay=ys, xref="x", yref="y", axref="x", ayref="y",
             showarrow=True, arrowhead=3, arrowsize=1.2, arrowwidth=1.6, arrowcolor="#444", text="",
         )
-        if label:
-            fig.add_annotation(x=(xs + xe) / 2, y=(ys + ye) / 2 + 0.22, text=f"<i>{label}</i>",
+        if label:  # beside the arrow, on its outer side, so that the line never runs through the text
+            side = 1.0 if xe >= xs else -1.0
+            shift = 0.95 if abs(xe - xs) < 1e-9 else 0.75
+            fig.add_annotation(x=(xs + xe) / 2 + side * shift, y=(ys + ye) / 2, text=f"<i>{label}</i>",
                                showarrow=False, font=dict(size=11, color="#444"))
     fig.add_annotation(
-        x=6.9, y=5.6, showarrow=False, font=dict(size=11, color="#7a5b00"),
+        x=3.2, y=10.45, showarrow=False, font=dict(size=11, color="#7a5b00"),
         text="τ rises with bandwidth, falls with RTT and price",
     )
-    fig.update_xaxes(visible=False, range=[-0.2, 11.4])
-    fig.update_yaxes(visible=False, range=[0.1, 6.2], scaleanchor="x", scaleratio=1)
+    fig.update_xaxes(visible=False, range=[0.0, 6.4])
+    fig.update_yaxes(visible=False, range=[0.1, 10.7], scaleanchor="x", scaleratio=1)
     fig.update_layout(
-        title="How a request travels in NetGPT", height=460, margin=dict(l=10, r=10, t=50, b=10),
+        title="How a request travels in NetGPT", height=720, margin=dict(l=10, r=10, t=50, b=10),
         plot_bgcolor="white", showlegend=False,
     )
     return fig

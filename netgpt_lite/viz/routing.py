@@ -22,10 +22,12 @@ from plotly.subplots import make_subplots
 
 from netgpt_lite.viz.style import TAU, tidy
 
+# one colour per policy across the book, from Okabe & Ito's colour-blind-safe palette (lighter tints for variants)
 POLICY_COLORS = {
-    "always_edge": "#7f7f7f", "always_cloud": "#17becf", "fixed": "#bcbd22", "fixed_logs": "#bcbd22",
-    "fixed_hindsight": "#dbdb8d", "quantile": "#9467bd", "cascade": "#8c564b", "funcdyn": "#d62728",
-    "funcdyn_plugin": "#ff9896", "policynet": "#1f77b4", "threshold_oracle": "#98df8a", "oracle": "#2ca02c",
+    "always_edge": "#7f7f7f", "always_cloud": "#56B4E9", "fixed": "#E69F00", "fixed_logs": "#E69F00",
+    "fixed_hindsight": "#F0C86E", "quantile": "#CC79A7", "cascade": "#8c564b", "funcdyn": "#D55E00",
+    "funcdyn_plugin": "#EBA07E", "funcdyn_online": "#A34700", "policynet": "#0072B2", "threshold_oracle": "#7FCDB5",
+    "oracle": "#009E73",
 }
 
 
@@ -93,12 +95,19 @@ def threshold_trace_figure(t_s, bandwidth_mbps, rtt_ms, thresholds: Mapping[str,
                     showlegend=False)
     fig.add_scatter(x=hours, y=rtt_ms, name="RTT", line={"color": "#888"}, row=2, col=1, text=text,
                     showlegend=False)
-    for name, tau in thresholds.items():
-        fig.add_scatter(x=hours, y=np.clip(np.asarray(tau, float), 0, 1), name=name, line={"color": _color(name)},
-                        row=3, col=1)
+    dashes = ("solid", "dash", "dot", "dashdot")  # lines that coincide stay visible, one under the other
+    clipped = {name: np.clip(np.asarray(tau, float), 0, 1) for name, tau in thresholds.items()}
+    for k, (name, tau) in enumerate(clipped.items()):
+        fig.add_scatter(x=hours, y=tau, name=name, row=3, col=1,
+                        line={"color": _color(name), "dash": dashes[k % len(dashes)], "width": 2})
+    # the axis fitted to the thresholds shown: a score bunched near 1 would otherwise squeeze them into a line
+    values = np.concatenate([t[np.isfinite(t)] for t in clipped.values()] or [np.zeros(1)])
+    low, high = float(values.min()), float(values.max())
+    pad = max(0.05 * (high - low), 0.005)
     fig.update_yaxes(type="log", title_text="bandwidth<br>(Mbps)", row=1, col=1)
     fig.update_yaxes(type="log", title_text="RTT (ms)", row=2, col=1)
-    fig.update_yaxes(title_text=f"threshold {TAU}", range=[-0.02, 1.02], row=3, col=1)
+    fig.update_yaxes(title_text=f"threshold {TAU} (score)", range=[max(low - pad, -0.02), min(high + pad, 1.02)],
+                     row=3, col=1)
     fig.update_xaxes(title_text="time of day (h)", row=3, col=1)
     fig.update_layout(legend_title_text="policy")
     return tidy(fig, "Thresholds along a network trace", height=660)
@@ -150,16 +159,20 @@ def frontier_explorer_figure(grid: Mapping, bandwidth_index: int = 0, rtt_index:
         visible = i == bandwidth_index
         fig.add_scatter(**data[0], mode="lines", line={"color": "#555"}, name=f"utility (fixed {TAU})", row=2, col=1,
                         visible=visible, showlegend=False)
-        right = max(data[1]["x"] + [1e-12])  # labels of the rightmost points go to their left, inside the panel
-        side = ["middle left" if x > 0.6 * right else "middle right" for x in data[1]["x"]]
-        fig.add_scatter(**data[1], mode="markers+text", text=names, textposition=side, cliponaxis=False,
-                        textfont={"size": 10}, row=1, col=1, marker={"color": colors, "size": 10}, visible=visible,
-                        showlegend=False, name="policies")  # fmt: skip
-        fig.add_scatter(**data[2], mode="markers", text=names, row=2, col=1, marker={"color": colors, "size": 10},
-                        visible=visible, showlegend=False, name="policies")
+        # no text labels on the points (close points made them collide): the legend names the colours,
+        # hovering a point names its policy
+        fig.add_scatter(**data[1], mode="markers", text=names, hovertemplate="%{text}<extra></extra>", row=1, col=1,
+                        marker={"color": colors, "size": 10}, visible=visible, showlegend=False, name="policies")
+        fig.add_scatter(**data[2], mode="markers", text=names, hovertemplate="%{text}<extra></extra>", row=2, col=1,
+                        marker={"color": colors, "size": 10}, visible=visible, showlegend=False, name="policies")
+    for name, color in zip(names, colors, strict=True):  # legend entries only: one per policy, always shown
+        fig.add_scatter(x=[None], y=[None], mode="markers", marker={"color": color, "size": 10}, name=name,
+                        showlegend=True, row=1, col=1)
     dynamic = list(range(1, 1 + 3 * len(bw)))
+    legend_only = [True] * len(names)
     bw_steps = [{"label": _tick(b), "method": "restyle",
-                 "args": [{"visible": [True] + [k // 3 == i for k in range(3 * len(bw))]}]} for i, b in enumerate(bw)]
+                 "args": [{"visible": [True] + [k // 3 == i for k in range(3 * len(bw))] + legend_only}]}
+                for i, b in enumerate(bw)]
     rtt_steps = []
     for j, r in enumerate(rtt):
         per_trace = [d for i in range(len(bw)) for d in _explorer_data(grid, i, j, names)]
@@ -169,7 +182,9 @@ def frontier_explorer_figure(grid: Mapping, bandwidth_index: int = 0, rtt_index:
         sliders=[{"active": bandwidth_index, "steps": bw_steps, "currentvalue": {"prefix": "bandwidth (Mbps): "},
                   "pad": {"t": 60}},
                  {"active": rtt_index, "steps": rtt_steps, "currentvalue": {"prefix": "RTT (ms): "}, "pad": {"t": 150}}],
-        height=900, margin={"l": 60, "r": 20, "t": 105, "b": 230}, showlegend=False,
+        # the legend at the very bottom, under the sliders: wrapped onto several rows on a phone, it touches nothing
+        height=980, margin={"l": 60, "r": 20, "t": 105, "b": 300}, showlegend=True,
+        legend={"orientation": "h", "x": 0.0, "xanchor": "left", "y": 0.0, "yanchor": "bottom", "yref": "container"},
         title={"text": "Quality-cost explorer<br><sup>move bandwidth and RTT; grey: the fixed-τ sweep</sup>",
                "x": 0.0, "xref": "paper"},
     )

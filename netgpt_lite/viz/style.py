@@ -19,6 +19,33 @@ import plotly.graph_objects as go
 
 TAU = "τ"
 TAU_STAR = "τ*"
+# Okabe & Ito's colour-blind-safe palette (black dropped: it is the text colour); one colour per curve, in order
+PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442")
+
+
+# one colour per network regime in every figure of the book (the regimes of network.state.REGIMES, in order)
+REGIME_COLOURS = {"5g_good": PALETTE[2], "4g": PALETTE[0], "congested": PALETTE[1], "satellite": PALETTE[3],
+                  "near_outage": PALETTE[5]}
+
+
+def regime_colour(name: str, i: int = 0) -> str:
+    """A regime's fixed colour (:data:`REGIME_COLOURS`); another name gets the ``i``-th palette colour.
+
+    Example:
+        >>> regime_colour("4g") == REGIME_COLOURS["4g"], regime_colour("lte", 1)
+        (True, '#E69F00')
+    """
+    return REGIME_COLOURS.get(name, colour(i))
+
+
+def colour(i: int) -> str:
+    """The ``i``-th colour of :data:`PALETTE` (cycling), so that a curve and its markers share one colour.
+
+    Example:
+        >>> colour(0), colour(len(PALETTE))
+        ('#0072B2', '#0072B2')
+    """
+    return PALETTE[i % len(PALETTE)]
 LEGEND_BELOW = {"orientation": "h", "yref": "container", "y": 0.0, "yanchor": "bottom", "x": 0.0, "xanchor": "left"}
 MARGIN = {"l": 60, "r": 20, "t": 80, "b": 20}
 

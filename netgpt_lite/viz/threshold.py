@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import plotly.graph_objects as go
 
-from netgpt_lite.viz.style import TAU, TAU_STAR, tidy
+from netgpt_lite.viz.style import TAU, TAU_STAR, colour, tidy
 
 
 def threshold_heatmap_figure(
@@ -45,14 +45,18 @@ def threshold_heatmap_figure(
     if not 0 <= active < len(price_labels):
         raise ValueError(f"active must index price_labels (0..{len(price_labels) - 1}); got {active}")
     fig = go.Figure()
+    # one colour scale for every price, fitted to the thresholds shown: moving the slider changes colours
+    low, high = float(np.nanmin(tau)), float(np.nanmax(tau))
+    if high - low < 1e-6:
+        low, high = low - 0.5e-6, high + 0.5e-6
     for i, label in enumerate(price_labels):
         fig.add_trace(
             go.Heatmap(
                 x=bandwidth_mbps,
                 y=rtt_ms,
                 z=tau[i].astype(np.float32),  # float32: the colour scale cannot show more; half the page size
-                zmin=0.0,
-                zmax=1.0,
+                zmin=low,
+                zmax=high,
                 colorscale="Viridis",
                 colorbar={"title": TAU_STAR},
                 visible=i == active,
@@ -92,12 +96,18 @@ def offload_curves_figure(
 
 
 def utility_vs_threshold_figure(
-    thresholds: np.ndarray, utility_by_label: Mapping[str, np.ndarray], tau_star_by_label: Mapping[str, float]
+    thresholds: np.ndarray,
+    utility_by_label: Mapping[str, np.ndarray],
+    tau_star_by_label: Mapping[str, float],
+    note: str | None = None,
 ) -> go.Figure:
-    """Expected utility against the threshold, with a marker at the optimal tau* of each curve."""
+    """Expected utility against the threshold, with a marker (in the curve's colour) at the optimal tau* of each
+    curve; ``note`` is the subtitle (default: the smooth case's "one maximum"; an empirical curve may have more).
+    """
     fig = go.Figure()
-    for label, utility in utility_by_label.items():
-        fig.add_trace(go.Scatter(x=thresholds, y=utility, mode="lines", name=label, legendgroup=label))
+    for i, (label, utility) in enumerate(utility_by_label.items()):
+        fig.add_trace(go.Scatter(x=thresholds, y=utility, mode="lines", name=label, legendgroup=label,
+                                 line={"color": colour(i)}))
         tau = float(tau_star_by_label[label])
         u_star = float(np.interp(tau, thresholds, utility))
         fig.add_trace(
@@ -105,7 +115,7 @@ def utility_vs_threshold_figure(
                 x=[tau],
                 y=[u_star],
                 mode="markers",
-                marker={"size": 10, "symbol": "x"},
+                marker={"size": 10, "symbol": "x", "color": colour(i)},
                 name=f"{TAU_STAR} ({label})",
                 legendgroup=label,
                 showlegend=False,
@@ -115,4 +125,5 @@ def utility_vs_threshold_figure(
         xaxis_title=f"threshold {TAU} (fall back iff score < {TAU})",
         yaxis_title="expected utility per task",
     )
-    return tidy(fig, f"Expected utility vs threshold<br><sup>one maximum, at {TAU_STAR} (marked x)</sup>")
+    note = note if note is not None else f"one maximum, at {TAU_STAR} (marked x)"
+    return tidy(fig, f"Expected utility vs threshold<br><sup>{note}</sup>")
