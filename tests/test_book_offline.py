@@ -103,6 +103,16 @@ def check_page(browser, base: str, page_path: str, width: int, shot: Path | None
         const pre = c.querySelector('div.highlight pre');
         return pre && /^\\s*# Solution \\d/.test(pre.textContent) &&
             [pre, ...c.querySelectorAll('.cell_output')].some(e => e.checkVisibility()); }).length""")
+    # content wider than its own box: code, outputs, tables and display math that a reader would have to scroll
+    # inside (or that is cut off); an element marked `scroll-ok` (or inside one) is meant to scroll and says so
+    report["overflow"] = page.evaluate("""[...document.querySelectorAll(
+            'main pre, main .cell_output, main table, main .math, main mjx-container[display="true"]')]
+        .filter(e => e.checkVisibility() && !e.closest('.scroll-ok') && e.clientWidth > 0
+                && !getComputedStyle(e).display.startsWith('inline') && e.scrollWidth > e.clientWidth + 1)
+        .filter((e, _, all) => !all.some(o => o !== e && o.contains(e)))
+        .map(e => (e.closest('.cell_output') ? 'output ' : e.closest('.cell_input') ? 'code ' : '')
+                  + `${e.tagName.toLowerCase()}${e.className ? '.' + String(e.className).split(' ')[0] : ''}`
+                  + ` +${e.scrollWidth - e.clientWidth}px`)""")
     if shot is not None:
         shot.parent.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(shot), full_page=True)
@@ -145,13 +155,14 @@ def test_chapter_html_is_light(page_path):
 
 
 def main(argv: list[str]) -> int:
-    """Per-page table (size, load time, errors, outside requests); ``--shots DIR`` saves screenshots."""
+    """Per-page table (size, load time, errors, outside requests, elements wider than their box: reported, and
+    listed under the page); ``--shots DIR`` saves screenshots."""
     from playwright.sync_api import sync_playwright
 
     shots = Path(argv[argv.index("--shots") + 1]) if "--shots" in argv else None
     base, bad = _server(str(HTML)), 0
     print(f"{'page':42} {'KB':>7} {'width':>5} {'load s':>6} {'figs':>5} {'console':>7} {'outside':>7} "
-          f"{'failed':>6} {'scroll':>6} {'sol.':>5}")  # fmt: skip
+          f"{'failed':>6} {'scroll':>6} {'sol.':>5} {'overflow':>8}")  # fmt: skip
     with sync_playwright() as pw:
         b = pw.chromium.launch(executable_path=_chromium(), args=CHROMIUM_ARGS)
         for p in book_pages():
@@ -162,8 +173,9 @@ def main(argv: list[str]) -> int:
                             or r["drawn"] != r["figures"] or r["visible_solutions"])
                 print(f"{p:42} {HTML.joinpath(p).stat().st_size / 1e3:7.0f} {w:5} {r['load_s']:6.2f} "
                       f"{r['drawn']:>2}/{r['figures']:<2} {len(r['console']):7} {len(r['outside']):7} "
-                      f"{len(r['failed']):6} {r['scroll_x']:6} {r['visible_solutions']:5}")  # fmt: skip
-                for kind in ("console", "outside", "failed"):
+                      f"{len(r['failed']):6} {r['scroll_x']:6} {r['visible_solutions']:5} "
+                      f"{len(r['overflow']):8}")  # fmt: skip
+                for kind in ("console", "outside", "failed", "overflow"):
                     for msg in dict.fromkeys(r[kind]):
                         print(f"    {kind}: {msg[:220]}")
         b.close()

@@ -151,6 +151,19 @@ class FuncDyn:
     def thresholds(self, context: RoutingContext) -> np.ndarray:
         return self.threshold_at(self.kappa(context))
 
+    def calibrated(self, scores) -> np.ndarray:
+        """g_T(s) = sigmoid(logit(g(s)) / T): the calibration as tempered by ``temperature``, kept off 0 and 1.
+
+        Example:
+            >>> f = FuncDyn(LogisticCalibration(10.0, -5.0), 0.9, 40.0, 500.0, None, None, temperature=2.0)
+            >>> f.calibrated([0.5, 0.7]).round(3)
+            array([0.5  , 0.731])
+        """
+        g = np.clip(np.asarray(self.calibration(scores), dtype=float), 1e-3, 1.0 - 1e-3)
+        if self.temperature == 1.0:
+            return g
+        return 1.0 / (1.0 + np.exp(-np.log(g / (1.0 - g)) / self.temperature))
+
     def threshold_at(self, k, offset=0.0) -> np.ndarray:
         """The score threshold for kappa values ``k`` under the calibration tempered by ``temperature`` and
         shifted by ``offset`` in logit space: g_{T,b}(s) = sigmoid(logit(g(s)) / T + b).

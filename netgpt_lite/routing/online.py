@@ -116,10 +116,7 @@ class OnlineRecalibration:
         fitted on the labels of earlier blocks' fallbacks."""
         labels = self._labels(context)
         k = self.base.kappa(context)
-        base_g = self.base.calibration(context.scores)
-        if self.base.temperature != 1.0:  # the tuned map the offset shifts: g_T = sigmoid(logit(g) / T)
-            g = np.clip(base_g, _P_CLIP, 1.0 - _P_CLIP)
-            base_g = 1.0 / (1.0 + np.exp(-np.log(g / (1.0 - g)) / self.base.temperature))
+        base_g = self.base.calibrated(context.scores)  # the tuned map the offset shifts
         thresholds, offsets = np.empty(len(context)), np.empty(len(context))
         seen: list[np.ndarray] = []  # indices of requests whose label has come back, in order
         b = 0.0
