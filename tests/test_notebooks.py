@@ -70,6 +70,16 @@ def test_code_lines_fit_the_page(path: Path):
     assert not long, f"{path.name}: code lines over {CODE_COLUMNS} characters (cell, length): {long}"
 
 
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_every_cell_has_a_unique_id(path: Path):
+    """nbformat 4.5 cell ids: links into a chapter stay stable, and nbformat stops warning (a future error)."""
+    nb = json.loads(path.read_text())
+    ids = [c.get("id") for c in nb["cells"]]
+    assert (nb["nbformat"], nb["nbformat_minor"]) >= (4, 5), f"{path.name}: nbformat below 4.5"
+    assert None not in ids, f"{path.name}: cells without an id: {[i for i, x in enumerate(ids) if x is None]}"
+    assert len(set(ids)) == len(ids), f"{path.name}: repeated cell ids"
+
+
 def test_every_chapter_has_a_budget():
     assert sorted(BUDGET_S) == [p.stem for p in NOTEBOOKS], (
         "add the new chapter's fast-mode budget to BUDGET_S"
