@@ -39,7 +39,8 @@ def test_every_shipped_artifact_has_a_drift_sample_and_a_command():
                "data/rl/smollm2_rl_adapter", "data/results/routing.json", "data/results/results.json", "data/serve",
                "data/results/paired_rl_sft/paired.json", "data/results/constrained_sft/summary.json",
                "data/results/sft_sweep/render.json", "data/results/sft_sweep/scaling.json",
-               "data/results/rl_headroom/sft.json", "data/results/rl_sweep/sweep.json",
+               "data/results/rl_headroom/sft.json", "data/results/rl_headroom/rl.json",
+               "data/results/rl_sweep/sweep.json",
                "data/results/public_lte/ATT-LTE-driving.json", "data/results/public_lte/TMobile-LTE-short.json"}
     assert set(pv.SHIPPED) == covered, "a new shipped artifact needs a drift sample in this file"
     assert {s.path for s in pv.check_artifacts()} == covered
@@ -343,14 +344,17 @@ def test_sft_sweep_shipped_point_answers_regenerate(smollm2_agent):
     assert today == got, drifted(rel, "the shipped adapter's answers", got, today)
 
 
-def test_rl_headroom_summary_recomputes_and_first_groups_resample():
-    """The headroom summary from its per-request counts; the first 4 requests' greedy verdicts and sampled
-    counts drawn again (same seed, same chunk of 4 prompts, so the same draws)."""
-    from netgpt_lite.edge.lora import load_adapter, shipped_adapter_path
+@pytest.mark.parametrize("which", ["sft", "rl"])
+def test_rl_headroom_summary_recomputes_and_first_groups_resample(which):
+    """The headroom summary (before RL: the shipped SFT adapter; after: the shipped RL adapter) from its
+    per-request counts; the first 4 requests' greedy verdicts and sampled counts drawn again (same seed, same
+    chunk of 4 prompts, so the same draws)."""
+    from netgpt_lite.edge.lora import load_adapter, shipped_adapter_path, shipped_rl_adapter_path
     from netgpt_lite.rl.headroom import headroom, pass_at_k
     from netgpt_lite.tasks.generate import generate_tasks
 
-    rel = "data/results/rl_headroom/sft.json"
+    rel = f"data/results/rl_headroom/{which}.json"
+    adapter = shipped_adapter_path() if which == "sft" else shipped_rl_adapter_path()
     art = json.loads((pv.PACKAGE_DIR / rel).read_text())
     s, records, cfg = art["summary"], art["records"], art["manifest"]["config"]
     counts = np.array([r["n_correct"] for r in records])
@@ -361,8 +365,8 @@ def test_rl_headroom_summary_recomputes_and_first_groups_resample():
     from netgpt_lite.viz.rl import headroom_figure
 
     assert len(headroom_figure({"SFT": s}).data) == 2  # pass@k and the greedy line
-    assert cfg["adapter_sha256"] == pv.file_sha256(shipped_adapter_path() / "adapter_model.safetensors")
-    model, tokenizer, template = load_adapter(shipped_adapter_path())
+    assert cfg["adapter_sha256"] == pv.file_sha256(adapter / "adapter_model.safetensors")
+    model, tokenizer, template = load_adapter(adapter)
     tasks = generate_tasks(art["manifest"]["split"], 4, seed=art["manifest"]["seed"], variety=cfg["variety"])
     today = headroom(model, tokenizer, tasks, s["n_samples"], temperature=cfg["temperature"],
                      max_completion_tokens=cfg["max_completion_tokens"], seed=art["manifest"]["seed"],

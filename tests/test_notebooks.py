@@ -25,7 +25,7 @@ BUDGET_S = {
     "03_tool_calls": 60,
     "04_edge_model": 360,
     "05_routing": 90,
-    "06_rl": 60,
+    "06_rl": 90,
     "07_synergy": 180,
     "08_results": 180,
     "09_deploy": 90,
@@ -56,6 +56,28 @@ def test_notebook_structure(path: Path):
     assert "## Summary" in markdown
     assert "## Exercises" in markdown
     assert "Solution" in markdown + code, "exercises need solutions (a dropdown or a hide-cell code cell)"
+
+
+CODE_COLUMNS = 88  # what the rendered book's code column shows whole at 1280 px
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_code_lines_fit_the_page(path: Path):
+    """A reader sees every code line whole: none is longer than the code column."""
+    nb = json.loads(path.read_text())
+    long = [(i, len(line)) for i, c in enumerate(nb["cells"]) if c["cell_type"] == "code"
+            for line in "".join(c["source"]).split("\n") if len(line) > CODE_COLUMNS]
+    assert not long, f"{path.name}: code lines over {CODE_COLUMNS} characters (cell, length): {long}"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_every_cell_has_a_unique_id(path: Path):
+    """nbformat 4.5 cell ids: links into a chapter stay stable, and nbformat stops warning (a future error)."""
+    nb = json.loads(path.read_text())
+    ids = [c.get("id") for c in nb["cells"]]
+    assert (nb["nbformat"], nb["nbformat_minor"]) >= (4, 5), f"{path.name}: nbformat below 4.5"
+    assert None not in ids, f"{path.name}: cells without an id: {[i for i, x in enumerate(ids) if x is None]}"
+    assert len(set(ids)) == len(ids), f"{path.name}: repeated cell ids"
 
 
 def test_every_chapter_has_a_budget():

@@ -38,6 +38,21 @@ def e4_first_paragraph() -> str:
             f"{off[-1]['edge_exact_match']:.2f} with RL off")
 
 
+E5_LABELS = {"rl": "SFT-anchored RL", "sft": "its SFT start", "more_sft": "more SFT on the same cloud answers",
+             "raft": "rejection-sampling fine-tuning"}
+
+
+def e5_results() -> str:
+    """The README's E5 sentences: RL against its start, more SFT and rejection sampling on the test requests,
+    each in the words of :func:`~netgpt_lite.experiments.rl_summary.sentence` (generated from its interval)."""
+    from netgpt_lite.experiments.rl_comparison import read_e5
+    from netgpt_lite.experiments.rl_summary import contrast, sentence
+
+    table = read_e5()["contrasts"]
+    rows = [contrast(table, "rl", b) for b in ("sft", "more_sft", "raft")]
+    return "; ".join(sentence(r, E5_LABELS) for r in rows if r is not None) + "."
+
+
 def _interval(row: dict) -> str:
     return f"{row['mean']:+.4f} ({row['ci_low']:+.4f} to {row['ci_high']:+.4f})"
 
@@ -73,7 +88,8 @@ def public_lte_table() -> str:
         f"threshold fitted on the same logs it gains on {sum(beats_logs)} of {len(beats_logs)} traces.")
 
 
-CLAIMS = {"E4 in the first paragraph": e4_first_paragraph, "the real-trace table": public_lte_table}
+CLAIMS = {"E4 in the first paragraph": e4_first_paragraph, "E5 under Reproduce the results": e5_results,
+          "the real-trace table": public_lte_table}
 
 
 @pytest.mark.parametrize("name", sorted(CLAIMS))

@@ -157,7 +157,11 @@ def sentence(row: dict, labels: dict | None = None) -> str:
         'rl is not distinguishable from sft on 500 test requests: +1.2 points (95% interval -0.4 to +2.8; 3 seeds against 1)'
     """
     name = (labels or {}).get
+
+    def points(x: float) -> str:  # + 0.0 turns a rounded -0.0 (a bound at -1e-18) into +0.0
+        return f"{round(100 * x, 1) + 0.0:+.1f}"
+
     return (f"{name(row['a'], row['a'])} is {verdict(row)} {name(row['b'], row['b'])} on {row['n']} {row['suite']} "
-            f"requests: {100 * row['difference']:+.1f} points (95% interval {100 * row['ci_low']:+.1f} to "
-            f"{100 * row['ci_high']:+.1f}; {row['n_seeds']} seed{'s' * (row['n_seeds'] > 1)} against "
+            f"requests: {points(row['difference'])} points (95% interval {points(row['ci_low'])} to "
+            f"{points(row['ci_high'])}; {row['n_seeds']} seed{'s' * (row['n_seeds'] > 1)} against "
             f"{row['n_seeds_b']})")

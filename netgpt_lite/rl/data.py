@@ -69,13 +69,15 @@ def encode_pairs(tokenizer, prompts: list[str], completions: list[str], device="
             c["input_ids"].to(device), c["attention_mask"].to(device))  # fmt: skip
 
 
-def evaluate(model, tokenizer, tasks, batch_size: int = 64, **template_kwargs) -> dict[str, float]:
+def evaluate(model, tokenizer, tasks, batch_size: int = 64, per_request: bool = False,
+             **template_kwargs) -> dict:
     """Greedy exact match, schema-valid rate and mean reward of the edge on ``tasks`` (prompts rendered with
     ``template_kwargs``, e.g. ``tool_format="compact"`` for SmolLM2), through the one evaluator
-    (:func:`netgpt_lite.edge.evaluation.evaluate`)."""
+    (:func:`netgpt_lite.edge.evaluation.evaluate`). ``per_request=True`` returns each request's values
+    (arrays in ``tasks`` order, for paired comparisons) instead of the means."""
     agent = EdgeAgent(model, tokenizer, batch_size=batch_size, template_kwargs=template_kwargs)
     was_training, outputs = model.training, evaluate_edge(agent, tasks).outputs
     model.train(was_training)
     scores = judge([o.completion for o in outputs], [json.dumps(t.tools) for t in tasks],
                    [json.dumps(t.gold) for t in tasks])  # fmt: skip
-    return {k: float(v.mean()) for k, v in scores.items()}
+    return dict(scores) if per_request else {k: float(v.mean()) for k, v in scores.items()}
