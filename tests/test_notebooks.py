@@ -47,11 +47,12 @@ def test_notebook_committed_clean(path: Path):
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
 def test_notebook_structure(path: Path):
-    """A chapter opens with what you will build, has the setup cell, a Summary and Exercises."""
+    """A chapter opens with what you will build and its prerequisites, has the setup cell, a Summary and Exercises."""
     nb = json.loads(path.read_text())
     markdown = "\n".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "markdown")
     code = "\n".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "code")
     assert "what you will build" in markdown.lower()
+    assert "**Prerequisites**" in markdown, "say what the chapter assumes (after what you will build)"
     assert "google.colab" in code, "missing the Colab/local setup cell"
     assert "## Summary" in markdown
     assert "## Exercises" in markdown
