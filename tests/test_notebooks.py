@@ -25,7 +25,7 @@ BUDGET_S = {
     "03_tool_calls": 60,
     "04_edge_model": 360,
     "05_routing": 90,
-    "06_rl": 90,
+    "06_rl": 120,
     "07_synergy": 180,
     "08_results": 180,
     "09_deploy": 90,
