@@ -44,7 +44,7 @@ def report_figures(results: dict) -> dict:
         peaks = u["n_local_maxima"]  # an empirical table is jagged: say how many maxima this curve has
         figs["E2 utility vs threshold"] = utility_vs_threshold_figure(
             np.array(u["threshold"]), {"4G-like state": np.array(u["utility"])}, {"4G-like state": u["best_threshold"]},
-            note=f"{peaks} local maximum{'' if peaks == 1 else 'a'}; the best fixed threshold marked x")
+            note=f"{peaks} local {'maximum' if peaks == 1 else 'maxima'}; the best fixed threshold marked x")
     for trace, e4 in results.get("E4", {}).get("traces", {}).items():
         first = e4["runs"][str(e4["seeds"][0])]
         which = f"{trace} trace, seed {e4['seeds'][0]}"  # every figure of the page has its own title

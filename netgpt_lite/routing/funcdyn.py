@@ -33,6 +33,8 @@ from netgpt_lite.network.state import positive_array
 from netgpt_lite.routing.context import RoutingContext, check_probability, route
 from netgpt_lite.theory.threshold import LogisticCalibration, Workload, kappa, threshold_from_kappa
 
+P_CLIP = 1e-3  # probabilities kept off 0 and 1 so their logits stay finite (isotonic maps reach both)
+
 CALIBRATIONS = ("platt", "isotonic")
 
 
@@ -159,7 +161,7 @@ class FuncDyn:
             >>> f.calibrated([0.5, 0.7]).round(3)
             array([0.5  , 0.731])
         """
-        g = np.clip(np.asarray(self.calibration(scores), dtype=float), 1e-3, 1.0 - 1e-3)
+        g = np.clip(np.asarray(self.calibration(scores), dtype=float), P_CLIP, 1.0 - P_CLIP)
         if self.temperature == 1.0:
             return g
         return 1.0 / (1.0 + np.exp(-np.log(g / (1.0 - g)) / self.temperature))

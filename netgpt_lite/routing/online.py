@@ -42,9 +42,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from netgpt_lite.routing.context import RoutingContext, route
-from netgpt_lite.routing.funcdyn import FuncDyn
+from netgpt_lite.routing.funcdyn import P_CLIP, FuncDyn
 
-_P_CLIP = 1e-3  # probabilities kept off 0 and 1 so their logits stay finite (isotonic maps reach both)
 _NEWTON_STEPS = 8  # the likelihood is concave in b: a few Newton steps converge
 
 
@@ -57,7 +56,7 @@ def fit_offset(base_prob, labels, prior_strength: float) -> float:
         >>> round(fit_offset(np.full(400, 0.5), np.arange(400) % 4 == 0, prior_strength=1.0), 2)  # 25% right
         -1.09
     """
-    p = np.clip(np.asarray(base_prob, dtype=float), _P_CLIP, 1.0 - _P_CLIP)
+    p = np.clip(np.asarray(base_prob, dtype=float), P_CLIP, 1.0 - P_CLIP)
     y = np.asarray(labels, dtype=float)
     z = np.log(p / (1.0 - p))
     precision = prior_strength / 4.0  # a label at p = 0.5 carries Fisher information 1/4

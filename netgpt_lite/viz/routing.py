@@ -20,14 +20,14 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from netgpt_lite.viz.style import TAU, tidy
+from netgpt_lite.viz.style import PALETTE, TAU, tidy
 
 # one colour per policy across the book, from Okabe & Ito's colour-blind-safe palette (lighter tints for variants)
 POLICY_COLORS = {
-    "always_edge": "#7f7f7f", "always_cloud": "#56B4E9", "fixed": "#E69F00", "fixed_logs": "#E69F00",
-    "fixed_hindsight": "#F0C86E", "quantile": "#CC79A7", "cascade": "#8c564b", "funcdyn": "#D55E00",
-    "funcdyn_plugin": "#EBA07E", "funcdyn_online": "#A34700", "policynet": "#0072B2", "threshold_oracle": "#7FCDB5",
-    "oracle": "#009E73",
+    "always_edge": "#7f7f7f", "always_cloud": PALETTE[4], "fixed": PALETTE[1], "fixed_logs": PALETTE[1],
+    "fixed_hindsight": "#F0C86E", "quantile": PALETTE[3], "cascade": "#8c564b", "funcdyn": PALETTE[5],
+    "funcdyn_plugin": "#EBA07E", "funcdyn_online": "#A34700", "policynet": PALETTE[0], "threshold_oracle": "#7FCDB5",
+    "oracle": PALETTE[2],
 }
 
 
