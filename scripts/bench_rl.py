@@ -3,6 +3,7 @@
 Run as the book's reader would (2 CPU cores):
 
     OMP_NUM_THREADS=2 .venv/bin/python scripts/bench_rl.py --edge smollm2 --steps 3
+    OMP_NUM_THREADS=1 .venv/bin/python scripts/bench_rl.py --edge smollm2 --steps 1 --curve 100  # peak RSS
     OMP_NUM_THREADS=2 .venv/bin/python scripts/bench_rl.py --edge tiny --steps 6 --trainers minimal,trl
 
 ``--edge smollm2`` trains the shipped SFT adapter on validation requests (the E5 day's kind of data) with
@@ -11,7 +12,8 @@ The minimal trainer logs CPU seconds per phase (``cpu_s_sampling``, ``cpu_s_rewa
 ``cpu_s_reference``, ``cpu_s_update``); this prints, per trainer, one JSON line with each phase's CPU
 seconds per rollout (medians over steps, the first step dropped as warm-up when there are more than
 two), the all-in CPU seconds per rollout, wall seconds per step, the share of groups kept and the run's
-peak RSS.
+peak RSS (with ``--curve N``, over N validation requests evaluated greedily before and after the steps as
+well, as E5's learning curve evaluates them inside the RL process).
 """
 
 from __future__ import annotations
@@ -34,6 +36,9 @@ def main() -> None:
     parser.add_argument("--updates-per-step", type=int, default=2)
     parser.add_argument("--bf16", choices=["auto", "on", "off"], default="off")
     parser.add_argument("--trainers", default="minimal")
+    parser.add_argument("--curve", type=int, default=0,
+                        help="smollm2: validation requests evaluated greedily in-process before and after the "
+                             "steps, as E5's learning curve is (0: none), so the peak RSS covers it too")
     args = parser.parse_args()
 
     from netgpt_lite.experiments.rl_summary import PHASES, cost_per_rollout
@@ -55,15 +60,18 @@ def main() -> None:
             model, tokenizer, template = load_adapter(shipped_adapter_path(), trainable=True)
             tasks = generate_tasks("validation", 64, seed=3000)
             prompts = logged = rl_dataset(tasks, tokenizer, **template)
+            curve = generate_tasks("validation", args.curve, seed=4000) if args.curve else None
         else:
             from netgpt_lite.edge.tiny_lm import load_edge_model, shipped_model_path
             from netgpt_lite.experiments.rl_ablation import experiment_data
 
             model, tokenizer = load_edge_model(args.model or shipped_model_path())
             prompts, logged, _ = experiment_data(tokenizer, n_prompts=128, n_logged=128, n_eval=1)
+            curve, template = None, {}
         start = time.perf_counter()
         if trainer == "minimal":
-            _, history = train_minimal(model, tokenizer, prompts, logged, settings)
+            _, history = train_minimal(model, tokenizer, prompts, logged, settings, eval_tasks=curve,
+                                       eval_every=args.steps, template_kwargs=template)
         else:
             from netgpt_lite.rl.trl_trainer import train_trl
 
@@ -77,7 +85,7 @@ def main() -> None:
                   "prompts_per_step": args.prompts_per_step, "group_size": args.group_size,
                   "updates_per_step": settings.updates_per_step, "bf16": args.bf16,
                   "frac_groups_kept": round(1 - statistics.mean(h["frac_zero_std"] for h in timed), 3),
-                  "peak_rss_mb": peak_rss_mb()}  # fmt: skip
+                  "curve_requests": args.curve, "peak_rss_mb": peak_rss_mb()}  # fmt: skip
         cost = cost_per_rollout([history], rollouts)  # the one definition E5's chapter reads too
         if cost is not None:
             result.update({f"cpu_s_per_rollout_{p}": cost[p] for p in PHASES})

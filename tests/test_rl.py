@@ -317,3 +317,23 @@ def test_a_carried_optimizer_state_continues_adam_and_the_warm_up(tiny) -> None:
         train_minimal(build_model(tokenizer, EdgeModelConfig(hidden_size=32, n_layers=2, n_heads=2,
                                                              intermediate_size=64)),
                       tokenizer, ds, ds, settings, optimizer_state=state)  # fmt: skip
+
+
+@pytest.mark.parametrize("bf16", [False, True])
+def test_sampling_runs_in_the_precision_the_update_scores_in(tiny, monkeypatch, bf16):
+    """With bf16 the samples come from the bf16 policy the ratio and the KL score, not an fp32 twin."""
+    from netgpt_lite.rl import minimal as m
+
+    _, tokenizer, data = tiny
+    seen = []
+    real = m.sample_groups
+
+    def spy(*args, **kwargs):
+        seen.append(torch.is_autocast_enabled("cpu"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(m, "sample_groups", spy)
+    settings = RLSettings(steps=1, seed=0, bf16=bf16, device="cpu", **FAST)
+    run = m._start_run(_model(tokenizer), tokenizer, settings, None)
+    m._sample_groups(run, data)
+    assert seen == [bf16]

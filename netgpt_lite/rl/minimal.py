@@ -94,9 +94,12 @@ def _sample_groups(run: _Run, prompts, chunk_prompts: int | None = 2) -> tuple[d
     s = run.settings
     batch = prompts[run.rng.choice(len(prompts), s.prompts_per_step, replace=False).tolist()]
     run.model.eval()
-    return batch, sample_groups(run.model, run.tokenizer, batch["prompt"], s.group_size, temperature=s.temperature,
-                                max_completion_tokens=s.max_completion_tokens, shared_prefill=s.shared_prefill,
-                                chunk_prompts=chunk_prompts, device=run.device)  # fmt: skip
+    with run.autocast():  # the precision the update scores in: the ratio's two sides are one model
+        return batch, sample_groups(run.model, run.tokenizer, batch["prompt"], s.group_size,
+                                    temperature=s.temperature,
+                                    max_completion_tokens=s.max_completion_tokens,
+                                    shared_prefill=s.shared_prefill, chunk_prompts=chunk_prompts,
+                                    device=run.device)  # fmt: skip
 
 
 def _rewards(batch, sample: SampledGroups, settings: RLSettings, reward_model) -> tuple[dict, dict[str, float]]:

@@ -29,10 +29,12 @@ class RLSettings:
         dynamic_sampling: Drop groups whose rewards are all equal from the update (DAPO): they carry no
             policy-gradient signal and would only dilute the batch.
         shared_prefill: Prefill each prompt once and share its KV cache across its ``group_size`` samples.
-        bf16: bf16 autocast for the SFT model's pass and the update (1.35x faster for SmolLM2's update on an
-            AVX-512 BF16 CPU, more on AMX or a GPU); None picks it by a timed probe
-            (:func:`~netgpt_lite.runtime.prefer_bf16`); default False (fp32).  Sampling stays fp32, so with
-            bf16 the samples come from a slightly different model than the one the ratio scores.
+        bf16: bf16 autocast for sampling, the SFT model's pass and the update, so the samples come from the
+            model the ratio and the KL score; None picks it by a timed probe
+            (:func:`~netgpt_lite.runtime.prefer_bf16`); default False (fp32).  On an AVX-512 BF16 CPU it
+            saved little for SmolLM2 (``scripts/bench_rl.py --bf16 on``, 1 thread: 2.58 against 2.84 CPU-s
+            per rollout; autocast casts the frozen weights again in every chunk's pass) and held 0.6 GB more;
+            a GPU or AMX gains more.
         max_grad_norm: Gradient-norm clip.
         objective: epsilon, beta, gamma and the reverse-KL estimator (:class:`AnchoredRLSettings`).
         warmup_steps: the learning rate rises linearly over the first steps (0: none), then stays.
