@@ -19,7 +19,8 @@ from plotly.subplots import make_subplots
 
 from netgpt_lite.viz.style import PALETTE, tidy
 
-METRIC_COLORS = {"exact_match": "#1f77b4", "schema_valid": "#9ecae1"}
+# exact match and its lighter twin, schema-valid, from the book's one palette
+METRIC_COLORS = {"exact_match": PALETTE[0], "schema_valid": PALETTE[4]}
 
 
 def loss_curve_figure(curves: Mapping[str, tuple[Sequence[int], Sequence[float]]]) -> go.Figure:

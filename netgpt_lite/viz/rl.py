@@ -19,9 +19,9 @@ from collections.abc import Sequence
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from netgpt_lite.viz.style import tidy
+from netgpt_lite.viz.style import PALETTE, tidy
 
-COLORS = {"full": "#1f77b4", "no_forward_kl": "#ff7f0e", "no_reverse_kl": "#2ca02c", "plain_pg": "#d62728"}
+COLORS = {"full": PALETTE[0], "no_forward_kl": PALETTE[1], "no_reverse_kl": PALETTE[2], "plain_pg": PALETTE[5]}
 LABELS = {
     "reward": "reward (mean)",
     "exact_match": "exact match",
@@ -69,7 +69,7 @@ def training_curves_figure(history: Sequence[dict], metrics: Sequence[str] = ("r
 ARM_LABELS = {"sft": "SFT (start)", "more_sft": "SFT + more SFT", "raft": "SFT + rejection sampling",
               "rl": "SFT + anchored RL",
               "no_forward_kl": "RL, no forward KL", "no_reverse_kl": "RL, no reverse KL", "plain_pg": "RL, plain PG"}
-ARM_COLORS = {"sft": "#7f7f7f", "more_sft": "#9467bd", "raft": "#8c564b", "rl": COLORS["full"], "no_forward_kl": COLORS["no_forward_kl"],
+ARM_COLORS = {"sft": "#7f7f7f", "more_sft": PALETTE[3], "raft": "#8c564b", "rl": COLORS["full"], "no_forward_kl": COLORS["no_forward_kl"],
               "no_reverse_kl": COLORS["no_reverse_kl"], "plain_pg": COLORS["plain_pg"]}
 
 
@@ -172,7 +172,7 @@ def headroom_figure(summaries: dict[str, dict]) -> go.Figure:
         summaries: ``{label: summary}``, each the ``summary`` of :func:`~netgpt_lite.rl.headroom.headroom`.
     """
     fig = go.Figure()
-    palette = ["#7f7f7f", COLORS["full"], "#9467bd", "#8c564b"]
+    palette = ["#7f7f7f", COLORS["full"], PALETTE[3], "#8c564b"]
     for i, (label, s) in enumerate(summaries.items()):
         ks = sorted(int(k.removeprefix("pass_at_")) for k in s if k.startswith("pass_at_"))
         color = palette[i % len(palette)]

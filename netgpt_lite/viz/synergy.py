@@ -20,11 +20,11 @@ from collections.abc import Mapping, Sequence
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from netgpt_lite.viz.style import tidy
+from netgpt_lite.viz.style import PALETTE, tidy
 
-_RATES = (("offload_rate", "offload rate (cloud calls)", "#d62728"),
-          ("task_success", "task success", "#1f77b4"),
-          ("schema_valid_rate", "schema-valid rate", "#2ca02c"))
+_RATES = (("offload_rate", "offload rate (cloud calls)", PALETTE[5]),
+          ("task_success", "task success", PALETTE[0]),
+          ("schema_valid_rate", "schema-valid rate", PALETTE[2]))
 
 
 def rounds_figure(rounds: Sequence[Mapping], title: str = "Edge and cloud, learning together") -> go.Figure:
@@ -43,7 +43,7 @@ def rounds_figure(rounds: Sequence[Mapping], title: str = "Edge and cloud, learn
                                      line={"color": color}), secondary_y=False)
     if "always_cloud_task_success" in rounds[0]:
         fig.add_trace(go.Scatter(x=x, y=[r["always_cloud_task_success"] for r in rounds], mode="lines",
-                                 name="AlwaysCloud task success", line={"color": "#1f77b4", "dash": "dot"}),
+                                 name="AlwaysCloud task success", line={"color": PALETTE[0], "dash": "dot"}),
                       secondary_y=False)
     if "kl_to_sft" in rounds[0]:
         fig.add_trace(go.Scatter(x=x, y=[r["kl_to_sft"] for r in rounds], mode="lines+markers",

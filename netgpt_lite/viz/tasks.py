@@ -16,10 +16,10 @@ from collections.abc import Mapping, Sequence
 
 import plotly.graph_objects as go
 
-from netgpt_lite.viz.style import tidy
+from netgpt_lite.viz.style import PALETTE, tidy
 
 DIFFICULTY_ORDER = ("easy", "medium", "hard")
-KIND_COLORS = {"single_step": "#1f77b4", "next_step": "#ff7f0e"}
+KIND_COLORS = {"single_step": PALETTE[0], "next_step": PALETTE[1]}
 
 
 def task_mix_figure(counts: Mapping[tuple[str, str], int], title: str = "Task mix") -> go.Figure:
@@ -54,7 +54,7 @@ def accuracy_by_difficulty_figure(
     ]
     fig = go.Figure()
     fig.add_bar(x=names, y=[accuracy[d] for d in names], name="measured (checker)",
-                error_y={"type": "data", "array": errors}, marker_color="#2ca02c")  # fmt: skip
+                error_y={"type": "data", "array": errors}, marker_color=PALETTE[2])  # fmt: skip
     if configured is not None:
         fig.add_scatter(x=names, y=[configured[d] for d in names], mode="markers", name="configured",
                         marker={"symbol": "line-ew-open", "size": 40, "line": {"width": 3}, "color": "black"})  # fmt: skip
@@ -70,7 +70,7 @@ def error_type_figure(
     """Horizontal bars of checker error types (pairs ``(error_type, count)``), largest first."""
     pairs = sorted(error_counts, key=lambda p: p[1])
     fig = go.Figure(
-        go.Bar(x=[c for _, c in pairs], y=[e for e, _ in pairs], orientation="h", marker_color="#d62728")
+        go.Bar(x=[c for _, c in pairs], y=[e for e, _ in pairs], orientation="h", marker_color=PALETTE[5])
     )
     fig.update_layout(xaxis_title="wrong answers (count)", yaxis_title="error type (checker)")
     return tidy(fig, title)
