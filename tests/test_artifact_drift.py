@@ -36,7 +36,8 @@ def smollm2_agent():
 
 def test_every_shipped_artifact_has_a_drift_sample_and_a_command():
     covered = {"data/edge_outputs/smollm2", "data/smollm2_adapter", "data/edge_model", "data/rl/e5.json",
-               "data/rl/smollm2_rl_adapter", "data/results/routing.json", "data/results/results.json", "data/serve",
+               "data/rl/smollm2_rl_adapter", "data/rl/deployment_day/e5.json", "data/rl/deployment_day/rl_adapter",
+               "data/results/routing.json", "data/results/results.json", "data/serve",
                "data/results/paired_rl_sft/paired.json", "data/results/constrained_sft/summary.json",
                "data/results/sft_sweep/render.json", "data/results/sft_sweep/scaling.json",
                "data/results/rl_headroom/sft.json", "data/results/rl_headroom/rl.json",
@@ -159,11 +160,20 @@ def test_e4_round_zero_recomputes(tmp_path):
     assert gap == pytest.approx(today["task_success"] - today["always_cloud_task_success"])
 
 
-def test_e5_summary_recomputes_from_its_runs():
-    """E5's per-arm summary, recomputed from the stored runs by today's summarising code."""
-    from netgpt_lite.experiments.rl_comparison import read_e5, summarise
+@pytest.mark.parametrize("rel", ["data/rl/e5.json", "data/rl/deployment_day/e5.json"])
+def test_e5_summary_recomputes_from_its_runs(rel):
+    """E5's per-arm summary and paired contrasts, recomputed from the stored runs by today's code; the
+    deployment day's run records beside it are the runs its artifact holds."""
+    from netgpt_lite.experiments.rl_comparison import contrasts, read_e5, summarise
 
-    rel, e5 = "data/rl/e5.json", read_e5()
+    e5 = read_e5(pv.PACKAGE_DIR / rel)
+    assert contrasts(e5["runs"]) == e5["contrasts"], drifted(rel, "paired contrasts", "stored", "recomputed")
+    stored_runs = (pv.PACKAGE_DIR / rel).parent / "runs"
+    for run in e5["runs"] if rel.startswith("data/rl/deployment_day") else []:
+        name = "sft" if run["seed"] is None else f"{run['arm']}-seed{run['seed']}"  # the start has no seed
+        record = json.loads((stored_runs / f"{name}.json").read_text())
+        assert record["eval"] == run["eval"], drifted(rel, f"{run['arm']} seed {run['seed']} run record",
+                                                      "its runs/ file", "the artifact's")
     today = summarise(e5["runs"])
     for arm, stored in e5["summary"].items():
         for key, value in stored.items():
