@@ -168,7 +168,7 @@ def test_e5_summary_recomputes_from_its_runs(rel):
 
     e5 = read_e5(pv.PACKAGE_DIR / rel)
     assert contrasts(e5["runs"]) == e5["contrasts"], drifted(rel, "paired contrasts", "stored", "recomputed")
-    stored_runs = (pv.PACKAGE_DIR / rel).parent / "runs"
+    stored_runs = (pv.PACKAGE_DIR / rel).parent / "run_records"
     for run in e5["runs"] if rel.startswith("data/rl/deployment_day") else []:
         name = "sft" if run["seed"] is None else f"{run['arm']}-seed{run['seed']}"  # the start has no seed
         record = json.loads((stored_runs / f"{name}.json").read_text())

@@ -136,7 +136,7 @@ STAGES: tuple[Stage, ...] = (
                 "--n-rl-seeds", "1", "--n-ablation-seeds", "0", "--handwritten", *HANDWRITTEN),),
           copies=(("runs/pipeline/e5-deploy/e5.json", "data/rl/deployment_day/e5.json"),
                   ("runs/pipeline/e5-deploy/rl_adapter", "data/rl/deployment_day/rl_adapter"),
-                  ("runs/pipeline/e5-deploy/runs", "data/rl/deployment_day/runs")),
+                  ("runs/pipeline/e5-deploy/runs", "data/rl/deployment_day/run_records")),
           after=("smollm2_adapter",)),  # E5 on the deployment's phrasings, one seed per arm
     Stage("rl_headroom_after", ("data/results/rl_headroom/rl.json",), "netgpt_lite.rl.headroom",
           (_run("python", "scripts/rl_headroom.py", "--model", "netgpt_lite/data/rl/smollm2_rl_adapter", "--n", "100",
