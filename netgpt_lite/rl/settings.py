@@ -33,8 +33,8 @@ class RLSettings:
             model the ratio and the KL score; None picks it by a timed probe
             (:func:`~netgpt_lite.runtime.prefer_bf16`); default False (fp32).  On an AVX-512 BF16 CPU it
             saved little for SmolLM2 (``scripts/bench_rl.py --bf16 on``, 1 thread: 2.58 against 2.84 CPU-s
-            per rollout; autocast casts the frozen weights again in every chunk's pass) and held 0.6 GB more;
-            a GPU or AMX gains more.
+            per rollout; autocast casts the frozen weights again in every chunk's pass) and peaked at 2.8 GB,
+            where fp32 peaked at 2.2 GB even with a learning-curve evaluation; a GPU or AMX gains more.
         max_grad_norm: Gradient-norm clip.
         objective: epsilon, beta, gamma and the reverse-KL estimator (:class:`AnchoredRLSettings`).
         warmup_steps: the learning rate rises linearly over the first steps (0: none), then stays.
