@@ -16,11 +16,22 @@ settings, CPU seconds, rollouts, peak RSS); a rerun skips finished runs and cont
 checkpoint.  Prints one JSON line per run.  With ``--summary FILE`` it also writes one artifact with every
 named run (its settings, curve and per-step history) and a manifest: what the book ships as
 ``netgpt_lite/data/results/rl_sweep/sweep.json``.
+
+With ``--day test`` the day is the deployment day of E5 (``netgpt-lite e5 --day test``): the routed requests,
+the cloud's calls, the replayed SFT answers and the curve's requests are that E5's, read from its start
+record ``--start-record`` (``runs/sft.json`` of its run folder, written by the E5 command), and each setting
+runs as E5's ``rl`` arm does (:func:`~netgpt_lite.experiments.rl_arms.run_rl`).  Still no test request is
+evaluated: the curve's requests are other requests of the day's phrasings.
+
+    OMP_NUM_THREADS=1 .venv/bin/python scripts/rl_sweep.py --day test --out runs/rl_sweep_day \
+        --start-record netgpt_lite/data/rl/deployment_day/run_records/sft.json --eval-every 4 \
+        --settings "s24:steps=24" --summary netgpt_lite/data/results/rl_sweep/deployment_day.json
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import shutil
 import time
@@ -29,11 +40,12 @@ from pathlib import Path
 from netgpt_lite.edge.agent import EdgeAgent
 from netgpt_lite.edge.evaluation import evaluate
 from netgpt_lite.edge.lora import load_adapter, shipped_adapter_path
-from netgpt_lite.experiments.rl_comparison import E5Config, day_of_requests
+from netgpt_lite.experiments.rl_arms import load_start, practice_data, run_rl, start_identity
+from netgpt_lite.experiments.rl_comparison import E5Config, day_of_requests, day_pools
 from netgpt_lite.provenance import Recorder, atomic_write_json, cpu_seconds, file_sha256, peak_rss_mb
 from netgpt_lite.rl.data import rl_dataset
 from netgpt_lite.rl.minimal import train_minimal
-from netgpt_lite.rl.settings import RLSettings
+from netgpt_lite.rl.settings import SMOLLM2_RL, RLSettings
 from netgpt_lite.tasks.generate import generate_tasks
 
 BASE = {"steps": 12, "prompts_per_step": 8, "group_size": 8, "updates_per_step": 2, "learning_rate": 2e-5,
@@ -66,6 +78,14 @@ def settings_for(changes: dict, seed: int) -> RLSettings:
     return RLSettings(**merged).replace(**weights)
 
 
+def e5_settings(changes: dict, seed: int) -> RLSettings:
+    """E5's RL settings (:data:`~netgpt_lite.rl.settings.SMOLLM2_RL`) with ``changes`` and ``seed``."""
+    known = set(RLSettings.__dataclass_fields__) | {"epsilon", "beta", "gamma", "kl_estimator"}
+    if set(changes) - known:
+        raise SystemExit(f"--settings: unknown field(s) {sorted(set(changes) - known)}; see RLSettings")
+    return SMOLLM2_RL.replace(seed=seed, **changes)
+
+
 def the_day(out: Path, n_pool: int, n_val: int, model, tokenizer, template: dict) -> dict:
     """The routed half of the practice pool with the cloud's calls, and the selection set: the least confident
     half of ``2 n_val`` other validation requests (where the room is); cached in ``out/day.json``."""
@@ -90,10 +110,18 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--n-val", type=int, default=100)
     parser.add_argument("--eval-every", type=int, default=6)
     parser.add_argument("--summary", default=None, help="write every named run into this one JSON artifact")
+    parser.add_argument("--day", choices=("validation", "test"), default="validation",
+                        help="test: E5's deployment day, read from --start-record")
+    parser.add_argument("--start-record", default=None, help="with --day test: E5's runs/sft.json")
     args = parser.parse_args(argv)
     named = [parse_setting(s) for s in args.settings]
-    runs = {name: settings_for(changes, args.seed) for name, changes in named}  # errors before any work
+    if args.day == "test":  # E5's recipe (SMOLLM2_RL), so that the chosen change carries over to E5
+        runs = {name: e5_settings(changes, args.seed) for name, changes in named}  # errors before any work
+    else:
+        runs = {name: settings_for(changes, args.seed) for name, changes in named}
     out = Path(args.out)
+    if args.day == "test":
+        return deployment_day_sweep(args, runs, out)
     out.mkdir(parents=True, exist_ok=True)
     ref_model, tokenizer, template = load_adapter(shipped_adapter_path())
     ref_model.requires_grad_(False)
@@ -103,8 +131,6 @@ def main(argv: list[str] | None = None) -> None:
     data = rl_dataset(routed, tokenizer, day["answers"], **template)
     others = generate_tasks("validation", 2 * args.n_val, seed=4000)
     val = [others[i] for i in day["val"]]
-    recorder = Recorder(seed=args.seed, split="validation", sizes={"n_routed": len(routed), "n_val": len(val)},
-                        config={"settings": list(args.settings), "base": BASE}) if args.summary else None
     for name, settings in runs.items():
         path = out / f"{name}-seed{args.seed}.json"
         if path.exists():
@@ -129,17 +155,65 @@ def main(argv: list[str] | None = None) -> None:
         record = {"summary": summary, "history": history, "manifest": recorder.finish(summary=summary)}
         atomic_write_json(path, record)
         print(json.dumps(summary), flush=True)
-    if recorder is not None:
-        records = {name: json.loads((out / f"{name}-seed{args.seed}.json").read_text()) for name in runs}
-        artifact = {"runs": [{"name": name, "settings": r["manifest"]["config"]["rl"], "summary": r["summary"],
-                              "start_sha256": r["manifest"]["config"]["start_sha256"],
-                              "history": r["history"], "made_by": {k: r["manifest"].get(k) for k in
-                                                                   ("command", "git_commit", "started_utc")}}
-                             for name, r in records.items()],
-                    "day": {"n_routed": len(routed), "n_val": len(val), "val": day["val"]}}  # fmt: skip
-        artifact["manifest"] = recorder.finish(summary={n: r["summary"]["val_exact_match"] for n, r in records.items()})
-        Path(args.summary).parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_json(args.summary, artifact)
+    if args.summary:
+        write_summary(args, runs, out, {"n_routed": len(routed), "n_val": len(val)},
+                      {"n_routed": len(routed), "n_val": len(val), "val": day["val"]})
+
+
+def write_summary(args, runs: dict, out: Path, sizes: dict, day: dict) -> None:
+    """One artifact (``--summary``) with every named run's settings, curve and history, and a manifest."""
+    recorder = Recorder(seed=args.seed, split=args.day, sizes=sizes,
+                        config={"settings": list(args.settings), "base": BASE, "day": args.day})
+    records = {name: json.loads((out / f"{name}-seed{args.seed}.json").read_text()) for name in runs}
+    artifact = {"runs": [{"name": name, "settings": r["manifest"]["config"]["rl"], "summary": r["summary"],
+                          "start_sha256": r["manifest"]["config"].get("start_sha256"),
+                          "start": r["manifest"]["config"].get("start"),
+                          "history": r["history"], "made_by": {k: r["manifest"].get(k) for k in
+                                                               ("command", "git_commit", "started_utc")}}
+                         for name, r in records.items()], "day": day}  # fmt: skip
+    artifact["manifest"] = recorder.finish(summary={n: r["summary"]["val_exact_match"] for n, r in records.items()})
+    Path(args.summary).parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(args.summary, artifact)
+
+
+def deployment_day_sweep(args, runs: dict, out: Path) -> None:
+    """``--day test``: each setting runs as E5's ``rl`` arm on E5's deployment day; see the module doc."""
+    if args.start_record is None or not Path(args.start_record).is_file():
+        raise SystemExit(f"--start-record: E5's start record (runs/sft.json) is needed with --day test; got "
+                         f"{args.start_record!r} (netgpt_lite/data/rl/deployment_day/run_records/sft.json ships)")
+    start_record = json.loads(Path(args.start_record).read_text())
+    config = E5Config(day_split="test", curve_every=args.eval_every, n_pool=args.n_pool, n_curve=args.n_val)
+    pool, curve_pool = day_pools(config, generate_tasks("test", config.n_eval, seed=0))
+    day = start_record.get("day", {})
+    if len(day.get("routed", [])) + len(day.get("kept", [])) != len(pool) or not day.get("curve"):
+        raise SystemExit(f"--start-record {args.start_record}: its day does not split the {len(pool)} requests of "
+                         f"a deployment day with --n-pool {args.n_pool} and --n-val {args.n_val}, or has no curve")
+    out.mkdir(parents=True, exist_ok=True)
+    ref_model, tokenizer, template = load_start(config.edge, trainable=False)
+    ref_model.requires_grad_(False)
+    data = practice_data(config, pool, curve_pool, start_record, tokenizer, template)
+    sizes = {"n_routed": len(day["routed"]), "n_val": len(data["curve"])}
+    for name, settings in runs.items():
+        path = out / f"{name}-seed{args.seed}.json"
+        if path.exists():
+            print(json.dumps(json.loads(path.read_text())["summary"]), flush=True)
+            continue
+        recorder = Recorder(seed=args.seed, split="test-phrasings (no evaluated request)", sizes=sizes,
+                            config={"rl": settings, "start": start_identity(config.edge), "day": "test"})
+        cpu0, t0 = cpu_seconds(), time.perf_counter()
+        run_config = dataclasses.replace(config, rl=settings)
+        _, _, _, info = run_rl("rl", args.seed, run_config, data, ref_model, None, out / name, progress=True)
+        shutil.rmtree(out / name, ignore_errors=True)
+        history = info["history"]
+        summary = {"name": name, "seed": args.seed, "cpu_s": round(cpu_seconds() - cpu0, 1),
+                   "val_exact_match": [(r["step"], r["eval_exact_match"]) for r in history if "eval_exact_match" in r],
+                   "wall_s": round(time.perf_counter() - t0, 1), "peak_rss_mb": peak_rss_mb(),
+                   "rollouts": settings.steps * settings.prompts_per_step * settings.group_size}  # fmt: skip
+        atomic_write_json(path, {"summary": summary, "history": history, "manifest": recorder.finish(summary=summary)})
+        print(json.dumps(summary), flush=True)
+    if args.summary:
+        write_summary(args, runs, out, sizes, {"n_routed": sizes["n_routed"], "n_val": sizes["n_val"],
+                                               "val": day["curve"], "split": "test"})
 
 
 if __name__ == "__main__":

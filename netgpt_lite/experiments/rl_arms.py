@@ -18,13 +18,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from netgpt_lite.agents.cloud_sim import SimulatedCloud
 from netgpt_lite.edge.agent import EdgeAgent
 from netgpt_lite.edge.evaluation import evaluate
 from netgpt_lite.edge.lora import LoraSettings, load_adapter, shipped_adapter_path, train_lora
 from netgpt_lite.experiments.rl_ablation import ABLATIONS
 from netgpt_lite.provenance import file_sha256
+from netgpt_lite.rl.data import rl_dataset
 from netgpt_lite.rl.minimal import train_minimal
 from netgpt_lite.rl.rejection import accepted_samples
+from netgpt_lite.tasks.generate import generate_tasks
 
 RL_ARMS = {"rl": {}, **{k: v for k, v in ABLATIONS.items() if k != "full"}}
 """The RL runs: ``rl`` is the full composite; the others drop one or both anchors."""
@@ -62,6 +65,36 @@ def evaluate_arm(model, tokenizer, template_kwargs: dict, suites: dict) -> tuple
         metrics[name]["records"] = [{"request": r["request"], "correct": r["correct"]}
                                     for r in evaluations[name].records()]  # fmt: skip
     return metrics, evaluations
+
+
+def practice_data(config, pool, curve_pool, start_record: dict, tokenizer, template: dict, reward_model=None) -> dict:
+    """What every arm of a day learns from, and what the RL curve is read on.
+
+    Args:
+        config: the :class:`~netgpt_lite.experiments.rl_comparison.E5Config` (``n_replay``, ``cloud_seed``).
+        pool, curve_pool: the day's requests and the curve's (:func:`~netgpt_lite.experiments.rl_comparison.day_pools`).
+        start_record: the start's record (``runs/sft.json``): its ``day`` (``routed``, ``kept``, ``answers``,
+            ``curve``) and ``curve_eval``.
+        tokenizer, template: the start's.
+        reward_model: with one, RL also practises on the kept (unlabelled) half.
+
+    Returns:
+        ``prompts`` (RL's practice rows), ``logged`` (the forward-KL anchor: the cloud's calls and the
+        replayed SFT answers), ``replay``, ``curve`` (tasks or None) and ``curve_start``.
+    """
+    day = start_record["day"]
+    routed, kept = [pool[i] for i in day["routed"]], [pool[i] for i in day["kept"]]
+    replay_tasks = generate_tasks("train", config.n_replay, seed=0)
+    replay = [a.tool_call for a in SimulatedCloud(seed=config.cloud_seed).propose(replay_tasks)]
+    practice = routed + (kept if reward_model is not None else [])  # without a reward model: the labels only
+    return {
+        "prompts": rl_dataset(practice, tokenizer, day["answers"] + [t.gold for t in practice[len(routed):]],
+                              labelled=[True] * len(routed) + [False] * (len(practice) - len(routed)), **template),
+        "logged": rl_dataset(routed + replay_tasks, tokenizer, day["answers"] + replay, **template),
+        "replay": rl_dataset(replay_tasks, tokenizer, replay, **template),
+        "curve": [curve_pool[i] for i in day.get("curve", [])] or None,
+        "curve_start": start_record.get("curve_eval"),  # the start's point of every RL curve, computed once
+    }  # fmt: skip
 
 
 def run_rl(arm: str, seed: int, config, data: dict, ref_model, reward_model, work: Path, progress: bool):

@@ -51,6 +51,7 @@ from netgpt_lite.experiments.rl_arms import (
     RL_ARMS,
     evaluate_arm,
     load_start,
+    practice_data,
     run_more_sft,
     run_raft,
     run_rl,
@@ -65,7 +66,7 @@ from netgpt_lite.provenance import (
     source_hash,
     write_manifest,
 )
-from netgpt_lite.rl.data import judge, rl_dataset
+from netgpt_lite.rl.data import judge
 from netgpt_lite.rl.minimal import RLSettings
 from netgpt_lite.rl.reward_model import RewardModel
 from netgpt_lite.rl.settings import SMOLLM2_RL
@@ -262,18 +263,7 @@ def run_e5(config: E5Config = E5Config(), out_dir: str | Path = "runs/e5", handw
     ref_model.requires_grad_(False)
     start_record, reward_model = _start(config, out, ref_model, tokenizer, template, suites, pool, curve_pool)
     day = start_record["day"]
-    routed, kept = [pool[i] for i in day["routed"]], [pool[i] for i in day["kept"]]
-    replay_tasks = generate_tasks("train", config.n_replay, seed=0)
-    replay = [a.tool_call for a in SimulatedCloud(seed=config.cloud_seed).propose(replay_tasks)]
-    practice = routed + (kept if reward_model is not None else [])  # without a reward model: the labels only
-    data = {
-        "prompts": rl_dataset(practice, tokenizer, day["answers"] + [t.gold for t in practice[len(routed):]],
-                              labelled=[True] * len(routed) + [False] * (len(practice) - len(routed)), **template),
-        "logged": rl_dataset(routed + replay_tasks, tokenizer, day["answers"] + replay, **template),
-        "replay": rl_dataset(replay_tasks, tokenizer, replay, **template),
-        "curve": [curve_pool[i] for i in day.get("curve", [])] or None,
-        "curve_start": start_record.get("curve_eval"),  # the start's point of every RL curve, computed once
-    }  # fmt: skip
+    data = practice_data(config, pool, curve_pool, start_record, tokenizer, template, reward_model)
     runs = [{"arm": "sft", "seed": None, "eval": start_record["eval"], "seconds": start_record["seconds"]}]
     from tqdm.auto import tqdm
 
