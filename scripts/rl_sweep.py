@@ -166,8 +166,8 @@ def write_summary(args, runs: dict, out: Path, sizes: dict, day: dict) -> None:
                         config={"settings": list(args.settings), "base": BASE, "day": args.day})
     records = {name: json.loads((out / f"{name}-seed{args.seed}.json").read_text()) for name in runs}
     artifact = {"runs": [{"name": name, "settings": r["manifest"]["config"]["rl"], "summary": r["summary"],
-                          "start_sha256": r["manifest"]["config"].get("start_sha256"),
-                          "start": r["manifest"]["config"].get("start"),
+                          "start_sha256": r["manifest"]["config"].get("start_sha256")
+                          or r["manifest"]["config"]["start"]["sha256"],
                           "history": r["history"], "made_by": {k: r["manifest"].get(k) for k in
                                                                ("command", "git_commit", "started_utc")}}
                          for name, r in records.items()], "day": day}  # fmt: skip

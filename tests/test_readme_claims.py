@@ -53,6 +53,17 @@ def e5_results() -> str:
     return "; ".join(sentence(r, E5_LABELS) for r in rows if r is not None) + "."
 
 
+def e5_deployment_day() -> str:
+    """The README's deployment-day E5 sentences: RL against its start and against more SFT, on the test requests
+    and on the independently written ones, in the words of the interval."""
+    from netgpt_lite.experiments.rl_comparison import read_e5
+    from netgpt_lite.experiments.rl_summary import contrast, sentence
+
+    table = read_e5(pv.PACKAGE_DIR / "data/rl/deployment_day/e5.json")["contrasts"]
+    rows = [contrast(table, "rl", b, suite) for suite in ("test", "independent") for b in ("sft", "more_sft")]
+    return "; ".join(sentence(r, E5_LABELS) for r in rows if r is not None) + "."
+
+
 def _interval(row: dict) -> str:
     return f"{row['mean']:+.4f} ({row['ci_low']:+.4f} to {row['ci_high']:+.4f})"
 
@@ -89,6 +100,7 @@ def public_lte_table() -> str:
 
 
 CLAIMS = {"E4 in the first paragraph": e4_first_paragraph, "E5 under Reproduce the results": e5_results,
+          "E5 on the deployment day": e5_deployment_day,
           "the real-trace table": public_lte_table}
 
 

@@ -138,12 +138,15 @@ def e5_contrast_figure(table: Sequence[dict], suite: str = "test") -> go.Figure:
 
 
 def e5_curve_figure(artifact: dict) -> go.Figure:
-    """E5's learning curves: greedy exact match on the curve's validation requests against the RL step,
-    one line per RL run (arm and seed), the start's value at step 0.
+    """E5's learning curves: greedy exact match on the curve's requests against the RL step, one line per RL
+    run (arm and seed), the start's value at step 0.  The curve's requests are of the day's phrasings
+    (``config.day_split``: validation, or the deployment's own, never an evaluated request).
 
     Args:
-        artifact: the E5 artifact (``runs`` with each RL run's ``history``).
+        artifact: the E5 artifact (``runs`` with each RL run's ``history``; ``config``).
     """
+    phrasing = ("the deployment's phrasings" if artifact.get("config", {}).get("day_split") == "test"
+                else "the validation phrasings")
     fig = go.Figure()
     shown = set()
     for r in artifact["runs"]:
@@ -159,9 +162,9 @@ def e5_curve_figure(artifact: dict) -> go.Figure:
     if not shown:
         raise ValueError("no run of this artifact has a learning curve (history rows with eval_exact_match)")
     fig.update_xaxes(title_text="RL step")
-    fig.update_yaxes(title_text="exact match, validation requests")
-    return tidy(fig, "E5: learning curves of the RL runs<br><sup>greedy, the least confident validation "
-                "requests; one line per seed</sup>", height=440)  # fmt: skip
+    fig.update_yaxes(title_text="exact match on the curve's requests")
+    return tidy(fig, f"E5: learning curves of the RL runs<br><sup>greedy, the least confident requests of {phrasing} "
+                "(never evaluated); one line per seed</sup>", height=440)  # fmt: skip
 
 
 def headroom_figure(summaries: dict[str, dict]) -> go.Figure:
