@@ -87,6 +87,22 @@ def test_import_closure_follows_lazy_and_relative_imports_and_nothing_else(tmp_p
     assert pv.changed_files("0" * 40, files) is None  # a commit git does not have: cannot tell
 
 
+def test_a_re_exporting_parent_package_does_not_pull_its_siblings_into_the_closure(tmp_path):
+    """Importing ``sub.a`` runs ``sub/__init__.py``; when that file only re-exports (imports, ``__all__``), the
+    siblings it re-exports cannot change ``a``'s results, so they stay out of ``a``'s closure; a parent
+    with code of its own, or a package named in an import, is followed in full."""
+    lib = _fake_library(tmp_path)
+    (lib / "sub" / "__init__.py").write_text('"""facade"""\nfrom netgpt_lite.sub.heavy import H\n__all__ = ["H"]\n')
+    (lib / "sub" / "heavy.py").write_text("H = 1\n")
+    assert "sub/heavy.py" not in pv.import_closure(["netgpt_lite.sub.a"], root=lib)
+    assert "sub/__init__.py" in pv.import_closure(["netgpt_lite.sub.a"], root=lib)  # its own file counts
+    assert "sub/heavy.py" in pv.import_closure(["netgpt_lite.sub"], root=lib)  # the package itself: in full
+    (lib / "elsewhere.py").write_text("from netgpt_lite.sub import H\n")  # names the package: in full
+    assert "sub/heavy.py" in pv.import_closure(["netgpt_lite.elsewhere"], root=lib)
+    (lib / "sub" / "__init__.py").write_text("from netgpt_lite.sub.heavy import H\nH.setup = True\n")  # code
+    assert "sub/heavy.py" in pv.import_closure(["netgpt_lite.sub.a"], root=lib)
+
+
 def test_shipped_manifests_are_upgraded_already_and_the_upgrade_is_idempotent():
     upgrade = _load_script("upgrade_manifests")
     assert upgrade.main(["--root", str(pv.DATA_DIR), "--dry-run"]) == []

@@ -129,8 +129,11 @@ def artifact_status(path: str | Path, manifest: dict | None = None) -> ArtifactS
 
 
 def _which_changed(manifest: dict, files: tuple[str, ...]) -> tuple[str, ...]:
-    """The changed files by git when it can tell, else the whole closure (the hash differs)."""
+    """The hash differs: the changed files by git when it can tell for a clean commit (none, when only the
+    closure's definition changed since: a narrower closure hashes other files), else the whole closure."""
     found = changed_files(manifest["git_commit"], files) if manifest.get("git_commit") else None
+    if found is not None and manifest.get("git_dirty") is False:
+        return tuple(found)
     return tuple(found) if found else files
 
 

@@ -74,20 +74,25 @@ def _imports(rel: str, root: Path) -> set[str]:
         elif isinstance(node, ast.ImportFrom):
             base = ".".join(package[: len(package) - node.level + 1]) if node.level else ""
             module = ".".join(p for p in (base, node.module or "") if p)
-            found.add(module)
-            found.update(f"{module}.{alias.name}" for alias in node.names)  # `from pkg import submodule`
+            subs = {f"{module}.{alias.name}" for alias in node.names}
+            found.update(subs)  # `from pkg import submodule`; when every name is one, pkg runs as a parent only
+            if not all(_module_file(m, root) for m in subs):
+                found.add(module)
     return {m for m in found if m == PACKAGE or m.startswith(PACKAGE + ".")}
 
 
 def import_closure(entries: Iterable[str], root: Path = PACKAGE_DIR) -> list[str]:
     """The library files that the ``entries`` (dotted module names) import, transitively, sorted.
 
-    Importing ``a.b.c`` runs ``a/__init__.py`` and ``a/b/__init__.py`` too, so parents are included.
+    Importing ``a.b.c`` runs ``a/__init__.py`` and ``a/b/__init__.py`` too, so parents are included; a parent
+    that only re-exports (a docstring, imports and ``__all__``) is not followed into the siblings it
+    re-exports, which cannot change what ``a.b.c`` computes.  A package named in an import for a name that is
+    not a submodule (``from a.b import f``) is followed in full.
 
     Raises:
         ValueError: when an entry is not a module of the library.
     """
-    todo, seen = [], set()
+    todo, seen, followed = [], set(), set()
     for entry in entries:
         if _module_file(entry, root) is None:
             raise ValueError(f"{entry!r} is not a module of {PACKAGE} (looked in {root.name}/)")
@@ -97,10 +102,31 @@ def import_closure(entries: Iterable[str], root: Path = PACKAGE_DIR) -> list[str
         parts = module.split(".")
         for k in range(1, len(parts) + 1):  # the module and every parent package
             rel = _module_file(".".join(parts[:k]), root)
-            if rel is not None and rel not in seen:
-                seen.add(rel)
+            if rel is None:
+                continue
+            seen.add(rel)
+            # a parent package that only re-exports runs its submodules' definitions and nothing else (the
+            # house rule: nothing happens at import time), so what it re-exports cannot change this module's
+            # results; its own file still counts.  A package named in an import is followed in full.
+            if rel not in followed and (k == len(parts) or not _is_facade(rel, root)):
+                followed.add(rel)
                 todo.extend(_imports(rel, root))
     return sorted(seen)
+
+
+def _is_facade(rel: str, root: Path) -> bool:
+    """True when a module's top level is only a docstring, imports and ``__all__``: a re-export facade."""
+    tree = ast.parse((root / rel).read_text(), filename=rel)
+    for node in tree.body:
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            continue
+        if isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant) and isinstance(node.value.value, str):
+            continue
+        targets = node.targets if isinstance(node, ast.Assign) else [node.target] if isinstance(node, ast.AnnAssign) else []
+        if targets and all(isinstance(t, ast.Name) and t.id == "__all__" for t in targets):
+            continue
+        return False
+    return True
 
 
 def git_state() -> tuple[str | None, bool | None]:
