@@ -78,12 +78,12 @@ def settings_for(changes: dict, seed: int) -> RLSettings:
     return RLSettings(**merged).replace(**weights)
 
 
-def e5_settings(changes: dict, seed: int) -> RLSettings:
-    """E5's RL settings (:data:`~netgpt_lite.rl.settings.SMOLLM2_RL`) with ``changes`` and ``seed``."""
+def e5_settings(changes: dict, seed: int, base: RLSettings = SMOLLM2_RL) -> RLSettings:
+    """E5's RL settings (``base``: :data:`~netgpt_lite.rl.settings.SMOLLM2_RL`) with ``changes`` and ``seed``."""
     known = set(RLSettings.__dataclass_fields__) | {"epsilon", "beta", "gamma", "kl_estimator"}
     if set(changes) - known:
         raise SystemExit(f"--settings: unknown field(s) {sorted(set(changes) - known)}; see RLSettings")
-    return SMOLLM2_RL.replace(seed=seed, **changes)
+    return base.replace(seed=seed, **changes)
 
 
 def the_day(out: Path, n_pool: int, n_val: int, model, tokenizer, template: dict) -> dict:
@@ -176,13 +176,15 @@ def write_summary(args, runs: dict, out: Path, sizes: dict, day: dict) -> None:
     atomic_write_json(args.summary, artifact)
 
 
-def deployment_day_sweep(args, runs: dict, out: Path) -> None:
-    """``--day test``: each setting runs as E5's ``rl`` arm on E5's deployment day; see the module doc."""
+def deployment_day_sweep(args, runs: dict, out: Path, config: E5Config | None = None) -> None:
+    """``--day test``: each setting (``runs``: name -> settings) runs as E5's ``rl`` arm on E5's deployment day
+    (``config``: that E5's; default the shipped one's, with ``--n-pool``, ``--n-val`` and ``--eval-every``)."""
     if args.start_record is None or not Path(args.start_record).is_file():
         raise SystemExit(f"--start-record: E5's start record (runs/sft.json) is needed with --day test; got "
                          f"{args.start_record!r} (netgpt_lite/data/rl/deployment_day/run_records/sft.json ships)")
     start_record = json.loads(Path(args.start_record).read_text())
-    config = E5Config(day_split="test", curve_every=args.eval_every, n_pool=args.n_pool, n_curve=args.n_val)
+    config = config or E5Config(day_split="test", curve_every=args.eval_every, n_pool=args.n_pool,
+                                n_curve=args.n_val)
     pool, curve_pool = day_pools(config, generate_tasks("test", config.n_eval, seed=0))
     day = start_record.get("day", {})
     if len(day.get("routed", [])) + len(day.get("kept", [])) != len(pool) or not day.get("curve"):

@@ -284,3 +284,40 @@ def test_a_deployment_day_holds_no_evaluation_request_and_a_validation_day_keeps
     assert run_fingerprint(E5Config(), suites) == old != run_fingerprint(E5Config(day_split="test"), suites)
     with pytest.raises(ValueError, match="day_split must be"):
         E5Config(day_split="train")
+
+
+def test_the_deployment_day_sweep_runs_e5s_rl_arm_on_e5s_day(tmp_path) -> None:
+    """``scripts/rl_sweep.py --day test`` reads E5's start record and runs each setting as E5's ``rl`` arm:
+    with E5's own settings it reproduces that arm's history and learning curve exactly (so the steps chosen
+    on its curve are the steps E5 would run), and its artifact draws as one line per setting."""
+    import argparse
+    import importlib.util
+    from pathlib import Path
+
+    from netgpt_lite.experiments.rl_comparison import run_e5
+    from netgpt_lite.viz.rl import sweep_curve_figure
+
+    config = _tiny_config(day_split="test", seeds=(), ablation_seeds=())
+    run_e5(config, tmp_path / "e5", progress=False)
+    spec = importlib.util.spec_from_file_location("rl_sweep", Path(__file__).parents[1] / "scripts" / "rl_sweep.py")
+    sweep = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(sweep)
+    args = argparse.Namespace(start_record=str(tmp_path / "e5" / "runs" / "sft.json"), seed=0, day="test",
+                              summary=str(tmp_path / "sweep.json"), settings=["same:", "longer:steps=2"],
+                              n_pool=config.n_pool, n_val=config.n_curve, eval_every=config.curve_every)  # fmt: skip
+    runs = {"same": sweep.e5_settings({}, 0, base=config.rl),
+            "longer": sweep.e5_settings({"steps": 2}, 0, base=config.rl)}  # fmt: skip
+    sweep.deployment_day_sweep(args, runs, tmp_path / "sweep", config=config)
+    art = json.loads((tmp_path / "sweep.json").read_text())
+    e5_rl = json.loads((tmp_path / "e5" / "runs" / "rl-seed0.json").read_text())
+    same = next(r for r in art["runs"] if r["name"] == "same")
+    curve = [[h["step"], h["eval_exact_match"]] for h in e5_rl["history"] if "eval_exact_match" in h]
+    assert same["summary"]["val_exact_match"] == curve
+    drop = ("seconds", "seconds_sampling", "cpu_s_sampling", "cpu_s_reference", "cpu_s_rewards", "cpu_s_update")
+    strip = lambda hs: [{k: v for k, v in h.items() if k not in drop} for h in hs]  # noqa: E731
+    assert strip(same["history"]) == strip(e5_rl["history"])
+    assert art["day"]["val"] == json.loads((tmp_path / "e5" / "runs" / "sft.json").read_text())["day"]["curve"]
+    assert [p[0] for p in next(r for r in art["runs"] if r["name"] == "longer")["summary"]["val_exact_match"]] == [0, 1, 2]
+    assert len(sweep_curve_figure(art).data) == 2 * len(art["runs"])
+    with pytest.raises(SystemExit, match="start record"):
+        sweep.deployment_day_sweep(argparse.Namespace(**{**vars(args), "start_record": None}), runs, tmp_path / "x")

@@ -167,6 +167,32 @@ def e5_curve_figure(artifact: dict) -> go.Figure:
                 "(never evaluated); one line per seed</sup>", height=440)  # fmt: skip
 
 
+def sweep_curve_figure(sweep: dict) -> go.Figure:
+    """A settings sweep (``scripts/rl_sweep.py --summary``): each setting's greedy exact match on the curve's
+    requests against the RL step (left) and its KL to SFT on its own samples (right).
+
+    Args:
+        sweep: the sweep artifact (``runs``: ``name``, ``summary.val_exact_match`` as ``[step, value]`` pairs,
+            ``history`` with ``kl_k3_to_sft`` per step).
+    """
+    fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.12,
+                        subplot_titles=("exact match on the curve's requests", "KL to SFT (nats/token)"))
+    for k, run in enumerate(sweep["runs"]):
+        color = PALETTE[k % len(PALETTE)]
+        curve = run["summary"]["val_exact_match"]
+        fig.add_scatter(x=[p[0] for p in curve], y=[p[1] for p in curve], mode="lines+markers", name=run["name"],
+                        legendgroup=run["name"], line={"color": color}, row=1, col=1,
+                        hovertemplate="step %{x}: %{y:.3f}<extra></extra>")
+        kl = [(h["step"], h["kl_k3_to_sft"]) for h in run["history"] if h.get("kl_k3_to_sft") is not None]
+        fig.add_scatter(x=[p[0] for p in kl], y=[p[1] for p in kl], mode="lines", name=run["name"],
+                        legendgroup=run["name"], showlegend=False, line={"color": color}, row=1, col=2,
+                        hovertemplate="step %{x}: %{y:.5f}<extra></extra>")  # fmt: skip
+    fig.update_xaxes(title_text="RL step")
+    n = sweep.get("day", {}).get("n_val")
+    return tidy(fig, f"RL settings compared on the curve's requests<br><sup>greedy; {n} requests of the day's "
+                "phrasings, never evaluated; one line per setting, one seed</sup>", height=420)  # fmt: skip
+
+
 def headroom_figure(summaries: dict[str, dict]) -> go.Figure:
     """pass@k against k for one or more models (a line each, the greedy exact match dotted in the same
     colour): the room RL has is the distance from the dotted line up to the curve.
