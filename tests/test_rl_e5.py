@@ -156,10 +156,12 @@ def _tiny_config(**changes):
 def test_e5_runs_every_arm_resumes_and_names_a_broken_run(tmp_path, capsys) -> None:
     from netgpt_lite.experiments.rl_comparison import RL_ARMS, run_e5
 
-    config = _tiny_config()
+    config = _tiny_config(sft_rl_seeds=(0,))
     artifact = run_e5(config, tmp_path, progress=False)
     arms = [r["arm"] for r in artifact["runs"]]
-    assert arms == ["sft", "rl", "more_sft", "raft", *[a for a in RL_ARMS if a != "rl"]]
+    assert arms == ["sft", "rl", "more_sft", "raft", "more_sft_rl", *[a for a in RL_ARMS if a != "rl"]]
+    sft_rl = next(r for r in artifact["runs"] if r["arm"] == "more_sft_rl")
+    assert [r["step"] for r in sft_rl["history"] if "eval_exact_match" in r] == [0, 1]  # its own curve from SFT
     assert len(artifact["day"]["routed"]) == len(artifact["day"]["kept"]) == 4
     assert not set(artifact["day"]["routed"]) & set(artifact["day"]["kept"])
     assert artifact["manifest"]["sizes"]["n_pool"] == 8 and artifact["manifest"]["git_commit"] is not None
@@ -190,7 +192,7 @@ def test_e5_runs_every_arm_resumes_and_names_a_broken_run(tmp_path, capsys) -> N
     assert contrast(artifact["contrasts"], "plain_pg", "rl")["n"] == 4
     assert contrast(artifact["contrasts"], "rl", "sft", "handwritten") is None  # no hand-written suite here
     assert len(e5_contrast_figure(artifact["contrasts"]).data) == 1
-    assert len(e5_curve_figure(artifact).data) == len(RL_ARMS)  # one line per RL run
+    assert len(e5_curve_figure(artifact).data) == len(RL_ARMS) + 1  # one line per RL run, more_sft_rl's too
     with pytest.raises(ValueError, match="suites present"):
         e5_contrast_figure(artifact["contrasts"], suite="handwritten")
     # a rerun reuses the finished runs; a broken run file is named and that run runs again
@@ -277,7 +279,8 @@ def test_a_deployment_day_holds_no_evaluation_request_and_a_validation_day_keeps
     assert not texts & {t.messages[-1]["content"] for t in pool + curve}
     assert len(day_pools(E5Config(n_pool=300, n_curve=50), evaluation)[0]) == 300  # validation: nothing dropped
     suites = {"test": evaluation}
-    before = {k: v for k, v in dataclasses.asdict(E5Config()).items() if k != "day_split"}  # as runs were made
+    # as runs were made (neither field existed then)
+    before = {k: v for k, v in dataclasses.asdict(E5Config()).items() if k not in ("day_split", "sft_rl_seeds")}
     settings = {k: v for k, v in before.items() if k not in ("seeds", "rl_seeds", "ablation_seeds", "ablation_arms")}
     old = hashlib.sha256(json.dumps({"config": settings, "suites": {"test": 200}}, sort_keys=True,
                                     default=str).encode()).hexdigest()[:16]

@@ -247,6 +247,9 @@ def add_e5(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--n-seeds", type=count("e5_seeds", 0), default=len(default.seeds),
                    help=f"seeds 0..N-1 of the rivals more_sft and raft, {upto('e5_seeds', 0)} "
                         f"(default {len(default.seeds)})")
+    p.add_argument("--n-sft-rl-seeds", type=count("e5_seeds", 0), default=len(default.sft_rl_seeds),
+                   help=f"seeds 0..N-1 of more_sft_rl: more SFT, then anchored RL anchored to it, "
+                        f"{upto('e5_seeds', 0)} (default {len(default.sft_rl_seeds)})")
     p.add_argument("--n-ablation-seeds", type=count("e5_seeds", 0), default=len(default.ablation_seeds),
                    help=f"seeds 0..N-1 of the anchor-free variants, {upto('e5_seeds', 0)} "
                         f"(default {len(default.ablation_seeds)}; 0 skips them)")
@@ -285,6 +288,7 @@ def _check_e5(args: argparse.Namespace) -> dict:
     with flag_errors(flags):
         config = E5Config(edge=args.edge, n_pool=args.n_pool, day_split=args.day, n_eval=args.n_eval, n_curve=args.n_curve,
                           seeds=tuple(range(args.n_seeds)), rl_seeds=tuple(range(args.n_rl_seeds)),
+                          sft_rl_seeds=tuple(range(args.n_sft_rl_seeds)),
                           ablation_seeds=tuple(range(args.n_ablation_seeds)), ablation_arms=tuple(args.ablation),
                           rl=E5Config().rl.replace(steps=args.steps))  # fmt: skip
     shard = None

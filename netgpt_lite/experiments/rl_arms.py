@@ -7,7 +7,8 @@ Every arm sees the same labelled data: the requests the router sent to the cloud
 * ``raft``: rejection sampling (:mod:`netgpt_lite.rl.rejection`): sample the policy on the routed
   requests, keep what the checker accepts against the cloud's call, fine-tune on those (and the replay);
 * ``rl`` and its ablations (:data:`RL_ARMS`): SFT-anchored RL (:func:`~netgpt_lite.rl.minimal.train_minimal`)
-  rewarded by the checker against the cloud's call, the SFT anchor on the same logged answers.
+  rewarded by the checker against the cloud's call, the SFT anchor on the same logged answers;
+* ``more_sft_rl``: ``more_sft``, then ``rl`` from that model and anchored to it (a synergy round's order).
 
 Example:
     >>> sorted(RL_ARMS)
@@ -114,6 +115,33 @@ def run_more_sft(seed: int, config, data: dict, work: Path, progress: bool):
     logged = data["logged"]
     return _fine_tune(seed, config, list(logged["prompt"]), list(logged["completion"]), work / f"more_sft-seed{seed}",
                       progress)  # fmt: skip
+
+
+def run_more_sft_rl(seed: int, config, data: dict, work: Path, progress: bool, reuse_sft: bool = False):
+    """``more_sft_rl`` at ``seed``: ``more_sft`` (the same run: its finished adapter when ``reuse_sft``, or this
+    arm's own from an earlier try, else trained again into ``work/more_sft_rl-seed<seed>/sft``), then anchored
+    RL from it, anchored to it: the frozen reference is that SFT model, as in a synergy round; resumable."""
+    import copy
+
+    folder = work / f"more_sft_rl-seed{seed}"
+    found = [d for d in ([work / f"more_sft-seed{seed}"] if reuse_sft else []) + [folder / "sft"]
+             if (d / "adapter_model.safetensors").is_file() and not (d / "checkpoint").exists()]  # fmt: skip
+    if config.edge == "smollm2" and found:
+        model, tokenizer, template = load_adapter(found[0], trainable=True)
+    else:
+        logged = data["logged"]
+        model, tokenizer, template, _ = _fine_tune(seed, config, list(logged["prompt"]), list(logged["completion"]),
+                                                   folder / "sft", progress)  # fmt: skip
+    anchor = copy.deepcopy(model).eval().requires_grad_(False)
+    settings = config.rl.replace(seed=seed)
+    model, history = train_minimal(model, tokenizer, data["prompts"], data["logged"], settings, ref_model=anchor,
+                                   template_kwargs=template, eval_tasks=data.get("curve"),
+                                   eval_every=config.curve_every, checkpoint_dir=folder, checkpoint_every=1,
+                                   progress=progress)  # fmt: skip
+    adapter = (found or [folder / "sft"])[0] / "adapter_model.safetensors"
+    info = {"history": history, "weights": _asdict(settings.objective),
+            "sft_adapter_sha256": file_sha256(adapter) if adapter.is_file() else None}
+    return model, tokenizer, template, info
 
 
 def run_raft(seed: int, config, data: dict, work: Path, progress: bool):

@@ -53,6 +53,7 @@ from netgpt_lite.experiments.rl_arms import (
     load_start,
     practice_data,
     run_more_sft,
+    run_more_sft_rl,
     run_raft,
     run_rl,
     start_identity,
@@ -93,6 +94,8 @@ class E5Config:
         n_eval: held-out test-split requests (task seed 0), the same for every arm.
         n_curve: validation requests of the RL learning curve (0: none); ``curve_every``: steps between points.
         seeds: seeds of the rivals (``more_sft``, ``raft``); ``rl_seeds``: seeds of anchored RL.
+        sft_rl_seeds: seeds of ``more_sft_rl``: more SFT, then anchored RL anchored to that SFT model (what a
+            synergy round does); none by default.
         ablation_seeds: seeds of the anchor-free variants; ``ablation_arms``: which of them run.
         rl: the RL settings of the full composite (each variant changes its weights, each run its seed).
         raft_samples: samples per routed request for ``raft`` (default: as many rollouts as an RL run draws).
@@ -112,6 +115,7 @@ class E5Config:
     curve_every: int = 4
     seeds: tuple = (0, 1)
     rl_seeds: tuple = (0, 1, 2)
+    sft_rl_seeds: tuple = ()
     ablation_seeds: tuple = (0,)
     ablation_arms: tuple = ("no_forward_kl", "no_reverse_kl", "plain_pg")
     rl: RLSettings = field(default_factory=lambda: SMOLLM2_RL)
@@ -135,7 +139,7 @@ class E5Config:
                 raise ValueError(f"{name} must be >= 2, got {getattr(self, name)}")
         if self.n_curve < 0 or self.curve_every < 1:
             raise ValueError(f"n_curve must be >= 0 and curve_every >= 1, got {self.n_curve}, {self.curve_every}")
-        every = (*self.seeds, *self.rl_seeds, *self.ablation_seeds)
+        every = (*self.seeds, *self.rl_seeds, *self.ablation_seeds, *self.sft_rl_seeds)
         if not (self.seeds or self.rl_seeds) or not all(isinstance(s, int) and s >= 0 for s in every):
             raise ValueError(f"seeds must be tuples of integers >= 0, some given; got {self.seeds}, "
                              f"{self.rl_seeds}, {self.ablation_seeds}")
@@ -157,9 +161,10 @@ class E5Config:
         """``(arm, seed)`` in the order they run: seed by seed, each seed's headline arms then its ablation
         variants (so an interrupted run has complete seeds to resume from)."""
         order = []
-        for s in sorted({*self.seeds, *self.rl_seeds, *self.ablation_seeds}):
+        for s in sorted({*self.seeds, *self.rl_seeds, *self.ablation_seeds, *self.sft_rl_seeds}):
             order += [("rl", s)] if s in self.rl_seeds else []
             order += [(arm, s) for arm in ("more_sft", "raft") if s in self.seeds]
+            order += [("more_sft_rl", s)] if s in self.sft_rl_seeds else []
             order += [(arm, s) for arm in self.ablation_arms if s in self.ablation_seeds]
         return order
 
@@ -199,7 +204,7 @@ def run_fingerprint(config: E5Config, suites: dict) -> str:
     """What a finished run depends on besides its arm and seed: the config without the lists of seeds and arms,
     and the evaluation suites by name and size.  A run file with another fingerprint is run again."""
     settings = {k: v for k, v in dataclasses.asdict(config).items()
-                if k not in ("seeds", "rl_seeds", "ablation_seeds", "ablation_arms")
+                if k not in ("seeds", "rl_seeds", "ablation_seeds", "ablation_arms", "sft_rl_seeds")
                 and not (k in FINGERPRINT_NEUTRAL and v == FINGERPRINT_NEUTRAL[k])}  # fmt: skip
     payload = json.dumps({"config": settings, "suites": {k: len(v) for k, v in suites.items()}}, sort_keys=True,
                          default=str)  # fmt: skip
@@ -285,11 +290,14 @@ def run_e5(config: E5Config = E5Config(), out_dir: str | Path = "runs/e5", handw
                 model, tok, tmpl, info = run_more_sft(seed, config, data, out, progress)
             elif arm == "raft":
                 model, tok, tmpl, info = run_raft(seed, config, data, out, progress)
+            elif arm == "more_sft_rl":  # more_sft's adapter when that run has finished it, else trained again
+                finished = _read_run(out / "runs" / f"more_sft-seed{seed}.json", fingerprint) is not None
+                model, tok, tmpl, info = run_more_sft_rl(seed, config, data, out, progress, finished)
             else:
                 model, tok, tmpl, info = run_rl(arm, seed, config, data, ref_model, reward_model, out, progress)
                 shutil.rmtree(out / f"{arm}-seed{seed}", ignore_errors=True)  # its checkpoint's folder, empty now
             # the hand-written requests are evaluated for the headline arms only (2 CPU cores: minutes each)
-            headline = arm in ("rl", "more_sft", "raft")
+            headline = arm in ("rl", "more_sft", "raft", "more_sft_rl")
             metrics, _ = evaluate_arm(model, tok, tmpl, suites if headline else {"test": suites["test"]})
             if (arm, seed) == first_rl and config.edge == "smollm2":
                 save_adapter(model, out / "rl_adapter", tmpl["tool_format"])

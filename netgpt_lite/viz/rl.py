@@ -67,9 +67,10 @@ def training_curves_figure(history: Sequence[dict], metrics: Sequence[str] = ("r
 
 
 ARM_LABELS = {"sft": "SFT (start)", "more_sft": "SFT + more SFT", "raft": "SFT + rejection sampling",
-              "rl": "SFT + anchored RL",
+              "rl": "SFT + anchored RL", "more_sft_rl": "SFT + more SFT, then anchored RL",
               "no_forward_kl": "RL, no forward KL", "no_reverse_kl": "RL, no reverse KL", "plain_pg": "RL, plain PG"}
-ARM_COLORS = {"sft": "#7f7f7f", "more_sft": PALETTE[3], "raft": "#8c564b", "rl": COLORS["full"], "no_forward_kl": COLORS["no_forward_kl"],
+ARM_COLORS = {"sft": "#7f7f7f", "more_sft": PALETTE[3], "raft": "#8c564b", "rl": COLORS["full"], "more_sft_rl": PALETTE[4],
+              "no_forward_kl": COLORS["no_forward_kl"],
               "no_reverse_kl": COLORS["no_reverse_kl"], "plain_pg": COLORS["plain_pg"]}
 
 
