@@ -21,7 +21,10 @@ With ``--day test`` the day is the deployment day of E5 (``netgpt-lite e5 --day 
 the cloud's calls, the replayed SFT answers and the curve's requests are that E5's, read from its start
 record ``--start-record`` (``runs/sft.json`` of its run folder, written by the E5 command), and each setting
 runs as E5's ``rl`` arm does (:func:`~netgpt_lite.experiments.rl_arms.run_rl`).  Still no test request is
-evaluated: the curve's requests are other requests of the day's phrasings.
+evaluated: the curve's requests are other requests of the day's phrasings.  Each run keeps its final
+checkpoint (``--out/<name>/rl-seed<seed>/checkpoint``), so ``--extend-from NAME`` starts a setting that
+differs from the finished run NAME only in more ``steps`` where NAME ended, with the same result as a run
+from the start.
 
     OMP_NUM_THREADS=1 .venv/bin/python scripts/rl_sweep.py --day test --out runs/rl_sweep_day \
         --start-record netgpt_lite/data/rl/deployment_day/run_records/sft.json --eval-every 4 \
@@ -113,6 +116,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--day", choices=("validation", "test"), default="validation",
                         help="test: E5's deployment day, read from --start-record")
     parser.add_argument("--start-record", default=None, help="with --day test: E5's runs/sft.json")
+    parser.add_argument("--extend-from", default=None, metavar="NAME",
+                        help="with --day test: continue the finished run NAME (same settings, fewer steps) instead "
+                             "of repeating its steps")
     args = parser.parse_args(argv)
     named = [parse_setting(s) for s in args.settings]
     if args.day == "test":  # E5's recipe (SMOLLM2_RL), so that the chosen change carries over to E5
@@ -202,10 +208,12 @@ def deployment_day_sweep(args, runs: dict, out: Path, config: E5Config | None = 
             continue
         recorder = Recorder(seed=args.seed, split="test-phrasings (no evaluated request)", sizes=sizes,
                             config={"rl": settings, "start": start_identity(config.edge), "day": "test"})
+        if getattr(args, "extend_from", None):
+            extend(out, args.extend_from, name, settings, args.seed)
         cpu0, t0 = cpu_seconds(), time.perf_counter()
         run_config = dataclasses.replace(config, rl=settings)
-        _, _, _, info = run_rl("rl", args.seed, run_config, data, ref_model, None, out / name, progress=True)
-        shutil.rmtree(out / name, ignore_errors=True)
+        _, _, _, info = run_rl("rl", args.seed, run_config, data, ref_model, None, out / name, progress=True,
+                               keep_checkpoint=True)  # fmt: skip
         history = info["history"]
         summary = {"name": name, "seed": args.seed, "cpu_s": round(cpu_seconds() - cpu0, 1),
                    "val_exact_match": [(r["step"], r["eval_exact_match"]) for r in history if "eval_exact_match" in r],
@@ -216,6 +224,25 @@ def deployment_day_sweep(args, runs: dict, out: Path, config: E5Config | None = 
     if args.summary:
         write_summary(args, runs, out, sizes, {"n_routed": sizes["n_routed"], "n_val": sizes["n_val"],
                                                "val": day["curve"], "split": "test"})
+
+
+def extend(out: Path, base: str, name: str, settings: RLSettings, seed: int) -> None:
+    """Start ``name`` from the kept final checkpoint of the finished run ``base`` (same settings but
+    ``steps``, no more steps than ``name``'s): its steps are not repeated (the result is the same)."""
+    target = out / name / f"rl-seed{seed}" / "checkpoint"
+    if target.exists():  # resuming this run already
+        return
+    kept = out / base / f"rl-seed{seed}" / "checkpoint"
+    record = out / f"{base}-seed{seed}.json"
+    if not (kept / "state.json").is_file() or not record.is_file():
+        raise SystemExit(f"--extend-from {base}: no finished run with a kept checkpoint ({record}, {kept})")
+    made = json.loads(record.read_text())["manifest"]["config"]["rl"]
+    mine = json.loads(json.dumps(dataclasses.asdict(settings)))
+    if {k: v for k, v in made.items() if k != "steps"} != {k: v for k, v in mine.items() if k != "steps"} or \
+            made["steps"] > settings.steps:
+        raise SystemExit(f"--extend-from {base}: {name} must have {base}'s settings and at least its {made['steps']} "
+                         f"steps; they differ")
+    shutil.copytree(kept, target)
 
 
 if __name__ == "__main__":

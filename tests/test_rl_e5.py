@@ -100,6 +100,34 @@ def test_a_killed_rl_run_resumes_to_the_same_result(tmp_path, shipped, monkeypat
         assert torch.allclose(a, b, atol=1e-6)
 
 
+def test_a_kept_checkpoint_lets_a_longer_run_continue_a_finished_one(tmp_path, shipped) -> None:
+    """``keep_checkpoint``: a finished 2-step run, continued to 3 steps, ends where a straight 3-step run ends,
+    its learning curve included (the final evaluation of the shorter run is not carried over)."""
+    import shutil
+
+    _, tokenizer = shipped
+    ds = rl_dataset(generate_tasks("validation", 12, seed=1), tokenizer)
+    curve = generate_tasks("validation", 4, seed=2)
+    settings = RLSettings(steps=3, prompts_per_step=2, group_size=4, max_completion_tokens=24, sft_batch_size=4)
+    straight, h_straight = train_minimal(load_edge_model(None)[0], tokenizer, ds, ds, settings, eval_tasks=curve,
+                                         eval_every=2)  # fmt: skip
+    short = settings.replace(steps=2)
+    train_minimal(load_edge_model(None)[0], tokenizer, ds, ds, short, eval_tasks=curve, eval_every=2,
+                  checkpoint_dir=tmp_path / "short", checkpoint_every=1, keep_checkpoint=True)  # fmt: skip
+    assert (tmp_path / "short" / "checkpoint" / "state.json").exists()  # kept
+    shutil.copytree(tmp_path / "short" / "checkpoint", tmp_path / "longer" / "checkpoint")
+    longer, h_longer = train_minimal(load_edge_model(None)[0], tokenizer, ds, ds, settings, eval_tasks=curve,
+                                     eval_every=2, checkpoint_dir=tmp_path / "longer", checkpoint_every=1)  # fmt: skip
+    timing = ("seconds", "seconds_sampling", "cpu_s_sampling", "cpu_s_reference", "cpu_s_rewards", "cpu_s_update")
+    strip = lambda hs: [{k: v for k, v in h.items() if k not in timing} for h in hs]  # noqa: E731
+    a, b = strip(h_longer), strip(h_straight)
+    assert [sorted(h) for h in a] == [sorted(h) for h in b] and [h["step"] for h in a] == [0, 1, 2, 3]
+    for x, y in zip(a, b):
+        assert all(x[k] == y[k] or x[k] == pytest.approx(y[k], rel=1e-5, abs=1e-7) for k in x)
+    for a, b in zip(straight.parameters(), longer.parameters()):
+        assert torch.allclose(a, b, atol=1e-6)
+
+
 def test_a_broken_rl_checkpoint_is_named(tmp_path, shipped) -> None:
     _, tokenizer = shipped
     ds = rl_dataset(generate_tasks("validation", 4, seed=1), tokenizer)
@@ -322,5 +350,16 @@ def test_the_deployment_day_sweep_runs_e5s_rl_arm_on_e5s_day(tmp_path) -> None:
     assert art["day"]["val"] == json.loads((tmp_path / "e5" / "runs" / "sft.json").read_text())["day"]["curve"]
     assert [p[0] for p in next(r for r in art["runs"] if r["name"] == "longer")["summary"]["val_exact_match"]] == [0, 1, 2]
     assert len(sweep_curve_figure(art).data) == 2 * len(art["runs"])
+    # a longer run continues a finished one (its kept checkpoint) and ends where a straight run ends
+    ext = argparse.Namespace(**{**vars(args), "summary": None, "extend_from": "same"})
+    sweep.deployment_day_sweep(ext, {"ext": sweep.e5_settings({"steps": 2}, 0, base=config.rl)}, tmp_path / "sweep",
+                               config=config)  # fmt: skip
+    timing = ("seconds", "seconds_sampling", "cpu_s_sampling", "cpu_s_reference", "cpu_s_rewards", "cpu_s_update")
+    hist = {n: [{k: v for k, v in h.items() if k not in timing} for h in json.loads(
+        (tmp_path / "sweep" / f"{n}-seed0.json").read_text())["history"]] for n in ("ext", "longer")}  # fmt: skip
+    assert hist["ext"] == hist["longer"]
+    with pytest.raises(SystemExit, match="settings"):
+        sweep.deployment_day_sweep(ext, {"other": sweep.e5_settings({"steps": 2, "learning_rate": 1e-3}, 0,
+                                                                    base=config.rl)}, tmp_path / "sweep", config=config)
     with pytest.raises(SystemExit, match="start record"):
         sweep.deployment_day_sweep(argparse.Namespace(**{**vars(args), "start_record": None}), runs, tmp_path / "x")

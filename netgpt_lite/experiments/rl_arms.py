@@ -98,15 +98,18 @@ def practice_data(config, pool, curve_pool, start_record: dict, tokenizer, templ
     }  # fmt: skip
 
 
-def run_rl(arm: str, seed: int, config, data: dict, ref_model, reward_model, work: Path, progress: bool):
-    """One RL arm (:data:`RL_ARMS`) at ``seed``; resumable from ``work/<arm>-seed<seed>/checkpoint``."""
+def run_rl(arm: str, seed: int, config, data: dict, ref_model, reward_model, work: Path, progress: bool,
+           keep_checkpoint: bool = False):
+    """One RL arm (:data:`RL_ARMS`) at ``seed``; resumable from ``work/<arm>-seed<seed>/checkpoint``, which
+    ``keep_checkpoint`` keeps when the run ends (a longer run of the same settings continues it)."""
     model, tokenizer, template = load_start(config.edge)
     settings = config.rl.replace(seed=seed, **RL_ARMS[arm])
     model, history = train_minimal(model, tokenizer, data["prompts"], data["logged"], settings, ref_model=ref_model,
                                    reward_model=reward_model, template_kwargs=template,
                                    eval_tasks=data.get("curve"), eval_every=config.curve_every,
                                    start_eval=data.get("curve_start"),
-                                   checkpoint_dir=work / f"{arm}-seed{seed}", checkpoint_every=1, progress=progress)  # fmt: skip
+                                   checkpoint_dir=work / f"{arm}-seed{seed}", checkpoint_every=1, progress=progress,
+                                   keep_checkpoint=keep_checkpoint)  # fmt: skip
     return model, tokenizer, template, {"history": history, "weights": _asdict(settings.objective)}
 
 

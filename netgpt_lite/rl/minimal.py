@@ -280,7 +280,8 @@ def _update(run: _Run, sample: SampledGroups, advantages, keep, sft_examples,
 def train_minimal(model, tokenizer, prompts, sft_examples, settings: RLSettings = RLSettings(),  # noqa: B008
                   eval_tasks=None, eval_every: int = 10, ref_model=None, *, reward_model=None,
                   template_kwargs: dict | None = None, checkpoint_dir=None, checkpoint_every: int = 5,
-                  progress: bool = False, start_eval: dict | None = None, optimizer_state=None):  # fmt: skip
+                  progress: bool = False, start_eval: dict | None = None, optimizer_state=None,
+                  keep_checkpoint: bool = False):  # fmt: skip
     """SFT-anchored GRPO, from scratch, in one loop.
 
     Args:
@@ -298,7 +299,10 @@ def train_minimal(model, tokenizer, prompts, sft_examples, settings: RLSettings 
         template_kwargs: prompt rendering of ``eval_tasks`` (e.g. ``{"tool_format": "compact"}`` for SmolLM2).
         checkpoint_dir: if given, the run saves ``checkpoint_dir/checkpoint`` (trainable tensors, Adam moments,
             RNG states, history: safetensors + JSON) every ``checkpoint_every`` steps and, rerun with the same
-            arguments after a kill, continues from it with the same samples.  Removed when the run finishes.
+            arguments after a kill, continues from it with the same samples.  Removed when the run finishes,
+            unless ``keep_checkpoint``: then it holds the finished run (its last step, without the final
+            evaluation), which a run of the same settings but more ``steps`` continues, as if it had run them
+            all (the warm-up and the rate do not depend on ``steps``).
         progress: a progress bar on stderr (steps done, time left, the last step's reward, exact match, KL).
         optimizer_state: an :class:`~netgpt_lite.edge.optimizer_state.OptimizerState` carried from an earlier
             run (a synergy round's): Adam starts from its moments and the warm-up counts its steps, so a
@@ -351,7 +355,9 @@ def train_minimal(model, tokenizer, prompts, sft_examples, settings: RLSettings 
         if checkpoint is not None and (step + 1) % checkpoint_every == 0 and step + 1 < settings.steps:
             save_rl_checkpoint(checkpoint, model, run.optimizer, step + 1, history, run.rng)
     bar.close()
-    if checkpoint is not None:
+    if checkpoint is not None and keep_checkpoint:  # the final evaluation row is recomputed by a longer run
+        save_rl_checkpoint(checkpoint, model, run.optimizer, settings.steps, history[:-1], run.rng)
+    elif checkpoint is not None:
         shutil.rmtree(checkpoint, ignore_errors=True)
     if optimizer_state is not None:
         optimizer_state.capture(run.optimizer, offset + settings.steps)
