@@ -18,7 +18,7 @@ from netgpt_lite.stats import paired_mean_difference, verdict
 # (A, B) pairs compared on the same requests, A minus B: RL against the start and its two rivals at equal
 # labelled data, the rivals against the start, and each ablation against the full recipe
 CONTRASTS = (("rl", "sft"), ("more_sft", "sft"), ("raft", "sft"), ("rl", "more_sft"), ("rl", "raft"),
-             ("more_sft_rl", "sft"), ("more_sft_rl", "more_sft"),
+             ("more_sft_rl", "sft"), ("more_sft_rl", "more_sft"), ("more_sft_rl", "raft"), ("more_sft_rl", "rl"),
              ("plain_pg", "rl"), ("no_reverse_kl", "rl"), ("no_forward_kl", "rl"))
 
 
