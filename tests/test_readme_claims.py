@@ -39,7 +39,7 @@ def e4_first_paragraph() -> str:
 
 
 E5_LABELS = {"rl": "SFT-anchored RL", "sft": "its SFT start", "more_sft": "more SFT on the same cloud answers",
-             "raft": "rejection-sampling fine-tuning"}
+             "raft": "rejection-sampling fine-tuning", "more_sft_rl": "more SFT followed by SFT-anchored RL"}
 
 
 def e5_results() -> str:
@@ -60,8 +60,16 @@ def e5_deployment_day() -> str:
     from netgpt_lite.experiments.rl_summary import contrast, sentence
 
     table = read_e5(pv.PACKAGE_DIR / "data/rl/deployment_day/e5.json")["contrasts"]
-    rows = [contrast(table, "rl", b, suite) for suite in ("test", "independent") for b in ("sft", "more_sft")]
-    return "; ".join(sentence(r, E5_LABELS) for r in rows if r is not None) + "."
+    pairs = [("rl", "sft"), ("rl", "more_sft"), ("more_sft_rl", "sft"), ("more_sft_rl", "more_sft")]
+    rows = [contrast(table, a, b, suite) for suite in ("test", "independent") for a, b in pairs]
+    text = "; ".join(sentence(r, E5_LABELS) for r in rows if r is not None) + "."
+    added = contrast(table, "more_sft_rl", "more_sft")
+    if added is not None:  # what the RL half of "more SFT, then RL" added, on the test requests
+        text += (" More SFT followed by RL is the order a synergy round trains in; " + (
+            "its gain over the start is, within its interval, the gain of its SFT half."
+            if added["ci_low"] <= 0 <= added["ci_high"] else
+            f"its RL half {'added to' if added['ci_low'] > 0 else 'took from'} the gain of its SFT half."))
+    return text
 
 
 def _interval(row: dict) -> str:
