@@ -161,7 +161,14 @@ def test_fresh_artifact_is_not_stale_and_goes_stale_when_its_code_changes(tmp_pa
     assert len(statuses) == 2 and [s.state for s in statuses] == ["fresh", "fresh"]
     assert not any(s.missing_fields for s in statuses) and "stats.py" in statuses[0].code_files
     monkeypatch.setattr(artifacts, "code_hash", lambda files: "0" * 16)  # its code changed after it was made
+    monkeypatch.setattr(artifacts, "changed_files", lambda commit, files: list(files)[:1])  # and git says which
     assert all(s.stale and s.changed for s in pv.check_artifacts(tmp_path))
+    # the hash differs but git, asked about a clean commit, finds no file of the closure changed: the closure's
+    # definition changed (other files hashed), not its code; a dirty commit cannot tell, so the closure is stale
+    monkeypatch.setattr(artifacts, "changed_files", lambda commit, files: [])
+    made = {**pv.read_manifest(tmp_path / "model"), "git_commit": "a" * 40, "git_dirty": False}
+    assert artifacts.artifact_status(tmp_path / "model", made).state == "fresh"
+    assert artifacts.artifact_status(tmp_path / "model", {**made, "git_dirty": True}).state == "stale"
     with pytest.raises(ValueError, match="not a module"):
         pv.Recorder(entry=["netgpt_lite.no_such_module"])
 
