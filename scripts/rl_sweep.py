@@ -121,13 +121,11 @@ def main(argv: list[str] | None = None) -> None:
                              "of repeating its steps")
     args = parser.parse_args(argv)
     named = [parse_setting(s) for s in args.settings]
+    out = Path(args.out)
     if args.day == "test":  # E5's recipe (SMOLLM2_RL), so that the chosen change carries over to E5
         runs = {name: e5_settings(changes, args.seed) for name, changes in named}  # errors before any work
-    else:
-        runs = {name: settings_for(changes, args.seed) for name, changes in named}
-    out = Path(args.out)
-    if args.day == "test":
         return deployment_day_sweep(args, runs, out)
+    runs = {name: settings_for(changes, args.seed) for name, changes in named}  # errors before any work
     out.mkdir(parents=True, exist_ok=True)
     ref_model, tokenizer, template = load_adapter(shipped_adapter_path())
     ref_model.requires_grad_(False)
@@ -152,18 +150,21 @@ def main(argv: list[str] | None = None) -> None:
                                        checkpoint_dir=out / f"{name}-seed{args.seed}", checkpoint_every=1,
                                        progress=True)
         shutil.rmtree(out / f"{name}-seed{args.seed}", ignore_errors=True)
-        cpu_s = cpu_seconds() - cpu0
-        rollouts = settings.steps * settings.prompts_per_step * settings.group_size
-        curve = [(r["step"], r["eval_exact_match"]) for r in history if "eval_exact_match" in r]
-        summary = {"name": name, "seed": args.seed, "val_exact_match": curve, "cpu_s": round(cpu_s, 1),
-                   "wall_s": round(time.perf_counter() - t0, 1), "rollouts": rollouts,
-                   "peak_rss_mb": peak_rss_mb()}
-        record = {"summary": summary, "history": history, "manifest": recorder.finish(summary=summary)}
-        atomic_write_json(path, record)
-        print(json.dumps(summary), flush=True)
+        write_run(path, name, args.seed, settings, history, recorder, cpu0, t0)
     if args.summary:
         write_summary(args, runs, out, {"n_routed": len(routed), "n_val": len(val)},
                       {"n_routed": len(routed), "n_val": len(val), "val": day["val"]})
+
+
+def write_run(path: Path, name: str, seed: int, settings: RLSettings, history: list, recorder, cpu0: float,
+              t0: float) -> None:
+    """One finished run's record (summary with its curve and cost, history, manifest); prints the summary."""
+    curve = [(r["step"], r["eval_exact_match"]) for r in history if "eval_exact_match" in r]
+    summary = {"name": name, "seed": seed, "val_exact_match": curve, "cpu_s": round(cpu_seconds() - cpu0, 1),
+               "wall_s": round(time.perf_counter() - t0, 1), "peak_rss_mb": peak_rss_mb(),
+               "rollouts": settings.steps * settings.prompts_per_step * settings.group_size}  # fmt: skip
+    atomic_write_json(path, {"summary": summary, "history": history, "manifest": recorder.finish(summary=summary)})
+    print(json.dumps(summary), flush=True)
 
 
 def write_summary(args, runs: dict, out: Path, sizes: dict, day: dict) -> None:
@@ -214,13 +215,7 @@ def deployment_day_sweep(args, runs: dict, out: Path, config: E5Config | None = 
         run_config = dataclasses.replace(config, rl=settings)
         _, _, _, info = run_rl("rl", args.seed, run_config, data, ref_model, None, out / name, progress=True,
                                keep_checkpoint=True)  # fmt: skip
-        history = info["history"]
-        summary = {"name": name, "seed": args.seed, "cpu_s": round(cpu_seconds() - cpu0, 1),
-                   "val_exact_match": [(r["step"], r["eval_exact_match"]) for r in history if "eval_exact_match" in r],
-                   "wall_s": round(time.perf_counter() - t0, 1), "peak_rss_mb": peak_rss_mb(),
-                   "rollouts": settings.steps * settings.prompts_per_step * settings.group_size}  # fmt: skip
-        atomic_write_json(path, {"summary": summary, "history": history, "manifest": recorder.finish(summary=summary)})
-        print(json.dumps(summary), flush=True)
+        write_run(path, name, args.seed, settings, info["history"], recorder, cpu0, t0)
     if args.summary:
         write_summary(args, runs, out, sizes, {"n_routed": sizes["n_routed"], "n_val": sizes["n_val"],
                                                "val": day["curve"], "split": "test"})

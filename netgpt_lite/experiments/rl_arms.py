@@ -113,11 +113,12 @@ def run_rl(arm: str, seed: int, config, data: dict, ref_model, reward_model, wor
     return model, tokenizer, template, {"history": history, "weights": _asdict(settings.objective)}
 
 
-def run_more_sft(seed: int, config, data: dict, work: Path, progress: bool):
-    """``more_sft`` at ``seed``: the SFT start fine-tuned further on the logged answers."""
+def run_more_sft(seed: int, config, data: dict, work: Path, progress: bool, folder: Path | None = None):
+    """``more_sft`` at ``seed``: the SFT start fine-tuned further on the logged answers, into ``folder``
+    (default ``work/more_sft-seed<seed>``)."""
     logged = data["logged"]
-    return _fine_tune(seed, config, list(logged["prompt"]), list(logged["completion"]), work / f"more_sft-seed{seed}",
-                      progress)  # fmt: skip
+    return _fine_tune(seed, config, list(logged["prompt"]), list(logged["completion"]),
+                      folder or work / f"more_sft-seed{seed}", progress)  # fmt: skip
 
 
 def run_more_sft_rl(seed: int, config, data: dict, work: Path, progress: bool, reuse_sft: bool = False):
@@ -132,9 +133,7 @@ def run_more_sft_rl(seed: int, config, data: dict, work: Path, progress: bool, r
     if config.edge == "smollm2" and found:
         model, tokenizer, template = load_adapter(found[0], trainable=True)
     else:
-        logged = data["logged"]
-        model, tokenizer, template, _ = _fine_tune(seed, config, list(logged["prompt"]), list(logged["completion"]),
-                                                   folder / "sft", progress)  # fmt: skip
+        model, tokenizer, template, _ = run_more_sft(seed, config, data, work, progress, folder=folder / "sft")
     anchor = copy.deepcopy(model).eval().requires_grad_(False)
     settings = config.rl.replace(seed=seed)
     model, history = train_minimal(model, tokenizer, data["prompts"], data["logged"], settings, ref_model=anchor,
