@@ -73,6 +73,7 @@ def test_edge_outputs_first_rows_regenerate(smollm2_agent):
 @pytest.mark.parametrize("rel, weights, key", [
     ("data/smollm2_adapter", "adapter_model.safetensors", "sha256_adapter_safetensors"),
     ("data/rl/smollm2_rl_adapter", "adapter_model.safetensors", "sha256_adapter_safetensors"),
+    ("data/rl/deployment_day/rl_adapter", "adapter_model.safetensors", "sha256_adapter_safetensors"),
     ("data/edge_model", "model.safetensors", "sha256_model_safetensors"),
 ])
 def test_shipped_weights_are_the_bytes_their_manifest_names(rel, weights, key):

@@ -261,18 +261,37 @@ def test_e5_config_names_a_bad_ablation_arm() -> None:
         E5Config(n_curve=-1)
 
 
-def test_the_shipped_rl_adapter_is_what_e5_wrote() -> None:
+@pytest.mark.parametrize("rel", ["data/rl/smollm2_rl_adapter", None])  # None: the shipped `--model rl`
+def test_the_shipped_rl_adapter_is_what_e5_wrote(rel) -> None:
     from netgpt_lite.edge.lora import shipped_rl_adapter_path
-    from netgpt_lite.provenance import file_sha256, read_manifest
+    from netgpt_lite.provenance import PACKAGE_DIR, file_sha256, read_manifest
 
-    folder = shipped_rl_adapter_path()
+    folder = shipped_rl_adapter_path() if rel is None else PACKAGE_DIR / rel
+    assert rel is not None or folder.parent.name == "deployment_day"  # E5 on the deployment's own traffic
     assert (folder / "adapter_config.json").is_file() and (folder / "netgpt_prompt.json").is_file()
     m = read_manifest(folder)
-    assert m["command"].startswith("netgpt-lite e5") and m["run"]["arm"] == "rl"
-    assert m["sha256_adapter_safetensors"] == file_sha256(folder / "adapter_model.safetensors")
     e5 = json.loads((folder.parent / "e5.json").read_text())
-    first = next(r for r in e5["runs"] if r["arm"] == "rl")
-    assert m["run"]["eval"] == first["eval"]  # the adapter is the first rl seed of the shipped artifact
+    headline = "more_sft_rl" if any(r["arm"] == "more_sft_rl" for r in e5["runs"]) else "rl"
+    assert m["command"].startswith("netgpt-lite e5") and m["run"]["arm"] == headline
+    assert m["sha256_adapter_safetensors"] == file_sha256(folder / "adapter_model.safetensors")
+    run = next(r for r in e5["runs"] if (r["arm"], r["seed"]) == (headline, m["run"]["seed"]))
+    assert m["run"]["eval"] == run["eval"]  # the adapter is that run of the shipped artifact, its headline arm
+
+
+def test_ship_adapter_picks_the_headline_arms_lowest_kept_seed(tmp_path) -> None:
+    from netgpt_lite.experiments.rl_comparison import E5Config, ship_adapter
+
+    runs = [{"arm": a, "seed": s} for a, s in (("rl", 0), ("more_sft_rl", 0), ("more_sft_rl", 1), ("more_sft_rl", 2))]
+    config = E5Config(rl_seeds=(0,), sft_rl_seeds=(0, 1, 2))
+    assert ship_adapter(config, tmp_path, runs) is None  # nothing kept (the tiny edge keeps no adapter)
+    (tmp_path / "rl_adapter").mkdir()
+    (tmp_path / "rl_adapter" / "adapter_model.safetensors").write_bytes(b"rl seed 0")
+    assert ship_adapter(config, tmp_path, runs) == {"arm": "rl", "seed": 0}  # no more_sft_rl adapter kept
+    for seed in (2, 1):  # seed 0's run finished before its adapters were kept
+        (tmp_path / "adapters" / f"more_sft_rl-seed{seed}").mkdir(parents=True)
+        (tmp_path / "adapters" / f"more_sft_rl-seed{seed}" / "adapter_model.safetensors").write_bytes(b"%d" % seed)
+    assert ship_adapter(config, tmp_path, runs) == {"arm": "more_sft_rl", "seed": 1}
+    assert (tmp_path / "rl_adapter" / "adapter_model.safetensors").read_bytes() == b"1"
 
 
 def test_e5_shards_share_the_runs_and_a_last_call_assembles_the_artifact(tmp_path, capsys) -> None:

@@ -349,9 +349,11 @@ def shipped_adapter_path() -> Path:
 
 
 def shipped_rl_adapter_path() -> Path:
-    """The RL adapter shipped in the package (``netgpt_lite/data/rl/smollm2_rl_adapter``): the shipped SFT
-    adapter after SFT-anchored RL (experiment E5, ``netgpt-lite e5``)."""
-    return Path(__file__).resolve().parents[1] / "data" / "rl" / "smollm2_rl_adapter"
+    """The RL adapter shipped in the package (``netgpt_lite/data/rl/deployment_day/rl_adapter``): E5's
+    headline arm on the deployment's own traffic, the shipped SFT adapter after more SFT on the day's cloud
+    answers and then SFT-anchored RL anchored to that model (``netgpt-lite e5 --day test``; its
+    ``manifest.json`` names the run and seed)."""
+    return Path(__file__).resolve().parents[1] / "data" / "rl" / "deployment_day" / "rl_adapter"
 
 
 def train_edge_adapter(out_dir: str | Path, n_train: int = 2000, data_seed: int = 0, cloud_seed: int = 0,

@@ -230,7 +230,8 @@ def _read_run(path: Path, fingerprint: str | None = None) -> dict | None:
 
 def run_e5(config: E5Config = E5Config(), out_dir: str | Path = "runs/e5", handwritten=None,  # noqa: B008
            command: str | None = None, progress: bool = True, shard: tuple[int, int] | None = None) -> dict:
-    """Run E5 (resumable) and write ``out_dir/e5.json`` and the first ``rl`` seed's adapter ``out_dir/rl_adapter``.
+    """Run E5 (resumable) and write ``out_dir/e5.json`` and the headline arm's adapter ``out_dir/rl_adapter``
+    (:func:`ship_adapter`).
 
     Args:
         config: :class:`E5Config`.
@@ -301,6 +302,8 @@ def run_e5(config: E5Config = E5Config(), out_dir: str | Path = "runs/e5", handw
             metrics, _ = evaluate_arm(model, tok, tmpl, suites if headline else {"test": suites["test"]})
             if (arm, seed) == first_rl and config.edge == "smollm2":
                 save_adapter(model, out / "rl_adapter", tmpl["tool_format"])
+            if arm == "more_sft_rl" and config.edge == "smollm2":  # each kept: ship_adapter picks one
+                save_adapter(model, out / "adapters" / f"{arm}-seed{seed}", tmpl["tool_format"])
             record = {"arm": arm, "seed": seed, "eval": metrics, **info, "seconds": round(time.perf_counter() - t0, 1),
                       "fingerprint": fingerprint,
                       "computed_by": {"git_commit": git_state()[0], "source_hash": source_hash()}}
@@ -317,12 +320,26 @@ def run_e5(config: E5Config = E5Config(), out_dir: str | Path = "runs/e5", handw
     artifact["manifest"] = recorder.finish(summary=artifact["summary"],
                                            runs_seconds_total=round(sum(r["seconds"] for r in runs), 1))
     atomic_write_json(out / "e5.json", artifact)
-    adapter = out / "rl_adapter"
-    if first_rl is not None and (adapter / "adapter_model.safetensors").exists():
-        first = next(r for r in runs if (r["arm"], r["seed"]) == first_rl)
+    adapter, first = out / "rl_adapter", ship_adapter(config, out, runs)
+    if first is not None:
         write_manifest(adapter, {**artifact["manifest"], "run": {k: first[k] for k in ("arm", "seed", "eval", "seconds")},
                                  "sha256_adapter_safetensors": file_sha256(adapter / "adapter_model.safetensors")})
     return artifact
+
+
+def ship_adapter(config: E5Config, out: Path, runs: list) -> dict | None:
+    """Put the headline arm's adapter in ``out/rl_adapter`` and return its run: SFT then anchored RL
+    (``more_sft_rl``, its lowest seed whose adapter ``out/adapters`` kept) when that arm ran, else the first
+    ``rl`` seed's (saved there as it finished); None when there is no adapter (the tiny edge)."""
+    kept = [s for s in sorted(config.sft_rl_seeds)
+            if (out / "adapters" / f"more_sft_rl-seed{s}" / "adapter_model.safetensors").is_file()]
+    if kept:
+        shutil.rmtree(out / "rl_adapter", ignore_errors=True)
+        shutil.copytree(out / "adapters" / f"more_sft_rl-seed{kept[0]}", out / "rl_adapter")
+    chosen = ("more_sft_rl", kept[0]) if kept else ("rl", min(config.rl_seeds)) if config.rl_seeds else None
+    if chosen is None or not (out / "rl_adapter" / "adapter_model.safetensors").is_file():
+        return None
+    return next(r for r in runs if (r["arm"], r["seed"]) == chosen)
 
 
 def _start(config: E5Config, out: Path, ref_model, tokenizer, template: dict, suites: dict, pool,
