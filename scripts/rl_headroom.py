@@ -39,6 +39,7 @@ def main(argv: list[str] | None = None) -> dict:
         parser.error("need --n >= 1, --samples >= 2 and --temperature in (0, 2]")
     model_dir = Path(args.model) if args.model else shipped_adapter_path()
     recorder = Recorder(seed=args.seed, split=args.split, sizes={"n": args.n, "samples": args.samples},
+                        entry=["netgpt_lite.rl.headroom"],  # its staleness: that module's closure, hashed
                         config={"model": str(model_dir), "variety": args.variety, "temperature": args.temperature,
                                 "max_completion_tokens": args.max_completion_tokens,
                                 "adapter_sha256": file_sha256(model_dir / "adapter_model.safetensors")})
