@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -284,13 +285,18 @@ def test_ship_adapter_picks_the_headline_arms_lowest_kept_seed(tmp_path) -> None
     runs = [{"arm": a, "seed": s} for a, s in (("rl", 0), ("more_sft_rl", 0), ("more_sft_rl", 1), ("more_sft_rl", 2))]
     config = E5Config(rl_seeds=(0,), sft_rl_seeds=(0, 1, 2))
     assert ship_adapter(config, tmp_path, runs) is None  # nothing kept (the tiny edge keeps no adapter)
-    (tmp_path / "rl_adapter").mkdir()
+    (tmp_path / "rl_adapter").mkdir()  # a folder from before adapters were kept: rl seed 0 saved here itself
     (tmp_path / "rl_adapter" / "adapter_model.safetensors").write_bytes(b"rl seed 0")
     assert ship_adapter(config, tmp_path, runs) == {"arm": "rl", "seed": 0}  # no more_sft_rl adapter kept
+    assert (tmp_path / "adapters" / "rl-seed0" / "adapter_model.safetensors").read_bytes() == b"rl seed 0"
     for seed in (2, 1):  # seed 0's run finished before its adapters were kept
         (tmp_path / "adapters" / f"more_sft_rl-seed{seed}").mkdir(parents=True)
         (tmp_path / "adapters" / f"more_sft_rl-seed{seed}" / "adapter_model.safetensors").write_bytes(b"%d" % seed)
     assert ship_adapter(config, tmp_path, runs) == {"arm": "more_sft_rl", "seed": 1}
+    assert (tmp_path / "rl_adapter" / "adapter_model.safetensors").read_bytes() == b"1"
+    (tmp_path / "rl_adapter" / "manifest.json").write_text('{"run": {"arm": "more_sft_rl", "seed": 1}}')
+    shutil.rmtree(tmp_path / "adapters")  # the copy is not mistaken for the rl run's adapter, nor relabelled
+    assert ship_adapter(config, tmp_path, runs) is None
     assert (tmp_path / "rl_adapter" / "adapter_model.safetensors").read_bytes() == b"1"
 
 

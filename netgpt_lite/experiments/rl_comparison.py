@@ -46,7 +46,13 @@ import numpy as np
 from netgpt_lite.agents.cloud_sim import SimulatedCloud
 from netgpt_lite.edge.lora import save_adapter
 from netgpt_lite.edge.scoring import auroc
-from netgpt_lite.experiments.e5_records import STORED_NAMES, read_e5, with_current_names  # noqa: F401 - API
+from netgpt_lite.experiments.e5_records import (  # noqa: F401 - API
+    STORED_NAMES,
+    kept_adapter,
+    read_e5,
+    ship_adapter,
+    with_current_names,
+)
 from netgpt_lite.experiments.rl_arms import (
     RL_ARMS,
     evaluate_arm,
@@ -300,10 +306,8 @@ def run_e5(config: E5Config = E5Config(), out_dir: str | Path = "runs/e5", handw
             # the hand-written requests are evaluated for the headline arms only (2 CPU cores: minutes each)
             headline = arm in ("rl", "more_sft", "raft", "more_sft_rl")
             metrics, _ = evaluate_arm(model, tok, tmpl, suites if headline else {"test": suites["test"]})
-            if (arm, seed) == first_rl and config.edge == "smollm2":
-                save_adapter(model, out / "rl_adapter", tmpl["tool_format"])
-            if arm == "more_sft_rl" and config.edge == "smollm2":  # each kept: ship_adapter picks one
-                save_adapter(model, out / "adapters" / f"{arm}-seed{seed}", tmpl["tool_format"])
+            if config.edge == "smollm2" and ((arm, seed) == first_rl or arm == "more_sft_rl"):
+                save_adapter(model, kept_adapter(out, arm, seed), tmpl["tool_format"])  # ship_adapter picks one
             record = {"arm": arm, "seed": seed, "eval": metrics, **info, "seconds": round(time.perf_counter() - t0, 1),
                       "fingerprint": fingerprint,
                       "computed_by": {"git_commit": git_state()[0], "source_hash": source_hash()}}
@@ -325,21 +329,6 @@ def run_e5(config: E5Config = E5Config(), out_dir: str | Path = "runs/e5", handw
         write_manifest(adapter, {**artifact["manifest"], "run": {k: first[k] for k in ("arm", "seed", "eval", "seconds")},
                                  "sha256_adapter_safetensors": file_sha256(adapter / "adapter_model.safetensors")})
     return artifact
-
-
-def ship_adapter(config: E5Config, out: Path, runs: list) -> dict | None:
-    """Put the headline arm's adapter in ``out/rl_adapter`` and return its run: SFT then anchored RL
-    (``more_sft_rl``, its lowest seed whose adapter ``out/adapters`` kept) when that arm ran, else the first
-    ``rl`` seed's (saved there as it finished); None when there is no adapter (the tiny edge)."""
-    kept = [s for s in sorted(config.sft_rl_seeds)
-            if (out / "adapters" / f"more_sft_rl-seed{s}" / "adapter_model.safetensors").is_file()]
-    if kept:
-        shutil.rmtree(out / "rl_adapter", ignore_errors=True)
-        shutil.copytree(out / "adapters" / f"more_sft_rl-seed{kept[0]}", out / "rl_adapter")
-    chosen = ("more_sft_rl", kept[0]) if kept else ("rl", min(config.rl_seeds)) if config.rl_seeds else None
-    if chosen is None or not (out / "rl_adapter" / "adapter_model.safetensors").is_file():
-        return None
-    return next(r for r in runs if (r["arm"], r["seed"]) == chosen)
 
 
 def _start(config: E5Config, out: Path, ref_model, tokenizer, template: dict, suites: dict, pool,
