@@ -117,6 +117,8 @@ INAPPLICABLE = [
     (["regenerate", "--json"], "--json", "needs --dry-run"),
     (["reproduce", "--out", "{tmp}/out", "--results", SHIPPED_RESULTS], "--results", "needs --summary"),
     (["reproduce", "--out", "{tmp}/out", "--only", "E1,E3", *URL], "--cloud-base-url", "E4 or E6"),
+    (["reproduce", "--out", "{tmp}/out", "--only", "E1", "--handwritten", HANDWRITTEN], "--handwritten", "E4 or E6"),
+    (["reproduce", "--summary", "--handwritten", HANDWRITTEN], "--handwritten", "with --summary"),
     (["reproduce", "--out", "{tmp}/out", "--cloud-concurrency", "8"], "--cloud-concurrency", "needs --cloud-base-url"),
     (["frontier", "--edge", "synthetic", "--cloud-concurrency", "8", "--out", "{tmp}/out.json"], "--cloud-concurrency",
      "needs --cloud-base-url"),

@@ -305,6 +305,15 @@ def test_real_stages_one_small_round(tmp_path):
     table = {(r["edge_round"], r["routing_round"]): r for r in decompose_gain(tmp_path / "run", cfg, stages=default_stages())}
     assert table[(0, 0)]["offload_rate"] == first["offload_rate"]  # checkpoints reproduce the run exactly
     assert table[(1, 1)]["task_success"] == last["task_success"]
+    from netgpt_lite.synergy.summary import write_summary
+    from netgpt_lite.tasks.request_file import read_request_file
+
+    hand = read_request_file(Path(__file__).parent / "data" / "handwritten_requests.jsonl")[:6]
+    written = write_summary(result, stages=default_stages(), written={"hand": hand})["written"]["hand"]
+    pair = written["last_minus_round_0"]  # the last edge against round 0's, paired on the same requests
+    assert written["n"] == pair["n"] == 6 and written["last_round"] == 1
+    assert pair["a_exact_match"] == written["last"]["exact_match"] == np.mean(written["correct"]["last"])
+    assert pair["b_exact_match"] == written["round_0"]["exact_match"] == np.mean(written["correct"]["round_0"])
 
 
 def test_reachable_trace_never_visits_outage_or_satellite_and_mixed_does():

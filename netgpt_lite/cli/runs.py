@@ -51,6 +51,7 @@ from netgpt_lite.synergy.loop import EDGES, STATE_FILE, run_synergy
 from netgpt_lite.synergy.stages import default_stages, synergy_config
 from netgpt_lite.synergy.summary import write_summary
 from netgpt_lite.tasks.generate import generate_tasks
+from netgpt_lite.tasks.request_file import read_request_file
 from netgpt_lite.viz.routing import frontier_explorer_figure
 
 # --- chapter 05: frontier ------------------------------------------------------------------
@@ -280,6 +281,10 @@ def add_reproduce(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--only", type=experiment_list, default=EXPERIMENTS,
                    help="comma-separated experiments to run, e.g. E1,E2,E3 (default: all of E1-E6)")
     add_cloud_flags(p)  # a real cloud answers in the synergy runs (E4, E6)
+    p.add_argument("--handwritten", type=existing_file, nargs="+", default=None,
+                   help="request files (JSONL, as eval-edge --tasks reads) written apart from the task generator: "
+                        "every synergy run's round-0 and last edge are evaluated on each, paired, e.g. "
+                        "tests/data/handwritten_requests.jsonl tests/data/independent_requests.jsonl")
     p.add_argument("--quiet", action="store_true", help="no progress bar on stderr")
     p.set_defaults(check=_check_reproduce, func=_run_reproduce)
 
@@ -297,16 +302,16 @@ SHIPPED_RESULTS = Path(__file__).resolve().parents[1] / "data" / "results" / "re
 
 
 _RUN_FLAGS = ("--out", "--fast", "--seed", "--only", "--cloud-base-url", "--cloud-model", "--cloud-key-env",
-              "--cloud-concurrency", "--quiet")  # reproduce flags that --summary (which computes nothing) ignores
+              "--cloud-concurrency", "--handwritten", "--quiet")  # reproduce flags that --summary (which computes nothing) ignores
 
 
 def _check_reproduce(args: argparse.Namespace) -> dict:
     run = (lambda a: not a.summary, "does not apply with --summary (it reads a results file and computes nothing)")
     summary = (lambda a: a.summary, "needs --summary (a run always writes results.json and prints JSON)")
-    synergy = (lambda a: bool({"E4", "E6"} & set(a.only)), "needs E4 or E6 in --only (only their synergy runs ask "
-                                                           "a cloud)")
+    synergy = (lambda a: bool({"E4", "E6"} & set(a.only)), "needs E4 or E6 in --only (only their synergy runs use "
+                                                           "it)")
     refuse_inapplicable(args, {**dict.fromkeys(_RUN_FLAGS, run), "--results": summary, "--json": summary})
-    refuse_inapplicable(args, {"--cloud-base-url": synergy})
+    refuse_inapplicable(args, {"--cloud-base-url": synergy, "--handwritten": synergy})
     if args.summary:
         path = args.results or SHIPPED_RESULTS
         with reading("--results", path, parse_errors=False):
@@ -329,7 +334,11 @@ def _check_reproduce(args: argparse.Namespace) -> dict:
                 raise UsageError(f"argument --out: {args.out!r} holds a reproduce run made with other settings "
                                  f"(E4/{name}: {key}={saved.get(key)!r}, this run: {value!r}); rerun with the same "
                                  "--fast/--no-fast and --seed, or choose a new --out")
-    return {"fast": fast, "cloud": cloud_agent_from_args(args)}
+    written = {}
+    for path in args.handwritten or []:
+        with reading("--handwritten", path):
+            written[Path(path).stem.replace("_requests", "")] = read_request_file(path)
+    return {"fast": fast, "cloud": cloud_agent_from_args(args), "written": written or None}
 
 
 def _run_reproduce(args: argparse.Namespace, plan: dict) -> int:
@@ -337,7 +346,7 @@ def _run_reproduce(args: argparse.Namespace, plan: dict) -> int:
         print_json(plan["summary"])
         return 0
     results = reproduce(args.out, fast=plan["fast"], seed=args.seed, progress=not args.quiet, only=args.only,
-                        cloud=plan["cloud"])
+                        cloud=plan["cloud"], written=plan["written"])
     m = results["manifest"]
     print_json({"out": args.out, "mode": m["mode"], "wall_s": m["wall_s"], "peak_rss_mb": m["peak_rss_mb"],
                  "seconds_per_step": m["seconds_per_step"]})

@@ -89,11 +89,14 @@ def run_recorder(cfg: ReproduceConfig) -> Recorder:
     return Recorder(seed=cfg.seed, split="test", sizes=sizes, config=cfg, entry=[__name__])
 
 
-def run_experiments(cfg: ReproduceConfig, out_dir: str | Path, progress: bool = True, cloud=None) -> dict:
+def run_experiments(cfg: ReproduceConfig, out_dir: str | Path, progress: bool = True, cloud=None,
+                    written=None) -> dict:
     """Run E1-E6 with ``cfg`` (synergy runs go to ``out_dir/E4`` and resume if rerun); JSON-able results.
 
     ``cloud``: a real cloud agent (e.g. :class:`~netgpt_lite.agents.cloud_openai.OpenAICompatibleCloud`) that
     answers in the synergy runs (E4, E6) instead of the simulated cloud; E1-E3 and E5 keep the simulated one.
+    ``written``: suite name -> tasks written apart from the generator (``--handwritten``), on which each
+    synergy run's first and last edge are evaluated.
 
     E5, the longest step, keeps every finished run in ``out_dir/E5/runs`` and reuses them when repeated.
     """
@@ -123,7 +126,7 @@ def run_experiments(cfg: ReproduceConfig, out_dir: str | Path, progress: bool = 
         elif step == "E5":
             results["E5"] = run_e5(cfg, out)  # finished runs under out/E5/runs are reused
         else:
-            results["E4"], results["E6"] = run_e4_e6(cfg, out, cloud)
+            results["E4"], results["E6"] = run_e4_e6(cfg, out, cloud, written)
             # a resumed run computes only its missing rounds: the rounds' own seconds say what all of them took
             extra = {"rounds_wall_s": results["E4"]["rounds_wall_s"], "workers": cfg.workers}
         timings[step] = {"wall_s": round(time.perf_counter() - wall0, 2),
@@ -133,13 +136,14 @@ def run_experiments(cfg: ReproduceConfig, out_dir: str | Path, progress: bool = 
 
 
 def reproduce(out_dir: str | Path, fast: bool = False, seed: int = 0, progress: bool = True,
-              only=EXPERIMENTS, cloud=None) -> dict:
+              only=EXPERIMENTS, cloud=None, written=None) -> dict:
     """Run E1-E6 or the ``only`` subset (:func:`run_experiments` with the fast or full preset); write
-    ``results.json`` and ``report.html`` into ``out_dir``; return the results.  ``cloud``: see
-    :func:`run_experiments` (None: the simulated cloud everywhere)."""
+    ``results.json`` and ``report.html`` into ``out_dir``; return the results.  ``cloud``, ``written``: see
+    :func:`run_experiments` (None: the simulated cloud everywhere; no written requests)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    results = run_experiments(ReproduceConfig.preset(fast, seed, only), out, progress, cloud=cloud)
+    results = run_experiments(ReproduceConfig.preset(fast, seed, only), out, progress, cloud=cloud,
+                              written=written)
     atomic_write_json(out / "results.json", results)
     write_report(results, out / "report.html")
     return results

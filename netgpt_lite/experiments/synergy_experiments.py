@@ -66,10 +66,11 @@ def synergy_runs(cfg: ReproduceConfig) -> dict:
     return runs
 
 
-def synergy_job(name: str, config, fork, out_dir: str, threads: int, cloud=None) -> dict:
+def synergy_job(name: str, config, fork, out_dir: str, threads: int, cloud=None, written=None) -> dict:
     """One synergy run to its last round and its summary (a worker process's whole job).  A forked arm is
     first copied from its source (:func:`~netgpt_lite.synergy.loop.fork_run`), which :func:`run_scheduled`
-    has seen commit the fork round."""
+    has seen commit the fork round.  ``written``: suite name -> tasks the first and last edge are evaluated on
+    (:func:`~netgpt_lite.synergy.summary.written_requests`)."""
     import torch
 
     torch.set_num_threads(threads)
@@ -77,7 +78,7 @@ def synergy_job(name: str, config, fork, out_dir: str, threads: int, cloud=None)
     if fork is not None and read_state(out / name) is None:
         fork_run(out / fork[0], out / name, at_round=fork[1], config=config)
     result = run_synergy(config, out / name, stages=stages, resume=read_state(out / name) is not None)
-    summary = write_summary(result, stages=stages)
+    summary = write_summary(result, stages=stages, written=written)
     print(f"E4 {name}: done, offload by round {[round(r['offload_rate'], 3) for r in result.rounds]}", flush=True)
     return summary
 
@@ -179,9 +180,28 @@ def _trends(summaries: list[dict]) -> dict:
     return out
 
 
-def run_e4_e6(cfg: ReproduceConfig, out_dir: Path, cloud=None) -> tuple[dict, dict]:
+def pooled_written(summaries: list[dict]) -> dict:
+    """Per written suite, the last round's edge against the round-0 edge over the seeds: each request's
+    verdict averaged over seeds, paired (:func:`~netgpt_lite.stats.paired_mean_difference`); empty when the
+    runs were not evaluated on written requests.
+
+    Example:
+        >>> run = {"written": {"hand": {"correct": {"round_0": [True, False], "last": [True, True]}}}}
+        >>> pooled_written([run, run])["hand"]["difference"]
+        0.5
+    """
+    from netgpt_lite.stats import paired_mean_difference
+
+    suites = set.intersection(*(set(s.get("written") or {}) for s in summaries)) if summaries else set()
+    return {name: paired_mean_difference([s["written"][name]["correct"]["last"] for s in summaries],
+                                         [s["written"][name]["correct"]["round_0"] for s in summaries])
+            for name in sorted(suites)}
+
+
+def run_e4_e6(cfg: ReproduceConfig, out_dir: Path, cloud=None, written=None) -> tuple[dict, dict]:
     """E4 and E6 from :func:`synergy_runs`, ``cfg.workers`` runs at a time (each resumable in ``out_dir/E4``).
-    ``cloud``: a real cloud agent answering instead of the simulated one (``default_stages(cloud)``)."""
+    ``cloud``: a real cloud agent answering instead of the simulated one (``default_stages(cloud)``);
+    ``written``: suite name -> tasks that every run's first and last edge are evaluated on."""
     import os
     from concurrent.futures import ProcessPoolExecutor
     from multiprocessing import get_context
@@ -194,12 +214,12 @@ def run_e4_e6(cfg: ReproduceConfig, out_dir: Path, cloud=None) -> tuple[dict, di
     # torch.set_num_threads): oversubscribed threads on a busy machine spend their time waiting
     threads = max(1, min(torch.get_num_threads(), (os.cpu_count() or 1) // cfg.workers))
     if cfg.workers == 1:
-        summaries = run_scheduled(runs, lambda n, c, f: _run_here(synergy_job, n, c, f, str(folder), threads, cloud),
+        summaries = run_scheduled(runs, lambda n, c, f: _run_here(synergy_job, n, c, f, str(folder), threads, cloud, written),
                                   folder)
     else:
         with ProcessPoolExecutor(cfg.workers, mp_context=get_context("spawn")) as pool:
             summaries = run_scheduled(
-                runs, lambda n, c, f: pool.submit(synergy_job, n, c, f, str(folder), threads, cloud), folder)
+                runs, lambda n, c, f: pool.submit(synergy_job, n, c, f, str(folder), threads, cloud, written), folder)
     head = f"{cfg.synergy_traces[0]}-seed{cfg.synergy_seeds[0]}"
     traces = {}
     for t in cfg.synergy_traces:
@@ -208,12 +228,13 @@ def run_e4_e6(cfg: ReproduceConfig, out_dir: Path, cloud=None) -> tuple[dict, di
                      # seeds pooled, with 95% intervals (None for runs made before per-request values were kept)
                      "last_round_intervals": pooled_last_round(mains),
                      "round_over_round": pooled_round_over_round(mains),
+                     "written": pooled_written(mains),  # last edge vs round 0 on requests written apart
                      "runs": {str(s): m for s, m in zip(cfg.synergy_seeds, mains)}}
     arms = {"rl_on": head, "rl_off": f"{head}-rl_off", "refresh_off": f"{head}-refresh_off"}
     e4 = {"traces": traces, "arms": {k: {"run": v, "last_round": _last_round([summaries[v]]),
                                          "vs_rl_on": None if k == "rl_on" else arm_contrast(summaries[v], summaries[head]),
                                          "rounds": summaries[v]["rounds"]} for k, v in arms.items()},
-          "config": dataclasses.asdict(runs[head][0]),
+          "config": dataclasses.asdict(runs[head][0]), "written_suites": {k: len(v) for k, v in (written or {}).items()},
           "rounds_wall_s": round(sum(sum(s["seconds_per_round"]) for s in summaries.values()), 1)}
     e6 = {"refresh_on": summaries[head]["rounds"], "refresh_off": summaries[f"{head}-refresh_off"]["rounds"]}
     return e4, e6
@@ -237,7 +258,7 @@ def e4_summary(results: dict) -> dict:
     for t, v in e4["traces"].items():  # intervals and trends, where the run kept per-request values
         out[t].update(intervals=v.get("last_round_intervals"), round_over_round=v.get("round_over_round"),
                       offload_falls_every_round=v.get("offload_falls_every_round"),
-                      success_never_falls=v.get("success_never_falls"))
+                      success_never_falls=v.get("success_never_falls"), written=v.get("written"))
     arms = {a: {k: v["last_round"][k] for k in keys} | {"run": v["run"], "vs_rl_on": v.get("vs_rl_on")}
             for a, v in e4.get("arms", {}).items()}
     return {"E4": out, "E4_arms": arms, "manifest": results["manifest"]}

@@ -373,11 +373,7 @@ def decompose_gain(out_dir: str | Path, config: SynergyConfig, *, stages: Synerg
     for name, value in (("round_a", round_a), ("round_b", round_b)):
         if not 0 <= value <= last:
             raise ValueError(f"{name}={value} is not a committed round of {out_dir}; pass a round in 0..{last}")
-    out, files = Path(out_dir), state.get("files") or {}
-    systems = {}
-    for r in (round_a, round_b):
-        check_files(out, state["checkpoints"][r], files.get(state["checkpoints"][r]), damaged_fix(r))
-        systems[r] = _load(stages, out, state["checkpoints"][r], config, damaged_fix(r))
+    systems = {r: load_round(out_dir, config, r, stages=stages, state=state) for r in (round_a, round_b)}
     rows = []
     for edge_round in (round_a, round_b):
         for routing_round in (round_a, round_b):
@@ -385,3 +381,12 @@ def decompose_gain(out_dir: str | Path, config: SynergyConfig, *, stages: Synerg
             rows.append({"edge_round": edge_round, "routing_round": routing_round,
                          **stages.evaluate(mixed, config)})
     return rows
+
+
+def load_round(out_dir: str | Path, config: SynergyConfig, r: int, *, stages: SynergyStages, state=None):
+    """The system checkpointed at committed round ``r`` of a run folder; its files are checked first, and a
+    damaged or unloadable checkpoint is named with its fix (``state``: the folder's, when already read)."""
+    state = read_state(out_dir) if state is None else state
+    out, rel = Path(out_dir), state["checkpoints"][r]
+    check_files(out, rel, (state.get("files") or {}).get(rel), damaged_fix(r))
+    return _load(stages, out, rel, config, damaged_fix(r))

@@ -21,7 +21,7 @@ import numpy as np
 
 from netgpt_lite.routing.metrics import summarize_intervals
 from netgpt_lite.stats import mean_interval
-from netgpt_lite.synergy.loop import atomic_write_json, decompose_gain
+from netgpt_lite.synergy.loop import atomic_write_json, decompose_gain, load_round, read_state
 from netgpt_lite.synergy.stages import default_stages
 
 
@@ -50,10 +50,44 @@ def compare_with_always_cloud(metrics: dict) -> dict:
             "success_gap_vs_always_cloud": metrics["task_success"] - metrics["always_cloud_task_success"]}
 
 
-def write_summary(result, *, stages=None) -> dict:
+def written_requests(result, suites: dict, *, stages) -> dict:
+    """The round-0 and the last round's edge on requests written apart from the task generator, paired.
+
+    Args:
+        result: a finished run (:class:`~netgpt_lite.synergy.loop.SynergyResult`).
+        suites: suite name -> tasks (e.g. the hand-written and the independently written requests).
+        stages: load the two checkpoints (:func:`~netgpt_lite.synergy.loop.load_round`).
+
+    Returns:
+        Per suite: each edge's exact match and schema-valid rate (greedy, decoded as the run's edge answers),
+        and the last minus the round-0 edge, paired on the same requests with a 95% interval
+        (:func:`~netgpt_lite.edge.evaluation.compare`).
+    """
+    from netgpt_lite.edge.evaluation import compare, evaluate
+    from netgpt_lite.synergy.edge_models import edge_agent
+
+    last = read_state(result.out_dir)["last_completed_round"]
+    evaluations = {}
+    for r in (0, last):  # one edge in memory at a time
+        agent = edge_agent(load_round(result.out_dir, result.config, r, stages=stages), result.config.edge_decoding)
+        evaluations[r] = {name: evaluate(agent, tasks) for name, tasks in suites.items()}
+        del agent
+    out = {}
+    for name in suites:
+        first, final = evaluations[0][name], evaluations[last][name]
+        out[name] = {"n": len(suites[name]), "round_0": first.report(), "last": final.report(),
+                     "last_round": last, "last_minus_round_0": compare(final, first),
+                     # per request, in the suite's order: seeds and arms can be pooled and paired later
+                     "correct": {"round_0": [bool(v.correct) for v in first.verdicts],
+                                 "last": [bool(v.correct) for v in final.verdicts]}}
+    return out
+
+
+def write_summary(result, *, stages=None, written: dict | None = None) -> dict:
     """Write ``summary.json``: rounds, AlwaysCloud comparisons at round 0 and last, the decomposition.
 
-    ``stages`` load the checkpoints for the decomposition (default: :func:`default_stages`).
+    ``stages`` load the checkpoints for the decomposition (default: :func:`default_stages`); ``written``
+    (suite name -> tasks) adds :func:`written_requests` under ``"written"``.
     """
     stages = default_stages() if stages is None else stages
     first, last = result.rounds[0], result.rounds[-1]  # (fake stages may not report AlwaysCloud)
@@ -64,6 +98,7 @@ def write_summary(result, *, stages=None) -> dict:
         "last_vs_always_cloud": compare_with_always_cloud(last) if "always_cloud_offload_rate" in last else {},
         "decomposition": decompose_gain(result.out_dir, result.config, stages=stages),
         "round_over_round": round_over_round(result.rounds),
+        "written": written_requests(result, written, stages=stages) if written else {},
     }
     atomic_write_json(Path(result.out_dir) / "summary.json", summary)
     return summary
