@@ -233,7 +233,8 @@ def run_e4_e6(cfg: ReproduceConfig, out_dir: Path, cloud=None, written=None) -> 
     arms = {"rl_on": head, "rl_off": f"{head}-rl_off", "refresh_off": f"{head}-refresh_off"}
     e4 = {"traces": traces, "arms": {k: {"run": v, "last_round": _last_round([summaries[v]]),
                                          "vs_rl_on": None if k == "rl_on" else arm_contrast(summaries[v], summaries[head]),
-                                         "rounds": summaries[v]["rounds"]} for k, v in arms.items()},
+                                         "rounds": summaries[v]["rounds"], "written": pooled_written([summaries[v]])}
+                     for k, v in arms.items()},
           "config": dataclasses.asdict(runs[head][0]), "written_suites": {k: len(v) for k, v in (written or {}).items()},
           "rounds_wall_s": round(sum(sum(s["seconds_per_round"]) for s in summaries.values()), 1)}
     e6 = {"refresh_on": summaries[head]["rounds"], "refresh_off": summaries[f"{head}-refresh_off"]["rounds"]}
