@@ -130,6 +130,20 @@ def reading(flag: str, path, parse_errors: bool = True) -> Iterator[None]:
         raise UsageError(f"argument {flag}: {err}") from None
 
 
+def request_suites(flag: str, paths) -> dict:
+    """Suite name -> tasks of each request file given to ``flag`` (``handwritten_requests.jsonl`` is
+    ``handwritten``); a file that does not read or parse is a :class:`UsageError` naming the flag."""
+    from pathlib import Path
+
+    from netgpt_lite.tasks.request_file import read_request_file
+
+    suites = {}
+    for path in paths or []:
+        with reading(flag, path):
+            suites[Path(path).stem.replace("_requests", "")] = read_request_file(path)
+    return suites
+
+
 # --- argument types: each checks one value and names the allowed range ------------------------
 def _shown(text: str, limit: int = 40) -> str:
     return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"

@@ -23,8 +23,8 @@ from netgpt_lite.cli.arguments import (
     no_check,
     output_dir,
     print_json,
-    reading,
     refuse_inapplicable,
+    request_suites,
 )
 from netgpt_lite.cli.bounds import MAX_TRAIN_EPOCHS, TRAIN_EPOCHS, count, upto
 from netgpt_lite.cli.files import model_problem
@@ -36,7 +36,6 @@ from netgpt_lite.experiments.rl_comparison import E5Config, run_e5
 from netgpt_lite.rl.minimal import RLSettings
 from netgpt_lite.routing.edge_outputs import build_edge_outputs
 from netgpt_lite.tasks.generate import VARIETIES
-from netgpt_lite.tasks.request_file import read_request_file
 
 # --- chapter 04: train-edge (eval-edge lives in cli.evaluation) ---------------------------------------------------
 # Defaults that differ by base model: the tiny model trains from scratch for 8 epochs on the classic
@@ -300,10 +299,7 @@ def _check_e5(args: argparse.Namespace) -> dict:
         if shard[0] > 0 and not (Path(args.out) / "runs" / "sft.json").exists():
             raise UsageError(f"--shard {args.shard}: {Path(args.out) / 'runs' / 'sft.json'} is missing; start "
                              f"--shard 0/{n} first and this one once that file exists")
-    suites = {}
-    for path in args.handwritten or []:
-        with reading("--handwritten", path):
-            suites[Path(path).stem.replace("_requests", "")] = read_request_file(path)
+    suites = request_suites("--handwritten", args.handwritten)
     return {"config": config, "handwritten": suites, "shard": shard}
 
 

@@ -29,6 +29,7 @@ from netgpt_lite.cli.arguments import (
     print_json,
     reading,
     refuse_inapplicable,
+    request_suites,
     trace_source,
 )
 from netgpt_lite.cli.bounds import count, upto
@@ -51,7 +52,6 @@ from netgpt_lite.synergy.loop import EDGES, STATE_FILE, run_synergy
 from netgpt_lite.synergy.stages import default_stages, synergy_config
 from netgpt_lite.synergy.summary import write_summary
 from netgpt_lite.tasks.generate import generate_tasks
-from netgpt_lite.tasks.request_file import read_request_file
 from netgpt_lite.viz.routing import frontier_explorer_figure
 
 # --- chapter 05: frontier ------------------------------------------------------------------
@@ -334,10 +334,7 @@ def _check_reproduce(args: argparse.Namespace) -> dict:
                 raise UsageError(f"argument --out: {args.out!r} holds a reproduce run made with other settings "
                                  f"(E4/{name}: {key}={saved.get(key)!r}, this run: {value!r}); rerun with the same "
                                  "--fast/--no-fast and --seed, or choose a new --out")
-    written = {}
-    for path in args.handwritten or []:
-        with reading("--handwritten", path):
-            written[Path(path).stem.replace("_requests", "")] = read_request_file(path)
+    written = request_suites("--handwritten", args.handwritten)
     return {"fast": fast, "cloud": cloud_agent_from_args(args), "written": written or None}
 
 

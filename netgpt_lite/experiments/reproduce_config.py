@@ -65,9 +65,10 @@ class ReproduceConfig:
     rl_steps: int = 4
     rl_eval: int = 60
     # E4/E6 at a size that resolves their claims on SmolLM2: 300 held-out requests per round (a paired
-    # change of 5 points is resolved); 384 requests a round log ~150 training answers in round 1 at half
-    # offload, and 6 RL steps give them E5's ~3 rollouts per cloud answer (768 for 256 there); the edge
-    # answers as the service does ("retry": no invalid call is kept when the cloud cannot answer)
+    # change of 5 points is resolved); 6 RL steps a round (384 rollouts) were sized for ~150 training
+    # answers, E5's ~3 rollouts per cloud answer (768 for 256 there), assuming half offload; round 0
+    # offloads about a fifth (~65 training answers a round); the edge answers as the service does
+    # ("retry": no invalid call is kept when the cloud cannot answer)
     synergy_rounds: int = 4
     synergy_requests: int = 384
     synergy_eval: int = 300
