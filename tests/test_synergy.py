@@ -376,3 +376,25 @@ def test_smollm2_checkpoint_keeps_the_optimizer_states(tmp_path) -> None:
     fresh = torch.optim.Adam(params, lr=1e-5)
     assert optimizers["rl"].restore(fresh) == 3
     assert torch.equal(fresh.state[params[0]]["exp_avg"], optimizer.state[params[0]]["exp_avg"])
+
+
+def test_a_smollm2_run_resumes_only_from_the_adapter_it_started_from(tmp_path):
+    from types import SimpleNamespace
+
+    from netgpt_lite.edge.lora import shipped_adapter_path
+    from netgpt_lite.provenance import file_sha256
+    from netgpt_lite.runtime import RunFolderError
+    from netgpt_lite.synergy.run_folder import START_ADAPTER, _check_start_edge
+
+    shipped = file_sha256(shipped_adapter_path() / "adapter_model.safetensors")
+
+    def state(sha):
+        return {"files": {"checkpoints/round_000": {START_ADAPTER: [9824056, sha]}}}
+
+    smollm2, tiny = SimpleNamespace(edge="smollm2"), SimpleNamespace(edge="tiny")
+    _check_start_edge(tmp_path / "state.json", state(shipped), smollm2)  # the same adapter: resumes
+    _check_start_edge(tmp_path / "state.json", state("0" * 64), tiny)  # the tiny edge ships no adapter
+    _check_start_edge(tmp_path / "state.json", {"files": {}}, smollm2)  # no fingerprints: not checked
+    with pytest.raises(RunFolderError, match=r"state\.json: the run started from an adapter .*000000000000"
+                                             r".*was remade.*new --out"):
+        _check_start_edge(tmp_path / "state.json", state("0" * 64), smollm2)

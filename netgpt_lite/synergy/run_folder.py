@@ -154,6 +154,31 @@ def check_resumable(out: Path, state: dict, config) -> None:
             f"hold {len(ids)} (or others); {_STATE_FIX}"
         )
     _check_leftovers(out, state, last + 1)
+    _check_start_edge(path, state, config)
+
+
+START_ADAPTER = "edge_adapter/adapter_model.safetensors"
+"""The SmolLM2 round-0 checkpoint's adapter weights: the shipped adapter the run started from, re-saved."""
+
+
+def _check_start_edge(path: Path, state: dict, config) -> None:
+    """A SmolLM2 run continues only while the package ships the adapter it started from: its seeds, forks and
+    rounds must share one round-0 edge, and its results name the shipped adapter as their start.  A state from
+    before checkpoints were fingerprinted is not checked."""
+    recorded = (state.get("files") or {}).get(checkpoint_name(0), {}).get(START_ADAPTER)
+    if config.edge != "smollm2" or not recorded:
+        return
+    from netgpt_lite.edge.lora import shipped_adapter_path
+    from netgpt_lite.provenance import file_sha256
+
+    shipped = shipped_adapter_path() / "adapter_model.safetensors"
+    now = file_sha256(shipped)
+    if now != recorded[1]:
+        raise RunFolderError(
+            f"{path}: the run started from an adapter whose weights have sha256 {recorded[1][:12]}..., but "
+            f"{shipped} is now {str(now)[:12]}... (the shipped adapter was remade); pass a new --out to run "
+            "from today's adapter, or restore the one the run started from"
+        )
 
 
 def _check_settings(path: Path, saved: dict, config) -> None:
