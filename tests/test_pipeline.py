@@ -83,15 +83,16 @@ def test_plan_reruns_missing_broken_and_behind_stages(tmp_path, monkeypatch):
         _artifact(tmp_path, rel, t)
     assert [p.run for p in make_plan(root=tmp_path)] == [False, False, False]
     plan = make_plan(root=tmp_path, force=True, only=["b"])  # --only: the others are kept, and say why
-    assert [p.run for p in plan] == [False, True, False] and plan[2].reason == "kept: made before b (which it is made from) was remade"
+    assert [p.run for p in plan] == [False, True, False]
+    assert plan[2].reason == "kept: b (which it is made from) is remade first: kept if that comes out the same"
     _artifact(tmp_path, "data/a", "2026-01-05T00:00:00Z")  # a remade after b and c were made from it
     plan = make_plan(root=tmp_path)
     assert [p.run for p in plan] == [False, True, True]
-    assert "made before a" in plan[1].reason and "made before b" in plan[2].reason
+    assert "made before a" in plan[1].reason and plan[2].reason.startswith("b (which it is made from) is remade")
     (tmp_path / "data/b/manifest.json").write_text("{not json")
     plan = make_plan(root=tmp_path, only=["b"])
     assert [p.run for p in plan] == [False, True, False] and "broken manifest" in plan[1].reason
-    assert "data/b" in plan[1].reason and plan[2].reason.startswith("kept: made before b")
+    assert "data/b" in plan[1].reason and plan[2].reason.startswith("kept: b (which it is made from) is remade")
     import shutil
 
     shutil.rmtree(tmp_path / "data/a")
@@ -138,6 +139,8 @@ def test_cli_prints_the_plan_and_refuses_bad_flags(capsys):
     assert main(["regenerate", "--json"]) == 2
     assert "needs --dry-run" in capsys.readouterr().err
     assert main(["regenerate", "--only", "nope", "--dry-run"]) == 2
+    assert main(["regenerate", "--dry-run", "--jobs", "0"]) == 2
+    assert "--jobs" in capsys.readouterr().err
     assert main(["regenerate", "--dry-run", "--only", "serve"]) == 0
     out = capsys.readouterr().out
     assert out.splitlines()[0].startswith(("0 of", "1 of")) and "serve" in out
@@ -175,3 +178,85 @@ def test_a_missing_smollm2_is_refused_before_any_stage_runs(monkeypatch, capsys)
     err = capsys.readouterr().err
     assert "the stages e5 load SmolLM2: the SmolLM2 weights are not installed" in err and ran == []
     assert not pv.stage("serve").smollm2 and pv.stage("results").smollm2
+
+
+def _writer(rel: str, value: int) -> tuple:
+    """A stage command that writes the artifact ``runs/<rel>`` holding ``value`` (and a fresh manifest)."""
+    code = ("import sys; from netgpt_lite.provenance import Recorder, atomic_write_json; "
+            f"atomic_write_json('runs/{rel}.json', {{'manifest': Recorder(seed=0, entry=['netgpt_lite.stats'])"
+            f".finish(), 'value': {value}}})")
+    return (("python", "-c", code),)
+
+
+def test_a_remake_that_comes_out_the_same_leaves_what_is_made_from_it_fresh(tmp_path, monkeypatch):
+    import netgpt_lite.provenance.pipeline as pipeline
+
+    (tmp_path / "netgpt_lite" / "data").mkdir(parents=True)
+    a = Stage("a", ("data/a.json",), "netgpt_lite.stats", _writer("a", 1), copies=(("runs/a.json", "data/a.json"),))
+    b = Stage("b", ("data/b.json",), "netgpt_lite.stats", _writer("b", 2), copies=(("runs/b.json", "data/b.json"),),
+              after=("a",))
+    _stages(monkeypatch, (a, b))
+    root = tmp_path / "netgpt_lite"
+    run_stage(a, checkout=tmp_path)
+    run_stage(b, checkout=tmp_path)
+    assert [p.run for p in make_plan(root=root)] == [False, False]
+    since = read_times(root)["a"]["content_since_utc"]
+    run_stage(a, checkout=tmp_path)  # remade after b started, with the same numbers
+    assert read_times(root)["a"]["content_since_utc"] == since
+    assert [p.run for p in make_plan(root=root)] == [False, False]
+    a2 = Stage("a", a.outs, a.entry, _writer("a", 3), copies=a.copies)  # now it changes
+    _stages(monkeypatch, (a2, b))
+    monkeypatch.setattr(pipeline.time, "strftime", lambda fmt, t=None: "2999-01-01T00:00:00Z")  # after b started
+    run_stage(a2, checkout=tmp_path)
+    plan = make_plan(root=root)
+    assert [p.run for p in plan] == [False, True] and "made before a" in plan[1].reason
+
+
+def test_stages_run_side_by_side_and_a_failure_stops_only_what_is_made_from_it():
+    import threading
+    from types import SimpleNamespace
+
+    from netgpt_lite.provenance.schedule import run_all
+
+    def planned(name, after=()):
+        return SimpleNamespace(stage=SimpleNamespace(name=name, after=after, command=lambda: name))
+
+    todo = [planned("a"), planned("b", ("a",)), planned("c"), planned("d", ("b",)), planned("e", ("c",))]
+    both, lines, at_once = threading.Barrier(2, timeout=10), [], []
+
+    def run_one(st):
+        if st.name in ("a", "c"):  # the two without inputs start together
+            at_once.append(both.wait())
+        if st.name == "b":
+            raise RuntimeError("boom")
+        return {"stage": st.name, "wall_s": 1.0, "cpu_s": 1.0}
+
+    with pytest.raises(RuntimeError, match=r"2 of 5 stages failed: b \(boom\); d \(not run: b failed\)"):
+        run_all(todo, 2, lines.append, run_one)
+    assert len(at_once) == 2 and any("e done" in line for line in lines)
+    assert not any(line.endswith(": d") for line in lines)  # d never started
+
+
+def test_regenerate_judges_a_stage_again_when_its_turn_comes(monkeypatch):
+    import netgpt_lite.provenance.pipeline as pipeline
+
+    a = Stage("a", ("data/a",), "netgpt_lite.stats", (("python", "-c", "0"),))
+    b = Stage("b", ("data/b",), "netgpt_lite.stats", (("python", "-c", "0"),), after=("a",))
+    first = [pipeline.PlannedStage(a, True, "stale"), pipeline.PlannedStage(b, True, "a is remade first")]
+    calls = []
+
+    def plan(only=None, force=False, root=None):
+        calls.append(only)
+        if only == ["b"]:  # a came out the same
+            return [pipeline.PlannedStage(a, False, "kept"), pipeline.PlannedStage(b, False, "kept: fresh")]
+        return first if only is None else first[:1]
+
+    monkeypatch.setattr(pipeline, "make_plan", plan)
+    ran, lines = [], []
+    done = pipeline.regenerate(jobs=2, echo=lines.append, run=lambda st, threads=None: ran.append((st.name, threads))
+                               or {"stage": st.name, "wall_s": 1.0, "cpu_s": 1.0})
+    assert [name for name, _ in ran] == ["a"] and [d["stage"] for d in done] == ["a"]
+    assert any("b kept: fresh" in line for line in lines) and ["b"] in calls
+    assert any(line.startswith("2 at a time: about") for line in lines)
+    with pytest.raises(ValueError, match="jobs must be >= 1"):
+        pipeline.regenerate(jobs=0)

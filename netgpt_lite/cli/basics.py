@@ -241,6 +241,10 @@ def add_regenerate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--force", action="store_true", help="rerun the chosen stages even when fresh")
     p.add_argument("--dry-run", action="store_true", help="print the plan and stop")
     p.add_argument("--json", action="store_true", help="with --dry-run: print the plan as JSON")
+    p.add_argument("--jobs", type=count("jobs"), default=1,
+                   help="stages run at once, each once the stages it is made from are done, with cores/jobs "
+                        "threads unless OMP_NUM_THREADS is set (default 1; 2 on a 2-core machine: most stages "
+                        "keep one core busy)")
     p.set_defaults(check=_check_regenerate, func=_run_regenerate)
 
 
@@ -265,7 +269,7 @@ def _run_regenerate(args: argparse.Namespace, plan: dict) -> int:
         print_json({"n_run": sum(r["run"] for r in rows), "stages": rows})
         return 0
     try:
-        regenerate(args.only, args.force, args.dry_run)
+        regenerate(args.only, args.force, args.dry_run, jobs=args.jobs)
     except RuntimeError as err:  # a stage's command failed: named, with its log; finished stages are kept
         print(f"{PROG} regenerate: error: {err}", file=sys.stderr)
         return 1

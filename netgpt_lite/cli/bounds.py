@@ -66,6 +66,7 @@ BOUNDS: dict[str, tuple[int, str]] = {
     "round_requests": (10_000, "a round would take hours"),
     "round_steps": (1_000, "a round would take over an hour of RL"),
     "rounds": (800, "the synergy loop's own bound"),
+    "jobs": (64, "each stage keeps at least one core busy; more stages at once than cores only wait"),
 }
 MAX_TRAIN_EPOCHS = 100.0  # train-edge --epochs: the recipes use 1 (SmolLM2) and 8 (tiny)
 TRAIN_EPOCHS = float_range(0.0, MAX_TRAIN_EPOCHS)

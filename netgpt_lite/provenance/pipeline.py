@@ -5,8 +5,10 @@ A stage (:mod:`netgpt_lite.provenance.registry`) is rerun when one of its artifa
 * **missing**, or its manifest cannot be read (the plan names the broken file);
 * **stale**: the code it depends on (the import closure of its producing module) changed since it was
   made (:func:`~netgpt_lite.provenance.artifacts.artifact_status`);
-* **behind** an artifact it is made from: that one finished after this one started, or is rerun in
-  this plan.
+* **behind** an artifact it is made from: that one's content changed after this one started, or it is
+  rerun in this plan; then the stage is judged again when its turn comes, and kept when every artifact it
+  is made from came out the same (:mod:`~netgpt_lite.provenance.content`: a remake with the same bytes, as
+  deterministic training gives, leaves what was made from it fresh).
 
 Everything else is kept: nothing is rerun because it is old.  The plan is printed first, each stage with
 its reason and the time its artifact's own manifest says it took last time (wall and CPU seconds, with
@@ -37,13 +39,15 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from netgpt_lite.provenance.artifacts import artifact_status
 from netgpt_lite.provenance.code import PACKAGE_DIR
+from netgpt_lite.provenance.content import content_record, content_since, digests
 from netgpt_lite.provenance.manifest import (
     TIME_FORMAT,
     atomic_write_json,
@@ -52,8 +56,10 @@ from netgpt_lite.provenance.manifest import (
     read_manifest,
 )
 from netgpt_lite.provenance.registry import STAGES, Stage, stage
+from netgpt_lite.provenance.schedule import hours, ready_order, run_all
 
 CHECKOUT = PACKAGE_DIR.parent
+_TIMES_LOCK = threading.Lock()
 LOG_DIR = Path("runs/pipeline/logs")
 TIMES_FILE = "data/pipeline_times.json"
 """Under the package: each stage's wall and CPU seconds the last time ``regenerate`` ran it (shipped, so
@@ -85,15 +91,11 @@ class PlannedStage:
         if self.last_wall_s is None:
             took = "time of the last run unknown"
         else:
-            took = f"last run {_hours(self.last_wall_s)} wall"
-            took += f", {_hours(self.last_cpu_s)} CPU" if self.last_cpu_s is not None else ", CPU unknown"
+            took = f"last run {hours(self.last_wall_s)} wall"
+            took += f", {hours(self.last_cpu_s)} CPU" if self.last_cpu_s is not None else ", CPU unknown"
             took += f" on {self.last_cpus} cores" if self.last_cpus else ""
         fetch = "; downloads its inputs" if self.stage.network and self.run else ""
         return f"  {'RUN ' if self.run else 'keep'}  {self.stage.name:<16} {self.reason} ({took}{fetch})"
-
-
-def _hours(seconds: float) -> str:
-    return f"{seconds / 3600:.1f} h" if seconds >= 3600 else f"{seconds / 60:.0f} min"
 
 
 def read_times(root: Path = PACKAGE_DIR) -> dict:
@@ -178,9 +180,12 @@ def make_plan(only: Sequence[str] | None = None, force: bool = False, root: Path
         reason, note, manifest = _inspect(st, root)
         started = manifest.get("started_utc") or ""
         if reason is None:
-            behind = [u for u in st.after if u in rerun or (started and finished.get(u, "") > started)]
+            ahead = [u for u in st.after if u in rerun]
+            behind = [u for u in st.after if u not in rerun and started and finished.get(u, "") > started]
             if behind:
                 reason = f"made before {', '.join(behind)} (which it is made from) was remade"
+            elif ahead:
+                reason = f"{', '.join(ahead)} (which it is made from) is remade first: kept if that comes out the same"
         if force and reason is None:
             reason = "forced"
         run = st.name in chosen and reason is not None
@@ -188,7 +193,8 @@ def make_plan(only: Sequence[str] | None = None, force: bool = False, root: Path
                                  *_last_time(st, manifest, times)))
         if run:
             rerun.add(st.name)
-        finished[st.name] = manifest.get("finished_utc") or ""
+        # the time its content last changed: a remake that came out the same does not put the others behind
+        finished[st.name] = content_since(times.get(st.name), st.outs, root, manifest.get("finished_utc") or "")
     return plan
 
 
@@ -210,8 +216,11 @@ def _copy(src: Path, dst: Path) -> None:
     os.replace(tmp, dst)
 
 
-def run_stage(st: Stage, checkout: Path = CHECKOUT, log_dir: Path = LOG_DIR) -> dict:
+def run_stage(st: Stage, checkout: Path = CHECKOUT, log_dir: Path = LOG_DIR, threads: int | None = None) -> dict:
     """Run one stage's commands from ``checkout``, copy its outputs into the package, check them.
+
+    ``threads``: the math threads its commands may use (``OMP_NUM_THREADS``), when stages run side by side;
+    None leaves the environment as it is.
 
     Returns:
         ``{"stage", "wall_s", "cpu_s", "cpus", "finished_utc", "log"}``, also recorded in
@@ -225,12 +234,21 @@ def run_stage(st: Stage, checkout: Path = CHECKOUT, log_dir: Path = LOG_DIR) -> 
     log = checkout / log_dir / f"{st.name}.log"
     for folder in {log.parent, *((checkout / src).parent for src, _ in st.copies)}:  # where the commands write
         folder.mkdir(parents=True, exist_ok=True)
+    package = checkout / "netgpt_lite"
+    before = digests(st.outs, package)
+    try:
+        since_before = content_since(read_times(package).get(st.name), st.outs, package,
+                                     read_manifest(package / st.outs[0]).get("finished_utc") or "")
+    except (ValueError, OSError):  # missing or broken: whatever comes out is new
+        since_before = ""
     wall0, cpu0 = time.perf_counter(), cpu_seconds()
     with log.open("a") as out:
         for command in st.commands:
             out.write(f"$ {' '.join(command)}\n")
             out.flush()
-            code = subprocess.call(_argv(command), cwd=checkout, stdout=out, stderr=subprocess.STDOUT)
+            env = None if threads is None else {**os.environ, "OMP_NUM_THREADS": str(threads),
+                                                "MKL_NUM_THREADS": str(threads)}
+            code = subprocess.call(_argv(command), cwd=checkout, stdout=out, stderr=subprocess.STDOUT, env=env)
             if code != 0:
                 raise RuntimeError(f"stage {st.name}: `{' '.join(command)}` exited with status {code}; its "
                                    f"output is in {log}. Fix the cause and run the same command again: "
@@ -238,36 +256,52 @@ def run_stage(st: Stage, checkout: Path = CHECKOUT, log_dir: Path = LOG_DIR) -> 
     for src, dst in st.copies:
         if not (checkout / src).exists():
             raise RuntimeError(f"stage {st.name}: its commands succeeded but {src} does not exist (see {log})")
-        _copy(checkout / src, checkout / "netgpt_lite" / dst)
-    reason, _, _ = _inspect(st, checkout / "netgpt_lite")
+        _copy(checkout / src, package / dst)
+    reason, _, _ = _inspect(st, package)
     if reason is not None:
         raise RuntimeError(f"stage {st.name}: after its commands {reason} (see {log})")
+    now = time.strftime(TIME_FORMAT, time.gmtime())
     timing = {"wall_s": round(time.perf_counter() - wall0, 1), "cpu_s": round(cpu_seconds() - cpu0, 1),
-              "cpus": machine()["cpus"], "finished_utc": time.strftime(TIME_FORMAT, time.gmtime())}
-    times = read_times(checkout / "netgpt_lite")
-    atomic_write_json(checkout / "netgpt_lite" / TIMES_FILE, {**times, st.name: timing})
+              "cpus": machine()["cpus"], "finished_utc": now,
+              **content_record(before, digests(st.outs, package), since_before, now)}
+    with _TIMES_LOCK:  # stages running side by side finish in any order: one read-modify-write at a time
+        atomic_write_json(package / TIMES_FILE, {**read_times(package), st.name: timing})
     return {"stage": st.name, **timing, "log": str(log)}
 
 
 def regenerate(only: Sequence[str] | None = None, force: bool = False, dry_run: bool = False,
-               echo=print) -> list[dict]:
+               echo=print, jobs: int = 1, run: Callable[..., dict] = run_stage) -> list[dict]:
     """Print the plan, then run every stage it reruns; returns each run stage's timing.
+
+    With ``jobs`` above 1, up to that many stages run side by side, a stage starting once the stages it is
+    made from (``after``) have finished, each with ``cores // jobs`` math threads unless ``OMP_NUM_THREADS``
+    is set: most stages keep one core busy (E5 runs one model at a time), so two at once on two cores take
+    about the time of the longest chain.  A failed stage does not stop the others; the stages made from it
+    are not started, and one error names every failure at the end (finished stages are kept).
 
     Args:
         only: Stage names (default: all).
         force: Rerun even fresh stages.
         dry_run: Print the plan only.
         echo: Where the plan and progress lines go.
+        jobs: Stages run at once, >= 1.
+        run: Runs one stage (:func:`run_stage`; a stand-in in tests).
 
     Raises:
+        ValueError: when ``jobs`` < 1.
         RuntimeError: when the package is not in a source checkout (the commands need ``scripts/``
-            and ``tests/data``), or when a stage fails (see :func:`run_stage`).
+            and ``tests/data``), or when stages fail (see :func:`run_stage`).
     """
+    if jobs < 1:
+        raise ValueError(f"jobs must be >= 1 (stages run at once); got {jobs}")
     plan = make_plan(only, force)
     todo = [p for p in plan if p.run]
     known = [p.last_wall_s for p in todo if p.last_wall_s is not None]
-    echo(f"{len(todo)} of {len(plan)} stages to run; their last runs took {_hours(sum(known))} wall"
+    echo(f"{len(todo)} of {len(plan)} stages to run; their last runs took {hours(sum(known))} wall"
          + (f" ({len(todo) - len(known)} with no recorded time)" if len(known) < len(todo) else ""))
+    if jobs > 1 and todo:
+        _, wall = ready_order(todo, jobs, lambda p: p.last_wall_s or 0.0)
+        echo(f"{jobs} at a time: about {hours(wall)} wall, if each takes what it took last time")
     for p in plan:
         echo(p.line())
     if dry_run or not todo:
@@ -275,9 +309,12 @@ def regenerate(only: Sequence[str] | None = None, force: bool = False, dry_run: 
     if not (CHECKOUT / "scripts").is_dir() or not (CHECKOUT / "tests" / "data").is_dir():
         raise RuntimeError(f"regenerate runs from a source checkout (it needs scripts/ and tests/data beside "
                            f"{PACKAGE_DIR}); clone the repository and install it with `pip install -e .`")
-    done = []
-    for p in todo:
-        echo(f"[{len(done) + 1}/{len(todo)}] {p.stage.name}: {p.stage.command()}")
-        done.append(run_stage(p.stage))
-        echo(f"    done in {_hours(done[-1]['wall_s'])} wall, {_hours(done[-1]['cpu_s'])} CPU")
-    return done
+    threads = None if jobs == 1 or os.environ.get("OMP_NUM_THREADS") else max(1, (os.cpu_count() or 1) // jobs)
+
+    def run_one(st: Stage) -> dict:
+        now = next(p for p in make_plan([st.name], force) if p.stage.name == st.name)  # its inputs are final now
+        if not now.run:  # everything it is made from came out the same
+            return {"stage": st.name, "kept": now.reason}
+        return run(st, threads=threads) if threads else run(st)
+
+    return run_all(todo, jobs, echo, run_one)
