@@ -162,6 +162,19 @@ def test_fork_then_resume_equals_the_straight_run(reference, tmp_path):
         fork_run(result.out_dir, tmp_path / "bad", at_round=FAKE_CFG.rounds + 1, config=FAKE_CFG)
 
 
+def test_a_finished_runs_summary_is_reused_until_its_state_or_requests_change(reference, monkeypatch):
+    from netgpt_lite.synergy import summary as summaries
+
+    result, _ = reference
+    first = summaries.write_summary(result, stages=FAKE)
+    calls = []
+    monkeypatch.setattr(summaries, "decompose_gain", lambda *a, **k: calls.append(1) or [])
+    monkeypatch.setattr(summaries, "written_requests", lambda *a, **k: {})
+    assert summaries.write_summary(result, stages=FAKE) == first and calls == []  # nothing recomputed
+    summaries.write_summary(result, stages=FAKE, written={"hand": []})  # other requests: computed again
+    assert calls == [1]
+
+
 def test_decomposition_table_mixes_edge_and_routing(reference):
     result, _ = reference
     rows = decompose_gain(result.out_dir, FAKE_CFG, stages=FAKE)
@@ -302,9 +315,14 @@ def test_real_stages_one_small_round(tmp_path):
 
         before, after = (load_file(str(tmp_path / "run" / c / "edge" / "model.safetensors")) for c in result.checkpoints)
         assert any(not np.array_equal(before[k], after[k]) for k in before)
-    table = {(r["edge_round"], r["routing_round"]): r for r in decompose_gain(tmp_path / "run", cfg, stages=default_stages())}
-    assert table[(0, 0)]["offload_rate"] == first["offload_rate"]  # checkpoints reproduce the run exactly
-    assert table[(1, 1)]["task_success"] == last["task_success"]
+    from netgpt_lite.synergy.loop import load_round
+
+    stages = default_stages()
+    for r, committed in ((0, first), (1, last)):  # checkpoints reproduce the run exactly (the decomposition's diagonal)
+        again = stages.evaluate(load_round(tmp_path / "run", cfg, r, stages=stages), cfg)
+        assert (again["offload_rate"], again["task_success"]) == (committed["offload_rate"], committed["task_success"])
+    table = {(r["edge_round"], r["routing_round"]): r for r in decompose_gain(tmp_path / "run", cfg, stages=stages)}
+    assert table[(0, 0)]["offload_rate"] == first["offload_rate"] and table[(1, 1)]["task_success"] == last["task_success"]
     from netgpt_lite.synergy.summary import write_summary
     from netgpt_lite.tasks.request_file import read_request_file
 

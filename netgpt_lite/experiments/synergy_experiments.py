@@ -35,6 +35,7 @@ from netgpt_lite.synergy.stages import default_stages, synergy_config
 from netgpt_lite.synergy.summary import (
     arm_contrast,
     pooled_last_round,
+    pooled_last_vs_first,
     pooled_round_over_round,
     write_summary,
 )
@@ -228,6 +229,7 @@ def run_e4_e6(cfg: ReproduceConfig, out_dir: Path, cloud=None, written=None) -> 
                      # seeds pooled, with 95% intervals (None for runs made before per-request values were kept)
                      "last_round_intervals": pooled_last_round(mains),
                      "round_over_round": pooled_round_over_round(mains),
+                     "last_vs_round_0": pooled_last_vs_first(mains),  # did success hold over the rounds?
                      "written": pooled_written(mains),  # last edge vs round 0 on requests written apart
                      "runs": {str(s): m for s, m in zip(cfg.synergy_seeds, mains)}}
     arms = {"rl_on": head, "rl_off": f"{head}-rl_off", "refresh_off": f"{head}-refresh_off"}
@@ -258,6 +260,7 @@ def e4_summary(results: dict) -> dict:
     out = {t: {k: v["last_round"][k] for k in keys} | {"n_seeds": len(v["seeds"])} for t, v in e4["traces"].items()}
     for t, v in e4["traces"].items():  # intervals and trends, where the run kept per-request values
         out[t].update(intervals=v.get("last_round_intervals"), round_over_round=v.get("round_over_round"),
+                      last_vs_round_0=v.get("last_vs_round_0"),
                       offload_falls_every_round=v.get("offload_falls_every_round"),
                       success_never_falls=v.get("success_never_falls"), written=v.get("written"))
     arms = {a: {k: v["last_round"][k] for k in keys} | {"run": v["run"], "vs_rl_on": v.get("vs_rl_on")}

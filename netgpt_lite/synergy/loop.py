@@ -377,9 +377,10 @@ def decompose_gain(out_dir: str | Path, config: SynergyConfig, *, stages: Synerg
     rows = []
     for edge_round in (round_a, round_b):
         for routing_round in (round_a, round_b):
-            mixed = stages.mix(systems[edge_round], systems[routing_round])
-            rows.append({"edge_round": edge_round, "routing_round": routing_round,
-                         **stages.evaluate(mixed, config)})
+            same = edge_round == routing_round  # a committed round: evaluated already, on the same requests
+            metrics = ({k: v for k, v in state["rounds"][edge_round].items() if k != "round"} if same else
+                       stages.evaluate(stages.mix(systems[edge_round], systems[routing_round]), config))
+            rows.append({"edge_round": edge_round, "routing_round": routing_round, **metrics})
     return rows
 
 
