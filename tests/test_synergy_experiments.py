@@ -105,3 +105,31 @@ def test_a_resumed_fork_runs_without_its_source_and_an_absent_source_fails(tmp_p
     assert "b-fork (RuntimeError: not run: its source run b never ran)" in message
     assert isinstance(err.value.__cause__, ZeroDivisionError)
     assert json.loads((tmp_path / "a-resumed" / STATE_FILE).read_text())["last_completed_round"] == 1
+
+
+def test_findings_say_what_the_intervals_allow():
+    from netgpt_lite.experiments import synergy_findings as f
+
+    def iv(mean, low, high, n=600):
+        return {"mean": mean, "ci_low": low, "ci_high": high, "n": n}
+
+    contrast = {"offload_rate": iv(-0.05, -0.08, -0.02), "task_success": iv(0.004, -0.01, 0.02)}
+    trace = {"seeds": [0, 1], "offload_falls_every_round": [True, False],
+             "last_round_intervals": {"cloud_calls_saved_vs_always_cloud": iv(0.78, 0.74, 0.81),
+                                      "success_gap_vs_always_cloud": iv(-0.021, -0.035, -0.008),
+                                      "schema_valid_rate": iv(1.0, 1.0, 1.0), "n": 600, "n_seeds": 2},
+             "last_vs_round_0": {**contrast, "n": 600},
+             "round_over_round": [{"offload_rate": iv(-0.03, -0.05, -0.01)}, {"offload_rate": iv(0.01, 0, 0.02)}],
+             "written": {"independent": {"n": 240, "difference": -0.01, "ci_low": -0.04, "ci_high": 0.02}}}
+    e4 = {"config": {"edge": "smollm2", "rounds": 4, "requests_per_round": 384, "eval_requests": 300},
+          "traces": {"reachable": trace}, "arms": {"rl_off": {"vs_rl_on": contrast}}}
+    assert f.run_size(e4) == ("SmolLM2-135M with its LoRA adapter, 4 rounds of 384 requests, 300 held-out requests "
+                              "per round, 2 seeds per trace")
+    assert "sent 78% (95% interval 74% to 81%) fewer requests" in f.last_round(e4)
+    assert "-2.1 points (95% interval -3.5 to -0.8)" in f.last_round(e4)
+    said = f.over_rounds(e4, "reachable")
+    assert "offload rate fell from round 0" in said and "task success did not change distinguishably" in said
+    assert "in 1 of 2 seeds" in said and "-3.0, +1.0 points" in said
+    assert f.arm(e4, "rl_off").endswith("(one seed each): its offload rate is lower")
+    assert f.written(e4) == ["on 240 independently written requests the last round's edge was not distinguishable "
+                             "from round 0's: -1.0 points of exact match (95% interval -4.0 to +2.0)"]

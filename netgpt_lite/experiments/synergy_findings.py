@@ -1,0 +1,97 @@
+"""What a shipped E4/E6 run shows, in sentences generated from its numbers (README, front page, chapters 7-8).
+
+Every sentence states an estimate with its 95% interval and the number of requests behind it, and its verb
+follows the interval: a difference whose interval holds 0 is "not distinguishable".  The book and the README
+print these sentences, and ``tests/test_readme_claims.py`` checks that the README still says them word for
+word, so a regenerated artifact that changes a finding cannot leave an old sentence behind.
+
+Example:
+    >>> points({"mean": -0.021, "ci_low": -0.04, "ci_high": -0.003})
+    '-2.1 points (95% interval -4.0 to -0.3)'
+    >>> direction({"mean": -0.021, "ci_low": -0.04, "ci_high": -0.003}, "fell", "rose")
+    'fell'
+"""
+
+from __future__ import annotations
+
+
+def points(d: dict, unit: str = "points") -> str:
+    """A difference of rates as percentage points with its interval, e.g. ``+1.2 points (95% interval ...)``."""
+    return (f"{100 * d['mean']:+.1f} {unit} (95% interval {100 * d['ci_low']:+.1f} to "
+            f"{100 * d['ci_high']:+.1f})")
+
+
+def share(d: dict) -> str:
+    """A share as a percentage with its interval, e.g. ``78% (95% interval 74% to 81%)``."""
+    return f"{100 * d['mean']:.0f}% (95% interval {100 * d['ci_low']:.0f}% to {100 * d['ci_high']:.0f}%)"
+
+
+def direction(d: dict, up_or_down_below: str, up: str, same: str = "did not change distinguishably") -> str:
+    """``up_or_down_below`` when the interval lies below 0, ``up`` when above, else ``same``."""
+    if d["ci_high"] < 0:
+        return up_or_down_below
+    if d["ci_low"] > 0:
+        return up
+    return same
+
+
+def run_size(e4: dict) -> str:
+    """The run in one clause: edge, rounds, requests, held-out requests and seeds."""
+    cfg, traces = e4["config"], e4["traces"]
+    seeds = sorted({len(t["seeds"]) for t in traces.values()})
+    edge = "SmolLM2-135M with its LoRA adapter" if cfg["edge"] == "smollm2" else f"the {cfg['edge']} edge"
+    return (f"{edge}, {cfg['rounds']} rounds of {cfg['requests_per_round']} requests, "
+            f"{cfg['eval_requests']} held-out requests per round, {'/'.join(map(str, seeds))} "
+            f"seed{'s' if seeds != [1] else ''} per trace")
+
+
+def last_round(e4: dict, trace: str = "reachable") -> str:
+    """The last round against AlwaysCloud on one trace, seeds pooled: calls saved, success gap, schema-valid."""
+    d = e4["traces"][trace]["last_round_intervals"]
+    valid = d["schema_valid_rate"]
+    return (f"on the {trace} trace the last round sent {share(d['cloud_calls_saved_vs_always_cloud'])} fewer "
+            f"requests to the cloud than sending all of them, with task success "
+            f"{points(d['success_gap_vs_always_cloud'])} against that and schema-valid calls "
+            f"{valid['mean']:.3f} ({d['n']} held-out requests over {d['n_seeds']} seed"
+            f"{'s' if d['n_seeds'] != 1 else ''})")
+
+
+def over_rounds(e4: dict, trace: str) -> str:
+    """How offload and success moved from round 0 to the last round on one trace (seeds pooled, paired), and in
+    how many seeds the offload fell in every round."""
+    t = e4["traces"][trace]
+    d, falls = t["last_vs_round_0"], t["offload_falls_every_round"]
+    steps = ", ".join(f"{100 * r['offload_rate']['mean']:+.1f}" for r in t["round_over_round"])
+    return (f"on the {trace} trace the offload rate {direction(d['offload_rate'], 'fell', 'rose')} from round 0 "
+            f"to the last round, {points(d['offload_rate'])}, and task success "
+            f"{direction(d['task_success'], 'fell', 'rose')}, {points(d['task_success'])} ({d['n']} requests); "
+            f"it fell in every round in {sum(falls)} of {len(falls)} seeds (round over round, seeds pooled: "
+            f"{steps} points)")
+
+
+ARM_NAMES = {"rl_off": "Turning RL off (SFT only)", "refresh_off": "Fitting the learned scorer once and never again"}
+
+
+def arm(e4: dict, name: str) -> str:
+    """One arm's last round against the run it was forked from, on the same requests."""
+    d = e4["arms"][name]["vs_rl_on"]
+    said = [f"its {label} is {direction(d[key], 'lower', 'higher', '')}"
+            for key, label in (("offload_rate", "offload rate"), ("task_success", "task success"))
+            if direction(d[key], "lower", "higher", "")]
+    verdict = " and ".join(said) if said else "neither difference is distinguishable from zero"
+    return (f"{ARM_NAMES[name]} changed the last round's offload rate by {points(d['offload_rate'])} and its task "
+            f"success by {points(d['task_success'])}, on the same {d['offload_rate']['n']} requests (one seed "
+            f"each): {verdict}")
+
+
+def written(e4: dict, trace: str = "reachable") -> list[str]:
+    """The last round's edge against round 0's on each suite of requests written apart from the generator."""
+    out = []
+    for suite, d in (e4["traces"][trace].get("written") or {}).items():
+        label = {"handwritten": "hand-written", "independent": "independently written"}.get(suite, suite)
+        verb = direction({"mean": d["difference"], "ci_low": d["ci_low"], "ci_high": d["ci_high"]},
+                         "was worse", "was better", "was not distinguishable from round 0's")
+        out.append(f"on {d['n']} {label} requests the last round's edge {verb}: "
+                   f"{100 * d['difference']:+.1f} points of exact match (95% interval {100 * d['ci_low']:+.1f} to "
+                   f"{100 * d['ci_high']:+.1f})")
+    return out
