@@ -51,7 +51,6 @@ from netgpt_lite.provenance.content import content_record, content_since, digest
 from netgpt_lite.provenance.manifest import (
     TIME_FORMAT,
     atomic_write_json,
-    cpu_seconds,
     machine,
     read_manifest,
 )
@@ -216,6 +215,21 @@ def _copy(src: Path, dst: Path) -> None:
     os.replace(tmp, dst)
 
 
+def _call(argv: list[str], cwd: Path, out, env: dict | None) -> tuple[int, float]:
+    """Run one command to its end: ``(exit status, CPU seconds of it and the children it waited for)``
+    (``os.wait4``: its own usage, not that of commands other stages run meanwhile)."""
+    proc = subprocess.Popen(argv, cwd=cwd, stdout=out, stderr=subprocess.STDOUT, env=env)
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here: Popen must not wait for it again
+    return proc.returncode, usage.ru_utime + usage.ru_stime
+
+
+def _own_cpu_seconds() -> float:
+    """CPU seconds of this process's threads so far (user + system), without its children's."""
+    t = os.times()
+    return t.user + t.system
+
+
 def run_stage(st: Stage, checkout: Path = CHECKOUT, log_dir: Path = LOG_DIR, threads: int | None = None) -> dict:
     """Run one stage's commands from ``checkout``, copy its outputs into the package, check them.
 
@@ -223,9 +237,9 @@ def run_stage(st: Stage, checkout: Path = CHECKOUT, log_dir: Path = LOG_DIR, thr
     None leaves the environment as it is.
 
     Returns:
-        ``{"stage", "wall_s", "cpu_s", "cpus", "finished_utc", "log"}``, also recorded in
-        :data:`TIMES_FILE` for the next plan; the CPU seconds include the commands' (finished child
-        processes count in :func:`~netgpt_lite.provenance.manifest.cpu_seconds`).
+        ``{"stage", "wall_s", "cpu_s", "cpus", "finished_utc", "content", "content_since_utc", "log"}``,
+        also recorded in :data:`TIMES_FILE` for the next plan; the CPU seconds are its commands' (each
+        with the children it waited for) and the copying's.
 
     Raises:
         RuntimeError: naming the stage, the failed command and its log, when a command fails or an
@@ -241,14 +255,14 @@ def run_stage(st: Stage, checkout: Path = CHECKOUT, log_dir: Path = LOG_DIR, thr
                                      read_manifest(package / st.outs[0]).get("finished_utc") or "")
     except (ValueError, OSError):  # missing or broken: whatever comes out is new
         since_before = ""
-    wall0, cpu0 = time.perf_counter(), cpu_seconds()
+    wall0, own0, cpu_commands = time.perf_counter(), _own_cpu_seconds(), 0.0
+    env = None if threads is None else {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
     with log.open("a") as out:
         for command in st.commands:
             out.write(f"$ {' '.join(command)}\n")
             out.flush()
-            env = None if threads is None else {**os.environ, "OMP_NUM_THREADS": str(threads),
-                                                "MKL_NUM_THREADS": str(threads)}
-            code = subprocess.call(_argv(command), cwd=checkout, stdout=out, stderr=subprocess.STDOUT, env=env)
+            code, cpu = _call(_argv(command), checkout, out, env)
+            cpu_commands += cpu
             if code != 0:
                 raise RuntimeError(f"stage {st.name}: `{' '.join(command)}` exited with status {code}; its "
                                    f"output is in {log}. Fix the cause and run the same command again: "
@@ -261,7 +275,9 @@ def run_stage(st: Stage, checkout: Path = CHECKOUT, log_dir: Path = LOG_DIR, thr
     if reason is not None:
         raise RuntimeError(f"stage {st.name}: after its commands {reason} (see {log})")
     now = time.strftime(TIME_FORMAT, time.gmtime())
-    timing = {"wall_s": round(time.perf_counter() - wall0, 1), "cpu_s": round(cpu_seconds() - cpu0, 1),
+    # this stage's CPU: its commands' own (other stages' commands may finish meanwhile) and the copying here
+    timing = {"wall_s": round(time.perf_counter() - wall0, 1),
+              "cpu_s": round(cpu_commands + _own_cpu_seconds() - own0, 1),
               "cpus": machine()["cpus"], "finished_utc": now,
               **content_record(before, digests(st.outs, package), since_before, now)}
     with _TIMES_LOCK:  # stages running side by side finish in any order: one read-modify-write at a time
