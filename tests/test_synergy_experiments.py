@@ -133,3 +133,21 @@ def test_findings_say_what_the_intervals_allow():
     assert f.arm(e4, "rl_off").endswith("(one seed each): its offload rate is lower")
     assert f.written(e4) == ["on 240 independently written requests the last round's edge was not distinguishable "
                              "from round 0's: -1.0 points of exact match (95% interval -4.0 to +2.0)"]
+
+
+def test_decomposition_pools_seeds_and_pairs_each_half_with_round_0():
+    from netgpt_lite.experiments import synergy_findings as f
+
+    def cell(e, r, fallback, success):
+        n = len(fallback)
+        return {"edge_round": e, "routing_round": r, "per_request": {
+            "fallback": fallback, "success": success, "schema_valid": [1] * n, "cost_usd": [0.0] * n,
+            "utility": [0.0] * n}}
+
+    run = {"decomposition": [cell(0, 0, [1, 1, 0, 0], [1, 1, 1, 0]), cell(0, 2, [1, 1, 1, 0], [1, 1, 1, 0]),
+                             cell(2, 0, [1, 0, 0, 0], [1, 1, 1, 1]), cell(2, 2, [0, 0, 0, 0], [1, 1, 1, 1])]}
+    e4 = {"traces": {"reachable": {"seeds": [0, 1], "runs": {"0": run, "1": run}}}}
+    d = f.decomposition_effects(e4, n_bootstrap=200)
+    assert d["better edge"]["offload_rate"]["mean"] == -0.25 and d["both"]["offload_rate"]["mean"] == -0.5
+    assert d["moved routing"]["offload_rate"]["mean"] == 0.25 and d["better edge"]["offload_rate"]["n"] == 8
+    assert f.decomposition(e4)[0].startswith("the last round's edge with round 0's routing changed the offload")

@@ -95,3 +95,40 @@ def written(e4: dict, trace: str = "reachable") -> list[str]:
                    f"{100 * d['difference']:+.1f} points of exact match (95% interval {100 * d['ci_low']:+.1f} to "
                    f"{100 * d['ci_high']:+.1f})")
     return out
+
+
+def decomposition_effects(e4: dict, trace: str = "reachable", n_bootstrap: int = 10_000) -> dict:
+    """The 2 x 2 decomposition of one trace's runs, seeds pooled: the change from round 0 (edge and routing of
+    round 0) made by the last round's edge alone (round-0 routing), by the last round's routing alone
+    (round-0 edge), and by both, each a paired difference on the same held-out requests with 95% intervals
+    (:func:`~netgpt_lite.routing.metrics.summarize_intervals`).
+
+    Returns:
+        ``{"better edge": ..., "moved routing": ..., "both": ...}``, each keyed by metric.
+    """
+    import numpy as np
+
+    from netgpt_lite.routing.metrics import summarize_intervals
+
+    t = e4["traces"][trace]
+    tables = [{(r["edge_round"], r["routing_round"]): r for r in t["runs"][str(s)]["decomposition"]}
+              for s in t["seeds"]]
+    last = max(k[0] for k in tables[0])
+
+    def pooled(key):
+        return {f: np.concatenate([np.asarray(tb[key]["per_request"][f], dtype=float) for tb in tables])
+                for f in tables[0][key]["per_request"]}
+
+    start = pooled((0, 0))
+    return {name: summarize_intervals(pooled(key), baseline=start, n_bootstrap=n_bootstrap)
+            for name, key in (("better edge", (last, 0)), ("moved routing", (0, last)), ("both", (last, last)))}
+
+
+def decomposition(e4: dict, trace: str = "reachable") -> list[str]:
+    """:func:`decomposition_effects` in sentences: offload and success changed by each half of the loop."""
+    effects = decomposition_effects(e4, trace)
+    said = {"better edge": "the last round's edge with round 0's routing",
+            "moved routing": "round 0's edge with the last round's routing",
+            "both": "the last round's edge and routing together"}
+    return [f"{said[name]} changed the offload rate by {points(d['offload_rate'])} and task success by "
+            f"{points(d['task_success'])}" for name, d in effects.items()]
