@@ -260,3 +260,16 @@ def test_regenerate_judges_a_stage_again_when_its_turn_comes(monkeypatch):
     assert any(line.startswith("2 at a time: about") for line in lines)
     with pytest.raises(ValueError, match="jobs must be >= 1"):
         pipeline.regenerate(jobs=0)
+
+
+def test_an_adapter_saved_again_has_the_same_content(tmp_path):
+    from netgpt_lite.provenance.content import content_digest
+
+    for name, order in (("a", ["q_proj", "v_proj"]), ("b", ["v_proj", "q_proj"])):  # a set, saved in any order
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "adapter_config.json").write_text(json.dumps({"r": 16, "target_modules": order}))
+        (tmp_path / name / "adapter_model.safetensors").write_bytes(b"weights")
+        (tmp_path / name / "manifest.json").write_text(json.dumps({"finished_utc": name}))
+    assert content_digest(tmp_path / "a") == content_digest(tmp_path / "b")
+    (tmp_path / "b" / "adapter_model.safetensors").write_bytes(b"other weights")
+    assert content_digest(tmp_path / "a") != content_digest(tmp_path / "b")

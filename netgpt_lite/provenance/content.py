@@ -30,14 +30,14 @@ from netgpt_lite.provenance.manifest import MANIFEST_FILE
 
 def content_digest(path: str | Path) -> str | None:
     """sha256 (16 hex digits) of an artifact's content: a folder's files but its ``manifest.json`` (paths and
-    bytes), or a JSON artifact's data but its ``"manifest"`` key (canonical JSON); None when it is missing or
-    does not parse."""
+    bytes, JSON files as data: :func:`_file_content`), or a JSON artifact's data but its ``"manifest"`` key
+    (canonical JSON); None when it is missing or does not parse."""
     path = Path(path)
     digest = hashlib.sha256()
     if path.is_dir():
         for p in sorted(path.rglob("*")):
             if p.is_file() and p.relative_to(path).as_posix() != MANIFEST_FILE:
-                digest.update(p.relative_to(path).as_posix().encode() + b"\0" + p.read_bytes() + b"\0")
+                digest.update(p.relative_to(path).as_posix().encode() + b"\0" + _file_content(p) + b"\0")
         return digest.hexdigest()[:16]
     try:
         data = json.loads(path.read_text())
@@ -47,6 +47,21 @@ def content_digest(path: str | Path) -> str | None:
         data = {k: v for k, v in data.items() if k != "manifest"}
     digest.update(json.dumps(data, sort_keys=True, separators=(",", ":")).encode())
     return digest.hexdigest()[:16]
+
+
+def _file_content(path: Path) -> bytes:
+    """A file's bytes; a JSON file's data in canonical form (key order is not content), with PEFT's
+    ``target_modules`` sorted: PEFT keeps it as a set, so each save lists the same modules in another order."""
+    raw = path.read_bytes()
+    if path.suffix != ".json":
+        return raw
+    try:
+        data = json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return raw
+    if isinstance(data, dict) and isinstance(data.get("target_modules"), list):
+        data = {**data, "target_modules": sorted(map(str, data["target_modules"]))}
+    return json.dumps(data, sort_keys=True, separators=(",", ":")).encode()
 
 
 def digests(outs: Sequence[str], root: Path) -> dict[str, str | None]:
