@@ -77,9 +77,9 @@ def add_train_edge(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--dropout", type=DROPOUT, default=0.0,
                    help="smollm2: LoRA dropout in [0, 1) (default 0: no stored copies, train = eval forward)")
     p.add_argument("--gradient-checkpointing", action=argparse.BooleanOptionalAction, default=True,
-                   help="smollm2: recompute activations in the backward pass (default on: 10 steps peaked at "
-                        "1.8 GB with it and 3.3 GB without, a whole 600-step run at 6.2 GB without, for about "
-                        "1.3x the time; the weights come out bit for bit the same either way)")
+                   help="smollm2: recompute activations in the backward pass (default on: the shipped adapter's "
+                        "600-step run peaked at 3.0 GB with it and 6.2 GB without, for about 1.4x the CPU; the "
+                        "weights come out bit for bit the same either way)")
     p.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=None,
                    help="smollm2: bf16 autocast (default: on when the CPU has AVX-512 BF16 / AMX, or on a GPU)")
     p.add_argument("--device", choices=["cpu", "cuda"], default="cpu", help="smollm2: where to train (default cpu)")

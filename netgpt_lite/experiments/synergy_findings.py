@@ -106,9 +106,8 @@ def decomposition_effects(e4: dict, trace: str = "reachable", n_bootstrap: int =
     Returns:
         ``{"better edge": ..., "moved routing": ..., "both": ...}``, each keyed by metric.
     """
-    import numpy as np
-
     from netgpt_lite.routing.metrics import summarize_intervals
+    from netgpt_lite.synergy.summary import pooled_values
 
     t = e4["traces"][trace]
     tables = [{(r["edge_round"], r["routing_round"]): r for r in t["runs"][str(s)]["decomposition"]}
@@ -116,8 +115,7 @@ def decomposition_effects(e4: dict, trace: str = "reachable", n_bootstrap: int =
     last = max(k[0] for k in tables[0])
 
     def pooled(key):
-        return {f: np.concatenate([np.asarray(tb[key]["per_request"][f], dtype=float) for tb in tables])
-                for f in tables[0][key]["per_request"]}
+        return pooled_values([tb[key] for tb in tables], "per_request")
 
     start = pooled((0, 0))
     return {name: summarize_intervals(pooled(key), baseline=start, n_bootstrap=n_bootstrap)

@@ -119,14 +119,13 @@ def _made_from(result, written: dict | None) -> dict:
     suite's requests; a summary made from the same is reused as it is."""
     from netgpt_lite.provenance import file_sha256
 
-    suites = {name: hashlib.sha256(json.dumps([asdict(t) if hasattr(t, "__dataclass_fields__") else t
-                                               for t in tasks], sort_keys=True, default=str).encode()).hexdigest()
+    suites = {name: hashlib.sha256(json.dumps([t.to_dict() for t in tasks], sort_keys=True).encode()).hexdigest()
               for name, tasks in (written or {}).items()}
     return {"state_sha256": file_sha256(Path(result.out_dir) / "state.json"), "written": suites}
 
 
 # --- several runs: seeds pooled, arms paired -----------------------------------------------------
-def _pooled(rounds: list[dict], key: str) -> dict[str, np.ndarray]:
+def pooled_values(rounds: list[dict], key: str) -> dict[str, np.ndarray]:
     """The per-request values ``key`` of several rounds (one per seed), field by field, concatenated."""
     return {f: np.concatenate([np.asarray(r[key][f], dtype=float) for r in rounds]) for f in rounds[0][key]}
 
@@ -153,7 +152,7 @@ def pooled_last_round(summaries: list[dict], n_bootstrap: int = 10_000) -> dict 
     lasts = [s["rounds"][-1] for s in summaries]
     if not lasts or not _kept_values(lasts):
         return None
-    ours, always = _pooled(lasts, "per_request"), _pooled(lasts, "per_request_always_cloud")
+    ours, always = pooled_values(lasts, "per_request"), pooled_values(lasts, "per_request_always_cloud")
     # saved share of AlwaysCloud's calls, per request: (its call - ours) / its mean call rate
     saved = (always["fallback"] - ours["fallback"]) / max(float(always["fallback"].mean()), 1e-12)
     alone = summarize_intervals(ours, n_bootstrap=n_bootstrap)
@@ -181,7 +180,7 @@ def pooled_round_over_round(summaries: list[dict], n_bootstrap: int = 10_000) ->
     rounds = [s["rounds"] for s in summaries]
     if not rounds or not all(_kept_values(r) for r in rounds) or len({len(r) for r in rounds}) != 1:
         return None
-    pooled = [{"per_request": _pooled([r[k] for r in rounds], "per_request")} for k in range(len(rounds[0]))]
+    pooled = [{"per_request": pooled_values([r[k] for r in rounds], "per_request")} for k in range(len(rounds[0]))]
     return [{"round": k, **d} for k, d in enumerate(round_over_round(pooled, n_bootstrap), start=1)]
 
 
@@ -200,7 +199,7 @@ def pooled_last_vs_first(summaries: list[dict], n_bootstrap: int = 10_000) -> di
     ends = [[s["rounds"][0], s["rounds"][-1]] for s in summaries]
     if not ends or not all(_kept_values(e) for e in ends):
         return None
-    first, last = (_pooled([e[k] for e in ends], "per_request") for k in (0, 1))
+    first, last = (pooled_values([e[k] for e in ends], "per_request") for k in (0, 1))
     return {**summarize_intervals(last, baseline=first, n_bootstrap=n_bootstrap), "n": int(first["fallback"].size)}
 
 
