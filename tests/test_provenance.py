@@ -189,3 +189,38 @@ def test_read_manifest_names_a_truncated_or_missing_file(tmp_path):
         pv.check_artifacts(tmp_path)
     with pytest.raises(ValueError, match="nothing: no manifest here"):
         pv.read_manifest(tmp_path / "nothing")
+
+
+def test_only_edits_that_change_what_the_code_computes_make_it_changed(tmp_path):
+    """An artifact stays fresh when its code's comments, docstrings or layout are rewritten; a changed
+    expression, a new file or a deleted one count."""
+    import subprocess
+
+    def git(*args):
+        subprocess.run(["git", *args], cwd=tmp_path, check=True, capture_output=True)
+
+    lib = tmp_path / "netgpt_lite"
+    lib.mkdir()
+    (lib / "a.py").write_text('"""Module."""\nX = 1\n"""X\'s meaning."""\n\n\ndef f(x):\n    return 2 * x\n')
+    (lib / "b.py").write_text("Y = 2\n")
+    git("init", "-q")
+    git("add", ".")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "made")
+    commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=tmp_path, capture_output=True, text=True,
+                            check=True).stdout.strip()
+    (lib / "a.py").write_text('"""Module, reworded."""\nX = 1  # why one\n\n\ndef f(x):\n    """Twice."""\n'
+                              "    return 2*x\n")
+    assert pv.changed_files(commit, ["a.py", "b.py"], root=tmp_path) == []
+    (lib / "a.py").write_text("X = 1\n\n\ndef f(x):\n    return 3 * x\n")
+    (lib / "b.py").unlink()
+    (lib / "c.py").write_text("Z = 3\n")
+    assert pv.changed_files(commit, ["a.py", "b.py", "c.py"], root=tmp_path) == ["a.py", "b.py", "c.py"]
+    assert not pv.same_code("X = 1\n", "X = (\n")  # a file that does not parse counts as changed
+
+
+def test_the_provenance_package_is_bookkeeping_not_code_an_artifact_depends_on():
+    """``edge/lora.py`` writes its adapter's manifest with the provenance package; rewriting that package changes
+    manifests (which content digests leave out), never an adapter, so it is not in the adapter's closure."""
+    assert "netgpt_lite.provenance" in (pv.PACKAGE_DIR / "edge" / "lora.py").read_text()
+    files = pv.import_closure(["netgpt_lite.edge.lora"])
+    assert "edge/lora.py" in files and not any(f.startswith("provenance/") for f in files)

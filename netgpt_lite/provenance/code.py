@@ -27,6 +27,9 @@ from pathlib import Path
 
 PACKAGE = "netgpt_lite"
 PACKAGE_DIR = Path(__file__).resolve().parents[1]
+BOOKKEEPING = "provenance/"
+"""The library folder left out of every import closure: manifests, hashes, the staleness report and the
+pipeline, which record and schedule what the rest of the library computes."""
 
 
 @functools.lru_cache(maxsize=1)
@@ -84,6 +87,10 @@ def _imports(rel: str, root: Path) -> set[str]:
 def import_closure(entries: Iterable[str], root: Path = PACKAGE_DIR) -> list[str]:
     """The library files that the ``entries`` (dotted module names) import, transitively, sorted.
 
+    The provenance package itself (:data:`BOOKKEEPING`) is left out: it writes the record of how an artifact
+    was made (its manifest, which :func:`~netgpt_lite.provenance.content.content_digest` leaves out) and judges
+    staleness, and never computes an artifact's numbers, so rewriting it leaves every artifact fresh.
+
     Importing ``a.b.c`` runs ``a/__init__.py`` and ``a/b/__init__.py`` too, so parents are included; a parent
     that only re-exports (a docstring, imports and ``__all__``) is not followed into the siblings it
     re-exports, which cannot change what ``a.b.c`` computes.  A package named in an import for a name that is
@@ -102,7 +109,7 @@ def import_closure(entries: Iterable[str], root: Path = PACKAGE_DIR) -> list[str
         parts = module.split(".")
         for k in range(1, len(parts) + 1):  # the module and every parent package
             rel = _module_file(".".join(parts[:k]), root)
-            if rel is None:
+            if rel is None or rel.startswith(BOOKKEEPING):
                 continue
             seen.add(rel)
             # a parent package that only re-exports runs its submodules' definitions and nothing else (the
@@ -146,11 +153,20 @@ def git_state() -> tuple[str | None, bool | None]:
     return commit or None, bool(status.strip())
 
 
-def changed_files(commit: str, files: Iterable[str]) -> list[str] | None:
-    """Which of ``files`` (relative to the package) differ between ``commit`` and the working tree,
-    including files that did not exist at ``commit``; ``None`` when git cannot tell (no git, not a
-    checkout, or a commit this clone does not have)."""
-    root = PACKAGE_DIR.parent
+def changed_files(commit: str, files: Iterable[str], root: Path | None = None) -> list[str] | None:
+    """Which of ``files`` (relative to the package) compute something else at ``commit`` than in the working
+    tree, including files that did not exist at ``commit``; ``None`` when git cannot tell (no git, not a
+    checkout, or a commit this clone does not have).
+
+    A file whose edits touch only comments, docstrings or layout is not counted (:func:`same_code`): an
+    artifact that took hours to make does not go stale because a sentence about it was rewritten.
+
+    Args:
+        commit: the commit an artifact's manifest names.
+        files: paths relative to the package (an import closure).
+        root: the checkout (default: the one the library runs from).
+    """
+    root = PACKAGE_DIR.parent if root is None else root
     paths = [f"{PACKAGE}/{f}" for f in files]
     try:
         subprocess.run(["git", "cat-file", "-e", f"{commit}^{{commit}}"], cwd=root, capture_output=True,
@@ -162,4 +178,48 @@ def changed_files(commit: str, files: Iterable[str]) -> list[str] | None:
     except (OSError, subprocess.SubprocessError):
         return None
     prefix = f"{PACKAGE}/"
-    return sorted({p[len(prefix):] for p in (*diff, *untracked) if p.startswith(prefix)})
+    edited = [p for p in diff if p.startswith(prefix) and p not in untracked]
+    return sorted({p[len(prefix):] for p in (*untracked, *(p for p in edited if not _same_as_at(commit, p, root)))
+                   if p.startswith(prefix)})  # fmt: skip
+
+
+def _same_as_at(commit: str, path: str, root: Path) -> bool:
+    """Whether ``path`` (relative to the checkout) in the working tree computes what it did at ``commit``."""
+    try:
+        old = subprocess.run(["git", "show", f"{commit}:{path}"], cwd=root, capture_output=True, text=True,
+                             timeout=30, check=True).stdout  # fmt: skip
+        new = (root / path).read_text()
+    except (OSError, subprocess.SubprocessError, UnicodeDecodeError):
+        return False  # deleted, unreadable or not text: count it as changed
+    return path.endswith(".py") and same_code(old, new)
+
+
+def same_code(old: str, new: str) -> bool:
+    """True when two Python sources differ only in comments, docstrings and layout (equal syntax trees once
+    every statement that is a bare string is dropped); False when either does not parse.
+
+    Example:
+        >>> same_code("def f(x):\\n    'Twice x.'\\n    return 2 * x\\n", "def f(x):  # why\\n    return 2*x\\n")
+        True
+        >>> same_code("def f(x):\\n    return 2 * x\\n", "def f(x):\\n    return 3 * x\\n")
+        False
+    """
+    try:
+        trees = [ast.parse(source) for source in (old, new)]
+    except (SyntaxError, ValueError):
+        return False
+    return ast.dump(_without_docstrings(trees[0])) == ast.dump(_without_docstrings(trees[1]))
+
+
+def _without_docstrings(tree: ast.AST) -> ast.AST:
+    """``tree`` with every bare string statement removed (docstrings, and the attribute docstrings after an
+    assignment: statements that compute nothing); an emptied body keeps a ``pass``."""
+    for node in ast.walk(tree):
+        for name in ("body", "orelse", "finalbody"):
+            body = getattr(node, name, None)
+            if not isinstance(body, list) or not body or not isinstance(body[0], ast.stmt):
+                continue
+            kept = [s for s in body if not (isinstance(s, ast.Expr) and isinstance(s.value, ast.Constant)
+                                            and isinstance(s.value.value, str))]  # fmt: skip
+            setattr(node, name, kept or ([ast.Pass()] if name == "body" else []))
+    return tree
