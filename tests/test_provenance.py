@@ -208,6 +208,8 @@ def test_only_edits_that_change_what_the_code_computes_make_it_changed(tmp_path)
     git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "made")
     commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=tmp_path, capture_output=True, text=True,
                             check=True).stdout.strip()
+    # the library's source hash as committed, read from git: what a manifest's source_hash is checked against
+    assert pv.source_hash_at(commit, root=tmp_path) == pv.code_hash(["a.py", "b.py"], root=lib)
     (lib / "a.py").write_text('"""Module, reworded."""\nX = 1  # why one\n\n\ndef f(x):\n    """Twice."""\n'
                               "    return 2*x\n")
     assert pv.changed_files(commit, ["a.py", "b.py"], root=tmp_path) == []
@@ -224,3 +226,17 @@ def test_the_provenance_package_is_bookkeeping_not_code_an_artifact_depends_on()
     assert "netgpt_lite.provenance" in (pv.PACKAGE_DIR / "edge" / "lora.py").read_text()
     files = pv.import_closure(["netgpt_lite.edge.lora"])
     assert "edge/lora.py" in files and not any(f.startswith("provenance/") for f in files)
+
+
+def test_a_manifest_flagged_dirty_is_made_by_its_commit_when_its_source_hash_is_the_commits():
+    """Manifests written while a regenerate had remade shipped data (tracked files) say ``git_dirty``; their
+    recorded source hash tells whether the code itself was the commit's."""
+    from netgpt_lite.provenance.artifacts import made_by_commit
+
+    head = pv.git_state()[0]
+    if head is None:
+        pytest.skip("not a git checkout")
+    at_head = pv.source_hash_at(head)
+    assert made_by_commit({"git_dirty": True, "git_commit": head, "source_hash": at_head})
+    assert not made_by_commit({"git_dirty": True, "git_commit": head, "source_hash": "0" * 16})
+    assert made_by_commit({"git_dirty": False, "git_commit": head, "source_hash": "0" * 16})

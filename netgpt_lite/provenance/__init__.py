@@ -19,6 +19,7 @@ from netgpt_lite.provenance.code import (
     import_closure,
     same_code,
     source_hash,
+    source_hash_at,
 )
 from netgpt_lite.provenance.manifest import (
     DATA_DIR,
@@ -68,7 +69,7 @@ def __dir__() -> list[str]:
 __all__ = [
     "SHIPPED", "ArtifactStatus", "artifact_paths", "artifact_status", "check_artifacts", "describe_artifact",
     "PlannedStage", "make_plan", "regenerate", "run_stage", "STAGES", "Stage", "stage",
-    "changed_files", "code_hash", "git_state", "import_closure", "same_code", "source_hash",
+    "changed_files", "code_hash", "git_state", "import_closure", "same_code", "source_hash", "source_hash_at",
     "DATA_DIR", "MANIFEST_FILE", "PACKAGE_DIR", "REQUIRED_FIELDS", "SCHEMA_VERSION", "TIME_FORMAT",
     "VERSIONED_PACKAGES", "Recorder", "atomic_write_json", "atomic_write_text", "command_line", "cpu_seconds",
     "file_sha256", "machine", "package_versions", "peak_rss_mb", "read_manifest", "scrub_path", "write_manifest",

@@ -21,7 +21,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from netgpt_lite.provenance.code import PACKAGE_DIR, changed_files, code_hash, import_closure
+from netgpt_lite.provenance.code import PACKAGE_DIR, changed_files, code_hash, import_closure, source_hash_at
 from netgpt_lite.provenance.manifest import (
     DATA_DIR,
     MANIFEST_FILE,
@@ -121,7 +121,7 @@ def artifact_status(path: str | Path, manifest: dict | None = None) -> ArtifactS
             changed = tuple(entries)
         if changed is None and m.get("code_hash"):
             changed = () if code_hash(files) == m["code_hash"] else _which_changed(m, files)
-        elif changed is None and m.get("git_commit") and m.get("git_dirty") is False:
+        elif changed is None and m.get("git_commit") and made_by_commit(m):
             found = changed_files(m["git_commit"], files)
             changed = None if found is None else tuple(found)
     return ArtifactStatus(rel, m.get("command"), m.get("git_commit"), files, changed,
@@ -132,9 +132,19 @@ def _which_changed(manifest: dict, files: tuple[str, ...]) -> tuple[str, ...]:
     """The hash differs: the changed files by git when it can tell for a clean commit (none, when only the
     closure's definition changed since: a narrower closure hashes other files), else the whole closure."""
     found = changed_files(manifest["git_commit"], files) if manifest.get("git_commit") else None
-    if found is not None and manifest.get("git_dirty") is False:
+    if found is not None and made_by_commit(manifest):
         return tuple(found)
     return tuple(found) if found else files
+
+
+def made_by_commit(manifest: dict) -> bool:
+    """Whether the code that made an artifact is exactly its manifest's ``git_commit``: the checkout was clean,
+    or the recorded ``source_hash`` equals that commit's (:func:`~netgpt_lite.provenance.code.source_hash_at`;
+    manifests written before the shipped data stopped counting as uncommitted changes say ``git_dirty``)."""
+    if manifest.get("git_dirty") is False:
+        return True
+    commit, recorded = manifest.get("git_commit"), manifest.get("source_hash")
+    return bool(commit and recorded) and source_hash_at(commit) == recorded
 
 
 def check_artifacts(root: str | Path = DATA_DIR) -> list[ArtifactStatus]:
@@ -167,13 +177,13 @@ def describe_artifact(rel: str) -> str:
     status = artifact_status(PACKAGE_DIR / rel, m)
     when = (m.get("finished_utc") or "")[:10] or "an unrecorded date"
     commit = f"commit {status.git_commit[:7]}" if status.git_commit else "an unrecorded commit"
-    if status.git_commit and m.get("git_dirty"):
+    if status.git_commit and not made_by_commit(m):
         commit += " plus uncommitted changes"
     head = f"Loaded from netgpt_lite/{rel}, made by `{status.command}` at {commit} on {when}"
     n = len(status.code_files)
     if status.state == "fresh":
         return f"{head}; the {n} library files it depends on are unchanged since."
-    if status.state == "stale" and m.get("git_dirty"):  # git cannot say which of them changed after it was made
+    if status.state == "stale" and not made_by_commit(m):  # git cannot say which of them changed after it was made
         return (f"{head}; the {n} library files it depends on differ from the code that made it (their hash "
                 f"changed): its numbers are checked against today's code by the test suite's drift samples.")
     if status.state == "stale":

@@ -139,18 +139,42 @@ def _is_facade(rel: str, root: Path) -> bool:
 def git_state() -> tuple[str | None, bool | None]:
     """``(commit, dirty)`` of the checkout the library runs from, or ``(None, None)`` outside git.
 
-    ``dirty`` is True when tracked files under the library differ from the commit (so the commit
-    alone does not say which code ran; :func:`source_hash` does).
+    ``dirty`` is True when tracked files of the library's code differ from the commit (so the commit
+    alone does not say which code ran; :func:`source_hash` does); the shipped data do not count.
     """
     root = PACKAGE_DIR.parent
     try:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True,
                                 timeout=10, check=True).stdout.strip()
-        status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", PACKAGE],
+        status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", PACKAGE,
+                                 f":(exclude){PACKAGE}/data"],  # artifacts a regenerate has remade are not code
                                 cwd=root, capture_output=True, text=True, timeout=10, check=True).stdout
     except (OSError, subprocess.SubprocessError):
         return None, None
     return commit or None, bool(status.strip())
+
+
+def source_hash_at(commit: str, root: Path | None = None) -> str | None:
+    """:func:`source_hash` of the library as committed at ``commit`` (read from git, not the working tree);
+    None when git cannot tell.  A manifest whose ``source_hash`` equals it was made by exactly that commit's
+    code, whatever its ``git_dirty`` flag says (older manifests counted remade data as dirty)."""
+    root = PACKAGE_DIR.parent if root is None else root
+    try:
+        names = subprocess.run(["git", "ls-tree", "-r", "--name-only", commit, "--", PACKAGE], cwd=root,
+                               capture_output=True, text=True, timeout=30, check=True).stdout.split("\n")
+        rels = sorted(n[len(PACKAGE) + 1:] for n in names if n.endswith(".py") and not n.startswith(f"{PACKAGE}/data/"))
+        blobs = subprocess.run(["git", "cat-file", "--batch"], cwd=root, capture_output=True, timeout=60, check=True,
+                               input="".join(f"{commit}:{PACKAGE}/{r}\n" for r in rels).encode()).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    digest, at = hashlib.sha256(), 0
+    for rel in rels:  # each blob: "<sha> blob <size>\n<bytes>\n", in the order asked
+        header_end = blobs.index(b"\n", at)
+        size = int(blobs[at:header_end].split()[2])
+        body = blobs[header_end + 1 : header_end + 1 + size]
+        digest.update(rel.encode() + b"\0" + body + b"\0")
+        at = header_end + 1 + size + 1
+    return digest.hexdigest()[:16]
 
 
 def changed_files(commit: str, files: Iterable[str], root: Path | None = None) -> list[str] | None:
