@@ -46,10 +46,14 @@ def source_hash() -> str:
 def code_hash(files: Iterable[str], root: Path = PACKAGE_DIR) -> str:
     """sha256 (16 hex digits) over ``files`` (paths relative to the package), each path and its bytes;
     a listed file that does not exist hashes as missing (so a deleted module changes the hash)."""
+    return _digest((rel, (root / rel).read_bytes() if (root / rel).is_file() else b"<missing>") for rel in sorted(files))
+
+
+def _digest(named_bytes: Iterable[tuple[str, bytes]]) -> str:
+    """sha256 (16 hex digits) over ``(path, bytes)`` pairs, in the order given: the one format of every code hash."""
     digest = hashlib.sha256()
-    for rel in sorted(files):
-        path = root / rel
-        digest.update(rel.encode() + b"\0" + (path.read_bytes() if path.is_file() else b"<missing>") + b"\0")
+    for rel, body in named_bytes:
+        digest.update(rel.encode() + b"\0" + body + b"\0")
     return digest.hexdigest()[:16]
 
 
@@ -154,9 +158,10 @@ def git_state() -> tuple[str | None, bool | None]:
     return commit or None, bool(status.strip())
 
 
+@functools.lru_cache(maxsize=64)
 def source_hash_at(commit: str, root: Path | None = None) -> str | None:
-    """:func:`source_hash` of the library as committed at ``commit`` (read from git, not the working tree);
-    None when git cannot tell.  A manifest whose ``source_hash`` equals it was made by exactly that commit's
+    """:func:`source_hash` of the library as committed at ``commit`` (a full hash: a commit never changes, so the
+    answer is cached; read from git, not the working tree); None when git cannot tell.  A manifest whose ``source_hash`` equals it was made by exactly that commit's
     code, whatever its ``git_dirty`` flag says (older manifests counted remade data as dirty)."""
     root = PACKAGE_DIR.parent if root is None else root
     try:
@@ -167,14 +172,13 @@ def source_hash_at(commit: str, root: Path | None = None) -> str | None:
                                input="".join(f"{commit}:{PACKAGE}/{r}\n" for r in rels).encode()).stdout
     except (OSError, subprocess.SubprocessError):
         return None
-    digest, at = hashlib.sha256(), 0
-    for rel in rels:  # each blob: "<sha> blob <size>\n<bytes>\n", in the order asked
+    bodies, at = [], 0
+    for _ in rels:  # each blob: "<sha> blob <size>\n<bytes>\n", in the order asked
         header_end = blobs.index(b"\n", at)
         size = int(blobs[at:header_end].split()[2])
-        body = blobs[header_end + 1 : header_end + 1 + size]
-        digest.update(rel.encode() + b"\0" + body + b"\0")
+        bodies.append(blobs[header_end + 1 : header_end + 1 + size])
         at = header_end + 1 + size + 1
-    return digest.hexdigest()[:16]
+    return _digest(zip(rels, bodies))
 
 
 def changed_files(commit: str, files: Iterable[str], root: Path | None = None) -> list[str] | None:
@@ -202,9 +206,9 @@ def changed_files(commit: str, files: Iterable[str], root: Path | None = None) -
     except (OSError, subprocess.SubprocessError):
         return None
     prefix = f"{PACKAGE}/"
-    edited = [p for p in diff if p.startswith(prefix) and p not in untracked]
-    return sorted({p[len(prefix):] for p in (*untracked, *(p for p in edited if not _same_as_at(commit, p, root)))
-                   if p.startswith(prefix)})  # fmt: skip
+    new = {p for p in untracked if p.startswith(prefix)}
+    edited = {p for p in diff if p.startswith(prefix) and p not in new and not _same_as_at(commit, p, root)}
+    return sorted(p[len(prefix):] for p in new | edited)
 
 
 def _same_as_at(commit: str, path: str, root: Path) -> bool:
