@@ -10,6 +10,7 @@ import pytest
 from netgpt_lite.synergy import stages
 from netgpt_lite.synergy.edge_models import RECIPES, EdgeRecipe
 from netgpt_lite.synergy.loop import EDGES, SynergyConfig
+from netgpt_lite.synergy.system import EdgeCloudSystem
 from netgpt_lite.tasks.generate import generate_tasks
 
 
@@ -41,7 +42,7 @@ def _trained_on(monkeypatch, edge: str, **settings) -> list[str] | None:
     tasks = [t for t in generate_tasks("test", 40, seed=1) if not stages.is_scorer_holdout(t.task_id)][:4]
     log = _Log({"task": json.dumps(t.to_dict()), "cloud_call": json.dumps({"name": "x", "arguments": {}}),
                 "round": 1 + i % 2, "scorer_holdout": False, "request_id": t.task_id} for i, t in enumerate(tasks))
-    system = stages.EdgeCloudSystem(SimpleNamespace(), None, scorer=None, policy=None)
+    system = EdgeCloudSystem(SimpleNamespace(), None, scorer=None, policy=None)
     stages.improve(system, log, SynergyConfig(edge=edge, **settings), r=2)
     return seen.get("ids")
 

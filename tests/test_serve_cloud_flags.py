@@ -14,7 +14,8 @@ from netgpt_lite.routing.policies import AlwaysCloud
 from netgpt_lite.service.upstream import ScriptedUpstream
 from netgpt_lite.synergy.loop import SynergyConfig
 from netgpt_lite.synergy.real_cloud import with_cloud_answers
-from netgpt_lite.synergy.stages import EdgeCloudSystem, deployment_tasks, route_round
+from netgpt_lite.synergy.stages import deployment_tasks, route_round
+from netgpt_lite.synergy.system import EdgeCloudSystem
 
 
 @pytest.fixture(scope="module")

@@ -306,6 +306,9 @@ def test_real_stages_one_small_round(tmp_path):
         assert m["cost_per_1k_requests_usd"] <= m["always_cloud_cost_per_1k_requests_usd"] + 1e-12
     n_train = sum(not h for h in log["scorer_holdout"]) if len(log) else 0
     assert first["rl_log"] == []  # round 0 trains nothing
+    assert first["scorer_choice"] == {}  # round 0 fits no scorer
+    choice = last["scorer_choice"]  # the round's choice, when it fitted one: the kept scorer is the one reported
+    assert last["scorer"] == (choice["candidates"][choice["kept"]] if choice else "self")
     if n_train >= 8:  # RL ran after SFT: the edge moved away from its SFT model (a frozen copy bug gave 0.0)
         assert last["kl_to_sft"] > 0
         (step,) = last["rl_log"]  # the round's one RL step, with its step size and anchors
@@ -362,7 +365,7 @@ def test_synergy_config_names_the_edge_and_trace_it_accepts():
 def test_invalid_edge_call_scores_zero_under_self_confidence():
     from types import SimpleNamespace
 
-    from netgpt_lite.synergy.stages import edge_scores
+    from netgpt_lite.synergy.scoring import edge_scores
 
     outputs = [SimpleNamespace(schema_valid=v, confidence=lambda score="mean": 0.97) for v in (True, False)]
     scores = edge_scores(SimpleNamespace(scorer=None), None, outputs)
@@ -377,7 +380,7 @@ def test_smollm2_checkpoint_keeps_the_optimizer_states(tmp_path) -> None:
     from netgpt_lite.edge.lora import load_adapter, shipped_adapter_path
     from netgpt_lite.edge.optimizer_state import OptimizerState
     from netgpt_lite.synergy.edge_models import OPTIMIZER_DIR, load_edge, save_edge
-    from netgpt_lite.synergy.stages import EdgeCloudSystem
+    from netgpt_lite.synergy.system import EdgeCloudSystem
 
     model, tokenizer, template = load_adapter(shipped_adapter_path(), trainable=True)
     params = [p for p in model.parameters() if p.requires_grad]
@@ -416,3 +419,29 @@ def test_a_smollm2_run_resumes_only_from_the_adapter_it_started_from(tmp_path):
     with pytest.raises(RunFolderError, match=r"state\.json: the run started from an adapter .*000000000000"
                                              r".*was remade.*new --out"):
         _check_start_edge(tmp_path / "state.json", state("0" * 64), smollm2)
+
+
+def test_a_learned_scorer_replaces_self_confidence_only_when_it_ranks_better_on_the_calibration_set(tmp_path):
+    """A scorer fitted on a few dozen logged requests can be near chance (full-size E4's first run: AUROC 0.55-0.58
+    against self-confidence's 0.91-0.93); ``choose_scorer`` keeps whichever ranks the edge's right answers above
+    its wrong ones better on the labelled calibration set, records both AUROCs, and the record survives a save."""
+    import numpy as np
+
+    from netgpt_lite.synergy.stages import choose_scorer, default_stages, synergy_config
+    from netgpt_lite.synergy.system import load_system, save_system
+
+    class Inverted:  # ranks exactly backwards: what a scorer learned from noise can do
+        def predict(self, features):
+            return 1.0 - np.asarray(features)[:, -7]  # column -7: mean self-confidence (scorer_features)
+
+    config = synergy_config(fast=True, edge="tiny", calibration_tasks=32)
+    system = default_stages().init(config)
+    inverted = Inverted()
+    kept, record = choose_scorer(system, (None, inverted), config)
+    assert kept is None and record["candidates"] == ["self", "learned"] and record["kept"] == 0
+    assert record["n_requests"] == 32 and record["auroc"][0] > record["auroc"][1]
+    kept, record = choose_scorer(system, (inverted, None), config)
+    assert kept is None and record["kept"] == 1  # the order does not decide, the ranking does
+    system.scorer_choice = record
+    save_system(system, tmp_path / "ckpt")
+    assert load_system(tmp_path / "ckpt", config).scorer_choice == record

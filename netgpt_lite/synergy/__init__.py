@@ -23,29 +23,26 @@ from netgpt_lite.synergy.loop import (
     run_synergy,
     save_shard,
 )
+from netgpt_lite.synergy.scoring import better_scorer, edge_scores, fit_scorer
 from netgpt_lite.synergy.stages import (
     POLICYNET_WORLDS,
     SCORER_HOLDOUT_SHARE,
-    EdgeCloudSystem,
+    choose_scorer,
     default_stages,
     deployment_tasks,
-    edge_scores,
     evaluate_system,
     fit_policy,
-    fit_scorer,
     improve,
     init_system,
     is_scorer_holdout,
-    load_system,
-    mix_systems,
     route_round,
-    save_system,
     synergy_config,
     task_seed,
     trainable_rows,
     world_stream,
 )
 from netgpt_lite.synergy.summary import compare_with_always_cloud, round_over_round, write_summary
+from netgpt_lite.synergy.system import EdgeCloudSystem, load_system, mix_systems, save_system
 
 __all__ = [
     "STATE_FILE",
@@ -86,6 +83,8 @@ __all__ = [
     "save_system",
     "load_system",
     "mix_systems",
+    "better_scorer",
+    "choose_scorer",
     "default_stages",
     "synergy_config",
     "compare_with_always_cloud",

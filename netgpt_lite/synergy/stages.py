@@ -15,7 +15,8 @@ does with the library's parts:
   then short SFT-anchored RL (:func:`netgpt_lite.rl.train_minimal`) with the checker's reward against
   the *cloud's* call (the only answer a deployment has); every ``scorer_refresh_every`` rounds the
   learned scorer is refitted on logged requests held out of training (label: the edge's call matches
-  the cloud's); the calibration map, FuncDyn and PolicyNet are refitted on a small labelled
+  the cloud's) and replaces the current scorer only when it ranks the edge's answers better on the
+  calibration set (:mod:`netgpt_lite.synergy.scoring`); the calibration map, FuncDyn and PolicyNet are refitted on a small labelled
   calibration set re-answered by the new edge.  20% of logged requests (by a hash of their id) are
   held out of SFT/RL so the scorer never learns from answers the edge was trained on.
 
@@ -28,14 +29,13 @@ from __future__ import annotations
 
 import json
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import replace
 from functools import partial
-from pathlib import Path
 
 import numpy as np
 
-from netgpt_lite.edge.evaluation import evaluate
-from netgpt_lite.edge.scoring import LearnedScorer, auroc, scorer_features, self_confidence
+from netgpt_lite.edge.evaluation import evaluate, verdicts
+from netgpt_lite.edge.scoring import auroc
 from netgpt_lite.network.state import REACHABLE_REGIMES, REGIMES, LatencyModel
 from netgpt_lite.network.traces import markov_trace, read_trace_csv
 from netgpt_lite.routing.metrics import summarize, summarize_intervals
@@ -51,14 +51,12 @@ from netgpt_lite.routing.simulator import (
     stream_context,
 )
 from netgpt_lite.routing.tables import proposal_table
-from netgpt_lite.runtime import fast_mode
+from netgpt_lite.runtime import fast_mode, release_freed_memory
 from netgpt_lite.synergy.answer_cache import cached_answers
 from netgpt_lite.synergy.edge_models import (
     RECIPES,
     edge_agent,
     initial_edge,
-    load_edge,
-    save_edge,
     train_edge,
 )
 from netgpt_lite.synergy.loop import (
@@ -67,38 +65,14 @@ from netgpt_lite.synergy.loop import (
     SynergyStages,
 )
 from netgpt_lite.synergy.real_cloud import with_cloud_answers
-from netgpt_lite.synergy.routing_state import load_routing, save_routing
-from netgpt_lite.tasks.checker import check_call
+from netgpt_lite.synergy.scoring import better_scorer, edge_scores, fit_scorer
+from netgpt_lite.synergy.system import EdgeCloudSystem, load_system, mix_systems, save_system
 from netgpt_lite.tasks.generate import Task, generate_tasks
 from netgpt_lite.theory.threshold import UtilityWeights
 
 SCORER_HOLDOUT_SHARE = 0.2  # share of logged requests kept out of SFT/RL to fit the scorer on
 PER_REQUEST_FIELDS = ("success", "schema_valid", "fallback", "cost_usd", "utility")  # kept per evaluation request
 POLICYNET_WORLDS = 4  # copies of the calibration set under different network/price draws for PolicyNet
-RL_LOG_FILE = "rl_log.json"  # a checkpoint's record of the RL steps that made it
-
-
-@dataclass
-class EdgeCloudSystem:
-    """Everything that routes: the edge LM, its scorer (None: self-confidence) and the policy.
-
-    ``template`` is the edge's prompt format (``{"tool_format": ...}`` for SmolLM2, ``{}`` for the tiny
-    model); ``optimizers`` the edge's optimiser states carried from round to round (``{"sft": ..., "rl": ...}``
-    of :class:`~netgpt_lite.edge.optimizer_state.OptimizerState`, SmolLM2 only: saved with the adapter);
-    ``outputs`` caches the edge's greedy answers per task list (greedy decoding is deterministic, so the gain
-    decomposition evaluates each edge once, not once per routing); it is never saved.  ``rl_log`` holds the
-    round's RL steps (:data:`~netgpt_lite.synergy.edge_models.RL_LOG_KEYS`), reported with the round's metrics.
-    """
-
-    model: object
-    tokenizer: object
-    scorer: object | None
-    policy: object
-    kl_to_sft: float = 0.0
-    template: dict = field(default_factory=dict)
-    outputs: dict = field(default_factory=dict)
-    optimizers: dict = field(default_factory=dict)
-    rl_log: list = field(default_factory=list)
 
 
 # --- seeds and the world ---------------------------------------------------------------------------
@@ -148,18 +122,6 @@ def answer(system: EdgeCloudSystem, agent, tasks) -> list:
     if key not in system.outputs:  # the one evaluator: the same answers eval-edge and E5 would see
         system.outputs[key] = cached_answers(system.model, agent, tasks, lambda ts: evaluate(agent, ts).outputs)
     return system.outputs[key]
-
-
-def edge_scores(system: EdgeCloudSystem, agent, outputs) -> np.ndarray:
-    """The routing score of each edge output: the learned scorer when fitted, else self-confidence.
-
-    An output that fails its tool's JSON schema scores 0 whatever the scorer says: the edge checks its own
-    call against the schema before trusting it (no gold needed), so an invalid call always falls back
-    when the cloud is worth reaching.
-    """
-
-    scores = self_confidence(outputs) if system.scorer is None else system.scorer.predict(scorer_features(agent, outputs))
-    return np.where([o.schema_valid for o in outputs], scores, 0.0)
 
 
 def _proposals(tasks, outputs, scores, config, cloud=None):
@@ -260,22 +222,22 @@ def improve(system: EdgeCloudSystem, log, config, r: int, cloud=None) -> EdgeClo
         new.model, new.kl_to_sft, new.rl_log = train_edge(system, train, config, r)
     refresh = config.scorer_refresh_every > 0 and r % config.scorer_refresh_every == 0
     if held and (refresh or new.scorer is None):
-        new.scorer = fit_scorer(new, held, config) or new.scorer
+        fitted = fit_scorer(new, held, config)
+        if fitted is not None:
+            new.scorer, new.scorer_choice = choose_scorer(new, (new.scorer, fitted), config)
     new.policy = fit_policy(new, config, cloud)
+    release_freed_memory()  # training and re-answering leave the heap's freed pages behind, held till the end
     return new
 
 
-def fit_scorer(system: EdgeCloudSystem, held, config):
-    """Refit the learned scorer on held-out logged requests (label: edge call == cloud call); None if
-    the labels hold a single class."""
-
-    tasks = [t for t, _ in held]
+def choose_scorer(system: EdgeCloudSystem, candidates, config):
+    """:func:`better_scorer` on the labelled calibration set answered by ``system``'s edge (the answers
+    :func:`fit_policy` reuses); correctness is the edge's against the gold call, so no cloud is asked."""
+    tasks = deployment_tasks(config, CALIBRATION_SEGMENT, config.calibration_tasks)
     agent = edge_agent(system, config.edge_decoding)
-    outputs = agent.run(tasks)
-    labels = np.array([check_call(o.tool_call, t.tools, c).correct for o, (t, c) in zip(outputs, held)], int)
-    if labels.min() == labels.max():
-        return None
-    return LearnedScorer(seed=config.seed).fit(scorer_features(agent, outputs), labels)
+    outputs = answer(system, agent, tasks)
+    right = np.array([v.correct for v in verdicts(tasks, outputs)])  # [n] bool, the tables' edge_correct
+    return better_scorer(candidates, lambda s: edge_scores(replace(system, scorer=s), agent, outputs), right)
 
 
 def evaluate_system(system: EdgeCloudSystem, config, cloud=None) -> dict:
@@ -306,36 +268,10 @@ def evaluate_system(system: EdgeCloudSystem, config, cloud=None) -> dict:
                    score_auroc=auroc(table.edge_score, right) if 0 < right.sum() < len(right) else float("nan"),
                    mean_threshold=float(np.mean(log["threshold"][np.isfinite(log["threshold"])])),
                    kl_to_sft=float(system.kl_to_sft), scorer="learned" if system.scorer is not None else "self",
-                   rl_log=list(system.rl_log))  # the round's RL steps (empty: no RL, or a reloaded checkpoint)
+                   rl_log=list(system.rl_log),  # the round's RL steps (empty: no RL, or a reloaded checkpoint)
+                   scorer_choice=dict(system.scorer_choice))  # each candidate's calibration AUROC, the kept one
+    release_freed_memory()
     return metrics
-
-
-def save_system(system: EdgeCloudSystem, folder: Path) -> None:
-    """The edge (safetensors: the tiny model or the SmolLM2 adapter), the routing state (JSON + safetensors,
-    :func:`save_routing`) and the round's RL log (JSON); no pickle."""
-    save_edge(system, Path(folder))
-    save_routing(folder, system.scorer, system.policy, system.kl_to_sft)
-    (Path(folder) / RL_LOG_FILE).write_text(json.dumps(system.rl_log))  # inside the checkpoint's atomic folder
-
-
-def load_system(folder: Path, config) -> EdgeCloudSystem:
-    """Read :func:`save_system`'s checkpoint; numbers only (loading never runs code from the files)."""
-    model, tokenizer, template, optimizers = load_edge(Path(folder), config)
-    routing = load_routing(folder)
-    rl_log = Path(folder) / RL_LOG_FILE  # absent from checkpoints written before the log was kept
-    try:
-        steps = json.loads(rl_log.read_text()) if rl_log.exists() else []
-    except (OSError, json.JSONDecodeError) as err:
-        raise ValueError(f"{rl_log}: not readable JSON ({err})") from None
-    return EdgeCloudSystem(model, tokenizer, routing["scorer"], routing["policy"], routing["kl_to_sft"], template,
-                           optimizers=optimizers, rl_log=steps if isinstance(steps, list) else [])
-
-
-def mix_systems(edge_from: EdgeCloudSystem, routing_from: EdgeCloudSystem) -> EdgeCloudSystem:
-    """The edge LM of one system with the scorer and policy of another (gain decomposition); the edge's
-    cached answers go with it."""
-    return EdgeCloudSystem(edge_from.model, edge_from.tokenizer, routing_from.scorer, routing_from.policy,
-                           edge_from.kl_to_sft, edge_from.template, edge_from.outputs, edge_from.optimizers)
 
 
 def default_stages(cloud=None):
