@@ -122,8 +122,9 @@ def test_shipped_checkpoint_loads_and_matches_its_manifest():
     weights = folder / "model.safetensors"
     assert hashlib.sha256(weights.read_bytes()).hexdigest() == manifest["sha256_model_safetensors"]
     assert weights.stat().st_size < 15e6
-    for key in ("command", "data_seed", "n_train_tasks", "training_time_s", "versions", "metrics"):
+    for key in ("command", "code_hash", "training_time_s", "versions", "metrics"):
         assert key in manifest
+    assert manifest["config"]["data_seed"] == 0 and manifest["sizes"]["n_train_tasks"] > 0
     model, tokenizer = load_edge_model()
     assert model.config.model_type == "llama" and tokenizer.chat_template
     assert n_parameters(model) == manifest["n_parameters"]
