@@ -135,6 +135,25 @@ def test_findings_say_what_the_intervals_allow():
                              "from round 0's: -1.0 points of exact match (95% interval -4.0 to +2.0)"]
 
 
+def test_scorer_choices_count_the_rounds_whose_refitted_scorer_ranked_better():
+    from netgpt_lite.experiments import synergy_findings as f
+
+    def choice(self_auroc, learned_auroc, kept):
+        return {"candidates": ["self", "learned"], "auroc": [self_auroc, learned_auroc], "kept": kept,
+                "n_requests": 128}
+
+    rounds = [{}, {"scorer_choice": choice(0.91, 0.58, 0)}, {"scorer_choice": choice(0.90, 0.93, 1)}]
+    unranked = {"candidates": ["self", "learned"], "auroc": [None, None], "kept": 0, "n_requests": 128}
+    e4 = {"traces": {"reachable": {"seeds": [0, 1], "runs": {
+        "0": {"rounds": rounds}, "1": {"rounds": [{}, {"scorer_choice": unranked}]}}}}}
+    assert f.scorer_choices(e4) == (
+        "on the reachable trace a refitted learned scorer replaced the scorer in use in 1 of 2 rounds (seeds "
+        "together): on the calibration set (128 requests) the refitted scorer's AUROC was 0.58 to 0.93, the "
+        "scorer in use's 0.90 to 0.91")
+    e4["traces"]["reachable"]["runs"]["0"]["rounds"] = [{}]
+    assert f.scorer_choices(e4) == "on the reachable trace no round had a refitted scorer to rank"
+
+
 def test_decomposition_pools_seeds_and_pairs_each_half_with_round_0():
     from netgpt_lite.experiments import synergy_findings as f
 

@@ -84,6 +84,24 @@ def arm(e4: dict, name: str) -> str:
             f"each): {verdict}")
 
 
+def scorer_choices(e4: dict, trace: str = "reachable") -> str:
+    """How the rounds chose their scorer on one trace, seeds together: how often a refitted learned scorer
+    replaced the one in use, and the calibration AUROCs behind the choices (round metric ``scorer_choice``)."""
+    t = e4["traces"][trace]
+    choices = [r["scorer_choice"] for s in t["seeds"] for r in t["runs"][str(s)]["rounds"] if r.get("scorer_choice")]
+    ranked = [c for c in choices if None not in c["auroc"]]
+    if not ranked:
+        return f"on the {trace} trace no round had a refitted scorer to rank"
+    refit = [c["auroc"][-1] for c in ranked]  # the refitted scorer is the last candidate, the one in use first
+    in_use = [c["auroc"][0] for c in ranked]
+    replaced = sum(c["kept"] == len(c["candidates"]) - 1 for c in ranked)
+    n_req = sorted({c["n_requests"] for c in ranked})
+    return (f"on the {trace} trace a refitted learned scorer replaced the scorer in use in {replaced} of {len(ranked)} "
+            f"rounds (seeds together): on the calibration set ({'/'.join(map(str, n_req))} requests) the refitted "
+            f"scorer's AUROC was {min(refit):.2f} to {max(refit):.2f}, the scorer in use's {min(in_use):.2f} to "
+            f"{max(in_use):.2f}")
+
+
 def written(e4: dict, trace: str = "reachable") -> list[str]:
     """The last round's edge against round 0's on each suite of requests written apart from the generator."""
     out = []

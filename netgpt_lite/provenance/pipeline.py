@@ -197,6 +197,48 @@ def make_plan(only: Sequence[str] | None = None, force: bool = False, root: Path
     return plan
 
 
+def rebuild_cost(root: Path = PACKAGE_DIR) -> dict:
+    """What one ``regenerate`` from a fresh clone costs: every stage's last run, summed.
+
+    Returns:
+        ``{"wall_s", "cpu_s", "jobs_2_wall_s", "cpus", "n_stages", "untimed"}``: the wall and CPU seconds of
+        all stages one at a time (CPU None when a stage's is unknown), the wall of ``--jobs 2``
+        (:func:`~netgpt_lite.provenance.schedule.ready_order`), the most cores a stage ran on, and the stages
+        with no recorded time (left out of the sums).
+
+    Example:
+        >>> cost = rebuild_cost()
+        >>> cost["n_stages"] == len(STAGES) and cost["jobs_2_wall_s"] <= cost["wall_s"]
+        True
+    """
+    plan = make_plan(force=True, root=root)
+    timed = [p for p in plan if p.last_wall_s is not None]
+    cpu = [p.last_cpu_s for p in timed]
+    return {"wall_s": sum(p.last_wall_s for p in timed), "cpu_s": None if None in cpu else sum(cpu),
+            "jobs_2_wall_s": ready_order(timed, 2, lambda p: p.last_wall_s)[1],
+            "cpus": max((p.last_cpus or 0 for p in timed), default=0) or None, "n_stages": len(plan),
+            "untimed": [p.stage.name for p in plan if p.last_wall_s is None]}
+
+
+def rebuild_sentence(cost: dict) -> str:
+    """The README's sentence on :func:`rebuild_cost`.
+
+    Example:
+        >>> print(rebuild_sentence({"wall_s": 7200, "cpu_s": 3600, "jobs_2_wall_s": 5400, "cpus": 2,
+        ...                         "n_stages": 3, "untimed": []}))
+        One `regenerate` from a fresh clone runs all 3 stages: their last runs took 2.0 h wall and 1.0 h CPU
+        in sum on 2 cores, about 1.5 h with `--jobs 2`.
+    """
+    cpu = f" and {hours(cost['cpu_s'])} CPU" if cost["cpu_s"] is not None else ""
+    cores = f" on {cost['cpus']} cores" if cost["cpus"] else ""
+    text = (f"One `regenerate` from a fresh clone runs all {cost['n_stages']} stages: their last runs took "
+            f"{hours(cost['wall_s'])} wall{cpu}\nin sum{cores}, about {hours(cost['jobs_2_wall_s'])} with "
+            "`--jobs 2`.")
+    if cost["untimed"]:
+        text += f" Not counted (no recorded time yet): {', '.join(cost['untimed'])}."
+    return text
+
+
 def _argv(command: Sequence[str]) -> list[str]:
     head = {"netgpt-lite": [sys.executable, "-m", "netgpt_lite"], "python": [sys.executable]}
     return head.get(command[0], [command[0]]) + list(command[1:])
