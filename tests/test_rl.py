@@ -222,8 +222,9 @@ def test_update_one_group_at_a_time_has_the_full_batch_gradient():
         torch.nn.utils.clip_grad_norm_ = clip
     for name, p in m.trainable_parameters(model).items():
         torch.testing.assert_close(p.grad, full[name], rtol=1e-4, atol=1e-7, msg=name)
-    for key in ("clipped_pg", "reverse_kl"):
-        assert chunked_terms[key] == pytest.approx(terms[key], rel=1e-4, abs=1e-8), key
+    for key in ("clipped_pg", "reverse_kl"):  # both are 0 up to rounding in one epoch (ratio 1, centred
+        # advantages): summed in another order they differ by float32 noise, ~1e-8, hence abs=1e-6
+        assert chunked_terms[key] == pytest.approx(terms[key], rel=1e-4, abs=1e-6), key
     assert chunked_terms["anchor_nll_gap"] == pytest.approx(float(gap.detach()), rel=1e-4, abs=1e-8)
     assert chunked_terms["clip_fraction"] == 0.0  # one epoch: the ratio never leaves 1
     assert chunked_terms["update_to_weight"] == 0.0  # the optimiser step was switched off
