@@ -65,7 +65,7 @@ from netgpt_lite.synergy.loop import (
     SynergyStages,
 )
 from netgpt_lite.synergy.real_cloud import with_cloud_answers
-from netgpt_lite.synergy.scoring import better_scorer, edge_scores, fit_scorer
+from netgpt_lite.synergy.scoring import better_scorer, edge_scores, fit_scorer, scorer_name
 from netgpt_lite.synergy.system import EdgeCloudSystem, load_system, mix_systems, save_system
 from netgpt_lite.tasks.generate import Task, generate_tasks
 from netgpt_lite.theory.threshold import UtilityWeights
@@ -267,7 +267,7 @@ def evaluate_system(system: EdgeCloudSystem, config, cloud=None) -> dict:
     metrics.update(edge_exact_match=float(right.mean()), edge_schema_valid_rate=float(table.edge_schema_valid.mean()),
                    score_auroc=auroc(table.edge_score, right) if 0 < right.sum() < len(right) else float("nan"),
                    mean_threshold=float(np.mean(log["threshold"][np.isfinite(log["threshold"])])),
-                   kl_to_sft=float(system.kl_to_sft), scorer="learned" if system.scorer is not None else "self",
+                   kl_to_sft=float(system.kl_to_sft), scorer=scorer_name(system.scorer),
                    rl_log=list(system.rl_log),  # the round's RL steps (empty: no RL, or a reloaded checkpoint)
                    scorer_choice=dict(system.scorer_choice))  # each candidate's calibration AUROC, the kept one
     release_freed_memory()
