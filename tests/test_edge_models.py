@@ -54,3 +54,37 @@ def test_the_round_trains_each_edge_on_what_its_recipe_picks(monkeypatch):
     assert _trained_on(monkeypatch, "tiny", sft_epochs=0, rl_steps=2) is None  # tiny RL follows its SFT
     assert _trained_on(monkeypatch, "smollm2", sft_epochs=0, rl_steps=2) == new  # SmolLM2's RL runs alone
     assert _trained_on(monkeypatch, "smollm2", sft_epochs=0, rl_steps=0) is None
+
+
+def test_a_smollm2_round_rehearses_the_adapters_own_data_in_sft_and_runs_rl_on_the_new_answers(monkeypatch):
+    from netgpt_lite.synergy import edge_models
+
+    seen = {}
+
+    def fake_dataset(tasks, tokenizer, answers, **template):
+        return {"prompt": [t.task_id for t in tasks], "completion": [json.dumps(a) for a in answers]}
+
+    def fake_train(system, data, config, r, sft_data=None):
+        seen["rl"], seen["sft"] = data["prompt"], (sft_data or data)["prompt"]
+        return system.model, 0.0, []
+
+    monkeypatch.setattr(edge_models, "rl_dataset", fake_dataset)
+    monkeypatch.setattr(edge_models, "_train_smollm2", fake_train)
+    monkeypatch.setitem(edge_models.RECIPES, "smollm2", EdgeRecipe(train_on="new", replay_per_answer=3))
+    new = [(t, t.gold) for t in generate_tasks("test", 5, seed=3)]
+    system = EdgeCloudSystem(SimpleNamespace(), None, scorer=None, policy=None, template={"tool_format": "compact"})
+    config = SynergyConfig(edge="smollm2", sft_epochs=1, rl_steps=2, seed=4)
+    edge_models.train_edge(system, new, config, r=1)
+    ids = [t.task_id for t, _ in new]
+    assert seen["rl"] == ids  # RL learns from the round's own cloud answers only
+    assert len(seen["sft"]) == 4 * len(ids) and set(ids) <= set(seen["sft"])
+    assert seen["sft"][:5] != ids  # mixed, not appended: the rehearsal spreads over the round's steps
+    adapter_data = {t.task_id for t in generate_tasks("train", 2400, seed=0, variety="broad")}
+    assert set(seen["sft"]) - set(ids) <= adapter_data  # the shipped adapter's training tasks (its manifest's)
+    first = seen["sft"]
+    edge_models.train_edge(system, new, config, r=1)
+    assert seen["sft"] == first  # seeded by (seed, round)
+    edge_models.train_edge(system, new, config, r=2)
+    assert seen["sft"] != first
+    with pytest.raises(ValueError, match="replay_per_answer"):
+        EdgeRecipe(replay_per_answer=-1)

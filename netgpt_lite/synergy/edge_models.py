@@ -10,7 +10,8 @@ go through the same steps:
   safetensors.
 * **smollm2** (the book's edge, ``../EDGE.md``): the shipped SFT adapter is round 0; each round continues
   that adapter by LoRA SFT over the round's *new* logged answers (``sft_epochs`` passes: every cloud answer
-  is learned once, and a round costs what its log costs, not what the whole history costs), then
+  is learned once, and a round costs what its log costs, not what the whole history costs) at a gentle
+  rate (:data:`SMOLLM2_SFT_LEARNING_RATE`: a higher one makes the edge forget), then
   ``rl_steps`` of SFT-anchored RL (:func:`netgpt_lite.rl.train_minimal` with :data:`~netgpt_lite.rl.SMOLLM2_RL`,
   E5's recipe) anchored to a frozen copy of the round's SFT adapter.  Both optimisers carry over from round
   to round (:class:`~netgpt_lite.edge.optimizer_state.OptimizerState`): no round starts with a fresh Adam's
@@ -41,10 +42,16 @@ from netgpt_lite.rl.data import encode_pairs, rl_dataset
 from netgpt_lite.rl.minimal import RLSettings, train_minimal
 from netgpt_lite.rl.objective import exact_kl
 from netgpt_lite.rl.settings import SMOLLM2_RL
+from netgpt_lite.runtime import torch_device  # the GPU when one is there: every round's steps run on it
 
 ADAPTER_DIR = "edge_adapter"  # a smollm2 checkpoint's adapter folder; a tiny one's model lives in "edge"
 OPTIMIZER_DIR = "edge_optimizer"  # its optimiser states, one folder per trainer (sft, rl)
-SMOLLM2_SFT_LEARNING_RATE = 2e-4  # the continuation rate E5's more_sft uses: the adapter is trained already
+# A round continues a finished adapter (its schedule ended at 0) with a fresh Adam, whose first steps move
+# every weight by about the learning rate whatever the gradient: at 2e-4 round 1's SFT forgot 3.7 points of
+# validation exact match on seed 0 (-6.8 to -0.6, n=300) and rehearsing 3 of the adapter's own examples per
+# answer did not stop it (-3.7); at 5e-5 it forgot nothing (+0.3 and +1.3 on seeds 0 and 1) and still
+# learned the answers (exact match on them 0.29 -> 0.38 and 0.20 -> 0.46).  scripts/round_sft_probe.py.
+SMOLLM2_SFT_LEARNING_RATE = 5e-5
 
 
 @dataclass(frozen=True)
@@ -60,6 +67,9 @@ class EdgeRecipe:
         sft_epochs: SFT epochs per round in the book's runs of this edge (``reproduce``'s E4/E6), >= 1;
             None: the synergy preset's (:func:`~netgpt_lite.synergy.stages.synergy_config`).
         kl_examples: teacher-forced examples behind the reported KL to the round's SFT model, >= 1.
+        replay_per_answer: examples of the round-0 edge's own SFT data rehearsed beside each new cloud answer
+            in a round's SFT, >= 0 (0: none).  The answers a round logs are the requests its edge found hard;
+            SFT on those alone pulls the edge away from what it knew (:func:`replay_examples`).
 
     Example:
         >>> recipe = EdgeRecipe(train_on="new", rl_without_sft=True, sft_epochs=1)
@@ -71,6 +81,7 @@ class EdgeRecipe:
     rl_without_sft: bool = False
     sft_epochs: int | None = None
     kl_examples: int = 64
+    replay_per_answer: int = 0
 
     def __post_init__(self) -> None:
         if self.train_on not in ("new", "all"):
@@ -79,6 +90,8 @@ class EdgeRecipe:
             raise ValueError(f"sft_epochs must be None (the preset's) or >= 1; got {self.sft_epochs}")
         if self.kl_examples < 1:
             raise ValueError(f"kl_examples must be >= 1; got {self.kl_examples}")
+        if self.replay_per_answer < 0:
+            raise ValueError(f"replay_per_answer must be >= 0 (0: no replay); got {self.replay_per_answer}")
 
     def uses_answer(self, logged_round: int, r: int) -> bool:
         """Whether round ``r`` trains on an answer logged in round ``logged_round``."""
@@ -103,13 +116,14 @@ def initial_edge(config):
     if config.edge == "smollm2":
         from netgpt_lite.edge.lora import load_adapter, shipped_adapter_path
 
-        return load_adapter(shipped_adapter_path(), trainable=True)
+        model, tokenizer, template = load_adapter(shipped_adapter_path(), trainable=True)
+        return model.to(torch_device()), tokenizer, template
     from netgpt_lite.edge.tiny_lm import load_edge_model, shipped_model_path
 
     if config.initial_edge not in ("shipped", "scratch"):
-        model, tokenizer = load_edge_model(config.initial_edge)
+        model, tokenizer = load_edge_model(config.initial_edge, device=torch_device())
     elif config.initial_edge == "shipped" and (shipped_model_path() / "config.json").exists():
-        model, tokenizer = load_edge_model()
+        model, tokenizer = load_edge_model(device=torch_device())
     else:
         from netgpt_lite.edge.sft import SFTSettings, train_edge_from_scratch
 
@@ -147,8 +161,43 @@ def train_edge(system, examples, config, r: int):
     tasks, calls = [t for t, _ in examples], [c for _, c in examples]
     data = rl_dataset(tasks, system.tokenizer, answers=calls, **system.template)
     if config.edge == "smollm2":
-        return _train_smollm2(system, data, config, r)
+        k = RECIPES["smollm2"].replay_per_answer
+        if k == 0 or config.sft_epochs == 0:
+            return _train_smollm2(system, data, config, r)
+        rng = np.random.default_rng([config.seed, r])
+        mixed = list(examples) + replay_examples(k * len(examples), rng)
+        mixed = [mixed[i] for i in rng.permutation(len(mixed))]  # rehearsal spread over the round's SFT
+        sft_data = rl_dataset([t for t, _ in mixed], system.tokenizer, answers=[c for _, c in mixed],
+                              **system.template)
+        return _train_smollm2(system, data, config, r, sft_data=sft_data)
     return _train_tiny(system, data, config, r)
+
+
+def replay_examples(n: int, rng: np.random.Generator) -> list:
+    """``n`` ``(task, cloud call)`` pairs of the shipped SmolLM2 adapter's own SFT data, drawn without
+    replacement: the tasks and simulated-cloud answers its manifest names (``train-edge``'s data).
+
+    Rehearsal, the oldest cure for forgetting: a deployment keeps the data its edge was trained on, and
+    a round's SFT mixes some of it with the round's cloud answers.
+
+    Example:
+        >>> pairs = replay_examples(2, np.random.default_rng(0))
+        >>> len(pairs), sorted(pairs[0][1])
+        (2, ['arguments', 'name'])
+    """
+    import json
+
+    from netgpt_lite.agents.cloud_sim import SimulatedCloud
+    from netgpt_lite.edge.lora import shipped_adapter_path
+    from netgpt_lite.tasks.generate import generate_tasks
+
+    manifest = json.loads((shipped_adapter_path() / "manifest.json").read_text())
+    made = manifest["config"]
+    tasks = generate_tasks("train", manifest["sizes"]["n_train_tasks"], seed=made["data_seed"],
+                           variety=made.get("variety", "classic"))
+    cloud = SimulatedCloud(seed=made["cloud_seed"])
+    pick = rng.choice(len(tasks), size=min(n, len(tasks)), replace=False)
+    return [(tasks[i], cloud.answer(tasks[i])[0]) for i in pick.tolist()]
 
 
 def _train_tiny(system, data, config, r: int):
@@ -172,7 +221,7 @@ def _train_tiny(system, data, config, r: int):
     return model, kl, _rl_log(history)
 
 
-def _train_smollm2(system, data, config, r: int):
+def _train_smollm2(system, data, config, r: int, sft_data=None):
     from netgpt_lite.edge.lora import LoraSettings, load_adapter, save_adapter, train_lora
 
     model, tokenizer, template = system.model, system.tokenizer, system.template
@@ -185,7 +234,8 @@ def _train_smollm2(system, data, config, r: int):
             settings = LoraSettings(learning_rate=SMOLLM2_SFT_LEARNING_RATE, n_epochs=float(config.sft_epochs),
                                     warmup_ratio=0.1, seed=config.seed + r, tool_format=template["tool_format"],
                                     gradient_checkpointing=True)
-            model, _ = train_lora(model, tokenizer, list(data["prompt"]), list(data["completion"]), settings,
+            sft = data if sft_data is None else sft_data  # the round's answers, with any rehearsed ones
+            model, _ = train_lora(model, tokenizer, list(sft["prompt"]), list(sft["completion"]), settings,
                                   Path(tmp) / "sft", progress=False,
                                   optimizer_state=system.optimizers.setdefault("sft", OptimizerState()))
         if config.rl_steps == 0 or len(data) < 4:
@@ -218,6 +268,8 @@ def kl_to_reference(model, ref_model, tokenizer, prompts, completions, batch_siz
     for i in range(0, len(prompts), batch_size):
         p_ids, p_mask, c_ids, c_mask = encode_pairs(tokenizer, list(prompts[i:i + batch_size]),
                                                     list(completions[i:i + batch_size]))
+        device = next(model.parameters()).device  # RL may have moved both models to the GPU
+        p_ids, p_mask, c_ids, c_mask = (t.to(device) for t in (p_ids, p_mask, c_ids, c_mask))
         ids, mask, n = torch.cat([p_ids, c_ids], 1), torch.cat([p_mask, c_mask], 1), p_ids.shape[1]
         with torch.no_grad():
             logits = model(input_ids=ids, attention_mask=mask).logits[:, n - 1 : -1]
@@ -248,10 +300,11 @@ def load_edge(folder: Path, config):
         from netgpt_lite.edge.lora import load_adapter
 
         model, tokenizer, template = load_adapter(Path(folder) / ADAPTER_DIR, trainable=True)
+        model.to(torch_device())
         saved = Path(folder) / OPTIMIZER_DIR
         names = sorted(p.name for p in saved.iterdir() if p.is_dir()) if saved.exists() else []
         return model, tokenizer, template, {name: OptimizerState.load(saved / name) for name in names}
     from netgpt_lite.edge.tiny_lm import load_edge_model
 
-    model, tokenizer = load_edge_model(Path(folder) / "edge")
+    model, tokenizer = load_edge_model(Path(folder) / "edge", device=torch_device())
     return model, tokenizer, {}, {}
