@@ -265,11 +265,10 @@ def kl_to_reference(model, ref_model, tokenizer, prompts, completions, batch_siz
     import torch
 
     total, tokens = 0.0, 0.0
+    device = next(model.parameters()).device  # RL may have moved both models to the GPU
     for i in range(0, len(prompts), batch_size):
         p_ids, p_mask, c_ids, c_mask = encode_pairs(tokenizer, list(prompts[i:i + batch_size]),
-                                                    list(completions[i:i + batch_size]))
-        device = next(model.parameters()).device  # RL may have moved both models to the GPU
-        p_ids, p_mask, c_ids, c_mask = (t.to(device) for t in (p_ids, p_mask, c_ids, c_mask))
+                                                    list(completions[i:i + batch_size]), device)
         ids, mask, n = torch.cat([p_ids, c_ids], 1), torch.cat([p_mask, c_mask], 1), p_ids.shape[1]
         with torch.no_grad():
             logits = model(input_ids=ids, attention_mask=mask).logits[:, n - 1 : -1]
