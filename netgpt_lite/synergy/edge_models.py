@@ -269,10 +269,10 @@ def kl_to_reference(model, ref_model, tokenizer, prompts, completions, batch_siz
     for i in range(0, len(prompts), batch_size):
         p_ids, p_mask, c_ids, c_mask = encode_pairs(tokenizer, list(prompts[i:i + batch_size]),
                                                     list(completions[i:i + batch_size]), device)
-        ids, mask, n = torch.cat([p_ids, c_ids], 1), torch.cat([p_mask, c_mask], 1), p_ids.shape[1]
-        with torch.no_grad():
-            logits = model(input_ids=ids, attention_mask=mask).logits[:, n - 1 : -1]
-            ref = ref_model(input_ids=ids, attention_mask=mask).logits[:, n - 1 : -1]
+        ids, mask, keep = torch.cat([p_ids, c_ids], 1), torch.cat([p_mask, c_mask], 1), c_ids.shape[1] + 1
+        with torch.no_grad():  # the last T + 1 positions only: every position's [B, P+T, 49k] logits cost 2.4 GB
+            logits = model(input_ids=ids, attention_mask=mask, logits_to_keep=keep).logits[:, :-1]  # [B, T, V]
+            ref = ref_model(input_ids=ids, attention_mask=mask, logits_to_keep=keep).logits[:, :-1]
         total += float((exact_kl(logits, ref) * c_mask).sum())  # exact_kl: [B, T]
         tokens += float(c_mask.sum())
     return total / max(tokens, 1.0)

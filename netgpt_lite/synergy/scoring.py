@@ -20,6 +20,12 @@ from netgpt_lite.edge.scoring import LearnedScorer, auroc, scorer_features, self
 from netgpt_lite.synergy.edge_models import edge_agent
 from netgpt_lite.tasks.checker import check_call
 
+FEATURE_BATCH = 8
+"""Outputs whose scorer features are computed together.  ``scorer_features`` runs its texts in batches of 64
+with every layer's hidden states kept (31 x [64, ~600, 576] floats, ~2.6 GB for SmolLM2): a round that
+scored its calibration set that way peaked at 6.2 GB resident (3.3 GB in groups of 16).  In groups of 8 it
+is an eighth, and each row's features are the same (mean-pooled over its own tokens)."""
+
 
 def edge_scores(system, agent, outputs) -> np.ndarray:
     """The routing score of each edge output: the learned scorer when fitted, else self-confidence.
@@ -29,7 +35,7 @@ def edge_scores(system, agent, outputs) -> np.ndarray:
     when the cloud is worth reaching.
     """
 
-    scores = self_confidence(outputs) if system.scorer is None else system.scorer.predict(scorer_features(agent, outputs))
+    scores = self_confidence(outputs) if system.scorer is None else system.scorer.predict(_features(agent, outputs))
     return np.where([o.schema_valid for o in outputs], scores, 0.0)
 
 
@@ -43,7 +49,14 @@ def fit_scorer(system, held, config):
     labels = np.array([check_call(o.tool_call, t.tools, c).correct for o, (t, c) in zip(outputs, held)], int)
     if labels.min() == labels.max():
         return None
-    return LearnedScorer(seed=config.seed).fit(scorer_features(agent, outputs), labels)
+    return LearnedScorer(seed=config.seed).fit(_features(agent, outputs), labels)
+
+
+def _features(agent, outputs) -> np.ndarray:
+    """``scorer_features`` of ``outputs`` in groups of :data:`FEATURE_BATCH`: ``[n, hidden + 7]``."""
+    outputs = list(outputs)
+    groups = [scorer_features(agent, outputs[i:i + FEATURE_BATCH]) for i in range(0, len(outputs), FEATURE_BATCH)]
+    return np.vstack(groups) if groups else scorer_features(agent, outputs)
 
 
 def scorer_name(scorer) -> str:

@@ -220,6 +220,7 @@ def improve(system: EdgeCloudSystem, log, config, r: int, cloud=None) -> EdgeClo
                           optimizers=system.optimizers)  # trained in place, like the model
     if train and recipe.trains(config):
         new.model, new.kl_to_sft, new.rl_log = train_edge(system, train, config, r)
+        release_freed_memory()  # the SFT and RL steps' freed pages (~1 GB) before the scorer answers
     refresh = config.scorer_refresh_every > 0 and r % config.scorer_refresh_every == 0
     if held and (refresh or new.scorer is None):
         fitted = fit_scorer(new, held, config)
