@@ -148,3 +148,66 @@ def decomposition(e4: dict, trace: str = "reachable") -> list[str]:
             "both": "the last round's edge and routing together"}
     return [f"{said[name]} changed the offload rate by {points(d['offload_rate'])} and task success by "
             f"{points(d['task_success'])}" for name, d in effects.items()]
+
+
+def interval(d: dict | None, scale: float = 1.0, digits: int = 3) -> str:
+    """A ``{"ci_low", "ci_high"}`` interval as ``"lo to hi"`` (``""`` when the run kept none).
+
+    Example:
+        >>> interval({"mean": 0.5, "ci_low": 0.41, "ci_high": 0.6}), interval(None)
+        ('0.410 to 0.600', '')
+    """
+    if not d:
+        return ""
+    return f"{scale * d['ci_low']:.{digits}f} to {scale * d['ci_high']:.{digits}f}"
+
+
+def scorer_cell(m: dict) -> str:
+    """The round's scorer, and the calibration AUROC of each candidate when the round chose between two.
+
+    Example:
+        >>> scorer_cell({"scorer": "learned", "scorer_choice": {"candidates": ["self", "learned"],
+        ...              "auroc": [0.71, 0.83], "kept": 1, "n_requests": 128}})
+        'learned (self 0.71, learned 0.83)'
+        >>> scorer_cell({"scorer": "self"})
+        'self'
+    """
+    choice = m.get("scorer_choice") or {}
+    if None in choice.get("auroc", [None]):
+        return m["scorer"]
+    ranked = ", ".join(f"{c} {a:.2f}" for c, a in zip(choice["candidates"], choice["auroc"]))
+    return f"{m['scorer']} ({ranked})"
+
+
+def round_table(rounds: list[dict]):
+    """One row per round of a synergy run (``state["rounds"]`` or a summary's ``rounds``): offload and task
+    success with their 95% intervals over the held-out requests, success minus AlwaysCloud's on the same
+    requests with its paired interval, schema-valid rate, cost per 1,000 requests (USD), 95th-percentile
+    latency (ms), the edge's exact match, KL to the round's SFT model,
+    the scorer (with the calibration AUROCs it was chosen on), and the answers logged so far.  Interval
+    columns are empty for runs that kept no intervals.
+
+    Returns:
+        A ``pandas.DataFrame`` indexed by round.
+
+    Example:
+        >>> m = {"round": 0, "n_logged": 0, "offload_rate": 0.5, "task_success": 0.75,
+        ...      "always_cloud_task_success": 0.8, "schema_valid_rate": 1.0, "edge_exact_match": 0.7, "n_requests": 4,
+        ...      "kl_to_sft": 0.0, "scorer": "self", "cost_per_1k_requests_usd": 0.4, "latency_p95_ms": 900.0}
+        >>> float(round_table([m]).loc[0, "success - AlwaysCloud"])
+        -0.05
+    """
+    import pandas as pd
+
+    rows = []
+    for m in rounds:
+        ci, vs = m.get("intervals") or {}, m.get("vs_always_cloud") or {}
+        rows.append({"round": m["round"], "offload": m["offload_rate"], "offload 95% CI": interval(ci.get("offload_rate")),
+                     "success": m["task_success"], "success 95% CI": interval(ci.get("task_success")),
+                     "success - AlwaysCloud": round(m["task_success"] - m["always_cloud_task_success"], 6),
+                     "paired 95% CI": interval(vs.get("task_success")),
+                     "schema-valid": m["schema_valid_rate"], "$/1k requests": m["cost_per_1k_requests_usd"],
+                     "p95 ms": m["latency_p95_ms"], "edge EM": m["edge_exact_match"],
+                     "KL to SFT": m["kl_to_sft"], "scorer (calibration AUROC)": scorer_cell(m),
+                     "logged": m["n_logged"], "n": m["n_requests"]})
+    return pd.DataFrame(rows).set_index("round")
