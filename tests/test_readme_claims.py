@@ -22,6 +22,10 @@ def e4_first_paragraph() -> str:
     """The README's E4 sentence: the run's size, whether offload fell every round, and the reachable trace's first
     seed's edge exact match from round 0 to the last round, with and without RL."""
     e4 = _results()["E4"]
+    if all(t.get("last_round_intervals") for t in e4["traces"].values()):  # a run that kept per-request values
+        from netgpt_lite.experiments.synergy_findings import headline
+
+        return headline(e4)
     cfg, traces = e4["config"], e4["traces"]
     seeds = {len(t["seeds"]) for t in traces.values()}
     falls = [f for t in traces.values() for f in t["offload_falls_every_round"]]

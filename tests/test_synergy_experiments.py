@@ -131,6 +131,9 @@ def test_findings_say_what_the_intervals_allow():
     assert "offload rate fell from round 0" in said and "task success did not change distinguishably" in said
     assert "in 1 of 2 seeds" in said and "-3.0, +1.0 points" in said
     assert f.arm(e4, "rl_off").endswith("(one seed each): its offload rate is lower")
+    said = f.headline(e4)  # the README's first paragraph: size, last round, each trace's rounds, the RL-off arm
+    assert said.startswith(f"In the shipped run ({f.run_size(e4)}), on the reachable trace the last round sent 78%")
+    assert "; on the reachable trace the offload rate fell" in said and "; turning RL off (SFT only) changed" in said
     assert f.written(e4) == ["on 240 independently written requests the last round's edge was not distinguishable "
                              "from round 0's: -1.0 points of exact match (95% interval -4.0 to +2.0)"]
 

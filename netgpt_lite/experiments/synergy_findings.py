@@ -40,7 +40,7 @@ def run_size(e4: dict) -> str:
     cfg, traces = e4["config"], e4["traces"]
     seeds = sorted({len(t["seeds"]) for t in traces.values()})
     edge = "SmolLM2-135M with its LoRA adapter" if cfg["edge"] == "smollm2" else f"the {cfg['edge']} edge"
-    return (f"{edge}, {cfg['rounds']} rounds of {cfg['requests_per_round']} requests, "
+    return (f"{edge}, {cfg['rounds']} round{'s' if cfg['rounds'] != 1 else ''} of {cfg['requests_per_round']} requests, "
             f"{cfg['eval_requests']} held-out requests per round, {'/'.join(map(str, seeds))} "
             f"seed{'s' if seeds != [1] else ''} per trace")
 
@@ -100,6 +100,29 @@ def scorer_choices(e4: dict, trace: str = "reachable") -> str:
             f"rounds (seeds together): on the calibration set ({'/'.join(map(str, n_req))} requests) the refitted "
             f"scorer's AUROC was {min(refit):.2f} to {max(refit):.2f}, the scorer in use's {min(in_use):.2f} to "
             f"{max(in_use):.2f}")
+
+
+def headline(e4: dict) -> str:
+    """What a shipped E4 run shows, for the README's first paragraph: its size, the reachable trace's last round
+    against AlwaysCloud, how offload and success moved over the rounds on each trace, and the RL-off arm.
+
+    Example:
+        >>> iv = {"mean": 0.0, "ci_low": -0.01, "ci_high": 0.01, "n": 300}
+        >>> trace = {"seeds": [0], "offload_falls_every_round": [False], "round_over_round": [{"offload_rate": iv}],
+        ...          "last_round_intervals": {"cloud_calls_saved_vs_always_cloud": iv, "n": 300, "n_seeds": 1,
+        ...                                   "success_gap_vs_always_cloud": iv, "schema_valid_rate": iv},
+        ...          "last_vs_round_0": {"offload_rate": iv, "task_success": iv, "n": 300}}
+        >>> e4 = {"config": {"edge": "smollm2", "rounds": 1, "requests_per_round": 384, "eval_requests": 300},
+        ...       "traces": {"reachable": trace}, "arms": {}}
+        >>> headline(e4)[:80]
+        'In the shipped run (SmolLM2-135M with its LoRA adapter, 1 round of 384 requests,'
+    """
+    said = [f"In the shipped run ({run_size(e4)}), {last_round(e4, 'reachable')}",
+            *(over_rounds(e4, trace) for trace in e4["traces"])]
+    if (e4.get("arms", {}).get("rl_off") or {}).get("vs_rl_on"):
+        text = arm(e4, "rl_off")
+        said.append(text[0].lower() + text[1:])
+    return "; ".join(said) + "."
 
 
 def written(e4: dict, trace: str = "reachable") -> list[str]:
