@@ -1,4 +1,5 @@
-"""What a shipped E4/E6 run shows, in sentences generated from its numbers (README, front page, chapters 7-8).
+"""What a shipped E4/E6 run shows, in sentences generated from its numbers (README, front page, chapters 7-8),
+and a run's rounds as a table (:func:`round_table`).
 
 Every sentence states an estimate with its 95% interval and the number of requests behind it, and its verb
 follows the interval: a difference whose interval holds 0 is "not distinguishable".  The book and the README
@@ -206,8 +207,8 @@ def round_table(rounds: list[dict]):
     """One row per round of a synergy run (``state["rounds"]`` or a summary's ``rounds``): offload and task
     success with their 95% intervals over the held-out requests, success minus AlwaysCloud's on the same
     requests with its paired interval, schema-valid rate, cost per 1,000 requests (USD), 95th-percentile
-    latency (ms), the edge's exact match, KL to the round's SFT model,
-    the scorer (with the calibration AUROCs it was chosen on), and the answers logged so far.  Interval
+    latency (ms), the edge's exact match, KL to the round's SFT model, the scorer (with the calibration
+    AUROCs it was chosen on), the answers logged so far and the held-out requests (``n``).  Interval
     columns are empty for runs that kept no intervals.
 
     Returns:

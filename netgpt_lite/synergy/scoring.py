@@ -22,9 +22,9 @@ from netgpt_lite.tasks.checker import check_call
 
 FEATURE_BATCH = 8
 """Outputs whose scorer features are computed together.  ``scorer_features`` runs its texts in batches of 64
-with every layer's hidden states kept (31 x [64, ~600, 576] floats, ~2.6 GB for SmolLM2): a round that
-scored its calibration set that way peaked at 6.2 GB resident (3.3 GB in groups of 16).  In groups of 8 it
-is an eighth, and each row's features are the same (mean-pooled over its own tokens)."""
+and keeps every layer's hidden states of the batch (31 x [64, L, 576] floats for SmolLM2): a round choosing
+its scorer on 64 calibration answers that way peaked at 6.2 GB resident, 3.3 GB in groups of 16 and 2.4 GB
+in groups of 8.  Each row's features are the same whatever the group (mean-pooled over its own tokens)."""
 
 
 def edge_scores(system, agent, outputs) -> np.ndarray:
