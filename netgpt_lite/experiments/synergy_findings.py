@@ -174,16 +174,16 @@ def decomposition(e4: dict, trace: str = "reachable") -> list[str]:
             f"{points(d['task_success'])}" for name, d in effects.items()]
 
 
-def interval(d: dict | None, scale: float = 1.0, digits: int = 3) -> str:
-    """A ``{"ci_low", "ci_high"}`` interval as ``"lo to hi"`` (``""`` when the run kept none).
+def with_interval(value: float, d: dict | None = None, digits: int = 3) -> str:
+    """A value and its 95% interval as ``"v [lo, hi]"``; the value alone when the run kept no interval.
 
     Example:
-        >>> interval({"mean": 0.5, "ci_low": 0.41, "ci_high": 0.6}), interval(None)
-        ('0.410 to 0.600', '')
+        >>> with_interval(0.5, {"mean": 0.5, "ci_low": 0.41, "ci_high": 0.6}), with_interval(0.5)
+        ('0.500 [0.410, 0.600]', '0.500')
     """
     if not d:
-        return ""
-    return f"{scale * d['ci_low']:.{digits}f} to {scale * d['ci_high']:.{digits}f}"
+        return f"{value:.{digits}f}"
+    return f"{value:.{digits}f} [{d['ci_low']:.{digits}f}, {d['ci_high']:.{digits}f}]"
 
 
 def scorer_cell(m: dict) -> str:
@@ -204,34 +204,38 @@ def scorer_cell(m: dict) -> str:
 
 
 def round_table(rounds: list[dict]):
-    """One row per round of a synergy run (``state["rounds"]`` or a summary's ``rounds``): offload and task
-    success with their 95% intervals over the held-out requests, success minus AlwaysCloud's on the same
-    requests with its paired interval, schema-valid rate, cost per 1,000 requests (USD), 95th-percentile
-    latency (ms), the edge's exact match, KL to the round's SFT model, the scorer (with the calibration
-    AUROCs it was chosen on), the answers logged so far and the held-out requests (``n``).  Interval
-    columns are empty for runs that kept no intervals.
+    """One column per round of a synergy run (``state["rounds"]`` or a summary's ``rounds``), for reading:
+    offload and task success with their 95% intervals over the held-out requests, success minus
+    AlwaysCloud's on the same requests with its paired interval, schema-valid rate, cost per 1,000 requests
+    (USD), 95th-percentile latency (s), the edge's exact match, KL to the round's SFT model, the scorer (with
+    the calibration AUROC of each candidate it was chosen between), the answers logged so far and the
+    held-out requests.  Intervals are left out for runs that kept none.
 
     Returns:
-        A ``pandas.DataFrame`` indexed by round.
+        A ``pandas.DataFrame`` of strings, a row per quantity and a column per round.
 
     Example:
         >>> m = {"round": 0, "n_logged": 0, "offload_rate": 0.5, "task_success": 0.75,
         ...      "always_cloud_task_success": 0.8, "schema_valid_rate": 1.0, "edge_exact_match": 0.7, "n_requests": 4,
         ...      "kl_to_sft": 0.0, "scorer": "self", "cost_per_1k_requests_usd": 0.4, "latency_p95_ms": 900.0}
-        >>> float(round_table([m]).loc[0, "success - AlwaysCloud"])
-        -0.05
+        >>> round_table([m]).loc["success - AlwaysCloud", 0]
+        '-0.050'
     """
     import pandas as pd
 
-    rows = []
+    columns = {}
     for m in rounds:
         ci, vs = m.get("intervals") or {}, m.get("vs_always_cloud") or {}
-        rows.append({"round": m["round"], "offload": m["offload_rate"], "offload 95% CI": interval(ci.get("offload_rate")),
-                     "success": m["task_success"], "success 95% CI": interval(ci.get("task_success")),
-                     "success - AlwaysCloud": round(m["task_success"] - m["always_cloud_task_success"], 6),
-                     "paired 95% CI": interval(vs.get("task_success")),
-                     "schema-valid": m["schema_valid_rate"], "$/1k requests": m["cost_per_1k_requests_usd"],
-                     "p95 ms": m["latency_p95_ms"], "edge EM": m["edge_exact_match"],
-                     "KL to SFT": m["kl_to_sft"], "scorer (calibration AUROC)": scorer_cell(m),
-                     "logged": m["n_logged"], "n": m["n_requests"]})
-    return pd.DataFrame(rows).set_index("round")
+        columns[m["round"]] = {
+            "offload": with_interval(m["offload_rate"], ci.get("offload_rate")),
+            "success": with_interval(m["task_success"], ci.get("task_success")),
+            "success - AlwaysCloud": with_interval(m["task_success"] - m["always_cloud_task_success"],
+                                                   vs.get("task_success")),
+            "schema-valid": f"{m['schema_valid_rate']:.3f}", "edge exact match": f"{m['edge_exact_match']:.3f}",
+            "USD per 1k requests": f"{m['cost_per_1k_requests_usd']:.3f}",
+            "p95 latency (s)": f"{m['latency_p95_ms'] / 1000:.2f}", "KL to SFT": f"{m['kl_to_sft']:.4f}",
+            "scorer (calibration AUROC)": scorer_cell(m), "answers logged": str(int(m["n_logged"])),
+            "held-out requests": str(int(m["n_requests"]))}
+    table = pd.DataFrame(columns)
+    table.columns.name = "round"
+    return table
