@@ -173,3 +173,33 @@ def test_decomposition_pools_seeds_and_pairs_each_half_with_round_0():
     assert d["better edge"]["offload_rate"]["mean"] == -0.25 and d["both"]["offload_rate"]["mean"] == -0.5
     assert d["moved routing"]["offload_rate"]["mean"] == 0.25 and d["better edge"]["offload_rate"]["n"] == 8
     assert f.decomposition(e4)[0].startswith("the last round's edge with round 0's routing changed the offload")
+
+
+def test_e4_progress_pairs_each_committed_round_with_round_0_and_estimates_what_is_left(tmp_path, capsys):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("e4_progress", Path(__file__).parents[1] / "scripts" / "e4_progress.py")
+    progress = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(progress)
+
+    def rnd(r, fallback, success):
+        n = len(fallback)
+        per = {"fallback": fallback, "success": success, "schema_valid": [1] * n, "cost_usd": [0.001 * f for f in fallback],
+               "utility": [0.0] * n}
+        return {"round": r, "n_logged": 3 * r, "offload_rate": sum(fallback) / n, "task_success": sum(success) / n,
+                "always_cloud_task_success": 1.0, "schema_valid_rate": 1.0, "edge_exact_match": 0.5, "n_requests": n,
+                "kl_to_sft": 0.0, "scorer": "self", "cost_per_1k_requests_usd": 0.5, "latency_p95_ms": 900.0,
+                "per_request": per}
+
+    state = {"last_completed_round": 1, "seconds_per_round": [1800.0],
+             "rounds": [rnd(0, [1, 1, 0, 0], [1, 1, 1, 0]), rnd(1, [1, 0, 0, 0], [1, 1, 1, 1])]}
+    (tmp_path / "E4" / "reachable-seed0").mkdir(parents=True)
+    (tmp_path / "E4" / "reachable-seed0" / "state.json").write_text(json.dumps(state))
+    progress.main([str(tmp_path), "--workers", "2"])
+    out = capsys.readouterr().out
+    assert "round 1 - round 0 (n=4): offload -25.0 points" in out and "success +25.0 points" in out
+    assert "improvement rounds: 30 min wall" in out and "== mixed-seed0: not started" in out
+    # 3 rounds left of this run, 4 + 4 + 4 + 4 + 3 of the others, 30 min each, two at a time
+    assert "about 22 run-rounds left at 30 min each with 2 sharing the machine: about 5.5 h wall" in out
+    with pytest.raises(SystemExit, match="no E4 runs there yet"):
+        progress.main([str(tmp_path / "nowhere")])

@@ -1,0 +1,86 @@
+"""Where a running (or killed) E4/E6 stands: each run's committed rounds, paired against round 0 and the round
+before, and how long the rest should take.
+
+``netgpt-lite reproduce`` (and ``regenerate``'s ``results`` stage) commits one round of one run at a time in
+``<out>/E4/<run>/state.json``; this reads those files and nothing else, so it is safe to run beside the job.
+For each run it prints :func:`~netgpt_lite.experiments.synergy_findings.round_table` of its committed rounds,
+every round's offload and success minus round 0's on the same held-out requests (paired, 95% intervals), and
+the mean wall time of its improvement rounds; then an estimate of the wall time left, from those means, if
+``--workers`` runs share the machine as they do now.
+
+Example:
+    python scripts/e4_progress.py runs/pipeline/reproduce           # the regenerate stage's runs
+    python scripts/e4_progress.py runs/reproduce --rounds 4 --workers 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from netgpt_lite.experiments.synergy_findings import points, round_table
+from netgpt_lite.routing.metrics import summarize_intervals
+
+RUNS = {"reachable-seed0": 4, "reachable-seed1": 4, "mixed-seed0": 4, "mixed-seed1": 4,
+        "reachable-seed0-rl_off": 4, "reachable-seed0-refresh_off": 3}
+"""The full preset's runs and the improvement rounds each still computes itself (the RL-off arm is forked at
+round 0, the refresh-off arm at round 1: ``synergy_experiments.synergy_runs``)."""
+
+
+def run_report(name: str, state: dict) -> tuple[list[str], float | None]:
+    """Lines describing one run, and the mean wall seconds of its improvement rounds (None before round 1)."""
+    import pandas as pd
+
+    rounds = state["rounds"]
+    lines = [f"== {name}: round {state['last_completed_round']} committed"]
+    if not rounds:
+        return lines, None
+    with pd.option_context("display.width", 160, "display.max_columns", 12):
+        lines.append(round_table(rounds).to_string())
+    first = rounds[0]
+    for m in rounds[1:]:
+        if "per_request" not in m or "per_request" not in first:
+            break
+        d = summarize_intervals(m["per_request"], baseline=first["per_request"], n_bootstrap=2000)
+        lines.append(f"round {m['round']} - round 0 (n={d['offload_rate']['n']}): offload "
+                     f"{points(d['offload_rate'])}, success {points(d['task_success'])}")
+    seconds = state.get("seconds_per_round") or []
+    if seconds:
+        lines.append(f"improvement rounds: {', '.join(f'{s / 60:.0f}' for s in seconds)} min wall")
+    return lines, (sum(seconds) / len(seconds)) if seconds else None
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("out", type=Path, help="the reproduce output folder (holds E4/)")
+    parser.add_argument("--rounds", type=int, default=4, help="improvement rounds per run (the full preset: 4)")
+    parser.add_argument("--workers", type=int, default=2, help="runs computed at once")
+    args = parser.parse_args(argv)
+    folder = args.out / "E4"
+    if not folder.is_dir():
+        raise SystemExit(f"{folder}: no E4 runs there yet; pass the folder given to reproduce --out")
+    means, left = [], {}
+    for name, own in RUNS.items():
+        state_file = folder / name / "state.json"
+        if not state_file.is_file():
+            left[name] = own
+            print(f"== {name}: not started")
+            continue
+        state = json.loads(state_file.read_text())
+        lines, mean = run_report(name, state)
+        print("\n".join(lines))
+        if mean is not None:
+            means.append(mean)
+        done = max(0, state["last_completed_round"] - (args.rounds - own))
+        left[name] = max(0, own - done)
+    if means:
+        per_round = sum(means) / len(means)
+        total = sum(left.values())
+        print(f"\nabout {total} run-rounds left at {per_round / 60:.0f} min each with {args.workers} sharing the "
+              f"machine: about {total * per_round / args.workers / 3600:.1f} h wall (round 0 of unstarted runs, "
+              "the decompositions and the written suites not counted)")
+
+
+if __name__ == "__main__":
+    main()
