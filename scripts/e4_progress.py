@@ -1,5 +1,5 @@
-"""Where a running (or killed) E4/E6 stands: each run's committed rounds, paired against round 0 and the round
-before, and how long the rest should take.
+"""Where a running (or killed) E4/E6 stands: each run's committed rounds, each paired against round 0, and how
+long the rest should take.
 
 ``netgpt-lite reproduce`` (and ``regenerate``'s ``results`` stage) commits one round of one run at a time in
 ``<out>/E4/<run>/state.json``; this reads those files and nothing else, so it is safe to run beside the job.
@@ -10,7 +10,7 @@ the mean wall time of its improvement rounds; then an estimate of the wall time 
 
 Example:
     python scripts/e4_progress.py runs/pipeline/reproduce           # the regenerate stage's runs
-    python scripts/e4_progress.py runs/reproduce --rounds 4 --workers 2
+    python scripts/e4_progress.py runs/reproduce --workers 2
 """
 
 from __future__ import annotations
@@ -19,13 +19,17 @@ import argparse
 import json
 from pathlib import Path
 
+from netgpt_lite.experiments.reproduce_config import ReproduceConfig
+from netgpt_lite.experiments.synergy_experiments import synergy_runs
 from netgpt_lite.experiments.synergy_findings import points, round_table
 from netgpt_lite.routing.metrics import summarize_intervals
 
-RUNS = {"reachable-seed0": 4, "reachable-seed1": 4, "mixed-seed0": 4, "mixed-seed1": 4,
-        "reachable-seed0-rl_off": 4, "reachable-seed0-refresh_off": 3}
-"""The full preset's runs and the improvement rounds each still computes itself (the RL-off arm is forked at
-round 0, the refresh-off arm at round 1: ``synergy_experiments.synergy_runs``)."""
+
+def own_rounds() -> dict[str, tuple[int, int]]:
+    """The full preset's runs: name -> (the round it starts from, its last round); a forked arm starts from its
+    fork round (the RL-off arm round 0, the refresh-off arm round 1)."""
+    return {name: (0 if fork is None else fork[1], config.rounds)
+            for name, (config, fork) in synergy_runs(ReproduceConfig.preset(fast=False)).items()}
 
 
 def run_report(name: str, state: dict) -> tuple[list[str], float | None]:
@@ -54,17 +58,16 @@ def run_report(name: str, state: dict) -> tuple[list[str], float | None]:
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("out", type=Path, help="the reproduce output folder (holds E4/)")
-    parser.add_argument("--rounds", type=int, default=4, help="improvement rounds per run (the full preset: 4)")
     parser.add_argument("--workers", type=int, default=2, help="runs computed at once")
     args = parser.parse_args(argv)
     folder = args.out / "E4"
     if not folder.is_dir():
         raise SystemExit(f"{folder}: no E4 runs there yet; pass the folder given to reproduce --out")
     means, left = [], {}
-    for name, own in RUNS.items():
+    for name, (start, last) in own_rounds().items():
         state_file = folder / name / "state.json"
         if not state_file.is_file():
-            left[name] = own
+            left[name] = last - start
             print(f"== {name}: not started")
             continue
         state = json.loads(state_file.read_text())
@@ -72,8 +75,7 @@ def main(argv=None) -> None:
         print("\n".join(lines))
         if mean is not None:
             means.append(mean)
-        done = max(0, state["last_completed_round"] - (args.rounds - own))
-        left[name] = max(0, own - done)
+        left[name] = last - max(start, state["last_completed_round"])
     if means:
         per_round = sum(means) / len(means)
         total = sum(left.values())
