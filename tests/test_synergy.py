@@ -9,12 +9,14 @@ which the SIGKILL tests kill at a known point (``NETGPT_LITE_SYNERGY_HOOK``) or 
 from __future__ import annotations
 
 import dataclasses
+import gc
 import json
 import os
 import signal
 import subprocess
 import sys
 import time
+import weakref
 from pathlib import Path
 
 import numpy as np
@@ -78,6 +80,30 @@ def _load(folder: Path, cfg: SynergyConfig) -> dict:
 FAKE = SynergyStages(init=lambda cfg: {"skill": 0.2, "threshold": 0.6}, route=_route, improve=_improve,
                      evaluate=_evaluate, save=_save, load=_load,
                      mix=lambda edge, routing: {"skill": edge["skill"], "threshold": routing["threshold"]})
+
+
+class _System(dict):
+    """A fake system that a weak reference can follow (a plain dict cannot)."""
+
+
+def test_a_round_holds_one_system_at_a_time(tmp_path):
+    """Each checkpoint is read back only once the system before it is gone (a SmolLM2 system is 0.5 GB)."""
+    refs = []  # a weak reference to every system made
+
+    def track(system: dict) -> _System:
+        refs.append(weakref.ref(tracked := _System(system)))
+        return tracked
+
+    def load(folder: Path, cfg: SynergyConfig) -> _System:
+        gc.collect()
+        alive = sum(ref() is not None for ref in refs)
+        assert alive == 0, f"{alive} system(s) still in memory while {folder.name} is read"
+        return track(_load(folder, cfg))
+
+    stages = dataclasses.replace(FAKE, init=lambda cfg: track(FAKE.init(cfg)), load=load,
+                                 improve=lambda *args: track(_improve(*args)))
+    result = run_synergy(FAKE_CFG, tmp_path / "run", stages=stages)
+    assert len(result.rounds) == FAKE_CFG.rounds + 1
 
 
 def _expected_ids(cfg: SynergyConfig, tmp: Path) -> list[str]:

@@ -39,7 +39,7 @@ from typing import Any
 from netgpt_lite.network.pricing import PRICING_SCHEDULES
 from netgpt_lite.network.state import REGIMES
 from netgpt_lite.provenance import atomic_write_json
-from netgpt_lite.runtime import RunFolderError
+from netgpt_lite.runtime import RunFolderError, release_freed_memory
 from netgpt_lite.synergy.run_files import (  # noqa: F401 - EMPTY_MARKER, HOOK_ENV_VAR, load_log: re-exported API
     EMPTY_MARKER,
     HOOK_ENV_VAR,
@@ -216,17 +216,20 @@ def _new_state(config: SynergyConfig) -> dict:
             "checkpoints": [], "rounds": [], "seconds_per_round": [], "files": {}}
 
 
-def _round_zero(config: SynergyConfig, stages: SynergyStages, out: Path, state: dict) -> tuple[Any, dict]:
+def _round_zero(config: SynergyConfig, stages: SynergyStages, out: Path, state: dict) -> dict:
     """Round 0: build, checkpoint and evaluate the initial system; commit it (a killed attempt's checkpoint
     is reused)."""
     rel = checkpoint_name(0)
     if not (out / rel).exists():
         built = stages.init(config)
         atomic_write_dir(out / rel, lambda d: stages.save(built, d))
+        del built  # freed before the checkpoint is read back: one model in memory, not two
+        release_freed_memory()
     system = _load(stages, out, rel, config, "move it out of the folder, then --resume to redo round 0")
     metrics = {"round": 0, "n_logged": 0, **stages.evaluate(system, config)}
+    del system
     state = {**state, "last_completed_round": 0, "checkpoints": [rel], "rounds": [metrics]}
-    return system, _commit(out, state)
+    return _commit(out, state)
 
 
 def run_synergy(config: SynergyConfig, out_dir: str | Path, *, stages: SynergyStages,
@@ -261,36 +264,37 @@ def run_synergy(config: SynergyConfig, out_dir: str | Path, *, stages: SynergySt
         state = {**state, "config": asdict(config)}
     for folder in (out, *(out / sub for sub in SUBFOLDERS)):
         remove_temporaries(folder)
-    last = state["last_completed_round"]
-    if last < 0:
-        system, state = _round_zero(config, stages, out, state)
-    else:
-        system = _load(stages, out, state["checkpoints"][-1], config, damaged_fix(last))
+    if state["last_completed_round"] < 0:
+        state = _round_zero(config, stages, out, state)
     from tqdm.auto import tqdm
 
     first = state["last_completed_round"] + 1
     for r in tqdm(range(first, config.rounds + 1), desc="synergy rounds", disable=not progress):
-        system, state = run_round(system, state, config, stages, out, r)
+        state = run_round(state, config, stages, out, r)
     return SynergyResult(config=config, out_dir=out, rounds=state["rounds"], checkpoints=state["checkpoints"],
                          n_logged=len(state["logged_ids"]), seconds_per_round=state.get("seconds_per_round", []))
 
 
-def run_round(system: Any, state: dict, config: SynergyConfig, stages: SynergyStages, out: Path,
-              r: int) -> tuple[Any, dict]:
-    """One round: route -> log shard -> improve -> checkpoint -> evaluate -> commit state.
+def run_round(state: dict, config: SynergyConfig, stages: SynergyStages, out: Path, r: int) -> dict:
+    """One round: load -> route -> log shard -> improve -> checkpoint -> reload -> evaluate -> commit state.
 
     Called by :func:`run_synergy` for each round; public so that chapter 7 can show it.  Each
     write is atomic and ``state.json`` is written last: it is the commit point, so a round killed
     anywhere before it is rerun on resume, from the shard and checkpoint it had renamed into place
     (checked by :func:`~netgpt_lite.synergy.run_folder.check_resumable`) or else from its start.
+    It starts from the last committed checkpoint and evaluates its own, both read from disk (a resumed run
+    computes what an uninterrupted one does), one system in memory at a time.  Returns the committed state.
     """
     start = time.perf_counter()
     shard, ckpt = out / shard_name(r), out / checkpoint_name(r)
     redo = f"move it out of the folder, then --resume to redo round {r}"
+    records = None
     if shard.exists():  # a killed attempt's log: the very answers this round routes (never deleted)
         logged = read_shard(out, shard_name(r), redo)
         records = logged.to_list() if logged is not None else []
-    else:
+    done = records is not None and ckpt.exists()  # killed after its checkpoint: only the evaluation is left
+    system = None if done else _load(stages, out, state["checkpoints"][-1], config, damaged_fix(r - 1))
+    if records is None:
         records = stages.route(system, config, r)
     ids = [rec["request_id"] for rec in records]
     if len(set(ids)) != len(ids) or set(state["logged_ids"]).intersection(ids):
@@ -304,6 +308,9 @@ def run_round(system: Any, state: dict, config: SynergyConfig, stages: SynergySt
     if not ckpt.exists():
         improved = stages.improve(system, read_shards(out, new_state["log_shards"]), config, r)
         atomic_write_dir(ckpt, lambda d: stages.save(improved, d))
+        del improved
+    del system  # freed before the checkpoint is read back: one model in memory, not two
+    release_freed_memory()
     system = _load(stages, out, checkpoint_name(r), config, redo)  # go on from what is on disk (= what resume sees)
     hook("checkpointed", r)
     metrics = {"round": r, "n_logged": len(new_state["logged_ids"]), **stages.evaluate(system, config)}
@@ -313,7 +320,7 @@ def run_round(system: Any, state: dict, config: SynergyConfig, stages: SynergySt
     new_state["seconds_per_round"] = state.get("seconds_per_round", []) + [round(time.perf_counter() - start, 2)]
     new_state = _commit(out, new_state)
     hook("committed", r)
-    return system, new_state
+    return new_state
 
 
 def fork_run(src_dir: str | Path, out_dir: str | Path, at_round: int, config: SynergyConfig) -> Path:
