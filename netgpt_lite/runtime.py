@@ -232,32 +232,3 @@ def prefer_bf16(device: str = "cpu") -> bool:
 
         return bool(torch.cuda.is_bf16_supported())
     return bf16_speedup(device) >= BF16_MIN_SPEEDUP
-
-
-def activation_checkpointing(model, on: bool) -> None:
-    """Turn non-reentrant activation (gradient) checkpointing on or off, under either of its names.
-
-    transformers 5 renamed ``gradient_checkpointing_enable``/``_disable`` to ``activation_checkpointing_*``
-    and warns on the old names; older versions only have those.  Non-reentrant: dropout masks are replayed
-    in the recomputation, so the gradients are those of the plain backward pass.
-
-    Args:
-        model: a ``transformers`` model (or a PEFT model wrapping one).
-        on: True before training, False after (generation wants its KV cache back).
-
-    Example:
-        >>> from types import SimpleNamespace
-        >>> calls = []
-        >>> m = SimpleNamespace(gradient_checkpointing_enable=lambda **k: calls.append(k))
-        >>> activation_checkpointing(m, True); calls
-        [{'gradient_checkpointing_kwargs': {'use_reentrant': False}}]
-    """
-    if hasattr(model, "activation_checkpointing_enable"):
-        if on:
-            model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
-        else:
-            model.activation_checkpointing_disable()
-    elif on:
-        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
-    else:
-        model.gradient_checkpointing_disable()

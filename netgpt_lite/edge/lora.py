@@ -42,7 +42,6 @@ from netgpt_lite.provenance import Recorder, atomic_write_json, file_sha256, pea
 from netgpt_lite.runtime import (
     SFT_MMAP_BYTES,
     RunFolderError,
-    activation_checkpointing,
     prefer_bf16,
     release_freed_memory,
     training_memory,
@@ -52,6 +51,10 @@ from netgpt_lite.tasks.generate import generate_tasks
 TARGET_MODULES = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 PROMPT_FILE = "netgpt_prompt.json"  # how prompts are rendered for this adapter (the tool format)
 TRIM_EVERY_STEPS = 8  # optimiser steps between heap trims (each costs about a seventh of a step)
+# The SFT settings the shipped E5 run used when it continues an adapter ("more SFT"): kept so that
+# artifact regenerates as it is; synergy rounds use the defaults.
+SHIPPED_LOOP_LORA = {"batch_size": 8, "micro_batch_size": 8, "dropout": 0.05, "gradient_checkpointing": True,
+                     "attention": "sdpa"}
 
 
 @dataclass(frozen=True)
@@ -260,7 +263,7 @@ def train_lora(model, tokenizer, prompts: Sequence[str], completions: Sequence[s
     if not hasattr(model, "peft_config"):  # a PeftModel (an adapter loaded trainable) continues its adapter
         model = get_peft_model(model, config)
     if settings.gradient_checkpointing:  # non-reentrant: dropout masks are replayed, the result is unchanged
-        activation_checkpointing(model, True)
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         model.enable_input_require_grads()
     attention_before = model.config._attn_implementation
     model.set_attn_implementation(settings.attention)  # restored below: generation keeps its own kernel
@@ -312,7 +315,7 @@ def train_lora(model, tokenizer, prompts: Sequence[str], completions: Sequence[s
 
                 save_checkpoint(checkpoint, get_peft_model_state_dict(model), optimizer, {"step": step, "losses": losses})
     if settings.gradient_checkpointing:
-        activation_checkpointing(model, False)  # generation after training wants its KV cache back
+        model.gradient_checkpointing_disable()  # generation after training wants its KV cache back
         model.disable_input_require_grads()
     model.set_attn_implementation(attention_before)
     model.eval()

@@ -176,9 +176,8 @@ def hidden_states(model, tokenizer, texts: Sequence[str], batch_size: int = 64) 
         enc = tokenizer(list(texts[start : start + batch_size]), padding=True, return_tensors="pt",
                         add_special_tokens=False).to(model.device)  # fmt: skip
         with torch.no_grad():
-            # the decoder alone: neither the vocabulary projection ([batch, seq, 49k] for SmolLM2) nor every
-            # layer's hidden states (output_hidden_states keeps all 31) are needed, only the last (normed) one
-            last = model.get_decoder()(**enc).last_hidden_state.float()  # (batch, seq, hidden)
+            # logits_to_keep=1: the vocabulary projection of every position ([batch, seq, 49k] for SmolLM2) is not needed
+            last = model(**enc, output_hidden_states=True, logits_to_keep=1).hidden_states[-1].float()  # (batch, seq, hidden)
         mask = enc["attention_mask"].unsqueeze(-1).float()
         rows.append(((last * mask).sum(1) / mask.sum(1)).cpu().numpy())
     return np.concatenate(rows) if rows else np.zeros((0, model.config.hidden_size))

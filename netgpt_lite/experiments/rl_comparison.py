@@ -78,12 +78,8 @@ from netgpt_lite.rl.minimal import RLSettings
 from netgpt_lite.rl.reward_model import RewardModel
 from netgpt_lite.rl.settings import SMOLLM2_RL
 from netgpt_lite.runtime import RunFolderError
-from netgpt_lite.synergy.edge_models import SMOLLM2_SFT_LEARNING_RATE
 from netgpt_lite.tasks.checker import check_call
 from netgpt_lite.tasks.generate import generate_tasks
-
-# the peak rate at which more SFT continues a finished start, per edge (E5Config.more_sft_learning_rate)
-CONTINUE_LEARNING_RATES = {"smollm2": SMOLLM2_SFT_LEARNING_RATE, "tiny": 2e-4}
 
 __all__ = ["E5Config", "RL_ARMS", "evaluate_arm", "load_start", "start_identity", "run_e5", "summarise",
            "paired_summary", "contrasts", "contrast", "CONTRASTS", "read_e5", "with_current_names", "day_of_requests", "STORED_NAMES"]
@@ -109,9 +105,7 @@ class E5Config:
         ablation_seeds: seeds of the anchor-free variants; ``ablation_arms``: which of them run.
         rl: the RL settings of the full composite (each variant changes its weights, each run its seed).
         raft_samples: samples per routed request for ``raft`` (default: as many rollouts as an RL run draws).
-        more_sft_epochs, more_sft_learning_rate: passes and peak rate of ``more_sft`` and ``raft``; the rate
-            defaults to the one a finished adapter continues at without forgetting (SmolLM2: a synergy
-            round's, 5e-5, chosen on validation requests; 2e-4 forgot), 2e-4 for the tiny model;
+        more_sft_epochs, more_sft_learning_rate: passes and peak rate of ``more_sft`` and ``raft``;
             ``more_sft_lora``: other :class:`~netgpt_lite.edge.lora.LoraSettings` fields they change.
         reward_model: let RL practise on the unlabelled half too, rewarded by a reward model fitted on
             the day's cloud-routed pairs (off: only the cloud's labels are rewards).
@@ -133,7 +127,7 @@ class E5Config:
     rl: RLSettings = field(default_factory=lambda: SMOLLM2_RL)
     raft_samples: int | None = None
     more_sft_epochs: float = 1.0
-    more_sft_learning_rate: float | None = None
+    more_sft_learning_rate: float = 2e-4
     more_sft_lora: dict = field(default_factory=dict)
     reward_model: bool = False
     cloud_seed: int = 0
@@ -158,8 +152,6 @@ class E5Config:
         unknown = [a for a in self.ablation_arms if a not in RL_ARMS or a == "rl"]
         if unknown:
             raise ValueError(f"ablation_arms must be among {[a for a in RL_ARMS if a != 'rl']}, got {unknown}")
-        if self.more_sft_learning_rate is None:  # frozen: the resolved rate is what the manifest records
-            object.__setattr__(self, "more_sft_learning_rate", CONTINUE_LEARNING_RATES[self.edge])
         if self.more_sft_epochs <= 0 or not 0 < self.more_sft_learning_rate < 1:
             raise ValueError("more_sft_epochs must be > 0 and more_sft_learning_rate in (0, 1)")
         if self.raft_samples is not None and self.raft_samples < 1:
