@@ -15,6 +15,20 @@ Example:
 
 from __future__ import annotations
 
+import textwrap
+
+
+def sentence(clause: str, width: int | None = 88) -> str:
+    """A finding printed as a sentence: first letter capitalised, a full stop, wrapped at ``width`` characters
+    (``None``: one line).
+
+    Example:
+        >>> sentence("offload fell by 3.7 points", width=None)
+        'Offload fell by 3.7 points.'
+    """
+    text = clause[:1].upper() + clause[1:] + "."
+    return text if width is None else textwrap.fill(text, width)
+
 
 def points(d: dict, unit: str = "points") -> str:
     """A difference of rates as percentage points with its interval, e.g. ``+1.2 points (95% interval ...)``."""
