@@ -4,8 +4,8 @@ long the rest should take.
 ``netgpt-lite reproduce`` (and ``regenerate``'s ``results`` stage) commits one round of one run at a time in
 ``<out>/E4/<run>/state.json``; this reads those files and nothing else, so it is safe to run beside the job.
 For each run it prints :func:`~netgpt_lite.experiments.synergy_findings.round_table` of its committed rounds,
-every round's offload and success minus round 0's on the same held-out requests (paired, 95% intervals), and
-the mean wall time of its improvement rounds; then an estimate of the wall time left, from those means, if
+every round's offload and success minus round 0's on the same held-out requests (paired, 95% intervals), the
+wall time of its improvement rounds, and which step of the next round is running and for how long; then an estimate of the wall time left, from those means, if
 ``--workers`` runs share the machine as they do now.
 
 Example:
@@ -23,6 +23,7 @@ from netgpt_lite.experiments.reproduce_config import ReproduceConfig
 from netgpt_lite.experiments.synergy_experiments import synergy_runs
 from netgpt_lite.experiments.synergy_findings import points, round_table
 from netgpt_lite.routing.metrics import summarize_intervals
+from netgpt_lite.synergy.run_folder import checkpoint_name, shard_name
 
 
 def own_rounds() -> dict[str, tuple[int, int]]:
@@ -37,7 +38,8 @@ def run_report(name: str, state: dict) -> tuple[list[str], float | None]:
     import pandas as pd
 
     rounds = state["rounds"]
-    lines = [f"== {name}: round {state['last_completed_round']} committed"]
+    last = state["last_completed_round"]
+    lines = [f"== {name}: " + (f"round {last} committed" if last >= 0 else "no round committed yet")]
     if not rounds:
         return lines, None
     with pd.option_context("display.width", 160, "display.max_columns", 12):
@@ -53,6 +55,24 @@ def run_report(name: str, state: dict) -> tuple[list[str], float | None]:
     if seconds:
         lines.append(f"improvement rounds: {', '.join(f'{s / 60:.0f}' for s in seconds)} min wall")
     return lines, (sum(seconds) / len(seconds)) if seconds else None
+
+
+def in_progress(run_dir: Path, state: dict, now: float | None = None) -> str:
+    """The round after the last committed one: which of its steps is running (from the files it has renamed
+    into place) and for how long (since ``state.json`` was last written)."""
+    import time
+
+    r = state["last_completed_round"] + 1
+    minutes = ((time.time() if now is None else now) - (run_dir / "state.json").stat().st_mtime) / 60
+    if r == 0:
+        step = "evaluating" if (run_dir / checkpoint_name(0)).exists() else "building round 0"
+    elif (run_dir / checkpoint_name(r)).exists():
+        step = "checkpointed, evaluating on the held-out requests"
+    elif (run_dir / shard_name(r)).exists():
+        step = "routed and logged, improving the edge (SFT, RL, scorer)"
+    else:
+        step = "routing"
+    return f"round {r} running for {minutes:.0f} min: {step}"
 
 
 def main(argv=None) -> None:
@@ -72,6 +92,8 @@ def main(argv=None) -> None:
             continue
         state = json.loads(state_file.read_text())
         lines, mean = run_report(name, state)
+        if state["last_completed_round"] < last:
+            lines.append(in_progress(folder / name, state))
         print("\n".join(lines))
         if mean is not None:
             means.append(mean)
