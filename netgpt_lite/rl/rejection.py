@@ -41,8 +41,8 @@ def accepted_samples(model, tokenizer, data, n_samples: int, *, temperature: flo
         distinct: keep each accepted text once per request (repeats would only reweight easy requests).
 
     Returns:
-        ``{"prompt": [...], "completion": [...], "request_index": [...], "n_samples": int,
-        "n_requests": int}``: one row per accepted completion, with the row of ``data`` it answers.
+        A dict of lists ``prompt``, ``completion`` and ``request_index`` (one row per accepted completion,
+        with the row of ``data`` it answers) and the counts ``n_samples`` and ``n_requests``.
     """
     import torch
 
