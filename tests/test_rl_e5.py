@@ -234,13 +234,28 @@ def test_e5_runs_every_arm_resumes_and_names_a_broken_run(tmp_path, capsys) -> N
 
 @pytest.mark.parametrize(("argv", "flag"), [(["--n-pool", "2"], "--n-pool"), (["--steps", "0"], "--steps"),
                                             (["--edge", "gpt"], "--edge"), (["--shard", "2/2"], "--shard"),
-                                            (["--shard", "1/2"], "--shard")])
+                                            (["--shard", "1/2"], "--shard"),
+                                            (["--more-sft-learning-rate", "0"], "--more-sft-learning-rate")])
 def test_e5_cli_rejects_bad_input_before_work(tmp_path, argv, flag, capsys) -> None:
     from netgpt_lite.cli.main import main
 
     assert main(["e5", "--out", str(tmp_path / "e5"), *argv]) == 2
     assert flag in capsys.readouterr().err
     assert not (tmp_path / "e5").exists()
+
+
+def test_e5_cli_carries_the_more_sft_rate_and_the_shipped_stage_sets_it(tmp_path) -> None:
+    from netgpt_lite.cli.main import build_parser
+    from netgpt_lite.cli.models import _check_e5
+    from netgpt_lite.experiments.rl_comparison import E5Config
+    from netgpt_lite.provenance.registry import stage
+
+    argv = ["e5", "--edge", "tiny", "--out", str(tmp_path / "e5")]
+    args = build_parser().parse_args([*argv, "--more-sft-learning-rate", "5e-5"])
+    assert _check_e5(args)["config"].more_sft_learning_rate == 5e-5
+    assert _check_e5(build_parser().parse_args(argv))["config"].more_sft_learning_rate == E5Config().more_sft_learning_rate
+    assert "--more-sft-learning-rate 5e-5" in stage("e5").command()  # the test day's E5 continues at 5e-5
+    assert "--more-sft-learning-rate" not in stage("e5_deployment_day").command()
 
 
 def test_eval_edge_model_names_include_the_rl_adapter() -> None:

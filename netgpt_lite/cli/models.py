@@ -254,6 +254,10 @@ def add_e5(sub: argparse._SubParsersAction) -> None:
                         f"(default {len(default.ablation_seeds)}; 0 skips them)")
     p.add_argument("--ablation", nargs="+", default=list(default.ablation_arms), choices=list(default.ablation_arms),
                    help="which anchor-free variants run (default all three; needs --n-ablation-seeds >= 1)")
+    p.add_argument("--more-sft-learning-rate", type=OPEN_UNIT, default=default.more_sft_learning_rate,
+                   help="peak rate at which more SFT and rejection sampling continue the start, in (0, 1) (default "
+                        f"{default.more_sft_learning_rate:g}; 5e-5 is the rate a synergy round continues the SmolLM2 "
+                        "adapter at, chosen on validation requests, where 2e-4 forgot: the shipped E5 uses it)")
     p.add_argument("--day", choices=["validation", "test"], default=default.day_split,
                    help="the day's traffic RL and its rivals learn from: validation phrasings (default), or test: "
                         "the deployment's own phrasings (other requests than the evaluation's)")
@@ -283,12 +287,13 @@ def _check_e5(args: argparse.Namespace) -> dict:
     if args.edge == "smollm2":
         _needs_smollm2("--edge")
     flags = {"steps": "--steps", "seeds": "--n-seeds", "n_pool": "--n-pool", "n_eval": "--n-eval",
-             "n_curve": "--n-curve"}
+             "n_curve": "--n-curve", "more_sft_learning_rate": "--more-sft-learning-rate"}
     with flag_errors(flags):
         config = E5Config(edge=args.edge, n_pool=args.n_pool, day_split=args.day, n_eval=args.n_eval, n_curve=args.n_curve,
                           seeds=tuple(range(args.n_seeds)), rl_seeds=tuple(range(args.n_rl_seeds)),
                           sft_rl_seeds=tuple(range(args.n_sft_rl_seeds)),
                           ablation_seeds=tuple(range(args.n_ablation_seeds)), ablation_arms=tuple(args.ablation),
+                          more_sft_learning_rate=args.more_sft_learning_rate,
                           rl=E5Config().rl.replace(steps=args.steps))  # fmt: skip
     shard = None
     if args.shard is not None:
