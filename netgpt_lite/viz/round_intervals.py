@@ -13,7 +13,7 @@ Example:
     >>> len(fig.data), round(fig.data[0].error_y.arrayminus[0], 3)
     (6, 0.05)
     >>> round_intervals_figure({"seed 0": [{"round": 0, "offload_rate": 0.3, "task_success": 0.9}]}).layout.title.text
-    'Offload and success per round<br><sup>the held-out requests per round (no intervals kept); dotted: AlwaysCloud</sup>'
+    'Offload and success per round<br><sup>no intervals kept; dotted: AlwaysCloud</sup>'
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from plotly.subplots import make_subplots
 
 from netgpt_lite.viz.style import PALETTE, tidy
 
-_PANELS = (("offload_rate", "offload rate (share sent to the cloud)"), ("task_success", "task success (share)"))
+_PANELS = (("offload_rate", "offload rate"), ("task_success", "task success"))  # short: they share a phone's width
 _SPREAD = 0.08  # rounds apart on the x axis between neighbouring seeds, so that their intervals do not overlap
 
 
@@ -66,10 +66,9 @@ def round_intervals_figure(runs: Mapping[str, Sequence[Mapping]],
                                      line={"color": color, "dash": "dot"}), row=1, col=2)
     n = "/".join(map(str, sorted({int(m["n_requests"]) for rs in runs.values() for m in rs if "n_requests" in m})))
     bars = any(trace.error_y.array is not None for trace in fig.data)
-    held_out = f"{n} held-out requests" if n else "the held-out requests"
-    said = f"bars: 95% intervals over {held_out}" if bars else f"{held_out} per round (no intervals kept)"
+    said = ("bars: 95% intervals" if bars else "no intervals kept") + (f" (n = {n})" if n else "")
     title += f"<br><sup>{said}; dotted: AlwaysCloud</sup>"
     fig.update_xaxes(title_text="round", dtick=1)
-    fig.update_yaxes(title_text="rate", row=1, col=1)
+    fig.update_yaxes(title_text="share of held-out requests", row=1, col=1)
     fig.update_layout(template="plotly_white")
     return tidy(fig, title, top=105)
