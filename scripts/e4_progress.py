@@ -5,7 +5,8 @@ long the rest should take.
 ``<out>/E4/<run>/state.json``; this reads those files and nothing else, so it is safe to run beside the job.
 For each run it prints :func:`~netgpt_lite.experiments.synergy_findings.round_table` of its committed rounds,
 every round's offload and success minus round 0's on the same held-out requests (paired, 95% intervals), the
-wall time of its improvement rounds, and which step of the next round is running and for how long; then an estimate of the wall time left, from those means, if
+wall time of its improvement rounds, and how far its next round got (from the files a round renames into
+place: its log, then its checkpoint); then an estimate of the wall time left, from those means, if
 ``--workers`` runs share the machine as they do now.
 
 Example:
@@ -58,8 +59,8 @@ def run_report(name: str, state: dict) -> tuple[list[str], float | None]:
 
 
 def in_progress(run_dir: Path, state: dict, now: float | None = None) -> str:
-    """The round after the last committed one: which of its steps is running (from the files it has renamed
-    into place) and for how long (since ``state.json`` was last written)."""
+    """How far the round after the last committed one got (from the files it has renamed into place) and the
+    minutes since ``state.json`` was last written: while the job runs, how long the round has taken so far."""
     import time
 
     r = state["last_completed_round"] + 1
@@ -72,7 +73,7 @@ def in_progress(run_dir: Path, state: dict, now: float | None = None) -> str:
         step = "routed and logged, improving the edge (SFT, RL, scorer)"
     else:
         step = "routing"
-    return f"round {r} running for {minutes:.0f} min: {step}"
+    return f"round {r} not committed, {minutes:.0f} min since the last commit: {step}"
 
 
 def main(argv=None) -> None:

@@ -199,14 +199,14 @@ def test_e4_progress_pairs_each_committed_round_with_round_0_and_estimates_what_
     out = capsys.readouterr().out
     assert "round 1 - round 0 (n=4): offload -25.0 points" in out and "success +25.0 points" in out
     assert "improvement rounds: 30 min wall" in out and "== mixed-seed0: not started" in out
-    assert "round 2 running for 0 min: routing" in out
+    assert "round 2 not committed, 0 min since the last commit: routing" in out
     run = tmp_path / "E4" / "reachable-seed0"
     (run / "log" / "round_002").mkdir(parents=True)
     assert progress.in_progress(run, state).endswith("improving the edge (SFT, RL, scorer)")
     (run / "checkpoints" / "round_002").mkdir(parents=True)
     later = (run / "state.json").stat().st_mtime + 600
-    assert progress.in_progress(run, state, now=later) == ("round 2 running for 10 min: checkpointed, evaluating "
-                                                           "on the held-out requests")
+    assert progress.in_progress(run, state, now=later) == ("round 2 not committed, 10 min since the last commit: "
+                                                           "checkpointed, evaluating on the held-out requests")
     # 3 rounds left of this run, 4 + 4 + 4 + 4 + 3 of the others, 30 min each, two at a time
     assert "about 22 run-rounds left at 30 min each with 2 sharing the machine: about 5.5 h wall" in out
     with pytest.raises(SystemExit, match="no E4 runs there yet"):

@@ -257,7 +257,7 @@ def add_e5(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--more-sft-learning-rate", type=OPEN_UNIT, default=default.more_sft_learning_rate,
                    help="peak rate at which more SFT and rejection sampling continue the start, in (0, 1) (default "
                         f"{default.more_sft_learning_rate:g}; 5e-5 is the rate a synergy round continues the SmolLM2 "
-                        "adapter at, chosen on validation requests, where 2e-4 forgot: the shipped E5 uses it)")
+                        "adapter at, chosen on validation requests, where 2e-4 forgot: regenerate's e5 stage passes it)")
     p.add_argument("--day", choices=["validation", "test"], default=default.day_split,
                    help="the day's traffic RL and its rivals learn from: validation phrasings (default), or test: "
                         "the deployment's own phrasings (other requests than the evaluation's)")
