@@ -17,13 +17,13 @@ Example:
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 from netgpt_lite.experiments.reproduce_config import ReproduceConfig
 from netgpt_lite.experiments.synergy_experiments import synergy_runs
 from netgpt_lite.experiments.synergy_findings import points, round_table
 from netgpt_lite.routing.metrics import summarize_intervals
+from netgpt_lite.synergy.run_files import STATE_FILE, read_state
 from netgpt_lite.synergy.run_folder import checkpoint_name, shard_name
 
 
@@ -64,7 +64,7 @@ def in_progress(run_dir: Path, state: dict, now: float | None = None) -> str:
     import time
 
     r = state["last_completed_round"] + 1
-    minutes = ((time.time() if now is None else now) - (run_dir / "state.json").stat().st_mtime) / 60
+    minutes = ((time.time() if now is None else now) - (run_dir / STATE_FILE).stat().st_mtime) / 60
     if r == 0:
         step = "evaluating" if (run_dir / checkpoint_name(0)).exists() else "building round 0"
     elif (run_dir / checkpoint_name(r)).exists():
@@ -86,12 +86,11 @@ def main(argv=None) -> None:
         raise SystemExit(f"{folder}: no E4 runs there yet; pass the folder given to reproduce --out")
     means, left = [], {}
     for name, (start, last) in own_rounds().items():
-        state_file = folder / name / "state.json"
-        if not state_file.is_file():
+        state = read_state(folder / name)  # a damaged state.json is named (RunFolderError)
+        if state is None:
             left[name] = last - start
             print(f"== {name}: not started")
             continue
-        state = json.loads(state_file.read_text())
         lines, mean = run_report(name, state)
         if state["last_completed_round"] < last:
             lines.append(in_progress(folder / name, state))
