@@ -88,3 +88,11 @@ def serve_router(tiny_edge, tmp_path):
     yield start
     for stop in reversed(stops):
         stop()
+
+
+@pytest.fixture(scope="module")
+def smollm2_agent():
+    """The shipped SmolLM2 edge (greedy, CPU), loaded once per test module: what the drift samples regenerate."""
+    from netgpt_lite.edge.agent import EdgeAgent
+
+    return EdgeAgent.from_pretrained("smollm2", device="cpu")
