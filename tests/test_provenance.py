@@ -51,7 +51,7 @@ def test_every_shipped_artifact_has_a_complete_manifest_without_machine_paths():
 def test_stale_check_reports_the_shipped_artifacts(capsys):
     statuses = pv.check_artifacts()
     assert {s.path for s in statuses} >= {f"data/{p}" for p in SHIPPED}
-    for s in statuses:  # reported, never failed: a sample of each is checked by tests/test_artifact_drift.py
+    for s in statuses:  # reported, never failed: a sample of each is checked by tests/test_artifact_drift*.py
         assert s.state in ("fresh", "stale", "unknown") and not s.missing_fields
         if s.path in pv.SHIPPED:  # the code it depends on is the import closure of the module that made it
             assert pv.SHIPPED[s.path][0].replace(".", "/").removeprefix("netgpt_lite/") + ".py" in s.code_files

@@ -7,7 +7,7 @@ manifest that records ``code_entry`` and ``code_hash`` (written by
 :class:`~netgpt_lite.provenance.manifest.Recorder` when given ``entry``) is checked by hashing that
 closure today; an older manifest is checked with git (the closure's files changed since its
 ``git_commit``?), and is "unknown" where git cannot tell.  Whether an artifact's *numbers* still hold
-is what ``tests/test_artifact_drift.py`` checks: it recomputes a small sample of each with today's code.
+is what ``tests/test_artifact_drift*.py`` check: they recompute a small sample of each with today's code.
 
 Example:
     >>> s = ArtifactStatus("data/x", "netgpt-lite x", "abc", ("a.py",), ("a.py",), ())
