@@ -82,8 +82,6 @@ def test_reachable_trace_never_visits_outage_or_satellite_and_mixed_does():
 
 
 def test_synergy_config_names_the_edge_and_trace_it_accepts():
-    from netgpt_lite.synergy.loop import SynergyConfig
-
     assert SynergyConfig(edge="smollm2", trace="reachable").edge == "smollm2"
     with pytest.raises(ValueError, match=r"edge must be one of \('tiny', 'smollm2'\); got 'gpt'"):
         SynergyConfig(edge="gpt")
@@ -154,8 +152,6 @@ def test_a_learned_scorer_replaces_self_confidence_only_when_it_ranks_better_on_
     """A scorer fitted on a few dozen logged requests can be near chance (full-size E4's first run: AUROC 0.55-0.58
     against self-confidence's 0.91-0.93); ``choose_scorer`` keeps whichever ranks the edge's right answers above
     its wrong ones better on the labelled calibration set, records both AUROCs, and the record survives a save."""
-    import numpy as np
-
     from netgpt_lite.synergy.stages import choose_scorer, default_stages, synergy_config
     from netgpt_lite.synergy.system import load_system, save_system
 
