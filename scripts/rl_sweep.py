@@ -143,6 +143,7 @@ def main(argv: list[str] | None = None) -> None:
         recorder = Recorder(seed=args.seed, split="validation", sizes={"n_routed": len(routed), "n_val": len(val)},
                             config={"rl": settings, "start_sha256": file_sha256(shipped_adapter_path()
                                                                                 / "adapter_model.safetensors")})
+        model = history = None  # the last setting's policy goes before this one's loads: one policy at a time
         model, _, _ = load_adapter(shipped_adapter_path(), trainable=True)
         cpu0, t0 = cpu_seconds(), time.perf_counter()
         model, history = train_minimal(model, tokenizer, data, data, settings, eval_tasks=val,
