@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -137,8 +138,55 @@ def write_summary(path: Path, out: Path, rows: list[dict], evals: list[str], ref
                                **compare_records(recs, records[reference], seed=0)})
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_json(path, {"rows": rows, "sets": sets, "paired": paired, "reference": reference,
-                             "manifest": recorder.finish()})
+                             "by_setting": by_setting(sets, reference), "manifest": recorder.finish()})
     print(f"wrote {path}", flush=True)
+
+
+def setting_of(point: str) -> str:
+    """A point's setting: its name without the training seed (``names-n400-e1-s2`` -> ``names-n400-e1``;
+    ``compact-n400-e1-s0-broad`` -> ``compact-n400-e1-broad``); a model evaluated as it is keeps its name."""
+    return re.sub(r"-s\d+(?=-|$)", "", point, count=1)
+
+
+def _seed(point: str) -> str | None:
+    found = re.search(r"-s(\d+)(?=-|$)", point)
+    return found and found.group(1)
+
+
+def by_setting(sets: dict, reference: str) -> list[dict]:
+    """Each setting against the reference's setting on each set, over their training seeds: the
+    seed-averaged paired difference (:func:`~netgpt_lite.stats.paired_mean_difference`; its interval covers
+    the requests, not a new seed) and, for each seed both trained, that seed's paired difference, so the
+    spread between seeds is in view beside the interval.
+
+    Example:
+        >>> pts = {"a-s0": {"correct": [1, 1, 0, 1]}, "a-s1": {"correct": [1, 0, 0, 1]},
+        ...        "b-s0": {"correct": [1, 0, 0, 0]}, "b-s1": {"correct": [1, 0, 0, 1]}}
+        >>> row = by_setting({"val": {"points": pts}}, reference="a-s0")[0]
+        >>> row["a"], row["b"], row["n_seeds"], row["difference"], [s["difference"] for s in row["per_seed"]]
+        ('b', 'a', 2, -0.25, [-0.5, 0.0])
+    """
+    from netgpt_lite.stats import paired_comparison, paired_mean_difference
+
+    base = setting_of(reference)
+    out = []
+    for name, found in sets.items():
+        groups: dict[str, dict[str, list]] = {}
+        for point, p in found["points"].items():
+            groups.setdefault(setting_of(point), {})[point] = p["correct"]
+        if base not in groups:
+            continue
+        b = groups[base]
+        for setting, a in groups.items():
+            if setting == base:
+                continue
+            seeds = [(pa, pb) for pa in a for pb in b if _seed(pa) is not None and _seed(pa) == _seed(pb)]
+            per_seed = [{"a": pa, "b": pb, **paired_comparison(a[pa], b[pb], seed=0)} for pa, pb in seeds]
+            out.append({"set": name, "a": setting, "b": base, "points_a": sorted(a), "points_b": sorted(b),
+                        **paired_mean_difference(list(a.values()), list(b.values())),
+                        "per_seed": [{k: r[k] for k in ("a", "b", "difference", "ci_low", "ci_high")}
+                                     for r in per_seed]})
+    return out
 
 
 def _model_facts(model: str) -> dict:
