@@ -8,12 +8,16 @@ rerun with the same command.  The table ``OUT/sweep.json`` (one row per point: t
 per example, median prompt tokens, exact match / schema-valid / AUROC per evaluation set) is rewritten
 after every step.
 
-    # the prompt rendering, chosen on validation accuracy at a fixed small size
+    # the prompt rendering, chosen on validation accuracy at a fixed small size, 3 training seeds each
     OMP_NUM_THREADS=1 .venv/bin/python scripts/sft_sweep.py --out runs/render \\
-        --sizes 400 --formats names,compact,full --eval validation:300
+        --sizes 400 --formats names,compact,full --seeds 0,1,2 --eval validation:300
     # the scaling curve
     OMP_NUM_THREADS=1 .venv/bin/python scripts/sft_sweep.py --out runs/scaling \\
         --sizes 400,800,1600,3200 --eval validation:300,test:500,independent
+
+A setting trained with several ``--seeds`` is compared with the reference's setting over its seeds
+(``by_setting`` in the summary): one paired interval over requests of the seed-averaged verdicts, and each
+seed's own paired difference, since one training run is not a setting.
 
 Evaluation sets: ``SPLIT:N[:VARIETY]`` (generated requests of a split, classic unless ``:broad``),
 ``independent`` and ``handwritten``

@@ -97,7 +97,7 @@ STAGES: tuple[Stage, ...] = (
     Stage("sft_render", ("data/results/sft_sweep/render.json",), "netgpt_lite.edge.lora",
           (_run("python", "scripts/sft_sweep.py", "--out", "runs/pipeline/render", "--sizes", "400", "--formats",
                 "compact,names", "--seeds", "0,1,2", "--eval", "validation:300", "--summary",
-                "netgpt_lite/data/results/sft_sweep/render.json"),), timed=False),  # 3 seeds: a rendering, not a run
+                "netgpt_lite/data/results/sft_sweep/render.json"),), timed=False),  # 3 training seeds per rendering
     Stage("sft_scaling", ("data/results/sft_sweep/scaling.json",), "netgpt_lite.edge.lora",
           (_run("netgpt-lite", "train-edge", "--base", "smollm2", "--variety", "classic", "--n-train", "1600",
                 "--out", "runs/pipeline/adapters/classic-n1600"),
