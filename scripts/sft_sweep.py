@@ -146,14 +146,17 @@ def write_summary(path: Path, out: Path, rows: list[dict], evals: list[str], ref
     print(f"wrote {path}", flush=True)
 
 
+SEED_TAG = re.compile(r"-s(\d+)(?=-|$)")  # a point's training seed: "-s2" at the end or before a variety tag
+
+
 def setting_of(point: str) -> str:
     """A point's setting: its name without the training seed (``names-n400-e1-s2`` -> ``names-n400-e1``;
     ``compact-n400-e1-s0-broad`` -> ``compact-n400-e1-broad``); a model evaluated as it is keeps its name."""
-    return re.sub(r"-s\d+(?=-|$)", "", point, count=1)
+    return SEED_TAG.sub("", point, count=1)
 
 
 def _seed(point: str) -> str | None:
-    found = re.search(r"-s(\d+)(?=-|$)", point)
+    found = SEED_TAG.search(point)
     return found and found.group(1)
 
 
