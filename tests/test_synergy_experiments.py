@@ -8,6 +8,7 @@ see the replacement).  The others drive :func:`run_scheduled` directly with fake
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -29,7 +30,7 @@ FAILING_RUNS = textwrap.dedent("""
     from netgpt_lite.experiments.reproduce_config import ReproduceConfig
 
     class Threads(concurrent.futures.ThreadPoolExecutor):  # unlike spawned processes, threads see failing_run
-        def __init__(self, workers, mp_context=None):
+        def __init__(self, workers, mp_context=None, **fresh):
             super().__init__(workers)
 
     def failing_run(config, out_dir, **kwargs):
@@ -211,3 +212,12 @@ def test_e4_progress_pairs_each_committed_round_with_round_0_and_estimates_what_
     assert "about 22 run-rounds left at 30 min each with 2 sharing the machine: about 5.5 h wall" in out
     with pytest.raises(SystemExit, match="no E4 runs there yet"):
         progress.main([str(tmp_path / "nowhere")])
+
+
+@pytest.mark.skipif(sys.version_info < (3, 11), reason="max_tasks_per_child needs Python 3.11")
+def test_each_run_goes_to_a_fresh_worker_process():
+    from netgpt_lite.experiments.synergy_experiments import worker_pool
+
+    with worker_pool(1) as pool:  # one worker: a reused process would answer with the same pid twice
+        pids = [pool.submit(os.getpid).result(timeout=120) for _ in range(2)]
+    assert len(set(pids)) == 2 and os.getpid() not in pids

@@ -199,13 +199,33 @@ def pooled_written(summaries: list[dict]) -> dict:
             for name in sorted(suites)}
 
 
+def worker_pool(workers: int):
+    """The process pool E4's runs go to: ``workers`` spawned processes, each run in a fresh one.
+
+    A worker that ran one run and then starts the next holds the heap the first left behind: a reused worker
+    peaked at 4.15 GB in its second run, where a fresh one stayed under 3.4 GB.  From Python 3.11 on every
+    process ends after its one run (``max_tasks_per_child=1``; a new process costs seconds against a run's
+    hours); on 3.10 workers are reused.
+
+    Example:
+        >>> import os
+        >>> with worker_pool(1) as pool:  # doctest: +SKIP
+        ...     len({pool.submit(os.getpid).result() for _ in range(2)})
+        2
+    """
+    import sys
+    from concurrent.futures import ProcessPoolExecutor
+    from multiprocessing import get_context
+
+    fresh = {"max_tasks_per_child": 1} if sys.version_info >= (3, 11) else {}
+    return ProcessPoolExecutor(workers, mp_context=get_context("spawn"), **fresh)
+
+
 def run_e4_e6(cfg: ReproduceConfig, out_dir: Path, cloud=None, written=None) -> tuple[dict, dict]:
     """E4 and E6 from :func:`synergy_runs`, ``cfg.workers`` runs at a time (each resumable in ``out_dir/E4``).
     ``cloud``: a real cloud agent answering instead of the simulated one (``default_stages(cloud)``);
     ``written``: suite name -> tasks that every run's first and last edge are evaluated on."""
     import os
-    from concurrent.futures import ProcessPoolExecutor
-    from multiprocessing import get_context
 
     runs, folder = synergy_runs(cfg), Path(out_dir) / "E4"
     folder.mkdir(parents=True, exist_ok=True)
@@ -218,7 +238,7 @@ def run_e4_e6(cfg: ReproduceConfig, out_dir: Path, cloud=None, written=None) -> 
         summaries = run_scheduled(runs, lambda n, c, f: _run_here(synergy_job, n, c, f, str(folder), threads, cloud, written),
                                   folder)
     else:
-        with ProcessPoolExecutor(cfg.workers, mp_context=get_context("spawn")) as pool:
+        with worker_pool(cfg.workers) as pool:
             summaries = run_scheduled(
                 runs, lambda n, c, f: pool.submit(synergy_job, n, c, f, str(folder), threads, cloud, written), folder)
     head = f"{cfg.synergy_traces[0]}-seed{cfg.synergy_seeds[0]}"
