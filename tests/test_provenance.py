@@ -151,6 +151,23 @@ def test_recorder_manifest_has_the_fields_and_scrubbed_paths(tmp_path):
         pv.write_manifest(tmp_path, {"seed": 0})
 
 
+def test_a_shipped_artifact_made_by_another_command_than_its_stages_is_stale():
+    from netgpt_lite.provenance import artifacts
+
+    path = pv.PACKAGE_DIR / "data" / "serve"  # a fresh artifact whose stage runs one command
+    made = pv.read_manifest(path)
+    assert artifacts.artifact_status(path, made).state == "fresh"
+    stage_command = " ".join(pv.stage("serve").commands[0])
+    for same in (stage_command.replace("netgpt_lite/data/serve", "runs/elsewhere"), stage_command + " --quiet"):
+        assert artifacts.artifact_status(path, {**made, "command": same}).state == "fresh", same
+    for other in (stage_command + " --seed 3", None):
+        status = artifacts.artifact_status(path, {**made, "command": other})
+        assert status.state == "stale" and status.other_command and not status.changed
+        assert status.why_stale == "its stage runs another command"
+    # an artifact that is not shipped has no stage to compare with
+    assert artifacts.artifact_status(pv.PACKAGE_DIR / "data" / "not-shipped", made).state == "fresh"
+
+
 def test_fresh_artifact_is_not_stale_and_goes_stale_when_its_code_changes(tmp_path, monkeypatch):
     from netgpt_lite.provenance import artifacts
 

@@ -209,7 +209,8 @@ def _run_provenance(args: argparse.Namespace, plan: dict) -> int:
             statuses = check_artifacts(root)
     rows = [{"path": s.path, "command": s.command, "git_commit": s.git_commit, "state": s.state,
              "n_code_files": len(s.code_files), "changed": None if s.changed is None else list(s.changed),
-             "missing_fields": list(s.missing_fields)} for s in statuses]  # fmt: skip
+             "other_command": s.other_command, "missing_fields": list(s.missing_fields)}
+            for s in statuses]  # fmt: skip
     n_stale = sum(s.stale for s in statuses)
     n_incomplete = sum(bool(s.missing_fields) for s in statuses)
     if args.json:
@@ -220,13 +221,13 @@ def _run_provenance(args: argparse.Namespace, plan: dict) -> int:
         for s in statuses:
             extra = f" (commit {s.git_commit[:7]})" if s.git_commit else ""
             if s.stale:
-                shown = ", ".join(s.changed[:3]) + (", ..." if len(s.changed) > 3 else "")
-                extra += f": {len(s.changed)} of its {len(s.code_files)} code files changed ({shown})"
+                extra += f": {s.why_stale}"
             if s.missing_fields:
                 extra += f" (manifest lacks {', '.join(s.missing_fields)})"
             print(f"  {s.state:<7}  {s.path}  <- {s.command or '(no command recorded)'}{extra}")
         if n_stale:
-            print(f"{n_stale} stale: the code they depend on changed since they were made. That is a report, not "
+            print(f"{n_stale} stale: the code they depend on changed since they were made, or their stage now runs "
+                  "another command. That is a report, not "
                   "an error: the test suite checks a sample of each against today's code; rerun an artifact's "
                   "command to refresh it.")
     return 1 if args.strict and (n_stale or n_incomplete) else 0

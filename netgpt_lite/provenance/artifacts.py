@@ -9,6 +9,12 @@ closure today; an older manifest is checked with git (the closure's files change
 ``git_commit``?), and is "unknown" where git cannot tell.  Whether an artifact's *numbers* still hold
 is what ``tests/test_artifact_drift*.py`` check: they recompute a small sample of each with today's code.
 
+A shipped artifact is stale, too, when its manifest's command is none of its stage's commands
+(:mod:`~netgpt_lite.provenance.registry`): a sweep that now trains three seeds per setting is not fresh
+because its code is unchanged.  The comparison leaves out where a command writes (``--out``'s value) and
+the folders under ``runs/`` its inputs were found in (their names count), and ``--quiet``
+(:func:`normalised_command`).
+
 Example:
     >>> s = ArtifactStatus("data/x", "netgpt-lite x", "abc", ("a.py",), ("a.py",), ())
     >>> s.stale, s.state
@@ -18,6 +24,8 @@ Example:
 from __future__ import annotations
 
 import json
+import shlex
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,6 +44,49 @@ SHIPPED = {out: (st.entry, st.command()) for st in STAGES for out in st.outs}
 command that regenerates it (also recorded in its manifest), from the stages of
 :mod:`netgpt_lite.provenance.registry`."""
 
+STAGE_COMMANDS = {out: st.commands for st in STAGES for out in st.outs}
+"""Each shipped artifact's stage's commands (argument lists): its manifest's command must be one of them."""
+
+QUIET_FLAGS = frozenset({"--quiet"})
+"""Flags that change what a command prints, never what it writes."""
+
+
+def normalised_command(command: str | Sequence[str]) -> tuple[str, ...]:
+    """A command's arguments with what cannot change its artifact left out: ``--out``'s value (where it
+    writes), the folders of paths under ``runs/`` (scratch space; the file or folder name stays) and
+    :data:`QUIET_FLAGS`.
+
+    Example:
+        >>> normalised_command("python s.py --out runs/a --models runs/adapters/n1600 --quiet --seeds 0,1")
+        ('python', 's.py', '--out', '<out>', '--models', 'runs/.../n1600', '--seeds', '0,1')
+        >>> normalised_command(["netgpt-lite", "e5", "--out=runs/pipeline/e5"])
+        ('netgpt-lite', 'e5', '--out', '<out>')
+    """
+    words = shlex.split(command) if isinstance(command, str) else list(command)
+    words = [part for w in words for part in (w.split("=", 1) if w.startswith("--") and "=" in w else [w])]
+    out: list[str] = []
+    for i, word in enumerate(words):
+        if i and words[i - 1] == "--out":
+            out.append("<out>")
+        elif word.startswith("runs/"):
+            out.append(f"runs/.../{Path(word).name}")
+        elif word not in QUIET_FLAGS:
+            out.append(word)
+    return tuple(out)
+
+
+def made_by_its_stage(command: str | None, commands: Sequence[Sequence[str]]) -> bool:
+    """Whether ``command`` (a manifest's) is one of a stage's ``commands``, compared normalised
+    (:func:`normalised_command`).
+
+    Example:
+        >>> made_by_its_stage("x --out runs/a --n 3", [("y",), ("x", "--n", "3", "--out", "runs/b")])
+        False
+        >>> made_by_its_stage("x --out runs/a --n 3 --quiet", [("x", "--out", "runs/b", "--n", "3")])
+        True
+    """
+    return command is not None and normalised_command(command) in {normalised_command(c) for c in commands}
+
 
 @dataclass(frozen=True)
 class ArtifactStatus:
@@ -48,6 +99,8 @@ class ArtifactStatus:
         code_files: The files of its producing module's import closure today (empty when unknown).
         changed: Which of them changed since it was made; ``None`` when that cannot be told.
         missing_fields: Required manifest fields it lacks.
+        other_command: True when a shipped artifact was made by none of its stage's commands
+            (:func:`made_by_its_stage`).
     """
 
     path: str
@@ -56,16 +109,36 @@ class ArtifactStatus:
     code_files: tuple[str, ...]
     changed: tuple[str, ...] | None
     missing_fields: tuple[str, ...]
+    other_command: bool = False
 
     @property
     def stale(self) -> bool:
-        """True when the code it depends on is known to have changed since it was made."""
-        return bool(self.changed)
+        """True when the code it depends on is known to have changed since it was made, or its stage's
+        command is another."""
+        return bool(self.changed) or self.other_command
 
     @property
     def state(self) -> str:
         """``"fresh"``, ``"stale"`` or ``"unknown"`` (no git history and no recorded code hash)."""
-        return "unknown" if self.changed is None else ("stale" if self.changed else "fresh")
+        if self.stale:
+            return "stale"
+        return "unknown" if self.changed is None else "fresh"
+
+    @property
+    def why_stale(self) -> str:
+        """Why it is stale, in words (empty when it is not).
+
+        Example:
+            >>> ArtifactStatus("data/x", "x", None, ("a.py", "b.py"), ("a.py",), (), True).why_stale
+            '1 of its 2 code files changed (a.py); its stage runs another command'
+        """
+        parts = []
+        if self.changed:
+            shown = ", ".join(self.changed[:3]) + (", ..." if len(self.changed) > 3 else "")
+            parts.append(f"{len(self.changed)} of its {len(self.code_files)} code files changed ({shown})")
+        if self.other_command:
+            parts.append("its stage runs another command")
+        return "; ".join(parts)
 
 
 def artifact_paths(root: str | Path = DATA_DIR) -> list[Path]:
@@ -124,8 +197,9 @@ def artifact_status(path: str | Path, manifest: dict | None = None) -> ArtifactS
         elif changed is None and m.get("git_commit") and made_by_commit(m):
             found = changed_files(m["git_commit"], files)
             changed = None if found is None else tuple(found)
+    other = rel in STAGE_COMMANDS and not made_by_its_stage(m.get("command"), STAGE_COMMANDS[rel])
     return ArtifactStatus(rel, m.get("command"), m.get("git_commit"), files, changed,
-                          tuple(sorted(REQUIRED_FIELDS - set(m))))  # fmt: skip
+                          tuple(sorted(REQUIRED_FIELDS - set(m))), other)  # fmt: skip
 
 
 def _which_changed(manifest: dict, files: tuple[str, ...]) -> tuple[str, ...]:
@@ -183,11 +257,15 @@ def describe_artifact(rel: str) -> str:
     n = len(status.code_files)
     if status.state == "fresh":
         return f"{head}; the {n} library files it depends on are unchanged since."
+    checked = "its numbers are checked against today's code by the test suite's drift samples."
+    if status.other_command and not status.changed:
+        return (f"{head}; the {n} library files it depends on are unchanged since, but the command that "
+                f"regenerates it is now `{SHIPPED[rel][1]}`, so it is due to be remade: {checked}")
     if status.state == "stale" and not made_by_commit(m):  # git cannot say which of them changed after it was made
         return (f"{head}; the {n} library files it depends on differ from the code that made it (their hash "
-                f"changed): its numbers are checked against today's code by the test suite's drift samples.")
+                f"changed): {checked}")
     if status.state == "stale":
         shown = ", ".join(status.changed[:4]) + (", ..." if len(status.changed) > 4 else "")
         return (f"{head}; {len(status.changed)} of the {n} library files it depends on changed since ({shown}): "
-                f"its numbers are checked against today's code by the test suite's drift samples.")
+                f"{checked}")
     return f"{head}; whether the code it depends on changed since cannot be told here (no git history)."

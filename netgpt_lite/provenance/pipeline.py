@@ -152,8 +152,7 @@ def _inspect(st: Stage, root: Path) -> tuple[str | None, str, dict]:
         first = first or manifest
         status = artifact_status(path, manifest)
         if status.stale:
-            shown = ", ".join(status.changed[:3]) + (", ..." if len(status.changed) > 3 else "")
-            return f"{rel}: {len(status.changed)} of its code files changed ({shown})", note, first
+            return f"{rel}: {status.why_stale}", note, first
         if status.state == "unknown":
             note = f"whether {rel}'s code changed cannot be told (its manifest records no code hash)"
     return None, note, first
