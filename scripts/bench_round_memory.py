@@ -13,13 +13,26 @@ after (GB).  The profile behind ``synergy.scoring.FEATURE_BATCH`` and ``kl_to_re
 At the defaults, one thread, beside a two-worker E4 run on 2 cores (``/usr/bin/time -v``): 17 CPU-min,
 27 min wall, maximum resident 2.70 GB; the parts' peaks: LoRA SFT 1.93, RL (2 steps) 2.57, KL to SFT 2.54,
 the scorer's choice 2.56 GB.
+
+``--from-run RUN --round R`` measures a real run's round instead: it forks the committed run folder RUN
+(e.g. ``runs/pipeline/reproduce/E4/reachable-seed0``) at round ``R - 1`` into a scratch folder and runs
+round R there with its own settings, its routing, improvement and evaluation wrapped too.  Each part also
+prints glibc's heap in use and free (``mallinfo2``), so a high RSS reads as live tensors or as freed
+blocks the heap keeps.
+
+    OMP_NUM_THREADS=1 .venv/bin/python scripts/bench_round_memory.py \
+        --from-run runs/pipeline/reproduce/E4/reachable-seed0 --round 4
 """
 
 from __future__ import annotations
 
 import argparse
+import ctypes
+import dataclasses
+import tempfile
 import threading
 import time
+from pathlib import Path
 
 import psutil
 
@@ -32,20 +45,54 @@ PARTS = ((lora, "train_lora"), (lora, "load_adapter"), (edge_models, "train_mini
 
 
 class PeakRss:
-    """The highest RSS of this process since the last :meth:`reset` (sampled every 0.1 s in a daemon thread)."""
+    """This process's highest RSS over each open span (sampled every 0.1 s in a daemon thread); spans nest,
+    so a part's peak counts the parts inside it."""
 
     def __init__(self) -> None:
-        self.process, self.peak = psutil.Process(), 0
+        self.process, self.spans = psutil.Process(), [[0]]  # spans[0]: since the last reset()
         threading.Thread(target=self._sample, daemon=True).start()
 
     def _sample(self) -> None:
         while True:
-            self.peak = max(self.peak, self.process.memory_info().rss)
+            now = self.process.memory_info().rss
+            for span in list(self.spans):
+                span[0] = max(span[0], now)
             time.sleep(0.1)
 
+    @property
+    def peak(self) -> int:
+        return self.spans[0][0]
+
     def reset(self) -> int:
-        self.peak = self.process.memory_info().rss
-        return self.peak
+        self.spans[0] = [self.process.memory_info().rss]
+        return self.spans[0][0]
+
+    def open(self) -> list:
+        span = [self.process.memory_info().rss]
+        self.spans.append(span)
+        return span
+
+    def close(self, span: list) -> int:
+        self.spans.remove(span)
+        return max(span[0], self.process.memory_info().rss)
+
+
+class _MallInfo2(ctypes.Structure):
+    _fields_ = [(name, ctypes.c_size_t) for name in ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks",
+                                                      "fsmblks", "uordblks", "fordblks", "keepcost")]
+
+
+def heap_gb() -> str:
+    """glibc's heap (main and thread arenas) in use and free, and its separately mapped blocks, in GB
+    (``mallinfo2``, glibc 2.33+; empty elsewhere)."""
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallinfo2.restype = _MallInfo2
+    except (OSError, AttributeError):
+        return ""
+    info = libc.mallinfo2()
+    return (f"heap in use {info.uordblks / 2**30:.2f}, free {info.fordblks / 2**30:.2f}, "
+            f"mapped {info.hblkhd / 2**30:.2f} GB")
 
 
 def wrap(module, name: str, rss: PeakRss) -> None:
@@ -53,10 +100,13 @@ def wrap(module, name: str, rss: PeakRss) -> None:
     inner = getattr(module, name)
 
     def timed(*args, **kwargs):
-        before, start = rss.reset(), time.perf_counter()
+        span, start = rss.open(), time.perf_counter()
+        before = span[0]
         out = inner(*args, **kwargs)
+        peak = rss.close(span)
         print(f"{name:16s} {time.perf_counter() - start:6.0f} s  RSS before {before / 2**30:.2f}  peak "
-              f"{rss.peak / 2**30:.2f}  after {rss.process.memory_info().rss / 2**30:.2f} GB", flush=True)
+              f"{peak / 2**30:.2f}  after {rss.process.memory_info().rss / 2**30:.2f} GB; {heap_gb()}",
+              flush=True)
         return out
 
     setattr(module, name, timed)
@@ -67,7 +117,13 @@ def main(argv=None) -> None:
     parser.add_argument("--requests", type=int, default=96, help="requests routed in round 1")
     parser.add_argument("--calibration", type=int, default=64, help="calibration tasks")
     parser.add_argument("--rl-steps", type=int, default=2, help="RL steps of round 1")
+    parser.add_argument("--from-run", type=Path, default=None, help="a committed synergy run folder to fork")
+    parser.add_argument("--round", type=int, default=None, help="with --from-run: the round to run (>= 1)")
     args = parser.parse_args(argv)
+    if (args.from_run is None) != (args.round is None):
+        parser.error("--from-run and --round go together")
+    if args.from_run is not None:
+        return real_round(args.from_run, args.round)
     from datasets import Dataset
 
     config = stages.synergy_config(fast=False, rounds=1, requests_per_round=args.requests, eval_requests=8,
@@ -80,6 +136,28 @@ def main(argv=None) -> None:
     for module, name in PARTS:
         wrap(module, name, rss)
     stages.improve(system, log, config, 1)
+
+
+def real_round(run: Path, r: int) -> None:
+    """Round ``r`` of the committed run folder ``run``, forked at ``r - 1`` into a scratch folder."""
+    from netgpt_lite.synergy.loop import SynergyConfig, fork_run, read_state, run_synergy
+
+    state = read_state(run)
+    if state is None:
+        raise SystemExit(f"--from-run: {run} holds no committed synergy run (no state.json)")
+    if not 1 <= r <= state["last_completed_round"] + 1:
+        raise SystemExit(f"--round must be 1..{state['last_completed_round'] + 1} for {run}; got {r}")
+    config = dataclasses.replace(SynergyConfig(**state["config"]), rounds=r)
+    rss = PeakRss()
+    for module, name in (*PARTS, (stages, "route_round"), (stages, "improve"), (stages, "evaluate_system"),
+                         (stages, "load_system")):
+        wrap(module, name, rss)
+    with tempfile.TemporaryDirectory(prefix="bench-round-") as tmp:
+        fork_run(run, Path(tmp) / "run", at_round=r - 1, config=config)
+        print(f"forked {run} at round {r - 1}; RSS {rss.reset() / 2**30:.2f} GB; {heap_gb()}", flush=True)
+        start = time.perf_counter()
+        run_synergy(config, Path(tmp) / "run", stages=stages.default_stages(), resume=True)
+    print(f"round {r}: {time.perf_counter() - start:.0f} s wall; {heap_gb()}", flush=True)
 
 
 if __name__ == "__main__":
