@@ -151,7 +151,7 @@ def test_recorder_manifest_has_the_fields_and_scrubbed_paths(tmp_path):
         pv.write_manifest(tmp_path, {"seed": 0})
 
 
-def test_a_shipped_artifact_made_by_another_command_than_its_stages_is_stale():
+def test_a_shipped_artifact_made_by_another_command_than_its_stages_is_stale(monkeypatch):
     from netgpt_lite.provenance import artifacts
 
     path = pv.PACKAGE_DIR / "data" / "serve"  # a fresh artifact whose stage runs one command
@@ -164,6 +164,10 @@ def test_a_shipped_artifact_made_by_another_command_than_its_stages_is_stale():
         status = artifacts.artifact_status(path, {**made, "command": other})
         assert status.state == "stale" and status.other_command and not status.changed
         assert status.why_stale == "its stage runs another command"
+    # the chapters' provenance line says so, naming the command that remakes it
+    monkeypatch.setattr(artifacts, "read_manifest", lambda path: {**made, "command": stage_command + " --seed 3"})
+    line = artifacts.describe_artifact("data/serve")
+    assert "are unchanged since, but the command that regenerates it is now `" + stage_command in line
     # an artifact that is not shipped has no stage to compare with
     assert artifacts.artifact_status(pv.PACKAGE_DIR / "data" / "not-shipped", made).state == "fresh"
 

@@ -259,8 +259,10 @@ def describe_artifact(rel: str) -> str:
         return f"{head}; the {n} library files it depends on are unchanged since."
     checked = "its numbers are checked against today's code by the test suite's drift samples."
     if status.other_command and not status.changed:
-        return (f"{head}; the {n} library files it depends on are unchanged since, but the command that "
-                f"regenerates it is now `{SHIPPED[rel][1]}`, so it is due to be remade: {checked}")
+        code = ("the {n} library files it depends on are unchanged since" if status.changed == () else
+                "whether the code it depends on changed since cannot be told here")
+        return (f"{head}; {code.format(n=n)}, but the command that regenerates it is now `{SHIPPED[rel][1]}`, "
+                f"so it is due to be remade: {checked}")
     if status.state == "stale" and not made_by_commit(m):  # git cannot say which of them changed after it was made
         return (f"{head}; the {n} library files it depends on differ from the code that made it (their hash "
                 f"changed): {checked}")
