@@ -10,9 +10,12 @@ samples this process's RSS every 0.1 s; each part prints its wall seconds and it
 after (GB).  The profile behind ``synergy.scoring.FEATURE_BATCH`` and ``kl_to_reference``'s
 ``logits_to_keep``.
 
-At the defaults, one thread, beside a two-worker E4 run on 2 cores (``/usr/bin/time -v``): 17 CPU-min,
-27 min wall, maximum resident 2.70 GB; the parts' peaks: LoRA SFT 1.93, RL (2 steps) 2.57, KL to SFT 2.54,
-the scorer's choice 2.56 GB.
+At the defaults, one thread, beside a two-worker E4 run on 2 cores (``/usr/bin/time -v``): 13 CPU-min,
+28 min wall, maximum resident 2.69 GB (2,688,656 kB); the parts' peaks: LoRA SFT 1.91, RL (2 steps) 2.56,
+KL to SFT 2.54, the scorer's choice 2.39 GB.  The heap holds 0.55 GB in use throughout; RL's rollouts and
+updates add about 1.1 GB above where they start, and that sets the round's peak.  Trimming the heap after
+each phase of answering (``synergy.stages.answer``) lowered the scorer's choice from 2.56 to 2.39 GB and the
+resident memory after it from 2.46 to 2.28 GB, not the peak (the same run before it: 2,696,408 kB, 13 CPU-min).
 
 ``--from-run RUN --round R`` measures a real run's round instead: it forks the committed run folder RUN
 (e.g. ``runs/pipeline/reproduce/E4/reachable-seed0``) at round ``R - 1`` into a scratch folder and runs

@@ -170,3 +170,17 @@ def test_a_learned_scorer_replaces_self_confidence_only_when_it_ranks_better_on_
     system.scorer_choice = record
     save_system(system, tmp_path / "ckpt")
     assert load_system(tmp_path / "ckpt", config).scorer_choice == record
+
+
+def test_answering_hands_its_freed_memory_back_once_per_new_answer_set(monkeypatch):
+    from types import SimpleNamespace
+
+    from netgpt_lite.synergy import stages
+
+    trims, computed = [], []
+    monkeypatch.setattr(stages, "release_freed_memory", lambda: trims.append(1))
+    monkeypatch.setattr(stages, "cached_answers", lambda model, agent, tasks, run: computed.append(1) or ["out"])
+    system = SimpleNamespace(model=None, outputs={})
+    tasks = [SimpleNamespace(task_id="a"), SimpleNamespace(task_id="b")]
+    assert stages.answer(system, None, tasks) == ["out"] and (len(computed), len(trims)) == (1, 1)
+    assert stages.answer(system, None, tasks) == ["out"] and (len(computed), len(trims)) == (1, 1)  # kept: no work

@@ -42,7 +42,7 @@ from netgpt_lite.rl.data import encode_pairs, rl_dataset
 from netgpt_lite.rl.minimal import RLSettings, train_minimal
 from netgpt_lite.rl.objective import exact_kl
 from netgpt_lite.rl.settings import SMOLLM2_RL
-from netgpt_lite.runtime import torch_device  # the GPU when one is there: every round's steps run on it
+from netgpt_lite.runtime import release_freed_memory, torch_device  # torch_device: the GPU, when there is one
 
 ADAPTER_DIR = "edge_adapter"  # a smollm2 checkpoint's adapter folder; a tiny one's model lives in "edge"
 OPTIMIZER_DIR = "edge_optimizer"  # its optimiser states, one folder per trainer (sft, rl)
@@ -243,6 +243,7 @@ def _train_smollm2(system, data, config, r: int, sft_data=None):
         save_adapter(model, Path(tmp) / "anchor", template["tool_format"])
         sft_model, _, _ = load_adapter(Path(tmp) / "anchor", trainable=False)  # frozen: the RL anchor
     sft_model.requires_grad_(False)
+    release_freed_memory()  # SFT's last activations and the anchor's load, before RL's rollouts peak
     model, history = train_minimal(model, tokenizer, data, data, smollm2_rl_settings(config.rl_steps, config.seed + r),
                                    ref_model=sft_model, template_kwargs=template, progress=False,
                                    optimizer_state=system.optimizers.setdefault("rl", OptimizerState()))

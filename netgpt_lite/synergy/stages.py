@@ -121,6 +121,9 @@ def answer(system: EdgeCloudSystem, agent, tasks) -> list:
     key = tuple(t.task_id for t in tasks)
     if key not in system.outputs:  # the one evaluator: the same answers eval-edge and E5 would see
         system.outputs[key] = cached_answers(system.model, agent, tasks, lambda ts: evaluate(agent, ts).outputs)
+        # generation runs outside training_memory: its freed KV caches stay resident in the heap (a worker's
+        # heap held 0.9 GB of free chunks after answering) until trimmed, and the next phase peaks on top
+        release_freed_memory()
     return system.outputs[key]
 
 
@@ -211,6 +214,7 @@ def improve(system: EdgeCloudSystem, log, config, r: int, cloud=None) -> EdgeClo
     """SFT then SFT-anchored RL on the logged cloud answers the edge's recipe picks (:data:`RECIPES`: all of
     them, or the round's new ones); refresh the scorer; refit the policy."""
 
+    release_freed_memory()  # what routing's answers and scores left in the heap, before training peaks
     recipe = RECIPES[config.edge]
     rows = trainable_rows(log.to_list() if len(log) else [])
     train = [(Task.from_dict(json.loads(x["task"])), json.loads(x["cloud_call"])) for x in rows
@@ -224,6 +228,7 @@ def improve(system: EdgeCloudSystem, log, config, r: int, cloud=None) -> EdgeClo
     refresh = config.scorer_refresh_every > 0 and r % config.scorer_refresh_every == 0
     if held and (refresh or new.scorer is None):
         fitted = fit_scorer(new, held, config)
+        release_freed_memory()  # its answers and hidden states, before the calibration set is answered
         if fitted is not None:
             new.scorer, new.scorer_choice = choose_scorer(new, (new.scorer, fitted), config)
     new.policy = fit_policy(new, config, cloud)
