@@ -203,9 +203,10 @@ def worker_pool(workers: int):
     """The process pool E4's runs go to: ``workers`` spawned processes, each run in a fresh one.
 
     A worker that ran one run and then starts the next holds the heap the first left behind: a reused worker
-    peaked at 4.15 GB in its second run, where a fresh one stayed under 3.4 GB.  From Python 3.11 on every
-    process ends after its one run (``max_tasks_per_child=1``; a new process costs seconds against a run's
-    hours); on 3.10 workers are reused.
+    peaked at 4.15 GB in its second run.  From Python 3.11 on every process ends after its one run
+    (``max_tasks_per_child=1``; a new process costs seconds against a run's hours); on 3.10 workers are
+    reused.  Within one run the heap still grows round over round (a fresh worker: 3.3 GB in round 3's
+    improvement, 3.7 GB in round 4's, the issue's sizes); this does not address that.
 
     Example:
         >>> import os
