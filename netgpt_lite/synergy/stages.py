@@ -122,7 +122,8 @@ def answer(system: EdgeCloudSystem, agent, tasks) -> list:
     if key not in system.outputs:  # the one evaluator: the same answers eval-edge and E5 would see
         system.outputs[key] = cached_answers(system.model, agent, tasks, lambda ts: evaluate(agent, ts).outputs)
         # generation runs outside training_memory: its freed KV caches stay resident in the heap (a worker's
-        # heap held 0.9 GB of free chunks after answering) until trimmed, and the next phase peaks on top
+        # heap held 0.9 GB of free chunks after answering) until trimmed; trimming lowers what stays between
+        # phases (scripts/bench_round_memory.py), not RL's own peak
         release_freed_memory()
     return system.outputs[key]
 
