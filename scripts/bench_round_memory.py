@@ -52,32 +52,27 @@ class PeakRss:
     so a part's peak counts the parts inside it."""
 
     def __init__(self) -> None:
-        self.process, self.spans = psutil.Process(), [[0]]  # spans[0]: since the last reset()
+        self.process, self.spans = psutil.Process(), []
         threading.Thread(target=self._sample, daemon=True).start()
 
     def _sample(self) -> None:
         while True:
-            now = self.process.memory_info().rss
+            now = self.now()
             for span in list(self.spans):
                 span[0] = max(span[0], now)
             time.sleep(0.1)
 
-    @property
-    def peak(self) -> int:
-        return self.spans[0][0]
-
-    def reset(self) -> int:
-        self.spans[0] = [self.process.memory_info().rss]
-        return self.spans[0][0]
+    def now(self) -> int:
+        return self.process.memory_info().rss
 
     def open(self) -> list:
-        span = [self.process.memory_info().rss]
+        span = [self.now()]
         self.spans.append(span)
         return span
 
     def close(self, span: list) -> int:
         self.spans.remove(span)
-        return max(span[0], self.process.memory_info().rss)
+        return max(span[0], self.now())
 
 
 class _MallInfo2(ctypes.Structure):
@@ -108,7 +103,7 @@ def wrap(module, name: str, rss: PeakRss) -> None:
         out = inner(*args, **kwargs)
         peak = rss.close(span)
         print(f"{name:16s} {time.perf_counter() - start:6.0f} s  RSS before {before / 2**30:.2f}  peak "
-              f"{peak / 2**30:.2f}  after {rss.process.memory_info().rss / 2**30:.2f} GB; {heap_gb()}",
+              f"{peak / 2**30:.2f}  after {rss.now() / 2**30:.2f} GB; {heap_gb()}",
               flush=True)
         return out
 
@@ -135,7 +130,7 @@ def main(argv=None) -> None:
     rss = PeakRss()
     system = stages.init_system(config)  # round 0: the shipped adapter, its policy fitted on the calibration set
     log = Dataset.from_list(stages.route_round(system, config, 1))
-    print(f"round 1 logged {len(log)} cloud answers; RSS {rss.reset() / 2**30:.2f} GB", flush=True)
+    print(f"round 1 logged {len(log)} cloud answers; RSS {rss.now() / 2**30:.2f} GB", flush=True)
     for module, name in PARTS:
         wrap(module, name, rss)
     stages.improve(system, log, config, 1)
@@ -157,7 +152,7 @@ def real_round(run: Path, r: int) -> None:
         wrap(module, name, rss)
     with tempfile.TemporaryDirectory(prefix="bench-round-") as tmp:
         fork_run(run, Path(tmp) / "run", at_round=r - 1, config=config)
-        print(f"forked {run} at round {r - 1}; RSS {rss.reset() / 2**30:.2f} GB; {heap_gb()}", flush=True)
+        print(f"forked {run} at round {r - 1}; RSS {rss.now() / 2**30:.2f} GB; {heap_gb()}", flush=True)
         start = time.perf_counter()
         run_synergy(config, Path(tmp) / "run", stages=stages.default_stages(), resume=True)
     print(f"round {r}: {time.perf_counter() - start:.0f} s wall; {heap_gb()}", flush=True)
