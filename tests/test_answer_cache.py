@@ -42,3 +42,15 @@ def test_the_cache_returns_the_same_answers_and_misses_on_any_change(tmp_path, c
     (tmp_path / f"{answer_key(agent.model, agent, tasks)}.json").write_text("[{not json")
     cached_answers(agent.model, agent, tasks, compute, tmp_path)
     assert calls == [6, 6] and "found a broken cache file" in capsys.readouterr().out
+
+
+def test_the_key_covers_the_code_that_answers_and_nothing_else():
+    """Keyed on the answering code's closure: a change to the prompt, generation or checker misses; a change
+    to the routing, the synergy loop or the CLI keeps every cached answer (a long run survives it)."""
+    from netgpt_lite.provenance.code import import_closure
+    from netgpt_lite.synergy.answer_cache import ANSWERING_MODULES
+
+    closure = set(import_closure(ANSWERING_MODULES))
+    assert {"edge/agent.py", "edge/generation.py", "edge/constrained.py", "edge/prompt.py",
+            "tasks/checker.py"} <= closure
+    assert not {f for f in closure if f.split("/")[0] in ("routing", "synergy", "cli", "experiments")}

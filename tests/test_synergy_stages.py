@@ -184,3 +184,20 @@ def test_answering_hands_its_freed_memory_back_once_per_new_answer_set(monkeypat
     tasks = [SimpleNamespace(task_id="a"), SimpleNamespace(task_id="b")]
     assert stages.answer(system, None, tasks) == ["out"] and (len(computed), len(trims)) == (1, 1)
     assert stages.answer(system, None, tasks) == ["out"] and (len(computed), len(trims)) == (1, 1)  # kept: no work
+
+
+def test_a_round_with_fewer_answers_than_an_rl_step_draws_skips_rl():
+    """A SmolLM2 round that logged 4-7 answers (an RL step draws 8 distinct prompts) keeps its SFT edge and
+    logs no RL, instead of failing in the middle of the round."""
+    from types import SimpleNamespace
+
+    from datasets import Dataset
+
+    from netgpt_lite.rl.settings import SMOLLM2_RL
+    from netgpt_lite.synergy.edge_models import _train_smollm2
+
+    model = object()  # untouched: no SFT (sft_epochs 0), and RL is skipped before the model is used
+    system = SimpleNamespace(model=model, tokenizer=None, template={"tool_format": "compact"}, optimizers={})
+    config = SynergyConfig(edge="smollm2", sft_epochs=0, rl_steps=2, seed=0)
+    data = Dataset.from_dict({"prompt": ["p"] * (SMOLLM2_RL.prompts_per_step - 1)})
+    assert _train_smollm2(system, data, config, 1) == (model, 0.0, [])

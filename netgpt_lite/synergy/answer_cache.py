@@ -5,8 +5,8 @@ run asks for the same ones more than once: every trace of one seed evaluates and
 edge on the same requests, and the gain decomposition evaluates again the edges the rounds already evaluated.
 With SmolLM2 on a CPU an answer costs about two CPU-seconds, so :func:`cached_answers` keeps each set of answers
 under :func:`~netgpt_lite.runtime.cache_dir` ``/edge_answers``, keyed by the sha256 of the weights, the decoding
-settings, the torch thread count, the library's :func:`~netgpt_lite.provenance.source_hash` and the ordered
-request ids.  A cache file is JSON (no pickle); a broken one is named, ignored and overwritten.
+settings, the torch thread count, the hash of the code that answers (:func:`answering_code_hash`) and the
+ordered request ids.  A cache file is JSON (no pickle); a broken one is named, ignored and overwritten.
 
 Example:
     >>> import torch
@@ -16,6 +16,7 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from pathlib import Path
@@ -23,10 +24,14 @@ from pathlib import Path
 import numpy as np
 
 from netgpt_lite.edge.agent import EdgeOutput
-from netgpt_lite.provenance import atomic_write_json, source_hash
+from netgpt_lite.provenance import atomic_write_json
+from netgpt_lite.provenance.code import code_hash, import_closure
 from netgpt_lite.runtime import cache_dir
 
 CACHE_SUBDIR = "edge_answers"
+ANSWERING_MODULES = ("netgpt_lite.edge.agent", "netgpt_lite.edge.evaluation")
+"""The modules whose code turns weights, settings and requests into answers (prompt, decoding, checking):
+their import closure is the code part of a cache key."""
 FIELDS = ("prompt", "completion", "tool_call", "schema_valid", "n_input_tokens", "n_output_tokens", "wall_ms",
           "retried")
 
@@ -43,11 +48,20 @@ def weights_digest(model) -> str:
     return digest.hexdigest()[:16]
 
 
+@functools.cache
+def answering_code_hash() -> str:
+    """sha256 (16 hex digits) of the files :data:`ANSWERING_MODULES` import, transitively: the code that can
+    change an answer.  A change anywhere else in the library (the routing, the CLI, a chapter's helper) keeps
+    every cached answer; a change to the prompt, the generation or the checker makes them all anew.  Cached
+    for the life of the process (the source does not change under a running program)."""
+    return code_hash(import_closure(ANSWERING_MODULES))
+
+
 def answer_key(model, agent, tasks) -> str:
     """The cache key of ``agent``'s answers to ``tasks`` (in this order) with ``model``'s weights."""
     import torch
 
-    settings = {"weights": weights_digest(model), "code": source_hash(), "threads": torch.get_num_threads(),
+    settings = {"weights": weights_digest(model), "code": answering_code_hash(), "threads": torch.get_num_threads(),
                 "decoding": agent.decoding, "batch_size": agent.batch_size, "max_new_tokens": agent.max_new_tokens,
                 "template": agent.template_kwargs, "tasks": [t.task_id for t in tasks]}
     return hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:24]

@@ -210,11 +210,13 @@ def _train_tiny(system, data, config, r: int):
     if len(data) == 0:
         return model, 0.0, []
     model, _ = train_sft(copy.deepcopy(model), tokenizer, data.select_columns(["prompt", "completion"]), settings)
-    if config.rl_steps == 0 or len(data) < 8:
+    if config.rl_steps == 0:
+        return model, 0.0, []
+    rl = RLSettings(steps=config.rl_steps, prompts_per_step=8, sft_batch_size=min(16, len(data)), seed=config.seed + r)
+    if len(data) < rl.prompts_per_step:  # too few answers for one RL step
         return model, 0.0, []
     model.requires_grad_(True)  # (the SFT trainer may hand the model back with frozen parameters)
     sft_model = _frozen_copy(model)
-    rl = RLSettings(steps=config.rl_steps, prompts_per_step=8, sft_batch_size=min(16, len(data)), seed=config.seed + r)
     model, history = train_minimal(model, tokenizer, data, data, rl, ref_model=sft_model)
     n = RECIPES["tiny"].kl_examples
     kl = kl_to_reference(model, sft_model, tokenizer, data["prompt"][:n], data["completion"][:n])
@@ -238,15 +240,17 @@ def _train_smollm2(system, data, config, r: int, sft_data=None):
             model, _ = train_lora(model, tokenizer, list(sft["prompt"]), list(sft["completion"]), settings,
                                   Path(tmp) / "sft", progress=False,
                                   optimizer_state=system.optimizers.setdefault("sft", OptimizerState()))
-        if config.rl_steps == 0 or len(data) < 4:
+        if config.rl_steps == 0:
+            return model, 0.0, []
+        rl = smollm2_rl_settings(config.rl_steps, config.seed + r)
+        if len(data) < rl.prompts_per_step:  # too few answers for one RL step
             return model, 0.0, []
         save_adapter(model, Path(tmp) / "anchor", template["tool_format"])
         sft_model, _, _ = load_adapter(Path(tmp) / "anchor", trainable=False)  # frozen: the RL anchor
     sft_model.requires_grad_(False)
     release_freed_memory()  # SFT's last activations and the anchor's load, before RL's rollouts peak
-    model, history = train_minimal(model, tokenizer, data, data, smollm2_rl_settings(config.rl_steps, config.seed + r),
-                                   ref_model=sft_model, template_kwargs=template, progress=False,
-                                   optimizer_state=system.optimizers.setdefault("rl", OptimizerState()))
+    model, history = train_minimal(model, tokenizer, data, data, rl, ref_model=sft_model, template_kwargs=template,
+                                   progress=False, optimizer_state=system.optimizers.setdefault("rl", OptimizerState()))
     n = RECIPES["smollm2"].kl_examples
     kl = kl_to_reference(model, sft_model, tokenizer, data["prompt"][:n], data["completion"][:n])
     return model, kl, _rl_log(history)
