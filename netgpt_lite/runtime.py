@@ -1,4 +1,4 @@
-"""How the library and the book run: fast mode, seeding, the compute device and the process's memory.
+"""How the library and the book run: fast mode, seeding, and the compute device.
 
 The book executes every chapter twice in its life: quickly in CI and the test suite
 (``NETGPT_LITE_FAST=1``: smaller data, fewer steps, the same assertions) and fully when the
@@ -126,7 +126,6 @@ def training_memory(mmap_bytes: int = _TRAINING_MMAP_BYTES):
         >>> with training_memory():
         ...     pass
     """
-    bound_onednn_cache()  # before the loop's first bf16 product
     libc = _glibc()
     if libc is not None:
         libc.mallopt(_M_MMAP_THRESHOLD, mmap_bytes)
@@ -152,39 +151,6 @@ def release_freed_memory() -> None:
     libc = _glibc()
     if libc is not None and hasattr(libc, "malloc_trim"):
         libc.malloc_trim(0)
-
-
-ONEDNN_CACHE_ENV_VAR = "ONEDNN_PRIMITIVE_CACHE_CAPACITY"
-ONEDNN_CACHE_CAPACITY = 128
-"""How many compiled bf16 kernels oneDNN keeps (its default is 1024); see :func:`bound_onednn_cache`."""
-
-
-def bound_onednn_cache(capacity: int = ONEDNN_CACHE_CAPACITY) -> bool:
-    """Keep at most ``capacity`` of oneDNN's compiled kernels, unless the environment already says how many.
-
-    On a CPU, bf16 matrix products run through oneDNN, which compiles a kernel for every shape it meets and
-    keeps up to 1024 of them.  LoRA SFT on requests of many lengths meets hundreds of shapes, and the kept
-    kernels stay in the heap for the life of the process: a synergy round's worker grew by about 0.15 GB of
-    heap in use a round.  Measured (``train_lora`` on 64 requests, 2 calls, one thread, AMX CPU): 128 kept
-    the heap in use at 0.48 and 0.52 GB against 0.73 and 0.81 GB, the RSS at 1.44 and 1.49 GB against 1.79
-    and 1.90 GB, at the same CPU time (131 and 137 against 132 and 142 CPU-s); 8 cost 45% more CPU time.  The
-    trained weights are bit-identical whatever the capacity (a kernel compiled again computes the same).
-
-    oneDNN reads its setting when it first compiles a kernel, so this must run before any bf16 work:
-    :func:`bf16_speedup` (the first bf16 product of a process that chooses bf16 by probe) and
-    :func:`training_memory` (every training loop) call it first.
-
-    Returns:
-        True when it set the capacity; False when ``ONEDNN_PRIMITIVE_CACHE_CAPACITY`` was set already.
-
-    Example:
-        >>> bound_onednn_cache() in (True, False)
-        True
-    """
-    if ONEDNN_CACHE_ENV_VAR in os.environ:
-        return False
-    os.environ[ONEDNN_CACHE_ENV_VAR] = str(capacity)
-    return True
 
 
 def _glibc():
@@ -229,7 +195,6 @@ def bf16_speedup(device: str = "cpu", repeats: int = 5) -> float:
 
     import torch
 
-    bound_onednn_cache()  # before the process's first bf16 product, which compiles oneDNN's first kernels
     generator = torch.Generator(device="cpu").manual_seed(0)
     x = torch.randn(256, 576, generator=generator).to(device).requires_grad_(True)
     w1 = torch.randn(1536, 576, generator=generator).div_(24.0).to(device).requires_grad_(True)

@@ -339,8 +339,3 @@ def test_sampling_runs_in_the_precision_the_update_scores_in(tiny, monkeypatch, 
     m._sample_groups(run, data)
     assert seen == [bf16]
 
-
-def test_too_few_prompts_for_a_step_is_refused_before_any_work() -> None:
-    # nothing is touched before the check: no model, no tokenizer
-    with pytest.raises(ValueError, match=r"prompts has 5 rows, fewer than settings.prompts_per_step \(8\)"):
-        train_minimal(None, None, list(range(5)), [], RLSettings(steps=1, prompts_per_step=8))

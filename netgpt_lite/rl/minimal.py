@@ -310,18 +310,10 @@ def train_minimal(model, tokenizer, prompts, sft_examples, settings: RLSettings 
 
     Returns:
         ``(model, history)``: the trained model and one dict of metrics per step (:data:`METRICS` and more).
-
-    Raises:
-        ValueError: before any work, when ``prompts`` has fewer rows than ``settings.prompts_per_step`` (a
-            step draws that many distinct prompts).
     """
     import shutil
     from pathlib import Path
 
-    if len(prompts) < settings.prompts_per_step:
-        raise ValueError(f"prompts has {len(prompts)} rows, fewer than settings.prompts_per_step "
-                         f"({settings.prompts_per_step}), the distinct prompts a step draws: give at least "
-                         "that many prompts or lower prompts_per_step")
     run, history, first = _start_run(model, tokenizer, settings, ref_model), [], 0
     offset = 0 if optimizer_state is None else optimizer_state.restore(run.optimizer)  # steps of earlier runs
     template_kwargs = dict(template_kwargs or {})
