@@ -338,4 +338,3 @@ def test_sampling_runs_in_the_precision_the_update_scores_in(tiny, monkeypatch, 
     run = m._start_run(_model(tokenizer), tokenizer, settings, None)
     m._sample_groups(run, data)
     assert seen == [bf16]
-
