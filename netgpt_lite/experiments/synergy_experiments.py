@@ -210,8 +210,9 @@ def bound_onednn_cache(capacity: int = ONEDNN_CACHE_CAPACITY) -> bool:
 
     On a CPU, bf16 matrix products run through oneDNN, which compiles a kernel for every shape it meets and
     keeps up to 1024 of them.  A synergy round's LoRA SFT on requests of many lengths meets hundreds of shapes,
-    and the kept kernels stay in the heap: a 4-round SmolLM2 run (64 requests a round) held 186, 432 and 585 MB
-    of heap in use at its first three evaluations with its live tensors constant, the growth in SFT.  Measured
+    and the kept kernels stay in the heap: a small SmolLM2 run (64 requests a round) held 185, 432 and 585 MB of
+    heap in use as rounds 0, 1 and 2 began their evaluation, its live tensors constant from round 1 on, and
+    the growth came in SFT.  Measured
     (``train_lora`` on 64 requests, twice, one thread, an AMX CPU): at 128 the heap in use was 0.48 and 0.52 GB
     against 0.73 and 0.81 GB, the RSS 1.44 and 1.49 GB against 1.79 and 1.90 GB, for 135 and 135 CPU-s against
     132 and 142; at 8 it cost 45% more CPU time.  The trained adapter is bit-identical whatever the capacity.
