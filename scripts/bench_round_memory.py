@@ -17,6 +17,9 @@ updates add about 1.1 GB above where they start, and that sets the round's peak.
 each phase of answering (``synergy.stages.answer``) lowered the scorer's choice from 2.56 to 2.39 GB and the
 resident memory after it from 2.46 to 2.28 GB, not the peak (the same run before it: 2,696,408 kB, 13 CPU-min).
 
+Like E4's workers, it keeps 128 of oneDNN's compiled bf16 kernels (``bound_onednn_cache``); the numbers
+above were measured before that bound, with oneDNN's 1024.
+
 ``--from-run RUN --round R`` measures a real run's round instead: it forks the committed run folder RUN
 (e.g. ``runs/pipeline/reproduce/E4/reachable-seed0``) at round ``R - 1`` into a scratch folder and runs
 round R there with its own settings, its routing, improvement and evaluation wrapped too.  Each part also
@@ -42,6 +45,7 @@ import psutil
 import netgpt_lite.edge.lora as lora
 import netgpt_lite.synergy.edge_models as edge_models
 import netgpt_lite.synergy.stages as stages
+from netgpt_lite.experiments.synergy_experiments import bound_onednn_cache
 
 PARTS = ((lora, "train_lora"), (lora, "load_adapter"), (edge_models, "train_minimal"),
          (edge_models, "kl_to_reference"), (stages, "fit_scorer"), (stages, "choose_scorer"), (stages, "fit_policy"))
@@ -118,6 +122,7 @@ def main(argv=None) -> None:
     parser.add_argument("--from-run", type=Path, default=None, help="a committed synergy run folder to fork")
     parser.add_argument("--round", type=int, default=None, help="with --from-run: the round to run (>= 1)")
     args = parser.parse_args(argv)
+    bound_onednn_cache()  # as E4's workers run (set ONEDNN_PRIMITIVE_CACHE_CAPACITY=1024 for oneDNN's default)
     if (args.from_run is None) != (args.round is None):
         parser.error("--from-run and --round go together")
     if args.from_run is not None:
