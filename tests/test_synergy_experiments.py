@@ -130,11 +130,19 @@ def test_findings_say_what_the_intervals_allow():
     assert "-2.1 points (95% interval -3.5 to -0.8)" in f.last_round(e4)
     said = f.over_rounds(e4, "reachable")
     assert "offload rate fell from round 0" in said and "task success did not change distinguishably" in said
-    assert "in 1 of 2 seeds" in said and "-3.0, +1.0 points" in said
+    assert "in 1 of 2 seeds" in said and "-3.0, +1.0 points" in said and "utility" not in said  # none kept
+    trace["last_vs_round_0"]["mean_utility"] = iv(0.033, 0.015, 0.052)
+    assert ", and the mean utility per request (the router's objective) rose, +0.033 (95% interval +0.015 to " \
+           "+0.052) (600 requests)" in f.over_rounds(e4, "reachable")
     assert f.arm(e4, "rl_off").endswith("(one seed each): its offload rate is lower")
     said = f.headline(e4)  # the README's first paragraph: size, last round, each trace's rounds, the RL-off arm
     assert said.startswith(f"In the shipped run ({f.run_size(e4)}), on the reachable trace the last round sent 78%")
-    assert "; on the reachable trace the offload rate fell" in said and "; turning RL off (SFT only) changed" in said
+    assert ". On the reachable trace the offload rate fell" in said and ". Turning RL off (SFT only) changed" in said
+    assert "Fitting the learned scorer once" not in said and "routing alone" not in said  # no such arm, no 2 x 2
+    assert f.front_page(e4) == (
+        "In the shipped run on the real edge, from round 0 to the last round task success did not change "
+        "distinguishably on the reachable trace (+0.4 points; 95% interval -1.0 to +2.0), but the offload rate fell "
+        "round after round in 1 of 2 runs.")
     assert f.written(e4) == ["on 240 independently written requests the last round's edge was not distinguishable "
                              "from round 0's: -1.0 points of exact match (95% interval -4.0 to +2.0)"]
 
@@ -174,6 +182,9 @@ def test_decomposition_pools_seeds_and_pairs_each_half_with_round_0():
     assert d["better edge"]["offload_rate"]["mean"] == -0.25 and d["both"]["offload_rate"]["mean"] == -0.5
     assert d["moved routing"]["offload_rate"]["mean"] == 0.25 and d["better edge"]["offload_rate"]["n"] == 8
     assert f.decomposition(e4)[0].startswith("the last round's edge with round 0's routing changed the offload")
+    said = f.edge_and_routing(e4)  # the headline's clause: each half's offload change, its verb from the interval
+    assert said.startswith("on the reachable trace the last round's edge alone (with round 0's routing) ")
+    assert "-25.0 points" in said and ", and the last round's routing alone (with round 0's edge) " in said
 
 
 def test_e4_progress_pairs_each_committed_round_with_round_0_and_estimates_what_is_left(tmp_path, capsys):

@@ -71,17 +71,37 @@ def last_round(e4: dict, trace: str = "reachable") -> str:
             f"{'s' if d['n_seeds'] != 1 else ''})")
 
 
+def amount(d: dict, digits: int = 3) -> str:
+    """A difference in the metric's own unit with its interval, e.g. ``+0.033 (95% interval +0.015 to +0.052)``
+    (for utility per request, which is not a rate)."""
+    return f"{d['mean']:+.{digits}f} (95% interval {d['ci_low']:+.{digits}f} to {d['ci_high']:+.{digits}f})"
+
+
 def over_rounds(e4: dict, trace: str) -> str:
-    """How offload and success moved from round 0 to the last round on one trace (seeds pooled, paired), and in
-    how many seeds the offload fell in every round."""
+    """How offload, success and (where the run kept it) the mean utility per request moved from round 0 to the
+    last round on one trace (seeds pooled, paired), and in how many seeds the offload fell in every round."""
     t = e4["traces"][trace]
     d, falls = t["last_vs_round_0"], t["offload_falls_every_round"]
     steps = ", ".join(f"{100 * r['offload_rate']['mean']:+.1f}" for r in t["round_over_round"])
+    utility = (f", and the mean utility per request (the router's objective) "
+               f"{direction(d['mean_utility'], 'fell', 'rose')}, {amount(d['mean_utility'])}"
+               if "mean_utility" in d else "")
     return (f"on the {trace} trace the offload rate {direction(d['offload_rate'], 'fell', 'rose')} from round 0 "
-            f"to the last round, {points(d['offload_rate'])}, and task success "
-            f"{direction(d['task_success'], 'fell', 'rose')}, {points(d['task_success'])} ({d['n']} requests); "
-            f"it fell in every round in {sum(falls)} of {len(falls)} seeds (round over round, seeds pooled: "
-            f"{steps} points)")
+            f"to the last round, {points(d['offload_rate'])}, task success "
+            f"{direction(d['task_success'], 'fell', 'rose')}, {points(d['task_success'])}{utility} "
+            f"({d['n']} requests); the offload rate fell in every round in {sum(falls)} of {len(falls)} seeds "
+            f"(round over round, seeds pooled: {steps} points)")
+
+
+def edge_and_routing(e4: dict, trace: str = "reachable") -> str:
+    """The decomposition's two halves in one clause (:func:`decomposition_effects`): what the last round's edge
+    did to the offload rate under round 0's routing, and what the last round's routing did to round 0's edge."""
+    effects = decomposition_effects(e4, trace)
+    verb = {"better edge": "the last round's edge alone (with round 0's routing)",
+            "moved routing": "the last round's routing alone (with round 0's edge)"}
+    said = [f"{who} {direction(effects[name]['offload_rate'], 'lowered', 'raised', 'did not change distinguishably')}"
+            f" the offload rate, {points(effects[name]['offload_rate'])}" for name, who in verb.items()]
+    return f"on the {trace} trace {said[0]}, and {said[1]}"
 
 
 ARM_NAMES = {"rl_off": "Turning RL off (SFT only)", "refresh_off": "Fitting the learned scorer once and never again"}
@@ -118,8 +138,9 @@ def scorer_choices(e4: dict, trace: str = "reachable") -> str:
 
 
 def headline(e4: dict) -> str:
-    """What a shipped E4 run shows, for the README's first paragraph: its size, the reachable trace's last round
-    against AlwaysCloud, how offload and success moved over the rounds on each trace, and the RL-off arm.
+    """What a shipped E4 run shows, for the README's first paragraph: its size and the reachable trace's last
+    round against AlwaysCloud; how offload, success and utility moved over the rounds on each trace; which half
+    of the loop (edge or routing) moved the offload rate; and the arms (RL off, scorer refresh off).
 
     Example:
         >>> iv = {"mean": 0.0, "ci_low": -0.01, "ci_high": 0.01, "n": 300}
@@ -133,11 +154,39 @@ def headline(e4: dict) -> str:
         'In the shipped run (SmolLM2-135M with its LoRA adapter, 1 round of 384 requests,'
     """
     said = [f"In the shipped run ({run_size(e4)}), {last_round(e4, 'reachable')}",
-            *(over_rounds(e4, trace) for trace in e4["traces"])]
-    if (e4.get("arms", {}).get("rl_off") or {}).get("vs_rl_on"):
-        text = arm(e4, "rl_off")
-        said.append(text[0].lower() + text[1:])
-    return "; ".join(said) + "."
+            "; ".join(over_rounds(e4, trace) for trace in e4["traces"])]
+    runs = e4["traces"]["reachable"].get("runs") or {}
+    if runs and all(r.get("decomposition") for r in runs.values()):
+        said.append(edge_and_routing(e4, "reachable"))
+    said += [arm(e4, name) for name in ARM_NAMES if (e4.get("arms", {}).get(name) or {}).get("vs_rl_on")]
+    return " ".join(sentence(clause, width=None) for clause in said)
+
+
+def front_page(e4: dict) -> str:
+    """The front page's sentence on the shipped run: how task success moved from round 0 to the last round on
+    each trace, and in how many runs the offload rate fell round after round.
+
+    Example:
+        >>> iv = {"mean": 0.03, "ci_low": 0.01, "ci_high": 0.05, "n": 600}
+        >>> t = {"offload_falls_every_round": [False, False], "last_vs_round_0": {"task_success": iv}}
+        >>> said = front_page({"traces": {"reachable": t}})
+        >>> said[:80]
+        'In the shipped run on the real edge, from round 0 to the last round task success'
+        >>> said[80:150]
+        ' rose on the reachable trace (+3.0 points; 95% interval +1.0 to +5.0),'
+        >>> said[150:]
+        ' but the offload rate fell round after round in 0 of 2 runs.'
+    """
+    moved = []
+    for name, t in e4["traces"].items():
+        d = t["last_vs_round_0"]["task_success"]
+        verb = direction(d, "fell", "rose", "did not change distinguishably")
+        moved.append(f"{verb} on the {name} trace ({points(d).replace(' (95%', '; 95%')}")
+    falls = [f for t in e4["traces"].values() for f in t["offload_falls_every_round"]]
+    return (f"In the shipped run on the real edge, from round 0 to the last round task success "
+            f"{' and '.join(moved)}, "
+            f"{'and' if all(falls) else 'but'} the offload rate fell round after round in {sum(falls)} of "
+            f"{len(falls)} runs.")
 
 
 def written(e4: dict, trace: str = "reachable") -> list[str]:
@@ -221,9 +270,10 @@ def round_table(rounds: list[dict]):
     """One column per round of a synergy run (``state["rounds"]`` or a summary's ``rounds``), for reading:
     offload and task success with their 95% intervals over the held-out requests, success minus
     AlwaysCloud's on the same requests with its paired interval, schema-valid rate, cost per 1,000 requests
-    (USD), 95th-percentile latency (s), the edge's exact match, KL to the round's SFT model, the scorer (with
-    the calibration AUROC of each candidate it was chosen between), the answers logged so far and the
-    held-out requests.  Intervals are left out for runs that kept none.
+    (USD), the mean utility per request (the router's objective, with its interval), 95th-percentile latency
+    (s), the edge's exact match, KL to the round's SFT model, the scorer (with the calibration AUROC of each
+    candidate it was chosen between), the answers logged so far and the held-out requests.  Intervals are
+    left out for runs that kept none.
 
     Returns:
         A ``pandas.DataFrame`` of strings, a row per quantity and a column per round.
@@ -247,6 +297,8 @@ def round_table(rounds: list[dict]):
                                                    vs.get("task_success")),
             "schema-valid": f"{m['schema_valid_rate']:.3f}", "edge exact match": f"{m['edge_exact_match']:.3f}",
             "USD per 1k requests": f"{m['cost_per_1k_requests_usd']:.3f}",
+            "utility per request": (with_interval(m["mean_utility"], ci.get("mean_utility"))
+                                    if "mean_utility" in m else "-"),
             "p95 latency (s)": f"{m['latency_p95_ms'] / 1000:.2f}", "KL to SFT": f"{m['kl_to_sft']:.4f}",
             "scorer (calibration AUROC)": scorer_cell(m), "answers logged": str(int(m["n_logged"])),
             "held-out requests": str(int(m["n_requests"]))}
