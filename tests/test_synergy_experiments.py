@@ -185,6 +185,10 @@ def test_decomposition_pools_seeds_and_pairs_each_half_with_round_0():
     said = f.edge_and_routing(e4)  # the headline's clause: each half's offload change, its verb from the interval
     assert said.startswith("on the reachable trace the last round's edge alone (with round 0's routing) ")
     assert "-25.0 points" in said and ", and the last round's routing alone (with round 0's edge) " in said
+    assert d["refit routing"]["offload_rate"]["mean"] == -0.25  # (2, 2) against (2, 0), not against (0, 0)
+    assert said.endswith("; refitting the routing to the last round's edge, rather than keeping round 0's, did not "
+                         "distinguishably change the mean utility per request, +0.000 (95% interval +0.000 to +0.000)")
+    assert len(f.decomposition(e4)) == 4 and "mean utility per request by +0.000" in f.decomposition(e4)[3]
 
 
 def test_e4_progress_pairs_each_committed_round_with_round_0_and_estimates_what_is_left(tmp_path, capsys):

@@ -94,14 +94,19 @@ def over_rounds(e4: dict, trace: str) -> str:
 
 
 def edge_and_routing(e4: dict, trace: str = "reachable") -> str:
-    """The decomposition's two halves in one clause (:func:`decomposition_effects`): what the last round's edge
-    did to the offload rate under round 0's routing, and what the last round's routing did to round 0's edge."""
+    """The decomposition in one clause (:func:`decomposition_effects`): what the last round's edge did to the
+    offload rate under round 0's routing, what the last round's routing did to round 0's edge, and what
+    refitting the routing to the last edge did to the router's objective."""
     effects = decomposition_effects(e4, trace)
     verb = {"better edge": "the last round's edge alone (with round 0's routing)",
             "moved routing": "the last round's routing alone (with round 0's edge)"}
-    said = [f"{who} {direction(effects[name]['offload_rate'], 'lowered', 'raised', 'did not change distinguishably')}"
-            f" the offload rate, {points(effects[name]['offload_rate'])}" for name, who in verb.items()]
-    return f"on the {trace} trace {said[0]}, and {said[1]}"
+    same = "did not distinguishably change"
+    said = [f"{who} {direction(effects[name]['offload_rate'], 'lowered', 'raised', same)} the offload rate, "
+            f"{points(effects[name]['offload_rate'])}" for name, who in verb.items()]
+    refit = effects["refit routing"]["mean_utility"]
+    return (f"on the {trace} trace {said[0]}, and {said[1]}; refitting the routing to the last round's edge, "
+            f"rather than keeping round 0's, {direction(refit, 'lowered', 'raised', same)} the mean utility per "
+            f"request, {amount(refit)}")
 
 
 ARM_NAMES = {"rl_off": "Turning RL off (SFT only)", "refresh_off": "Fitting the learned scorer once and never again"}
@@ -205,11 +210,12 @@ def written(e4: dict, trace: str = "reachable") -> list[str]:
 def decomposition_effects(e4: dict, trace: str = "reachable", n_bootstrap: int = 10_000) -> dict:
     """The 2 x 2 decomposition of one trace's runs, seeds pooled: the change from round 0 (edge and routing of
     round 0) made by the last round's edge alone (round-0 routing), by the last round's routing alone
-    (round-0 edge), and by both, each a paired difference on the same held-out requests with 95% intervals
-    (:func:`~netgpt_lite.routing.metrics.summarize_intervals`).
+    (round-0 edge), and by both; and what refitting the routing to the last round's edge did, against
+    keeping round 0's routing for it.  Each a paired difference on the same held-out requests with 95%
+    intervals (:func:`~netgpt_lite.routing.metrics.summarize_intervals`).
 
     Returns:
-        ``{"better edge": ..., "moved routing": ..., "both": ...}``, each keyed by metric.
+        ``{"better edge": ..., "moved routing": ..., "both": ..., "refit routing": ...}``, each keyed by metric.
     """
     from netgpt_lite.routing.metrics import summarize_intervals
     from netgpt_lite.synergy.summary import pooled_values
@@ -223,18 +229,24 @@ def decomposition_effects(e4: dict, trace: str = "reachable", n_bootstrap: int =
         return pooled_values([tb[key] for tb in tables], "per_request")
 
     start = pooled((0, 0))
-    return {name: summarize_intervals(pooled(key), baseline=start, n_bootstrap=n_bootstrap)
-            for name, key in (("better edge", (last, 0)), ("moved routing", (0, last)), ("both", (last, last)))}
+    out = {name: summarize_intervals(pooled(key), baseline=start, n_bootstrap=n_bootstrap)
+           for name, key in (("better edge", (last, 0)), ("moved routing", (0, last)), ("both", (last, last)))}
+    out["refit routing"] = summarize_intervals(pooled((last, last)), baseline=pooled((last, 0)),
+                                               n_bootstrap=n_bootstrap)
+    return out
 
 
 def decomposition(e4: dict, trace: str = "reachable") -> list[str]:
-    """:func:`decomposition_effects` in sentences: offload and success changed by each half of the loop."""
+    """:func:`decomposition_effects` in sentences: offload, success and utility changed by each half of the
+    loop, and by refitting the routing to the last round's edge."""
     effects = decomposition_effects(e4, trace)
     said = {"better edge": "the last round's edge with round 0's routing",
             "moved routing": "round 0's edge with the last round's routing",
-            "both": "the last round's edge and routing together"}
-    return [f"{said[name]} changed the offload rate by {points(d['offload_rate'])} and task success by "
-            f"{points(d['task_success'])}" for name, d in effects.items()]
+            "both": "the last round's edge and routing together",
+            "refit routing": "refitting the routing to the last round's edge, rather than keeping round 0's for it,"}
+    return [f"{said[name]} changed the offload rate by {points(d['offload_rate'])}, task success by "
+            f"{points(d['task_success'])} and the mean utility per request by {amount(d['mean_utility'])}"
+            for name, d in effects.items()]
 
 
 def with_interval(value: float, d: dict | None = None, digits: int = 3) -> str:
