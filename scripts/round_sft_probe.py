@@ -85,7 +85,7 @@ def main(argv: list[str] | None = None) -> dict:
     config, start, wall = e4_config(args.seed), cpu_seconds(), time.perf_counter()
     validation = generate_tasks("validation", args.n_validation, seed=7)
     system = round_zero(config)
-    system.policy = stages.fit_policy(system, config)
+    system.policy, system.calibration_choice = stages.fit_policy(system, config)
     rows = stages.trainable_rows(stages.route_round(system, config, 1))
     new = [(Task.from_dict(json.loads(x["task"])), json.loads(x["cloud_call"])) for x in rows
            if not x["scorer_holdout"]]

@@ -38,7 +38,7 @@ def _trained_on(monkeypatch, edge: str, **settings) -> list[str] | None:
         return system.model, 0.0, []
 
     monkeypatch.setattr(stages, "train_edge", fake_train)
-    monkeypatch.setattr(stages, "fit_policy", lambda system, config, cloud=None: "policy")
+    monkeypatch.setattr(stages, "fit_policy", lambda system, config, cloud=None: ("policy", {}))
     tasks = [t for t in generate_tasks("test", 40, seed=1) if not stages.is_scorer_holdout(t.task_id)][:4]
     log = _Log({"task": json.dumps(t.to_dict()), "cloud_call": json.dumps({"name": "x", "arguments": {}}),
                 "round": 1 + i % 2, "scorer_holdout": False, "request_id": t.task_id} for i, t in enumerate(tasks))

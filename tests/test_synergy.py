@@ -179,6 +179,21 @@ def test_resume_extends_a_finished_run_to_more_rounds(reference, tmp_path):
     assert longer.rounds == result.rounds and load_log(longer.out_dir).to_list() == rows
 
 
+def test_a_run_saved_before_a_setting_existed_resumes_with_the_value_it_ran_with(tmp_path):
+    """Runs saved before ``calibration`` was a setting fitted isotonic maps: their state.json has no such key,
+    and a resume compares against "isotonic", so it refuses the new default instead of mixing two maps."""
+    run_synergy(dataclasses.replace(FAKE_CFG, rounds=1), tmp_path / "old", stages=FAKE)
+    state_path = tmp_path / "old" / "state.json"
+    state = json.loads(state_path.read_text())
+    del state["config"]["calibration"]
+    state_path.write_text(json.dumps(state))
+    with pytest.raises(ValueError, match=r"calibration='auto' differs from the run being resumed \('isotonic'\)"):
+        run_synergy(FAKE_CFG, tmp_path / "old", stages=FAKE, resume=True)
+    resumed = run_synergy(dataclasses.replace(FAKE_CFG, rounds=2, calibration="isotonic"), tmp_path / "old",
+                          stages=FAKE, resume=True)
+    assert len(resumed.rounds) == 3
+
+
 def test_fork_then_resume_equals_the_straight_run(reference, tmp_path):
     result, rows = reference
     fork_run(result.out_dir, tmp_path / "fork", at_round=2, config=FAKE_CFG)
@@ -215,7 +230,7 @@ def test_decomposition_table_mixes_edge_and_routing(reference):
 
 @pytest.mark.parametrize("bad", [{"rounds": 0}, {"requests_per_round": 2}, {"policy": "magic"},
                                  {"trace": "moon"}, {"seed": -1}, {"scorer_refresh_every": 1.5},
-                                 {"edge_decoding": "beam"}])
+                                 {"edge_decoding": "beam"}, {"calibration": "beta"}])
 def test_config_rejects_invalid_settings_naming_the_field(bad):
     with pytest.raises(ValueError, match=next(iter(bad))):
         SynergyConfig(**bad)

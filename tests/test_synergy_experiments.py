@@ -166,6 +166,25 @@ def test_scorer_choices_count_the_rounds_whose_refitted_scorer_ranked_better():
     assert f.scorer_choices(e4) == "on the reachable trace no round had a refitted scorer to rank"
 
 
+def test_calibration_choices_count_the_maps_the_rounds_chose():
+    from netgpt_lite.experiments import synergy_findings as f
+
+    def choice(chosen, platt, iso):
+        return {"chosen": chosen, "cv_log_loss": {"platt": platt, "isotonic": iso}, "n": 128}
+
+    e4 = {"traces": {"reachable": {"seeds": [0, 1], "runs": {
+        "0": {"rounds": [{"calibration_choice": choice("platt", 0.25, 0.27)},
+                         {"calibration_choice": choice("isotonic", 0.31, 0.30)}]},
+        "1": {"rounds": [{"calibration_choice": {"chosen": "platt", "cv_log_loss": {}, "n": 128}}, {}]}}}}}
+    assert f.calibration_choices(e4) == (
+        "on the reachable trace the calibration map was isotonic in 1 of 3 rounds and platt in 2 of 3 rounds "
+        "(seeds together); cross-validated log-loss on the calibration set (128 requests): isotonic 0.270 to "
+        "0.300, platt 0.250 to 0.310")
+    for run in e4["traces"]["reachable"]["runs"].values():
+        run["rounds"] = [{}]
+    assert f.calibration_choices(e4) == "on the reachable trace the rounds kept no record of their calibration map"
+
+
 def test_decomposition_pools_seeds_and_pairs_each_half_with_round_0():
     from netgpt_lite.experiments import synergy_findings as f
 

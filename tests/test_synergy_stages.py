@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from netgpt_lite.synergy.calibration import choose_calibration
 from netgpt_lite.synergy.loop import SynergyConfig, decompose_gain, load_log, run_synergy
 
 
@@ -38,6 +39,12 @@ def test_real_stages_one_small_round(tmp_path):
     assert first["scorer_choice"] == {}  # round 0 fits no scorer
     choice = last["scorer_choice"]  # the round's choice, when it fitted one: the kept scorer is the one reported
     assert last["scorer"] == (choice["candidates"][choice["kept"]] if choice else "self")
+    for m in result.rounds:  # every round says which calibration map it chose and on what evidence
+        calib = m["calibration_choice"]
+        assert calib["chosen"] in ("platt", "isotonic") and calib["n"] == cfg.calibration_tasks
+        if calib["cv_log_loss"]:
+            losses = calib["cv_log_loss"]
+            assert calib["chosen"] == ("isotonic" if losses["isotonic"] < losses["platt"] - 1e-9 else "platt")
     if n_train >= 8:  # RL ran after SFT: the edge moved away from its SFT model (a frozen copy bug gave 0.0)
         assert last["kl_to_sft"] > 0
         (step,) = last["rl_log"]  # the round's one RL step, with its step size and anchors
@@ -169,7 +176,9 @@ def test_a_learned_scorer_replaces_self_confidence_only_when_it_ranks_better_on_
     assert kept is None and record["kept"] == 1  # the order does not decide, the ranking does
     system.scorer_choice = record
     save_system(system, tmp_path / "ckpt")
-    assert load_system(tmp_path / "ckpt", config).scorer_choice == record
+    again = load_system(tmp_path / "ckpt", config)
+    assert again.scorer_choice == record
+    assert again.calibration_choice == system.calibration_choice and system.calibration_choice["chosen"]
 
 
 def test_answering_hands_its_freed_memory_back_once_per_new_answer_set(monkeypatch):
@@ -201,3 +210,24 @@ def test_a_round_with_fewer_answers_than_an_rl_step_draws_skips_rl():
     config = SynergyConfig(edge="smollm2", sft_epochs=0, rl_steps=2, seed=0)
     data = Dataset.from_dict({"prompt": ["p"] * (SMOLLM2_RL.prompts_per_step - 1)})
     assert _train_smollm2(system, data, config, 1) == (model, 0.0, [])
+
+
+def test_choose_calibration_follows_the_shape_of_g_and_keeps_platt_when_it_cannot_tell():
+    rng = np.random.default_rng(3)
+    s = rng.random(400)
+    smooth = rng.random(400) < 1 / (1 + np.exp(-8 * (s - 0.5)))  # a logistic g: Platt's shape
+    step = rng.random(400) < np.where(s < 0.7, 0.3, 0.97)  # a jump no logistic curve follows: isotonic's
+    assert choose_calibration(s, smooth, np.random.default_rng(0))[0] == "platt"
+    method, record = choose_calibration(s, step, np.random.default_rng(0))
+    assert method == "isotonic" and record["cv_log_loss"]["isotonic"] < record["cv_log_loss"]["platt"]
+    assert record["n"] == 400 and record["wrong"] == int((~step).sum())
+    # one wrong answer: nothing to cross-validate, so the two-parameter map, and the record says so
+    one_wrong = np.arange(400) != 7
+    assert choose_calibration(s, one_wrong, np.random.default_rng(0)) == (
+        "platt", {"chosen": "platt", "cv_log_loss": {}, "folds": 8, "repeats": 5, "n": 400, "wrong": 1})
+    a = choose_calibration(s, step, np.random.default_rng(5))[1]
+    assert a == choose_calibration(s, step, np.random.default_rng(5))[1]  # seeded: the same folds, the same losses
+    with pytest.raises(ValueError, match="one length"):
+        choose_calibration(s, step[:10], np.random.default_rng(0))
+    with pytest.raises(ValueError, match="folds must be >= 2"):
+        choose_calibration(s, step, np.random.default_rng(0), folds=1)

@@ -48,6 +48,7 @@ from netgpt_lite.routing.explorer import explorer_grid
 from netgpt_lite.routing.proposals import synthetic_table
 from netgpt_lite.routing.simulator import SimulationConfig
 from netgpt_lite.routing.tables import edge_table
+from netgpt_lite.synergy.config import CALIBRATION_CHOICES, saved_setting
 from netgpt_lite.synergy.loop import EDGES, STATE_FILE, run_synergy
 from netgpt_lite.synergy.stages import default_stages, synergy_config
 from netgpt_lite.synergy.summary import write_summary
@@ -204,6 +205,9 @@ def add_synergy(sub: argparse._SubParsersAction) -> None:
                    help=f"SFT-anchored RL steps per round, {upto('round_steps', 0)} (0: SFT only)")
     p.add_argument("--edge", default="tiny", choices=list(EDGES),
                    help="the edge the loop improves: the tiny from-scratch LM or SmolLM2 with the shipped adapter")
+    p.add_argument("--calibration", default="auto", choices=list(CALIBRATION_CHOICES),
+                   help="FuncDyn's calibration map, refitted each round: auto (Platt or isotonic by cross-validated "
+                        "log-loss on the calibration set), platt or isotonic")
     p.add_argument("--seed", type=SEED, default=0)
     add_fast(p, "small settings (the book's fast mode)")
     p.add_argument("--out", type=output_dir, required=True,
@@ -216,7 +220,7 @@ def add_synergy(sub: argparse._SubParsersAction) -> None:
 
 _SYNERGY_FLAGS = {"rounds": "--rounds", "trace": "--trace", "pricing": "--pricing", "policy": "--policy",
                   "requests_per_round": "--requests-per-round", "scorer_refresh_every": "--scorer-refresh-every",
-                  "rl_steps": "--rl-steps", "seed": "--seed", "edge": "--edge"}
+                  "rl_steps": "--rl-steps", "seed": "--seed", "edge": "--edge", "calibration": "--calibration"}
 
 
 def _saved_synergy_config(run_dir: Path) -> dict | None:
@@ -243,7 +247,7 @@ def _check_synergy(args: argparse.Namespace) -> dict:
                  "rl_steps": args.rl_steps}
     with flag_errors(_SYNERGY_FLAGS):
         config = synergy_config(fast=is_fast(args), rounds=args.rounds, trace=args.trace, pricing=args.pricing,
-                                policy=args.policy, seed=args.seed, edge=args.edge)
+                                policy=args.policy, seed=args.seed, edge=args.edge, calibration=args.calibration)
         config = dataclasses.replace(config, **{k: v for k, v in overrides.items() if v is not None})
     saved = _saved_synergy_config(Path(args.out))
     if saved is not None and not args.resume:
@@ -251,10 +255,10 @@ def _check_synergy(args: argparse.Namespace) -> dict:
                          "or choose a new --out")
     if saved is not None:
         for name, value in dataclasses.asdict(config).items():
-            if name != "rounds" and saved.get(name) != value:
+            if name != "rounds" and saved_setting(saved, name) != value:
                 flag = _SYNERGY_FLAGS.get(name, "--fast")
                 raise UsageError(f"argument {flag}: {name}={value!r} differs from the run being resumed in "
-                                 f"{args.out!r} ({saved.get(name)!r}); resume with the same flags (only --rounds "
+                                 f"{args.out!r} ({saved_setting(saved, name)!r}); resume with the same flags (only --rounds "
                                  "may grow) or choose a new --out")
     return {"config": config, "cloud": cloud_agent_from_args(args)}
 

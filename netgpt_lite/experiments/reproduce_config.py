@@ -39,7 +39,7 @@ class ReproduceConfig:
         synergy_traces: E4's traces (the first one carries the arms and E6).
         synergy_seeds: E4's seeds (the first one carries the arms and E6).
         synergy_rl_steps: SFT-anchored RL steps per round.
-        synergy_decoding: how E4/E6's edge answers (:attr:`~netgpt_lite.synergy.loop.SynergyConfig.edge_decoding`):
+        synergy_decoding: how E4/E6's edge answers (:attr:`~netgpt_lite.synergy.config.SynergyConfig.edge_decoding`):
             ``"greedy"``, or ``"retry"``: a schema-invalid call is generated again under the schema mask.
         workers: synergy runs computed at once, each in its own process (torch threads split between them).
         seed: the run's base seed.

@@ -278,13 +278,50 @@ def scorer_cell(m: dict) -> str:
     return f"{m['scorer']} ({ranked})"
 
 
+def calibration_cell(m: dict) -> str:
+    """The round's calibration map, and each map's cross-validated log-loss when the round chose between them
+    (round metric ``calibration_choice``); ``-`` for rounds that kept no record (runs before the choice).
+
+    Example:
+        >>> calibration_cell({"calibration_choice": {"chosen": "platt",
+        ...                   "cv_log_loss": {"platt": 0.2516, "isotonic": 0.2651}}})
+        'platt (log-loss platt 0.252, isotonic 0.265)'
+        >>> calibration_cell({"calibration_choice": {"chosen": "isotonic", "cv_log_loss": {}}}), calibration_cell({})
+        ('isotonic', '-')
+    """
+    choice = m.get("calibration_choice") or {}
+    if not choice:
+        return "-"
+    losses = ", ".join(f"{k} {v:.3f}" for k, v in (choice.get("cv_log_loss") or {}).items())
+    return f"{choice['chosen']} (log-loss {losses})" if losses else choice["chosen"]
+
+
+def calibration_choices(e4: dict, trace: str = "reachable") -> str:
+    """Which calibration map the rounds of one trace chose, seeds together, and the cross-validated log-loss
+    behind the choices (round metric ``calibration_choice``)."""
+    t = e4["traces"][trace]
+    choices = [r["calibration_choice"] for s in t["seeds"] for r in t["runs"][str(s)]["rounds"]
+               if r.get("calibration_choice")]
+    if not choices:
+        return f"on the {trace} trace the rounds kept no record of their calibration map"
+    counts = {m: sum(c["chosen"] == m for c in choices) for m in sorted({c["chosen"] for c in choices})}
+    said = " and ".join(f"{m} in {k} of {len(choices)} rounds" for m, k in counts.items())
+    cv = [c["cv_log_loss"] for c in choices if c.get("cv_log_loss")]
+    ranges = ", ".join(f"{m} {min(c[m] for c in cv):.3f} to {max(c[m] for c in cv):.3f}" for m in sorted(cv[0])) if cv else ""
+    n_req = sorted({c["n"] for c in choices if "n" in c})
+    return (f"on the {trace} trace the calibration map was {said} (seeds together)"
+            + (f"; cross-validated log-loss on the calibration set ({'/'.join(map(str, n_req))} requests): {ranges}"
+               if cv else ""))
+
+
 def round_table(rounds: list[dict]):
     """One column per round of a synergy run (``state["rounds"]`` or a summary's ``rounds``), for reading:
     offload and task success with their 95% intervals over the held-out requests, success minus
     AlwaysCloud's on the same requests with its paired interval, schema-valid rate, cost per 1,000 requests
     (USD), the mean utility per request (the router's objective, with its interval), 95th-percentile latency
     (s), the edge's exact match, KL to the round's SFT model, the scorer (with the calibration AUROC of each
-    candidate it was chosen between), the answers logged so far and the held-out requests.  Intervals are
+    candidate it was chosen between), the calibration map (with the log-loss it was chosen by), the answers
+    logged so far and the held-out requests.  Intervals are
     left out for runs that kept none.
 
     Returns:
@@ -312,7 +349,8 @@ def round_table(rounds: list[dict]):
             "utility per request": (with_interval(m["mean_utility"], ci.get("mean_utility"))
                                     if "mean_utility" in m else "-"),
             "p95 latency (s)": f"{m['latency_p95_ms'] / 1000:.2f}", "KL to SFT": f"{m['kl_to_sft']:.4f}",
-            "scorer (calibration AUROC)": scorer_cell(m), "answers logged": str(int(m["n_logged"])),
+            "scorer (calibration AUROC)": scorer_cell(m), "calibration map": calibration_cell(m),
+            "answers logged": str(int(m["n_logged"])),
             "held-out requests": str(int(m["n_requests"]))}
     table = pd.DataFrame(columns)
     table.columns.name = "round"

@@ -134,7 +134,7 @@ def initial_edge(config):
 
 def edge_agent(system, decoding: str = "greedy") -> EdgeAgent:
     """The :class:`EdgeAgent` over a system's edge (batches of 64 tiny / 16 SmolLM2 prompts); ``decoding``:
-    ``"greedy"`` or ``"retry"`` (:attr:`~netgpt_lite.synergy.loop.SynergyConfig.edge_decoding`)."""
+    ``"greedy"`` or ``"retry"`` (:attr:`~netgpt_lite.synergy.config.SynergyConfig.edge_decoding`)."""
     batch = 16 if system.template else 64
     return EdgeAgent(system.model, system.tokenizer, batch_size=batch, template_kwargs=system.template,
                      decoding=decoding)

@@ -24,6 +24,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from netgpt_lite.runtime import RunFolderError
+from netgpt_lite.synergy.config import saved_setting
 from netgpt_lite.synergy.run_files import STATE_FILE, check_files, is_temporary, read_shard
 
 SUBFOLDERS = ("log", "checkpoints")
@@ -183,10 +184,10 @@ def _check_start_edge(path: Path, state: dict, config) -> None:
 
 def _check_settings(path: Path, saved: dict, config) -> None:
     for name, value in asdict(config).items():
-        if name != "rounds" and saved.get(name) != value:
+        if name != "rounds" and saved_setting(saved, name) != value:
             raise RunFolderError(
                 f"{path}: {name}={value!r} differs from the run being resumed "
-                f"({saved.get(name)!r}); resume with the same settings (only rounds may grow), "
+                f"({saved_setting(saved, name)!r}); resume with the same settings (only rounds may grow), "
                 "or pass a new --out to start over"
             )
 

@@ -16,8 +16,9 @@ does with the library's parts:
   the *cloud's* call (the only answer a deployment has); every ``scorer_refresh_every`` rounds the
   learned scorer is refitted on logged requests held out of training (label: the edge's call matches
   the cloud's) and replaces the current scorer only when it ranks the edge's answers better on the
-  calibration set (:mod:`netgpt_lite.synergy.scoring`); the calibration map, FuncDyn and PolicyNet are refitted on a small labelled
-  calibration set re-answered by the new edge.  20% of logged requests (by a hash of their id) are
+  calibration set (:mod:`netgpt_lite.synergy.scoring`); the calibration map (Platt or isotonic, chosen by
+  cross-validated log-loss unless ``config.calibration`` names one), FuncDyn and PolicyNet are refitted on a
+  small labelled calibration set re-answered by the new edge.  20% of logged requests (by a hash of their id) are
   held out of SFT/RL so the scorer never learns from answers the edge was trained on.
 
 Example:
@@ -53,6 +54,7 @@ from netgpt_lite.routing.simulator import (
 from netgpt_lite.routing.tables import proposal_table
 from netgpt_lite.runtime import fast_mode, release_freed_memory
 from netgpt_lite.synergy.answer_cache import cached_answers
+from netgpt_lite.synergy.calibration import choose_calibration
 from netgpt_lite.synergy.edge_models import (
     RECIPES,
     edge_agent,
@@ -135,8 +137,12 @@ def _proposals(tasks, outputs, scores, config, cloud=None):
 
 
 # --- routing policies -------------------------------------------------------------------------------
-def fit_policy(system: EdgeCloudSystem, config, cloud=None):
-    """Refit the calibration map, FuncDyn and (if asked) PolicyNet on the labelled calibration set."""
+def fit_policy(system: EdgeCloudSystem, config, cloud=None) -> tuple[object, dict]:
+    """Refit the calibration map, FuncDyn and (if asked) PolicyNet on the labelled calibration set.
+
+    Returns the policy and how its calibration map was chosen (``config.calibration``; for ``"auto"`` the
+    cross-validated log-loss of each map on the calibration set, :func:`choose_calibration`); the record is
+    empty for PolicyNet, which fits its own map."""
 
     tasks = deployment_tasks(config, CALIBRATION_SEGMENT, config.calibration_tasks)
     agent = edge_agent(system, config.edge_decoding)
@@ -146,8 +152,12 @@ def fit_policy(system: EdgeCloudSystem, config, cloud=None):
     if right.all() or not right.any():  # Platt needs both outcomes: add one pseudo-count each way
         right = right.copy()
         right[np.argmin(table.edge_score)], right[np.argmax(table.edge_score)] = False, True
+    method, choice = config.calibration, {"chosen": config.calibration}
+    if method == "auto":  # the fold split depends on the run's seed only: a resumed round chooses the same
+        method, choice = choose_calibration(table.edge_score, right,
+                                            np.random.default_rng([config.seed, CALIBRATION_SEGMENT]))
     policy = FuncDyn.fit(table.edge_score, right, table.cloud_correct[:, 0], table.cloud_output_tokens[:, 0],
-                         table.response_bytes[:, 0], UtilityWeights(), LatencyModel())
+                         table.response_bytes[:, 0], UtilityWeights(), LatencyModel(), calibration=method)
     if config.policy == "policynet":
         contexts, gains = [], []
         for k in range(POLICYNET_WORLDS):  # every regime, so the net sees the network vary
@@ -156,9 +166,9 @@ def fit_policy(system: EdgeCloudSystem, config, cloud=None):
             contexts.append(stream_context(table, stream))
             gains.append((both["edge_utility"], both["cloud_utility"]))
         ctx = _concat_contexts(contexts)
-        policy = PolicyNet(seed=config.seed).fit(ctx, np.concatenate([g[0] for g in gains]),
-                                                 np.concatenate([g[1] for g in gains]))
-    return policy
+        policy, choice = PolicyNet(seed=config.seed).fit(ctx, np.concatenate([g[0] for g in gains]),
+                                                         np.concatenate([g[1] for g in gains])), {}
+    return policy, choice
 
 
 def _concat_contexts(contexts):
@@ -175,7 +185,7 @@ def init_system(config, cloud=None) -> EdgeCloudSystem:
 
     model, tokenizer, template = initial_edge(config)
     system = EdgeCloudSystem(model, tokenizer, scorer=None, policy=None, template=template)
-    system.policy = fit_policy(system, config, cloud)
+    system.policy, system.calibration_choice = fit_policy(system, config, cloud)
     return system
 
 
@@ -232,7 +242,7 @@ def improve(system: EdgeCloudSystem, log, config, r: int, cloud=None) -> EdgeClo
         release_freed_memory()  # its answers and hidden states, before the calibration set is answered
         if fitted is not None:
             new.scorer, new.scorer_choice = choose_scorer(new, (new.scorer, fitted), config)
-    new.policy = fit_policy(new, config, cloud)
+    new.policy, new.calibration_choice = fit_policy(new, config, cloud)
     release_freed_memory()  # training and re-answering leave the heap's freed pages behind, held till the end
     return new
 
@@ -276,7 +286,8 @@ def evaluate_system(system: EdgeCloudSystem, config, cloud=None) -> dict:
                    mean_threshold=float(np.mean(log["threshold"][np.isfinite(log["threshold"])])),
                    kl_to_sft=float(system.kl_to_sft), scorer=scorer_name(system.scorer),
                    rl_log=list(system.rl_log),  # the round's RL steps (empty: no RL, or a reloaded checkpoint)
-                   scorer_choice=dict(system.scorer_choice))  # each candidate's calibration AUROC, the kept one
+                   scorer_choice=dict(system.scorer_choice),  # each candidate's calibration AUROC, the kept one
+                   calibration_choice=dict(system.calibration_choice))  # the map FuncDyn uses, and why
     release_freed_memory()
     return metrics
 

@@ -23,6 +23,7 @@ from netgpt_lite.synergy.routing_state import load_routing, save_routing
 
 RL_LOG_FILE = "rl_log.json"  # a checkpoint's record of the RL steps that made it
 SCORER_CHOICE_FILE = "scorer_choice.json"  # a checkpoint's record of how its round chose the scorer
+CALIBRATION_CHOICE_FILE = "calibration_choice.json"  # ... and how it chose FuncDyn's calibration map
 
 
 @dataclass
@@ -37,7 +38,8 @@ class EdgeCloudSystem:
     round's RL steps (:data:`~netgpt_lite.synergy.edge_models.RL_LOG_KEYS`), reported with the round's metrics.
     ``scorer_choice`` records how the round chose its scorer (:func:`~netgpt_lite.synergy.scorer_choice.
     better_scorer`: each candidate's AUROC on the calibration set and the one kept); empty when the round
-    kept its scorer without a choice.
+    kept its scorer without a choice.  ``calibration_choice`` records FuncDyn's calibration map and how it
+    was chosen (:func:`~netgpt_lite.synergy.calibration.choose_calibration`); empty for PolicyNet.
     """
 
     model: object
@@ -50,16 +52,18 @@ class EdgeCloudSystem:
     optimizers: dict = field(default_factory=dict)
     rl_log: list = field(default_factory=list)
     scorer_choice: dict = field(default_factory=dict)
+    calibration_choice: dict = field(default_factory=dict)
 
 
 def save_system(system: EdgeCloudSystem, folder: Path) -> None:
     """The edge (safetensors: the tiny model or the SmolLM2 adapter), the routing state (JSON + safetensors,
-    :func:`save_routing`), the round's RL log and its scorer choice (JSON); no pickle."""
+    :func:`save_routing`), the round's RL log, its scorer and calibration choices (JSON); no pickle."""
     save_edge(system, Path(folder))
     save_routing(folder, system.scorer, system.policy, system.kl_to_sft)
     # inside the checkpoint's atomic folder, so a resumed run reports what the round measured
     (Path(folder) / RL_LOG_FILE).write_text(json.dumps(system.rl_log))
     (Path(folder) / SCORER_CHOICE_FILE).write_text(json.dumps(system.scorer_choice))
+    (Path(folder) / CALIBRATION_CHOICE_FILE).write_text(json.dumps(system.calibration_choice))
 
 
 def load_system(folder: Path, config) -> EdgeCloudSystem:
@@ -69,9 +73,11 @@ def load_system(folder: Path, config) -> EdgeCloudSystem:
     # absent from checkpoints written before these records were kept
     steps = _read_json(Path(folder) / RL_LOG_FILE, [])
     choice = _read_json(Path(folder) / SCORER_CHOICE_FILE, {})
+    calibration = _read_json(Path(folder) / CALIBRATION_CHOICE_FILE, {})
     return EdgeCloudSystem(model, tokenizer, routing["scorer"], routing["policy"], routing["kl_to_sft"], template,
                            optimizers=optimizers, rl_log=steps if isinstance(steps, list) else [],
-                           scorer_choice=choice if isinstance(choice, dict) else {})
+                           scorer_choice=choice if isinstance(choice, dict) else {},
+                           calibration_choice=calibration if isinstance(calibration, dict) else {})
 
 
 def _read_json(path: Path, missing):
@@ -86,4 +92,5 @@ def mix_systems(edge_from: EdgeCloudSystem, routing_from: EdgeCloudSystem) -> Ed
     """The edge LM of one system with the scorer and policy of another (gain decomposition); the edge's
     cached answers go with it."""
     return EdgeCloudSystem(edge_from.model, edge_from.tokenizer, routing_from.scorer, routing_from.policy,
-                           edge_from.kl_to_sft, edge_from.template, edge_from.outputs, edge_from.optimizers)
+                           edge_from.kl_to_sft, edge_from.template, edge_from.outputs, edge_from.optimizers,
+                           calibration_choice=dict(routing_from.calibration_choice))
