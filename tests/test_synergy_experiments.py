@@ -167,7 +167,7 @@ def test_scorer_choices_count_the_rounds_whose_refitted_scorer_ranked_better():
 
 
 def test_calibration_choices_count_the_maps_the_rounds_chose():
-    from netgpt_lite.experiments import synergy_findings as f
+    from netgpt_lite.experiments import calibration_findings as f
 
     def choice(chosen, platt, iso):
         return {"chosen": chosen, "cv_log_loss": {"platt": platt, "isotonic": iso}, "n": 128}
@@ -183,6 +183,30 @@ def test_calibration_choices_count_the_maps_the_rounds_chose():
     for run in e4["traces"]["reachable"]["runs"].values():
         run["rounds"] = [{}]
     assert f.calibration_choices(e4) == "on the reachable trace the rounds kept no record of their calibration map"
+
+
+def test_the_two_calibration_maps_are_compared_on_the_same_requests_whichever_each_run_chose():
+    from netgpt_lite.experiments import calibration_findings as f
+
+    def values(fallback, utility):
+        return {"fallback": fallback, "success": [1, 1], "schema_valid": [1, 1], "cost_usd": [0, 0],
+                "utility": utility}
+
+    platt, iso = values([0, 0], [0.9, 0.9]), values([1, 0], [0.5, 0.9])
+    # seed 0 chose Platt (its own routing is Platt's), seed 1 isotonic (its counterfactual is Platt's)
+    r0 = {"calibration_choice": {"chosen": "platt"}, "per_request": platt, "per_request_other_calibration": iso}
+    r1 = {"calibration_choice": {"chosen": "isotonic"}, "per_request": iso, "per_request_other_calibration": platt}
+    e4 = {"traces": {"reachable": {"seeds": [0, 1], "runs": {"0": {"rounds": [r0, r0]}, "1": {"rounds": [r1, r1]}}}}}
+    rows = f.calibration_by_round(e4, n_bootstrap=200)
+    assert [r["round"] for r in rows] == [0, 1] and rows[0]["n"] == 4
+    assert rows[0]["offload"] == {"platt": 0.0, "isotonic": 0.5} and rows[0]["chosen"] == {"platt": 1, "isotonic": 1}
+    d = rows[-1]["platt_minus_isotonic"]
+    assert d["offload_rate"]["mean"] == -0.5 and d["mean_utility"]["mean"] == pytest.approx(0.2)
+    text = f.calibration_contrast(e4)
+    assert text.startswith("on the reachable trace, with the same edges and requests, the offload rate by round was "
+                           "0.000, 0.000 with Platt's map and 0.500, 0.500 with the isotonic map")
+    del r1["per_request_other_calibration"]  # a run made before rounds routed with both maps
+    assert f.calibration_by_round(e4) is None and f.calibration_contrast(e4) is None
 
 
 def test_decomposition_pools_seeds_and_pairs_each_half_with_round_0():

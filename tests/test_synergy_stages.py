@@ -45,6 +45,11 @@ def test_real_stages_one_small_round(tmp_path):
         if calib["cv_log_loss"]:
             losses = calib["cv_log_loss"]
             assert calib["chosen"] == ("isotonic" if losses["isotonic"] < losses["platt"] - 1e-9 else "platt")
+        # the same edge routed with the map it did not choose, on the same requests: paired with the round's own
+        other, values = m["other_calibration"], m["per_request_other_calibration"]
+        assert {other["calibration"], calib["chosen"]} == {"platt", "isotonic"}
+        assert len(values["fallback"]) == len(m["per_request"]["fallback"]) == cfg.eval_requests
+        assert other["offload_rate"] == pytest.approx(np.mean(values["fallback"]))
     if n_train >= 8:  # RL ran after SFT: the edge moved away from its SFT model (a frozen copy bug gave 0.0)
         assert last["kl_to_sft"] > 0
         (step,) = last["rl_log"]  # the round's one RL step, with its step size and anchors

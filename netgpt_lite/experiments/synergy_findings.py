@@ -296,24 +296,6 @@ def calibration_cell(m: dict) -> str:
     return f"{choice['chosen']} (log-loss {losses})" if losses else choice["chosen"]
 
 
-def calibration_choices(e4: dict, trace: str = "reachable") -> str:
-    """Which calibration map the rounds of one trace chose, seeds together, and the cross-validated log-loss
-    behind the choices (round metric ``calibration_choice``)."""
-    t = e4["traces"][trace]
-    choices = [r["calibration_choice"] for s in t["seeds"] for r in t["runs"][str(s)]["rounds"]
-               if r.get("calibration_choice")]
-    if not choices:
-        return f"on the {trace} trace the rounds kept no record of their calibration map"
-    counts = {m: sum(c["chosen"] == m for c in choices) for m in sorted({c["chosen"] for c in choices})}
-    said = " and ".join(f"{m} in {k} of {len(choices)} rounds" for m, k in counts.items())
-    cv = [c["cv_log_loss"] for c in choices if c.get("cv_log_loss")]
-    ranges = ", ".join(f"{m} {min(c[m] for c in cv):.3f} to {max(c[m] for c in cv):.3f}" for m in sorted(cv[0])) if cv else ""
-    n_req = sorted({c["n"] for c in choices if "n" in c})
-    return (f"on the {trace} trace the calibration map was {said} (seeds together)"
-            + (f"; cross-validated log-loss on the calibration set ({'/'.join(map(str, n_req))} requests): {ranges}"
-               if cv else ""))
-
-
 def round_table(rounds: list[dict]):
     """One column per round of a synergy run (``state["rounds"]`` or a summary's ``rounds``), for reading:
     offload and task success with their 95% intervals over the held-out requests, success minus

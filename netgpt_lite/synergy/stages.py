@@ -39,6 +39,7 @@ from netgpt_lite.edge.evaluation import evaluate, verdicts
 from netgpt_lite.edge.scoring import auroc
 from netgpt_lite.network.state import REACHABLE_REGIMES, REGIMES, LatencyModel
 from netgpt_lite.network.traces import markov_trace, read_trace_csv
+from netgpt_lite.routing.funcdyn import CALIBRATIONS
 from netgpt_lite.routing.metrics import summarize, summarize_intervals
 from netgpt_lite.routing.policies import AlwaysCloud, FuncDyn, RoutingContext
 from netgpt_lite.routing.policy_net import PolicyNet
@@ -288,8 +289,27 @@ def evaluate_system(system: EdgeCloudSystem, config, cloud=None) -> dict:
                    rl_log=list(system.rl_log),  # the round's RL steps (empty: no RL, or a reloaded checkpoint)
                    scorer_choice=dict(system.scorer_choice),  # each candidate's calibration AUROC, the kept one
                    calibration_choice=dict(system.calibration_choice))  # the map FuncDyn uses, and why
+    metrics.update(other_calibration(system, config, table, stream, cloud))
     release_freed_memory()
     return metrics
+
+
+def other_calibration(system: EdgeCloudSystem, config, table, stream, cloud=None) -> dict:
+    """The round's edge and scorer routed with the calibration map the round did *not* choose (refitted on the
+    same calibration set), on the same held-out requests and network draws: ``other_calibration`` (the map and
+    its :func:`~netgpt_lite.routing.metrics.summarize` numbers) and ``per_request_other_calibration``
+    (:data:`PER_REQUEST_FIELDS`), so the choice can be judged paired, request by request.  Empty for
+    PolicyNet and for rounds that recorded no choice."""
+    chosen = (system.calibration_choice or {}).get("chosen")
+    if config.policy != "funcdyn" or chosen not in CALIBRATIONS:
+        return {}
+    other = next(m for m in CALIBRATIONS if m != chosen)
+    # the calibration set's answers are the ones fit_policy just used (this process's or the answer cache's)
+    policy, _ = fit_policy(system, replace(config, calibration=other), cloud)
+    log = simulate(policy, table, stream)
+    return {"other_calibration": {"calibration": other, **{k: float(v) for k, v in summarize(log).items()}},
+            "per_request_other_calibration": {f: np.round(np.asarray(log[f], dtype=float), 8).tolist()
+                                              for f in PER_REQUEST_FIELDS}}
 
 
 def default_stages(cloud=None):

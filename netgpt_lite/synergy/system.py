@@ -91,6 +91,7 @@ def _read_json(path: Path, missing):
 def mix_systems(edge_from: EdgeCloudSystem, routing_from: EdgeCloudSystem) -> EdgeCloudSystem:
     """The edge LM of one system with the scorer and policy of another (gain decomposition); the edge's
     cached answers go with it."""
+    # no calibration_choice: that record (and the other-map counterfactual it enables) describes a map fitted on
+    # the routing system's own edge, which a mixed pair is not
     return EdgeCloudSystem(edge_from.model, edge_from.tokenizer, routing_from.scorer, routing_from.policy,
-                           edge_from.kl_to_sft, edge_from.template, edge_from.outputs, edge_from.optimizers,
-                           calibration_choice=dict(routing_from.calibration_choice))
+                           edge_from.kl_to_sft, edge_from.template, edge_from.outputs, edge_from.optimizers)
