@@ -209,6 +209,21 @@ def test_the_two_calibration_maps_are_compared_on_the_same_requests_whichever_ea
     assert f.calibration_by_round(e4) is None and f.calibration_contrast(e4) is None
 
 
+def test_the_round_table_names_each_rounds_map_and_the_other_maps_offload():
+    from netgpt_lite.experiments.synergy_findings import round_table
+
+    m = {"round": 0, "n_logged": 0, "offload_rate": 0.2, "task_success": 0.9, "always_cloud_task_success": 0.92,
+         "schema_valid_rate": 1.0, "edge_exact_match": 0.8, "n_requests": 300, "kl_to_sft": 0.0, "scorer": "self",
+         "cost_per_1k_requests_usd": 0.5, "latency_p95_ms": 1900.0,
+         "calibration_choice": {"chosen": "platt", "cv_log_loss": {"platt": 0.25, "isotonic": 0.27}},
+         "other_calibration": {"calibration": "isotonic", "offload_rate": 0.25}}
+    old = {k: v for k, v in m.items() if k not in ("calibration_choice", "other_calibration")}
+    table = round_table([m, {**old, "round": 1}])
+    assert table.loc["calibration map", 0] == "platt (log-loss platt 0.250, isotonic 0.270)"
+    assert table.loc["offload with the other map", 0] == "0.250 (isotonic)"
+    assert table.loc["calibration map", 1] == table.loc["offload with the other map", 1] == "-"  # an older run
+
+
 def test_decomposition_pools_seeds_and_pairs_each_half_with_round_0():
     from netgpt_lite.experiments import synergy_findings as f
 

@@ -302,8 +302,8 @@ def round_table(rounds: list[dict]):
     AlwaysCloud's on the same requests with its paired interval, schema-valid rate, cost per 1,000 requests
     (USD), the mean utility per request (the router's objective, with its interval), 95th-percentile latency
     (s), the edge's exact match, KL to the round's SFT model, the scorer (with the calibration AUROC of each
-    candidate it was chosen between), the calibration map (with the log-loss it was chosen by), the answers
-    logged so far and the held-out requests.  Intervals are
+    candidate it was chosen between), the calibration map (with the log-loss it was chosen by), the offload
+    rate the same edge would have had with the other map, the answers logged so far and the held-out requests.  Intervals are
     left out for runs that kept none.
 
     Returns:
@@ -332,6 +332,9 @@ def round_table(rounds: list[dict]):
                                     if "mean_utility" in m else "-"),
             "p95 latency (s)": f"{m['latency_p95_ms'] / 1000:.2f}", "KL to SFT": f"{m['kl_to_sft']:.4f}",
             "scorer (calibration AUROC)": scorer_cell(m), "calibration map": calibration_cell(m),
+            "offload with the other map": (f"{m['other_calibration']['offload_rate']:.3f} "
+                                           f"({m['other_calibration']['calibration']})"
+                                           if m.get("other_calibration") else "-"),
             "answers logged": str(int(m["n_logged"])),
             "held-out requests": str(int(m["n_requests"]))}
     table = pd.DataFrame(columns)
