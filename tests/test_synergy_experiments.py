@@ -205,8 +205,12 @@ def test_the_two_calibration_maps_are_compared_on_the_same_requests_whichever_ea
     text = f.calibration_contrast(e4)
     assert text.startswith("on the reachable trace, with the same edges and requests, the offload rate by round was "
                            "0.000, 0.000 with Platt's map and 0.500, 0.500 with the isotonic map")
+    # each run's own routing minus its counterfactual: seed 0 (Platt) saved 0.5 offload, seed 1 (isotonic) lost it
+    chosen = f.chosen_vs_other(e4, n_bootstrap=200)
+    assert chosen["n"] == 4 and chosen["offload_rate"]["mean"] == 0.0 and chosen["mean_utility"]["mean"] == 0.0
     del r1["per_request_other_calibration"]  # a run made before rounds routed with both maps
     assert f.calibration_by_round(e4) is None and f.calibration_contrast(e4) is None
+    assert f.chosen_vs_other(e4) is None
 
 
 def test_the_round_table_names_each_rounds_map_and_the_other_maps_offload():

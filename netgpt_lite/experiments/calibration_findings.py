@@ -94,3 +94,19 @@ def calibration_contrast(e4: dict, trace: str = "reachable") -> str | None:
             f"with Platt's map and {path['isotonic']} with the isotonic map; in the last round Platt's map {said}, "
             f"{points(last['offload_rate'])}, with the mean utility per request {amount(last['mean_utility'])} "
             f"against the isotonic map's ({rows[-1]['n']} requests)")
+
+
+def chosen_vs_other(e4: dict, trace: str = "reachable", n_bootstrap: int = 10_000) -> dict | None:
+    """The last round's routing with the map each run chose minus the same edge with the map it did not choose
+    (paired, seeds pooled: offload, success, utility, ... with 95% intervals); None without the counterfactual.
+    Did choosing on the calibration set pay on the held-out requests?"""
+    t = e4["traces"][trace]
+    lasts = [t["runs"][str(s)]["rounds"][-1] for s in t["seeds"]]
+    if not lasts or any(_by_map(r) is None for r in lasts):
+        return None
+    pooled = {key: {f: np.concatenate([np.asarray(r[key][f], dtype=float) for r in lasts]) for f in lasts[0][key]}
+              for key in ("per_request", "per_request_other_calibration")}
+    d = summarize_intervals(pooled["per_request"], baseline=pooled["per_request_other_calibration"],
+                            n_bootstrap=n_bootstrap)
+    return {**d, "n": int(pooled["per_request"]["fallback"].size)}
+
