@@ -143,6 +143,7 @@ def main(argv=None) -> None:
 
 def real_round(run: Path, r: int) -> None:
     """Round ``r`` of the committed run folder ``run``, forked at ``r - 1`` into a scratch folder."""
+    from netgpt_lite.synergy.config import SETTINGS_BEFORE_RECORDED
     from netgpt_lite.synergy.loop import SynergyConfig, fork_run, read_state, run_synergy
 
     state = read_state(run)
@@ -150,7 +151,8 @@ def real_round(run: Path, r: int) -> None:
         raise SystemExit(f"--from-run: {run} holds no committed synergy run (no state.json)")
     if not 1 <= r <= state["last_completed_round"] + 1:
         raise SystemExit(f"--round must be 1..{state['last_completed_round'] + 1} for {run}; got {r}")
-    config = dataclasses.replace(SynergyConfig(**state["config"]), rounds=r)
+    # a run saved before a setting existed ran with the value SETTINGS_BEFORE_RECORDED gives it
+    config = dataclasses.replace(SynergyConfig(**{**SETTINGS_BEFORE_RECORDED, **state["config"]}), rounds=r)
     rss = PeakRss()
     for module, name in (*PARTS, (stages, "route_round"), (stages, "improve"), (stages, "evaluate_system"),
                          (stages, "load_system")):

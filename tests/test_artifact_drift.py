@@ -128,14 +128,15 @@ def test_one_e3_cell_recomputes(shipped_tables):
 def test_e4_round_zero_recomputes(tmp_path):
     """Round 0 of E4's first SmolLM2 synergy run (the shipped adapter, its calibrated router, the held-out
     stream): built, checkpointed, reloaded and evaluated as the loop does."""
-    from netgpt_lite.synergy.loop import SynergyConfig
+    from netgpt_lite.synergy.config import SETTINGS_BEFORE_RECORDED, SynergyConfig
     from netgpt_lite.synergy.stages import default_stages
 
     rel = "data/results/results.json"
     e4 = json.loads((pv.PACKAGE_DIR / rel).read_text())["E4"]
     trace = sorted(e4["traces"])[0]
     run = e4["traces"][trace]["runs"][str(e4["traces"][trace]["seeds"][0])]
-    config, stages = SynergyConfig(**run["config"]), default_stages()
+    # the settings the run was made with: one saved before a setting existed ran with its value then
+    config, stages = SynergyConfig(**{**SETTINGS_BEFORE_RECORDED, **run["config"]}), default_stages()
     stages.save(stages.init(config), tmp_path)
     today, stored = stages.evaluate(stages.load(tmp_path, config), config), run["rounds"][0]
     for key in ("edge_exact_match", "edge_schema_valid_rate", "offload_rate", "task_success", "mean_threshold",

@@ -16,6 +16,7 @@ from netgpt_lite.experiments.synergy_experiments import synergy_runs
 from netgpt_lite.provenance import REQUIRED_FIELDS, source_hash
 from netgpt_lite.routing.proposals import synthetic_table
 from netgpt_lite.routing.simulator import SimulationConfig
+from netgpt_lite.synergy.config import SETTINGS_BEFORE_RECORDED
 from netgpt_lite.synergy.loop import SynergyConfig
 
 CFG = rp.ReproduceConfig(fast=True, seeds=(0, 1), n_test=200, n_logs=200, n_requests=200, policynet_epochs=10,
@@ -180,31 +181,21 @@ def test_shipped_results_were_made_by_the_reproduce_preset_with_the_code_it_ship
         return all(k in made_with or (k in defaults and today[k] == _jsonable(defaults[k])) for k in added) and all(
             stored[k] == today.get(k) for k in stored)
 
-    # E1-E3's policies are fitted on the deployment's own logs since results.json was made (on validation logs);
-    # routing.json holds the regenerated E1-E3, and results.json follows when E4/E6 are regenerated
-    # (`netgpt-lite regenerate --only results`). Until then the difference is exactly this, and visible:
-    pending = {"log_source": "validation"}
-    assert shipped["E3"]["config"].get("logs", "validation") == "validation" and preset.log_source == "deployment"
-    assert "log_source" not in m["config"], "results.json was regenerated: drop `pending` above"
-    # E4/E6's sizes grew to the ones that resolve their claims (4 rounds of 384 requests, 300 held-out requests,
-    # 6 RL steps a round, the service's "retry" answers); results.json still holds the earlier, smaller runs
-    # until `regenerate --only results` remakes it. The difference is exactly this, and visible:
-    made_with = {"synergy_rounds": 2, "synergy_requests": 24, "synergy_eval": 24, "synergy_calibration": 16,
-                 "synergy_rl_steps": 1, "synergy_decoding": "greedy"}
-    if all(m["config"].get(k, "greedy") == v for k, v in made_with.items()):
-        preset = dataclasses.replace(preset, **made_with)
-    else:  # regenerated: it must then be the preset itself
-        assert all(m["config"][k] == getattr(preset, k) for k in made_with), "drop `made_with` above"
-    assert m["mode"] == "full" and same(m["config"], _jsonable(preset), rp.ReproduceConfig, {**pending, **made_with})
+    assert m["mode"] == "full" and same(m["config"], _jsonable(preset), rp.ReproduceConfig)
     assert not REQUIRED_FIELDS - set(m) and m["git_dirty"] is False
     assert m["split"] == rp.run_recorder(preset).split == "test"
     runs = synergy_runs(preset)
     head = f"{preset.synergy_traces[0]}-seed{preset.synergy_seeds[0]}"
-    assert same(shipped["E4"]["config"], dataclasses.asdict(runs[head][0]), SynergyConfig)
+    # E4/E6 made before the calibration map became a setting fitted the isotonic map in every round; the preset
+    # now chooses it per round ("auto"), and results.json follows when `regenerate --only results` remakes it.
+    # Until then the difference is exactly this, and visible:
+    before = {k: v for k, v in SETTINGS_BEFORE_RECORDED.items() if k not in shipped["E4"]["config"]}
+    assert all(getattr(runs[head][0], k) != v for k, v in before.items())
+    assert same(shipped["E4"]["config"], dataclasses.asdict(runs[head][0]), SynergyConfig, before)
     for trace, t in shipped["E4"]["traces"].items():
         for seed in t["seeds"]:
             assert same(t["runs"][str(seed)]["config"], dataclasses.asdict(runs[f"{trace}-seed{seed}"][0]),
-                        SynergyConfig)
+                        SynergyConfig, before)
     assert set(shipped["E4"]["traces"]) == set(preset.synergy_traces) == {"reachable", "mixed"}
     config = runs[head][0]  # the synergy runs route and evaluate requests of the test split's phrasings
     assert {t.task_id.split("-")[0] for t in deployment_tasks(config, 900, 4)} == {"test"}
