@@ -19,10 +19,9 @@ Example:
 
 from __future__ import annotations
 
-import numpy as np
-
 from netgpt_lite.experiments.synergy_findings import amount, direction, points
 from netgpt_lite.routing.metrics import summarize_intervals
+from netgpt_lite.synergy.summary import pooled_values
 
 MAPS = ("platt", "isotonic")
 
@@ -68,8 +67,7 @@ def calibration_by_round(e4: dict, trace: str = "reachable", n_bootstrap: int = 
         both = [_by_map(r[k]) for r in runs]
         if any(b is None for b in both):
             return None
-        pooled = {m: {f: np.concatenate([np.asarray(b[m][f], dtype=float) for b in both]) for f in both[0][m]}
-                  for m in MAPS}
+        pooled = {m: pooled_values(both, m) for m in MAPS}
         chosen = [r[k]["calibration_choice"]["chosen"] for r in runs]
         out.append({"round": k, "n": int(pooled["platt"]["fallback"].size),
                     "offload": {m: float(pooled[m]["fallback"].mean()) for m in MAPS},
@@ -104,8 +102,7 @@ def chosen_vs_other(e4: dict, trace: str = "reachable", n_bootstrap: int = 10_00
     lasts = [t["runs"][str(s)]["rounds"][-1] for s in t["seeds"]]
     if not lasts or any(_by_map(r) is None for r in lasts):
         return None
-    pooled = {key: {f: np.concatenate([np.asarray(r[key][f], dtype=float) for r in lasts]) for f in lasts[0][key]}
-              for key in ("per_request", "per_request_other_calibration")}
+    pooled = {key: pooled_values(lasts, key) for key in ("per_request", "per_request_other_calibration")}
     d = summarize_intervals(pooled["per_request"], baseline=pooled["per_request_other_calibration"],
                             n_bootstrap=n_bootstrap)
     return {**d, "n": int(pooled["per_request"]["fallback"].size)}
