@@ -1,5 +1,6 @@
-"""Subcommands that need no model: ``threshold`` (chapter 2), ``tasks`` (chapter 3), ``provenance``, and
-``regenerate`` (which runs the commands that do, one stage at a time).
+"""Subcommands that need no model: ``threshold`` (chapter 2), ``tasks`` (chapter 3), ``provenance``,
+``regenerate`` (which runs the commands that do, one stage at a time) and ``claims`` (the README's and the
+front page's sentences about results, regenerated from the artifacts).
 
 Each subcommand has an ``add_*`` function that declares its flags, a check function that validates
 them and builds its configs before any work (the *check* phase), and a run function (the *run* phase).
@@ -30,6 +31,7 @@ from netgpt_lite.cli.arguments import (
     refuse_inapplicable,
 )
 from netgpt_lite.cli.bounds import BOUNDS, count
+from netgpt_lite.experiments import claims
 from netgpt_lite.network.pricing import Price, request_cost_usd
 from netgpt_lite.network.state import REGIMES, LatencyModel, cloud_time_ms
 from netgpt_lite.provenance import (
@@ -273,5 +275,46 @@ def _run_regenerate(args: argparse.Namespace, plan: dict) -> int:
         regenerate(args.only, args.force, args.dry_run, jobs=args.jobs)
     except RuntimeError as err:  # a stage's command failed: named, with its log; finished stages are kept
         print(f"{PROG} regenerate: error: {err}", file=sys.stderr)
+        return 1
+    if not args.dry_run and (claims.REPO_ROOT / "README.md").is_file():  # a checkout: its words follow
+        rewritten = claims.write()
+        print(f"claims rewritten from the remade artifacts: {', '.join(rewritten)}" if rewritten else
+              "claims: the README and the front page still say what the artifacts show")
+    return 0
+
+
+# --- claims ----------------------------------------------------------------------------------
+def add_claims(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("claims", help="check (or --write) the README's and the front page's sentences about "
+                                      "results against the artifacts they describe")  # fmt: skip
+    p.add_argument("--write", action="store_true", help="rewrite the passages that differ")
+    p.add_argument("--root", type=existing_dir, default=None,
+                   help="the repository holding README.md and book/intro.md (default: the checkout the library "
+                        "is installed from)")
+    p.set_defaults(check=_check_claims, func=_run_claims)
+
+
+def _check_claims(args: argparse.Namespace) -> dict:
+    root = claims.REPO_ROOT if args.root is None else Path(args.root)
+    for name in claims.CLAIMS:  # every mark in place before any file is read for its words or written
+        file = root / claims.CLAIMS[name].file
+        if not file.is_file():
+            raise UsageError(f"argument --root: {scrub_path(str(root))} has no {claims.CLAIMS[name].file}: "
+                             "give the repository's root folder")
+        try:
+            claims.current(root, name)
+        except ValueError as err:
+            raise UsageError(f"argument --root: {err}") from None
+    return {"root": root}
+
+
+def _run_claims(args: argparse.Namespace, plan: dict) -> int:
+    changed = claims.write(plan["root"]) if args.write else claims.differing(plan["root"])
+    for name, claim in claims.CLAIMS.items():
+        state = ("rewritten" if args.write else "differs") if name in changed else "matches"
+        print(f"  {state:<9}  {name:<18}  {claim.file}")
+    if changed and not args.write:
+        print(f"{len(changed)} passages no longer say what their artifact shows: "
+              f"{PROG} claims --write rewrites them")
         return 1
     return 0

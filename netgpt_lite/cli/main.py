@@ -50,7 +50,7 @@ from netgpt_lite.cli.arguments import (
     Parser,
     UsageError,
 )
-from netgpt_lite.cli.basics import add_provenance, add_regenerate, add_tasks, add_threshold
+from netgpt_lite.cli.basics import add_claims, add_provenance, add_regenerate, add_tasks, add_threshold
 from netgpt_lite.cli.evaluation import add_eval_edge, add_paired
 from netgpt_lite.cli.models import add_e5, add_rl, add_tables, add_train_edge
 from netgpt_lite.cli.runs import add_frontier, add_reproduce, add_synergy
@@ -72,6 +72,7 @@ COMMANDS: dict[str, Callable[[argparse._SubParsersAction], None]] = {
     "tables": add_tables,
     "provenance": add_provenance,
     "regenerate": add_regenerate,
+    "claims": add_claims,
     "serve": add_serve,
 }
 
