@@ -162,6 +162,8 @@ def test_a_resumed_runs_time_comes_from_its_totals():
     e4 = {"wall_s": 600.0, "cpu_s": 900.0, "seconds_per_step": {"tables": {"wall_s": 100.0},
                                                                 "E4+E6": {"wall_s": 500.0, "rounds_wall_s": 7000.0}}}
     assert _manifest_time(e4) == (7100.0, None)  # the rounds computed before a resume count, CPU unknown
+    e4["seconds_per_step"]["E4+E6"]["workers"] = 2  # two runs at a time: their rounds' sum took half as long
+    assert _manifest_time(e4) == (3600.0, None)
     st = pv.stage("e5")
     resumed = {"e5": {"wall_s": 30.0, "cpu_s": 30.0, "cpus": 2}}  # the pipeline only assembled finished runs
     assert _last_time(st, {"runs_seconds_total": 9000.0}, resumed)[0] == 9000.0

@@ -110,7 +110,8 @@ def read_times(root: Path = PACKAGE_DIR) -> dict:
 def _manifest_time(manifest: dict) -> tuple[float | None, float | None]:
     """The wall and CPU seconds an artifact's manifest says its whole run took.  A resumed run's own ``wall_s``
     covers only its last invocation: E5 records its runs' total (``runs_seconds_total``, single-threaded, so
-    CPU seconds too) and E4 its rounds' (``seconds_per_step["E4+E6"]["rounds_wall_s"]``, CPU unknown)."""
+    CPU seconds too) and E4 its rounds' (``seconds_per_step["E4+E6"]["rounds_wall_s"]``, CPU unknown), summed
+    over runs that ``workers`` processes computed side by side: the wall they took is that sum over ``workers``."""
     wall, cpu = manifest.get("wall_s"), manifest.get("cpu_s")
     total = manifest.get("runs_seconds_total")
     if total is not None and (wall is None or total > wall):
@@ -118,7 +119,8 @@ def _manifest_time(manifest: dict) -> tuple[float | None, float | None]:
     steps = manifest.get("seconds_per_step") or {}
     rounds = [s for s in steps.values() if isinstance(s, dict) and "rounds_wall_s" in s]
     if rounds and wall is not None:
-        whole = wall + sum(max(0.0, s["rounds_wall_s"] - s.get("wall_s", 0.0)) for s in rounds)
+        whole = wall + sum(max(0.0, s["rounds_wall_s"] / max(1, s.get("workers") or 1) - s.get("wall_s", 0.0))
+                           for s in rounds)
         if whole > wall:
             return float(whole), None
     return wall, cpu
