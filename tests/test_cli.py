@@ -263,6 +263,19 @@ def test_keyboard_interrupt_exits_130_quietly(tmp_path, capsys, monkeypatch):
     assert captured.err == "" and captured.out == ""
 
 
+def test_a_reader_that_closes_the_pipe_first_ends_the_command_quietly():
+    """`netgpt-lite claims | head -1`: the command's later lines meet a closed pipe; it stops with 141, no trace."""
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-c", "import sys, time; from netgpt_lite.cli import main; "
+                             "time.sleep(1); sys.exit(main(['threshold', '--regime', '4g']))"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.close()  # the reader is gone before the first line is written
+    assert proc.wait(timeout=120) == 141
+    assert proc.stderr.read() == b""
+
+
 def test_usage_error_is_a_value_error_with_a_prog():
     err = UsageError("argument --n: must be an integer >= 1; got 0", prog="netgpt-lite tasks")
     assert isinstance(err, ValueError) and err.prog == "netgpt-lite tasks"

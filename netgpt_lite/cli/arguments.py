@@ -37,7 +37,7 @@ from netgpt_lite.runtime import FAST_ENV_VAR, fast_mode
 
 PROG = "netgpt-lite"
 DEBUG_ENV_VAR = "NETGPT_LITE_DEBUG"
-EXIT_USAGE, EXIT_INTERNAL, EXIT_INTERRUPTED = 2, 1, 130
+EXIT_USAGE, EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_BROKEN_PIPE = 2, 1, 130, 141
 GIVEN, OUTPUTS = "_given", "_outputs"  # attributes Parser adds to the parsed arguments
 
 

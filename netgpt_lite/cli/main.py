@@ -33,6 +33,7 @@ Example:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import errno
 import os
 import sys
@@ -42,6 +43,7 @@ from collections.abc import Callable, Sequence
 from netgpt_lite import __version__
 from netgpt_lite.cli.arguments import (
     DEBUG_ENV_VAR,
+    EXIT_BROKEN_PIPE,
     EXIT_INTERNAL,
     EXIT_INTERRUPTED,
     EXIT_USAGE,
@@ -127,12 +129,19 @@ def _file_error_line(err: OSError, args: argparse.Namespace | None) -> str:
     return f"{where}: {err.strerror or err} ({errno.errorcode.get(err.errno, err.errno)}); {_FILE_ERRNOS[err.errno]}"
 
 
+def _silence_stdout() -> None:
+    """Point standard output at /dev/null, so that flushing it at exit does not fail a second time."""
+    with contextlib.suppress(OSError, ValueError, AttributeError):  # no descriptor behind it (a test's capture)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line on ``argv`` (default: ``sys.argv[1:]``) and return the exit status.
 
     Returns:
         0 on success; 2 for invalid arguments (:class:`UsageError`); 1 for a write the file system
-        refused or an internal error; 130 when interrupted.  ``--help`` and ``--version`` return 0.
+        refused or an internal error; 130 when interrupted; 141 (as a shell reports SIGPIPE) when the reader
+        of the output closed it first, silently.  ``--help`` and ``--version`` return 0.
     """
     prog, args = PROG, None
     try:
@@ -158,6 +167,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
+    except BrokenPipeError:  # the reader of our output went away (`| head`): nothing is left to tell it
+        _silence_stdout()
+        return EXIT_BROKEN_PIPE
     except Exception as err:  # noqa: BLE001 - the one place that reports unexpected failures
         refused = _file_error(err)
         if refused is not None:  # a full, read-only or forbidding file system: the path and the reason
