@@ -15,6 +15,14 @@ from netgpt_lite.network.pricing import PRICING_SCHEDULES
 from netgpt_lite.network.state import REGIMES
 from netgpt_lite.routing.funcdyn import CALIBRATIONS
 
+POLICIES = ("funcdyn", "policynet")
+MIXED, REACHABLE = "mixed", "reachable"  # Markov chains over every regime / over the reachable ones only
+CALIBRATION_CHOICES = ("auto", *CALIBRATIONS)  # "auto": chosen on the calibration set each round
+# settings a run saved before they existed ran with these values (its state.json lacks the key): a resume compares
+# against them, so such a run resumes with the setting it was made with and refuses another
+SETTINGS_BEFORE_RECORDED = {"calibration": "isotonic"}
+EDGES = ("tiny", "smollm2")  # the edge models a run can improve (how each trains: synergy.edge_models.RECIPES)
+
 
 def saved_setting(saved: dict, name: str):
     """The value of setting ``name`` in a run's saved config (``state.json``), with
@@ -25,14 +33,6 @@ def saved_setting(saved: dict, name: str):
         ('isotonic', 0)
     """
     return saved.get(name, SETTINGS_BEFORE_RECORDED.get(name))
-
-POLICIES = ("funcdyn", "policynet")
-MIXED, REACHABLE = "mixed", "reachable"  # Markov chains over every regime / over the reachable ones only
-CALIBRATION_CHOICES = ("auto", *CALIBRATIONS)  # "auto": chosen on the calibration set each round
-# settings a run saved before they existed ran with these values (its state.json lacks the key): a resume compares
-# against them, so such a run resumes with the setting it was made with and refuses another
-SETTINGS_BEFORE_RECORDED = {"calibration": "isotonic"}
-EDGES = ("tiny", "smollm2")  # the edge models a run can improve (how each trains: synergy.edge_models.RECIPES)
 
 
 @dataclass(frozen=True)

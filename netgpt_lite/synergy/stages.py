@@ -41,7 +41,7 @@ from netgpt_lite.network.state import REACHABLE_REGIMES, REGIMES, LatencyModel
 from netgpt_lite.network.traces import markov_trace, read_trace_csv
 from netgpt_lite.routing.funcdyn import CALIBRATIONS
 from netgpt_lite.routing.metrics import summarize, summarize_intervals
-from netgpt_lite.routing.policies import AlwaysCloud, FuncDyn, RoutingContext
+from netgpt_lite.routing.policies import AlwaysCloud, AlwaysEdge, FuncDyn, RoutingContext
 from netgpt_lite.routing.policy_net import PolicyNet
 from netgpt_lite.routing.simulator import (
     MIXED,
@@ -263,14 +263,16 @@ def evaluate_system(system: EdgeCloudSystem, config, cloud=None) -> dict:
     :func:`~netgpt_lite.routing.metrics.summarize` numbers, their 95% intervals over requests (``intervals``),
     the paired differences from AlwaysCloud with intervals (``vs_always_cloud``), and the per-request values
     behind them (``per_request`` and ``per_request_always_cloud``: :data:`PER_REQUEST_FIELDS`), so that two
-    rounds, two arms or several seeds can be compared and pooled later."""
+    rounds, two arms or several seeds can be compared and pooled later; and ``per_request_edge_only``, the same
+    values with every request kept at the edge plus each request's routing ``score``, from which the success and
+    offload of any score threshold follow (the round's quality-cost frontier, compared at equal success)."""
 
     tasks = deployment_tasks(config, EVAL_SEGMENT, config.eval_requests)
     agent = edge_agent(system, config.edge_decoding)
     outputs = answer(system, agent, tasks)
     table, _ = _proposals(tasks, outputs, edge_scores(system, agent, outputs), config, cloud)
     stream = world_stream(config, table, EVAL_SEGMENT)
-    log, always = simulate(system.policy, table, stream), simulate(AlwaysCloud(), table, stream)
+    log, always, edge_only = (simulate(p, table, stream) for p in (system.policy, AlwaysCloud(), AlwaysEdge()))
     metrics = {k: float(v) for k, v in summarize(log).items()}
     metrics.update({f"always_cloud_{k}": float(v) for k, v in summarize(always).items()})
     # every round sees the same requests under the same network draws, so rounds and AlwaysCloud compare paired
@@ -279,6 +281,10 @@ def evaluate_system(system: EdgeCloudSystem, config, cloud=None) -> dict:
     metrics["per_request"] = {f: np.round(np.asarray(log[f], dtype=float), 8).tolist() for f in PER_REQUEST_FIELDS}
     metrics["per_request_always_cloud"] = {f: np.round(np.asarray(always[f], dtype=float), 8).tolist()
                                            for f in PER_REQUEST_FIELDS}
+    # every request answered by the edge, with the score routing ranks it by: with AlwaysCloud's values this
+    # gives the success and offload of any score threshold on these requests (the edge's quality-cost frontier)
+    metrics["per_request_edge_only"] = {f: np.round(np.asarray(edge_only[f], dtype=float), 8).tolist()
+                                        for f in (*PER_REQUEST_FIELDS, "score")}
     right = table.edge_correct
     # how often the edge's greedy call was schema-invalid and generated again under the mask ("retry" decoding)
     metrics["edge_retry_rate"] = float(np.mean([bool(getattr(o, "retried", False)) for o in outputs]))
