@@ -50,6 +50,11 @@ def test_real_stages_one_small_round(tmp_path):
         assert {other["calibration"], calib["chosen"]} == {"platt", "isotonic"}
         assert len(values["fallback"]) == len(m["per_request"]["fallback"]) == cfg.eval_requests
         assert other["offload_rate"] == pytest.approx(np.mean(values["fallback"]))
+        # the edge-only values: the round's own routing picks, request by request, the edge's or the cloud's
+        edge, cloud, own = m["per_request_edge_only"], m["per_request_always_cloud"], m["per_request"]
+        assert not any(edge["fallback"]) and len(edge["score"]) == cfg.eval_requests
+        for key in ("success", "utility", "cost_usd"):
+            assert np.allclose(own[key], np.where(own["fallback"], cloud[key], edge[key]))
     if n_train >= 8:  # RL ran after SFT: the edge moved away from its SFT model (a frozen copy bug gave 0.0)
         assert last["kl_to_sft"] > 0
         (step,) = last["rl_log"]  # the round's one RL step, with its step size and anchors

@@ -34,6 +34,7 @@ from netgpt_lite.cli.arguments import (
 )
 from netgpt_lite.cli.bounds import count, upto
 from netgpt_lite.cli.files import model_problem
+from netgpt_lite.experiments import equal_success
 from netgpt_lite.experiments.frontier import TraceSource, compact_summary, run_frontier
 from netgpt_lite.experiments.reproduce import reproduce
 from netgpt_lite.experiments.reproduce_config import EXPERIMENTS, ReproduceConfig
@@ -321,10 +322,12 @@ def _check_reproduce(args: argparse.Namespace) -> dict:
         with reading("--results", path, parse_errors=False):
             text = Path(path).read_text(encoding="utf-8")
         try:
-            summary = e4_summary(json.loads(text))
+            results = json.loads(text)
+            summary = e4_summary(results)
+            at_equal = equal_success.summary(results["E4"])  # None: a run made before rounds kept the values
         except (ValueError, KeyError, TypeError) as err:
             raise UsageError(f"argument --results: {str(path)!r} is not a reproduce results file ({err})") from err
-        return {"summary": summary}
+        return {"summary": summary | ({"E4_equal_success": at_equal} if at_equal else {})}
     if args.out is None:
         raise UsageError("argument --out: required (or pass --summary to read the shipped results)")
     fast = is_fast(args)
