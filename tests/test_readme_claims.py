@@ -82,3 +82,28 @@ def test_the_claims_command_checks_then_writes(tmp_path):
         [sys.executable, "-m", "netgpt_lite", "claims", "--root", str(tmp_path / "book")],
         capture_output=True, text=True)
     assert refused.returncode == 2 and "has no README.md" in refused.stderr
+
+
+def test_the_e4_passage_adds_equal_success_once_the_run_kept_the_values(monkeypatch):
+    import numpy as np
+
+    from netgpt_lite.experiments import equal_success as es
+
+    rng = np.random.default_rng(0)
+
+    def rnd(acc, cloud):
+        score = rng.random(len(cloud))
+        edge = (rng.random(len(cloud)) < np.clip(acc + 0.4 * (score - 0.5), 0, 1)).astype(float)
+        return {es.EDGE_ONLY: {"score": list(score), "success": list(edge)}, es.ALWAYS: {"success": list(cloud)}}
+
+    cloud = (rng.random(200) < 0.97).astype(float)
+    e4 = {"traces": {"reachable": {"seeds": [0], "runs": {"0": {"rounds": [rnd(0.5, cloud), rnd(0.9, cloud)]}}}},
+          "arms": {}}
+    monkeypatch.setattr(claims, "_data", lambda rel: {"E4": e4})
+    monkeypatch.setattr(claims, "headline", lambda e: "What the run shows.")
+    said = claims.e4_headline()
+    assert said.startswith("What the run shows. On the reachable trace, holding task success within 2 points")
+    for run in e4["traces"]["reachable"]["runs"].values():
+        for r in run["rounds"]:
+            del r[es.EDGE_ONLY]
+    assert claims.e4_headline() == "What the run shows."

@@ -31,9 +31,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from netgpt_lite.experiments import equal_success
 from netgpt_lite.experiments.e5_records import read_e5
-from netgpt_lite.experiments.rl_summary import contrast, sentence
-from netgpt_lite.experiments.synergy_findings import front_page, headline
+from netgpt_lite.experiments.rl_summary import contrast
+from netgpt_lite.experiments.rl_summary import sentence as e5_sentence
+from netgpt_lite.experiments.synergy_findings import front_page, headline, sentence
 from netgpt_lite.provenance import PACKAGE_DIR, atomic_write_text
 from netgpt_lite.provenance.pipeline import rebuild_cost, rebuild_sentence
 from netgpt_lite.provenance.registry import PUBLIC_LTE
@@ -58,8 +60,14 @@ def _data(rel: str) -> dict:
 
 
 def e4_headline() -> str:
-    """What the shipped E4/E6 run shows (:func:`~netgpt_lite.experiments.synergy_findings.headline`)."""
-    return headline(_data("results/results.json")["E4"])
+    """What the shipped E4/E6 run shows (:func:`~netgpt_lite.experiments.synergy_findings.headline`), then, where
+    its rounds kept the edge-only values, the cloud calls each trace needed at equal success and RL's share in
+    them (:mod:`~netgpt_lite.experiments.equal_success`)."""
+    e4 = _data("results/results.json")["E4"]
+    said = [sentence(equal_success.sentence_by_round(e4, t), width=None) for t in e4["traces"]
+            if equal_success.kept_values(e4, t)]
+    arm = equal_success.arm_sentence(e4, "rl_off")
+    return " ".join([headline(e4), *said, *([sentence(arm, width=None)] if arm else [])])
 
 
 def e4_front_page() -> str:
@@ -77,7 +85,7 @@ def e5_results() -> str:
     :func:`~netgpt_lite.experiments.rl_summary.sentence` (generated from its interval)."""
     table = read_e5()["contrasts"]
     rows = [contrast(table, "rl", b) for b in ("sft", "more_sft", "raft")]
-    return "; ".join(sentence(r, E5_LABELS) for r in rows if r is not None) + "."
+    return "; ".join(e5_sentence(r, E5_LABELS) for r in rows if r is not None) + "."
 
 
 def e5_deployment_day() -> str:
@@ -86,7 +94,7 @@ def e5_deployment_day() -> str:
     table = read_e5(PACKAGE_DIR / "data/rl/deployment_day/e5.json")["contrasts"]
     pairs = [("rl", "sft"), ("rl", "more_sft"), ("more_sft_rl", "sft"), ("more_sft_rl", "more_sft")]
     rows = [contrast(table, a, b, suite) for suite in ("test", "independent") for a, b in pairs]
-    text = "; ".join(sentence(r, E5_LABELS) for r in rows if r is not None) + "."
+    text = "; ".join(e5_sentence(r, E5_LABELS) for r in rows if r is not None) + "."
     added = contrast(table, "more_sft_rl", "more_sft")
     if added is not None:
         text += (" More SFT followed by RL is the order a synergy round trains in; " + (

@@ -101,18 +101,22 @@ def _runs(e4: dict, trace: str) -> list[dict]:
     return runs if runs and all(r and r.get("rounds") for r in runs) else []
 
 
+def kept_values(e4: dict, trace: str = "reachable") -> bool:
+    """Whether every round of the trace's runs kept the values equal success is read from."""
+    runs = _runs(e4, trace)
+    return bool(runs) and all(_values(r) is not None for run in runs for r in run["rounds"])
+
+
 def by_round(e4: dict, trace: str = "reachable", gap: float = GAP, n_bootstrap: int = 10_000) -> list[dict] | None:
     """Per round, seeds averaged: the cloud calls needed at equal success, and the change from the round before
     (paired, with intervals); None when the run kept no edge-only values."""
-    runs = _runs(e4, trace)
-    if not runs:
+    if not kept_values(e4, trace):
         return None
+    runs = _runs(e4, trace)
     rows = []
     for r in range(min(len(run["rounds"]) for run in runs)):
         now = [run["rounds"][r] for run in runs]
         level = needed(now, gap=gap, n_bootstrap=n_bootstrap)
-        if level is None:
-            return None
         change = (needed(now, [run["rounds"][r - 1] for run in runs], gap=gap, n_bootstrap=n_bootstrap)
                   if r else None)
         per_seed = [cloud_calls_needed(*_values(x), gap=gap) for x in now]
