@@ -29,6 +29,7 @@ from netgpt_lite.experiments.synergy_findings import direction, points, share
 
 GAP = 0.02  # how far below AlwaysCloud's success a round may stay: "success within 2 points"
 EDGE_ONLY, ALWAYS = "per_request_edge_only", "per_request_always_cloud"
+ARMS = {"rl_off": "RL off (SFT only)", "refresh_off": "the learned scorer fitted once"}  # E4's forked arms
 
 
 def _needed(score: np.ndarray, edge: np.ndarray, cloud: np.ndarray, gap: float) -> np.ndarray:
@@ -140,7 +141,7 @@ def sentence_by_round(e4: dict, trace: str = "reachable", gap: float = GAP) -> s
     falls = falls_every_round(rows)
     return (f"on the {trace} trace, holding task success within {100 * gap:.0f} points of AlwaysCloud's, the edge "
             f"needed the cloud for {share(first)} of the held-out requests in round 0 and {share(last)} in the "
-            f"last round: {direction(total, 'fewer', 'more', 'not distinguishably fewer')}, "
+            f"last round: {direction(total, 'fewer', 'more', 'not distinguishably more or fewer')}, "
             f"{points(total)}; it needed fewer in every round in {sum(falls)} of {len(falls)} seeds")
 
 
@@ -154,9 +155,6 @@ def arm_at_equal_success(e4: dict, name: str, gap: float = GAP) -> dict | None:
     trace, seed = head.split("-seed")
     main = e4["traces"][trace]["runs"][seed]["rounds"][-1]
     return needed([arm["rounds"][-1]], [main], gap=gap)
-
-
-ARMS = {"rl_off": "RL off (SFT only)", "refresh_off": "the learned scorer fitted once"}
 
 
 def arm_sentence(e4: dict, name: str, gap: float = GAP) -> str | None:
