@@ -126,3 +126,14 @@ def test_reproduce_summary_adds_the_equal_success_figures_when_the_run_kept_them
     for rnd in (r for run in runs.values() for r in run["rounds"]):
         del rnd[es.EDGE_ONLY]  # a run made before rounds kept the edge-only values
     assert es.summary(results["E4"]) is None
+
+
+def test_the_curve_runs_from_the_edge_alone_to_alwayscloud_and_meets_the_target_at_the_cut():
+    rng = np.random.default_rng(5)
+    rnd = _run(rng, [0.7], n=120)["rounds"][0]
+    c = es.curve(rnd)
+    edge, cloud = (np.asarray(rnd[k]["success"]) for k in (es.EDGE_ONLY, es.ALWAYS))
+    assert c["task_success"][0] == pytest.approx(edge.mean()) and c["task_success"][-1] == pytest.approx(cloud.mean())
+    k = round(c["needed"] * c["n"])
+    assert c["task_success"][k] >= c["target"] - 1e-12 and all(s < c["target"] for s in c["task_success"][:k])
+    assert c["needed"] == es.cloud_calls_needed(*es._values(rnd)) and es.curve({}) is None

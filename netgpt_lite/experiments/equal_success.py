@@ -32,16 +32,21 @@ EDGE_ONLY, ALWAYS = "per_request_edge_only", "per_request_always_cloud"
 ARMS = {"rl_off": "RL off (SFT only)", "refresh_off": "the learned scorer fitted once"}  # E4's forked arms
 
 
-def _needed(score: np.ndarray, edge: np.ndarray, cloud: np.ndarray, gap: float) -> np.ndarray:
-    """Rows of requests ``[B, n]`` in, the cloud share each row needs ``[B]`` out (lowest scores go first)."""
+def _success(score: np.ndarray, edge: np.ndarray, cloud: np.ndarray) -> np.ndarray:
+    """Rows of requests ``[B, n]`` in, ``S(k)`` for k = 0..n out ``[B, n+1]`` (lowest scores go first)."""
     order = np.argsort(score, axis=1, kind="stable")
     edge, cloud = np.take_along_axis(edge, order, 1), np.take_along_axis(cloud, order, 1)
     zero = np.zeros((len(score), 1))
     sent = np.concatenate([zero, np.cumsum(cloud, 1)], 1)  # [B, n+1]: cloud successes of the k sent
     kept = np.concatenate([zero, np.cumsum(edge, 1)], 1)
-    success = (sent + kept[:, -1:] - kept) / score.shape[1]  # [B, n+1]: S(k)
+    return (sent + kept[:, -1:] - kept) / score.shape[1]
+
+
+def _needed(score: np.ndarray, edge: np.ndarray, cloud: np.ndarray, gap: float) -> np.ndarray:
+    """Rows of requests ``[B, n]`` in, the cloud share each row needs ``[B]`` out."""
     target = cloud.mean(1, keepdims=True) - gap
-    return (success >= target - 1e-12).argmax(1) / score.shape[1]  # S(n) = mean(cloud) always qualifies
+    # S(n) = mean(cloud) always qualifies, so argmax finds a True in every row
+    return (_success(score, edge, cloud) >= target - 1e-12).argmax(1) / score.shape[1]
 
 
 def cloud_calls_needed(score, edge_success, cloud_success, gap: float = GAP) -> float:
@@ -49,6 +54,27 @@ def cloud_calls_needed(score, edge_success, cloud_success, gap: float = GAP) -> 
     AlwaysCloud's minus ``gap`` (see the module docstring)."""
     rows = [np.asarray(v, dtype=float)[None, :] for v in (score, edge_success, cloud_success)]
     return float(_needed(*rows, gap)[0])
+
+
+def curve(rnd: dict, gap: float = GAP) -> dict | None:
+    """A round's quality-cost frontier on its held-out requests: task success after sending each share of them
+    to the cloud, lowest scores first, with AlwaysCloud's success, the target and the share it needs (for
+    :func:`~netgpt_lite.viz.frontier_cut.equal_success_figure`); None for a round without edge-only values.
+
+    Example:
+        >>> r = {EDGE_ONLY: {"score": [0.1, 0.9], "success": [0, 1]}, ALWAYS: {"success": [1, 1]}}
+        >>> c = curve(r, gap=0.0)
+        >>> c["cloud_share"], c["task_success"], c["needed"]
+        ([0.0, 0.5, 1.0], [0.5, 1.0, 1.0], 0.5)
+    """
+    values = _values(rnd)
+    if values is None:
+        return None
+    score, edge, cloud = (v[None, :] for v in values)
+    n = score.shape[1]
+    return {"cloud_share": (np.arange(n + 1) / n).tolist(), "task_success": _success(score, edge, cloud)[0].tolist(),
+            "always_cloud_success": float(cloud.mean()), "target": float(cloud.mean() - gap),
+            "needed": cloud_calls_needed(*values, gap=gap), "n": n}
 
 
 def _values(rnd: dict) -> tuple[np.ndarray, ...] | None:
