@@ -59,6 +59,10 @@ def run_report(name: str, state: dict) -> tuple[list[str], float | None]:
     seconds = state.get("seconds_per_round") or []
     if seconds:
         lines.append(f"improvement rounds: {', '.join(f'{s / 60:.0f}' for s in seconds)} min wall")
+    peaks = state.get("peak_rss_mb") or []
+    if any(m is not None for m in peaks):  # each round's own when it ran in a process of its own
+        lines.append("peak resident memory by round: " + ", ".join("?" if m is None else f"{m / 1024:.2f}"
+                                                                   for m in peaks) + " GiB")
     return lines, (sum(seconds) / len(seconds)) if seconds else None
 
 

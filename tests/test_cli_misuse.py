@@ -119,6 +119,8 @@ INAPPLICABLE = [
     (["reproduce", "--out", "{tmp}/out", "--only", "E1,E3", *URL], "--cloud-base-url", "E4 or E6"),
     (["reproduce", "--out", "{tmp}/out", "--only", "E1", "--handwritten", HANDWRITTEN], "--handwritten", "E4 or E6"),
     (["reproduce", "--summary", "--handwritten", HANDWRITTEN], "--handwritten", "with --summary"),
+    (["reproduce", "--out", "{tmp}/out", "--only", "E1", "--workers", "2"], "--workers", "E4 or E6"),
+    (["reproduce", "--summary", "--workers", "1"], "--workers", "with --summary"),
     (["reproduce", "--out", "{tmp}/out", "--cloud-concurrency", "8"], "--cloud-concurrency", "needs --cloud-base-url"),
     (["frontier", "--edge", "synthetic", "--cloud-concurrency", "8", "--out", "{tmp}/out.json"], "--cloud-concurrency",
      "needs --cloud-base-url"),
@@ -156,6 +158,7 @@ def test_the_same_flags_pass_where_they_apply(tmp_path):
     for argv in (["threshold", "--regime", "4g", "--rtt-ms", "40", "--deadline-ms", "800", "--miss-penalty", "2"],
                  ["reproduce", "--summary", "--json", "--results", SHIPPED_RESULTS],
                  ["reproduce", "--out", str(tmp_path / "o"), "--only", "E4", *URL, "--cloud-concurrency", "8"],
+                 ["reproduce", "--out", str(tmp_path / "o"), "--only", "E4", "--workers", "1"],
                  ["frontier", "--edge", "tiny", "--n-tasks", "50", "--out", str(tmp_path / "f.json")],
                  ["rl", "--model", "tiny", "--eval-every", "5", "--steps", "1", "--out", str(tmp_path / "o")]):
         args = parser.parse_args(argv)

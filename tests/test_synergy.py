@@ -179,6 +179,26 @@ def test_resume_extends_a_finished_run_to_more_rounds(reference, tmp_path):
     assert longer.rounds == result.rounds and load_log(longer.out_dir).to_list() == rows
 
 
+def test_until_round_stops_after_it_and_a_resume_goes_on_to_the_straight_run(reference, tmp_path):
+    """E4 runs each round in a process of its own: ``until_round=r`` commits round r and stops; call after call
+    the run is the uninterrupted one.  Each round keeps a peak resident memory (MiB), and a fork keeps its
+    rounds' ones."""
+    result, rows = reference
+    for r in range(FAKE_CFG.rounds + 1):
+        part = run_synergy(FAKE_CFG, tmp_path / "p", stages=FAKE, resume=r > 0, until_round=r)
+        assert len(part.rounds) == r + 1 == len(part.peak_rss_mb)
+    assert part.rounds == result.rounds and load_log(tmp_path / "p").to_list() == rows
+    assert all(m > 0 for m in part.peak_rss_mb)
+    fork_run(tmp_path / "p", tmp_path / "f", at_round=2, config=FAKE_CFG)
+    assert read_state(tmp_path / "f")["peak_rss_mb"] == part.peak_rss_mb[:3]
+    # a run made before rounds kept their peak reads None for those rounds
+    state_path = tmp_path / "f" / "state.json"
+    state_path.write_text(json.dumps({k: v for k, v in json.loads(state_path.read_text()).items()
+                                      if k != "peak_rss_mb"}))
+    resumed = run_synergy(FAKE_CFG, tmp_path / "f", stages=FAKE, resume=True, until_round=3)
+    assert resumed.peak_rss_mb[:3] == [None] * 3 and resumed.peak_rss_mb[3] > 0
+
+
 def test_a_run_saved_before_a_setting_existed_resumes_with_the_value_it_ran_with(tmp_path):
     """Runs saved before ``calibration`` was a setting fitted isotonic maps: their state.json has no such key,
     and a resume compares against "isotonic", so it refuses the new default instead of mixing two maps."""

@@ -300,6 +300,24 @@ def test_each_run_goes_to_a_fresh_worker_process():
     assert len(set(pids)) == 2 and os.getpid() not in pids
 
 
+def test_a_run_with_a_process_per_round_computes_the_run_of_one_process(tmp_path):
+    """``round_processes``: every round in a fresh process (its memory its own), the same rounds as one
+    process computes (scores to float rounding: each process compiles its own kernels), each round's peak
+    kept."""
+    from netgpt_lite.experiments.synergy_experiments import synergy_job
+    from netgpt_lite.synergy.stages import synergy_config
+
+    config = synergy_config(fast=True, edge="tiny", rounds=1, calibration_tasks=32, requests_per_round=32,
+                            eval_requests=24)
+    apart, together = (synergy_job("r", config, None, str(tmp_path / str(fresh)), 1, round_processes=fresh)
+                       for fresh in (True, False))
+    assert len(apart["peak_rss_mb"]) == 2 and all(m > 0 for m in apart["peak_rss_mb"])
+    for a, b in zip(apart["rounds"], together["rounds"], strict=True):
+        for key in ("offload_rate", "task_success", "schema_valid_rate", "edge_exact_match", "n_logged"):
+            assert a[key] == b[key], key
+        assert a["per_request_edge_only"]["score"] == pytest.approx(b["per_request_edge_only"]["score"], abs=1e-6)
+
+
 def test_bound_onednn_cache_sets_the_capacity_once_and_respects_the_environment(monkeypatch):
     from netgpt_lite.experiments import synergy_experiments as se
 

@@ -22,6 +22,7 @@ from netgpt_lite.cli.arguments import (
     existing_file,
     flag_errors,
     float_range,
+    int_range,
     is_fast,
     one_of,
     output_dir,
@@ -290,6 +291,9 @@ def add_reproduce(sub: argparse._SubParsersAction) -> None:
                    help="request files (JSONL, as eval-edge --tasks reads) written apart from the task generator: "
                         "every synergy run's round-0 and last edge are evaluated on each, paired, e.g. "
                         "tests/data/handwritten_requests.jsonl tests/data/independent_requests.jsonl")
+    p.add_argument("--workers", type=int_range(1, 16, "one process each; 16 is far past a laptop's cores"), default=None,
+                   help="synergy runs (E4, E6) computed at once, each in its own process with its own SmolLM2 "
+                        "(about 3 GB each); default: 2, or 1 with --fast")
     p.add_argument("--quiet", action="store_true", help="no progress bar on stderr")
     p.set_defaults(check=_check_reproduce, func=_run_reproduce)
 
@@ -307,7 +311,7 @@ SHIPPED_RESULTS = Path(__file__).resolve().parents[1] / "data" / "results" / "re
 
 
 _RUN_FLAGS = ("--out", "--fast", "--seed", "--only", "--cloud-base-url", "--cloud-model", "--cloud-key-env",
-              "--cloud-concurrency", "--handwritten", "--quiet")  # reproduce flags that --summary (which computes nothing) ignores
+              "--cloud-concurrency", "--handwritten", "--workers", "--quiet")  # reproduce flags that --summary (which computes nothing) ignores
 
 
 def _check_reproduce(args: argparse.Namespace) -> dict:
@@ -316,7 +320,7 @@ def _check_reproduce(args: argparse.Namespace) -> dict:
     synergy = (lambda a: bool({"E4", "E6"} & set(a.only)), "needs E4 or E6 in --only (only their synergy runs use "
                                                            "it)")
     refuse_inapplicable(args, {**dict.fromkeys(_RUN_FLAGS, run), "--results": summary, "--json": summary})
-    refuse_inapplicable(args, {"--cloud-base-url": synergy, "--handwritten": synergy})
+    refuse_inapplicable(args, {"--cloud-base-url": synergy, "--handwritten": synergy, "--workers": synergy})
     if args.summary:
         path = args.results or SHIPPED_RESULTS
         with reading("--results", path, parse_errors=False):
@@ -332,7 +336,7 @@ def _check_reproduce(args: argparse.Namespace) -> dict:
         raise UsageError("argument --out: required (or pass --summary to read the shipped results)")
     fast = is_fast(args)
     with flag_errors({"seed": "--seed"}):
-        cfg = ReproduceConfig.preset(fast, args.seed, args.only)
+        cfg = ReproduceConfig.preset(fast, args.seed, args.only, args.workers)
     # a rerun into the same --out resumes its synergy runs (E4/E6): they must have been made with these settings
     for name, (config, _fork) in synergy_runs(cfg).items():
         saved = _saved_synergy_config(Path(args.out) / "E4" / name)
@@ -350,7 +354,7 @@ def _run_reproduce(args: argparse.Namespace, plan: dict) -> int:
         print_json(plan["summary"])
         return 0
     results = reproduce(args.out, fast=plan["fast"], seed=args.seed, progress=not args.quiet, only=args.only,
-                        cloud=plan["cloud"], written=plan["written"])
+                        cloud=plan["cloud"], written=plan["written"], workers=args.workers)
     m = results["manifest"]
     print_json({"out": args.out, "mode": m["mode"], "wall_s": m["wall_s"], "peak_rss_mb": m["peak_rss_mb"],
                  "seconds_per_step": m["seconds_per_step"]})

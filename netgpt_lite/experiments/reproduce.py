@@ -136,13 +136,14 @@ def run_experiments(cfg: ReproduceConfig, out_dir: str | Path, progress: bool = 
 
 
 def reproduce(out_dir: str | Path, fast: bool = False, seed: int = 0, progress: bool = True,
-              only=EXPERIMENTS, cloud=None, written=None) -> dict:
+              only=EXPERIMENTS, cloud=None, written=None, workers: int | None = None) -> dict:
     """Run E1-E6 or the ``only`` subset (:func:`run_experiments` with the fast or full preset); write
     ``results.json`` and ``report.html`` into ``out_dir``; return the results.  ``cloud``, ``written``: see
-    :func:`run_experiments` (None: the simulated cloud everywhere; no written requests)."""
+    :func:`run_experiments` (None: the simulated cloud everywhere; no written requests); ``workers``: synergy
+    runs at once (None: the preset's)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    results = run_experiments(ReproduceConfig.preset(fast, seed, only), out, progress, cloud=cloud,
+    results = run_experiments(ReproduceConfig.preset(fast, seed, only, workers), out, progress, cloud=cloud,
                               written=written)
     atomic_write_json(out / "results.json", results)
     write_report(results, out / "report.html")

@@ -12,6 +12,7 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 from netgpt_lite.experiments.frontier import LTE_DRIVE, named_source
@@ -41,7 +42,11 @@ class ReproduceConfig:
         synergy_rl_steps: SFT-anchored RL steps per round.
         synergy_decoding: how E4/E6's edge answers (:attr:`~netgpt_lite.synergy.config.SynergyConfig.edge_decoding`):
             ``"greedy"``, or ``"retry"``: a schema-invalid call is generated again under the schema mask.
-        workers: synergy runs computed at once, each in its own process (torch threads split between them).
+        workers: synergy runs computed at once, each in its own process (torch threads split between them);
+            each holds one SmolLM2 run, so the resident memory of E4 grows with it (``--workers 1``: one).
+        round_processes: each synergy round in a process of its own, which ends when the round is committed
+            (:func:`~netgpt_lite.experiments.synergy_experiments.synergy_job`): a round's memory is its own.
+            The fast preset keeps its small rounds in one process (a new process costs seconds).
         seed: the run's base seed.
         regimes: static regimes: E1's nominal states and E3's sanity-check cells.
         traces: E3's time-varying trace sources (``mixed``, ``commute``, ``lte_drive``: the shipped
@@ -79,6 +84,7 @@ class ReproduceConfig:
     synergy_rl_steps: int = 6
     synergy_decoding: str = "retry"
     workers: int = 2
+    round_processes: bool = True
     seed: int = 0
     regimes: tuple[str, ...] = ("5g_good", "4g", "congested", "satellite", "near_outage")
     traces: tuple[str, ...] = ("mixed", "commute", LTE_DRIVE)
@@ -115,12 +121,18 @@ class ReproduceConfig:
                 raise ValueError(f"{name} must be >= 1; got {getattr(self, name)}")
 
     @classmethod
-    def preset(cls, fast: bool, seed: int = 0, only=EXPERIMENTS) -> ReproduceConfig:
-        """The documented fast or full preset (``only``: a subset of :data:`EXPERIMENTS`)."""
+    def preset(cls, fast: bool, seed: int = 0, only=EXPERIMENTS, workers: int | None = None) -> ReproduceConfig:
+        """The documented fast or full preset (``only``: a subset of :data:`EXPERIMENTS`; ``workers``: synergy
+        runs at once, None for the preset's)."""
+        cfg = cls._preset(fast, seed, only)
+        return cfg if workers is None else dataclasses.replace(cfg, workers=workers)
+
+    @classmethod
+    def _preset(cls, fast: bool, seed: int, only) -> ReproduceConfig:
         if not fast:
             return cls(seed=seed, synergy_seeds=(seed, seed + 1), only=tuple(only))
         return cls(fast=True, seed=seed, n_test=200, n_logs=200, n_requests=400, policynet_epochs=100,
                    rl_steps=3, rl_eval=32, synergy_rounds=2, synergy_requests=96, synergy_eval=96,
                    synergy_calibration=96, synergy_edge="tiny", synergy_seeds=(seed,), synergy_rl_steps=1,
-                   synergy_decoding="greedy", workers=1,
+                   synergy_decoding="greedy", workers=1, round_processes=False,
                    traces=("mixed", LTE_DRIVE), regimes=("4g", "near_outage"), only=tuple(only))

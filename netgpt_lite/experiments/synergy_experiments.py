@@ -67,21 +67,51 @@ def synergy_runs(cfg: ReproduceConfig) -> dict:
     return runs
 
 
-def synergy_job(name: str, config, fork, out_dir: str, threads: int, cloud=None, written=None) -> dict:
+def synergy_job(name: str, config, fork, out_dir: str, threads: int, cloud=None, written=None,
+                round_processes: bool = False) -> dict:
     """One synergy run to its last round and its summary (a worker process's whole job).  A forked arm is
     first copied from its source (:func:`~netgpt_lite.synergy.loop.fork_run`), which :func:`run_scheduled`
     has seen commit the fork round.  ``written``: suite name -> tasks the first and last edge are evaluated on
-    (:func:`~netgpt_lite.synergy.summary.written_requests`)."""
+    (:func:`~netgpt_lite.synergy.summary.written_requests`).  ``round_processes``: each round runs in a
+    process of its own (:func:`round_job`), which ends when the round is committed.
+
+    Why a process per round: the heap of a process that trained and evaluated SmolLM2 keeps what it freed,
+    and it grows round over round.  In one process per run, with oneDNN's kernels bounded, a worker's
+    resident memory began round 1 at 1.4 GB and round 3 at 2.5 GB, and peaked at 3.56 GB in round 2's RL
+    (E4 at the full preset, two workers, 2 cores).  A round in a fresh process starts from the checkpoint on
+    disk, as a resumed round does, so the run computes the same; each round records its own peak
+    (``peak_rss_mb`` in ``state.json``).
+    """
     import torch
 
     torch.set_num_threads(threads)
     out, stages = Path(out_dir), default_stages(cloud)
     if fork is not None and read_state(out / name) is None:
         fork_run(out / fork[0], out / name, at_round=fork[1], config=config)
+    while round_processes and (done := _committed(out / name)) < config.rounds:
+        with worker_pool(1) as pool:
+            pool.submit(round_job, config, str(out / name), threads, cloud, done + 1).result()
+        if _committed(out / name) <= done:  # never loop on a round that does not commit
+            raise RuntimeError(f"E4 {name}: round {done + 1} ended without committing")
     result = run_synergy(config, out / name, stages=stages, resume=read_state(out / name) is not None)
     summary = write_summary(result, stages=stages, written=written)
     print(f"E4 {name}: done, offload by round {[round(r['offload_rate'], 3) for r in result.rounds]}", flush=True)
     return summary
+
+
+def _committed(run_dir: Path) -> int:
+    """The last round ``run_dir`` has committed (-1: none yet)."""
+    return (read_state(run_dir) or {}).get("last_completed_round", -1)
+
+
+def round_job(config, run_dir: str, threads: int, cloud, r: int) -> None:
+    """Compute and commit round ``r`` of the run in ``run_dir`` (rounds before it committed), and nothing
+    more: one round in a process of its own (:func:`synergy_job`)."""
+    import torch
+
+    torch.set_num_threads(threads)
+    run_synergy(config, Path(run_dir), stages=default_stages(cloud), resume=read_state(Path(run_dir)) is not None,
+                until_round=r)
 
 
 def _run_here(job: Callable, *args) -> Future:
@@ -275,12 +305,12 @@ def run_e4_e6(cfg: ReproduceConfig, out_dir: Path, cloud=None, written=None) -> 
     # torch.set_num_threads): oversubscribed threads on a busy machine spend their time waiting
     threads = max(1, min(torch.get_num_threads(), (os.cpu_count() or 1) // cfg.workers))
     if cfg.workers == 1:
-        summaries = run_scheduled(runs, lambda n, c, f: _run_here(synergy_job, n, c, f, str(folder), threads, cloud, written),
-                                  folder)
+        summaries = run_scheduled(runs, lambda n, c, f: _run_here(synergy_job, n, c, f, str(folder), threads, cloud, written,
+                                                                  cfg.round_processes), folder)
     else:
         with worker_pool(cfg.workers) as pool:
-            summaries = run_scheduled(
-                runs, lambda n, c, f: pool.submit(synergy_job, n, c, f, str(folder), threads, cloud, written), folder)
+            summaries = run_scheduled(runs, lambda n, c, f: pool.submit(synergy_job, n, c, f, str(folder), threads, cloud,
+                                                                        written, cfg.round_processes), folder)
     head = f"{cfg.synergy_traces[0]}-seed{cfg.synergy_seeds[0]}"
     traces = {}
     for t in cfg.synergy_traces:
@@ -298,7 +328,10 @@ def run_e4_e6(cfg: ReproduceConfig, out_dir: Path, cloud=None, written=None) -> 
                                          "rounds": summaries[v]["rounds"], "written": pooled_written([summaries[v]])}
                      for k, v in arms.items()},
           "config": dataclasses.asdict(runs[head][0]), "written_suites": {k: len(v) for k, v in (written or {}).items()},
-          "rounds_wall_s": round(sum(sum(s["seconds_per_round"]) for s in summaries.values()), 1)}
+          "rounds_wall_s": round(sum(sum(s["seconds_per_round"]) for s in summaries.values()), 1),
+          # the largest resident memory of any round (MiB; None for runs made before rounds kept it)
+          "round_peak_rss_mb": max((m for s in summaries.values() for m in s.get("peak_rss_mb") or [] if m is not None),
+                                   default=None)}
     e6 = {"refresh_on": summaries[head]["rounds"], "refresh_off": summaries[f"{head}-refresh_off"]["rounds"]}
     return e4, e6
 
@@ -325,4 +358,5 @@ def e4_summary(results: dict) -> dict:
                       success_never_falls=v.get("success_never_falls"), written=v.get("written"))
     arms = {a: {k: v["last_round"][k] for k in keys} | {"run": v["run"], "vs_rl_on": v.get("vs_rl_on")}
             for a, v in e4.get("arms", {}).items()}
-    return {"E4": out, "E4_arms": arms, "manifest": results["manifest"]}
+    return {"E4": out, "E4_arms": arms, "E4_round_peak_rss_mb": e4.get("round_peak_rss_mb"),
+            "manifest": results["manifest"]}

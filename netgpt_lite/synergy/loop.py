@@ -35,7 +35,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from netgpt_lite.provenance import atomic_write_json
+from netgpt_lite.provenance import atomic_write_json, peak_rss_mb
 from netgpt_lite.runtime import RunFolderError, release_freed_memory
 from netgpt_lite.synergy.config import (  # noqa: F401 - the settings, re-exported where they always were
     CALIBRATION_CHOICES,
@@ -104,6 +104,7 @@ class SynergyResult:
     checkpoints: list[str] = field(default_factory=list)
     n_logged: int = 0
     seconds_per_round: list[float] = field(default_factory=list)
+    peak_rss_mb: list[float] = field(default_factory=list)
 
 
 # --- the loop -----------------------------------------------------------------------------------
@@ -130,9 +131,17 @@ def _commit(out: Path, state: dict) -> dict:
     return state
 
 
+def _peaks(state: dict, r: int) -> list:
+    """``state``'s peak resident memory per round (MiB; None for rounds of runs made before it was kept) with
+    round ``r``'s appended: this process's peak so far, which is the round's own when the round ran in a
+    process of its own (as E4's do)."""
+    kept = list(state.get("peak_rss_mb") or [])[:r]
+    return kept + [None] * (r - len(kept)) + [peak_rss_mb()]
+
+
 def _new_state(config: SynergyConfig) -> dict:
     return {"config": asdict(config), "last_completed_round": -1, "logged_ids": [], "log_shards": [],
-            "checkpoints": [], "rounds": [], "seconds_per_round": [], "files": {}}
+            "checkpoints": [], "rounds": [], "seconds_per_round": [], "peak_rss_mb": [], "files": {}}
 
 
 def _round_zero(config: SynergyConfig, stages: SynergyStages, out: Path, state: dict) -> dict:
@@ -147,12 +156,13 @@ def _round_zero(config: SynergyConfig, stages: SynergyStages, out: Path, state: 
     system = _load(stages, out, rel, config, "move it out of the folder, then --resume to redo round 0")
     metrics = {"round": 0, "n_logged": 0, **stages.evaluate(system, config)}
     del system
-    state = {**state, "last_completed_round": 0, "checkpoints": [rel], "rounds": [metrics]}
+    state = {**state, "last_completed_round": 0, "checkpoints": [rel], "rounds": [metrics],
+             "peak_rss_mb": _peaks(state, 0)}
     return _commit(out, state)
 
 
 def run_synergy(config: SynergyConfig, out_dir: str | Path, *, stages: SynergyStages,
-                resume: bool = False, progress: bool = False) -> SynergyResult:
+                resume: bool = False, progress: bool = False, until_round: int | None = None) -> SynergyResult:
     """Run (or resume) the synergy loop, writing the log, checkpoints and ``state.json`` in ``out_dir``.
 
     Args:
@@ -161,6 +171,9 @@ def run_synergy(config: SynergyConfig, out_dir: str | Path, *, stages: SynergySt
         stages: the round's steps; the real ones are :func:`netgpt_lite.synergy.stages.default_stages`.
         resume: continue a killed (or shorter) run from its last completed round.
         progress: show a tqdm bar over rounds.
+        until_round: stop once this round is committed (None: ``config.rounds``); a later call with
+            ``resume=True`` goes on from there, computing what one call would have (each round reads its
+            start from disk).  E4 runs each round in a process of its own this way.
 
     Returns a :class:`SynergyResult` whose ``rounds[r]`` holds round ``r``'s held-out metrics.
 
@@ -183,15 +196,17 @@ def run_synergy(config: SynergyConfig, out_dir: str | Path, *, stages: SynergySt
         state = {**state, "config": asdict(config)}
     for folder in (out, *(out / sub for sub in SUBFOLDERS)):
         remove_temporaries(folder)
+    last = config.rounds if until_round is None else min(until_round, config.rounds)
     if state["last_completed_round"] < 0:
         state = _round_zero(config, stages, out, state)
     from tqdm.auto import tqdm
 
     first = state["last_completed_round"] + 1
-    for r in tqdm(range(first, config.rounds + 1), desc="synergy rounds", disable=not progress):
+    for r in tqdm(range(first, last + 1), desc="synergy rounds", disable=not progress):
         state = run_round(state, config, stages, out, r)
     return SynergyResult(config=config, out_dir=out, rounds=state["rounds"], checkpoints=state["checkpoints"],
-                         n_logged=len(state["logged_ids"]), seconds_per_round=state.get("seconds_per_round", []))
+                         n_logged=len(state["logged_ids"]), seconds_per_round=state.get("seconds_per_round", []),
+                         peak_rss_mb=state.get("peak_rss_mb", []))
 
 
 def run_round(state: dict, config: SynergyConfig, stages: SynergyStages, out: Path, r: int) -> dict:
@@ -237,6 +252,7 @@ def run_round(state: dict, config: SynergyConfig, stages: SynergyStages, out: Pa
     new_state["rounds"] = state["rounds"] + [metrics]
     new_state["last_completed_round"] = r
     new_state["seconds_per_round"] = state.get("seconds_per_round", []) + [round(time.perf_counter() - start, 2)]
+    new_state["peak_rss_mb"] = _peaks(state, r)
     new_state = _commit(out, new_state)
     hook("committed", r)
     return new_state
@@ -276,6 +292,7 @@ def fork_run(src_dir: str | Path, out_dir: str | Path, at_round: int, config: Sy
         "config": asdict(config), "last_completed_round": at_round, "logged_ids": list(log["request_id"]) if len(log)
         else [], "log_shards": shards, "checkpoints": ckpts, "rounds": state["rounds"][: at_round + 1],
         "seconds_per_round": state.get("seconds_per_round", [])[:at_round],
+        "peak_rss_mb": state.get("peak_rss_mb", [])[: at_round + 1],
         "files": {rel: files[rel] for rel in shards + ckpts if rel in files}})
     return out
 

@@ -104,6 +104,7 @@ def write_summary(result, *, stages=None, written: dict | None = None) -> dict:
         "made_from": made_from,
         "config": asdict(result.config), "n_logged": result.n_logged, "rounds": result.rounds,
         "seconds_per_round": result.seconds_per_round,
+        "peak_rss_mb": result.peak_rss_mb,
         "round_0_vs_always_cloud": compare_with_always_cloud(first) if "always_cloud_offload_rate" in first else {},
         "last_vs_always_cloud": compare_with_always_cloud(last) if "always_cloud_offload_rate" in last else {},
         "decomposition": decompose_gain(result.out_dir, result.config, stages=stages),
