@@ -107,3 +107,17 @@ def test_the_e4_passage_adds_equal_success_once_the_run_kept_the_values(monkeypa
         for r in run["rounds"]:
             del r[es.EDGE_ONLY]
     assert claims.e4_headline() == "What the run shows."
+
+
+def test_the_memory_passage_reads_each_rounds_recorded_peak(monkeypatch):
+    """Rounds made before the peak was kept count as not recorded; the largest of any round (arms included)
+    is the run's ``round_peak_rss_mb``."""
+    runs = {"0": {"rounds": [{}, {}, {}], "peak_rss_mb": [None, 2048.0, 2560.0]},
+            "1": {"rounds": [{}, {}, {}]}}
+    e4 = {"traces": {"reachable": {"runs": runs}}, "round_peak_rss_mb": 2600.0}
+    monkeypatch.setattr(claims, "_data", lambda rel: {"E4": e4})
+    assert claims.e4_memory() == ("In the shipped run the largest peak resident memory of any round, arms included, "
+                                  "was 2.54 GiB (2 of "
+                                  "the 6 rounds of its main runs recorded theirs; the largest of those: 2.50 GiB).")
+    e4["round_peak_rss_mb"] = None
+    assert claims.e4_memory() == "The shipped run was made before its rounds recorded their memory."
