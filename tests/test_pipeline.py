@@ -182,6 +182,17 @@ def test_a_missing_smollm2_is_refused_before_any_stage_runs(monkeypatch, capsys)
     assert not pv.stage("serve").smollm2 and pv.stage("results").smollm2
 
 
+def test_a_claim_that_cannot_be_written_after_the_stages_names_the_fix(monkeypatch, capsys):
+    """The stages' artifacts are in place; a malformed artifact's sentence fails with a message, not a crash."""
+    import netgpt_lite.cli.basics as basics
+
+    monkeypatch.setattr(basics, "regenerate", lambda *a, **k: [])
+    monkeypatch.setattr(basics.claims, "write", lambda: (_ for _ in ()).throw(KeyError("E4")))
+    assert main(["regenerate", "--only", "serve"]) == 1
+    err = capsys.readouterr().err
+    assert "artifacts are in place" in err and "KeyError: 'E4'" in err and "claims --write" in err
+
+
 def _writer(rel: str, value: int) -> tuple:
     """A stage command that writes the artifact ``runs/<rel>`` holding ``value`` (and a fresh manifest)."""
     code = ("import sys; from netgpt_lite.provenance import Recorder, atomic_write_json; "

@@ -277,7 +277,13 @@ def _run_regenerate(args: argparse.Namespace, plan: dict) -> int:
         print(f"{PROG} regenerate: error: {err}", file=sys.stderr)
         return 1
     if not args.dry_run and (claims.REPO_ROOT / "README.md").is_file():  # a checkout: its words follow
-        rewritten = claims.write()
+        try:
+            rewritten = claims.write()
+        except (OSError, ValueError, KeyError, TypeError) as err:  # the artifacts are in place: only words wait
+            print(f"{PROG} regenerate: error: the stages finished and their artifacts are in place, but the "
+                  f"README's result sentences were not rewritten ({type(err).__name__}: {err}); mend the file "
+                  f"named, then run `{PROG} claims --write`", file=sys.stderr)
+            return 1
         print(f"claims rewritten from the remade artifacts: {', '.join(rewritten)}" if rewritten else
               "claims: the README and the front page still say what the artifacts show")
     return 0
