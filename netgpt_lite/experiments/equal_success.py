@@ -35,18 +35,40 @@ ARMS = {"rl_off": "RL off (SFT only)", "refresh_off": "the learned scorer fitted
 def _success(score: np.ndarray, edge: np.ndarray, cloud: np.ndarray) -> np.ndarray:
     """Rows of requests ``[B, n]`` in, ``S(k)`` for k = 0..n out ``[B, n+1]`` (lowest scores go first)."""
     order = np.argsort(score, axis=1, kind="stable")
-    edge, cloud = np.take_along_axis(edge, order, 1), np.take_along_axis(cloud, order, 1)
-    zero = np.zeros((len(score), 1))
+    return _success_in_order(np.take_along_axis(edge, order, 1), np.take_along_axis(cloud, order, 1))
+
+
+def _success_in_order(edge: np.ndarray, cloud: np.ndarray) -> np.ndarray:
+    """:func:`_success` of rows already in score order ``[B, n]``: ``S(k)`` ``[B, n+1]``."""
+    zero = np.zeros((len(edge), 1))
     sent = np.concatenate([zero, np.cumsum(cloud, 1)], 1)  # [B, n+1]: cloud successes of the k sent
     kept = np.concatenate([zero, np.cumsum(edge, 1)], 1)
-    return (sent + kept[:, -1:] - kept) / score.shape[1]
+    return (sent + kept[:, -1:] - kept) / edge.shape[1]
+
+
+def _first_qualifying(success: np.ndarray, cloud: np.ndarray, gap: float) -> np.ndarray:
+    """The smallest share ``k / n`` whose ``S(k)`` ``[B, n+1]`` reaches AlwaysCloud's success minus ``gap``."""
+    target = cloud.mean(1, keepdims=True) - gap
+    # S(n) = mean(cloud) always qualifies, so argmax finds a True in every row
+    return (success >= target - 1e-12).argmax(1) / cloud.shape[1]
 
 
 def _needed(score: np.ndarray, edge: np.ndarray, cloud: np.ndarray, gap: float) -> np.ndarray:
     """Rows of requests ``[B, n]`` in, the cloud share each row needs ``[B]`` out."""
-    target = cloud.mean(1, keepdims=True) - gap
-    # S(n) = mean(cloud) always qualifies, so argmax finds a True in every row
-    return (_success(score, edge, cloud) >= target - 1e-12).argmax(1) / score.shape[1]
+    return _first_qualifying(_success(score, edge, cloud), cloud, gap)
+
+
+def _needed_resampled(values: tuple[np.ndarray, ...], idx: np.ndarray, gap: float) -> np.ndarray:
+    """:func:`_needed` of the resamples ``values[i][idx]`` (``idx`` ``[B, n]``), without sorting floats again:
+    the requests are put in score order once, and a resample in score order is its sorted ranks (requests of
+    equal score keep their order in the round, not in the resample: the same ``S(k)`` when they agree)."""
+    score, edge, cloud = values
+    order = np.argsort(score, kind="stable")
+    rank = np.empty_like(order)
+    rank[order] = np.arange(len(order))
+    at = np.sort(rank[idx], axis=1)  # [B, n]: each resample's requests, lowest score first
+    edge_in, cloud_in = edge[order][at], cloud[order][at]
+    return _first_qualifying(_success_in_order(edge_in, cloud_in), cloud_in, gap)
 
 
 def cloud_calls_needed(score, edge_success, cloud_success, gap: float = GAP) -> float:
@@ -86,6 +108,35 @@ def _values(rnd: dict) -> tuple[np.ndarray, ...] | None:
                                                       rnd[ALWAYS]["success"]))
 
 
+def _per_seed(rounds: list[dict], gap: float, n_bootstrap: int, seed: int) -> list[tuple] | None:
+    """Per round (one per seed): ``(cloud calls needed, its bootstrap draws [n_bootstrap], n requests)``; None
+    when a round kept no values.  The resamples depend only on ``seed`` and the rounds' sizes, so two calls on
+    rounds of the same requests draw the same ones: that is what pairs them."""
+    values = [_values(r) for r in rounds]
+    if not values or any(v is None for v in values):
+        return None
+    rng, out = np.random.default_rng(seed), []
+    for v in values:
+        size = len(v[0])
+        idx = rng.integers(0, size, (n_bootstrap, size))  # [B, n]: one resample of the requests per draw
+        out.append((cloud_calls_needed(*v, gap=gap), _needed_resampled(v, idx, gap), size))
+    return out
+
+
+def _difference(now: list[tuple], before: list[tuple] | None = None) -> dict:
+    """The mean over seeds of ``now`` (minus ``before``, seed by seed), with its 95% percentile interval."""
+    if before is not None:
+        for (_, _, a), (_, _, b) in zip(now, before, strict=True):
+            if a != b:
+                raise ValueError(f"paired rounds must hold the same requests; got {a} and {b}")
+    k = len(now)
+    point = sum(p for p, _, _ in now) - sum(p for p, _, _ in before or [])
+    boots = sum(d for _, d, _ in now) - sum((d for _, d, _ in before or []), np.zeros(1))
+    low, high = np.percentile(boots / k, [2.5, 97.5])
+    return {"mean": point / k, "ci_low": float(low), "ci_high": float(high), "n": sum(n for _, _, n in now),
+            "n_seeds": k}
+
+
 def needed(rounds: list[dict], baseline: list[dict] | None = None, gap: float = GAP, n_bootstrap: int = 10_000,
            seed: int = 0) -> dict | None:
     """Cloud calls needed at equal success, averaged over ``rounds`` (one per seed), or, with ``baseline`` (the
@@ -100,25 +151,13 @@ def needed(rounds: list[dict], baseline: list[dict] | None = None, gap: float = 
         >>> d["mean"], d["n"], d["n_seeds"]
         (-0.25, 4, 1)
     """
-    pairs = list(zip(rounds, baseline or [None] * len(rounds), strict=True))
-    values = [(_values(a), None if b is None else _values(b)) for a, b in pairs]
-    if not values or any(a is None or (b is None) != (baseline is None) for a, b in values):
+    if baseline is not None and len(baseline) != len(rounds):
+        raise ValueError(f"baseline must hold one round per seed of rounds; got {len(baseline)} and {len(rounds)}")
+    now = _per_seed(rounds, gap, n_bootstrap, seed)
+    before = None if baseline is None else _per_seed(baseline, gap, n_bootstrap, seed)
+    if now is None or (baseline is not None and before is None):
         return None
-    rng = np.random.default_rng(seed)
-    point, boots, n = 0.0, np.zeros(n_bootstrap), 0
-    for a, b in values:
-        size = len(a[0])
-        if b is not None and len(b[0]) != size:
-            raise ValueError(f"paired rounds must hold the same requests; got {size} and {len(b[0])}")
-        idx = rng.integers(0, size, (n_bootstrap, size))  # [B, n]: one resample of the requests, used by both
-        for sign, vals in ((1.0, a), (-1.0, b)):
-            if vals is not None:
-                point += sign * cloud_calls_needed(*vals, gap=gap)
-                boots += sign * _needed(*(v[idx] for v in vals), gap)
-        n += size
-    k = len(values)
-    low, high = np.percentile(boots / k, [2.5, 97.5])
-    return {"mean": point / k, "ci_low": float(low), "ci_high": float(high), "n": n, "n_seeds": k}
+    return _difference(now, before)
 
 
 def _runs(e4: dict, trace: str) -> list[dict]:
@@ -134,21 +173,25 @@ def kept_values(e4: dict, trace: str = "reachable") -> bool:
     return bool(runs) and all(_values(r) is not None for run in runs for r in run["rounds"])
 
 
-def by_round(e4: dict, trace: str = "reachable", gap: float = GAP, n_bootstrap: int = 10_000) -> list[dict] | None:
-    """Per round, seeds averaged: the cloud calls needed at equal success, and the change from the round before
-    (paired, with intervals); None when the run kept no edge-only values."""
+def frontier(e4: dict, trace: str = "reachable", gap: float = GAP, n_bootstrap: int = 10_000) -> dict | None:
+    """One trace's rounds at equal success: ``rows`` (:func:`by_round`) and ``total``, the last round minus
+    round 0 (paired, with its interval), every round's resamples drawn once; None when the run kept no
+    edge-only values."""
     if not kept_values(e4, trace):
         return None
     runs = _runs(e4, trace)
-    rows = []
-    for r in range(min(len(run["rounds"]) for run in runs)):
-        now = [run["rounds"][r] for run in runs]
-        level = needed(now, gap=gap, n_bootstrap=n_bootstrap)
-        change = (needed(now, [run["rounds"][r - 1] for run in runs], gap=gap, n_bootstrap=n_bootstrap)
-                  if r else None)
-        per_seed = [cloud_calls_needed(*_values(x), gap=gap) for x in now]
-        rows.append({"round": r, "needed": level, "change": change, "per_seed": per_seed})
-    return rows
+    per_round = [_per_seed([run["rounds"][r] for run in runs], gap, n_bootstrap, 0)
+                 for r in range(min(len(run["rounds"]) for run in runs))]
+    rows = [{"round": r, "needed": _difference(now), "change": _difference(now, per_round[r - 1]) if r else None,
+             "per_seed": [p for p, _, _ in now]} for r, now in enumerate(per_round)]
+    return {"rows": rows, "total": _difference(per_round[-1], per_round[0])}
+
+
+def by_round(e4: dict, trace: str = "reachable", gap: float = GAP, n_bootstrap: int = 10_000) -> list[dict] | None:
+    """Per round, seeds averaged: the cloud calls needed at equal success, and the change from the round before
+    (paired, with intervals); None when the run kept no edge-only values."""
+    found = frontier(e4, trace, gap, n_bootstrap)
+    return None if found is None else found["rows"]
 
 
 def falls_every_round(rows: list[dict]) -> list[bool]:
@@ -159,11 +202,11 @@ def falls_every_round(rows: list[dict]) -> list[bool]:
 
 def sentence_by_round(e4: dict, trace: str = "reachable", gap: float = GAP) -> str:
     """What :func:`by_round` shows on one trace, in words generated from its intervals."""
-    rows = by_round(e4, trace, gap)
-    if rows is None:
+    found = frontier(e4, trace, gap)
+    if found is None:
         return f"on the {trace} trace the run kept no edge-only values, so its frontier cannot be read"
+    rows, total = found["rows"], found["total"]
     first, last = rows[0]["needed"], rows[-1]["needed"]
-    total = needed([r["rounds"][-1] for r in _runs(e4, trace)], [r["rounds"][0] for r in _runs(e4, trace)], gap=gap)
     falls = falls_every_round(rows)
     return (f"on the {trace} trace, holding task success within {100 * gap:.0f} points of AlwaysCloud's, the edge "
             f"needed the cloud for {share(first)} of the held-out requests in round 0 and {share(last)} in the "
@@ -203,11 +246,10 @@ def finding_rows(e4: dict, gap: float = GAP) -> list[tuple[str, str, str, str]]:
         []
     """
     rows = []
-    per_trace = {t: by_round(e4, t, gap) for t in e4["traces"]}
+    per_trace = {t: frontier(e4, t, gap) for t in e4["traces"]}
     if all(per_trace.values()):
-        falls = [f for rows_t in per_trace.values() for f in falls_every_round(rows_t)]
-        total = {t: needed([r["rounds"][-1] for r in _runs(e4, t)], [r["rounds"][0] for r in _runs(e4, t)], gap=gap)
-                 for t in e4["traces"]}
+        falls = [f for found in per_trace.values() for f in falls_every_round(found["rows"])]
+        total = {t: found["total"] for t, found in per_trace.items()}
         rows.append((
             "at equal success the edge needs the cloud less round after round",
             f"E4: cloud calls needed to keep success within {100 * gap:.0f} points of AlwaysCloud; runs where they "
