@@ -209,6 +209,15 @@ def test_reproduce_refuses_an_out_made_with_other_settings(tmp_path, capsys):
     assert main(["reproduce", "--out", str(tmp_path / "repro"), "--fast"]) == 2
     err = _err(capsys)
     assert "argument --out:" in err and "requests_per_round=300" in err and "--fast" in err
+    # a run saved before a setting existed reads as the value it ran with, as a resume reads it
+    from netgpt_lite.experiments.reproduce_config import ReproduceConfig
+    from netgpt_lite.experiments.synergy_experiments import synergy_runs
+
+    config = dataclasses.asdict(synergy_runs(ReproduceConfig.preset(fast=True))["reachable-seed0"][0])
+    del config["calibration"]
+    (run / "state.json").write_text(json.dumps({"config": config}))
+    assert main(["reproduce", "--out", str(tmp_path / "repro"), "--fast"]) == 2
+    assert "calibration='isotonic', this run: 'auto'" in _err(capsys)
 
 
 def test_reproduce_summary_reads_a_results_file_and_refuses_others(tmp_path, capsys):

@@ -241,6 +241,15 @@ def _saved_synergy_config(run_dir: Path) -> dict | None:
     return saved
 
 
+def _first_difference(saved: dict, config) -> tuple[str, object, object] | None:
+    """``(setting, saved value, this run's value)`` of the first setting (``rounds`` aside: it may grow) in which
+    ``config`` differs from a run's saved config (settings it predates read as the value it ran with), or None."""
+    for name, value in dataclasses.asdict(config).items():
+        if name != "rounds" and saved_setting(saved, name) != value:
+            return name, saved_setting(saved, name), value
+    return None
+
+
 def _check_synergy(args: argparse.Namespace) -> dict:
     problem = model_problem(args.edge) if args.edge == "smollm2" else None  # its weights must be installed
     if problem:
@@ -255,13 +264,12 @@ def _check_synergy(args: argparse.Namespace) -> dict:
     if saved is not None and not args.resume:
         raise UsageError(f"argument --out: {args.out!r} already holds a synergy run; pass --resume to continue it "
                          "or choose a new --out")
-    if saved is not None:
-        for name, value in dataclasses.asdict(config).items():
-            if name != "rounds" and saved_setting(saved, name) != value:
-                flag = _SYNERGY_FLAGS.get(name, "--fast")
-                raise UsageError(f"argument {flag}: {name}={value!r} differs from the run being resumed in "
-                                 f"{args.out!r} ({saved_setting(saved, name)!r}); resume with the same flags (only --rounds "
-                                 "may grow) or choose a new --out")
+    differs = None if saved is None else _first_difference(saved, config)
+    if differs:
+        name, before, value = differs
+        raise UsageError(f"argument {_SYNERGY_FLAGS.get(name, '--fast')}: {name}={value!r} differs from the run being "
+                         f"resumed in {args.out!r} ({before!r}); resume with the same flags (only --rounds may grow) "
+                         "or choose a new --out")
     return {"config": config, "cloud": cloud_agent_from_args(args)}
 
 
@@ -341,11 +349,12 @@ def _check_reproduce(args: argparse.Namespace) -> dict:
     # a rerun into the same --out resumes its synergy runs (E4/E6): they must have been made with these settings
     for name, (config, _fork) in synergy_runs(cfg).items():
         saved = _saved_synergy_config(Path(args.out) / "E4" / name)
-        for key, value in dataclasses.asdict(config).items():
-            if saved is not None and key != "rounds" and saved.get(key) != value:
-                raise UsageError(f"argument --out: {args.out!r} holds a reproduce run made with other settings "
-                                 f"(E4/{name}: {key}={saved.get(key)!r}, this run: {value!r}); rerun with the same "
-                                 "--fast/--no-fast and --seed, or choose a new --out")
+        differs = None if saved is None else _first_difference(saved, config)
+        if differs:
+            key, before, value = differs
+            raise UsageError(f"argument --out: {args.out!r} holds a reproduce run made with other settings "
+                             f"(E4/{name}: {key}={before!r}, this run: {value!r}); rerun with the same "
+                             "--fast/--no-fast and --seed, or choose a new --out")
     written = request_suites("--handwritten", args.handwritten)
     return {"fast": fast, "cloud": cloud_agent_from_args(args), "written": written or None}
 
