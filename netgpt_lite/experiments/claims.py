@@ -64,10 +64,10 @@ def e4_headline() -> str:
     its rounds kept the edge-only values, the cloud calls each trace needed at equal success and RL's share in
     them (:mod:`~netgpt_lite.experiments.equal_success`)."""
     e4 = _data("results/results.json")["E4"]
-    said = [sentence(equal_success.sentence_by_round(e4, t), width=None) for t in e4["traces"]
+    said = [sentence(equal_success.sentence_by_round(e4, t)) for t in e4["traces"]
             if equal_success.kept_values(e4, t)]
     arm = equal_success.arm_sentence(e4, "rl_off")
-    return " ".join([headline(e4), *said, *([sentence(arm, width=None)] if arm else [])])
+    return " ".join([headline(e4), *said, *([sentence(arm)] if arm else [])])
 
 
 def e4_front_page() -> str:

@@ -18,12 +18,13 @@ from __future__ import annotations
 import textwrap
 
 
-def sentence(clause: str, width: int | None = 88) -> str:
+def sentence(clause: str, width: int | None = None) -> str:
     """A finding printed as a sentence: first letter capitalised, a full stop, wrapped at ``width`` characters
-    (``None``: one line).
+    (``None``: one line, which a notebook's output area and the book's wrap at their own edge; lines wrapped
+    here at a fixed width would wrap twice in a narrower window).
 
     Example:
-        >>> sentence("offload fell by 3.7 points", width=None)
+        >>> sentence("offload fell by 3.7 points")
         'Offload fell by 3.7 points.'
     """
     text = clause[:1].upper() + clause[1:] + "."
@@ -164,7 +165,7 @@ def headline(e4: dict) -> str:
     if runs and all(r.get("decomposition") for r in runs.values()):
         said.append(edge_and_routing(e4, "reachable"))
     said += [arm(e4, name) for name in ARM_NAMES if (e4.get("arms", {}).get(name) or {}).get("vs_rl_on")]
-    return " ".join(sentence(clause, width=None) for clause in said)
+    return " ".join(sentence(clause) for clause in said)
 
 
 def front_page(e4: dict) -> str:
