@@ -79,7 +79,8 @@ def synergy_job(name: str, config, fork, out_dir: str, threads: int, cloud=None,
     and it grows round over round.  In one process per run, with oneDNN's kernels bounded, a worker's
     resident memory began round 1 at 1.4 GB and round 3 at 2.5 GB, and peaked at 3.56 GB in round 2's RL
     (E4 at the full preset, two workers, 2 cores).  A round in a fresh process starts from the checkpoint on
-    disk, as a resumed round does, so the run computes the same; each round records its own peak
+    disk, as a resumed round does, so the run computes the same (to float rounding: each process compiles its
+    own kernels; the scores of a tiny run agreed to 1e-7); each round records its own peak
     (``peak_rss_mb`` in ``state.json``).
     """
     import torch
