@@ -40,6 +40,11 @@ def test_config_validates_and_presets_differ():
     fast, full = rp.ReproduceConfig.preset(True), rp.ReproduceConfig.preset(False)
     assert fast.fast and not full.fast and len(full.seeds) >= 3
     assert fast.n_requests < full.n_requests and fast.synergy_rounds <= full.synergy_rounds
+    # the full preset's SmolLM2 rounds each run in a process of its own; --workers picks how many runs at once
+    assert full.round_processes and not fast.round_processes and full.workers == 2
+    assert rp.ReproduceConfig.preset(False, workers=1).workers == 1
+    with pytest.raises(ValueError, match="workers must be >= 1"):
+        rp.ReproduceConfig.preset(False, workers=0)
 
 
 def test_e3_has_every_cell_policy_and_mean_std(experiments):
