@@ -42,6 +42,9 @@ def test_real_stages_one_small_round(tmp_path):
     for m in result.rounds:  # every round says which calibration map it chose and on what evidence
         calib = m["calibration_choice"]
         assert calib["chosen"] in ("platt", "isotonic") and calib["n"] == cfg.calibration_tasks
+        labels = calib["calibration_set"]  # the set itself, for a cut chosen on it as a deployment would
+        assert len(labels["score"]) == len(labels["edge_correct"]) == len(labels["cloud_correct"]) == calib["n"]
+        assert sum(not y for y in labels["edge_correct"]) == calib["wrong"]
         if calib["cv_log_loss"]:
             losses = calib["cv_log_loss"]
             assert calib["chosen"] == ("isotonic" if losses["isotonic"] < losses["platt"] - 1e-9 else "platt")

@@ -142,8 +142,9 @@ def fit_policy(system: EdgeCloudSystem, config, cloud=None) -> tuple[object, dic
     """Refit the calibration map, FuncDyn and (if asked) PolicyNet on the labelled calibration set.
 
     Returns the policy and how its calibration map was chosen (``config.calibration``; for ``"auto"`` the
-    cross-validated log-loss of each map on the calibration set, :func:`choose_calibration`); the record is
-    empty for PolicyNet, which fits its own map."""
+    cross-validated log-loss of each map on the calibration set, :func:`choose_calibration`) with the set's
+    ``calibration_set`` (each request's score and whether the edge and the cloud answered it right); the record
+    is empty for PolicyNet, which fits its own map."""
 
     tasks = deployment_tasks(config, CALIBRATION_SEGMENT, config.calibration_tasks)
     agent = edge_agent(system, config.edge_decoding)
@@ -157,6 +158,11 @@ def fit_policy(system: EdgeCloudSystem, config, cloud=None) -> tuple[object, dic
     if method == "auto":  # the fold split depends on the run's seed only: a resumed round chooses the same
         method, choice = choose_calibration(table.edge_score, right,
                                             np.random.default_rng([config.seed, CALIBRATION_SEGMENT]))
+    # the labels themselves (before any pseudo-count), so that a score cut can later be chosen on this set
+    # alone, as a deployed router would, and judged on the held-out requests
+    choice["calibration_set"] = {"score": np.round(np.asarray(table.edge_score, dtype=float), 8).tolist(),
+                                 "edge_correct": table.edge_correct.astype(bool).tolist(),
+                                 "cloud_correct": np.asarray(table.cloud_correct[:, 0], dtype=bool).tolist()}
     policy = FuncDyn.fit(table.edge_score, right, table.cloud_correct[:, 0], table.cloud_output_tokens[:, 0],
                          table.response_bytes[:, 0], UtilityWeights(), LatencyModel(), calibration=method)
     if config.policy == "policynet":
