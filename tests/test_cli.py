@@ -194,7 +194,7 @@ def test_an_existing_synergy_run_needs_resume_with_the_same_settings(tmp_path, c
     assert "argument --out:" in (err := _err(capsys)) and "pass --resume" in err
     assert main(["synergy", "--rounds", "3", "--seed", "4", "--out", str(out), "--resume"]) == 2
     err = _err(capsys)
-    assert "argument --seed: seed=4 differs from the run being resumed" in err and "(0)" in err
+    assert "argument --seed: the run being resumed" in err and "made with seed=0, this run: 4" in err
     args = build_parser().parse_args(["synergy", "--rounds", "3", "--out", str(out), "--resume"])
     assert args.check(args)["config"].rounds == 3  # only rounds may grow
     (out / "state.json").write_text("{not json")
@@ -217,7 +217,7 @@ def test_reproduce_refuses_an_out_made_with_other_settings(tmp_path, capsys):
     del config["calibration"]
     (run / "state.json").write_text(json.dumps({"config": config}))
     assert main(["reproduce", "--out", str(tmp_path / "repro"), "--fast"]) == 2
-    assert "calibration='isotonic', this run: 'auto'" in _err(capsys)
+    assert "E4/reachable-seed0) was made with calibration='isotonic', this run: 'auto'" in _err(capsys)
 
 
 def test_reproduce_summary_reads_a_results_file_and_refuses_others(tmp_path, capsys):

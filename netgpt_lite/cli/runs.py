@@ -35,7 +35,7 @@ from netgpt_lite.cli.arguments import (
 )
 from netgpt_lite.cli.bounds import count, upto
 from netgpt_lite.cli.files import model_problem
-from netgpt_lite.experiments import equal_success
+from netgpt_lite.experiments import calibrated_cut, equal_success
 from netgpt_lite.experiments.frontier import TraceSource, compact_summary, run_frontier
 from netgpt_lite.experiments.reproduce import reproduce
 from netgpt_lite.experiments.reproduce_config import EXPERIMENTS, ReproduceConfig
@@ -250,6 +250,17 @@ def _first_difference(saved: dict, config) -> tuple[str, object, object] | None:
     return None
 
 
+def _refuse_other_settings(saved: dict | None, config, where: str, fix: str, flags: dict | None = None,
+                           other: str = "--out") -> None:
+    """Refuse to resume ``where`` when its saved config differs from ``config`` (:func:`_first_difference`): one
+    message naming the flag (``flags[setting]``, else ``other``), the setting, both values and the ``fix``."""
+    differs = None if saved is None else _first_difference(saved, config)
+    if differs:
+        name, before, value = differs
+        raise UsageError(f"argument {(flags or {}).get(name, other)}: {where} was made with {name}={before!r}, "
+                         f"this run: {value!r}; {fix}")
+
+
 def _check_synergy(args: argparse.Namespace) -> dict:
     problem = model_problem(args.edge) if args.edge == "smollm2" else None  # its weights must be installed
     if problem:
@@ -264,12 +275,9 @@ def _check_synergy(args: argparse.Namespace) -> dict:
     if saved is not None and not args.resume:
         raise UsageError(f"argument --out: {args.out!r} already holds a synergy run; pass --resume to continue it "
                          "or choose a new --out")
-    differs = None if saved is None else _first_difference(saved, config)
-    if differs:
-        name, before, value = differs
-        raise UsageError(f"argument {_SYNERGY_FLAGS.get(name, '--fast')}: {name}={value!r} differs from the run being "
-                         f"resumed in {args.out!r} ({before!r}); resume with the same flags (only --rounds may grow) "
-                         "or choose a new --out")
+    _refuse_other_settings(saved, config, f"the run being resumed in {args.out!r}",
+                           "resume with the same flags (only --rounds may grow) or choose a new --out",
+                           flags=_SYNERGY_FLAGS, other="--fast")  # settings no flag sets come from the preset
     return {"config": config, "cloud": cloud_agent_from_args(args)}
 
 
@@ -340,7 +348,7 @@ def _check_reproduce(args: argparse.Namespace) -> dict:
             kept = all(equal_success.kept_values(results["E4"], t) for t in results["E4"]["traces"])
         except (ValueError, KeyError, TypeError) as err:
             raise UsageError(f"argument --results: {str(path)!r} is not a reproduce results file ({err})") from err
-        return {"summary": summary, "e4": results["E4"] if kept else None}
+        return {"summary": summary, "e4": results["E4"], "kept": kept}
     if args.out is None:
         raise UsageError("argument --out: required (or pass --summary to read the shipped results)")
     fast = is_fast(args)
@@ -348,21 +356,19 @@ def _check_reproduce(args: argparse.Namespace) -> dict:
         cfg = ReproduceConfig.preset(fast, args.seed, args.only, args.workers)
     # a rerun into the same --out resumes its synergy runs (E4/E6): they must have been made with these settings
     for name, (config, _fork) in synergy_runs(cfg).items():
-        saved = _saved_synergy_config(Path(args.out) / "E4" / name)
-        differs = None if saved is None else _first_difference(saved, config)
-        if differs:
-            key, before, value = differs
-            raise UsageError(f"argument --out: {args.out!r} holds a reproduce run made with other settings "
-                             f"(E4/{name}: {key}={before!r}, this run: {value!r}); rerun with the same "
-                             "--fast/--no-fast and --seed, or choose a new --out")
+        _refuse_other_settings(_saved_synergy_config(Path(args.out) / "E4" / name), config,
+                               f"the reproduce run in {args.out!r} (E4/{name})",
+                               "rerun with the same --fast/--no-fast and --seed, or choose a new --out")
     written = request_suites("--handwritten", args.handwritten)
     return {"fast": fast, "cloud": cloud_agent_from_args(args), "written": written or None}
 
 
 def _run_reproduce(args: argparse.Namespace, plan: dict) -> int:
     if "summary" in plan:  # the equal-success bootstraps are work: done here, after every check passed
-        at_equal = equal_success.summary(plan["e4"]) if plan["e4"] is not None else None
-        print_json(plan["summary"] | ({"E4_equal_success": at_equal} if at_equal else {}))
+        at_equal = equal_success.summary(plan["e4"]) if plan["kept"] else None
+        cut = calibrated_cut.summary(plan["e4"]) if plan["kept"] else None  # None: no calibration sets kept
+        print_json(plan["summary"] | ({"E4_equal_success": at_equal} if at_equal else {})
+                   | ({"E4_calibrated_cut": cut} if cut else {}))
         return 0
     results = reproduce(args.out, fast=plan["fast"], seed=args.seed, progress=not args.quiet, only=args.only,
                         cloud=plan["cloud"], written=plan["written"], workers=args.workers)

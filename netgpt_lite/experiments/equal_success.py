@@ -35,10 +35,10 @@ ARMS = {"rl_off": "RL off (SFT only)", "refresh_off": "the learned scorer fitted
 def _success(score: np.ndarray, edge: np.ndarray, cloud: np.ndarray) -> np.ndarray:
     """Rows of requests ``[B, n]`` in, ``S(k)`` for k = 0..n out ``[B, n+1]`` (lowest scores go first)."""
     order = np.argsort(score, axis=1, kind="stable")
-    return _success_in_order(np.take_along_axis(edge, order, 1), np.take_along_axis(cloud, order, 1))
+    return success_in_order(np.take_along_axis(edge, order, 1), np.take_along_axis(cloud, order, 1))
 
 
-def _success_in_order(edge: np.ndarray, cloud: np.ndarray) -> np.ndarray:
+def success_in_order(edge: np.ndarray, cloud: np.ndarray) -> np.ndarray:
     """:func:`_success` of rows already in score order ``[B, n]``: ``S(k)`` ``[B, n+1]``."""
     zero = np.zeros((len(edge), 1))
     sent = np.concatenate([zero, np.cumsum(cloud, 1)], 1)  # [B, n+1]: cloud successes of the k sent
@@ -68,7 +68,7 @@ def _needed_resampled(values: tuple[np.ndarray, ...], idx: np.ndarray, gap: floa
     rank[order] = np.arange(len(order))
     at = np.sort(rank[idx], axis=1)  # [B, n]: each resample's requests, lowest score first
     edge_in, cloud_in = edge[order][at], cloud[order][at]
-    return _first_qualifying(_success_in_order(edge_in, cloud_in), cloud_in, gap)
+    return _first_qualifying(success_in_order(edge_in, cloud_in), cloud_in, gap)
 
 
 def cloud_calls_needed(score, edge_success, cloud_success, gap: float = GAP) -> float:
@@ -123,7 +123,7 @@ def _per_seed(rounds: list[dict], gap: float, n_bootstrap: int, seed: int) -> li
     return out
 
 
-def _difference(now: list[tuple], before: list[tuple] | None = None) -> dict:
+def difference(now: list[tuple], before: list[tuple] | None = None) -> dict:
     """The mean over seeds of ``now`` (minus ``before``, seed by seed), with its 95% percentile interval."""
     if before is not None:
         for (_, _, a), (_, _, b) in zip(now, before, strict=True):
@@ -157,7 +157,7 @@ def needed(rounds: list[dict], baseline: list[dict] | None = None, gap: float = 
     before = None if baseline is None else _per_seed(baseline, gap, n_bootstrap, seed)
     if now is None or (baseline is not None and before is None):
         return None
-    return _difference(now, before)
+    return difference(now, before)
 
 
 def _runs(e4: dict, trace: str) -> list[dict]:
@@ -182,9 +182,9 @@ def frontier(e4: dict, trace: str = "reachable", gap: float = GAP, n_bootstrap: 
     runs = _runs(e4, trace)
     per_round = [_per_seed([run["rounds"][r] for run in runs], gap, n_bootstrap, 0)
                  for r in range(min(len(run["rounds"]) for run in runs))]
-    rows = [{"round": r, "needed": _difference(now), "change": _difference(now, per_round[r - 1]) if r else None,
+    rows = [{"round": r, "needed": difference(now), "change": difference(now, per_round[r - 1]) if r else None,
              "per_seed": [p for p, _, _ in now]} for r, now in enumerate(per_round)]
-    return {"rows": rows, "total": _difference(per_round[-1], per_round[0])}
+    return {"rows": rows, "total": difference(per_round[-1], per_round[0])}
 
 
 def by_round(e4: dict, trace: str = "reachable", gap: float = GAP, n_bootstrap: int = 10_000) -> list[dict] | None:
