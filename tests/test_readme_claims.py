@@ -103,6 +103,14 @@ def test_the_e4_passage_adds_equal_success_once_the_run_kept_the_values(monkeypa
     monkeypatch.setattr(claims, "headline", lambda e: "What the run shows.")
     said = claims.e4_headline()
     assert said.startswith("What the run shows. On the reachable trace, holding task success within 2 points")
+    assert "calibration set" not in said  # rounds that kept no calibration set: no cut chosen on one
+    for r in e4["traces"]["reachable"]["runs"]["0"]["rounds"]:  # the calibration set: its own labelled requests
+        labels = rnd(0.7, (rng.random(100) < 0.97).astype(float))
+        r["calibration_choice"] = {"chosen": "platt", "calibration_set": {
+            "score": labels[es.EDGE_ONLY]["score"], "edge_correct": labels[es.EDGE_ONLY]["success"],
+            "cloud_correct": labels[es.ALWAYS]["success"]}}
+    said = claims.e4_headline()
+    assert said.endswith(".") and "with the cut chosen on each round's calibration set" in said
     for run in e4["traces"]["reachable"]["runs"].values():
         for r in run["rounds"]:
             del r[es.EDGE_ONLY]

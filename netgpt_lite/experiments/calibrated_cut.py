@@ -84,19 +84,29 @@ def _per_seed(rounds: list[dict], gap: float, n_bootstrap: int, seed: int) -> di
     return out
 
 
+def _runs(e4: dict, trace: str) -> list[dict]:
+    """The trace's runs, one per seed; empty for a results file that kept only their summaries."""
+    t = e4["traces"][trace]
+    runs = [(t.get("runs") or {}).get(str(s)) for s in t["seeds"]]
+    return runs if runs and all(r and r.get("rounds") for r in runs) else []
+
+
+def kept_sets(e4: dict, trace: str = "reachable") -> bool:
+    """Whether every round of the trace's runs kept its calibration set and its edge-only values."""
+    runs = _runs(e4, trace)
+    return bool(runs) and all(_sets(r) is not None for run in runs for r in run["rounds"])
+
+
 def by_round(e4: dict, trace: str = "reachable", gap: float = GAP, n_bootstrap: int = 10_000) -> dict | None:
     """One trace's rounds with the cut chosen on each round's calibration set: ``rows`` (per round, seeds
     averaged: ``cloud_share`` and ``success_vs_always_cloud`` on the held-out requests, with intervals, and
     each seed's cut) and ``total`` (last round minus round 0, paired); None for a run that kept no
     calibration sets."""
-    t = e4["traces"][trace]
-    runs = [(t.get("runs") or {}).get(str(s)) for s in t["seeds"]]
-    if not runs or not all(r and r.get("rounds") for r in runs):
+    if not kept_sets(e4, trace):
         return None
+    runs = _runs(e4, trace)
     per_round = [_per_seed([run["rounds"][r] for run in runs], gap, n_bootstrap, 0)
                  for r in range(min(len(run["rounds"]) for run in runs))]
-    if any(p is None for p in per_round):
-        return None
     rows = [{"round": r, **{f: difference(now[f]) for f in FIGURES}} for r, now in enumerate(per_round)]
     total = {f: difference(per_round[-1][f], per_round[0][f]) for f in FIGURES}
     return {"rows": rows, "total": total}

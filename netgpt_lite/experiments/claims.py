@@ -31,7 +31,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from netgpt_lite.experiments import equal_success
+from netgpt_lite.experiments import calibrated_cut, equal_success
 from netgpt_lite.experiments.e5_records import read_e5
 from netgpt_lite.experiments.rl_summary import contrast
 from netgpt_lite.experiments.rl_summary import sentence as e5_sentence
@@ -62,12 +62,14 @@ def _data(rel: str) -> dict:
 def e4_headline() -> str:
     """What the shipped E4/E6 run shows (:func:`~netgpt_lite.experiments.synergy_findings.headline`), then, where
     its rounds kept the edge-only values, the cloud calls each trace needed at equal success and RL's share in
-    them (:mod:`~netgpt_lite.experiments.equal_success`)."""
+    them (:mod:`~netgpt_lite.experiments.equal_success`), and, where they kept their calibration sets, what a
+    cut chosen on those gives (:mod:`~netgpt_lite.experiments.calibrated_cut`)."""
     e4 = _data("results/results.json")["E4"]
     said = [sentence(equal_success.sentence_by_round(e4, t)) for t in e4["traces"]
             if equal_success.kept_values(e4, t)]
     arm = equal_success.arm_sentence(e4, "rl_off")
-    return " ".join([headline(e4), *said, *([sentence(arm)] if arm else [])])
+    cut = [sentence(calibrated_cut.sentence(e4, t)) for t in e4["traces"] if calibrated_cut.kept_sets(e4, t)]
+    return " ".join([headline(e4), *said, *([sentence(arm)] if arm else []), *cut])
 
 
 def e4_front_page() -> str:
