@@ -126,8 +126,9 @@ def sentence(e4: dict, trace: str = "reachable", gap: float = GAP) -> str:
         return f"on the {trace} trace the rounds kept no calibration sets, so no cut can be chosen on them"
     first, last, total = found["rows"][0], found["rows"][-1], found["total"]
     return (f"on the {trace} trace, with the cut chosen on each round's calibration set to keep success within "
-            f"{100 * gap:.0f} points of AlwaysCloud's, the held-out requests sent {share(first['cloud_share'])} "
-            f"to the cloud in round 0 and {share(last['cloud_share'])} in the last round "
-            f"({direction(total['cloud_share'], 'fewer', 'more', 'not distinguishably more or fewer')}, "
-            f"{points(total['cloud_share'])}), at success {points(first['success_vs_always_cloud'])} and "
-            f"{points(last['success_vs_always_cloud'])} against AlwaysCloud's")
+            f"{100 * gap:.0f} points of AlwaysCloud's, {share(first['cloud_share'])} of the held-out requests went "
+            f"to the cloud in round 0 and {share(last['cloud_share'])} in the last round: "
+            f"{direction(total['cloud_share'], 'fewer', 'more', 'not distinguishably more or fewer')}, "
+            f"{points(total['cloud_share'])}; their success against AlwaysCloud's was "
+            f"{points(first['success_vs_always_cloud'])} in round 0 and {points(last['success_vs_always_cloud'])} in "
+            f"the last round")
