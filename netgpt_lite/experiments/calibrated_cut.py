@@ -19,7 +19,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from netgpt_lite.experiments.equal_success import ALWAYS, EDGE_ONLY, GAP, difference, success_in_order
+from netgpt_lite.experiments.equal_success import (
+    ALWAYS,
+    EDGE_ONLY,
+    GAP,
+    difference,
+    success_in_order,
+    trace_runs,
+)
 from netgpt_lite.experiments.synergy_findings import direction, points, share
 
 LABELS = "calibration_set"  # in a round's calibration_choice: each calibration request's score and verdicts
@@ -84,16 +91,9 @@ def _per_seed(rounds: list[dict], gap: float, n_bootstrap: int, seed: int) -> di
     return out
 
 
-def _runs(e4: dict, trace: str) -> list[dict]:
-    """The trace's runs, one per seed; empty for a results file that kept only their summaries."""
-    t = e4["traces"][trace]
-    runs = [(t.get("runs") or {}).get(str(s)) for s in t["seeds"]]
-    return runs if runs and all(r and r.get("rounds") for r in runs) else []
-
-
 def kept_sets(e4: dict, trace: str = "reachable") -> bool:
     """Whether every round of the trace's runs kept its calibration set and its edge-only values."""
-    runs = _runs(e4, trace)
+    runs = trace_runs(e4, trace)
     return bool(runs) and all(_sets(r) is not None for run in runs for r in run["rounds"])
 
 
@@ -104,7 +104,7 @@ def by_round(e4: dict, trace: str = "reachable", gap: float = GAP, n_bootstrap: 
     calibration sets."""
     if not kept_sets(e4, trace):
         return None
-    runs = _runs(e4, trace)
+    runs = trace_runs(e4, trace)
     per_round = [_per_seed([run["rounds"][r] for run in runs], gap, n_bootstrap, 0)
                  for r in range(min(len(run["rounds"]) for run in runs))]
     rows = [{"round": r, **{f: difference(now[f]) for f in FIGURES}} for r, now in enumerate(per_round)]

@@ -160,7 +160,7 @@ def needed(rounds: list[dict], baseline: list[dict] | None = None, gap: float = 
     return difference(now, before)
 
 
-def _runs(e4: dict, trace: str) -> list[dict]:
+def trace_runs(e4: dict, trace: str) -> list[dict]:
     """The trace's runs, one per seed; empty for a results file that kept only their summaries."""
     t = e4["traces"][trace]
     runs = [(t.get("runs") or {}).get(str(s)) for s in t["seeds"]]
@@ -169,7 +169,7 @@ def _runs(e4: dict, trace: str) -> list[dict]:
 
 def kept_values(e4: dict, trace: str = "reachable") -> bool:
     """Whether every round of the trace's runs kept the values equal success is read from."""
-    runs = _runs(e4, trace)
+    runs = trace_runs(e4, trace)
     return bool(runs) and all(_values(r) is not None for run in runs for r in run["rounds"])
 
 
@@ -179,7 +179,7 @@ def frontier(e4: dict, trace: str = "reachable", gap: float = GAP, n_bootstrap: 
     edge-only values."""
     if not kept_values(e4, trace):
         return None
-    runs = _runs(e4, trace)
+    runs = trace_runs(e4, trace)
     per_round = [_per_seed([run["rounds"][r] for run in runs], gap, n_bootstrap, 0)
                  for r in range(min(len(run["rounds"]) for run in runs))]
     rows = [{"round": r, "needed": difference(now), "change": difference(now, per_round[r - 1]) if r else None,
