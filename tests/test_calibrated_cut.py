@@ -7,6 +7,7 @@ import pytest
 
 from netgpt_lite.experiments import calibrated_cut as cc
 from netgpt_lite.experiments import equal_success as es
+from netgpt_lite.experiments.synergy_findings import points
 
 
 def _labels(rng, n, acc):
@@ -104,3 +105,19 @@ def test_reproduce_summary_prints_the_calibrated_cut_beside_equal_success(tmp_pa
     cut = out["E4_calibrated_cut"]["reachable"]
     assert [row["round"] for row in cut["rows"]] == [0, 1] and set(cut["total"]) == set(cc.FIGURES)
     assert out["E4_calibrated_cut"]["success_gap_allowed"] == es.GAP and "E4_equal_success" in out
+
+
+def test_the_findings_row_reads_both_figures():
+    rng = np.random.default_rng(4)
+    cal_cloud, eval_cloud = rng.random(150) < 0.97, rng.random(300) < 0.97
+    rounds = []
+    for acc in (0.6, 0.95):
+        (cs, ce, _), (s, e, _) = _labels(rng, 150, acc), _labels(rng, 300, acc)
+        rounds.append(_round((cs, ce, cal_cloud), (s, e, eval_cloud)))
+    e4 = _e4([rounds])
+    ((claim, measured, result, verdict),) = cc.finding_rows(e4)
+    found = cc.by_round(e4)
+    assert result.startswith("reachable " + points(found["total"]["cloud_share"]))
+    fell = found["total"]["cloud_share"]["ci_high"] < 0
+    kept = found["rows"][-1]["success_vs_always_cloud"]["mean"] >= -es.GAP
+    assert fell and verdict == ("holds" if kept else "fewer cloud calls, success below the target")

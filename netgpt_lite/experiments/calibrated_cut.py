@@ -132,3 +132,27 @@ def sentence(e4: dict, trace: str = "reachable", gap: float = GAP) -> str:
             f"{points(total['cloud_share'])}; their success against AlwaysCloud's was "
             f"{points(first['success_vs_always_cloud'])} in round 0 and {points(last['success_vs_always_cloud'])} in "
             f"the last round")
+
+
+def finding_rows(e4: dict, gap: float = GAP) -> list[tuple[str, str, str, str]]:
+    """Chapter 8's findings-table row (claim, measured as, result, verdict): whether a cut chosen on each round's
+    calibration set sent fewer held-out requests to the cloud by the last round while their success stayed within
+    ``gap`` of AlwaysCloud's; none for a run that kept no calibration sets.
+
+    Example:
+        >>> finding_rows({"traces": {"reachable": {"seeds": [0], "runs": {"0": {"rounds": [{}]}}}}})
+        []
+    """
+    found = {t: by_round(e4, t, gap) for t in e4["traces"]}
+    if not all(found.values()):
+        return []
+    totals = {t: f["total"]["cloud_share"] for t, f in found.items()}
+    last = {t: f["rows"][-1]["success_vs_always_cloud"] for t, f in found.items()}
+    fell = all(d["ci_high"] < 0 for d in totals.values())
+    kept = all(d["mean"] >= -gap for d in last.values())
+    return [("a router calibrated on its own labels sends fewer requests to the cloud round after round",
+             f"E4: cut chosen on each round's calibration set to keep success within {100 * gap:.0f} points; "
+             "held-out cloud share, last round - round 0; last round's success - AlwaysCloud's",
+             "; ".join(f"{t} {points(totals[t])}, success {points(last[t])}" for t in found),
+             "holds" if fell and kept else "fewer cloud calls, success below the target" if fell else
+             "does not hold in this run")]
