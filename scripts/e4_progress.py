@@ -4,7 +4,8 @@ long the rest should take.
 ``netgpt-lite reproduce`` (and ``regenerate``'s ``results`` stage) commits one round of one run at a time in
 ``<out>/E4/<run>/state.json``; this reads those files and nothing else, so it is safe to run beside the job.
 For each run it prints :func:`~netgpt_lite.experiments.synergy_findings.round_table` of its committed rounds,
-every round's offload, success and cloud calls at equal success (:mod:`~netgpt_lite.experiments.equal_success`)
+every round's offload, success, cloud calls at equal success (:mod:`~netgpt_lite.experiments.equal_success`)
+and cloud calls at the cut chosen on the calibration set (:mod:`~netgpt_lite.experiments.calibrated_cut`)
 minus round 0's on the same held-out requests (paired, 95% intervals), the
 wall time of its improvement rounds, and how far its next round got (from the files a round renames into
 place: its log, then its checkpoint); then an estimate of the wall time left, from those means, if
@@ -20,7 +21,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from netgpt_lite.experiments import equal_success
+from netgpt_lite.experiments import calibrated_cut, equal_success
 from netgpt_lite.experiments.reproduce_config import ReproduceConfig
 from netgpt_lite.experiments.synergy_experiments import synergy_runs
 from netgpt_lite.experiments.synergy_findings import points, round_table
@@ -53,9 +54,11 @@ def run_report(name: str, state: dict) -> tuple[list[str], float | None]:
             break
         d = summarize_intervals(m["per_request"], baseline=first["per_request"], n_bootstrap=2000)
         at_equal = equal_success.needed([m], [first], n_bootstrap=2000)  # None: rounds without edge-only values
+        cut = calibrated_cut.measured([m], [first], n_bootstrap=2000)  # None: rounds without calibration sets
         lines.append(f"round {m['round']} - round 0 (n={d['offload_rate']['n']}): offload "
                      f"{points(d['offload_rate'])}, success {points(d['task_success'])}"
-                     + (f", cloud calls at equal success {points(at_equal)}" if at_equal else ""))
+                     + (f", cloud calls at equal success {points(at_equal)}" if at_equal else "")
+                     + (f", at the calibrated cut {points(cut['cloud_share'])}" if cut else ""))
     seconds = state.get("seconds_per_round") or []
     if seconds:
         lines.append(f"improvement rounds: {', '.join(f'{s / 60:.0f}' for s in seconds)} min wall")

@@ -91,6 +91,27 @@ def _per_seed(rounds: list[dict], gap: float, n_bootstrap: int, seed: int) -> di
     return out
 
 
+def measured(rounds: list[dict], baseline: list[dict] | None = None, gap: float = GAP, n_bootstrap: int = 10_000,
+             seed: int = 0) -> dict | None:
+    """Per figure (:data:`FIGURES`), ``rounds`` (one per seed) averaged over seeds, or with ``baseline`` (the same
+    seeds' other rounds, on the same requests) the paired difference; 95% intervals.  None when a round kept no
+    calibration set.
+
+    Example:
+        >>> rng = np.random.default_rng(0)
+        >>> s = rng.random(50).tolist(); e = (rng.random(50) < 0.9).tolist(); c = [True] * 50
+        >>> r = {"calibration_choice": {LABELS: {"score": s, "edge_correct": e, "cloud_correct": c}},
+        ...      EDGE_ONLY: {"score": s, "success": e}, ALWAYS: {"success": c}}
+        >>> measured([r], [r], n_bootstrap=100)["cloud_share"]["mean"]
+        0.0
+    """
+    now = _per_seed(rounds, gap, n_bootstrap, seed)
+    before = None if baseline is None else _per_seed(baseline, gap, n_bootstrap, seed)
+    if now is None or (baseline is not None and before is None):
+        return None
+    return {f: difference(now[f], None if before is None else before[f]) for f in FIGURES}
+
+
 def kept_sets(e4: dict, trace: str = "reachable") -> bool:
     """Whether every round of the trace's runs kept its calibration set and its edge-only values."""
     runs = trace_runs(e4, trace)
